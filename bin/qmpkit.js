@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The installed entry point: runs the compiled CLI from dist/. During development use `npx tsx src/cli/main.ts`.
+import { main } from "../dist/cli/main.js";
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,8 @@
+/**
+ * The leaf layer: errors, JSON value types and small async helpers. Imports nothing.
+ * @module
+ */
+export * from "./deferred.js";
+export * from "./errors.js";
+export * from "./json.js";
+export * from "./unreachable.js";

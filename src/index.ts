@@ -1,0 +1,5 @@
+/**
+ * qmpkit: the QEMU Machine Protocol for TypeScript.
+ * @module
+ */
+export * from "./base/index.js";

@@ -1,0 +1,213 @@
+/**
+ * Test support: start a real `qemu-system-x86_64` with a QMP unix socket, and talk to it (or to
+ * any QMP server) byte by byte, keeping a transcript. Real QEMU is the oracle (DESIGN.md).
+ *
+ * In CI (`CI` set) a missing QEMU is a failure; on a developer machine the real-QEMU tests skip
+ * with a loud message.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+
+export const qemuBinary = process.env.QMPKIT_QEMU ?? "qemu-system-x86_64";
+
+let available: boolean | undefined;
+
+/** Whether a runnable QEMU is on this machine. */
+export function qemuAvailable(): boolean {
+  available ??= spawnSync(qemuBinary, ["--version"], { stdio: "ignore" }).status === 0;
+  return available;
+}
+
+/**
+ * Options for a test that needs real QEMU: `{ skip }` on a developer machine without it. In CI
+ * the test runs anyway and fails on the missing binary, as it must.
+ */
+export function realQemuTest(): { skip?: string } {
+  if (qemuAvailable() || process.env.CI) return {};
+  const why = `${qemuBinary} not found: real-QEMU conformance tests SKIPPED (apt-get install qemu-system-x86)`;
+  process.stderr.write(`\n*** ${why} ***\n\n`);
+  return { skip: why };
+}
+
+export interface QemuProcess {
+  readonly process: ChildProcess;
+  /** The QMP unix socket path. */
+  readonly socketPath: string;
+  /** Everything QEMU wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  readonly exited: Promise<number | string>;
+  /** Kills the process if it is still running and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export interface StartQemuOptions {
+  /** `-machine` value. Default `none`. */
+  machine?: string;
+  /** Start with `-S` (paused, state `prelaunch`). Default true. */
+  paused?: boolean;
+  /** More arguments, appended. */
+  args?: string[];
+  /** Milliseconds to wait for the QMP socket to appear. Default 10 000. */
+  startTimeoutMs?: number;
+}
+
+/** Starts QEMU with `-qmp unix:…,server=on,wait=off` and waits for the socket to appear. */
+export async function startQemu(options: StartQemuOptions = {}): Promise<QemuProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "qmpkit-qemu-"));
+  const socketPath = join(dir, "qmp.sock");
+  const args = [
+    "-machine",
+    options.machine ?? "none",
+    "-display",
+    "none",
+    "-nodefaults",
+    ...(options.paused === false ? [] : ["-S"]),
+    "-qmp",
+    `unix:${socketPath},server=on,wait=off`,
+    ...(options.args ?? []),
+  ];
+  const child = spawn(qemuBinary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
+    child.on("error", (err) => resolve(`spawn error: ${err.message}`));
+  });
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  while (!existsSync(socketPath)) {
+    if (gone || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`qemu did not open its QMP socket: ${args.join(" ")}\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    process: child,
+    socketPath,
+    stderr: () => stderr,
+    exited,
+    async stop() {
+      if (!gone) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A raw QMP peer over a unix socket: sends bytes as given and collects what arrives, split into
+ * `\n`-terminated lines (QEMU ends every message with `\r\n`). No JSON library in between, so
+ * tests can compare servers byte for byte.
+ */
+export class RawQmp {
+  private buffer = "";
+  private readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  private ended = false;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      this.buffer += chunk;
+      let nl = this.buffer.indexOf("\n");
+      while (nl >= 0) {
+        this.lines.push(this.buffer.slice(0, nl + 1));
+        this.buffer = this.buffer.slice(nl + 1);
+        nl = this.buffer.indexOf("\n");
+      }
+      this.wake();
+    });
+    const end = () => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
+  }
+
+  static connect(path: string): Promise<RawQmp> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      socket.once("connect", () => resolve(new RawQmp(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Writes bytes (a string is sent as UTF-8, a Buffer as is). */
+  send(data: string | Uint8Array): void {
+    this.socket.write(data);
+  }
+
+  /** The next line (with its `\r\n`), or `undefined` at end of stream or after `timeoutMs`. */
+  async nextLine(timeoutMs = 5_000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length === 0) {
+      if (this.ended) return undefined;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.lines.shift();
+  }
+
+  /** The next message parsed as JSON, or `undefined` (end or timeout). */
+  async next(timeoutMs = 5_000): Promise<Record<string, unknown> | undefined> {
+    const line = await this.nextLine(timeoutMs);
+    return line === undefined ? undefined : (JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /** Every line that arrives within `quietMs` of the previous one. */
+  async drain(quietMs = 200): Promise<string[]> {
+    const out: string[] = [];
+    for (;;) {
+      const line = await this.nextLine(quietMs);
+      if (line === undefined) return out;
+      out.push(line);
+    }
+  }
+
+  /** Reads the greeting and negotiates; returns the greeting line. */
+  async handshake(): Promise<string> {
+    const greeting = await this.nextLine();
+    if (greeting === undefined) throw new Error("no QMP greeting");
+    this.send('{"execute":"qmp_capabilities"}');
+    const reply = await this.nextLine();
+    if (reply !== '{"return": {}}\r\n') throw new Error(`negotiation failed: ${reply}`);
+    return greeting;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
