@@ -7,9 +7,15 @@ test("real QEMU should greet, negotiate and answer query-status", realQemuTest()
   try {
     const qmp = await RawQmp.connect(qemu.socketPath);
     const greeting = await qmp.handshake();
-    assert.match(greeting, /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \["oob"\]\}\}\r\n$/);
+    assert.match(
+      greeting,
+      /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \["oob"\]\}\}\r\n$/,
+    );
     qmp.send('{"execute":"query-status","id":1}');
-    assert.equal(await qmp.nextLine(), '{"return": {"status": "prelaunch", "singlestep": false, "running": false}, "id": 1}\r\n');
+    assert.equal(
+      await qmp.nextLine(),
+      '{"return": {"status": "prelaunch", "singlestep": false, "running": false}, "id": 1}\r\n',
+    );
     qmp.close();
   } finally {
     await qemu.stop();

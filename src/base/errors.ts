@@ -163,7 +163,8 @@ export class JsonStreamError extends ProtocolError {
     super(`malformed JSON input: ${desc}`, raw, options);
   }
 }
-export const isJsonStreamError = (e: unknown): e is JsonStreamError => hasName(e, "JsonStreamError");
+export const isJsonStreamError = (e: unknown): e is JsonStreamError =>
+  hasName(e, "JsonStreamError");
 
 /** One way a value fails to match a schema type. `path` is QEMU's spelling (`a.b`, `a[0]`). */
 export type ValidationIssue =
@@ -172,11 +173,26 @@ export type ValidationIssue =
   /** A member the type does not have (an error in strict mode, a report in lenient mode). */
   | { readonly kind: "unexpected"; readonly path: string }
   /** The JSON type is wrong: `expected` is QEMU's word (`string`, `integer`, `number`, `boolean`, `object`, `array`, `null`). */
-  | { readonly kind: "type"; readonly path: string; readonly expected: string; readonly actual: string }
+  | {
+      readonly kind: "type";
+      readonly path: string;
+      readonly expected: string;
+      readonly actual: string;
+    }
   /** A string that is not a member of the enum. */
-  | { readonly kind: "enum"; readonly path: string; readonly value: string; readonly allowed: readonly string[] }
+  | {
+      readonly kind: "enum";
+      readonly path: string;
+      readonly value: string;
+      readonly allowed: readonly string[];
+    }
   /** An integer outside its type's range: `expected` is QEMU's word (`uint8`, `int64`, …). */
-  | { readonly kind: "range"; readonly path: string; readonly value: number | bigint; readonly expected: string }
+  | {
+      readonly kind: "range";
+      readonly path: string;
+      readonly value: number | bigint;
+      readonly expected: string;
+    }
   /** A union discriminator or alternate that matches no branch. */
   | { readonly kind: "variant"; readonly path: string; readonly message: string };
 
@@ -192,7 +208,8 @@ export class ValidationError extends QmpError {
     super(`${subject} is invalid: ${issues.map(describeIssue).join("; ")}`, options);
   }
 }
-export const isValidationError = (e: unknown): e is ValidationError => hasName(e, "ValidationError");
+export const isValidationError = (e: unknown): e is ValidationError =>
+  hasName(e, "ValidationError");
 
 /** A short English description of one issue (not QEMU's wording: see the server for that). */
 export function describeIssue(issue: ValidationIssue): string {
