@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { suite, test } from "node:test";
+import {
+  createEventFilter,
+  flattenData,
+  formatDelta,
+  formatEventJson,
+  HumanEventFormatter,
+  localTime,
+  type QmpEventMessage,
+} from "../../src/cli/event-format.js";
+
+const ts = (seconds: number, microseconds = 0) => ({ seconds, microseconds });
+const panic: QmpEventMessage = {
+  event: "GUEST_PANICKED",
+  data: { action: "pause", info: { type: "hyper-v", arg1: 1 } },
+  timestamp: ts(1_700_000_000, 250_000),
+};
+const stop: QmpEventMessage = { event: "STOP", timestamp: ts(1_700_000_000, 750_000) };
+const shutdown: QmpEventMessage = {
+  event: "SHUTDOWN",
+  data: { guest: true, reason: "guest-shutdown" },
+  timestamp: ts(1_700_000_002),
+};
+
+suite("event filters", () => {
+  test("should keep only the named events, with wildcards and commas", () => {
+    const f = createEventFilter({ only: ["stop,guest_*"] });
+    assert.deepEqual(
+      [panic, stop, shutdown].filter(f).map((e) => e.event),
+      ["GUEST_PANICKED", "STOP"],
+    );
+  });
+
+  test("should drop excepted events", () => {
+    const f = createEventFilter({ except: ["STOP"] });
+    assert.deepEqual(
+      [panic, stop, shutdown].filter(f).map((e) => e.event),
+      ["GUEST_PANICKED", "SHUTDOWN"],
+    );
+  });
+
+  test("should match data by dotted path, negation and non-string values", () => {
+    const events = [panic, stop, shutdown];
+    assert.deepEqual(events.filter(createEventFilter({ where: ["info.type=hyper-v"] })), [panic]);
+    assert.deepEqual(events.filter(createEventFilter({ where: ["guest=true"] })), [shutdown]);
+    assert.deepEqual(events.filter(createEventFilter({ where: ["action!=pause"] })), [
+      stop,
+      shutdown,
+    ]);
+    assert.deepEqual(
+      events.filter(createEventFilter({ where: ["guest=true", "reason=guest-reset"] })),
+      [],
+    );
+  });
+
+  test("should reject a malformed --where", () => {
+    assert.throws(
+      () => createEventFilter({ where: ["guest"] }),
+      /invalid --where 'guest': expected key=value/,
+    );
+    assert.throws(() => createEventFilter({ where: ["a..b=1"] }), /'a\.\.b' is not a member path/);
+  });
+});
+
+suite("human output", () => {
+  test("should flatten data to key=value, quoting strings with spaces", () => {
+    assert.deepEqual(flattenData(panic.data), ["action=pause", "info.type=hyper-v", "info.arg1=1"]);
+    assert.deepEqual(flattenData({ msg: "a b", empty: {} }), ['msg="a b"', "empty={}"]);
+  });
+
+  test("should format deltas at a readable precision", () => {
+    assert.equal(formatDelta(512), "+0.512s");
+    assert.equal(formatDelta(-440), "-0.440s");
+    assert.equal(formatDelta(12_340), "+12.3s");
+    assert.equal(formatDelta(184_000), "+3m04s");
+    assert.equal(formatDelta(7_500_000), "+2h05m");
+  });
+
+  test("should print time, label, delta per VM, name and data without colour", () => {
+    const f = new HumanEventFormatter({ color: false });
+    f.reserveLabels(["web1", "db"]);
+    const at = (e: QmpEventMessage) =>
+      localTime(e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000);
+    assert.equal(
+      f.event("web1", panic),
+      `${at(panic)}  web1             GUEST_PANICKED  action=pause info.type=hyper-v info.arg1=1`,
+    );
+    assert.equal(f.event("db", stop), `${at(stop)}  db               STOP`);
+    assert.equal(f.event("web1", stop), `${at(stop)}  web1    +0.500s  STOP`);
+    assert.equal(
+      f.event("web1", shutdown),
+      `${at(shutdown)}  web1    +1.250s  SHUTDOWN  guest=true reason=guest-shutdown`,
+    );
+    assert.match(f.stateChange("web1", "running", "paused"), /web1 {13}state running → paused$/);
+  });
+
+  test("should colour only when asked", () => {
+    const plain = new HumanEventFormatter({ color: false }).event("vm", panic);
+    const coloured = new HumanEventFormatter({ color: true }).event("vm", panic);
+    assert.doesNotMatch(plain, /\x1b\[/);
+    assert.match(coloured, /\x1b\[31mGUEST_PANICKED/);
+  });
+});
+
+suite("JSON output", () => {
+  test("should print one object per event with the VM label and exact big integers", () => {
+    assert.equal(
+      formatEventJson("web1", panic),
+      '{"vm":"web1","event":"GUEST_PANICKED","data":{"action":"pause","info":{"type":"hyper-v","arg1":1}},"timestamp":{"seconds":1700000000,"microseconds":250000}}',
+    );
+    assert.equal(
+      formatEventJson("x", { event: "E", data: { n: 18446744073709551615n }, timestamp: ts(1) }),
+      '{"vm":"x","event":"E","data":{"n":18446744073709551615},"timestamp":{"seconds":1,"microseconds":0}}',
+    );
+  });
+});
