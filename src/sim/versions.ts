@@ -1,0 +1,110 @@
+/**
+ * The QEMU versions the simulator can impersonate, and what differs between them (reference §7,
+ * §1.9, §3, §6).
+ *
+ * Every behaviour switch is derived from the version number, so a profile is little more than a
+ * version and a `package` string. The profiles offered:
+ *
+ * - **7.2.22** (default): Debian 12's QEMU, checked against the real binary on this machine.
+ *   Byte-exact by default. Carries the 7.2.9 backport of effd60c878, so events caused by a
+ *   command come before its reply (§1.9).
+ * - **7.2.0**: the same 7.2 machine before that backport: the reply comes before such events.
+ * - **8.2.0**: 8.1's six `finish-migrate → …` pairs, `singlestep` still in `query-status`, reply first.
+ * - **9.1.0**, **10.2.0**: the suspended-state rework (9.0), GUEST_PVSHUTDOWN (9.1), no `singlestep`,
+ *   events before the reply.
+ * - **2.9.0**, the pre-4.0 profile, from the seeds (`qapi/event.json` of about 2.9): SHUTDOWN and
+ *   RESET carry no data (`guest` arrived in 2.10, `reason` in 4.0); the greeting offers no
+ *   capabilities (`oob` arrived in 3.0); there is no `-action`/`set-action` (6.0), so a panic
+ *   follows the old fixed path: GUEST_PANICKED{pause} and a stop, then, unless `-no-shutdown`,
+ *   GUEST_PANICKED{poweroff} and a shutdown (vl.c before 6.0).
+ *
+ * @module
+ */
+import { QmpError } from "../base/errors.js";
+import { type QemuVersionNumber, versionAtLeast } from "./run-state.js";
+
+/** A named QEMU version and the switches the simulator derives from it. */
+export interface QemuProfile {
+  /** `major.minor.micro`, e.g. `7.2.22`. */
+  readonly id: string;
+  readonly version: QemuVersionNumber;
+  /** `query-version`'s `package` by default (QEMU_PKGVERSION). */
+  readonly package: string;
+  /** Greeting capabilities (`oob` from 3.0). */
+  readonly capabilities: readonly string[];
+  /** Whether the default for byte-exact output is on. */
+  readonly byteExactDefault: boolean;
+  /** Events a command's request causes (RESET, POWERDOWN, SHUTDOWN, WAKEUP) precede its reply (§1.9). */
+  readonly eventsBeforeReply: boolean;
+  /** SHUTDOWN/RESET data: none before 2.10, `{guest}` before 4.0, `{guest, reason}` after (§6). */
+  readonly shutdownData: "none" | "guest" | "guest-reason";
+  /** `query-status` has `singlestep` (up to 8.2, §3.3). */
+  readonly statusSingleStep: boolean;
+  /** 9.0 suspended rework: suspended is live; stop/cont from suspended; vm_was_suspended (§3.4). */
+  readonly suspendedIsLive: boolean;
+  /** `-action`, `set-action` and the panic action knob (6.0). */
+  readonly actionKnobs: boolean;
+  /** `panic=exit-failure` (7.1). */
+  readonly panicExitFailure: boolean;
+  /** pvpanic shutdown and GUEST_PVSHUTDOWN (9.1). */
+  readonly pvShutdown: boolean;
+  /** GUEST_CRASHLOADED (5.0). */
+  readonly crashLoaded: boolean;
+}
+
+function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfile {
+  const [major = 0, minor = 0, micro = 0] = id.split(".").map(Number);
+  const version = { major, minor, micro };
+  const at = (a: number, b: number, c = 0) => versionAtLeast(version, a, b, c);
+  return {
+    id,
+    version,
+    package: pkg,
+    capabilities: at(3, 0) ? ["oob"] : [],
+    byteExactDefault: id === "7.2.22",
+    eventsBeforeReply,
+    shutdownData: at(4, 0) ? "guest-reason" : at(2, 10) ? "guest" : "none",
+    statusSingleStep: !at(9, 0),
+    suspendedIsLive: at(9, 0),
+    actionKnobs: at(6, 0),
+    panicExitFailure: at(7, 1),
+    pvShutdown: at(9, 1),
+    crashLoaded: at(5, 0),
+  };
+}
+
+/** Every profile, by id. */
+export const QEMU_PROFILES: ReadonlyMap<string, QemuProfile> = new Map(
+  [
+    profile("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18+b3", true),
+    profile("7.2.0", "", false),
+    profile("8.2.0", "", false),
+    profile("9.1.0", "", true),
+    profile("10.2.0", "", true),
+    profile("2.9.0", "", false),
+  ].map((p) => [p.id, p]),
+);
+
+/** The default profile: the QEMU Debian 12 ships. */
+export const DEFAULT_QEMU_VERSION = "7.2.22";
+
+/** An unknown `--qemu-version`. */
+export class UnknownQemuVersionError extends QmpError {
+  override name = "UnknownQemuVersionError";
+  constructor(
+    readonly requested: string,
+    readonly known: readonly string[],
+  ) {
+    super(`unknown QEMU version '${requested}': known versions are ${known.join(", ")}`);
+  }
+}
+
+/**
+ * The profile for `id`. `10.2` means `10.2.0`; anything unknown throws
+ * {@link UnknownQemuVersionError} listing the known ones.
+ */
+export function qemuProfile(id: string = DEFAULT_QEMU_VERSION): QemuProfile {
+  const found = QEMU_PROFILES.get(id) ?? QEMU_PROFILES.get(`${id}.0`);
+  if (found === undefined) throw new UnknownQemuVersionError(id, [...QEMU_PROFILES.keys()]);
+  return found;
+}
