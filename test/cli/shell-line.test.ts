@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { suite, test } from "node:test";
+import { SchemaIndex } from "../../src/cli/introspection.js";
+import {
+  completeLine,
+  describeCommand,
+  parseShellLine,
+  tokenize,
+} from "../../src/cli/shell-line.js";
+
+const schema = new SchemaIndex([
+  { name: "set-action", "meta-type": "command", "arg-type": "0", "ret-type": "1" },
+  { name: "query-status", "meta-type": "command", "arg-type": "1", "ret-type": "2" },
+  { name: "query-name", "meta-type": "command", "arg-type": "1", "ret-type": "1" },
+  {
+    name: "blockdev-add",
+    "meta-type": "command",
+    "arg-type": "3",
+    "ret-type": "1",
+    "allow-oob": true,
+  },
+  {
+    name: "0",
+    "meta-type": "object",
+    members: [
+      { name: "panic", type: "10", default: null },
+      { name: "shutdown", type: "11", default: null },
+    ],
+  },
+  { name: "1", "meta-type": "object", members: [] },
+  {
+    name: "2",
+    "meta-type": "object",
+    members: [
+      { name: "running", type: "bool" },
+      { name: "status", type: "str" },
+    ],
+  },
+  {
+    name: "3",
+    "meta-type": "object",
+    members: [
+      { name: "driver", type: "12" },
+      { name: "node-name", type: "str", default: null },
+      { name: "read-only", type: "bool", default: null },
+      { name: "cache", type: "4", default: null },
+    ],
+    tag: "driver",
+    variants: [
+      { case: "file", type: "5" },
+      { case: "qcow2", type: "6" },
+    ],
+  },
+  { name: "4", "meta-type": "object", members: [{ name: "direct", type: "bool", default: null }] },
+  { name: "5", "meta-type": "object", members: [{ name: "filename", type: "str" }] },
+  { name: "6", "meta-type": "object", members: [{ name: "file", type: "str" }] },
+  { name: "10", "meta-type": "enum", values: ["pause", "shutdown", "exit-failure", "none"] },
+  { name: "11", "meta-type": "enum", values: ["poweroff", "pause"] },
+  { name: "12", "meta-type": "enum", values: ["file", "qcow2"] },
+  { name: "str", "meta-type": "builtin", "json-type": "string" },
+  { name: "bool", "meta-type": "builtin", "json-type": "boolean" },
+]);
+
+suite("shell line parsing", () => {
+  test("should split words at unquoted spaces and drop the quotes", () => {
+    assert.deepEqual(
+      tokenize(`a  b="c d" 'e f' g\\ h`).map((t) => t.text),
+      ["a", "b=c d", "e f", "g h"],
+    );
+    assert.throws(() => tokenize(`a b="c`), /unterminated double quote in 'b="c'/);
+  });
+
+  test("should read commands with typed key=value arguments", () => {
+    assert.deepEqual(parseShellLine("set-action panic=pause", schema), {
+      kind: "execute",
+      command: "set-action",
+      args: { panic: "pause" },
+    });
+    assert.deepEqual(
+      parseShellLine("blockdev-add driver=file read-only=on cache.direct=false", schema),
+      {
+        kind: "execute",
+        command: "blockdev-add",
+        args: { driver: "file", "read-only": true, cache: { direct: false } },
+      },
+    );
+  });
+
+  test("should read raw JSON, shell words and empty lines", () => {
+    assert.deepEqual(parseShellLine('{"execute": "query-status"}'), {
+      kind: "raw",
+      value: { execute: "query-status" },
+    });
+    assert.deepEqual(parseShellLine("help query-status"), {
+      kind: "help",
+      command: "query-status",
+    });
+    assert.deepEqual(parseShellLine("events off"), { kind: "events", show: false });
+    assert.deepEqual(parseShellLine("  # a comment"), { kind: "empty" });
+    assert.deepEqual(parseShellLine("quit"), { kind: "quit" });
+    assert.throws(() => parseShellLine("{nope"), /invalid JSON/);
+    assert.throws(() => parseShellLine("events maybe"), /events takes 'on' or 'off', not 'maybe'/);
+  });
+});
+
+suite("shell completion", () => {
+  test("should complete command names and shell words", () => {
+    assert.deepEqual(completeLine("query-", schema), [["query-name", "query-status"], "query-"]);
+    assert.deepEqual(completeLine("he", schema), [["help"], "he"]);
+    assert.deepEqual(completeLine("help query-s", schema), [["query-status"], "query-s"]);
+  });
+
+  test("should complete argument names, leaving out those given", () => {
+    assert.deepEqual(completeLine("set-action ", schema), [["panic=", "shutdown="], ""]);
+    assert.deepEqual(completeLine("set-action panic=pause ", schema), [["shutdown="], ""]);
+    assert.deepEqual(completeLine("blockdev-add c", schema), [["cache."], "c"]);
+    assert.deepEqual(completeLine("blockdev-add cache.", schema), [["cache.direct="], "cache."]);
+  });
+
+  test("should complete union branch members once the tag is given", () => {
+    const [withFile] = completeLine("blockdev-add driver=file f", schema);
+    assert.deepEqual(withFile, ["filename="]);
+    const [withQcow2] = completeLine("blockdev-add driver=qcow2 f", schema);
+    assert.deepEqual(withQcow2, ["file="]);
+  });
+
+  test("should complete enum and boolean values", () => {
+    assert.deepEqual(completeLine("set-action panic=p", schema), [["panic=pause"], "panic=p"]);
+    assert.deepEqual(completeLine("blockdev-add read-only=", schema), [
+      ["read-only=false", "read-only=true"],
+      "read-only=",
+    ]);
+  });
+
+  test("should describe a command from the schema", () => {
+    assert.equal(
+      describeCommand(schema, "set-action"),
+      "set-action ARGS  ->  {}\n  [panic]: 'pause'|'shutdown'|'exit-failure'|'none'\n  [shutdown]: 'poweroff'|'pause'",
+    );
+    assert.equal(
+      describeCommand(schema, "query-status"),
+      "query-status  ->  { running: bool, status: str }",
+    );
+    assert.equal(describeCommand(schema, "nope"), undefined);
+  });
+});
