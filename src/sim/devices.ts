@@ -1,0 +1,640 @@
+/**
+ * Devices and host-side subsystems of the simulated machine: just enough of each for its QMP
+ * events to arise as they do in QEMU, driven by the commands QEMU drives them with.
+ *
+ * | subsystem | commands | events |
+ * |---|---|---|
+ * | block devices | `eject`, `cont` (clears io-status) | BLOCK_IO_ERROR (+ STOP, `io-error` when the action is stop), DEVICE_TRAY_MOVED |
+ * | qdev devices | `device_del` | DEVICE_DELETED once the guest acknowledges (needs running vCPUs) |
+ * | NICs | `query-rx-filter` | NIC_RX_FILTER_CHANGED, once until the next `query-rx-filter` of that NIC |
+ * | balloon | `balloon`, `query-balloon` | BALLOON_CHANGE when the guest driver reaches the target |
+ * | virtio-serial ports | — | VSERPORT_CHANGE |
+ * | migration | `migrate-set-capabilities` (`events`), `migrate`, `query-migrate`, `migrate_cancel` | MIGRATION, MIGRATION_PASS |
+ * | dump | `dump-guest-memory`, `query-dump` | DUMP_COMPLETED |
+ * | block jobs | `block-stream`, `block-job-cancel`, `query-block-jobs` | BLOCK_JOB_COMPLETED, BLOCK_JOB_CANCELLED |
+ *
+ * Error texts and classes were checked against QEMU 7.2.22 (`eject` of an unknown device →
+ * DeviceNotFound `Device 'x' not found`; `balloon` without a balloon → DeviceNotActive; a second
+ * `device_del` → `Device net0 is already in the process of unplug`; …).
+ *
+ * @module
+ */
+import type { JsonObject, JsonValue } from "../base/json.js";
+import type { MachineCore } from "./machine-core.js";
+import { SimCommandError } from "./machine-core.js";
+
+/** The timer interface the simulator needs (structurally the server's `ServerClock`). */
+export interface SimClock {
+  nowMicros(): number;
+  setTimer(fn: () => void, delayMs: number): unknown;
+  clearTimer(timer: never): void;
+}
+
+/** A block backend with its guest device. */
+export interface BlockDeviceOptions {
+  /** The `-drive` id / BlockBackend name (`device` in events). */
+  id: string;
+  /** The qdev id of the guest device (`id` in DEVICE_TRAY_MOVED). Default: `<id>-dev`. */
+  qdevId?: string | undefined;
+  /** The block node name. Default `#block<N>`-style: `node-<id>`. */
+  nodeName?: string | undefined;
+  /** Has a tray (CD-ROM). Default false. */
+  removable?: boolean | undefined;
+  /** The guest locked the tray (eject needs `force`). Default false. */
+  locked?: boolean | undefined;
+  /** rerror/werror: what an I/O error does. Default `stop`... as QEMU's default for werror is enospc. */
+  errorAction?: "report" | "ignore" | "stop" | "enospc" | undefined;
+}
+
+/** A guest device that can be unplugged with `device_del`. */
+export interface QdevDeviceOptions {
+  id: string;
+  /** The device type, e.g. `virtio-net-pci`. */
+  driver?: string | undefined;
+  /** Whether its bus supports hot-unplug. Default true. */
+  hotpluggable?: boolean | undefined;
+  /** Bus name for the "does not support hotplugging" error. Default `pci.0`. */
+  bus?: string | undefined;
+}
+
+/** The devices a simulated machine has. Default: none, as `-nodefaults`. */
+export interface SimDevicesOptions {
+  blockDevices?: readonly BlockDeviceOptions[] | undefined;
+  /** NIC qdev ids (virtio-net, with rx-filter events). Each is also a qdev device. */
+  nics?: readonly string[] | undefined;
+  /** Other guest devices. */
+  devices?: readonly QdevDeviceOptions[] | undefined;
+  /** A virtio balloon: its initial `actual` is the RAM size. Default false. */
+  balloon?: boolean | undefined;
+  /** virtio-serial port ids. */
+  serialPorts?: readonly string[] | undefined;
+  /** RAM in bytes (`-m`). Default 128 MiB (QEMU's default). */
+  memoryBytes?: number | undefined;
+  /** How long the guest takes to act (device_del ack, balloon, block job steps), in ms of run time. Default 10. */
+  guestDelayMs?: number | undefined;
+  /** The RTC's QOM path. Default `/machine/unattached/device[9]` (7.2.22 `-M pc`). */
+  rtcQomPath?: string | undefined;
+}
+
+interface BlockDevice {
+  id: string;
+  qdevId: string;
+  nodeName: string;
+  removable: boolean;
+  locked: boolean;
+  trayOpen: boolean;
+  inserted: boolean;
+  errorAction: "report" | "ignore" | "stop" | "enospc";
+  ioStatus: "ok" | "failed" | "nospace";
+}
+
+interface QdevDevice {
+  id: string;
+  driver: string;
+  hotpluggable: boolean;
+  bus: string;
+  unplugPending: boolean;
+  nic: boolean;
+  rxFilterNotify: boolean;
+}
+
+interface Migration {
+  status: string;
+  pass: number;
+  timer: unknown;
+  startedMicros: number;
+}
+
+interface BlockJob {
+  device: string;
+  type: string;
+  len: number;
+  offset: number;
+  speed: number;
+  timer: unknown;
+}
+
+/** Where the device layer sends its effects. */
+export interface DeviceHost {
+  readonly core: MachineCore;
+  readonly clock: SimClock;
+  emit(name: string, data?: JsonObject): void;
+}
+
+const MIGRATION_PROTOCOLS = ["tcp:", "unix:", "exec:", "fd:", "rdma:", "vsock:"];
+
+/** The simulated devices. */
+export class SimDevices {
+  readonly blocks = new Map<string, BlockDevice>();
+  readonly qdevs = new Map<string, QdevDevice>();
+  readonly serialPorts = new Map<string, boolean>();
+  balloonActual: number | undefined;
+  readonly memoryBytes: number;
+  readonly guestDelayMs: number;
+  readonly rtcQomPath: string;
+  migrationEvents = false;
+  #migration: Migration | undefined;
+  #dump: { status: string; completed: number; total: number } | undefined;
+  readonly #jobs = new Map<string, BlockJob>();
+  /** Guest work waiting for the vCPUs to run. */
+  #waiting: Array<() => void> = [];
+
+  constructor(
+    readonly host: DeviceHost,
+    options: SimDevicesOptions = {},
+  ) {
+    this.memoryBytes = options.memoryBytes ?? 128 * 1024 * 1024;
+    this.guestDelayMs = options.guestDelayMs ?? 10;
+    this.rtcQomPath = options.rtcQomPath ?? "/machine/unattached/device[9]";
+    for (const b of options.blockDevices ?? []) {
+      this.blocks.set(b.id, {
+        id: b.id,
+        qdevId: b.qdevId ?? `${b.id}-dev`,
+        nodeName: b.nodeName ?? `node-${b.id}`,
+        removable: b.removable ?? false,
+        locked: b.locked ?? false,
+        trayOpen: false,
+        inserted: true,
+        errorAction: b.errorAction ?? "stop",
+        ioStatus: "ok",
+      });
+    }
+    for (const id of options.nics ?? []) this.#addQdev({ id, driver: "virtio-net-pci" }, true);
+    for (const d of options.devices ?? []) this.#addQdev(d, false);
+    if (options.balloon) this.balloonActual = this.memoryBytes;
+    for (const id of options.serialPorts ?? []) this.serialPorts.set(id, false);
+    host.core.beforeCont.push(() => {
+      for (const b of this.blocks.values()) b.ioStatus = "ok"; // blk_iostatus_reset
+    });
+    host.core.runState.onChange((_from, to) => {
+      if (to === "running") this.#flushGuestWork();
+    });
+  }
+
+  #addQdev(d: QdevDeviceOptions, nic: boolean): void {
+    this.qdevs.set(d.id, {
+      id: d.id,
+      driver: d.driver ?? "virtio-net-pci",
+      hotpluggable: d.hotpluggable ?? true,
+      bus: d.bus ?? "pci.0",
+      unplugPending: false,
+      nic,
+      rxFilterNotify: true,
+    });
+  }
+
+  /** Stops every timer (the process ended). */
+  dispose(): void {
+    const clear = (t: unknown) => this.host.clock.clearTimer(t as never);
+    if (this.#migration?.timer !== undefined) clear(this.#migration.timer);
+    for (const job of this.#jobs.values()) if (job.timer !== undefined) clear(job.timer);
+    this.#waiting = [];
+  }
+
+  // ------------------------------------------------------------------ guest work
+
+  /** Runs `fn` after the guest's reaction time, counted only while its vCPUs run. */
+  #guestWork(fn: () => void): void {
+    const attempt = () => {
+      if (this.host.core.hasExited) return;
+      if (this.host.core.state === "running") fn();
+      else this.#waiting.push(attempt);
+    };
+    if (this.host.core.state === "running") {
+      this.host.clock.setTimer(attempt, this.guestDelayMs);
+    } else {
+      this.#waiting.push(() => this.host.clock.setTimer(attempt, this.guestDelayMs));
+    }
+  }
+
+  #flushGuestWork(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const fn of waiting) fn();
+  }
+
+  // ------------------------------------------------------------------ block devices
+
+  #block(device: string | undefined, id: string | undefined): BlockDevice {
+    for (const b of this.blocks.values()) {
+      if ((device !== undefined && b.id === device) || (id !== undefined && b.qdevId === id)) {
+        return b;
+      }
+    }
+    throw new SimCommandError("DeviceNotFound", `Device '${device ?? id ?? ""}' not found`);
+  }
+
+  /** `eject {device?, id?, force?}`: opens the tray (DEVICE_TRAY_MOVED) and removes the medium. */
+  eject(args: JsonObject): void {
+    const device = typeof args.device === "string" ? args.device : undefined;
+    const id = typeof args.id === "string" ? args.id : undefined;
+    if ((device === undefined) === (id === undefined)) {
+      throw new SimCommandError("GenericError", "Need exactly one of 'device' and 'id'");
+    }
+    const b = this.#block(device, id);
+    if (!b.removable) {
+      throw new SimCommandError("GenericError", `Device '${device ?? id}' is not removable`);
+    }
+    if (b.locked && args.force !== true) {
+      // The guest is asked to open its tray; it does so later.
+      this.#guestWork(() => this.guestOpenTray(b.id));
+      throw new SimCommandError(
+        "GenericError",
+        `Device '${device ?? id}' is locked and force was not specified, wait for tray to open and try again`,
+      );
+    }
+    if (!b.trayOpen) this.#moveTray(b, true);
+    b.inserted = false;
+  }
+
+  #moveTray(b: BlockDevice, open: boolean): void {
+    b.trayOpen = open;
+    this.host.emit("DEVICE_TRAY_MOVED", { device: b.id, id: b.qdevId, "tray-open": open });
+  }
+
+  /** The guest opened (or closed) the tray of a removable drive. */
+  guestOpenTray(device: string, open = true): void {
+    this.host.core.assertGuestRunning("tray move");
+    const b = this.#block(device, undefined);
+    if (b.trayOpen !== open) this.#moveTray(b, open);
+  }
+
+  /**
+   * The guest's I/O on `device` failed: BLOCK_IO_ERROR with the drive's error action; with
+   * `stop` the VM stops in `io-error` (the stop is requested before the event, so STOP follows
+   * it: block/block-backend.c `blk_error_action`).
+   */
+  guestIoError(
+    device: string,
+    options: { operation?: "read" | "write"; nospace?: boolean; reason?: string } = {},
+  ): void {
+    this.host.core.assertGuestRunning("I/O error");
+    const b = this.#block(device, undefined);
+    const nospace = options.nospace ?? false;
+    const action = b.errorAction === "enospc" ? (nospace ? "stop" : "report") : b.errorAction;
+    const data: JsonObject = {
+      device: b.id,
+      "node-name": b.nodeName,
+      operation: options.operation ?? "write",
+      action,
+    };
+    if (nospace) data.nospace = true;
+    data.reason = options.reason ?? (nospace ? "No space left on device" : "Input/output error");
+    const v = this.host.core.profile.version;
+    if (v.major > 9 || (v.major === 9 && v.minor >= 1))
+      data["qom-path"] = `/machine/peripheral/${b.qdevId}`;
+    this.applyBlockIoError(data);
+  }
+
+  /** BLOCK_IO_ERROR and its follow-up (also for `x-sim-inject`). */
+  applyBlockIoError(data: JsonObject): void {
+    const core = this.host.core;
+    const b = typeof data.device === "string" ? this.blocks.get(data.device) : undefined;
+    if (data.action === "stop") {
+      if (b !== undefined) b.ioStatus = data.nospace === true ? "nospace" : "failed";
+      this.host.emit("BLOCK_IO_ERROR", data);
+      core.requestVmStop("io-error");
+      core.runMainLoop();
+    } else {
+      this.host.emit("BLOCK_IO_ERROR", data);
+    }
+  }
+
+  // ------------------------------------------------------------------ qdev unplug
+
+  /** `device_del {id}`: the guest acknowledges later; DEVICE_DELETED then. */
+  deviceDel(id: string): void {
+    const d = this.qdevs.get(id);
+    if (d === undefined) throw new SimCommandError("DeviceNotFound", `Device '${id}' not found`);
+    if (!d.hotpluggable) {
+      throw new SimCommandError("GenericError", `Bus '${d.bus}' does not support hotplugging`);
+    }
+    if (d.unplugPending) {
+      throw new SimCommandError("GenericError", `Device ${id} is already in the process of unplug`);
+    }
+    d.unplugPending = true;
+    this.#guestWork(() => this.guestAckUnplug(id));
+  }
+
+  /** The guest released a device after `device_del`: DEVICE_DELETED{device, path}. */
+  guestAckUnplug(id: string): void {
+    const d = this.qdevs.get(id);
+    if (d === undefined || !d.unplugPending) return;
+    this.removeDevice(id);
+  }
+
+  /** Removes a device and emits DEVICE_DELETED (also the follow-up of an injected one). */
+  removeDevice(id: string, path = `/machine/peripheral/${id}`): void {
+    this.qdevs.delete(id);
+    this.host.emit("DEVICE_DELETED", { device: id, path });
+  }
+
+  // ------------------------------------------------------------------ NICs
+
+  /** `query-rx-filter {name?}`: re-arms NIC_RX_FILTER_CHANGED for the NICs it reports. */
+  queryRxFilter(name: string | undefined): JsonValue[] {
+    const nics = [...this.qdevs.values()].filter((d) => d.nic);
+    let chosen = nics;
+    if (name !== undefined) {
+      chosen = nics.filter((d) => d.id === name);
+      if (chosen.length === 0) {
+        if (this.blocks.has(name) || this.qdevs.has(name)) {
+          throw new SimCommandError("GenericError", `net client(${name}) isn't a NIC`);
+        }
+        throw new SimCommandError("GenericError", `invalid net client name: ${name}`);
+      }
+    }
+    return chosen.map((d, i) => {
+      d.rxFilterNotify = true;
+      return rxFilterInfo(d.id, i);
+    });
+  }
+
+  /** The guest changed a NIC's receive filter: the event goes out once until the next query. */
+  guestRxFilterChange(nic: string): void {
+    this.host.core.assertGuestRunning("rx-filter change");
+    const d = this.qdevs.get(nic);
+    if (d === undefined || !d.nic) {
+      throw new SimCommandError("GenericError", `invalid net client name: ${nic}`);
+    }
+    if (!d.rxFilterNotify) return;
+    d.rxFilterNotify = false;
+    this.host.emit("NIC_RX_FILTER_CHANGED", {
+      name: nic,
+      path: `/machine/peripheral/${nic}/virtio-backend`,
+    });
+  }
+
+  // ------------------------------------------------------------------ balloon
+
+  #requireBalloon(): number {
+    if (this.balloonActual === undefined) {
+      throw new SimCommandError("DeviceNotActive", "No balloon device has been activated");
+    }
+    return this.balloonActual;
+  }
+
+  /** `query-balloon`. */
+  queryBalloon(): JsonObject {
+    return { actual: this.#requireBalloon() };
+  }
+
+  /** `balloon {value}`: the guest driver moves toward the target, then BALLOON_CHANGE. */
+  balloon(value: number): void {
+    this.#requireBalloon();
+    if (value <= 0) throw new SimCommandError("GenericError", "Parameter 'target' expects a size");
+    const target = Math.min(value, this.memoryBytes);
+    this.#guestWork(() => this.guestBalloonChange(target));
+  }
+
+  /** The guest balloon driver reports a new size (BALLOON_CHANGE, throttled by the server). */
+  guestBalloonChange(actual: number): void {
+    this.host.core.assertGuestRunning("balloon change");
+    this.#requireBalloon();
+    this.balloonActual = actual;
+    this.host.emit("BALLOON_CHANGE", { actual });
+  }
+
+  // ------------------------------------------------------------------ virtio-serial
+
+  /** The guest opened or closed a virtio-serial port: VSERPORT_CHANGE (throttled per `id`). */
+  guestSerialPort(id: string, open: boolean): void {
+    this.host.core.assertGuestRunning("serial port change");
+    if (!this.serialPorts.has(id)) {
+      throw new SimCommandError("DeviceNotFound", `Device '${id}' not found`);
+    }
+    this.serialPorts.set(id, open);
+    this.host.emit("VSERPORT_CHANGE", { id, open });
+  }
+
+  // ------------------------------------------------------------------ migration
+
+  /** `migrate-set-capabilities`: only `events` changes what the simulator does. */
+  setMigrationCapabilities(caps: JsonValue): void {
+    if (this.#migrationActive()) {
+      throw new SimCommandError("GenericError", "There's a migration process in progress");
+    }
+    if (!Array.isArray(caps)) return;
+    for (const c of caps) {
+      if (c !== null && typeof c === "object" && !Array.isArray(c) && c.capability === "events") {
+        this.migrationEvents = c.state === true;
+      }
+    }
+  }
+
+  #migrationActive(): boolean {
+    const s = this.#migration?.status;
+    return s === "setup" || s === "active" || s === "cancelling" || s === "device";
+  }
+
+  #migrationState(status: string): void {
+    const m = this.#migration;
+    if (m === undefined) return;
+    m.status = status;
+    if (this.migrationEvents) this.host.emit("MIGRATION", { status });
+  }
+
+  #migrationPass(): void {
+    const m = this.#migration;
+    if (m === undefined) return;
+    m.pass += 1;
+    if (this.migrationEvents) this.host.emit("MIGRATION_PASS", { pass: m.pass });
+  }
+
+  /**
+   * `migrate {uri}`: MIGRATION setup before the reply; then from the migration thread a first
+   * dirty-bitmap sync (MIGRATION_PASS 1), `active`, a second pass, the switch-over (the VM is
+   * stopped into `finish-migrate`: STOP if it ran), `completed`, and `postmigrate` (7.2.22).
+   */
+  migrate(uri: string): void {
+    const core = this.host.core;
+    if (this.#migrationActive()) {
+      throw new SimCommandError("GenericError", "There's a migration process in progress");
+    }
+    if (core.state === "inmigrate") {
+      throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
+    }
+    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
+      throw new SimCommandError(
+        "GenericError",
+        "Parameter 'uri' expects a valid migration protocol",
+      );
+    }
+    this.#migration = {
+      status: "none",
+      pass: 0,
+      timer: undefined,
+      startedMicros: this.host.clock.nowMicros(),
+    };
+    this.#migrationState("setup");
+    const steps: Array<() => void> = [
+      () => {
+        this.#migrationPass();
+        this.#migrationState("active");
+      },
+      () => this.#migrationPass(),
+      () => {
+        core.vmStop("finish-migrate");
+        if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
+        this.#migrationState("completed");
+        core.runState.set("postmigrate");
+      },
+    ];
+    const next = () => {
+      const m = this.#migration;
+      const step = steps.shift();
+      if (m === undefined || step === undefined || m.status === "cancelled" || core.hasExited)
+        return;
+      step();
+      if (steps.length > 0) m.timer = this.host.clock.setTimer(next, this.guestDelayMs);
+    };
+    this.#migration.timer = this.host.clock.setTimer(next, this.guestDelayMs);
+  }
+
+  /** `migrate_cancel`: `cancelling` then `cancelled`; the VM keeps running. */
+  migrateCancel(): void {
+    const m = this.#migration;
+    if (m === undefined || !this.#migrationActive()) return;
+    if (m.timer !== undefined) this.host.clock.clearTimer(m.timer as never);
+    this.#migrationState("cancelling");
+    this.#migrationState("cancelled");
+  }
+
+  /** `query-migrate`. */
+  queryMigrate(): JsonObject {
+    const m = this.#migration;
+    if (m === undefined) return {};
+    return { status: m.status };
+  }
+
+  // ------------------------------------------------------------------ dump
+
+  /** Whether a detached dump runs (stop and cont are refused meanwhile). */
+  get dumpInProgress(): boolean {
+    return this.#dump?.status === "active";
+  }
+
+  /**
+   * `dump-guest-memory {paging, protocol, detach?}`: a VM that runs is stopped for the dump and
+   * resumed afterwards; DUMP_COMPLETED precedes the reply unless `detach`.
+   */
+  dumpGuestMemory(args: JsonObject): void {
+    const core = this.host.core;
+    const protocol = typeof args.protocol === "string" ? args.protocol : "";
+    if (this.dumpInProgress) {
+      throw new SimCommandError("GenericError", "There is a dump in process, please wait.");
+    }
+    if (!protocol.startsWith("file:") && !protocol.startsWith("fd:")) {
+      throw new SimCommandError("GenericError", "Invalid parameter 'protocol'");
+    }
+    const total = this.memoryBytes + 262_144; // RAM plus the ROM/option regions QEMU counts (7.2.22, -m 64)
+    const resume = core.state === "running";
+    if (resume) core.vmStop("save-vm");
+    this.#dump = { status: "active", completed: 0, total };
+    const finish = () => {
+      if (core.hasExited) return;
+      this.#dump = { status: "completed", completed: total, total };
+      core.dumpInProgress = false;
+      this.host.emit("DUMP_COMPLETED", { result: { ...this.#dump } });
+      if (resume) core.vmStart();
+    };
+    if (args.detach === true) {
+      core.dumpInProgress = true;
+      this.host.clock.setTimer(finish, this.guestDelayMs);
+    } else {
+      finish();
+    }
+  }
+
+  /** `query-dump`. */
+  queryDump(): JsonObject {
+    return this.#dump === undefined
+      ? { status: "none", completed: 0, total: 0 }
+      : { ...this.#dump };
+  }
+
+  // ------------------------------------------------------------------ block jobs
+
+  /** `block-stream {device, job-id?, speed?}`: a job that completes with BLOCK_JOB_COMPLETED. */
+  blockStream(args: JsonObject): void {
+    const device = String(args.device);
+    const b =
+      this.blocks.get(device) ?? [...this.blocks.values()].find((x) => x.nodeName === device);
+    if (b === undefined)
+      throw new SimCommandError(
+        "GenericError",
+        `Cannot find device='${device}' nor node-name='${device}'`,
+      );
+    const id = typeof args["job-id"] === "string" ? args["job-id"] : b.id;
+    if (this.#jobs.has(id)) {
+      throw new SimCommandError("GenericError", `Job ID '${id}' already in use`);
+    }
+    const job: BlockJob = {
+      device: id,
+      type: "stream",
+      len: 64 * 1024 * 1024,
+      offset: 0,
+      speed: typeof args.speed === "number" ? args.speed : 0,
+      timer: undefined,
+    };
+    this.#jobs.set(id, job);
+    job.timer = this.host.clock.setTimer(() => {
+      job.offset = job.len;
+      this.#jobs.delete(id);
+      this.host.emit("BLOCK_JOB_COMPLETED", jobData(job));
+    }, this.guestDelayMs * 10);
+  }
+
+  /** `block-job-cancel {device}`: BLOCK_JOB_CANCELLED. */
+  blockJobCancel(device: string): void {
+    const job = this.#jobs.get(device);
+    if (job === undefined) {
+      throw new SimCommandError("DeviceNotActive", `Block job '${device}' not found`);
+    }
+    if (job.timer !== undefined) this.host.clock.clearTimer(job.timer as never);
+    this.#jobs.delete(device);
+    job.offset = Math.floor(job.len / 2);
+    this.host.emit("BLOCK_JOB_CANCELLED", jobData(job));
+  }
+
+  /** `query-block-jobs`. */
+  queryBlockJobs(): JsonValue[] {
+    return [...this.#jobs.values()].map((j) => ({
+      type: j.type,
+      device: j.device,
+      len: j.len,
+      offset: j.offset,
+      busy: false,
+      paused: false,
+      speed: j.speed,
+      "io-status": "ok",
+      ready: false,
+      status: "running",
+      "auto-finalize": true,
+      "auto-dismiss": true,
+    }));
+  }
+}
+
+function jobData(j: BlockJob): JsonObject {
+  return { type: j.type, device: j.device, len: j.len, offset: j.offset, speed: j.speed };
+}
+
+/** A virtio-net NIC's filter as 7.2.22 reports it before the guest programs it. */
+function rxFilterInfo(name: string, index: number): JsonObject {
+  const mac = `52:54:00:12:34:${(0x56 + index).toString(16).padStart(2, "0")}`;
+  return {
+    name,
+    promiscuous: true,
+    multicast: "normal",
+    unicast: "normal",
+    vlan: "all",
+    "broadcast-allowed": false,
+    "multicast-overflow": false,
+    "unicast-overflow": false,
+    "main-mac": mac,
+    "vlan-table": Array.from({ length: 4096 }, (_, i) => 4095 - i),
+    "unicast-table": [],
+    "multicast-table": [],
+  };
+}

@@ -1,0 +1,236 @@
+/** The device layer's events and follow-ups, on a manual clock. */
+import assert from "node:assert/strict";
+import { suite, test } from "node:test";
+import type { JsonObject } from "../../src/base/json.js";
+import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
+import {
+  MachineCore,
+  type MachineCoreOptions,
+  SimCommandError,
+} from "../../src/sim/machine-core.js";
+import { qemuProfile } from "../../src/sim/versions.js";
+import { FakeClock } from "./fake-clock.js";
+
+function rig(devices: SimDevicesOptions, options: MachineCoreOptions & { version?: string } = {}) {
+  const log: string[] = [];
+  const emit = (name: string, data?: JsonObject) =>
+    log.push(data === undefined ? name : `${name} ${JSON.stringify(data)}`);
+  const core = new MachineCore(
+    qemuProfile(options.version ?? "7.2.22"),
+    { emit, exit: (s) => log.push(`exit ${s}`), stderr: () => {} },
+    options,
+  );
+  const clock = new FakeClock();
+  const dev = new SimDevices({ core, clock, emit }, devices);
+  log.length = 0;
+  return { core, dev, clock, log };
+}
+
+const err = (cls: string, desc: string) => (e: unknown) =>
+  e instanceof SimCommandError && e.errorClass === cls && e.desc === desc;
+
+suite("block devices", () => {
+  test("should stop the VM in io-error after BLOCK_IO_ERROR with action stop, and cont should resume", () => {
+    const { core, dev, log } = rig({ blockDevices: [{ id: "drive0" }] });
+    dev.guestIoError("drive0");
+    assert.deepEqual(log, [
+      'BLOCK_IO_ERROR {"device":"drive0","node-name":"node-drive0","operation":"write","action":"stop","reason":"Input/output error"}',
+      "STOP",
+    ]);
+    assert.equal(core.state, "io-error");
+    assert.equal(dev.blocks.get("drive0")?.ioStatus, "failed");
+    core.cont();
+    assert.equal(core.state, "running");
+    assert.equal(dev.blocks.get("drive0")?.ioStatus, "ok");
+    assert.equal(log.at(-1), "RESUME");
+  });
+
+  test("should only report with action report, and enospc should stop on no space only", () => {
+    const { core, dev, log } = rig({ blockDevices: [{ id: "d", errorAction: "enospc" }] });
+    dev.guestIoError("d", { operation: "read" });
+    assert.equal(core.state, "running");
+    assert.match(log[0] ?? "", /"action":"report"/);
+    dev.guestIoError("d", { nospace: true });
+    assert.match(log[1] ?? "", /"action":"stop","nospace":true/);
+    assert.equal(core.state, "io-error");
+  });
+
+  test("should eject with DEVICE_TRAY_MOVED once, and refuse unknown and locked drives", () => {
+    const { dev, log } = rig({
+      blockDevices: [
+        { id: "cd0", qdevId: "cdrom0", removable: true },
+        { id: "hd", locked: true, removable: true },
+      ],
+    });
+    dev.eject({ device: "cd0" });
+    dev.eject({ id: "cdrom0" });
+    assert.deepEqual(log, ['DEVICE_TRAY_MOVED {"device":"cd0","id":"cdrom0","tray-open":true}']);
+    assert.throws(
+      () => dev.eject({ device: "nope" }),
+      err("DeviceNotFound", "Device 'nope' not found"),
+    );
+    assert.throws(() => dev.eject({ device: "hd" }), /is locked and force was not specified/);
+  });
+});
+
+suite("device_del", () => {
+  test("should emit DEVICE_DELETED only after the guest acknowledges, while it runs", () => {
+    const { core, dev, clock, log } = rig({ nics: ["net0"] }, { startPaused: true });
+    dev.deviceDel("net0");
+    assert.throws(
+      () => dev.deviceDel("net0"),
+      err("GenericError", "Device net0 is already in the process of unplug"),
+    );
+    clock.advance(1000);
+    assert.deepEqual(log, []); // prelaunch: no guest to acknowledge
+    core.cont();
+    clock.advance(10);
+    assert.deepEqual(log, [
+      "RESUME",
+      'DEVICE_DELETED {"device":"net0","path":"/machine/peripheral/net0"}',
+    ]);
+    assert.throws(() => dev.deviceDel("net0"), err("DeviceNotFound", "Device 'net0' not found"));
+  });
+
+  test("should refuse a device on a bus without hotplug", () => {
+    const { dev } = rig({ devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }] });
+    assert.throws(
+      () => dev.deviceDel("cdrom0"),
+      err("GenericError", "Bus 'ide.1' does not support hotplugging"),
+    );
+  });
+});
+
+suite("NIC rx filter", () => {
+  test("should emit NIC_RX_FILTER_CHANGED once until query-rx-filter re-arms it", () => {
+    const { dev, log } = rig({ nics: ["net0"] });
+    dev.guestRxFilterChange("net0");
+    dev.guestRxFilterChange("net0");
+    assert.equal(log.length, 1);
+    const info = dev.queryRxFilter("net0");
+    assert.equal((info[0] as JsonObject).name, "net0");
+    dev.guestRxFilterChange("net0");
+    assert.equal(log.length, 2);
+    assert.throws(
+      () => dev.queryRxFilter("nope"),
+      err("GenericError", "invalid net client name: nope"),
+    );
+  });
+});
+
+suite("balloon", () => {
+  test("should refuse without a balloon device", () => {
+    const { dev } = rig({});
+    assert.throws(
+      () => dev.queryBalloon(),
+      err("DeviceNotActive", "No balloon device has been activated"),
+    );
+    assert.throws(
+      () => dev.balloon(1),
+      err("DeviceNotActive", "No balloon device has been activated"),
+    );
+  });
+  test("should reach the target through the guest driver with BALLOON_CHANGE", () => {
+    const { dev, clock, log } = rig({ balloon: true, memoryBytes: 64 * 1024 * 1024 });
+    assert.deepEqual(dev.queryBalloon(), { actual: 67108864 });
+    assert.throws(() => dev.balloon(0), err("GenericError", "Parameter 'target' expects a size"));
+    dev.balloon(33554432);
+    clock.advance(10);
+    assert.deepEqual(log, ['BALLOON_CHANGE {"actual":33554432}']);
+    assert.deepEqual(dev.queryBalloon(), { actual: 33554432 });
+  });
+});
+
+suite("migration", () => {
+  test("should go setup, pass 1, active, pass 2, completed and end in postmigrate (7.2.22 from prelaunch)", () => {
+    const { core, dev, clock, log } = rig({}, { startPaused: true });
+    dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+    assert.throws(
+      () => dev.migrate("bogus:x"),
+      err("GenericError", "Parameter 'uri' expects a valid migration protocol"),
+    );
+    dev.migrate("exec:cat >/dev/null");
+    assert.deepEqual(log, ['MIGRATION {"status":"setup"}']);
+    clock.advance(100);
+    assert.deepEqual(log, [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION_PASS {"pass":1}',
+      'MIGRATION {"status":"active"}',
+      'MIGRATION_PASS {"pass":2}',
+      'MIGRATION {"status":"completed"}',
+    ]);
+    assert.equal(core.state, "postmigrate");
+  });
+
+  test("should stop a running VM at switch-over, and send nothing without the events capability", () => {
+    const { core, dev, clock, log } = rig({});
+    dev.migrate("tcp:127.0.0.1:4444");
+    clock.advance(100);
+    assert.deepEqual(log, ["STOP"]);
+    assert.equal(core.state, "postmigrate");
+  });
+
+  test("should cancel with cancelling then cancelled", () => {
+    const { core, dev, log } = rig({});
+    dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+    dev.migrate("unix:/tmp/x");
+    dev.migrateCancel();
+    assert.deepEqual(log.slice(1), [
+      'MIGRATION {"status":"cancelling"}',
+      'MIGRATION {"status":"cancelled"}',
+    ]);
+    assert.equal(core.state, "running");
+  });
+});
+
+suite("dump", () => {
+  test("should emit DUMP_COMPLETED between STOP and RESUME for a running VM", () => {
+    const { core, dev, log } = rig({ memoryBytes: 64 * 1024 * 1024 });
+    dev.dumpGuestMemory({ paging: false, protocol: "file:/dev/null" });
+    assert.deepEqual(log, [
+      "STOP",
+      'DUMP_COMPLETED {"result":{"status":"completed","completed":67371008,"total":67371008}}',
+      "RESUME",
+    ]);
+    assert.equal(core.state, "running");
+    assert.throws(
+      () => dev.dumpGuestMemory({ paging: false, protocol: "x:y" }),
+      err("GenericError", "Invalid parameter 'protocol'"),
+    );
+  });
+
+  test("should refuse stop while a detached dump runs", () => {
+    const { core, dev, clock, log } = rig({}, { startPaused: true });
+    dev.dumpGuestMemory({ paging: false, protocol: "file:/dev/null", detach: true });
+    assert.throws(() => core.stop(), /There is a dump in process/);
+    clock.advance(10);
+    core.stop();
+    assert.equal(log.length, 1);
+  });
+});
+
+suite("block jobs", () => {
+  test("should complete a stream job, and cancel another with BLOCK_JOB_CANCELLED", () => {
+    const { dev, clock, log } = rig({ blockDevices: [{ id: "d0" }, { id: "d1" }] });
+    dev.blockStream({ device: "d0" });
+    dev.blockStream({ device: "d1" });
+    assert.equal(dev.queryBlockJobs().length, 2);
+    dev.blockJobCancel("d1");
+    clock.advance(1000);
+    assert.match(log[0] ?? "", /^BLOCK_JOB_CANCELLED \{"type":"stream","device":"d1"/);
+    assert.match(log[1] ?? "", /^BLOCK_JOB_COMPLETED \{"type":"stream","device":"d0"/);
+    assert.throws(
+      () => dev.blockJobCancel("nope"),
+      err("DeviceNotActive", "Block job 'nope' not found"),
+    );
+  });
+});
+
+suite("virtio-serial", () => {
+  test("should emit VSERPORT_CHANGE for a known port only", () => {
+    const { dev, log } = rig({ serialPorts: ["org.qemu.guest_agent.0"] });
+    dev.guestSerialPort("org.qemu.guest_agent.0", true);
+    assert.deepEqual(log, ['VSERPORT_CHANGE {"id":"org.qemu.guest_agent.0","open":true}']);
+    assert.throws(() => dev.guestSerialPort("x", true), /Device 'x' not found/);
+  });
+});
