@@ -1,2 +1,45 @@
-/** @module */
-export {};
+/**
+ * The wire layer: QEMU-faithful JSON framing and writing, a generic message connection, and
+ * the transports (unix, TCP, any Duplex, in-memory pairs).
+ *
+ * @module
+ */
+export { Connection, type ConnectionOptions, type TrafficDirection } from "./connection.js";
+export {
+  type JsonToken,
+  type ParseOptions,
+  type ParseResult,
+  parseIntegerToken,
+  parseStringToken,
+  parseTokens,
+  TokenType,
+} from "./json-parser.js";
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_NESTING,
+  DEFAULT_MAX_TOKENS,
+  type JsonDialect,
+  JsonStreamDecoder,
+  type JsonStreamDecoderOptions,
+  type JsonStreamItem,
+} from "./json-stream.js";
+export { decodeQemuText, isValidCodepoint, modUtf8Codepoint, utf8Length } from "./json-utf8.js";
+export {
+  formatDouble,
+  qdictBucket,
+  qdictKeyOrder,
+  quoteQemuString,
+  type WriteQemuJsonOptions,
+  writeCompactJson,
+  writeQemuJson,
+} from "./json-writer.js";
+export {
+  createMemoryPair,
+  formatTarget,
+  type Listener,
+  listen,
+  type OpenStreamOptions,
+  openStream,
+  parseTarget,
+  type Target,
+} from "./transport.js";

@@ -1,0 +1,731 @@
+/**
+ * Incremental framing of a QMP byte stream into JSON messages, exactly as QEMU frames its input
+ * (`qobject/json-lexer.c`, `json-streamer.c`, `json-parser.c`; §1.8 of the semantics reference).
+ *
+ * Two paths give the same results:
+ *
+ * - The **exact path** restates QEMU: a byte-driven lexer (with QEMU's error recovery state), a
+ *   streamer that counts braces and brackets, applies the limits and hands each balanced token
+ *   list to the parser (`json-parser.ts`). It is always used for the `qemu` dialect.
+ * - The **fast path** (`client` dialect, the default there) serves what QEMU prints: one compact
+ *   message per `\r\n`-terminated line. Whole lines are decoded in one go and given to the native
+ *   `JSON.parse`. A line goes to the exact path instead whenever `JSON.parse` could disagree with
+ *   QEMU: it fails to parse, it carries an escape or a number whose value QEMU treats differently
+ *   (surrogate or noncharacter `\u` escapes, integers of 16+ digits, the integer `-0`), raw UTF-8
+ *   that QEMU rejects, or it is long enough to break a limit. The switch back happens at the next
+ *   line end where the exact path stands between messages, so the framing never differs.
+ *
+ * Memory is bounded by the limits: a message that grows past `maxMessageBytes` is dropped as it
+ * streams (QEMU's recovery), never buffered whole.
+ *
+ * Pure: no `node:*` imports.
+ *
+ * @module
+ */
+import { JsonStreamError } from "../base/errors.js";
+import type { JsonValue } from "../base/json.js";
+import { type JsonToken, type ParseOptions, parseTokens, TokenType } from "./json-parser.js";
+import { decodeQemuText, utf8Length } from "./json-utf8.js";
+
+/** QEMU's `MAX_TOKEN_SIZE`: 64 MiB for all the tokens of one message, and for one token. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** QEMU's `MAX_NESTING`: depth 1024 is accepted, 1025 rejected. */
+export const DEFAULT_MAX_NESTING = 1024;
+/** QEMU's `MAX_TOKEN_COUNT`: 2 Mi tokens per message. */
+export const DEFAULT_MAX_TOKENS = 2 * 1024 * 1024;
+
+/** Which JSON the decoder reads. */
+export type JsonDialect = "qemu" | "client";
+
+/** Options of {@link JsonStreamDecoder}. */
+export interface JsonStreamDecoderOptions {
+  /**
+   * `qemu`: what QEMU's own parser accepts, for a server (single-quoted strings, `\'`, duplicate
+   * keys rejected). `client`: what a client must tolerate from QEMU: the same grammar, plus
+   * `inf`, `-inf`, `nan`, `-nan` (QEMU prints non-finite doubles with `%.17g`) lexed as words so
+   * that such a message gives one error item and the stream goes on; duplicate keys keep the
+   * last value.
+   */
+  dialect: JsonDialect;
+  /** Bytes of tokens per message (whitespace not counted, as QEMU). Default 64 MiB. */
+  maxMessageBytes?: number | undefined;
+  /** Nesting depth of `{`/`[`. Default 1024. */
+  maxNesting?: number | undefined;
+  /** Tokens per message. Default 2 Mi. */
+  maxTokens?: number | undefined;
+  /**
+   * Use the line-based `JSON.parse` fast path. Default: true for `client`, and always false for
+   * `qemu` (duplicate keys need the exact parser). Setting it false in `client` forces the exact
+   * path (tests compare both).
+   */
+  fastPath?: boolean | undefined;
+}
+
+/** One result of the decoder: a message, or an error with QEMU's exact text in `error.desc`. */
+export type JsonStreamItem =
+  | { readonly kind: "value"; readonly value: JsonValue; readonly bytes: number }
+  | { readonly kind: "error"; readonly error: JsonStreamError };
+
+// Lexer states (json-lexer.c's `json_lexer_state`, renamed).
+const S_START = 0;
+const S_RECOVERY = 1;
+const S_DQ = 2;
+const S_DQ_ESC = 3;
+const S_SQ = 4;
+const S_SQ_ESC = 5;
+const S_ZERO = 6;
+const S_SIGN = 7;
+const S_DIGITS = 8;
+const S_MANTISSA = 9;
+const S_MANTISSA_DIGITS = 10;
+const S_EXP_E = 11;
+const S_EXP_SIGN = 12;
+const S_EXP_DIGITS = 13;
+const S_KEYWORD = 14;
+
+const structuralText: Record<number, Uint8Array> = {
+  [TokenType.LCurly]: Uint8Array.of(0x7b),
+  [TokenType.RCurly]: Uint8Array.of(0x7d),
+  [TokenType.LSquare]: Uint8Array.of(0x5b),
+  [TokenType.RSquare]: Uint8Array.of(0x5d),
+  [TokenType.Colon]: Uint8Array.of(0x3a),
+  [TokenType.Comma]: Uint8Array.of(0x2c),
+};
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+function isLower(c: number): boolean {
+  return c >= 0x61 && c <= 0x7a;
+}
+/** Where the lexer's recovery state stops skipping (json-lexer.c, `IN_RECOVERY`). */
+function endsRecovery(c: number): boolean {
+  return (
+    (c < 0x20 && c !== 0x09) ||
+    c >= 0xfe ||
+    c === 0x5b ||
+    c === 0x5d ||
+    c === 0x7b ||
+    c === 0x7d ||
+    c === 0x3a ||
+    c === 0x2c
+  );
+}
+
+function streamError(desc: string, raw?: unknown): JsonStreamItem {
+  return { kind: "error", error: new JsonStreamError(desc, raw) };
+}
+
+/**
+ * The exact path: QEMU's lexer and streamer over bytes. `out` collects the items of the
+ * current `push`.
+ */
+class ExactFramer {
+  out: JsonStreamItem[] = [];
+  private state = S_START;
+  private tok = new Uint8Array(256);
+  private tokLen = 0;
+  private tokStart = 0;
+  private tokens: JsonToken[] = [];
+  private tokenSize = 0;
+  private braces = 0;
+  private brackets = 0;
+  private msgStart = 0;
+  /** Absolute position of the next byte fed. */
+  private pos = 0;
+  private readonly parseOptions: ParseOptions;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxNesting: number,
+    private readonly maxTokens: number,
+    /** Client dialect: `-` followed by a letter starts a word (`-inf`, `-nan`). */
+    private readonly signedWords: boolean,
+    duplicateKeys: ParseOptions["duplicateKeys"],
+  ) {
+    this.parseOptions = { duplicateKeys };
+  }
+
+  /** Between messages: nothing pending in the lexer or the streamer. */
+  get clean(): boolean {
+    return this.state === S_START && this.tokens.length === 0;
+  }
+
+  /** Bytes held for an unfinished message (tokens plus the token being lexed). */
+  get pendingBytes(): number {
+    return this.tokenSize + this.tokLen;
+  }
+
+  private append(c: number): void {
+    if (this.tokLen === this.tok.length) {
+      const bigger = new Uint8Array(this.tok.length * 2);
+      bigger.set(this.tok);
+      this.tok = bigger;
+    }
+    this.tok[this.tokLen++] = c;
+  }
+
+  private appendRange(b: Uint8Array, from: number, to: number): void {
+    const need = this.tokLen + (to - from);
+    if (need > this.tok.length) {
+      let size = this.tok.length * 2;
+      while (size < need) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.tok.subarray(0, this.tokLen));
+      this.tok = bigger;
+    }
+    this.tok.set(b.subarray(from, to), this.tokLen);
+    this.tokLen = need;
+  }
+
+  private resetMessage(): void {
+    this.braces = 0;
+    this.brackets = 0;
+    this.tokens = [];
+    this.tokenSize = 0;
+  }
+
+  /** A lexical error: the token so far (with the offending byte) is reported, then recovery. */
+  private lexError(): void {
+    const text = decodeQemuText(this.tok, 0, this.tokLen);
+    this.tokLen = 0;
+    this.state = S_RECOVERY;
+    this.resetMessage();
+    this.out.push(streamError(`JSON parse error, stray '${text}'`, text));
+  }
+
+  private limitError(desc: string): void {
+    this.resetMessage();
+    this.out.push(streamError(desc));
+  }
+
+  /** `json_message_process_token`: counts, limits, and a parse once the counts balance. */
+  private token(type: TokenType, text: Uint8Array, end: number): void {
+    switch (type) {
+      case TokenType.LCurly:
+        this.braces++;
+        break;
+      case TokenType.RCurly:
+        this.braces--;
+        break;
+      case TokenType.LSquare:
+        this.brackets++;
+        break;
+      case TokenType.RSquare:
+        this.brackets--;
+        break;
+    }
+    if (this.tokenSize + text.length + 1 > this.maxBytes) {
+      this.limitError("JSON token size limit exceeded");
+      return;
+    }
+    if (this.tokens.length + 1 > this.maxTokens) {
+      this.limitError("JSON token count limit exceeded");
+      return;
+    }
+    if (this.brackets + this.braces > this.maxNesting) {
+      this.limitError("JSON nesting depth limit exceeded");
+      return;
+    }
+    if (this.tokens.length === 0) this.msgStart = this.tokStart;
+    this.tokens.push({ type, text });
+    this.tokenSize += text.length;
+    if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
+    this.parse(end);
+  }
+
+  private parse(end: number): void {
+    const result = parseTokens(this.tokens, this.parseOptions);
+    const bytes = end - this.msgStart;
+    this.resetMessage();
+    this.out.push(
+      result.ok ? { kind: "value", value: result.value, bytes } : streamError(result.desc),
+    );
+  }
+
+  /** Emits the token being lexed as `type` and returns to the start state. */
+  private finishToken(type: TokenType, end: number): void {
+    const text = this.tok.slice(0, this.tokLen);
+    this.tokLen = 0;
+    this.state = S_START;
+    this.token(type, text, end);
+  }
+
+  private structural(type: TokenType, at: number): void {
+    this.tokStart = at;
+    this.token(type, structuralText[type]!, at + 1);
+  }
+
+  /** Feeds `b[start, end)`. */
+  feed(b: Uint8Array, start: number, end: number): void {
+    const offset = this.pos - start;
+    const max = this.maxBytes;
+    let i = start;
+    while (i < end) {
+      const c = b[i]!;
+      switch (this.state) {
+        case S_START:
+          switch (c) {
+            case 0x20:
+            case 0x0a:
+            case 0x0d:
+            case 0x09:
+              i++;
+              continue;
+            case 0x7b:
+              this.structural(TokenType.LCurly, offset + i);
+              i++;
+              continue;
+            case 0x7d:
+              this.structural(TokenType.RCurly, offset + i);
+              i++;
+              continue;
+            case 0x5b:
+              this.structural(TokenType.LSquare, offset + i);
+              i++;
+              continue;
+            case 0x5d:
+              this.structural(TokenType.RSquare, offset + i);
+              i++;
+              continue;
+            case 0x3a:
+              this.structural(TokenType.Colon, offset + i);
+              i++;
+              continue;
+            case 0x2c:
+              this.structural(TokenType.Comma, offset + i);
+              i++;
+              continue;
+            case 0x22:
+              this.state = S_DQ;
+              break;
+            case 0x27:
+              this.state = S_SQ;
+              break;
+            case 0x30:
+              this.state = S_ZERO;
+              break;
+            case 0x2d:
+              this.state = S_SIGN;
+              break;
+            default:
+              if (c >= 0x31 && c <= 0x39) this.state = S_DIGITS;
+              else if (isLower(c)) this.state = S_KEYWORD;
+              else {
+                this.tokStart = offset + i;
+                this.append(c);
+                this.lexError();
+                i++;
+                continue;
+              }
+          }
+          this.tokStart = offset + i;
+          this.append(c);
+          i++;
+          break;
+        case S_RECOVERY:
+          if (endsRecovery(c)) {
+            this.state = S_START;
+            continue; // the byte starts a new token
+          }
+          i++;
+          continue;
+        case S_DQ:
+        case S_SQ: {
+          const quote = this.state === S_DQ ? 0x22 : 0x27;
+          // Copy the run of ordinary bytes at once, stopping one byte past the size limit.
+          let j = i;
+          const stop = Math.min(end, i + (max + 1 - this.tokLen));
+          while (j < stop) {
+            const d = b[j]!;
+            if (d === quote || d === 0x5c || d < 0x20 || d > 0xfd) break;
+            j++;
+          }
+          if (j > i) {
+            this.appendRange(b, i, j);
+            i = j;
+            break;
+          }
+          this.append(c);
+          i++;
+          if (c === quote) this.finishToken(TokenType.String, offset + i);
+          else if (c === 0x5c) this.state = this.state === S_DQ ? S_DQ_ESC : S_SQ_ESC;
+          else this.lexError();
+          break;
+        }
+        case S_DQ_ESC:
+        case S_SQ_ESC:
+          this.append(c);
+          i++;
+          if (c >= 0x20 && c <= 0xfd) this.state = this.state === S_DQ_ESC ? S_DQ : S_SQ;
+          else this.lexError();
+          break;
+        case S_ZERO:
+          if (isDigit(c)) {
+            this.append(c);
+            i++;
+            this.lexError();
+          } else if (c === 0x2e) {
+            this.append(c);
+            i++;
+            this.state = S_MANTISSA;
+          } else {
+            this.finishToken(TokenType.Integer, offset + i);
+            continue;
+          }
+          break;
+        case S_SIGN:
+          this.append(c);
+          i++;
+          if (c === 0x30) this.state = S_ZERO;
+          else if (c >= 0x31 && c <= 0x39) this.state = S_DIGITS;
+          else if (this.signedWords && isLower(c)) this.state = S_KEYWORD;
+          else this.lexError();
+          break;
+        case S_DIGITS:
+          if (isDigit(c)) {
+            this.append(c);
+            i++;
+          } else if (c === 0x65 || c === 0x45) {
+            this.append(c);
+            i++;
+            this.state = S_EXP_E;
+          } else if (c === 0x2e) {
+            this.append(c);
+            i++;
+            this.state = S_MANTISSA;
+          } else {
+            this.finishToken(TokenType.Integer, offset + i);
+            continue;
+          }
+          break;
+        case S_MANTISSA:
+          this.append(c);
+          i++;
+          if (isDigit(c)) this.state = S_MANTISSA_DIGITS;
+          else this.lexError();
+          break;
+        case S_MANTISSA_DIGITS:
+          if (isDigit(c)) {
+            this.append(c);
+            i++;
+          } else if (c === 0x65 || c === 0x45) {
+            this.append(c);
+            i++;
+            this.state = S_EXP_E;
+          } else {
+            this.finishToken(TokenType.Float, offset + i);
+            continue;
+          }
+          break;
+        case S_EXP_E:
+          this.append(c);
+          i++;
+          if (c === 0x2d || c === 0x2b) this.state = S_EXP_SIGN;
+          else if (isDigit(c)) this.state = S_EXP_DIGITS;
+          else this.lexError();
+          break;
+        case S_EXP_SIGN:
+          this.append(c);
+          i++;
+          if (isDigit(c)) this.state = S_EXP_DIGITS;
+          else this.lexError();
+          break;
+        case S_EXP_DIGITS:
+          if (isDigit(c)) {
+            this.append(c);
+            i++;
+          } else {
+            this.finishToken(TokenType.Float, offset + i);
+            continue;
+          }
+          break;
+        case S_KEYWORD:
+          if (isLower(c)) {
+            this.append(c);
+            i++;
+          } else {
+            this.finishToken(TokenType.Keyword, offset + i);
+            continue;
+          }
+          break;
+      }
+      // No single token may grow past the limit (json-lexer.c): cut it off; the streamer then
+      // rejects it by size and the lexer starts afresh with the next byte.
+      if (this.tokLen > max) {
+        this.tokLen = 0;
+        this.state = S_START;
+        this.limitError("JSON token size limit exceeded");
+      }
+    }
+    this.pos += end - start;
+  }
+
+  /** End of input (`json_message_parser_flush`): finish or reject the token, parse what is left. */
+  flush(): void {
+    const end = this.pos;
+    while (this.state !== S_START) {
+      switch (this.state) {
+        case S_RECOVERY:
+          this.state = S_START;
+          break;
+        case S_ZERO:
+        case S_DIGITS:
+          this.finishToken(TokenType.Integer, end);
+          break;
+        case S_MANTISSA_DIGITS:
+        case S_EXP_DIGITS:
+          this.finishToken(TokenType.Float, end);
+          break;
+        case S_KEYWORD:
+          this.finishToken(TokenType.Keyword, end);
+          break;
+        default:
+          this.lexError();
+      }
+    }
+    if (this.tokens.length > 0) this.parse(end);
+  }
+}
+
+/** Line-based guard: escapes and numbers where `JSON.parse` and QEMU may disagree. */
+const needsExactParse = /\\u[dDfF]|(?:^|[:,[\s-])\d{16}|(?:^|[:,[\s])-0(?![.eE\d])/;
+/** Raw noncharacters, which QEMU rejects inside strings and `TextDecoder` accepts. */
+const rawNoncharacter =
+  /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * Incremental decoder of a QMP byte stream into JSON messages (§1.8).
+ *
+ * Feed it chunks as they arrive; each `push` returns the items completed by that chunk, in
+ * order. Chunks may split messages, tokens and UTF-8 sequences anywhere; messages may follow
+ * each other directly or with whitespace (`\r\n`) between them; a top-level scalar is a message.
+ *
+ * Errors carry QEMU's exact text in `error.desc` (`JSON parse error, stray '@'`, `JSON nesting
+ * depth limit exceeded`, …) and the decoder recovers as QEMU does: the tokens of the bad message
+ * are dropped and the rest of the input is lexed afresh, so one bad message can give several
+ * errors, exactly as many as QEMU gives.
+ *
+ * @example
+ * const decoder = new JsonStreamDecoder({ dialect: "client" });
+ * for (const item of decoder.push(chunk)) if (item.kind === "value") handle(item.value);
+ */
+export class JsonStreamDecoder {
+  private readonly exact: ExactFramer;
+  private readonly fast: boolean;
+  /** In fast mode, bytes are framed by lines; in exact mode every byte goes to the exact path. */
+  private exactActive = false;
+  private carry: Uint8Array[] = [];
+  private carryLen = 0;
+  private readonly maxBytes: number;
+  private readonly maxNesting: number;
+  private readonly maxTokens: number;
+  private readonly walkThreshold: number;
+  private readonly utf8 = new TextDecoder("utf-8", { fatal: true });
+  private readonly encoder = new TextEncoder();
+
+  constructor(options: JsonStreamDecoderOptions) {
+    this.maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxNesting = options.maxNesting ?? DEFAULT_MAX_NESTING;
+    this.maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const client = options.dialect === "client";
+    this.exact = new ExactFramer(
+      this.maxBytes,
+      this.maxNesting,
+      this.maxTokens,
+      client,
+      client ? "last-wins" : "error",
+    );
+    this.fast = client && options.fastPath !== false;
+    // Below this many bytes a line can break neither the nesting nor the token-count limit.
+    this.walkThreshold = Math.min(2 * this.maxNesting + 2, this.maxTokens + 1);
+  }
+
+  /** Bytes held for a message not yet complete. */
+  get pendingBytes(): number {
+    return this.carryLen + this.exact.pendingBytes;
+  }
+
+  /** Decodes one chunk; returns the items it completes. */
+  push(chunk: Uint8Array): JsonStreamItem[] {
+    const out: JsonStreamItem[] = [];
+    this.exact.out = out;
+    if (!this.fast) {
+      this.exact.feed(chunk, 0, chunk.length);
+      return out;
+    }
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
+      if (this.exactActive) {
+        const nl = chunk.indexOf(0x0a, off);
+        const stop = nl < 0 ? n : nl + 1;
+        this.exact.feed(chunk, off, stop);
+        off = stop;
+        if (nl >= 0 && this.exact.clean) this.exactActive = false;
+        continue;
+      }
+      const last = chunk.lastIndexOf(0x0a);
+      if (last < off) {
+        this.hold(chunk.subarray(off));
+        break;
+      }
+      let batch = chunk.subarray(off, last + 1);
+      if (this.carryLen > 0) {
+        this.carry.push(batch);
+        batch = concat(this.carry, this.carryLen + batch.length);
+        this.carry = [];
+        this.carryLen = 0;
+      }
+      off = last + 1;
+      this.lines(batch, out);
+    }
+    return out;
+  }
+
+  /** End of input: completes or rejects what is pending (QEMU's flush), then starts afresh. */
+  end(): JsonStreamItem[] {
+    const out: JsonStreamItem[] = [];
+    this.exact.out = out;
+    if (this.carryLen > 0) {
+      const rest = concat(this.carry, this.carryLen);
+      this.carry = [];
+      this.carryLen = 0;
+      this.exact.feed(rest, 0, rest.length);
+    }
+    this.exact.flush();
+    this.exactActive = false;
+    return out;
+  }
+
+  /** Keeps an unterminated line; one that outgrows the limit goes to the exact path now. */
+  private hold(piece: Uint8Array): void {
+    this.carry.push(piece.slice());
+    this.carryLen += piece.length;
+    if (this.carryLen > this.maxBytes) {
+      const rest = concat(this.carry, this.carryLen);
+      this.carry = [];
+      this.carryLen = 0;
+      this.exact.feed(rest, 0, rest.length);
+      this.exactActive = true;
+    }
+  }
+
+  /** Frames a batch of whole lines (it ends with `\n`). */
+  private lines(batch: Uint8Array, out: JsonStreamItem[]): void {
+    let text: string;
+    try {
+      text = this.utf8.decode(batch);
+    } catch {
+      // Invalid UTF-8 somewhere: lines that decode take the fast path, the others the exact one.
+      let s = 0;
+      while (s < batch.length) {
+        const nl = batch.indexOf(0x0a, s);
+        const line = batch.subarray(s, nl + 1);
+        s = nl + 1;
+        let lineText: string | undefined;
+        if (!this.exactActive) {
+          try {
+            lineText = this.utf8.decode(line);
+          } catch {
+            lineText = undefined;
+          }
+        }
+        if (
+          lineText === undefined ||
+          !this.fastLine(lineText, 0, lineText.length - 1, false, out)
+        ) {
+          this.exactLine(line, 0, line.length);
+        }
+      }
+      return;
+    }
+    const ascii = text.length === batch.length;
+    let s = 0;
+    while (s < text.length) {
+      const nl = text.indexOf("\n", s);
+      if (this.exactActive || !this.fastLine(text, s, nl, ascii, out)) {
+        if (ascii) this.exactLine(batch, s, nl + 1);
+        else {
+          const bytes = this.encoder.encode(text.slice(s, nl + 1));
+          this.exactLine(bytes, 0, bytes.length);
+        }
+      }
+      s = nl + 1;
+    }
+  }
+
+  private exactLine(bytes: Uint8Array, from: number, to: number): void {
+    this.exact.feed(bytes, from, to);
+    this.exactActive = !this.exact.clean;
+  }
+
+  /**
+   * Tries `text[s, nl)` (one line, without its `\n`) on the fast path; false when the line must
+   * take the exact path instead.
+   */
+  private fastLine(
+    text: string,
+    s: number,
+    nl: number,
+    ascii: boolean,
+    out: JsonStreamItem[],
+  ): boolean {
+    // Trim the line's whitespace (usually just the `\r`).
+    let a = s;
+    let z = nl;
+    while (z > a && isJsonSpace(text.charCodeAt(z - 1))) z--;
+    while (a < z && isJsonSpace(text.charCodeAt(a))) a++;
+    if (a === z) return true; // a blank line: nothing for QEMU's lexer either
+    const line = a === s && z === nl ? text.slice(s, nl) : text.slice(a, z);
+    const bytes = ascii ? line.length : utf8Length(line);
+    if (bytes >= this.maxBytes || needsExactParse.test(line)) return false;
+    if (!ascii && rawNoncharacter.test(line)) return false;
+    let value: JsonValue;
+    try {
+      value = JSON.parse(line) as JsonValue;
+    } catch {
+      return false;
+    }
+    if (bytes >= this.walkThreshold && !this.withinLimits(value)) return false;
+    out.push({ kind: "value", value, bytes });
+    return true;
+  }
+
+  /** Whether a parsed value keeps to the nesting and token-count limits. */
+  private withinLimits(value: JsonValue): boolean {
+    let tokens = 0;
+    const maxNesting = this.maxNesting;
+    const walk = (v: JsonValue, depth: number): boolean => {
+      if (v === null || typeof v !== "object") {
+        tokens++;
+        return true;
+      }
+      if (depth + 1 > maxNesting) return false;
+      if (Array.isArray(v)) {
+        tokens += 2 + Math.max(0, v.length - 1);
+        for (const e of v) if (!walk(e, depth + 1)) return false;
+      } else {
+        const keys = Object.keys(v);
+        tokens += 2 + Math.max(0, keys.length - 1) + 2 * keys.length;
+        for (const k of keys) if (!walk(v[k]!, depth + 1)) return false;
+      }
+      return true;
+    };
+    return walk(value, 0) && tokens <= this.maxTokens;
+  }
+}
+
+function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
