@@ -3,3 +3,15 @@
  * @module
  */
 export * from "./base/index.js";
+export {
+  type CommandContext,
+  type CommandHandler,
+  type CommandOptions,
+  isQmpReplyError,
+  ManualClock,
+  QmpReplyError,
+  QmpServer,
+  type QmpServerOptions,
+  type ServerClock,
+  type SessionInfo,
+} from "./server/index.js";

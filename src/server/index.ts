@@ -1,2 +1,52 @@
-/** @module */
-export {};
+/**
+ * The server layer: {@link QmpServer}, a QMP server that answers as QEMU does, byte for byte,
+ * with the pieces it is built from (request checking, QEMU's argument error texts, event
+ * throttling, an injectable clock).
+ *
+ * @module
+ */
+export {
+  checkCapabilitiesArguments,
+  checkCapabilitiesOffered,
+  QMP_CAPABILITY_VALUES,
+} from "./capabilities.js";
+export type { QmpCapability } from "./capabilities.js";
+export {
+  type ClockTimer,
+  ManualClock,
+  type ManualClockOptions,
+  type ServerClock,
+  systemClock,
+} from "./clock.js";
+export { isQmpReplyError, QmpReplyError } from "./reply-error.js";
+export {
+  type CheckedRequest,
+  checkRequest,
+  describeArgumentIssue,
+  isOobRequest,
+  type KeyOrder,
+  requestId,
+} from "./request.js";
+export {
+  type CommandContext,
+  type CommandHandler,
+  type CommandOptions,
+  DEFAULT_VERSION,
+  noArguments,
+  type QmpGreetingOptions,
+  QmpServer,
+  type QmpServerOptions,
+  type QmpVersionInfo,
+} from "./server.js";
+export { QMP_REQUEST_QUEUE_MAX, type SessionInfo, type SessionState } from "./session.js";
+export {
+  EventThrottle,
+  type EventThrottleOptions,
+  type QemuVersionTriple,
+  THROTTLE_PERIOD_MS,
+  THROTTLE_TABLE_7_2,
+  THROTTLE_TABLE_10_2,
+  type ThrottleRule,
+  type ThrottleTable,
+  throttleTableFor,
+} from "./throttle.js";

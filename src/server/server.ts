@@ -1,0 +1,655 @@
+/**
+ * QmpServer: a QMP server that answers byte for byte as QEMU does.
+ *
+ * What it reproduces (citing `../shared/reference/qemu-qmp-semantics.md` as §N and QEMU's
+ * `monitor/qmp.c`, `monitor/monitor.c`, `qapi/qmp-dispatch.c`):
+ * - the greeting and negotiation mode (§1.2, §1.3), per connection;
+ * - one client at a time like a socket chardev (further clients wait for their greeting), or
+ *   several at once;
+ * - request checking in QEMU's order with QEMU's texts (§1.4), `id` echoed verbatim;
+ * - in-band requests answered strictly in order, one at a time, by one dispatcher shared by all
+ *   clients in round-robin order; `exec-oob` dispatched at once (§1.7);
+ * - events stamped when built, throttled globally (§2), broadcast to negotiated clients (§1.6);
+ * - output as QEMU's JSON writer prints it, each message ending in `\r\n` (§1.1).
+ *
+ * The in-band dispatcher never starts a request before the previous reply was written, and
+ * never throws: a handler's failure becomes an error reply.
+ *
+ * @module
+ */
+import type { Duplex } from "node:stream";
+import type { QmpErrorClass, ValidationIssue } from "../base/errors.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import type { QmpCommandMap, QmpEventMap } from "../generated/index.js";
+import type { Validator } from "../schema/validator.js";
+import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/index.js";
+import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
+import { type ServerClock, systemClock } from "./clock.js";
+import { isQmpReplyError } from "./reply-error.js";
+import { checkRequest, describeArgumentIssue, selectArgumentIssue } from "./request.js";
+import { QmpSession, type SessionHost, type SessionInfo } from "./session.js";
+import { EventThrottle, type ThrottleTable, throttleTableFor } from "./throttle.js";
+
+/** `query-version`'s answer, as the greeting carries it (§1.2). */
+export interface QmpVersionInfo {
+  readonly qemu: { readonly major: number; readonly minor: number; readonly micro: number };
+  /** `QEMU_PKGVERSION`: empty for a release tarball, a distro string for distro builds. */
+  readonly package: string;
+}
+
+/** The QEMU version a server plays when told nothing: Debian 12's QEMU 7.2.22, as observed. */
+export const DEFAULT_VERSION: QmpVersionInfo = Object.freeze({
+  qemu: Object.freeze({ major: 7, minor: 2, micro: 22 }),
+  package: "Debian 1:7.2+dfsg-7+deb12u18+b3",
+});
+
+/** What the greeting says (§1.2). */
+export interface QmpGreetingOptions {
+  /** Default {@link DEFAULT_VERSION}. */
+  readonly version?: QmpVersionInfo | undefined;
+  /**
+   * Capabilities offered. Default `["oob"]`, as QEMU offers on socket and stdio monitors; `[]`
+   * plays a monitor without an I/O thread, which cannot enable OOB.
+   */
+  readonly capabilities?: readonly string[] | undefined;
+}
+
+/** Options of {@link QmpServer}. */
+export interface QmpServerOptions {
+  readonly greeting?: QmpGreetingOptions | undefined;
+  /** Wall clock and timers for event timestamps and throttling. Default {@link systemClock}. */
+  readonly clock?: ServerClock | undefined;
+  /**
+   * How many clients are served at once. Default 1, like a QEMU socket chardev: a further
+   * client is accepted but gets its greeting only when an earlier one leaves. Use `Infinity`
+   * for the behaviour of several `-qmp` monitors.
+   */
+  readonly maxClients?: number | undefined;
+  /** Throttled events. Default: the table of the greeting's QEMU version ({@link throttleTableFor}). */
+  readonly throttle?: ThrottleTable | undefined;
+  /** Pretty-print output with 4-space indentation, like `-mon …,pretty=on`. Default false. */
+  readonly pretty?: boolean | undefined;
+  /** Per-message input limit. Default the wire layer's (QEMU's 64 MiB). */
+  readonly maxMessageBytes?: number | undefined;
+  /**
+   * Play `--preconfig`: commands registered without `allowPreconfig` fail (§1.4 step 7) until
+   * {@link QmpServer.preconfig} is set to false. Default false.
+   */
+  readonly preconfig?: boolean | undefined;
+  /** Sees every chunk read (latin1 text of the bytes) and every message written. */
+  readonly onTraffic?:
+    | ((direction: "in" | "out", text: string, session: SessionInfo) => void)
+    | undefined;
+  /**
+   * Called when a handler (or an `afterReply` callback) throws something other than a
+   * {@link QmpReplyError}; the client gets a GenericError with the error's message.
+   */
+  readonly onHandlerError?: ((error: unknown, command: string) => void) | undefined;
+  /** Called when a client's session opens (greeting sent) and when it closes. */
+  readonly onSession?: ((session: SessionInfo, change: "open" | "close") => void) | undefined;
+}
+
+/** What a handler learns about the request it serves. */
+export interface CommandContext {
+  /** The command name as sent. */
+  readonly command: string;
+  /** The request's `id`, verbatim; `undefined` when it had none. */
+  readonly id: JsonValue | undefined;
+  /** Whether the request came with `exec-oob`. */
+  readonly oob: boolean;
+  /** The client. */
+  readonly session: SessionInfo;
+  /** Aborted when the client disconnects; the reply would be dropped anyway. */
+  readonly signal: AbortSignal;
+  /**
+   * Runs `fn` right after the reply has been written (or dropped, if the client left), before
+   * the next in-band request. For QEMU before 9.0, where events that the main loop emits for
+   * `system_reset`, `system_powerdown`, `quit` came after the reply (§1.9).
+   */
+  afterReply(fn: () => void): void;
+}
+
+type CommandArgs<K extends string> = K extends keyof QmpCommandMap
+  ? QmpCommandMap[K] extends { args: infer A }
+    ? A
+    : JsonObject
+  : JsonObject;
+type CommandReturns<K extends string> = K extends keyof QmpCommandMap
+  ? QmpCommandMap[K] extends { returns: infer R }
+    ? R
+    : unknown
+  : unknown;
+type EventData<K extends string> = K extends keyof QmpEventMap ? QmpEventMap[K] : unknown;
+
+/**
+ * A command handler: the arguments (already checked when a validator was given) and the
+ * context; returns the `return` value (`undefined` answers `{}`), or throws a
+ * {@link QmpReplyError}.
+ */
+export type CommandHandler<A = JsonObject, R = unknown> = (
+  args: A,
+  ctx: CommandContext,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing (sync or async) answers {}
+) => R | undefined | void | Promise<R | undefined | void>;
+
+/** Options of {@link QmpServer.command}. */
+export interface CommandOptions {
+  /**
+   * Checks the arguments before the handler runs (strict mode); the first issue becomes the
+   * GenericError QEMU sends (§1.4 step 8). Without it the handler gets whatever object came.
+   */
+  readonly args?: Validator<unknown> | undefined;
+  /** `allow-oob`: may be sent with `exec-oob`. Default false. */
+  readonly allowOob?: boolean | undefined;
+  /** `allow-preconfig`: usable during `--preconfig`. Default false. */
+  readonly allowPreconfig?: boolean | undefined;
+}
+
+interface RegisteredCommand {
+  readonly handler: CommandHandler<never, unknown>;
+  readonly options: CommandOptions;
+  disabled: { readonly reason: string | undefined } | undefined;
+}
+
+/** A validator for commands without arguments: every member is unexpected. */
+export const noArguments: Validator<Record<string, never>> = {
+  name: "no arguments",
+  check: (value): value is Record<string, never> =>
+    isJsonObject(value) && Object.keys(value).length === 0,
+  errors(value): ValidationIssue[] {
+    if (!isJsonObject(value))
+      return [{ kind: "type", path: "", expected: "object", actual: typeof value }];
+    return Object.keys(value).map((path) => ({ kind: "unexpected", path }));
+  },
+  parse(value) {
+    return value as Record<string, never>;
+  },
+};
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function errorResponse(errorClass: string, desc: string, id: JsonValue | undefined): JsonObject {
+  // Insertion order as QEMU builds it (qmp_error_response, then the id): it decides the
+  // printed order only within a hash bucket, but that is what the writer follows.
+  const response: JsonObject = { error: { class: errorClass, desc } };
+  if (id !== undefined) response.id = id;
+  return response;
+}
+
+function successResponse(value: JsonValue, id: JsonValue | undefined): JsonObject {
+  const response: JsonObject = { return: value };
+  if (id !== undefined) response.id = id;
+  return response;
+}
+
+/** How a request ended: a `return` value, or a QMP error. */
+type Outcome =
+  | { readonly ok: true; readonly value: unknown }
+  | {
+      readonly ok: false;
+      readonly errorClass: QmpErrorClass | (string & {});
+      readonly desc: string;
+    };
+
+const succeeded = (value: unknown): Outcome => ({ ok: true, value });
+const failed = (errorClass: QmpErrorClass | (string & {}), desc: string): Outcome => ({
+  ok: false,
+  errorClass,
+  desc,
+});
+
+/**
+ * A QMP server.
+ *
+ * @example
+ * const server = new QmpServer({ greeting: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: "" } } });
+ * server.command("query-status", () => ({ status: "running", singlestep: false, running: true }));
+ * server.command("stop", () => { server.emit("STOP"); });
+ * const listener = await server.listen("unix:/tmp/vm.qmp");
+ * // …
+ * await server.close();
+ */
+export class QmpServer {
+  private readonly commands = new Map<string, RegisteredCommand>();
+  private readonly sessions: QmpSession[] = [];
+  private readonly waiting: QmpSession[] = [];
+  private readonly listeners: Listener[] = [];
+  private readonly clock: ServerClock;
+  private readonly throttle: EventThrottle;
+  private readonly version: QmpVersionInfo;
+  private readonly offered: readonly string[];
+  private readonly maxClients: number;
+  private readonly host: SessionHost;
+  private nextSessionId = 1;
+  private dispatching = false;
+  private closing = false;
+  private readonly eventFifo: Array<{
+    name: string;
+    event: JsonObject;
+    data: JsonObject | undefined;
+  }> = [];
+  private emitting = false;
+  /** Whether the machine is in `--preconfig` (commands need `allowPreconfig`). */
+  preconfig: boolean;
+
+  constructor(private readonly options: QmpServerOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.version = options.greeting?.version ?? DEFAULT_VERSION;
+    this.offered = [...(options.greeting?.capabilities ?? ["oob"])];
+    this.maxClients = options.maxClients ?? 1;
+    this.preconfig = options.preconfig ?? false;
+    this.throttle = new EventThrottle({
+      table: options.throttle ?? throttleTableFor(this.version.qemu),
+      clock: this.clock,
+      deliver: (event) => this.broadcast(event),
+    });
+    const pretty = options.pretty ?? false;
+    this.host = {
+      pretty,
+      maxMessageBytes: options.maxMessageBytes,
+      greeting: () => this.greeting(),
+      serialize: (message) => this.serialize(message),
+      kick: () => this.kick(),
+      dispatchOob: (session, request) => this.dispatchOob(session, request),
+      sessionClosed: (session) => this.sessionClosed(session),
+      traffic: (session, direction, text) => options.onTraffic?.(direction, text, session),
+    };
+  }
+
+  /** The clients being served (negotiating or negotiated), in dispatch order. */
+  get clients(): readonly SessionInfo[] {
+    return [...this.sessions];
+  }
+
+  /** How many accepted clients wait for their greeting. */
+  get waitingClients(): number {
+    return this.waiting.length;
+  }
+
+  /** The throttle table in force. */
+  setThrottleTable(table: ThrottleTable): void {
+    this.throttle.setTable(table);
+  }
+
+  /** The throttle state, for tests and diagnostics. */
+  get throttleState(): { readonly records: number; readonly held: number } {
+    return { records: this.throttle.activeRecords, held: this.throttle.heldEvents };
+  }
+
+  /**
+   * Registers (or replaces) a command. `qmp_capabilities` is built in and cannot be replaced.
+   *
+   * @throws {TypeError} for `qmp_capabilities` or an empty name.
+   */
+  command<K extends string>(
+    name: K,
+    handler: CommandHandler<CommandArgs<K>, CommandReturns<K>>,
+    options: CommandOptions = {},
+  ): this {
+    if (name === "qmp_capabilities" || name === "") {
+      throw new TypeError(`cannot register command: '${name}' is reserved`);
+    }
+    this.commands.set(name, {
+      handler: handler as CommandHandler<never, unknown>,
+      options,
+      disabled: undefined,
+    });
+    return this;
+  }
+
+  /** Removes a command; it then answers CommandNotFound. */
+  removeCommand(name: string): boolean {
+    return this.commands.delete(name);
+  }
+
+  /** Whether a command is registered. */
+  hasCommand(name: string): boolean {
+    return name === "qmp_capabilities" || this.commands.has(name);
+  }
+
+  /**
+   * Disables a command like `qmp_disable_command`: it then answers CommandNotFound
+   * `Command <name> has been disabled[: reason]`.
+   */
+  disableCommand(name: string, reason?: string): void {
+    const cmd = this.commands.get(name);
+    if (cmd !== undefined) cmd.disabled = { reason };
+  }
+
+  /** Enables a disabled command again. */
+  enableCommand(name: string): void {
+    const cmd = this.commands.get(name);
+    if (cmd !== undefined) cmd.disabled = undefined;
+  }
+
+  /**
+   * Emits an event: stamped now with the wall clock, throttled as QEMU does (§2), then sent to
+   * every client that has finished negotiation; others never see it (§1.3). Events emitted
+   * while one is being delivered keep their order (`qapi_event_emit`'s FIFO). Returns the
+   * event as built (a held event goes out later, with this timestamp).
+   *
+   * `data` is printed with QEMU's key order; build it with members in schema order, as QEMU's
+   * generated code inserts them.
+   */
+  emit<K extends string>(name: K, data?: EventData<K>): JsonObject {
+    const micros = this.clock.nowMicros();
+    const event: JsonObject = {
+      event: name,
+      timestamp: { seconds: Math.floor(micros / 1_000_000), microseconds: micros % 1_000_000 },
+    };
+    const body = data as JsonObject | undefined;
+    if (body !== undefined) event.data = body;
+    this.eventFifo.push({ name, event, data: body });
+    if (!this.emitting) {
+      this.emitting = true;
+      try {
+        for (let next = this.eventFifo.shift(); next; next = this.eventFifo.shift()) {
+          this.throttle.submit(next.name, next.event, next.data);
+        }
+      } finally {
+        this.emitting = false;
+      }
+    }
+    return event;
+  }
+
+  /**
+   * Serves a connected stream (a socket, a child's stdio, one end of a memory pair). With the
+   * server at `maxClients`, the client waits and is greeted when another leaves.
+   */
+  accept(stream: Duplex): SessionInfo {
+    // Keep writing after the peer half-closes: QEMU answers requests sent before an EOF (it
+    // reads the EOF only once they are done, §1.7) and then hangs up itself.
+    stream.allowHalfOpen = true;
+    const session = new QmpSession(this.nextSessionId++, stream, this.host);
+    if (this.closing) {
+      session.close();
+      return session;
+    }
+    if (this.sessions.length < this.maxClients) this.admit(session);
+    else this.waiting.push(session);
+    return session;
+  }
+
+  /**
+   * Listens on `unix:PATH` or `tcp:HOST:PORT` and serves every connection.
+   * Resolves with the wire layer's listener (`address`, `close()`).
+   */
+  async listen(
+    target: string,
+    options: { readonly signal?: AbortSignal | undefined } = {},
+  ): Promise<Listener> {
+    options.signal?.throwIfAborted();
+    const listener = await listen(target, (stream) => {
+      this.accept(stream);
+    });
+    if (this.closing || options.signal?.aborted) {
+      await listener.close();
+      options.signal?.throwIfAborted();
+    }
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  /**
+   * Stops listening, disconnects every client (pending handler results are dropped) and
+   * cancels throttle timers. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    const listeners = this.listeners.splice(0);
+    for (const s of [...this.waiting, ...this.sessions]) s.close();
+    this.throttle.clear();
+    await Promise.all(listeners.map((l) => l.close()));
+  }
+
+  private greeting(): JsonObject {
+    const { major, minor, micro } = this.version.qemu;
+    // query-version's output visitor inserts members in schema order.
+    return {
+      QMP: {
+        version: { qemu: { major, minor, micro }, package: this.version.package },
+        capabilities: [...this.offered],
+      },
+    };
+  }
+
+  private serialize(message: JsonObject): string {
+    if (this.options.pretty) {
+      // monitor_puts turns every "\n" of the pretty text into "\r\n" (§1.1).
+      return `${writeQemuJson(message, { pretty: true })}\n`.replaceAll("\n", "\r\n");
+    }
+    return `${writeQemuJson(message)}\r\n`;
+  }
+
+  private admit(session: QmpSession): void {
+    this.sessions.push(session);
+    session.open();
+    if (!session.isClosed) this.options.onSession?.(session, "open");
+  }
+
+  private sessionClosed(session: QmpSession): void {
+    const w = this.waiting.indexOf(session);
+    if (w >= 0) {
+      this.waiting.splice(w, 1);
+      return;
+    }
+    const i = this.sessions.indexOf(session);
+    if (i < 0) return;
+    this.sessions.splice(i, 1);
+    this.options.onSession?.(session, "close");
+    while (!this.closing && this.sessions.length < this.maxClients && this.waiting.length > 0) {
+      this.admit(this.waiting.shift()!);
+    }
+  }
+
+  private broadcast(event: JsonObject): void {
+    let text: string | undefined;
+    for (const session of this.sessions) {
+      if (session.state !== "command") continue;
+      text ??= this.serialize(event);
+      session.writeText(text);
+    }
+  }
+
+  /**
+   * The in-band dispatcher (`monitor_qmp_dispatcher_co`): one request at a time across all
+   * clients, round-robin; a client's next request starts only after the reply to its previous
+   * one was written. Synchronous handlers are served in one loop, without a tick per request.
+   */
+  private kick(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    for (;;) {
+      const index = this.sessions.findIndex((s) => s.ready);
+      if (index < 0) break;
+      const session = this.sessions[index]!;
+      // Round-robin: the client just served goes to the back (monitor_qmp_requests_pop_any).
+      this.sessions.splice(index, 1);
+      this.sessions.push(session);
+      const request = session.take()!;
+      // Saved first: qmp_capabilities may enable OOB while this request runs.
+      const oobEnabled = session.oobEnabled;
+      let pending: Promise<void> | undefined;
+      if (request.kind === "error") {
+        // A parse error, queued in-band to keep its place in the reply order (§1.4 step 1).
+        session.write(errorResponse("GenericError", request.error.desc, undefined));
+      } else {
+        pending = this.execute(session, request.value);
+      }
+      if (pending !== undefined) {
+        void pending.then(() => {
+          if (!oobEnabled) session.resume();
+          this.dispatching = false;
+          this.kick();
+        });
+        return;
+      }
+      if (!oobEnabled) session.resume();
+    }
+    this.dispatching = false;
+  }
+
+  private dispatchOob(session: QmpSession, request: JsonValue): void {
+    void this.execute(session, request);
+  }
+
+  /**
+   * `qmp_dispatch` for one parsed request, then the reply. Returns a promise only when a
+   * handler answered asynchronously; it never rejects.
+   */
+  private execute(session: QmpSession, request: JsonValue): Promise<void> | undefined {
+    const checked = checkRequest(request, {
+      oobEnabled: session.oobEnabled,
+      orderKeys: qdictKeyOrder,
+    });
+    if (checked.kind === "error") {
+      this.reply(session, failed("GenericError", checked.desc), checked.id, []);
+      return undefined;
+    }
+    const { name, args, id, oob } = checked;
+    const afterReply: Array<() => void> = [];
+    const failure = this.precheck(session, name, args, oob);
+    if (failure !== undefined) {
+      this.reply(session, failure, id, afterReply);
+      return undefined;
+    }
+    if (name === "qmp_capabilities") {
+      this.reply(session, this.capabilities(session, args), id, afterReply);
+      return undefined;
+    }
+    const ctx: CommandContext = {
+      command: name,
+      id,
+      oob,
+      session,
+      signal: session.abort.signal,
+      afterReply: (fn) => {
+        afterReply.push(fn);
+      },
+    };
+    let result: unknown;
+    try {
+      const handler = this.commands.get(name)!.handler as CommandHandler<JsonObject, unknown>;
+      result = handler(args, ctx);
+    } catch (error) {
+      this.reply(session, this.failureOf(error, name), id, afterReply, name);
+      return undefined;
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (value) => this.reply(session, succeeded(value), id, afterReply, name),
+        (error: unknown) => this.reply(session, this.failureOf(error, name), id, afterReply, name),
+      );
+    }
+    this.reply(session, succeeded(result), id, afterReply, name);
+    return undefined;
+  }
+
+  /** §1.4 steps 5–8: command lookup, disabled, OOB, preconfig, arguments. */
+  private precheck(
+    session: QmpSession,
+    name: string,
+    args: JsonObject,
+    oob: boolean,
+  ): Outcome | undefined {
+    const negotiating = session.state === "negotiating";
+    if (name === "qmp_capabilities") {
+      // Registered without allow-oob (qapi/control.json), with allow-preconfig.
+      return oob ? failed("GenericError", `The command ${name} does not support OOB`) : undefined;
+    }
+    const cmd = negotiating ? undefined : this.commands.get(name);
+    if (cmd === undefined) {
+      return failed("CommandNotFound", `The command ${name} has not been found`);
+    }
+    if (cmd.disabled !== undefined) {
+      const reason = cmd.disabled.reason;
+      return failed(
+        "CommandNotFound",
+        `Command ${name} has been disabled${reason === undefined ? "" : `: ${reason}`}`,
+      );
+    }
+    if (oob && !cmd.options.allowOob) {
+      return failed("GenericError", `The command ${name} does not support OOB`);
+    }
+    if (this.preconfig && !cmd.options.allowPreconfig) {
+      return failed(
+        "GenericError",
+        `The command '${name}' is permitted only after machine initialization has completed`,
+      );
+    }
+    const validator = cmd.options.args;
+    if (validator !== undefined) {
+      const issue = selectArgumentIssue(
+        validator.errors(args, { mode: "strict" }),
+        args,
+        qdictKeyOrder,
+      );
+      if (issue !== undefined) return failed("GenericError", describeArgumentIssue(issue));
+    }
+    return undefined;
+  }
+
+  /** `qmp_qmp_capabilities` (§1.3): arguments first, then the mode, then the offer. */
+  private capabilities(session: QmpSession, args: JsonObject): Outcome {
+    const checked = checkCapabilitiesArguments(args, qdictKeyOrder);
+    if ("desc" in checked) return failed("GenericError", checked.desc);
+    if (session.state !== "negotiating") {
+      return failed(
+        "CommandNotFound",
+        "Capabilities negotiation is already complete, command ignored",
+      );
+    }
+    const unavailable = checkCapabilitiesOffered(checked.enable, this.offered);
+    if (unavailable !== undefined) return failed("GenericError", unavailable);
+    session.negotiated(checked.enable);
+    return succeeded(undefined);
+  }
+
+  private failureOf(error: unknown, command: string): Outcome {
+    if (isQmpReplyError(error)) return failed(error.errorClass, error.desc);
+    this.options.onHandlerError?.(error, command);
+    return failed("GenericError", error instanceof Error ? error.message : String(error));
+  }
+
+  /**
+   * Writes the reply (unless the client left) and runs the `afterReply` callbacks. In
+   * negotiation mode a CommandNotFound desc is replaced (`monitor_qmp_dispatch`, §1.3).
+   */
+  private reply(
+    session: QmpSession,
+    outcome: Outcome,
+    id: JsonValue | undefined,
+    afterReply: ReadonlyArray<() => void>,
+    command = "request",
+  ): void {
+    let response: JsonObject;
+    if (outcome.ok) {
+      response = successResponse(
+        outcome.value === undefined ? {} : (outcome.value as JsonValue),
+        id,
+      );
+    } else {
+      const { errorClass } = outcome;
+      const desc =
+        session.state === "negotiating" && errorClass === "CommandNotFound"
+          ? "Expecting capabilities negotiation with 'qmp_capabilities'"
+          : outcome.desc;
+      response = errorResponse(errorClass, desc, id);
+    }
+    session.write(response);
+    for (const fn of afterReply) {
+      try {
+        fn();
+      } catch (error) {
+        this.options.onHandlerError?.(error, command);
+      }
+    }
+  }
+}
