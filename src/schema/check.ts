@@ -1,0 +1,975 @@
+/**
+ * The checker: parsed expressions to a checked {@link SchemaModel} (QEMU's `scripts/qapi/expr.py`
+ * structural checks and `schema.py` semantic checks, restated).
+ *
+ * Every problem is a `SchemaError` at the definition's `file:line:col` whose message names the
+ * definition and says exactly what is wrong, e.g.
+ * `qapi/run-state.json:12:1: struct 'StatusInfo': member 'status' uses unknown type 'RunStat'`.
+ *
+ * Naming and documentation rules changed over QEMU's history. The checker applies the modern
+ * rules, except for trees that still use the old pragma names (`name-case-whitelist`,
+ * `returns-whitelist`, QEMU before 6.0), and requires every member to be documented only where
+ * QEMU does (the `documentation-exceptions` pragma, QEMU 9.0+) unless asked to.
+ *
+ * @module
+ */
+import type { DocBlock } from "./doc.js";
+import { docRemoved, docSince, textRemoved, textSince } from "./doc.js";
+import {
+  type Branch,
+  type BuiltinDef,
+  builtinJsonTypes,
+  type Definition,
+  type EnumValue,
+  type Feature,
+  type IfCond,
+  type Member,
+  type SchemaModel,
+  type StructDef,
+  type TypeRef,
+  qtypeValues,
+} from "./model.js";
+import type { ParsedExpr, ParsedSchema, QapiObject, QapiValue } from "./parser.js";
+import { type SourceInfo, schemaError } from "./source.js";
+
+/** Options for {@link buildModel}. */
+export interface CheckOptions {
+  /**
+   * `strict`: QEMU's current naming rules (lowercase members with `-`, CamelCase types,
+   * ALL_CAPS events). `legacy`: only the basic name syntax (QEMU before 6.0).
+   * Default `auto`: legacy when the schema uses the old pragma names.
+   */
+  readonly naming?: "auto" | "strict" | "legacy" | undefined;
+  /**
+   * `require`: with `doc-required`, every member, value and branch must be documented (QEMU 9.0+).
+   * Default `auto`: required when the schema uses the `documentation-exceptions` pragma.
+   */
+  readonly memberDocs?: "auto" | "require" | "ignore" | undefined;
+}
+
+const metaKeys = ["enum", "struct", "union", "alternate", "command", "event"] as const;
+type Meta = (typeof metaKeys)[number];
+
+const allowedKeys: Record<Meta, readonly string[]> = {
+  enum: ["enum", "data", "prefix", "if", "features"],
+  struct: ["struct", "data", "base", "if", "features"],
+  union: ["union", "base", "discriminator", "data", "if", "features"],
+  alternate: ["alternate", "data", "if", "features"],
+  command: [
+    "command",
+    "data",
+    "returns",
+    "boxed",
+    "if",
+    "features",
+    "gen",
+    "success-response",
+    "allow-oob",
+    "allow-preconfig",
+    "coroutine",
+  ],
+  event: ["event", "data", "boxed", "if", "features"],
+};
+
+/** expr.py `valid_name`: an optional `__vendor_` prefix, an optional `x-`, then a letter first. */
+const validName = /^(__[a-zA-Z0-9.-]+_)?(x-)?([a-zA-Z][a-zA-Z0-9_-]*)$/;
+
+/** The empty object type every argument-less command and data-less event uses. */
+export const emptyObjectName = "q_empty";
+
+/** Check parsed expressions and build the model. @throws SchemaError on the first problem. */
+export function buildModel(parsed: ParsedSchema, options: CheckOptions = {}): SchemaModel {
+  return new Checker(parsed, options).run();
+}
+
+class Checker {
+  private readonly defs: Definition[] = [];
+  private readonly byName = new Map<string, Definition>();
+  private readonly strictNames: boolean;
+  private readonly requireMemberDocs: boolean;
+
+  constructor(
+    private readonly parsed: ParsedSchema,
+    options: CheckOptions,
+  ) {
+    const legacy = sawLegacyPragmas(parsed);
+    this.strictNames =
+      options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
+    const docs = options.memberDocs ?? "auto";
+    this.requireMemberDocs =
+      parsed.pragmas.docRequired &&
+      (docs === "require" || (docs === "auto" && parsed.pragmas.sawDocumentationExceptions));
+  }
+
+  run(): SchemaModel {
+    this.predefine();
+    for (const e of this.parsed.exprs) this.define(e);
+    for (const d of this.defs) this.checkSemantics(d);
+    return { definitions: this.defs };
+  }
+
+  private add(def: Definition, info: SourceInfo): void {
+    const prior = this.byName.get(def.name);
+    if (prior) {
+      const where =
+        prior.info.file === "<builtin>"
+          ? "a built-in type"
+          : `${prior.info.file}:${prior.info.line}`;
+      throw schemaError(`${describe(def)} is already defined (${where})`, info);
+    }
+    this.byName.set(def.name, def);
+    this.defs.push(def);
+  }
+
+  private predefine(): void {
+    const info: SourceInfo = { file: "<builtin>", line: 0, column: 0, includedFrom: [] };
+    for (const [name, jsonType] of Object.entries(builtinJsonTypes)) {
+      const def: BuiltinDef = { kind: "builtin", name, info, features: [], jsonType };
+      this.add(def, info);
+    }
+    this.add(
+      {
+        kind: "enum",
+        name: "QType",
+        info,
+        features: [],
+        prefix: "QTYPE",
+        values: qtypeValues.map((name) => ({ name, features: [] })),
+      },
+      info,
+    );
+    this.add(
+      { kind: "struct", name: emptyObjectName, info, features: [], members: [], implicit: true },
+      info,
+    );
+  }
+
+  // ---- structural checks (expr.py) -------------------------------------------------------
+
+  private define(e: ParsedExpr): void {
+    const { expr, info, doc } = e;
+    const metas = metaKeys.filter((k) => k in expr);
+    if (metas.length !== 1) {
+      throw schemaError(
+        metas.length === 0
+          ? `expression is missing a definition keyword: expected one of ${metaKeys.map((k) => `'${k}'`).join(", ")}, found keys ${Object.keys(
+              expr,
+            )
+              .map((k) => `'${k}'`)
+              .join(", ")}`
+          : `expression has more than one definition keyword: ${metas.map((k) => `'${k}'`).join(", ")}`,
+        info,
+      );
+    }
+    const meta = metas[0]!;
+    const name = expr[meta];
+    if (typeof name !== "string") throw schemaError(`'${meta}' requires a string name`, info);
+    const what = `${meta} '${name}'`;
+    for (const key of Object.keys(expr)) {
+      if (!allowedKeys[meta].includes(key)) {
+        throw schemaError(
+          `${what} has unknown key '${key}' (valid keys: ${allowedKeys[meta].map((k) => `'${k}'`).join(", ")})`,
+          info,
+        );
+      }
+    }
+    this.checkDefinitionName(meta, name, info);
+    this.checkDoc(what, name, doc, info);
+    const ifcond = parseIf(expr.if, what, info);
+    const features = parseFeatures(expr.features, what, info, this.strictNames);
+    const common = {
+      name,
+      info,
+      features,
+      ...(ifcond !== undefined ? { ifcond } : {}),
+      ...versionOf(doc),
+    };
+    const memberDoc = (m: string) => doc?.members.find((x) => x.name === m)?.text;
+    switch (meta) {
+      case "enum": {
+        const data = expr.data;
+        if (!Array.isArray(data))
+          throw schemaError(`${what}: 'data' must be an array of names`, info);
+        const prefix = expr.prefix;
+        if (prefix !== undefined && typeof prefix !== "string") {
+          throw schemaError(`${what}: 'prefix' must be a string`, info);
+        }
+        const values: EnumValue[] = data.map((v) => {
+          const m = normalizeNamed(v, `${what} value`, info, ["name", "if", "features"]);
+          this.checkMemberName(m.name, `value '${m.name}' of ${what}`, name, info, true);
+          return withDocs(
+            {
+              name: m.name,
+              features: parseFeatures(m.features, what, info, this.strictNames),
+              ...ifOf(m.if, what, info),
+            },
+            memberDoc(m.name),
+          );
+        });
+        dupCheck(
+          values.map((v) => v.name),
+          (n) => `${what} has duplicate value '${n}'`,
+          info,
+        );
+        this.docMembers(
+          what,
+          name,
+          doc,
+          values.map((v) => v.name),
+          info,
+        );
+        this.add(
+          { kind: "enum", ...common, values, ...(prefix !== undefined ? { prefix } : {}) },
+          info,
+        );
+        return;
+      }
+      case "struct": {
+        const base = expr.base;
+        if (base !== undefined && typeof base !== "string") {
+          throw schemaError(`${what}: 'base' must be a type name`, info);
+        }
+        const members = this.members(expr.data, what, name, info, doc);
+        this.docMembers(
+          what,
+          name,
+          doc,
+          members.map((m) => m.name),
+          info,
+        );
+        this.add(
+          { kind: "struct", ...common, members, ...(base !== undefined ? { base } : {}) },
+          info,
+        );
+        return;
+      }
+      case "union":
+        this.defineUnion(expr, what, name, common, info, doc);
+        return;
+      case "alternate": {
+        const data = expr.data;
+        if (!isObject(data) || Object.keys(data).length === 0) {
+          throw schemaError(`${what}: 'data' must be an object with at least one branch`, info);
+        }
+        const branches: Branch[] = Object.entries(data).map(([b, v]) => {
+          this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
+          const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
+          return withDocs({ name: b, type: t.type, ...ifOf(t.if, what, info) }, memberDoc(b));
+        });
+        this.docMembers(
+          what,
+          name,
+          doc,
+          branches.map((b) => b.name),
+          info,
+        );
+        this.add({ kind: "alternate", ...common, branches }, info);
+        return;
+      }
+      case "command": {
+        const boxed = boolKey(expr, "boxed", what, info, false);
+        const args = this.argsType(expr.data, what, name, info, doc, boxed);
+        let returns: TypeRef | undefined;
+        if (expr.returns !== undefined) {
+          if (isObject(expr.returns)) {
+            // Very old schemas spelled an anonymous return object inline.
+            const members = this.members(expr.returns, what, name, info, undefined);
+            const retName = `q_obj_${name}-ret`;
+            this.add(
+              { kind: "struct", name: retName, info, features: [], members, implicit: true },
+              info,
+            );
+            returns = { name: retName, array: false };
+          } else returns = typeRef(expr.returns, `'returns' of ${what}`, info);
+        }
+        this.add(
+          {
+            kind: "command",
+            ...common,
+            ...(args !== undefined ? { args } : {}),
+            boxed,
+            ...(returns !== undefined ? { returns } : {}),
+            gen: boolKey(expr, "gen", what, info, true),
+            successResponse: boolKey(expr, "success-response", what, info, true),
+            allowOob: boolKey(expr, "allow-oob", what, info, false),
+            allowPreconfig: boolKey(expr, "allow-preconfig", what, info, false),
+            coroutine: boolKey(expr, "coroutine", what, info, false),
+          },
+          info,
+        );
+        return;
+      }
+      case "event": {
+        const boxed = boolKey(expr, "boxed", what, info, false);
+        const data = this.argsType(expr.data, what, name, info, doc, boxed);
+        this.add(
+          { kind: "event", ...common, ...(data !== undefined ? { data } : {}), boxed },
+          info,
+        );
+        return;
+      }
+    }
+  }
+
+  private defineUnion(
+    expr: QapiObject,
+    what: string,
+    name: string,
+    common: Omit<StructDef, "kind" | "members" | "base">,
+    info: SourceInfo,
+    doc: DocBlock | undefined,
+  ): void {
+    const data = expr.data;
+    if (!isObject(data)) throw schemaError(`${what}: 'data' must be an object of branches`, info);
+    const memberDoc = (m: string) => doc?.members.find((x) => x.name === m)?.text;
+    const discriminator = expr.discriminator;
+    if (discriminator === undefined) {
+      // A simple (legacy) union: an implicit enum NAMEKind, tag member `type`, and each branch
+      // wrapped in an implicit object `{ data: T }` (schema.py `_make_simple_variant`).
+      if (expr.base !== undefined)
+        throw schemaError(`${what}: 'base' requires 'discriminator'`, info);
+      const kindName = `${name}Kind`;
+      const branches: Branch[] = [];
+      const values: EnumValue[] = [];
+      for (const [b, v] of Object.entries(data)) {
+        this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
+        const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
+        const ifc = ifOf(t.if, what, info);
+        values.push({ name: b, features: [], ...ifc });
+        const wrapper = `q_obj_${t.type.array ? `${t.type.name}List` : t.type.name}-wrapper`;
+        if (!this.byName.has(wrapper)) {
+          this.add(
+            {
+              kind: "struct",
+              name: wrapper,
+              info,
+              features: [],
+              members: [{ name: "data", optional: false, type: t.type, features: [] }],
+              implicit: true,
+            },
+            info,
+          );
+        }
+        branches.push(
+          withDocs({ name: b, type: { name: wrapper, array: false }, ...ifc }, memberDoc(b)),
+        );
+      }
+      this.add({ kind: "enum", name: kindName, info, features: [], values, implicit: true }, info);
+      const baseName = `q_obj_${name}-base`;
+      this.add(
+        {
+          kind: "struct",
+          name: baseName,
+          info,
+          features: [],
+          members: [
+            { name: "type", optional: false, type: { name: kindName, array: false }, features: [] },
+          ],
+          implicit: true,
+        },
+        info,
+      );
+      this.docMembers(what, name, doc, Object.keys(data), info);
+      this.add(
+        { kind: "union", ...common, base: baseName, discriminator: "type", branches, simple: true },
+        info,
+      );
+      return;
+    }
+    if (typeof discriminator !== "string")
+      throw schemaError(`${what}: 'discriminator' must be a string`, info);
+    let base: string;
+    const docNames: string[] = [];
+    if (isObject(expr.base)) {
+      const members = this.members(expr.base, what, name, info, doc);
+      base = `q_obj_${name}-base`;
+      this.add({ kind: "struct", name: base, info, features: [], members, implicit: true }, info);
+      docNames.push(...members.map((m) => m.name));
+    } else if (typeof expr.base === "string") base = expr.base;
+    else
+      throw schemaError(
+        `${what}: 'base' is required (a struct name or an inline object of members)`,
+        info,
+      );
+    const branches: Branch[] = Object.entries(data).map(([b, v]) => {
+      const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
+      if (t.type.array) throw schemaError(`${what}: branch '${b}' cannot be an array`, info);
+      return withDocs({ name: b, type: t.type, ...ifOf(t.if, what, info) }, memberDoc(b));
+    });
+    this.docMembers(what, name, doc, docNames, info, Object.keys(data));
+    this.add({ kind: "union", ...common, base, discriminator, branches, simple: false }, info);
+  }
+
+  /** Command arguments / event data: none, a type name, or inline members (an implicit type). */
+  private argsType(
+    data: QapiValue | undefined,
+    what: string,
+    name: string,
+    info: SourceInfo,
+    doc: DocBlock | undefined,
+    boxed: boolean,
+  ): string | undefined {
+    if (data === undefined) {
+      if (boxed) throw schemaError(`${what}: 'boxed': true requires 'data'`, info);
+      this.docMembers(what, name, doc, [], info);
+      return undefined;
+    }
+    if (typeof data === "string") {
+      this.docMembers(what, name, doc, [], info, undefined, true);
+      return data;
+    }
+    if (boxed) throw schemaError(`${what}: 'boxed': true requires 'data' to be a type name`, info);
+    const members = this.members(data, what, name, info, doc);
+    this.docMembers(
+      what,
+      name,
+      doc,
+      members.map((m) => m.name),
+      info,
+    );
+    const argName = `q_obj_${name}-arg`;
+    this.add({ kind: "struct", name: argName, info, features: [], members, implicit: true }, info);
+    return argName;
+  }
+
+  private members(
+    data: QapiValue | undefined,
+    what: string,
+    owner: string,
+    info: SourceInfo,
+    doc: DocBlock | undefined,
+  ): Member[] {
+    if (data === undefined) return [];
+    if (!isObject(data)) throw schemaError(`${what}: 'data' must be an object of members`, info);
+    const out: Member[] = [];
+    for (const [key, v] of Object.entries(data)) {
+      const optional = key.startsWith("*");
+      const name = optional ? key.slice(1) : key;
+      this.checkMemberName(name, `member '${name}' of ${what}`, owner, info, false);
+      const t = normalizeTyped(v, `member '${name}' of ${what}`, info, ["type", "if", "features"]);
+      const m: Member = withDocs(
+        {
+          name,
+          optional,
+          type: t.type,
+          features: parseFeatures(t.features, what, info, this.strictNames),
+          ...ifOf(t.if, what, info),
+        },
+        doc?.members.find((x) => x.name === name)?.text,
+      );
+      out.push(m);
+    }
+    dupCheck(
+      out.map((m) => cName(m.name)),
+      (n) => `${what} has two members named '${n}'`,
+      info,
+    );
+    return out;
+  }
+
+  private checkDefinitionName(meta: Meta, name: string, info: SourceInfo): void {
+    const what = `${meta} '${name}'`;
+    if (!validName.test(name)) throw schemaError(`${what}: '${name}' is not a valid name`, info);
+    if (name.startsWith("q_") || name.startsWith("q-"))
+      throw schemaError(`${what}: names starting with 'q_' are reserved`, info);
+    if (
+      meta !== "event" &&
+      meta !== "command" &&
+      /(List|Kind)$/.test(name) &&
+      !name.startsWith("x-")
+    ) {
+      if (name.endsWith("List"))
+        throw schemaError(`${what}: type names must not end in 'List'`, info);
+    }
+    if (!this.strictNames) return;
+    const bare = name.replace(/^__[a-zA-Z0-9.-]+_/, "").replace(/^x-/, "");
+    if (meta === "event") {
+      if (/[a-z-]/.test(bare))
+        throw schemaError(`${what}: event names must be ALL_CAPS with '_'`, info);
+    } else if (meta === "command") {
+      const exempt = this.parsed.pragmas.commandNameExceptions.has(name);
+      if (!exempt && /[A-Z_]/.test(bare)) {
+        throw schemaError(
+          `${what}: command names must be lowercase with '-' (or listed in pragma 'command-name-exceptions')`,
+          info,
+        );
+      }
+    } else if (!/^[A-Z]/.test(bare) || bare.includes("_")) {
+      throw schemaError(`${what}: type names must be CamelCase`, info);
+    }
+  }
+
+  private checkMemberName(
+    name: string,
+    what: string,
+    owner: string,
+    info: SourceInfo,
+    isEnumValue: boolean,
+  ): void {
+    const valid = isEnumValue
+      ? /^(__[a-zA-Z0-9.-]+_)?(x-)?([a-zA-Z0-9][a-zA-Z0-9_.-]*)$/
+      : validName;
+    if (!valid.test(name)) throw schemaError(`${what}: '${name}' is not a valid name`, info);
+    if (
+      name.startsWith("q_") ||
+      name === "u" ||
+      name.startsWith("has_") ||
+      name.startsWith("has-")
+    ) {
+      if (!this.strictNames) return;
+      throw schemaError(`${what}: '${name}' is a reserved name`, info);
+    }
+    if (!this.strictNames || this.parsed.pragmas.memberNameExceptions.has(owner)) return;
+    if (/[A-Z]/.test(name))
+      throw schemaError(
+        `${what}: names must be lowercase (or the type listed in pragma 'member-name-exceptions')`,
+        info,
+      );
+    if (name.includes("_") && !/^__/.test(name)) {
+      throw schemaError(
+        `${what}: names must use '-', not '_' (or the type listed in pragma 'member-name-exceptions')`,
+        info,
+      );
+    }
+  }
+
+  private checkDoc(what: string, name: string, doc: DocBlock | undefined, info: SourceInfo): void {
+    if (doc === undefined) {
+      if (this.parsed.pragmas.docRequired)
+        throw schemaError(`${what}: documentation comment required ('doc-required' pragma)`, info);
+      return;
+    }
+    if (doc.symbol !== name) {
+      throw schemaError(`${what} follows documentation for '${doc.symbol ?? ""}'`, info);
+    }
+  }
+
+  /** Documented names must exist; with member docs required, every name must be documented. */
+  private docMembers(
+    what: string,
+    name: string,
+    doc: DocBlock | undefined,
+    names: readonly string[],
+    info: SourceInfo,
+    extra: readonly string[] = [],
+    skipUndocumented = false,
+  ): void {
+    if (doc === undefined) return;
+    const known = new Set([...names, ...extra]);
+    for (const item of doc.members) {
+      if (!known.has(item.name)) {
+        throw schemaError(`${what}: documented member '${item.name}' does not exist`, {
+          ...doc.info,
+          line: item.line,
+          column: 1,
+        });
+      }
+    }
+    if (
+      !this.requireMemberDocs ||
+      skipUndocumented ||
+      this.parsed.pragmas.documentationExceptions.has(name)
+    )
+      return;
+    for (const n of names) {
+      if (!doc.members.some((x) => x.name === n))
+        throw schemaError(`${what}: member '${n}' lacks documentation`, info);
+    }
+  }
+
+  // ---- semantic checks (schema.py) -------------------------------------------------------
+
+  private lookupType(ref: TypeRef, what: string, info: SourceInfo): Definition {
+    const d = this.byName.get(ref.name);
+    if (d === undefined) throw schemaError(`${what} uses unknown type '${ref.name}'`, info);
+    if (d.kind === "command" || d.kind === "event") {
+      throw schemaError(`${what} uses '${ref.name}', which is a ${d.kind}, not a type`, info);
+    }
+    return d;
+  }
+
+  private checkSemantics(d: Definition): void {
+    const what = describe(d);
+    const info = d.info;
+    switch (d.kind) {
+      case "builtin":
+      case "enum":
+        return;
+      case "struct": {
+        for (const m of d.members) this.lookupType(m.type, `${what}: member '${m.name}'`, info);
+        if (d.base !== undefined) {
+          const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
+          if (b.kind !== "struct")
+            throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
+          this.checkNoBaseLoop(d.name, info);
+        }
+        this.clashCheck(this.allMembers(d.name, info), what, info);
+        return;
+      }
+      case "union": {
+        const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
+        if (b.kind !== "struct")
+          throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
+        const baseMembers = this.allMembers(d.base, info);
+        const tag = baseMembers.find((m) => m.name === d.discriminator);
+        const baseWhat = b.implicit ? "the base" : `base '${d.base}'`;
+        if (tag === undefined) {
+          throw schemaError(
+            `${what}: discriminator '${d.discriminator}' is not a member of ${baseWhat}`,
+            info,
+          );
+        }
+        if (tag.optional)
+          throw schemaError(
+            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be optional`,
+            info,
+          );
+        const tagType = this.lookupType(tag.type, `${what}: discriminator`, info);
+        if (tagType.kind !== "enum" || tag.type.array) {
+          throw schemaError(
+            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must be of enum type, not '${tag.type.name}'`,
+            info,
+          );
+        }
+        const values = new Set(tagType.values.map((v) => v.name));
+        for (const br of d.branches) {
+          if (!values.has(br.name))
+            throw schemaError(
+              `${what}: branch '${br.name}' is not a value of enum '${tagType.name}'`,
+              info,
+            );
+          const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
+          if (!d.simple && t.kind !== "struct" && t.kind !== "union") {
+            throw schemaError(
+              `${what}: branch '${br.name}' requires an object type, not ${describe(t)}`,
+              info,
+            );
+          }
+          this.clashCheck(
+            [...baseMembers, ...this.allMembers(br.type.name, info)],
+            `${what} branch '${br.name}'`,
+            info,
+          );
+        }
+        return;
+      }
+      case "alternate": {
+        const seen = new Map<string, string>();
+        for (const br of d.branches) {
+          const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
+          for (const cat of this.jsonCategories(t, br.type.array)) {
+            const prior = seen.get(cat);
+            if (prior !== undefined)
+              throw schemaError(
+                `${what}: branch '${br.name}' can't be distinguished from '${prior}'`,
+                info,
+              );
+            seen.set(cat, br.name);
+          }
+        }
+        return;
+      }
+      case "command": {
+        if (d.args !== undefined) {
+          const a = this.lookupType({ name: d.args, array: false }, `${what}: 'data'`, info);
+          const ok =
+            a.kind === "struct" || (d.boxed && (a.kind === "union" || a.kind === "alternate"));
+          if (!ok)
+            throw schemaError(
+              `${what}: 'data' requires a struct type${d.boxed ? " (or union with 'boxed')" : ""}, not ${describe(a)}`,
+              info,
+            );
+        }
+        if (d.returns !== undefined) {
+          const r = this.lookupType(d.returns, `${what}: 'returns'`, info);
+          const objectish = r.kind === "struct" || r.kind === "union";
+          if (!objectish && !this.parsed.pragmas.commandReturnsExceptions.has(d.name)) {
+            throw schemaError(
+              `${what}: 'returns' must be an object type or an array of one, not '${d.returns.array ? `[${r.name}]` : r.name}' (or list the command in pragma 'command-returns-exceptions')`,
+              info,
+            );
+          }
+        }
+        return;
+      }
+      case "event": {
+        if (d.data !== undefined) {
+          const a = this.lookupType({ name: d.data, array: false }, `${what}: 'data'`, info);
+          const ok = a.kind === "struct" || (d.boxed && a.kind === "union");
+          if (!ok)
+            throw schemaError(
+              `${what}: 'data' requires a struct type${d.boxed ? " or union" : ""}, not ${describe(a)}`,
+              info,
+            );
+        }
+        return;
+      }
+    }
+  }
+
+  private checkNoBaseLoop(name: string, info: SourceInfo): void {
+    const seen = new Set<string>();
+    let cur: string | undefined = name;
+    while (cur !== undefined) {
+      if (seen.has(cur))
+        throw schemaError(`struct '${name}': 'base' chain loops through '${cur}'`, info);
+      seen.add(cur);
+      const d = this.byName.get(cur);
+      cur = d?.kind === "struct" ? d.base : undefined;
+    }
+  }
+
+  private allMembers(name: string, info: SourceInfo, depth = 0): (Member & { owner: string })[] {
+    if (depth > 64) throw schemaError(`type '${name}': base chain too deep`, info);
+    const d = this.byName.get(name);
+    if (d?.kind === "struct") {
+      return [
+        ...(d.base !== undefined ? this.allMembers(d.base, info, depth + 1) : []),
+        ...d.members.map((m) => ({ ...m, owner: d.name })),
+      ];
+    }
+    if (d?.kind === "union") return this.allMembers(d.base, info, depth + 1);
+    return [];
+  }
+
+  private clashCheck(
+    members: readonly (Member & { owner: string })[],
+    what: string,
+    info: SourceInfo,
+  ): void {
+    const seen = new Map<string, Member & { owner: string }>();
+    for (const m of members) {
+      const key = cName(m.name);
+      const prior = seen.get(key);
+      if (prior) {
+        throw schemaError(
+          `${what}: member '${m.name}' (of ${ownerName(m.owner)}) collides with member '${prior.name}' (of ${ownerName(prior.owner)})`,
+          info,
+        );
+      }
+      seen.set(key, m);
+    }
+  }
+
+  /** The QType categories a branch occupies in an alternate (schema.py alternate checks). */
+  private jsonCategories(t: Definition, array: boolean): string[] {
+    if (array) return ["array"];
+    switch (t.kind) {
+      case "builtin":
+        return t.jsonType === "int"
+          ? ["number"]
+          : t.jsonType === "value"
+            ? ["string", "number", "boolean", "null", "object", "array"]
+            : [t.jsonType];
+      case "enum":
+        return ["string"];
+      case "struct":
+      case "union":
+        return ["object"];
+      case "alternate":
+        return ["alternate"];
+      default:
+        return [t.kind];
+    }
+  }
+}
+
+function sawLegacyPragmas(parsed: ParsedSchema): boolean {
+  // QEMU renamed its naming pragmas in 6.0 when it tightened the naming rules; a tree without
+  // the new names predates the rules (or is not QEMU's), so only the basic syntax is checked.
+  return !parsed.pragmas.sawModernNamePragmas;
+}
+
+function ownerName(owner: string): string {
+  const m = /^q_obj_(.*)-(arg|base|wrapper)$/.exec(owner);
+  if (m)
+    return m[2] === "arg"
+      ? `the arguments of '${m[1]}'`
+      : m[2] === "base"
+        ? `the base of '${m[1]}'`
+        : `'${owner}'`;
+  return `'${owner}'`;
+}
+
+/** A definition as messages name it: `struct 'Foo'`. */
+export function describe(d: Definition): string {
+  if (d.implicit) return `implicit type '${d.name}'`;
+  return d.kind === "builtin" ? `built-in type '${d.name}'` : `${d.kind} '${d.name}'`;
+}
+
+/** QEMU's `c_name`: the C identifier a name maps to (`-` and `.` become `_`). */
+export function cName(name: string): string {
+  return name.replace(/[-.]/g, "_");
+}
+
+function isObject(v: QapiValue | undefined): v is QapiObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function boolKey(
+  expr: QapiObject,
+  key: string,
+  what: string,
+  info: SourceInfo,
+  dflt: boolean,
+): boolean {
+  const v = expr[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== "boolean") throw schemaError(`${what}: '${key}' must be true or false`, info);
+  return v;
+}
+
+function typeRef(v: QapiValue | undefined, what: string, info: SourceInfo): TypeRef {
+  if (typeof v === "string") return { name: v, array: false };
+  if (Array.isArray(v)) {
+    if (v.length !== 1 || typeof v[0] !== "string") {
+      throw schemaError(
+        `${what}: an array type must be written ['TYPE'] with exactly one type name`,
+        info,
+      );
+    }
+    return { name: v[0], array: true };
+  }
+  throw schemaError(`${what} should be a type name`, info);
+}
+
+function normalizeTyped(
+  v: QapiValue,
+  what: string,
+  info: SourceInfo,
+  keys: readonly string[],
+): { type: TypeRef; if?: QapiValue | undefined; features?: QapiValue | undefined } {
+  if (isObject(v)) {
+    for (const k of Object.keys(v)) {
+      if (!keys.includes(k)) throw schemaError(`${what} has unknown key '${k}'`, info);
+    }
+    if (!("type" in v)) throw schemaError(`${what} misses key 'type'`, info);
+    return { type: typeRef(v.type, what, info), if: v.if, features: v.features };
+  }
+  return { type: typeRef(v, what, info) };
+}
+
+function normalizeNamed(
+  v: QapiValue,
+  what: string,
+  info: SourceInfo,
+  keys: readonly string[],
+): { name: string; if?: QapiValue | undefined; features?: QapiValue | undefined } {
+  if (typeof v === "string") return { name: v };
+  if (isObject(v)) {
+    for (const k of Object.keys(v)) {
+      if (!keys.includes(k)) throw schemaError(`${what} has unknown key '${k}'`, info);
+    }
+    if (typeof v.name !== "string") throw schemaError(`${what} misses key 'name' (a string)`, info);
+    return { name: v.name, if: v.if, features: v.features };
+  }
+  throw schemaError(`${what} must be a string or an object with 'name'`, info);
+}
+
+/** expr.py `check_if`: a string, or `{all: [...]}`, `{any: [...]}`, `{not: cond}`; old QEMU: a list (all). */
+function parseIf(v: QapiValue | undefined, what: string, info: SourceInfo): IfCond | undefined {
+  if (v === undefined) return undefined;
+  const bad = (why: string): never => {
+    throw schemaError(`${what}: 'if' condition ${why}`, info);
+  };
+  const one = (c: QapiValue): IfCond => {
+    if (typeof c === "string") {
+      if (c.trim() === "") bad("must not be empty");
+      return c;
+    }
+    if (Array.isArray(c)) {
+      if (c.length === 0) bad("'[]' must not be empty");
+      return { all: c.map(one) };
+    }
+    if (isObject(c)) {
+      const keys = Object.keys(c);
+      if (keys.length !== 1)
+        bad(`must have exactly one of 'all', 'any', 'not', found ${keys.length}`);
+      const k = keys[0]!;
+      const val = c[k]!;
+      if (k === "not") return { not: one(val) };
+      if (k === "all" || k === "any") {
+        if (!Array.isArray(val) || val.length === 0) bad(`'${k}' requires a non-empty array`);
+        const list = (val as QapiValue[]).map(one);
+        return k === "all" ? { all: list } : { any: list };
+      }
+      bad(`has unknown operator '${k}'`);
+    }
+    return bad("must be a string or an object");
+  };
+  return one(v);
+}
+
+function ifOf(v: QapiValue | undefined, what: string, info: SourceInfo): { ifcond?: IfCond } {
+  const c = parseIf(v, what, info);
+  return c === undefined ? {} : { ifcond: c };
+}
+
+function parseFeatures(
+  v: QapiValue | undefined,
+  what: string,
+  info: SourceInfo,
+  strict: boolean,
+): Feature[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw schemaError(`${what}: 'features' must be an array`, info);
+  const out = v.map((f) => {
+    const n = normalizeNamed(f, `${what}: feature`, info, ["name", "if"]);
+    if (!validName.test(n.name))
+      throw schemaError(`${what}: feature '${n.name}' is not a valid name`, info);
+    if (strict && /[A-Z_]/.test(n.name))
+      throw schemaError(`${what}: feature '${n.name}' must be lowercase with '-'`, info);
+    return { name: n.name, ...ifOf(n.if, what, info) };
+  });
+  dupCheck(
+    out.map((f) => f.name),
+    (n) => `${what} has duplicate feature '${n}'`,
+    info,
+  );
+  return out;
+}
+
+function dupCheck(
+  names: readonly string[],
+  message: (n: string) => string,
+  info: SourceInfo,
+): void {
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) throw schemaError(message(n), info);
+    seen.add(n);
+  }
+}
+
+function versionOf(doc: DocBlock | undefined): {
+  since?: string;
+  removed?: string;
+  doc?: string;
+  sections?: { tag: string; text: string }[];
+} {
+  if (doc === undefined) return {};
+  const since = docSince(doc);
+  const removed = docRemoved(doc);
+  const sections = doc.sections.filter((s) => s.tag !== "Since" && s.tag !== "Removed");
+  return {
+    ...(since !== undefined ? { since } : {}),
+    ...(removed !== undefined ? { removed } : {}),
+    ...(doc.body !== "" ? { doc: doc.body } : {}),
+    ...(sections.length > 0 ? { sections } : {}),
+  };
+}
+
+function withDocs<T extends object>(
+  base: T,
+  text: string | undefined,
+): T & { since?: string; removed?: string; doc?: string } {
+  if (text === undefined) return base;
+  const since = textSince(text);
+  const removed = textRemoved(text);
+  return {
+    ...base,
+    ...(text !== "" ? { doc: text } : {}),
+    ...(since !== undefined ? { since } : {}),
+    ...(removed !== undefined ? { removed } : {}),
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * QAPI documentation blocks (QEMU's `QAPIDoc` in `scripts/qapi/parser.py`, restated).
+ *
+ * A block documents a definition when its first line is `@NAME:`; otherwise it is free-form
+ * (a `= Heading` or prose). After the symbol line come the body, then `@member:` descriptions,
+ * an optional `Features:` line followed by `@feature:` descriptions, and tagged sections such as
+ * `Since:`, `Returns:`, `Errors:`, `Note:`/`Notes:`, `Example:`/`Examples:`, `TODO:`. The newer
+ * reStructuredText forms `.. note::` and `.. qmp-example::` open sections too.
+ *
+ * qmpkit's own convention adds `Removed: X.Y` (a definition QEMU dropped) and `(removed in X.Y)`
+ * in a member description, beside QEMU's `Since: X.Y` and `(since X.Y)`.
+ *
+ * @module
+ */
+import type { SourceInfo } from "./source.js";
+
+/** A `@name:` description of a member or feature. */
+export interface DocItem {
+  readonly name: string;
+  readonly text: string;
+  readonly line: number;
+}
+
+/** A tagged section (`Since`, `Returns`, `Note`, `Example`, …). */
+export interface DocSection {
+  readonly tag: string;
+  readonly text: string;
+}
+
+/** One parsed `##` block. */
+export interface DocBlock {
+  readonly info: SourceInfo;
+  /** The documented definition's name, or undefined for a free-form block. */
+  readonly symbol: string | undefined;
+  readonly body: string;
+  readonly members: readonly DocItem[];
+  readonly features: readonly DocItem[];
+  readonly sections: readonly DocSection[];
+}
+
+const sectionTag =
+  /^(Returns|Errors|Since|Removed|Notes?|Examples?|TODO|See also|Use instead|Features)\s*:\s*(.*)$/;
+const directive =
+  /^\.\. (note|qmp-example|admonition|warning|caution|important|code-block)::\s*(.*)$/;
+const itemLine = /^@([^:\s]+):\s?(.*)$/;
+
+/** Turn the text lines of a block (without their `# ` prefix) into a {@link DocBlock}. */
+export function parseDocBlock(
+  lines: readonly { text: string; line: number }[],
+  info: SourceInfo,
+): DocBlock {
+  let symbol: string | undefined;
+  let i = 0;
+  const firstLine = lines[0];
+  const symbolMatch = firstLine === undefined ? null : /^@([^:\s]+):\s*$/.exec(firstLine.text);
+  if (symbolMatch) {
+    symbol = symbolMatch[1];
+    i = 1;
+  }
+  const body: string[] = [];
+  const members: { name: string; text: string[]; line: number }[] = [];
+  const features: { name: string; text: string[]; line: number }[] = [];
+  const sections: { tag: string; text: string[] }[] = [];
+  type Target =
+    | { kind: "body" }
+    | { kind: "item"; text: string[] }
+    | { kind: "section"; text: string[] };
+  let target: Target = { kind: "body" };
+  let inFeatures = false;
+  for (; i < lines.length; i++) {
+    const { text, line } = lines[i]!;
+    if (text.trim() === "") {
+      // A blank line ends a member description; what follows is body text again.
+      if (target.kind === "item") target = { kind: "body" };
+      else if (target.kind === "section") target.text.push("");
+      else body.push("");
+      continue;
+    }
+    const item = symbol !== undefined ? itemLine.exec(text) : null;
+    if (item && (target.kind !== "section" || sections.length === 0 || isItemArea(sections))) {
+      const entry = { name: item[1]!, text: [item[2]!], line };
+      (inFeatures ? features : members).push(entry);
+      target = { kind: "item", text: entry.text };
+      continue;
+    }
+    const tag = sectionTag.exec(text);
+    if (tag && !text.startsWith(" ")) {
+      if (tag[1] === "Features") {
+        inFeatures = true;
+        target = { kind: "body" };
+        continue;
+      }
+      const section = { tag: tag[1]!, text: tag[2] === "" ? [] : [tag[2]!] };
+      sections.push(section);
+      target = { kind: "section", text: section.text };
+      continue;
+    }
+    const dir = directive.exec(text);
+    if (dir) {
+      const name = dir[1] === "qmp-example" || dir[1] === "code-block" ? "Example" : "Note";
+      const section = { tag: name, text: dir[2] === "" ? [] : [dir[2]!] };
+      sections.push(section);
+      target = { kind: "section", text: section.text };
+      continue;
+    }
+    if (target.kind === "body") body.push(text);
+    else target.text.push(text.trim() === "" ? "" : target.kind === "item" ? text.trim() : text);
+  }
+  const join = (t: string[]) => t.join(target.kind === "item" ? " " : "\n").trim();
+  return {
+    info,
+    symbol,
+    body: body.join("\n").trim(),
+    members: members.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
+    features: features.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
+    sections: sections.map((s) => ({ tag: s.tag, text: join(s.text) })),
+  };
+}
+
+/** Whether `@x:` lines may still appear (they may not inside a free-text section such as an example). */
+function isItemArea(sections: readonly { tag: string }[]): boolean {
+  const last = sections[sections.length - 1];
+  return (
+    last !== undefined && (last.tag === "Since" || last.tag === "Returns" || last.tag === "Errors")
+  );
+}
+
+const versionPattern = /\b(\d+\.\d+(?:\.\d+)?)\b/;
+
+/** The version of the block's first `Since:` section, e.g. `"2.10"`. */
+export function docSince(doc: DocBlock | undefined): string | undefined {
+  const s = doc?.sections.find((x) => x.tag === "Since");
+  return s ? versionPattern.exec(s.text)?.[1] : undefined;
+}
+
+/** The version of the block's `Removed:` section (qmpkit's convention). */
+export function docRemoved(doc: DocBlock | undefined): string | undefined {
+  const s = doc?.sections.find((x) => x.tag === "Removed");
+  return s ? versionPattern.exec(s.text)?.[1] : undefined;
+}
+
+/** `(since X.Y)` in a member description (QEMU's convention); also `Since X.Y` at the end. */
+export function textSince(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const m =
+    /\(\s*since:?\s+(\d+\.\d+(?:\.\d+)?)\s*\)/i.exec(text) ??
+    /\bsince:?\s+(\d+\.\d+(?:\.\d+)?)\.?\s*$/i.exec(text);
+  return m?.[1];
+}
+
+/** `(removed in X.Y)` in a member description (qmpkit's convention). */
+export function textRemoved(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  return /\(\s*removed\s+in\s+(\d+\.\d+(?:\.\d+)?)\s*\)/i.exec(text)?.[1];
+}

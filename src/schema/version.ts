@@ -1,0 +1,169 @@
+/**
+ * Version knowledge: which definitions, members, enum values and branches a QEMU release has.
+ *
+ * The schema says when things appeared (`Since: X.Y` on a definition, `(since X.Y)` in a member
+ * description, QEMU's own convention) and, by qmpkit's convention, when QEMU took them away
+ * (`Removed: X.Y`, `(removed in X.Y)`). Something is present in release V when
+ * `since <= V < removed`; without `Since` it is taken to have always been there.
+ *
+ * @module
+ */
+import { introspect, type SchemaInfo } from "./introspect.js";
+import {
+  type Definition,
+  type Member,
+  SchemaIndex,
+  type SchemaModel,
+  type Versioned,
+} from "./model.js";
+
+/** A release as `[major, minor, micro]`. */
+export type QemuVersion = readonly [number, number, number];
+
+/**
+ * Parse `"7.2"`, `"7.2.22"` or `{ major, minor, micro }` (the greeting's shape).
+ * @throws RangeError when the text is not a version.
+ */
+export function parseQemuVersion(
+  version: string | { major: number; minor: number; micro: number },
+): QemuVersion {
+  if (typeof version !== "string") return [version.major, version.minor, version.micro];
+  const m = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?\s*$/.exec(version);
+  if (!m) throw new RangeError(`invalid QEMU version: '${version}' (expected X.Y or X.Y.Z)`);
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+/** Negative, zero or positive as `a` is older than, equal to or newer than `b`. */
+export function compareQemuVersions(a: QemuVersion, b: QemuVersion): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+/** Whether `item` exists in release `version` (its `since`/`removed` marks). */
+export function presentIn(item: Versioned, version: QemuVersion): boolean {
+  if (item.since !== undefined && compareQemuVersions(parseQemuVersion(item.since), version) > 0)
+    return false;
+  if (
+    item.removed !== undefined &&
+    compareQemuVersions(parseQemuVersion(item.removed), version) <= 0
+  )
+    return false;
+  return true;
+}
+
+/**
+ * The model as release `version` has it: definitions, members, enum values, union and
+ * alternate branches outside the release are dropped.
+ */
+export function filterModel(model: SchemaModel, version: string | QemuVersion): SchemaModel {
+  const v = typeof version === "string" ? parseQemuVersion(version) : version;
+  const keep = <T extends Versioned>(xs: readonly T[]) => xs.filter((x) => presentIn(x, v));
+  const definitions: Definition[] = [];
+  for (const d of model.definitions) {
+    if (!presentIn(d, v)) continue;
+    switch (d.kind) {
+      case "enum":
+        definitions.push({ ...d, values: keep(d.values) });
+        break;
+      case "struct":
+        definitions.push({ ...d, members: keep(d.members) });
+        break;
+      case "union":
+      case "alternate":
+        definitions.push({ ...d, branches: keep(d.branches) });
+        break;
+      default:
+        definitions.push(d);
+    }
+  }
+  // A member or branch whose type the release lacks goes too (the schema may mark only the type).
+  const names = new Set(definitions.map((d) => d.name));
+  const typed = <T extends { type: { name: string } }>(xs: readonly T[]) => xs.filter((x) => names.has(x.type.name));
+  return {
+    definitions: definitions.map((d) => {
+      switch (d.kind) {
+        case "struct":
+          return { ...d, members: typed(d.members) };
+        case "union":
+        case "alternate":
+          return { ...d, branches: typed(d.branches) };
+        default:
+          return d;
+      }
+    }),
+  };
+}
+
+/** Answers about one schema model, for any release. */
+export interface VersionQueries {
+  /** The model behind the answers. */
+  readonly model: SchemaModel;
+  /** Whether release `version` has the event. */
+  hasEvent(name: string, version: string): boolean;
+  /** Whether release `version` has the command. */
+  hasCommand(name: string, version: string): boolean;
+  /**
+   * Whether release `version` has member `member` of a type, of an event's data or of a
+   * command's arguments (`hasMember("SHUTDOWN", "reason", "3.1")` is false).
+   */
+  hasMember(owner: string, member: string, version: string): boolean;
+  /** The events of release `version`, in schema order. */
+  events(version: string): string[];
+  /** The commands of release `version`, in schema order. */
+  commands(version: string): string[];
+  /** The members of an object type / event data / command arguments in release `version`. */
+  members(owner: string, version: string): Member[];
+  /** The model filtered to release `version`. */
+  modelFor(version: string): SchemaModel;
+  /** The `query-qmp-schema` answer of release `version` (introspect.py's form). */
+  introspect(version: string): SchemaInfo[];
+}
+
+/** Bind the version queries to a model (the generated `qemuSchema` is one). */
+export function createVersionQueries(model: SchemaModel): VersionQueries {
+  const cache = new Map<string, SchemaModel>();
+  const modelFor = (version: string): SchemaModel => {
+    const v = parseQemuVersion(version);
+    const key = v.join(".");
+    let m = cache.get(key);
+    if (m === undefined) {
+      m = filterModel(model, v);
+      cache.set(key, m);
+    }
+    return m;
+  };
+  const find = (name: string, version: string) =>
+    modelFor(version).definitions.find((d) => d.name === name);
+  const members = (owner: string, version: string): Member[] => {
+    const m = modelFor(version);
+    const d = m.definitions.find((x) => x.name === owner);
+    if (d === undefined) return [];
+    const index = new SchemaIndex(m);
+    const typeName =
+      d.kind === "event"
+        ? d.data
+        : d.kind === "command"
+          ? d.args
+          : d.kind === "struct" || d.kind === "union"
+            ? d.name
+            : undefined;
+    if (typeName === undefined || index.get(typeName) === undefined) return [];
+    return index.objectMembers(typeName);
+  };
+  return {
+    model,
+    hasEvent: (name, version) => find(name, version)?.kind === "event",
+    hasCommand: (name, version) => find(name, version)?.kind === "command",
+    hasMember: (owner, member, version) => members(owner, version).some((m) => m.name === member),
+    events: (version) =>
+      modelFor(version)
+        .definitions.filter((d) => d.kind === "event")
+        .map((d) => d.name),
+    commands: (version) =>
+      modelFor(version)
+        .definitions.filter((d) => d.kind === "command")
+        .map((d) => d.name),
+    members,
+    modelFor,
+    introspect: (version) => introspect(modelFor(version), { version }),
+  };
+}
