@@ -26,6 +26,7 @@ import {
   ConnectError,
   ConnectionClosedError,
   ProtocolError,
+  QmpError,
   StateError,
   TimeoutError,
   ValidationError,
@@ -897,8 +898,20 @@ export class QmpClient implements AsyncDisposable {
       this.#resolveClosed(this.#closeReason);
       return;
     }
+    // `closed` always resolves with a QmpError: a stream error (ECONNRESET, …) becomes the cause.
     const why =
-      reason ?? new ConnectionClosedError("the peer closed the connection", undefined, false);
+      reason === undefined
+        ? new ConnectionClosedError("the peer closed the connection", undefined, false)
+        : reason instanceof QmpError
+          ? reason
+          : new ConnectionClosedError(
+              `the connection failed: ${reason.message}`,
+              undefined,
+              false,
+              {
+                cause: reason,
+              },
+            );
     if (this.#reconnect !== undefined) {
       this.#state = "reconnecting";
       this.#disconnectedAt = { at: new Date(), reason: why };

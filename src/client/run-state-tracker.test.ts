@@ -49,6 +49,14 @@ suite("stepRunState()", () => {
     ]);
   });
 
+  test("should not re-query after SHUTDOWN from quit or a signal: the process is exiting", () => {
+    for (const reason of ["host-qmp-quit", "host-signal"]) {
+      assert.deepEqual(walk("paused", [ev("SHUTDOWN", { guest: false, reason })]), [
+        ["paused", false],
+      ]);
+    }
+  });
+
   test("should read STOP after GUEST_PANICKED{pause} as guest-panicked", () => {
     assert.deepEqual(walk("running", [ev("GUEST_PANICKED", { action: "pause" }), ev("STOP")]), [
       ["running", true],

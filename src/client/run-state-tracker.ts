@@ -112,10 +112,16 @@ export function stepRunState(prev: TrackerState, event: QmpEvent, peerMajor: num
         requery: false,
         relevant: true,
       };
-    case "SHUTDOWN":
-      // With shutdown=pause a STOP follows if the VM was running; otherwise the process exits
-      // (the query then fails with the connection, which is fine) or nothing follows at all.
-      return { state, stopReason: "shutdown", requery: true, relevant: true };
+    case "SHUTDOWN": {
+      // `quit` and host signals force the poweroff action (§4.1): the process is exiting, and a
+      // query would only meet a closing socket.
+      const reason = (event.data as { reason?: unknown } | undefined)?.reason;
+      const exiting = reason === "host-qmp-quit" || reason === "host-signal";
+      // Otherwise, with shutdown=pause a STOP follows if the VM was running; with poweroff the
+      // process exits (the query then fails with the connection, which is fine); and if the VM
+      // was not running nothing follows at all, hence the query.
+      return { state, stopReason: "shutdown", requery: !exiting, relevant: true };
+    }
     case "GUEST_PANICKED": {
       const action = actionOf(event);
       // "pause": STOP follows; "poweroff": SHUTDOWN follows (and sets its own reason); "run": no
