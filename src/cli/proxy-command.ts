@@ -1,0 +1,65 @@
+/**
+ * `qmpkit proxy TARGET --listen ADDR...`: share one QMP monitor among many clients (see
+ * `proxy-core.ts` for the rules). Runs until interrupted; logs what happens on stderr.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import type { CommandContext } from "./context.js";
+import { QmpProxy } from "./proxy.js";
+import { endpointAddress, parseTargetArg } from "./targets.js";
+import { UsageError } from "./usage-error.js";
+
+const examples = `
+Each client gets its own greeting and negotiation; commands reach QEMU one at a time, with
+their ids mapped; events go to every client. If QEMU goes away, pending commands fail with a
+clear error, clients are disconnected, and the proxy reconnects to QEMU when it is back.
+
+Examples:
+  $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
+  $ qmpkit proxy tcp:127.0.0.1:4444 --listen tcp:127.0.0.1:5555 --listen unix:/tmp/vm.qmp
+  $ qmpkit events /run/vm1-shared.qmp &    # several watchers and tools at once
+  $ qmpkit exec /run/vm1-shared.qmp query-status`;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Resolves a single-endpoint target argument (no globs: a proxy has one upstream). */
+export function singleTarget(text: string): string {
+  const spec = parseTargetArg(text);
+  if (spec.kind === "glob") throw new UsageError(`'${text}' is a pattern: give one socket`);
+  return endpointAddress(spec.endpoint);
+}
+
+export function registerProxyCommand(program: Command, ctx: CommandContext): void {
+  program
+    .command("proxy")
+    .description("share one QMP monitor among many clients")
+    .argument("<target>", "the QMP server to share (unix:PATH, tcp:HOST:PORT or a socket path)")
+    .requiredOption(
+      "-l, --listen <address>",
+      "where clients connect (unix:PATH or tcp:HOST:PORT); repeatable",
+      collect,
+    )
+    .option("-q, --quiet", "do not log connections on stderr")
+    .addHelpText("after", examples)
+    .action(async (target: string, opts: { listen: string[]; quiet?: boolean }) => {
+      const upstream = singleTarget(target);
+      const listenOn = opts.listen.map(singleTarget);
+      const io = ctx.io;
+      const log = opts.quiet
+        ? undefined
+        : (line: string) => io.stderr.write(`qmpkit proxy: ${line}\n`);
+      const proxy = await QmpProxy.start({ upstream, listen: listenOn, log, signal: io.signal });
+      log?.(`sharing ${upstream} on ${proxy.addresses.join(", ")}`);
+      try {
+        await new Promise<void>((resolve) => {
+          if (io.signal.aborted) resolve();
+          io.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      } finally {
+        await proxy.close();
+      }
+    });
+}

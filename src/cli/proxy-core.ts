@@ -1,0 +1,365 @@
+/**
+ * The logic of `qmpkit proxy`: one upstream QMP connection shared by many clients. No I/O here;
+ * `proxy.ts` wires it to sockets.
+ *
+ * QEMU serves one client per monitor socket (§1.2). The proxy plays QEMU towards each client and
+ * a single client towards QEMU:
+ *
+ * - Each client gets its own greeting (the upstream's version; no `oob` offered, so each client
+ *   runs strictly in order as QEMU does without OOB, §1.7) and its own negotiation, answered here
+ *   with QEMU's exact replies (§1.3): anything but `qmp_capabilities` before it is refused with
+ *   `Expecting capabilities negotiation with 'qmp_capabilities'`, a second one with
+ *   `Capabilities negotiation is already complete, command ignored`.
+ * - Requests are checked as QEMU checks them (§1.4, the server's own `checkRequest`), so a
+ *   malformed request is answered here exactly as upstream would answer it; JSON errors come from
+ *   the QEMU-dialect decoder with QEMU's text. Every reply keeps its place in the client's order.
+ * - Commands go upstream one at a time, taken round-robin across clients (QEMU's dispatcher,
+ *   `monitor_qmp_requests_pop_any_with_lock`), with the id replaced by the proxy's own
+ *   (`qmpkit-proxy#N`) and the client's id (or its absence) restored on the reply.
+ * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6).
+ * - When the upstream goes away, the command in flight and every queued one are answered with a
+ *   GenericError saying so, and the clients are disconnected: the VM they talked to is gone, and
+ *   a client that reconnects waits for its greeting until the upstream is back (as a second
+ *   client waits on a busy QEMU socket, §1.2).
+ *
+ * @module
+ */
+import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "../server/capabilities.js";
+import { checkRequest, type KeyOrder } from "../server/request.js";
+import type { JsonStreamItem } from "../wire/index.js";
+
+/** What the core needs to reach one client. */
+export interface ProxyClientPort {
+  /** Writes one message to the client (the transport adds QEMU's `\r\n`). */
+  send(message: JsonObject): void;
+  /** Ends the client's connection after what was written. */
+  close(): void;
+}
+
+/** What the core needs to reach the upstream. */
+export interface ProxyUpstreamPort {
+  send(message: JsonObject): void;
+}
+
+/** Options of {@link ProxyCore}. */
+export interface ProxyCoreOptions {
+  readonly upstream: ProxyUpstreamPort;
+  /** QEMU's QDict member order, for the request check (§1.1). */
+  readonly orderKeys: KeyOrder;
+  /** The upstream's name in error texts (`unix:/run/vm1.qmp`). */
+  readonly upstreamName: string;
+  /** Reports what the proxy does (client connected, upstream lost, …), for a log. */
+  readonly log?: ((text: string) => void) | undefined;
+}
+
+type QueueEntry =
+  | { readonly kind: "reply"; readonly message: JsonObject }
+  | {
+      readonly kind: "forward";
+      readonly request: JsonObject;
+      readonly name: string;
+      readonly id: JsonValue | undefined;
+      readonly hasId: boolean;
+    };
+
+interface ClientState {
+  readonly number: number;
+  readonly port: ProxyClientPort;
+  phase: "waiting" | "negotiating" | "command" | "closed";
+  readonly queue: QueueEntry[];
+}
+
+interface InFlight {
+  readonly client: ClientState;
+  readonly upstreamId: string;
+  readonly entry: Extract<QueueEntry, { kind: "forward" }>;
+}
+
+/**
+ * Turns an object as QEMU printed it back into the order QEMU built it in, so that QEMU's writer
+ * (`writeQemuJson`) prints it again byte for byte. QEMU prints a QDict bucket by bucket, and
+ * within a bucket the newest member first (§1.1): reversing the printed order restores the
+ * insertion order within every bucket, and the writer sorts the buckets itself.
+ */
+export function qemuInsertionOrder(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(qemuInsertionOrder);
+  if (!isJsonObject(value)) return value;
+  const out: JsonObject = {};
+  for (const key of Object.keys(value).reverse())
+    out[key] = qemuInsertionOrder(value[key] as JsonValue);
+  return out;
+}
+
+/** The id prefix the proxy uses upstream; a client's own ids never reach QEMU. */
+export const PROXY_ID_PREFIX = "qmpkit-proxy#";
+
+function errorReply(
+  id: JsonValue | undefined,
+  hasId: boolean,
+  errorClass: string,
+  desc: string,
+): JsonObject {
+  const error = { class: errorClass, desc };
+  return hasId ? { id: id ?? null, error } : { error };
+}
+
+/** The proxy's state machine. */
+export class ProxyCore {
+  private readonly clients = new Map<ProxyClientPort, ClientState>();
+  private greeting: JsonObject | undefined;
+  private inFlight: InFlight | undefined;
+  private nextId = 1;
+  private clientCount = 0;
+  /** Round-robin position: the number of the client served last. */
+  private lastServed = 0;
+
+  constructor(private readonly options: ProxyCoreOptions) {}
+
+  /** Whether the upstream is negotiated and commands can go out. */
+  get upstreamReady(): boolean {
+    return this.greeting !== undefined;
+  }
+
+  /** The number of connected clients. */
+  get clientsConnected(): number {
+    return this.clients.size;
+  }
+
+  private log(text: string): void {
+    this.options.log?.(text);
+  }
+
+  /** A client connected: it is greeted now, or as soon as the upstream is ready. */
+  addClient(port: ProxyClientPort): number {
+    const state: ClientState = { number: ++this.clientCount, port, phase: "waiting", queue: [] };
+    this.clients.set(port, state);
+    this.log(`client ${state.number} connected`);
+    if (this.greeting) this.greet(state);
+    return state.number;
+  }
+
+  private greet(client: ClientState): void {
+    client.phase = "negotiating";
+    client.port.send(this.greeting!);
+  }
+
+  /** A client went away: its queued commands are dropped, a reply in flight is discarded. */
+  removeClient(port: ProxyClientPort): void {
+    const client = this.clients.get(port);
+    if (!client) return;
+    client.phase = "closed";
+    client.queue.length = 0;
+    this.clients.delete(port);
+    this.log(`client ${client.number} disconnected`);
+  }
+
+  /**
+   * One decoded item from a client (runs in the client's reader loop; never waits). Until the
+   * client is greeted its input waits, as QEMU does not read a socket it has not accepted.
+   */
+  clientItem(port: ProxyClientPort, item: JsonStreamItem): void {
+    const client = this.clients.get(port);
+    if (!client || client.phase === "closed") return;
+    client.queue.push(this.classify(client, item));
+    this.pump();
+  }
+
+  /**
+   * Decides what a request becomes, in the order QEMU checks (§1.3, §1.4): a JSON error, a
+   * request-envelope error, negotiation (answered here), or a command to forward. The
+   * negotiation phase is judged when the request reaches the head of the queue, as in QEMU,
+   * because `qmp_capabilities` may still be queued ahead of it.
+   */
+  private classify(_client: ClientState, item: JsonStreamItem): QueueEntry {
+    if (item.kind === "error") {
+      return {
+        kind: "reply",
+        message: { error: { class: "GenericError", desc: item.error.desc } },
+      };
+    }
+    const value = item.value;
+    const hasId = isJsonObject(value) && Object.hasOwn(value, "id");
+    const checked = checkRequest(value, { oobEnabled: false, orderKeys: this.options.orderKeys });
+    if (checked.kind === "error") {
+      return {
+        kind: "reply",
+        message: errorReply(checked.id, hasId, "GenericError", checked.desc),
+      };
+    }
+    return {
+      kind: "forward",
+      request: value as JsonObject,
+      name: checked.name,
+      id: checked.id,
+      hasId,
+    };
+  }
+
+  /** Answers negotiation-phase and `qmp_capabilities` requests; returns undefined to forward. */
+  private answerLocally(
+    client: ClientState,
+    entry: Extract<QueueEntry, { kind: "forward" }>,
+  ): JsonObject | undefined {
+    const { id, hasId } = entry;
+    if (client.phase === "negotiating") {
+      if (entry.name !== "qmp_capabilities") {
+        return errorReply(
+          id,
+          hasId,
+          "CommandNotFound",
+          "Expecting capabilities negotiation with 'qmp_capabilities'",
+        );
+      }
+      const args = isJsonObject(entry.request.arguments) ? entry.request.arguments : {};
+      const checked = checkCapabilitiesArguments(args);
+      if ("desc" in checked) return errorReply(id, hasId, "GenericError", checked.desc);
+      const offered = this.offeredCapabilities();
+      const missing = checkCapabilitiesOffered(checked.enable, offered);
+      if (missing !== undefined) return errorReply(id, hasId, "GenericError", missing);
+      client.phase = "command";
+      this.log(`client ${client.number} negotiated`);
+      return hasId ? { return: {}, id: id ?? null } : { return: {} };
+    }
+    if (entry.name === "qmp_capabilities") {
+      return errorReply(
+        id,
+        hasId,
+        "CommandNotFound",
+        "Capabilities negotiation is already complete, command ignored",
+      );
+    }
+    return undefined;
+  }
+
+  private offeredCapabilities(): string[] {
+    const qmp = this.greeting?.QMP;
+    const caps = isJsonObject(qmp) ? qmp.capabilities : undefined;
+    return Array.isArray(caps) ? caps.filter((c): c is string => typeof c === "string") : [];
+  }
+
+  /** Serves queues: local answers at once in each client's order, one command upstream at a time. */
+  private pump(): void {
+    for (const client of this.clients.values()) this.drainLocal(client);
+    if (this.inFlight || !this.greeting) return;
+    const order = [...this.clients.values()].sort((a, b) => a.number - b.number);
+    const start = order.findIndex((c) => c.number > this.lastServed);
+    const rotated = start < 0 ? order : [...order.slice(start), ...order.slice(0, start)];
+    for (const client of rotated) {
+      const head = client.queue[0];
+      if (head?.kind !== "forward" || client.phase !== "command") continue;
+      const upstreamId = `${PROXY_ID_PREFIX}${this.nextId++}`;
+      this.inFlight = { client, upstreamId, entry: head };
+      this.lastServed = client.number;
+      const request: JsonObject = { ...head.request, id: upstreamId };
+      this.options.upstream.send(request);
+      return;
+    }
+  }
+
+  /** Writes every reply at the head of a client's queue that needs no upstream. */
+  private drainLocal(client: ClientState): void {
+    if (client.phase === "waiting" || client.phase === "closed") return;
+    while (client.queue.length > 0) {
+      if (this.inFlight?.client === client) return;
+      const head = client.queue[0]!;
+      if (head.kind === "reply") {
+        client.queue.shift();
+        client.port.send(head.message);
+        continue;
+      }
+      const local = this.answerLocally(client, head);
+      if (local === undefined) return;
+      client.queue.shift();
+      client.port.send(local);
+    }
+  }
+
+  /** The upstream greeted and accepted `qmp_capabilities`: clients are greeted with its version. */
+  upstreamConnected(upstreamGreeting: JsonObject): void {
+    const greeting = qemuInsertionOrder(upstreamGreeting) as JsonObject;
+    const qmp = isJsonObject(greeting.QMP) ? greeting.QMP : {};
+    // No OOB towards clients: the proxy serialises commands, so it cannot let one overtake.
+    this.greeting = { QMP: { version: qmp.version ?? {}, capabilities: [] } };
+    this.log(`upstream ${this.options.upstreamName} connected`);
+    for (const client of this.clients.values()) if (client.phase === "waiting") this.greet(client);
+    this.pump();
+  }
+
+  /** One message from the upstream: a reply to route back, or an event to fan out. */
+  upstreamMessage(received: JsonValue): void {
+    if (!isJsonObject(received)) return;
+    const message = qemuInsertionOrder(received) as JsonObject;
+    if (typeof message.event === "string") {
+      for (const client of this.clients.values())
+        if (client.phase === "command") client.port.send(message);
+      return;
+    }
+    if (!("return" in message) && !("error" in message)) return;
+    const flight = this.inFlight;
+    // With one command in flight, an id-less error can only be its answer (a parse error of
+    // what the proxy wrote); a reply with another id is not ours and is dropped (qmp-spec 2.4).
+    if (!flight || (Object.hasOwn(message, "id") && message.id !== flight.upstreamId)) {
+      this.log(`dropped an upstream reply that matches no request: ${JSON.stringify(message)}`);
+      return;
+    }
+    this.inFlight = undefined;
+    const { client, entry } = flight;
+    if (client.phase !== "closed" && client.queue[0] === entry) {
+      client.queue.shift();
+      const reply: JsonObject = {};
+      // Rebuild the reply with the client's id, keeping QEMU's member order (`return` then `id`,
+      // `id` then `error`, §1.1) for the writer to apply.
+      if ("return" in message) {
+        reply.return = message.return as JsonValue;
+        if (entry.hasId) reply.id = entry.id ?? null;
+      } else {
+        if (entry.hasId) reply.id = entry.id ?? null;
+        reply.error = message.error as JsonValue;
+      }
+      client.port.send(reply);
+    }
+    this.pump();
+  }
+
+  /**
+   * The upstream connection ended (`reason` says how). Answers the command in flight (its
+   * outcome is unknown) and every queued one (not sent), then disconnects every client.
+   */
+  upstreamLost(reason: string): void {
+    const was = this.greeting !== undefined;
+    this.greeting = undefined;
+    const flight = this.inFlight;
+    this.inFlight = undefined;
+    const name = this.options.upstreamName;
+    for (const client of [...this.clients.values()]) {
+      // A client not yet greeted keeps waiting for the next upstream, its input untouched.
+      if (client.phase === "closed" || client.phase === "waiting") continue;
+      for (const entry of client.queue) {
+        if (entry.kind === "reply") {
+          client.port.send(entry.message);
+          continue;
+        }
+        const desc =
+          flight?.entry === entry
+            ? `qmpkit proxy: lost the connection to ${name} (${reason}) before '${entry.name}' was answered; it may or may not have run`
+            : `qmpkit proxy: lost the connection to ${name} (${reason}); '${entry.name}' was not sent`;
+        client.port.send(errorReply(entry.id, entry.hasId, "GenericError", desc));
+      }
+      client.queue.length = 0;
+      client.phase = "closed";
+      this.clients.delete(client.port);
+      client.port.close();
+    }
+    if (was) this.log(`upstream ${name} lost: ${reason}`);
+  }
+
+  /** Disconnects every client (the proxy is shutting down). */
+  closeAll(): void {
+    for (const client of [...this.clients.values()]) {
+      client.phase = "closed";
+      this.clients.delete(client.port);
+      client.port.close();
+    }
+  }
+}

@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { suite, test } from "node:test";
+import type { JsonObject, JsonValue } from "../../src/base/json.js";
+import { PROXY_ID_PREFIX, type ProxyClientPort, ProxyCore } from "../../src/cli/proxy-core.js";
+import { JsonStreamDecoder, qdictKeyOrder } from "../../src/wire/index.js";
+
+const upstreamGreeting = {
+  QMP: {
+    version: { qemu: { micro: 22, minor: 2, major: 7 }, package: "Debian" },
+    capabilities: ["oob"],
+  },
+};
+
+function harness() {
+  const upstream: JsonObject[] = [];
+  const log: string[] = [];
+  const core = new ProxyCore({
+    upstream: { send: (m) => upstream.push(m) },
+    orderKeys: qdictKeyOrder,
+    upstreamName: "unix:/vm.qmp",
+    log: (l) => log.push(l),
+  });
+  const client = () => {
+    const received: JsonObject[] = [];
+    let closed = false;
+    const decoder = new JsonStreamDecoder({ dialect: "qemu" });
+    const port: ProxyClientPort = { send: (m) => received.push(m), close: () => (closed = true) };
+    core.addClient(port);
+    return {
+      port,
+      received,
+      closed: () => closed,
+      /** Sends raw text, as a client would write it. */
+      write(text: string) {
+        for (const item of decoder.push(new TextEncoder().encode(text)))
+          core.clientItem(port, item);
+      },
+    };
+  };
+  /** Answers the one request in flight upstream with `reply` (its id filled in). */
+  const answer = (reply: JsonObject) => {
+    const request = upstream.at(-1);
+    assert.ok(request, "a request should be in flight upstream");
+    core.upstreamMessage({ ...reply, id: request.id as JsonValue });
+  };
+  return { core, upstream, log, client, answer };
+}
+
+suite("proxy core", () => {
+  test("should greet each client itself once the upstream is ready, without offering OOB", () => {
+    const h = harness();
+    const a = h.client();
+    assert.deepEqual(a.received, []);
+    h.core.upstreamConnected(upstreamGreeting);
+    const b = h.client();
+    const greeting = { QMP: { version: upstreamGreeting.QMP.version, capabilities: [] } };
+    assert.deepEqual(a.received, [greeting]);
+    assert.deepEqual(b.received, [greeting]);
+  });
+
+  test("should answer negotiation locally with QEMU's replies", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.received.length = 0;
+    a.write('{"execute":"query-status","id":1}');
+    a.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":2}');
+    a.write('{"execute":"qmp_capabilities","id":3}');
+    a.write('{"execute":"qmp_capabilities","id":4}');
+    assert.deepEqual(a.received, [
+      {
+        id: 1,
+        error: {
+          class: "CommandNotFound",
+          desc: "Expecting capabilities negotiation with 'qmp_capabilities'",
+        },
+      },
+      { id: 2, error: { class: "GenericError", desc: "Capability oob not available" } },
+      { return: {}, id: 3 },
+      {
+        id: 4,
+        error: {
+          class: "CommandNotFound",
+          desc: "Capabilities negotiation is already complete, command ignored",
+        },
+      },
+    ]);
+    assert.deepEqual(h.upstream, [], "nothing of the negotiation reaches the upstream");
+  });
+
+  test("should rewrite ids upstream and restore each client's own id, or its absence", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    a.write('{"execute":"query-status","id":{"mine":[1,2]}}');
+    assert.equal(h.upstream.length, 1);
+    assert.match(String(h.upstream[0]!.id), new RegExp(`^${PROXY_ID_PREFIX}\\d+$`));
+    assert.equal(h.upstream[0]!.execute, "query-status");
+    h.answer({ return: { status: "running", singlestep: false, running: true } });
+    a.write('{"execute":"stop"}');
+    h.answer({ return: {} });
+    a.write('{"execute":"nope","id":"x"}');
+    h.answer({ error: { class: "CommandNotFound", desc: "The command nope has not been found" } });
+    assert.deepEqual(a.received, [
+      { return: { status: "running", singlestep: false, running: true }, id: { mine: [1, 2] } },
+      { return: {} },
+      { id: "x", error: { class: "CommandNotFound", desc: "The command nope has not been found" } },
+    ]);
+  });
+
+  test("should keep replies in each client's order, JSON errors included", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    a.write(
+      '{"execute":"query-name","id":1} {"execute": @} [1] {"execute":"query-kvm","id":2,"bogus":1}',
+    );
+    // Nothing is answered before the command in flight.
+    assert.deepEqual(a.received, []);
+    h.answer({ return: {} });
+    assert.deepEqual(a.received, [
+      { return: {}, id: 1 },
+      { error: { class: "GenericError", desc: "JSON parse error, stray '@'" } },
+      { error: { class: "GenericError", desc: "JSON parse error, expecting value" } },
+      { error: { class: "GenericError", desc: "QMP input must be a JSON object" } },
+      { id: 2, error: { class: "GenericError", desc: "QMP input member 'bogus' is unexpected" } },
+    ]);
+    assert.equal(h.upstream.length, 1);
+  });
+
+  test("should send one command upstream at a time, round-robin across clients", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    b.write('{"execute":"qmp_capabilities"}');
+    a.write('{"execute":"a1"}{"execute":"a2"}');
+    b.write('{"execute":"b1"}');
+    const names = () => h.upstream.map((m) => m.execute);
+    assert.deepEqual(names(), ["a1"]);
+    h.answer({ return: {} });
+    assert.deepEqual(names(), ["a1", "b1"]);
+    h.answer({ return: {} });
+    assert.deepEqual(names(), ["a1", "b1", "a2"]);
+    h.answer({ return: {} });
+    assert.equal(a.received.length, 1 + 1 + 2);
+    assert.equal(b.received.length, 1 + 1 + 1);
+  });
+
+  test("should fan events out to negotiated clients only", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    const stop = { timestamp: { seconds: 1, microseconds: 2 }, event: "STOP" };
+    h.core.upstreamMessage(stop);
+    assert.deepEqual(a.received.at(-1), stop);
+    assert.equal(b.received.length, 1, "b is still negotiating: only its greeting");
+  });
+
+  test("should fail pending commands clearly and disconnect clients when the upstream goes", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    b.write('{"execute":"qmp_capabilities"}');
+    a.write('{"execute":"stop","id":7}');
+    b.write('{"execute":"cont","id":8}');
+    a.received.length = 0;
+    b.received.length = 0;
+    h.core.upstreamLost("EOF");
+    assert.deepEqual(a.received, [
+      {
+        id: 7,
+        error: {
+          class: "GenericError",
+          desc: "qmpkit proxy: lost the connection to unix:/vm.qmp (EOF) before 'stop' was answered; it may or may not have run",
+        },
+      },
+    ]);
+    assert.deepEqual(b.received, [
+      {
+        id: 8,
+        error: {
+          class: "GenericError",
+          desc: "qmpkit proxy: lost the connection to unix:/vm.qmp (EOF); 'cont' was not sent",
+        },
+      },
+    ]);
+    assert.ok(a.closed() && b.closed());
+    assert.equal(h.core.clientsConnected, 0);
+    // A client arriving now waits for its greeting until the upstream is back.
+    const c = h.client();
+    assert.deepEqual(c.received, []);
+    h.core.upstreamConnected(upstreamGreeting);
+    assert.equal(c.received.length, 1);
+  });
+
+  test("should drop a reply whose client left, and go on with the next", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    b.write('{"execute":"qmp_capabilities"}');
+    a.write('{"execute":"a1"}');
+    b.write('{"execute":"b1"}');
+    h.core.removeClient(a.port);
+    h.answer({ return: {} });
+    assert.deepEqual(
+      h.upstream.map((m) => m.execute),
+      ["a1", "b1"],
+    );
+    h.answer({ return: { ok: true } });
+    assert.deepEqual(b.received.at(-1), { return: { ok: true } });
+  });
+});
