@@ -3,6 +3,7 @@
  * @module
  */
 export * from "./base/index.js";
+export { QmpClient } from "./client/index.js";
 export {
   type CommandContext,
   type CommandHandler,
