@@ -20,7 +20,7 @@
 import type { Duplex } from "node:stream";
 import type { QmpErrorClass, ValidationIssue } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import type { QmpCommandMap, QmpEventMap } from "../generated/index.js";
+import { commandValidators, type QmpCommandMap, type QmpEventMap } from "../generated/index.js";
 import type { Validator } from "../schema/validator.js";
 import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/index.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
@@ -136,9 +136,11 @@ export type CommandHandler<A = JsonObject, R = unknown> = (
 export interface CommandOptions {
   /**
    * Checks the arguments before the handler runs (strict mode); the first issue becomes the
-   * GenericError QEMU sends (§1.4 step 8). Without it the handler gets whatever object came.
+   * GenericError QEMU sends (§1.4 step 8). Default: the generated validator when the schema
+   * knows the command (as QEMU's generated marshaller always checks), else none. `false`: the
+   * handler gets whatever object came.
    */
-  readonly args?: Validator<unknown> | undefined;
+  readonly args?: Validator<unknown> | false | undefined;
   /** `allow-oob`: may be sent with `exec-oob`. Default false. */
   readonly allowOob?: boolean | undefined;
   /** `allow-preconfig`: usable during `--preconfig`. Default false. */
@@ -148,6 +150,7 @@ export interface CommandOptions {
 interface RegisteredCommand {
   readonly handler: CommandHandler<never, unknown>;
   readonly options: CommandOptions;
+  readonly validator: Validator<unknown> | undefined;
   disabled: { readonly reason: string | undefined } | undefined;
 }
 
@@ -228,6 +231,7 @@ export class QmpServer {
   private readonly host: SessionHost;
   private nextSessionId = 1;
   private dispatching = false;
+  private kickScheduled = false;
   private closing = false;
   private readonly eventFifo: Array<{
     name: string;
@@ -255,7 +259,17 @@ export class QmpServer {
       maxMessageBytes: options.maxMessageBytes,
       greeting: () => this.greeting(),
       serialize: (message) => this.serialize(message),
-      kick: () => this.kick(),
+      kick: (deferred) => {
+        if (deferred !== true) {
+          this.kick();
+        } else if (!this.kickScheduled) {
+          this.kickScheduled = true;
+          queueMicrotask(() => {
+            this.kickScheduled = false;
+            this.kick();
+          });
+        }
+      },
       dispatchOob: (session, request) => this.dispatchOob(session, request),
       sessionClosed: (session) => this.sessionClosed(session),
       traffic: (session, direction, text) => options.onTraffic?.(direction, text, session),
@@ -295,9 +309,13 @@ export class QmpServer {
     if (name === "qmp_capabilities" || name === "") {
       throw new TypeError(`cannot register command: '${name}' is reserved`);
     }
+    const generated = Object.hasOwn(commandValidators, name)
+      ? (commandValidators as Record<string, { readonly args: Validator<unknown> }>)[name]!.args
+      : undefined;
     this.commands.set(name, {
       handler: handler as CommandHandler<never, unknown>,
       options,
+      validator: options.args === false ? undefined : (options.args ?? generated),
       disabled: undefined,
     });
     return this;
@@ -464,7 +482,7 @@ export class QmpServer {
    * one was written. Synchronous handlers are served in one loop, without a tick per request.
    */
   private kick(): void {
-    if (this.dispatching) return;
+    if (this.dispatching || this.kickScheduled) return;
     this.dispatching = true;
     for (;;) {
       const index = this.sessions.findIndex((s) => s.ready);
@@ -584,7 +602,7 @@ export class QmpServer {
         `The command '${name}' is permitted only after machine initialization has completed`,
       );
     }
-    const validator = cmd.options.args;
+    const validator = cmd.validator;
     if (validator !== undefined) {
       const issue = selectArgumentIssue(
         validator.errors(args, { mode: "strict" }),

@@ -60,8 +60,12 @@ export interface SessionHost {
   greeting(): JsonObject;
   /** One message as QEMU prints it, line end included. */
   serialize(message: JsonObject): string;
-  /** Wakes the in-band dispatcher: this session queued a request or became writable. */
-  kick(): void;
+  /**
+   * Wakes the in-band dispatcher: this session queued a request or became writable. `deferred`:
+   * let the reader finish the chunk first, as QEMU's I/O thread reads ahead of the main-loop
+   * dispatcher when OOB is on, so `exec-oob` requests in the same chunk overtake (§1.7).
+   */
+  kick(deferred?: boolean): void;
   /** Runs an `exec-oob` request now, outside the queue. */
   dispatchOob(session: QmpSession, request: JsonValue): void;
   /** Called once when the session has closed. */
@@ -232,7 +236,7 @@ export class QmpSession implements SessionInfo {
     }
     if (!this.oobEnabled || this.queue.length === QMP_REQUEST_QUEUE_MAX - 1) this.suspendCount++;
     this.queue.push(item);
-    this.host.kick();
+    this.host.kick(this.oobEnabled);
   }
 
   /** Stops reading the socket while decoded input waits, so memory stays bounded. */
