@@ -77,7 +77,7 @@ export class SchemaIndex {
   private readonly types = new Map<string, TypeInfo>();
 
   /** Builds the index; entries that are not objects with a `meta-type` are skipped. */
-  constructor(introspection: JsonValue) {
+  constructor(introspection: unknown) {
     if (!Array.isArray(introspection)) return;
     for (const entry of introspection) {
       if (!isJsonObject(entry)) continue;

@@ -1,0 +1,107 @@
+/**
+ * `qmpkit`: the command line. Parses argv with commander and hands each command to its module:
+ *
+ * | command | module |
+ * |---|---|
+ * | `events [TARGET...]` | `events-command.ts` (no target: the embedded demo VM, `demo.ts`) |
+ * | `exec TARGET COMMAND [key=value...]` | `exec-command.ts` |
+ * | `shell TARGET` | `shell-command.ts` |
+ * | `proxy TARGET --listen ADDR` | `proxy-command.ts` |
+ * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
+ * | `schema ...` | `schema-command.ts` |
+ *
+ * `main(argv)` never exits the process and never throws: it returns the exit status, having
+ * written any failure as one line on stderr (`report.ts`). Run directly (`npx tsx
+ * src/cli/main.ts`) it sets `process.exitCode`.
+ *
+ * @module
+ */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError } from "commander";
+import type { CommandContext } from "./context.js";
+import { registerExecCommand } from "./exec-command.js";
+import { type CliIo, processIo } from "./io.js";
+import { registerProxyCommand } from "./proxy-command.js";
+import { EXIT_USAGE, reportError } from "./report.js";
+import { registerShellCommand } from "./shell-command.js";
+
+const version = "0.1.0";
+
+const overview = `
+Examples:
+  $ qmpkit events                          watch a demo VM (no QEMU needed)
+  $ qmpkit events /run/vms/*.qmp --follow  watch every VM, across restarts
+  $ qmpkit exec unix:/run/vm1.qmp query-status
+  $ qmpkit shell unix:/run/vm1.qmp         interactive, with completion
+  $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
+  $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
+
+Targets: unix:PATH, tcp:HOST:PORT, a socket path, or a glob of socket paths.
+Exit status: 0 success, 1 failure (unreachable target, QMP error), 2 bad usage.
+Set QMPKIT_DEBUG=1 to see stack traces.`;
+
+/** Builds the program for one run. */
+export function createProgram(ctx: CommandContext): Command {
+  const program = new Command("qmpkit")
+    .description(
+      "The QEMU Machine Protocol from the command line: watch events, run commands, share a monitor, simulate QEMU.",
+    )
+    .version(version, "-V, --version")
+    .option("--color", "colour the output (default: when writing to a terminal)")
+    .option("--no-color", "never colour the output")
+    .showSuggestionAfterError(true)
+    .addHelpText("after", overview)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      // Commander's own usage errors ("error: unknown command 'x'") as our one line.
+      outputError: (s, write) => write(`qmpkit: ${s.replace(/^error: /, "").trimEnd()}\n`),
+    });
+  const colorFlag = () => program.opts<{ color?: boolean }>().color;
+  const context: CommandContext = Object.assign(ctx, { color: colorFlag });
+
+  registerExecCommand(program, context);
+  registerShellCommand(program, context);
+  registerProxyCommand(program, context);
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (the arguments after the program name) and returns the exit status.
+ * `io` defaults to this process's streams; tests and embedders pass their own.
+ */
+export async function main(argv: readonly string[], io?: CliIo | undefined): Promise<number> {
+  const owned = io ? undefined : processIo();
+  const cliIo = io ?? owned!.io;
+  try {
+    const ctx: CommandContext = { io: cliIo, exitCode: 0, color: () => undefined };
+    const program = createProgram(ctx);
+    await program.parseAsync([...argv], { from: "user" });
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with exitCode 0; usage errors were already printed.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    return reportError(cliIo, error);
+  } finally {
+    owned?.dispose();
+  }
+}
+
+/** Whether this module is the program being run (`tsx src/cli/main.ts`, `node dist/cli/main.js`). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv.slice(2));
+}
