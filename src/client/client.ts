@@ -712,10 +712,13 @@ export class QmpClient implements AsyncDisposable {
       };
       this.#disconnectedAt = undefined;
       this.#hub.gap(gap);
+      this.#notice({ kind: "reconnected", attempt: this.#attempt, greeting: link.greeting! });
     }
   }
 
   #disconnectedAt: { at: Date; reason: Error | undefined } | undefined;
+  /** The reconnection attempt under way (for the `reconnected` notice). */
+  #attempt = 0;
 
   /** One message (or one undecodable message) from the peer. Runs in the reader loop. */
   #onItem(link: Link, item: JsonStreamItem): void {
@@ -933,8 +936,8 @@ export class QmpClient implements AsyncDisposable {
         return; // closed for good meanwhile
       }
       try {
+        this.#attempt = attempt;
         await this.#open(this.#lifetime.signal, undefined);
-        this.#notice({ kind: "reconnected", attempt, greeting: this.#greeting! });
         return;
       } catch (error) {
         if (this.#lifetime.signal.aborted) return;
