@@ -272,17 +272,19 @@ export class SimDevices {
     const b = this.#block(device, undefined);
     const nospace = options.nospace ?? false;
     const action = b.errorAction === "enospc" ? (nospace ? "stop" : "report") : b.errorAction;
-    const data: JsonObject = {
-      device: b.id,
-      "node-name": b.nodeName,
-      operation: options.operation ?? "write",
-      action,
-    };
+    const v = this.host.core.profile.version;
+    // Schema order: qom-path (9.1+) first, then device, node-name, operation, action, nospace,
+    // reason (QEMU inserts members so; it decides the order of keys sharing a hash bucket).
+    const data: JsonObject =
+      v.major > 9 || (v.major === 9 && v.minor >= 1)
+        ? { "qom-path": `/machine/peripheral/${b.qdevId}` }
+        : {};
+    data.device = b.id;
+    data["node-name"] = b.nodeName;
+    data.operation = options.operation ?? "write";
+    data.action = action;
     if (nospace) data.nospace = true;
     data.reason = options.reason ?? (nospace ? "No space left on device" : "Input/output error");
-    const v = this.host.core.profile.version;
-    if (v.major > 9 || (v.major === 9 && v.minor >= 1))
-      data["qom-path"] = `/machine/peripheral/${b.qdevId}`;
     this.applyBlockIoError(data);
   }
 

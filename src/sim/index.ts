@@ -1,2 +1,83 @@
-/** @module */
-export {};
+/**
+ * The simulated QEMU (`qmpkit/sim`): {@link SimulatedMachine} with its run-state machine,
+ * actions, guest and host triggers, version profiles, QEMU-style options and guest scripts.
+ *
+ * @module
+ */
+export {
+  ActionOptionError,
+  causedByGuest,
+  checkActions,
+  DEFAULT_ACTIONS,
+  PANIC_ACTIONS,
+  type PanicAction,
+  REBOOT_ACTIONS,
+  type RebootAction,
+  type RunStateActions,
+  SHUTDOWN_ACTIONS,
+  SHUTDOWN_CAUSES,
+  type ShutdownAction,
+  type ShutdownCause,
+  WATCHDOG_ACTIONS,
+  type WatchdogAction,
+} from "./actions.js";
+export {
+  type BlockDeviceOptions,
+  type QdevDeviceOptions,
+  SimDevices,
+  type SimDevicesOptions,
+} from "./devices.js";
+export {
+  GuestScriptError,
+  GuestScriptRunner,
+  type GuestScriptStep,
+  parseGuestScript,
+  parseGuestTime,
+} from "./guest-script.js";
+export {
+  MachineCore,
+  type MachineCoreOptions,
+  type MachineHost,
+  SimCommandError,
+} from "./machine-core.js";
+export {
+  emptyCommandLine,
+  type MonitorSpec,
+  parseMonitorSpec,
+  parseQemuOptions,
+  QEMU_OPTION_TABLE,
+  QemuOptionError,
+  type QemuOptionSpec,
+  qemuOptionsHelp,
+  type SimCommandLine,
+  splitQemuOpts,
+} from "./qemu-options.js";
+export {
+  isLive,
+  isRunning,
+  isRunState,
+  isTransitionAllowed,
+  needsReset,
+  type QemuVersionNumber,
+  RUN_STATES,
+  type RunState,
+  RunStateMachine,
+  RunStateTransitionError,
+  runStateTransitions,
+  versionAtLeast,
+} from "./run-state.js";
+export {
+  GUEST_ACTIONS,
+  type GuestAction,
+  type GuestControls,
+  type HostControls,
+  SimulatedMachine,
+  type SimulatedMachineOptions,
+} from "./simulated-machine.js";
+export {
+  DEFAULT_QEMU_VERSION,
+  QEMU_PROFILES,
+  type QemuProfile,
+  qemuProfile,
+  UnknownQemuVersionError,
+} from "./versions.js";

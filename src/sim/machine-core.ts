@@ -319,10 +319,13 @@ export class MachineCore {
 
   /** `query-status`. */
   queryStatus(): JsonObject {
+    // Members in schema order (running, singlestep, status): QEMU's output visitor inserts
+    // them so, and that decides the printed order of keys sharing a hash bucket (§1.1).
     const status = this.runState.state;
+    const running = status === "running";
     return this.profile.statusSingleStep
-      ? { status, singlestep: false, running: status === "running" }
-      : { status, running: status === "running" };
+      ? { running, singlestep: false, status }
+      : { running, status };
   }
 
   /** `stop`: STOP is emitted before the reply returns. */

@@ -501,11 +501,12 @@ suite("run-control commands (§5)", () => {
   });
 
   test("should report query-status with singlestep up to 8.2 and without from 9.0", () => {
-    assert.deepEqual(rig({ startPaused: true }).core.queryStatus(), {
-      status: "prelaunch",
-      singlestep: false,
-      running: false,
-    });
+    // schema order, which decides the printed order of keys sharing a QDict bucket
+    assert.deepEqual(Object.entries(rig({ startPaused: true }).core.queryStatus()), [
+      ["running", false],
+      ["singlestep", false],
+      ["status", "prelaunch"],
+    ]);
     assert.deepEqual(rig({ version: "10.2" }).core.queryStatus(), {
       status: "running",
       running: true,

@@ -1,0 +1,535 @@
+/**
+ * A command-line parser with QEMU's option spelling, for what the simulator simulates
+ * (`qemu-options.hx`; `-opt` and `--opt` are the same option, as in QEMU).
+ *
+ * Supported: `-qmp unix:PATH,server=on,wait=off` and `-qmp tcp:HOST:PORT,server=on,wait=off`
+ * (several), `-S`, `-no-shutdown`, `-no-reboot`, `-action k=v[,k=v…]`, `-watchdog-action A`,
+ * `-name NAME|guest=NAME[,…]`, `-machine|-M none|pc|q35|pc-…[,accel=…]`, `-incoming defer|URI`,
+ * `-accel A`, `-display none`, `-nodefaults`, `-m SIZE`, a few `-drive`/`-device` forms (see
+ * {@link parseQemuOptions}), and the simulator's own `--qemu-version V`, `--strict`,
+ * `--guest-script FILE`, `--package TEXT`, `--no-byte-exact`. Unknown options are refused.
+ *
+ * The table is open: {@link QEMU_OPTION_TABLE} can be extended by passing `extraOptions`
+ * (the CLI adds `-chardev`, `-mon`, `-pidfile`, `-daemonize`).
+ *
+ * @module
+ */
+import { QmpError } from "../base/errors.js";
+import { checkActions, type RunStateActions } from "./actions.js";
+import type { BlockDeviceOptions, QdevDeviceOptions } from "./devices.js";
+
+/** A bad command line. The message names the option, as QEMU's do. */
+export class QemuOptionError extends QmpError {
+  override name = "QemuOptionError";
+  constructor(
+    readonly option: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${option}: ${reason}`, options);
+  }
+}
+
+/** One QMP monitor to listen on. */
+export interface MonitorSpec {
+  /** `unix:PATH` or `tcp:HOST:PORT`. */
+  target: string;
+  /** `pretty=on` (`-mon`). */
+  pretty?: boolean | undefined;
+}
+
+/** What a command line asks for. */
+export interface SimCommandLine {
+  monitors: MonitorSpec[];
+  startPaused: boolean;
+  actions: Partial<RunStateActions>;
+  name?: string | undefined;
+  machine: "none" | "pc";
+  incoming?: string | undefined;
+  accel?: string | undefined;
+  nodefaults: boolean;
+  memoryBytes?: number | undefined;
+  qemuVersion?: string | undefined;
+  packageString?: string | undefined;
+  strict: boolean;
+  byteExact?: boolean | undefined;
+  guestScript?: string | undefined;
+  blockDevices: BlockDeviceOptions[];
+  nics: string[];
+  devices: QdevDeviceOptions[];
+  balloon: boolean;
+  serialPorts: string[];
+  /** Options an extension handled, by name, for its own use. */
+  extra: Record<string, string[]>;
+  /** `-drive` definitions waiting for their `-device`. */
+  drives: Map<
+    string,
+    { id: string; removable: boolean; errorAction?: BlockDeviceOptions["errorAction"] }
+  >;
+}
+
+/** How one option is parsed: `takesValue` options read the next argument. */
+export interface QemuOptionSpec {
+  readonly takesValue: boolean;
+  /** Applies the option; throw {@link QemuOptionError} for a bad value. */
+  apply(line: SimCommandLine, value: string, option: string): void;
+  /** One line of help. */
+  readonly help: string;
+}
+
+/** Splits a QEMU option string `a=b,c=d` (`,,` is a literal comma). The first bare word is `""`'s value. */
+export function splitQemuOpts(text: string): Array<[string, string | undefined]> {
+  const parts: string[] = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === ",") {
+      if (text[i + 1] === ",") {
+        current += ",";
+        i++;
+      } else {
+        parts.push(current);
+        current = "";
+      }
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  return parts.map((p) => {
+    const eq = p.indexOf("=");
+    return eq < 0 ? [p, undefined] : [p.slice(0, eq), p.slice(eq + 1)];
+  });
+}
+
+function onOff(option: string, key: string, value: string | undefined): boolean {
+  if (value === undefined || value === "on" || value === "yes" || value === "true") return true;
+  if (value === "off" || value === "no" || value === "false") return false;
+  throw new QemuOptionError(option, `parameter '${key}' expects 'on' or 'off', not '${value}'`);
+}
+
+/** Parses the `-qmp` chardev spelling into a listen target. */
+export function parseMonitorSpec(option: string, text: string): MonitorSpec {
+  const [first, ...rest] = splitQemuOpts(text);
+  const head = first?.[1] === undefined ? (first?.[0] ?? "") : `${first[0]}=${first[1]}`;
+  let target: string;
+  if (head.startsWith("unix:")) {
+    if (head.length === 5) throw new QemuOptionError(option, `missing socket path in '${text}'`);
+    target = head;
+  } else if (head.startsWith("tcp:")) {
+    const hostPort = head.slice(4);
+    const colon = hostPort.lastIndexOf(":");
+    const port = hostPort.slice(colon + 1);
+    if (colon < 0 || !/^\d+$/.test(port)) {
+      throw new QemuOptionError(option, `'${text}' needs tcp:HOST:PORT`);
+    }
+    target = `tcp:${hostPort.slice(0, colon) || "0.0.0.0"}:${port}`;
+  } else {
+    throw new QemuOptionError(
+      option,
+      `unsupported monitor backend '${head}': the simulator listens on unix:PATH or tcp:HOST:PORT`,
+    );
+  }
+  let server = false;
+  let wait = true;
+  let pretty: boolean | undefined;
+  for (const [key, value] of rest) {
+    switch (key) {
+      case "server":
+        server = onOff(option, key, value);
+        break;
+      case "nowait":
+        wait = false;
+        break;
+      case "wait":
+        wait = onOff(option, key, value);
+        break;
+      case "pretty":
+        pretty = onOff(option, key, value);
+        break;
+      case "nodelay":
+      case "ipv4":
+      case "ipv6":
+      case "reconnect":
+        break;
+      default:
+        throw new QemuOptionError(option, `invalid parameter '${key}' in '${text}'`);
+    }
+  }
+  if (!server || wait) {
+    throw new QemuOptionError(
+      option,
+      `the simulator only listens: use '${head},server=on,wait=off'`,
+    );
+  }
+  return pretty === undefined ? { target } : { target, pretty };
+}
+
+function parseSize(option: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgGtT]?)[bB]?$/.exec(text.replace(/^size=/, ""));
+  if (m === null) throw new QemuOptionError(option, `invalid size '${text}'`);
+  const unit = (m[2] ?? "").toUpperCase();
+  // A bare number means MiB for -m.
+  const scale = { "": 1 << 20, K: 1 << 10, M: 1 << 20, G: 1 << 30, T: 2 ** 40 }[unit] ?? 1 << 20;
+  return Math.round(Number(m[1]) * scale);
+}
+
+const errorActions = new Set(["report", "ignore", "stop", "enospc"]);
+
+/** The built-in options. */
+export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
+  qmp: {
+    takesValue: true,
+    help: "-qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off  (repeatable)",
+    apply: (line, value, option) => {
+      line.monitors.push(parseMonitorSpec(option, value));
+    },
+  },
+  "qmp-pretty": {
+    takesValue: true,
+    help: "-qmp-pretty like -qmp, with pretty-printed output",
+    apply: (line, value, option) => {
+      line.monitors.push({ ...parseMonitorSpec(option, value), pretty: true });
+    },
+  },
+  S: {
+    takesValue: false,
+    help: "-S  start paused (prelaunch) until 'cont'",
+    apply: (line) => {
+      line.startPaused = true;
+    },
+  },
+  "no-shutdown": {
+    takesValue: false,
+    help: "-no-shutdown  same as -action shutdown=pause",
+    apply: (line) => {
+      line.actions.shutdown = "pause";
+    },
+  },
+  "no-reboot": {
+    takesValue: false,
+    help: "-no-reboot  same as -action reboot=shutdown",
+    apply: (line) => {
+      line.actions.reboot = "shutdown";
+    },
+  },
+  action: {
+    takesValue: true,
+    help: "-action reboot=reset|shutdown,shutdown=poweroff|pause,panic=pause|shutdown|exit-failure|none,watchdog=…",
+    apply: (line, value, option) => {
+      const input: Record<string, string> = {};
+      for (const [k, v] of splitQemuOpts(value)) {
+        if (v === undefined) throw new QemuOptionError(option, `'${k}' needs a value (${k}=…)`);
+        input[k] = v;
+      }
+      try {
+        Object.assign(line.actions, checkActions(input));
+      } catch (e) {
+        throw new QemuOptionError(option, (e as Error).message, { cause: e });
+      }
+    },
+  },
+  "watchdog-action": {
+    takesValue: true,
+    help: "-watchdog-action reset|shutdown|poweroff|pause|debug|none|inject-nmi",
+    apply: (line, value, option) => {
+      try {
+        Object.assign(line.actions, checkActions({ watchdog: value }));
+      } catch (e) {
+        throw new QemuOptionError(option, (e as Error).message, { cause: e });
+      }
+    },
+  },
+  name: {
+    takesValue: true,
+    help: "-name NAME | guest=NAME[,debug-threads=on]",
+    apply: (line, value) => {
+      const parts = splitQemuOpts(value);
+      const first = parts[0];
+      if (first !== undefined && first[1] === undefined) line.name = first[0];
+      for (const [k, v] of parts) if (k === "guest" && v !== undefined) line.name = v;
+    },
+  },
+  machine: {
+    takesValue: true,
+    help: "-machine none|pc|q35|pc-i440fx-X|pc-q35-X[,accel=…]  (pc-like machines have ACPI)",
+    apply: (line, value, option) => {
+      for (const [k, v] of splitQemuOpts(value)) {
+        const type = v === undefined ? k : k === "type" ? v : undefined;
+        if (type !== undefined) {
+          if (type === "none") line.machine = "none";
+          else if (/^(pc|q35|pc-i440fx-[\d.]+|pc-q35-[\d.]+)$/.test(type)) line.machine = "pc";
+          else
+            throw new QemuOptionError(option, `unsupported machine type '${type}' (none, pc, q35)`);
+        } else if (k === "accel") {
+          line.accel = v;
+        } else if (!["usb", "dump-guest-core", "mem-merge", "vmport", "smm"].includes(k)) {
+          throw new QemuOptionError(option, `invalid machine parameter '${k}'`);
+        }
+      }
+    },
+  },
+  incoming: {
+    takesValue: true,
+    help: "-incoming defer|URI  start in 'inmigrate'",
+    apply: (line, value) => {
+      line.incoming = value;
+    },
+  },
+  accel: {
+    takesValue: true,
+    help: "-accel tcg|kvm  accepted; the simulator has no accelerator",
+    apply: (line, value) => {
+      line.accel = value;
+    },
+  },
+  "enable-kvm": {
+    takesValue: false,
+    help: "-enable-kvm  accepted",
+    apply: (line) => {
+      line.accel = "kvm";
+    },
+  },
+  display: {
+    takesValue: true,
+    help: "-display none",
+    apply: (_line, value, option) => {
+      if (splitQemuOpts(value)[0]?.[0] !== "none") {
+        throw new QemuOptionError(
+          option,
+          `the simulator has no display: only 'none' is accepted, not '${value}'`,
+        );
+      }
+    },
+  },
+  nographic: {
+    takesValue: false,
+    help: "-nographic  accepted",
+    apply: () => {},
+  },
+  nodefaults: {
+    takesValue: false,
+    help: "-nodefaults  accepted (the simulator never adds default devices)",
+    apply: (line) => {
+      line.nodefaults = true;
+    },
+  },
+  m: {
+    takesValue: true,
+    help: "-m SIZE  RAM size (balloon, dump)",
+    apply: (line, value, option) => {
+      line.memoryBytes = parseSize(option, value);
+    },
+  },
+  drive: {
+    takesValue: true,
+    help: "-drive if=none,id=ID[,media=cdrom][,werror=…][,rerror=…]  a backend for -device",
+    apply: (line, value, option) => {
+      let id: string | undefined;
+      let removable = false;
+      let errorAction: BlockDeviceOptions["errorAction"];
+      for (const [k, v] of splitQemuOpts(value)) {
+        if (k === "id") id = v;
+        else if (k === "media") removable = v === "cdrom";
+        else if (k === "werror" || k === "rerror") {
+          if (v === undefined || !errorActions.has(v)) {
+            throw new QemuOptionError(option, `'${k}' must be one of report, ignore, stop, enospc`);
+          }
+          errorAction = v as BlockDeviceOptions["errorAction"];
+        } else if (
+          !["if", "file", "format", "readonly", "cache", "aio", "node-name", "discard"].includes(k)
+        ) {
+          throw new QemuOptionError(option, `invalid drive parameter '${k}'`);
+        }
+      }
+      if (id === undefined) throw new QemuOptionError(option, "the simulator needs id=… on -drive");
+      line.drives.set(
+        id,
+        errorAction === undefined ? { id, removable } : { id, removable, errorAction },
+      );
+    },
+  },
+  device: {
+    takesValue: true,
+    help: "-device virtio-net-pci|virtio-balloon-pci|virtserialport|ide-cd|scsi-cd|virtio-blk-pci|ide-hd|<other>,id=ID[,drive=D][,name=N]",
+    apply: (line, value, option) => {
+      const parts = splitQemuOpts(value);
+      const driver = parts[0]?.[0] ?? "";
+      const opts = new Map(parts.slice(1).map(([k, v]) => [k, v ?? "on"]));
+      const id = opts.get("id");
+      if (driver.startsWith("virtio-balloon")) {
+        line.balloon = true;
+        if (id !== undefined) line.devices.push({ id, driver });
+      } else if (driver.startsWith("virtio-net") || driver === "e1000" || driver === "rtl8139") {
+        if (id === undefined)
+          throw new QemuOptionError(option, `${driver} needs id=… in the simulator`);
+        line.nics.push(id);
+      } else if (driver === "virtserialport" || driver === "virtconsole") {
+        const name = opts.get("name") ?? id;
+        if (name === undefined) throw new QemuOptionError(option, `${driver} needs name=…`);
+        line.serialPorts.push(name);
+      } else if (
+        [
+          "ide-cd",
+          "scsi-cd",
+          "ide-hd",
+          "scsi-hd",
+          "virtio-blk-pci",
+          "virtio-blk",
+          "floppy",
+        ].includes(driver)
+      ) {
+        const driveId = opts.get("drive");
+        const drive = driveId === undefined ? undefined : line.drives.get(driveId);
+        if (drive === undefined) {
+          throw new QemuOptionError(option, `${driver} needs drive=ID of an earlier -drive`);
+        }
+        const qdevId = id ?? `${drive.id}-dev`;
+        const block: BlockDeviceOptions = {
+          id: drive.id,
+          qdevId,
+          removable: drive.removable || driver.endsWith("-cd") || driver === "floppy",
+        };
+        if (drive.errorAction !== undefined) block.errorAction = drive.errorAction;
+        line.blockDevices.push(block);
+        // IDE and floppy buses cannot hot-unplug (7.2.22: "Bus 'ide.1' does not support hotplugging").
+        const hotpluggable = !driver.startsWith("ide-") && driver !== "floppy";
+        line.devices.push({
+          id: qdevId,
+          driver,
+          hotpluggable,
+          bus: hotpluggable ? "pci.0" : "ide.1",
+        });
+      } else if (id !== undefined) {
+        line.devices.push({ id, driver });
+      }
+      // Anything else without an id (controllers, watchdogs, pvpanic) has nothing to simulate.
+    },
+  },
+  "qemu-version": {
+    takesValue: true,
+    help: "--qemu-version V  the QEMU version to impersonate (default 7.2.22)",
+    apply: (line, value) => {
+      line.qemuVersion = value;
+    },
+  },
+  package: {
+    takesValue: true,
+    help: "--package TEXT  query-version's package string",
+    apply: (line, value) => {
+      line.packageString = value;
+    },
+  },
+  strict: {
+    takesValue: false,
+    help: "--strict  no x-sim-* commands: only what QEMU has",
+    apply: (line) => {
+      line.strict = true;
+    },
+  },
+  "byte-exact": {
+    takesValue: false,
+    help: "--byte-exact  QEMU's output bytes (default for 7.2.22)",
+    apply: (line) => {
+      line.byteExact = true;
+    },
+  },
+  "no-byte-exact": {
+    takesValue: false,
+    help: "--no-byte-exact  compact JSON output",
+    apply: (line) => {
+      line.byteExact = false;
+    },
+  },
+  "guest-script": {
+    takesValue: true,
+    help: "--guest-script FILE  guest actions at guest run times (JSON lines, see docs)",
+    apply: (line, value) => {
+      line.guestScript = value;
+    },
+  },
+};
+
+/** Aliases QEMU has. */
+const ALIASES: Readonly<Record<string, string>> = { M: "machine" };
+
+/** Options of {@link parseQemuOptions}. */
+export interface ParseQemuOptionsOptions {
+  /** More options (or replacements), by name without dashes. */
+  extraOptions?: Readonly<Record<string, QemuOptionSpec>> | undefined;
+}
+
+/** A fresh, empty command line. */
+export function emptyCommandLine(): SimCommandLine {
+  return {
+    monitors: [],
+    startPaused: false,
+    actions: {},
+    machine: "none",
+    nodefaults: false,
+    strict: false,
+    blockDevices: [],
+    nics: [],
+    devices: [],
+    balloon: false,
+    serialPorts: [],
+    extra: {},
+    drives: new Map(),
+  };
+}
+
+/**
+ * Parses QEMU-style arguments. `-opt value`, `--opt value` and `--opt=value` all work.
+ * Throws {@link QemuOptionError} on an unknown option, a missing value or a bad value.
+ */
+export function parseQemuOptions(
+  argv: readonly string[],
+  options: ParseQemuOptionsOptions = {},
+): SimCommandLine {
+  const table: Record<string, QemuOptionSpec> = { ...QEMU_OPTION_TABLE, ...options.extraOptions };
+  const line = emptyCommandLine();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
+      throw new QemuOptionError(arg, "unexpected argument (disk images are not simulated)");
+    }
+    let name = arg.replace(/^--?/, "");
+    let inline: string | undefined;
+    const eq = name.indexOf("=");
+    if (arg.startsWith("--") && eq > 0) {
+      inline = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    name = ALIASES[name] ?? name;
+    const spec = Object.hasOwn(table, name) ? table[name] : undefined;
+    if (spec === undefined) {
+      throw new QemuOptionError(
+        arg,
+        `invalid option (supported: ${Object.keys(table)
+          .map((k) => `-${k}`)
+          .join(" ")})`,
+      );
+    }
+    let value = "";
+    if (spec.takesValue) {
+      if (inline !== undefined) value = inline;
+      else {
+        const next = argv[i + 1];
+        if (next === undefined) throw new QemuOptionError(arg, "requires an argument");
+        value = next;
+        i++;
+      }
+    } else if (inline !== undefined) {
+      throw new QemuOptionError(arg, "takes no argument");
+    }
+    spec.apply(line, value, arg);
+  }
+  return line;
+}
+
+/** One help line per option, for `qmpkit sim --help`. */
+export function qemuOptionsHelp(extra: Readonly<Record<string, QemuOptionSpec>> = {}): string {
+  return Object.values({ ...QEMU_OPTION_TABLE, ...extra })
+    .map((s) => `  ${s.help}`)
+    .join("\n");
+}

@@ -1,0 +1,799 @@
+/**
+ * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the device
+ * layer and one {@link QmpServer} per monitor.
+ *
+ * - Commands answer with QEMU's effects, events, errors and event/reply order (§1.9: events a
+ *   command's request causes come before the reply in 7.2.22 and 9.0+, after it in 7.2.0–7.2.8
+ *   and 8.x); arguments are checked by the generated validators, so errors carry QEMU's texts.
+ * - Guest and host triggers: the TypeScript API ({@link SimulatedMachine.guest},
+ *   {@link SimulatedMachine.hostSide}), the experimental `x-sim-guest` / `x-sim-inject` QMP
+ *   commands (absent under `strict`), and guest scripts.
+ * - The process end: the last events go out, every socket closes, {@link SimulatedMachine.exited}
+ *   resolves with the exit status (0, or 1 for `panic=exit-failure`).
+ *
+ * @example
+ * const vm = new SimulatedMachine({ qemuVersion: "7.2.22", startPaused: true, actions: { shutdown: "pause" } });
+ * const endpoint = await vm.listen("unix:./vm.sock");
+ * vm.guest.panic(); // fails: prelaunch has no running vCPUs; `cont` first
+ * await vm.close();
+ *
+ * @module
+ */
+import type { Duplex } from "node:stream";
+import { StateError } from "../base/errors.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import type { Validator } from "../schema/validator.js";
+import {
+  type CommandContext,
+  describeArgumentIssue,
+  noArguments,
+  QmpReplyError,
+  QmpServer,
+  type ServerClock,
+  systemClock,
+} from "../server/index.js";
+import type { RunStateActions } from "./actions.js";
+import { SimDevices, type SimDevicesOptions } from "./devices.js";
+import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
+import { MachineCore, SimCommandError } from "./machine-core.js";
+import type { RunState } from "./run-state.js";
+import {
+  commandArgsValidator,
+  eventDataValidator,
+  hasIntrospection,
+  inSchemaOrder,
+  introspection,
+  versionHasCommand,
+  versionHasEvent,
+  versionHasMember,
+} from "./schema-info.js";
+import { type QemuProfile, qemuProfile } from "./versions.js";
+
+/** Options of {@link SimulatedMachine}. */
+export interface SimulatedMachineOptions {
+  /** The QEMU version to impersonate (see `QEMU_PROFILES`). Default `7.2.22`. */
+  qemuVersion?: string | undefined;
+  /** `query-version`'s `package`. Default: the profile's (`Debian 1:7.2+dfsg-7+deb12u18+b3` for 7.2.22). */
+  package?: string | undefined;
+  /** `-S`: start in `prelaunch`. Default false (running). */
+  startPaused?: boolean | undefined;
+  /** `-action …` (and `-no-reboot` = reboot:shutdown, `-no-shutdown` = shutdown:pause). */
+  actions?: Partial<RunStateActions> | undefined;
+  /** `-name`: what `query-name` answers. */
+  name?: string | undefined;
+  /** `-machine`: `pc` has ACPI (suspend, wakeup); `none` does not. Default `none`. */
+  machine?: "none" | "pc" | undefined;
+  /** `-incoming defer|URI`: start in `inmigrate`. */
+  incoming?: string | boolean | undefined;
+  /** No `x-sim-*` commands: only what QEMU has. Default false. */
+  strict?: boolean | undefined;
+  /** Devices (none by default, as `-nodefaults`). */
+  devices?: SimDevicesOptions | undefined;
+  /** Clock for timestamps, throttling and timers. Default: the system clock. */
+  clock?: ServerClock | undefined;
+  /** Clients served at once per monitor (a QEMU socket chardev serves 1). Default 1. */
+  maxClients?: number | undefined;
+  /** Where QEMU's stderr text goes (`watchdog: timer fired`). Default: dropped. */
+  onStderr?: ((text: string) => void) | undefined;
+  /** Unexpected handler errors (simulator bugs). Default: written through `onStderr`. */
+  onInternalError?: ((error: unknown) => void) | undefined;
+}
+
+/** The guest side: what a guest OS or its devices would do. Each needs running vCPUs. */
+export interface GuestControls {
+  /** ACPI S5 power-off. */
+  shutdown(): void;
+  /** ACPI S4: SUSPEND_DISK, then as S5. */
+  hibernate(): void;
+  /** A guest reset (keyboard controller, 0xCF9, triple fault). */
+  reset(): void;
+  /** ACPI S3 (needs `machine: "pc"`). */
+  suspend(): void;
+  /** A pvpanic panic (bit 0); optional panic information (Hyper-V, s390…). */
+  panic(info?: JsonObject): void;
+  /** pvpanic crash-loaded (bit 1). */
+  crashLoaded(info?: JsonObject): void;
+  /** pvpanic shutdown (bit 2, QEMU 9.1+). */
+  pvShutdown(): void;
+  /** The watchdog expires: WATCHDOG, then the watchdog action. */
+  watchdogExpire(): void;
+  /** The guest sets its RTC: RTC_CHANGE{offset, qom-path} (throttled). */
+  rtcChange(offset: number): void;
+  /** The balloon driver reports its size (BALLOON_CHANGE, throttled). */
+  balloonChange(actualBytes: number): void;
+  /** An I/O error on a drive: BLOCK_IO_ERROR, then its action (stop → STOP, `io-error`). */
+  ioError(
+    device: string,
+    options?: { operation?: "read" | "write"; nospace?: boolean; reason?: string },
+  ): void;
+  /** The guest opens or closes a drive's tray: DEVICE_TRAY_MOVED. */
+  trayMoved(device: string, open: boolean): void;
+  /** A virtio-serial port opens or closes: VSERPORT_CHANGE (throttled per id). */
+  serialPort(id: string, open: boolean): void;
+  /** The guest reprograms a NIC's receive filter: NIC_RX_FILTER_CHANGED (once per query-rx-filter). */
+  rxFilterChange(nic: string): void;
+  /** The guest releases a device after `device_del`: DEVICE_DELETED. */
+  ackUnplug(id: string): void;
+}
+
+/** The host side: signals and arbitrary device/host events. */
+export interface HostControls {
+  /** SIGTERM/SIGINT/SIGHUP: SHUTDOWN{false, host-signal}, then exit 0, even with -no-shutdown. */
+  signal(): void;
+  /**
+   * Emits a device or host event (checked against the catalogue for this version) and applies
+   * its follow-up: BLOCK_IO_ERROR with action stop stops the VM, DEVICE_DELETED removes the
+   * device, DEVICE_TRAY_MOVED moves the tray, BALLOON_CHANGE sets the balloon size,
+   * MEMORY_FAILURE with action reset resets the guest.
+   */
+  inject(event: string, data?: JsonObject): void;
+  /** An incoming migration finished: `running` (RESUME) if autostart is set, else `paused`. */
+  incomingMigrationDone(): void;
+}
+
+/** The `x-sim-guest` actions. */
+export const GUEST_ACTIONS = [
+  "shutdown",
+  "hibernate",
+  "reset",
+  "suspend",
+  "panic",
+  "crashloaded",
+  "pvshutdown",
+  "watchdog-expire",
+  "rtc-change",
+  "balloon-change",
+  "io-error",
+  "tray-move",
+  "serial-port",
+  "rx-filter-change",
+  "unplug-ack",
+] as const;
+
+/** One of {@link GUEST_ACTIONS}. */
+export type GuestAction = (typeof GUEST_ACTIONS)[number];
+
+/** Arguments each guest action takes (besides `action`), with their JSON types. */
+const GUEST_ACTION_ARGS: Readonly<
+  Record<GuestAction, Readonly<Record<string, "string" | "integer" | "boolean" | "object">>>
+> = {
+  shutdown: {},
+  hibernate: {},
+  reset: {},
+  suspend: {},
+  panic: { info: "object" },
+  crashloaded: { info: "object" },
+  pvshutdown: {},
+  "watchdog-expire": {},
+  "rtc-change": { offset: "integer" },
+  "balloon-change": { actual: "integer" },
+  "io-error": { device: "string", operation: "string", nospace: "boolean", reason: "string" },
+  "tray-move": { device: "string", open: "boolean" },
+  "serial-port": { id: "string", open: "boolean" },
+  "rx-filter-change": { nic: "string" },
+  "unplug-ack": { id: "string" },
+};
+
+/** Required arguments per action. */
+const GUEST_ACTION_REQUIRED: Readonly<Partial<Record<GuestAction, readonly string[]>>> = {
+  "balloon-change": ["actual"],
+  "io-error": ["device"],
+  "tray-move": ["device", "open"],
+  "serial-port": ["id", "open"],
+  "rx-filter-change": ["nic"],
+  "unplug-ack": ["id"],
+};
+
+/** Run-state events whose injection would bypass the machine: use `x-sim-guest` instead. */
+const NOT_INJECTABLE = new Set([
+  "SHUTDOWN",
+  "RESET",
+  "STOP",
+  "RESUME",
+  "SUSPEND",
+  "SUSPEND_DISK",
+  "WAKEUP",
+  "POWERDOWN",
+  "GUEST_PANICKED",
+  "GUEST_CRASHLOADED",
+  "GUEST_PVSHUTDOWN",
+  "WATCHDOG",
+]);
+
+/** Commands without arguments: checked even when the catalogue does not describe them. */
+const NO_ARGUMENTS = new Set([
+  "query-version",
+  "query-commands",
+  "query-qmp-schema",
+  "query-name",
+  "query-status",
+  "stop",
+  "cont",
+  "system_reset",
+  "system_powerdown",
+  "system_wakeup",
+  "quit",
+  "query-balloon",
+  "migrate_cancel",
+  "query-migrate",
+  "query-dump",
+  "query-block-jobs",
+]);
+
+function jsonType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number" || typeof value === "bigint") {
+    return Number.isInteger(Number(value)) ? "integer" : "number";
+  }
+  return typeof value;
+}
+
+/** A simulated QEMU. */
+export class SimulatedMachine {
+  readonly profile: QemuProfile;
+  readonly core: MachineCore;
+  readonly devices: SimDevices;
+  readonly name: string | undefined;
+  readonly strict: boolean;
+  /** Resolves with the exit status when the simulated QEMU exits; `undefined` if closed first. */
+  readonly exited: Promise<number | undefined>;
+  readonly guest: GuestControls;
+  readonly hostSide: HostControls;
+
+  readonly #clock: ServerClock;
+  readonly #servers: QmpServer[] = [];
+  readonly #options: SimulatedMachineOptions;
+  readonly #package: string;
+  #resolveExited!: (status: number | undefined) => void;
+  #ctx: CommandContext | undefined;
+  #closed = false;
+  #script: GuestScriptRunner | undefined;
+  #handlers:
+    | Map<
+        string,
+        {
+          fn: (args: JsonObject, ctx: CommandContext) => unknown;
+          validator: Validator<unknown> | undefined;
+          preconfig: boolean;
+        }
+      >
+    | undefined;
+
+  constructor(options: SimulatedMachineOptions = {}) {
+    this.#options = options;
+    this.profile = qemuProfile(options.qemuVersion);
+    this.#package = options.package ?? this.profile.package;
+    this.#clock = options.clock ?? systemClock;
+    this.name = options.name;
+    this.strict = options.strict ?? false;
+    this.exited = new Promise((resolve) => {
+      this.#resolveExited = resolve;
+    });
+    this.core = new MachineCore(
+      this.profile,
+      {
+        emit: (name, data) => this.emit(name, data),
+        exit: (status) => this.#onExit(status),
+        stderr: (text) => this.#stderr(text),
+      },
+      {
+        startPaused: options.startPaused,
+        incoming: options.incoming !== undefined && options.incoming !== false,
+        actions: options.actions,
+        machine: options.machine,
+      },
+    );
+    this.devices = new SimDevices(
+      { core: this.core, clock: this.#clock, emit: (name, data) => this.emit(name, data) },
+      options.devices,
+    );
+    const core = this.core;
+    const dev = this.devices;
+    this.guest = {
+      shutdown: () => core.guestShutdown(),
+      hibernate: () => core.guestHibernate(),
+      reset: () => core.guestReset(),
+      suspend: () => core.guestSuspend(),
+      panic: (info) => core.guestPanic(info),
+      crashLoaded: (info) => core.guestCrashLoaded(info),
+      pvShutdown: () => core.guestPvShutdown(),
+      watchdogExpire: () => core.watchdogExpire(),
+      rtcChange: (offset) => core.rtcChange(offset, dev.rtcQomPath),
+      balloonChange: (actual) => dev.guestBalloonChange(actual),
+      ioError: (device, o) => dev.guestIoError(device, o),
+      trayMoved: (device, open) => dev.guestOpenTray(device, open),
+      serialPort: (id, open) => dev.guestSerialPort(id, open),
+      rxFilterChange: (nic) => dev.guestRxFilterChange(nic),
+      ackUnplug: (id) => {
+        core.assertGuestRunning("unplug acknowledgement");
+        dev.guestAckUnplug(id);
+      },
+    };
+    this.hostSide = {
+      signal: () => core.hostSignal(),
+      inject: (event, data) => this.inject(event, data),
+      incomingMigrationDone: () => {
+        core.assertAlive("incoming migration");
+        if (!core.runState.is("inmigrate")) {
+          throw new StateError(
+            `incoming migration failed: the machine is in '${core.state}', not 'inmigrate'`,
+            core.state,
+            "inmigrate",
+          );
+        }
+        if (core.autostart) core.vmStart();
+        else core.runState.set("paused");
+      },
+    };
+  }
+
+  /** The current run state. */
+  get state(): RunState {
+    return this.core.state;
+  }
+
+  /** The exit status, once exited. */
+  get exitStatus(): number | undefined {
+    return this.core.exitStatus;
+  }
+
+  /** The clock the machine runs on. */
+  get clock(): ServerClock {
+    return this.#clock;
+  }
+
+  /** The monitors' servers (one per `listen`/`addMonitor`). */
+  get servers(): readonly QmpServer[] {
+    return this.#servers;
+  }
+
+  // ------------------------------------------------------------------ monitors
+
+  /**
+   * Adds a QMP monitor (a {@link QmpServer} with this machine's commands). Every monitor sees
+   * every event; each serves `maxClients` clients at a time.
+   */
+  addMonitor(options: { pretty?: boolean | undefined } = {}): QmpServer {
+    if (this.#closed || this.core.hasExited) {
+      throw new StateError("add monitor failed: the simulated QEMU has ended", "exited", "alive");
+    }
+    const server = new QmpServer({
+      greeting: {
+        version: { qemu: { ...this.profile.version }, package: this.#package },
+        capabilities: this.profile.capabilities,
+      },
+      clock: this.#clock,
+      maxClients: this.#options.maxClients ?? 1,
+      pretty: options.pretty,
+      onHandlerError: (error) => this.#internalError(error),
+    });
+    for (const [name, h] of this.#commandTable()) {
+      server.command(name, h.fn, { args: h.validator, allowPreconfig: h.preconfig });
+    }
+    this.#servers.push(server);
+    return server;
+  }
+
+  /** Listens on `unix:PATH` or `tcp:HOST:PORT` as a new monitor; resolves with the address. */
+  async listen(
+    target: string,
+    options: { pretty?: boolean | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<string> {
+    const server = this.addMonitor({ pretty: options.pretty });
+    const listener = await server.listen(target, { signal: options.signal });
+    return listener.address;
+  }
+
+  /** Serves one connected stream (e.g. one end of `createMemoryPair()`) on a new monitor. */
+  accept(stream: Duplex): void {
+    this.addMonitor().accept(stream);
+  }
+
+  /** Plays a guest script (see `guest-script.ts`) from now on. */
+  runGuestScript(steps: readonly GuestScriptStep[]): GuestScriptRunner {
+    this.#script?.stop();
+    const runner = new GuestScriptRunner(steps, {
+      clock: this.#clock,
+      isRunning: () => !this.core.hasExited && this.core.state === "running",
+      onRunningChange: (fn) => this.core.runState.onChange(fn),
+      perform: (step) => {
+        if (step.kind === "action") this.guestAction(step.name, step.args);
+        else this.inject(step.name, step.args);
+      },
+      report: (step, error) =>
+        this.#stderr(
+          `guest script line ${step.line} (${step.name}): ${error instanceof Error ? error.message : String(error)}\n`,
+        ),
+    });
+    this.#script = runner;
+    return runner;
+  }
+
+  /**
+   * Tears the machine down without a QEMU exit (like killing the process): no events, sockets
+   * closed. `exited` resolves with `undefined` if the machine had not exited. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#script?.stop();
+      this.devices.dispose();
+      this.#resolveExited(this.core.exitStatus);
+    }
+    await Promise.all(this.#servers.map((s) => s.close()));
+  }
+
+  // ------------------------------------------------------------------ events and triggers
+
+  /** Emits an event on every monitor (timestamped, throttled, to negotiated clients). */
+  emit(name: string, data?: JsonObject): void {
+    for (const server of this.#servers) server.emit(name, data);
+  }
+
+  /**
+   * Performs an `x-sim-guest` action with its arguments (checked here: unknown or mistyped
+   * arguments throw {@link QmpReplyError} with QEMU's texts).
+   */
+  guestAction(action: string, args: JsonObject = {}): void {
+    if (!(GUEST_ACTIONS as readonly string[]).includes(action)) {
+      throw new QmpReplyError(
+        "GenericError",
+        `Parameter 'action' does not accept value '${action}'`,
+      );
+    }
+    const a = action as GuestAction;
+    const spec = GUEST_ACTION_ARGS[a];
+    for (const [key, value] of Object.entries(args)) {
+      if (key === "action") continue;
+      const want = spec[key];
+      if (want === undefined)
+        throw new QmpReplyError("GenericError", `Parameter '${key}' is unexpected`);
+      const got = jsonType(value);
+      if (got !== want && !(want === "integer" && got === "integer")) {
+        throw new QmpReplyError(
+          "GenericError",
+          `Invalid parameter type for '${key}', expected: ${want}`,
+        );
+      }
+    }
+    for (const key of GUEST_ACTION_REQUIRED[a] ?? []) {
+      if (args[key] === undefined)
+        throw new QmpReplyError("GenericError", `Parameter '${key}' is missing`);
+    }
+    const g = this.guest;
+    const info = isJsonObject(args.info) ? args.info : undefined;
+    switch (a) {
+      case "shutdown":
+        g.shutdown();
+        return;
+      case "hibernate":
+        g.hibernate();
+        return;
+      case "reset":
+        g.reset();
+        return;
+      case "suspend":
+        g.suspend();
+        return;
+      case "panic":
+        g.panic(info);
+        return;
+      case "crashloaded":
+        g.crashLoaded(info);
+        return;
+      case "pvshutdown":
+        g.pvShutdown();
+        return;
+      case "watchdog-expire":
+        g.watchdogExpire();
+        return;
+      case "rtc-change":
+        g.rtcChange(Number(args.offset ?? 0));
+        return;
+      case "balloon-change":
+        g.balloonChange(Number(args.actual));
+        return;
+      case "io-error": {
+        const o: { operation?: "read" | "write"; nospace?: boolean; reason?: string } = {};
+        if (args.operation !== undefined) {
+          if (args.operation !== "read" && args.operation !== "write") {
+            throw new QmpReplyError(
+              "GenericError",
+              `Parameter 'operation' does not accept value '${String(args.operation)}'`,
+            );
+          }
+          o.operation = args.operation;
+        }
+        if (args.nospace !== undefined) o.nospace = args.nospace === true;
+        if (typeof args.reason === "string") o.reason = args.reason;
+        g.ioError(String(args.device), o);
+        return;
+      }
+      case "tray-move":
+        g.trayMoved(String(args.device), args.open === true);
+        return;
+      case "serial-port":
+        g.serialPort(String(args.id), args.open === true);
+        return;
+      case "rx-filter-change":
+        g.rxFilterChange(String(args.nic));
+        return;
+      case "unplug-ack":
+        g.ackUnplug(String(args.id));
+        return;
+    }
+  }
+
+  /** See {@link HostControls.inject}. */
+  inject(event: string, data: JsonObject = {}): void {
+    this.core.assertAlive(`inject ${event}`);
+    if (NOT_INJECTABLE.has(event)) {
+      throw new QmpReplyError(
+        "GenericError",
+        `Event ${event} follows from the run state: use x-sim-guest (or a run-control command) instead`,
+      );
+    }
+    const version = this.profile.id;
+    const validator = eventDataValidator(event);
+    if (validator === undefined || !versionHasEvent(event, version)) {
+      throw new QmpReplyError("GenericError", `Event ${event} does not exist in QEMU ${version}`);
+    }
+    // The generated validators describe the newest schema: members of a later release are
+    // neither required nor allowed in an older one.
+    const absent = (member: string) => versionHasMember(event, member, version) === false;
+    const issue =
+      validator
+        .errors(data, { mode: "strict" })
+        .find((i) => !(i.kind === "missing" && !i.path.includes(".") && absent(i.path))) ??
+      Object.keys(data)
+        .filter(absent)
+        .map((path) => ({ kind: "unexpected" as const, path }))[0];
+    if (issue !== undefined) {
+      throw new QmpReplyError(
+        "GenericError",
+        `Invalid data for ${event}: ${describeArgumentIssue(issue)}`,
+      );
+    }
+    data = inSchemaOrder(event, data, version);
+    const dev = this.devices;
+    switch (event) {
+      case "BLOCK_IO_ERROR":
+        dev.applyBlockIoError(data);
+        return;
+      case "DEVICE_DELETED":
+        if (typeof data.device === "string" && dev.qdevs.has(data.device)) {
+          dev.removeDevice(data.device, typeof data.path === "string" ? data.path : undefined);
+          return;
+        }
+        break;
+      case "DEVICE_TRAY_MOVED": {
+        const b = typeof data.device === "string" ? dev.blocks.get(data.device) : undefined;
+        if (b !== undefined) b.trayOpen = data["tray-open"] === true;
+        break;
+      }
+      case "BALLOON_CHANGE":
+        if (typeof data.actual === "number") dev.balloonActual = data.actual;
+        break;
+      case "VSERPORT_CHANGE":
+        if (typeof data.id === "string") dev.serialPorts.set(data.id, data.open === true);
+        break;
+      case "MEMORY_FAILURE":
+        this.emit(event, data);
+        if (data.action === "reset") {
+          this.core.requestReset("guest-reset");
+          this.core.runMainLoop();
+        }
+        return;
+    }
+    this.emit(event, data);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #stderr(text: string): void {
+    this.#options.onStderr?.(text);
+  }
+
+  #internalError(error: unknown): void {
+    if (this.#options.onInternalError !== undefined) this.#options.onInternalError(error);
+    else
+      this.#stderr(
+        `qmpkit sim: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+  }
+
+  /** The process ends: after the current reply if a command caused it, else at once. */
+  #onExit(status: number): void {
+    const ctx = this.#ctx;
+    if (ctx !== undefined) ctx.afterReply(() => this.#terminate(status));
+    else this.#terminate(status);
+  }
+
+  #terminate(status: number): void {
+    this.#script?.stop();
+    this.devices.dispose();
+    this.#closed = true;
+    void Promise.all(this.#servers.map((s) => s.close())).then(() => this.#resolveExited(status));
+  }
+
+  /**
+   * Runs the main loop for a command's requests: before the reply (7.2.22, 9.0+) or after it
+   * (7.2.0–7.2.8, 8.x), §1.9.
+   */
+  #mainLoopFor(ctx: CommandContext): void {
+    if (this.profile.eventsBeforeReply) this.core.runMainLoop();
+    else ctx.afterReply(() => this.core.runMainLoop());
+  }
+
+  /** Wraps a handler: tracks the context, maps simulator errors to QMP replies. */
+  #wrap(
+    fn: (args: JsonObject, ctx: CommandContext) => unknown,
+  ): (args: JsonObject, ctx: CommandContext) => unknown {
+    return (args, ctx) => {
+      this.#ctx = ctx;
+      try {
+        return fn(args, ctx);
+      } catch (error) {
+        if (error instanceof SimCommandError)
+          throw new QmpReplyError(error.errorClass, error.desc, { cause: error });
+        if (error instanceof StateError)
+          throw new QmpReplyError("GenericError", error.message, { cause: error });
+        throw error;
+      } finally {
+        this.#ctx = undefined;
+      }
+    };
+  }
+
+  /** The commands this machine answers, for its version (built once, shared by its monitors). */
+  #commandTable(): Map<
+    string,
+    {
+      fn: (args: JsonObject, ctx: CommandContext) => unknown;
+      validator: Validator<unknown> | undefined;
+      preconfig: boolean;
+    }
+  > {
+    if (this.#handlers !== undefined) return this.#handlers;
+    const core = this.core;
+    const dev = this.devices;
+    const version = this.profile.id;
+    const table = new Map<
+      string,
+      {
+        fn: (args: JsonObject, ctx: CommandContext) => unknown;
+        validator: Validator<unknown> | undefined;
+        preconfig: boolean;
+      }
+    >();
+    const add = (
+      name: string,
+      fn: (args: JsonObject, ctx: CommandContext) => unknown,
+      opts: { preconfig?: boolean; validator?: Validator<unknown>; always?: boolean } = {},
+    ) => {
+      if (!opts.always && !versionHasCommand(name, version)) return;
+      table.set(name, {
+        fn: this.#wrap(fn),
+        validator:
+          opts.validator ??
+          commandArgsValidator(name) ??
+          (NO_ARGUMENTS.has(name) ? noArguments : undefined),
+        preconfig: opts.preconfig ?? false,
+      });
+    };
+    const str = (v: JsonValue | undefined) => (typeof v === "string" ? v : undefined);
+
+    // Session and introspection (§1, monitor/qmp-cmds-control.c, qmp-cmds.c).
+    add("query-version", () => ({ qemu: { ...this.profile.version }, package: this.#package }), {
+      preconfig: true,
+    });
+    add(
+      "query-commands",
+      () => [...table.keys(), "qmp_capabilities"].sort().map((name) => ({ name })),
+      { preconfig: true },
+    );
+    if (hasIntrospection())
+      add("query-qmp-schema", () => introspection(version), { preconfig: true });
+    add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
+      preconfig: true,
+    });
+    add("query-status", () => core.queryStatus(), { preconfig: true });
+
+    // Run control (§5).
+    add("stop", () => core.stop());
+    add("cont", () => core.cont());
+    add("system_reset", (_a, ctx) => {
+      core.systemReset();
+      this.#mainLoopFor(ctx);
+    });
+    add("system_powerdown", (_a, ctx) => {
+      core.systemPowerdown();
+      this.#mainLoopFor(ctx);
+    });
+    add("system_wakeup", (_a, ctx) => {
+      core.systemWakeup();
+      this.#mainLoopFor(ctx);
+    });
+    add(
+      "quit",
+      (_a, ctx) => {
+        core.quit();
+        this.#mainLoopFor(ctx);
+      },
+      { preconfig: true },
+    );
+    if (this.profile.actionKnobs) {
+      add("set-action", (a) => core.setAction(a as Partial<RunStateActions>), { preconfig: true });
+    }
+    add("watchdog-set-action", (a) =>
+      core.setAction({ watchdog: a.action as RunStateActions["watchdog"] }),
+    );
+
+    // Devices and host subsystems.
+    add("eject", (a) => dev.eject(a));
+    add("device_del", (a) => dev.deviceDel(String(a.id)));
+    add("query-rx-filter", (a) => dev.queryRxFilter(str(a.name)));
+    add("balloon", (a) => dev.balloon(Number(a.value)));
+    add("query-balloon", () => dev.queryBalloon());
+    add("migrate-set-capabilities", (a) => dev.setMigrationCapabilities(a.capabilities ?? null));
+    add("migrate", (a) => dev.migrate(String(a.uri)));
+    add("migrate_cancel", () => dev.migrateCancel());
+    add("query-migrate", () => dev.queryMigrate());
+    add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
+    add("query-dump", () => dev.queryDump());
+    add("block-stream", (a) => dev.blockStream(a));
+    add("block-job-cancel", (a) => dev.blockJobCancel(String(a.device)));
+    add("query-block-jobs", () => dev.queryBlockJobs());
+
+    // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
+    if (!this.strict) {
+      add("x-sim-guest", (a) => this.guestAction(String(a.action), a), {
+        always: true,
+        validator: xSimGuestValidator,
+      });
+      add("x-sim-inject", (a) => this.inject(String(a.event), isJsonObject(a.data) ? a.data : {}), {
+        always: true,
+        validator: xSimInjectValidator,
+      });
+    }
+    this.#handlers = table;
+    return table;
+  }
+}
+
+/** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */
+const xSimGuestValidator: Validator<unknown> = {
+  name: "x-sim-guest arguments",
+  check: (v): v is unknown => isJsonObject(v) && typeof v.action === "string",
+  errors(v) {
+    if (!isJsonObject(v))
+      return [{ kind: "type", path: "", expected: "object", actual: jsonType(v) }];
+    if (v.action === undefined) return [{ kind: "missing", path: "action" }];
+    if (typeof v.action !== "string")
+      return [{ kind: "type", path: "action", expected: "string", actual: jsonType(v.action) }];
+    return [];
+  },
+  parse: (v) => v,
+};
+
+/** `x-sim-inject {event: str, data?: object}`. */
+const xSimInjectValidator: Validator<unknown> = {
+  name: "x-sim-inject arguments",
+  check: (v): v is unknown => xSimInjectValidator.errors(v).length === 0,
+  errors(v) {
+    if (!isJsonObject(v))
+      return [{ kind: "type", path: "", expected: "object", actual: jsonType(v) }];
+    if (v.event === undefined) return [{ kind: "missing", path: "event" }];
+    if (typeof v.event !== "string")
+      return [{ kind: "type", path: "event", expected: "string", actual: jsonType(v.event) }];
+    if (v.data !== undefined && !isJsonObject(v.data)) {
+      return [{ kind: "type", path: "data", expected: "object", actual: jsonType(v.data) }];
+    }
+    for (const key of Object.keys(v)) {
+      if (key !== "event" && key !== "data") return [{ kind: "unexpected", path: key }];
+    }
+    return [];
+  },
+  parse: (v) => v,
+};

@@ -1,0 +1,300 @@
+/**
+ * SimulatedMachine end to end over unix sockets, byte for byte with `RawQmp`; and, where real
+ * QEMU 7.2.22 is installed, the same transcript from both.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, suite, test } from "node:test";
+import { ManualClock } from "../../src/server/index.js";
+import { SimulatedMachine, type SimulatedMachineOptions } from "../../src/sim/index.js";
+import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+
+const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+
+const TS = /"seconds": \d+, "microseconds": \d+/g;
+const norm = (lines: string[]) => lines.map((l) => l.replace(TS, "TS"));
+
+async function start(
+  options: SimulatedMachineOptions = {},
+): Promise<{ vm: SimulatedMachine; qmp: RawQmp; path: string }> {
+  const vm = new SimulatedMachine(options);
+  const path = join(dir, `vm${counter++}.sock`);
+  await vm.listen(`unix:${path}`);
+  const qmp = await RawQmp.connect(path);
+  await qmp.handshake();
+  return { vm, qmp, path };
+}
+
+/** Sends each command and collects what arrives until 50 ms of quiet. */
+async function transcript(qmp: RawQmp, commands: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of commands) {
+    qmp.send(c);
+    out.push(`>> ${c}\n`, ...(await qmp.drain(50)));
+  }
+  return norm(out);
+}
+
+suite("SimulatedMachine over QMP", () => {
+  test("should greet exactly as Debian's QEMU 7.2.22 by default", async () => {
+    const vm = new SimulatedMachine();
+    const path = join(dir, `g${counter++}.sock`);
+    await vm.listen(`unix:${path}`);
+    const qmp = await RawQmp.connect(path);
+    try {
+      assert.equal(
+        await qmp.nextLine(),
+        '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}\r\n',
+      );
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should send RESET before the reply in 7.2.22 and after it in 7.2.0", async () => {
+    for (const [version, first] of [
+      ["7.2.22", "event"],
+      ["7.2.0", "return"],
+    ] as const) {
+      const { vm, qmp } = await start({ qemuVersion: version, startPaused: true });
+      try {
+        const lines = await transcript(qmp, ['{"execute":"system_reset"}']);
+        assert.deepEqual(
+          lines.slice(1),
+          first === "event"
+            ? [
+                '{"timestamp": {TS}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n',
+                '{"return": {}}\r\n',
+              ]
+            : [
+                '{"return": {}}\r\n',
+                '{"timestamp": {TS}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n',
+              ],
+        );
+      } finally {
+        qmp.close();
+        await vm.close();
+      }
+    }
+  });
+
+  test("should end on quit: SHUTDOWN, the reply, then EOF and exit status 0", async () => {
+    const { vm, qmp } = await start({ startPaused: true, actions: { shutdown: "pause" } });
+    const lines = await transcript(qmp, ['{"execute":"quit"}']);
+    assert.deepEqual(lines.slice(1), [
+      '{"timestamp": {TS}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}\r\n',
+      '{"return": {}}\r\n',
+    ]);
+    assert.equal(await vm.exited, 0);
+    assert.equal(await qmp.nextLine(500), undefined);
+    assert.equal(qmp.isEnded, true);
+  });
+
+  test("should exit with status 1 on a guest panic with panic=exit-failure, driven by x-sim-guest", async () => {
+    const { vm, qmp } = await start({ actions: { panic: "exit-failure" } });
+    const lines = await transcript(qmp, [
+      '{"execute":"x-sim-guest","arguments":{"action":"panic"}}',
+    ]);
+    assert.deepEqual(lines.slice(1), [
+      '{"timestamp": {TS}, "event": "GUEST_PANICKED", "data": {"action": "poweroff"}}\r\n',
+      '{"timestamp": {TS}, "event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-panic"}}\r\n',
+      '{"return": {}}\r\n',
+    ]);
+    assert.equal(await vm.exited, 1);
+  });
+
+  test("should refuse guest actions without running vCPUs, and bad x-sim-guest arguments", async () => {
+    const { vm, qmp } = await start({ startPaused: true });
+    try {
+      const lines = await transcript(qmp, [
+        '{"execute":"x-sim-guest","arguments":{"action":"reset"}}',
+        '{"execute":"x-sim-guest","arguments":{"action":"explode"}}',
+        '{"execute":"x-sim-guest","arguments":{"action":"rtc-change","offset":"x"}}',
+        '{"execute":"x-sim-guest","arguments":{}}',
+      ]);
+      assert.deepEqual(
+        lines.filter((l) => !l.startsWith(">>")),
+        [
+          `{"error": {"class": "GenericError", "desc": "guest reset failed: the guest's vCPUs are not running (run state 'prelaunch')"}}\r\n`,
+          `{"error": {"class": "GenericError", "desc": "Parameter 'action' does not accept value 'explode'"}}\r\n`,
+          `{"error": {"class": "GenericError", "desc": "Invalid parameter type for 'offset', expected: integer"}}\r\n`,
+          `{"error": {"class": "GenericError", "desc": "Parameter 'action' is missing"}}\r\n`,
+        ],
+      );
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should have no x-sim commands under strict", async () => {
+    const { vm, qmp } = await start({ strict: true });
+    try {
+      const lines = await transcript(qmp, [
+        '{"execute":"x-sim-guest","arguments":{"action":"reset"}}',
+        '{"execute":"query-commands"}',
+      ]);
+      assert.equal(
+        lines[1],
+        '{"error": {"class": "CommandNotFound", "desc": "The command x-sim-guest has not been found"}}\r\n',
+      );
+      assert.doesNotMatch(lines[3] ?? "", /x-sim/);
+      assert.match(lines[3] ?? "", /\{"name": "query-status"\}/);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should apply an injected BLOCK_IO_ERROR's follow-up and refuse unknown or run-state events", async () => {
+    const { vm, qmp } = await start();
+    try {
+      const lines = await transcript(qmp, [
+        '{"execute":"x-sim-inject","arguments":{"event":"BLOCK_IO_ERROR","data":{"device":"d0","operation":"write","action":"stop","reason":"Input/output error"}}}',
+        '{"execute":"query-status"}',
+        '{"execute":"x-sim-inject","arguments":{"event":"NO_SUCH_EVENT"}}',
+        '{"execute":"x-sim-inject","arguments":{"event":"STOP"}}',
+      ]);
+      assert.deepEqual(lines.slice(1, 4), [
+        '{"timestamp": {TS}, "event": "BLOCK_IO_ERROR", "data": {"device": "d0", "reason": "Input/output error", "operation": "write", "action": "stop"}}\r\n',
+        '{"timestamp": {TS}, "event": "STOP"}\r\n',
+        '{"return": {}}\r\n',
+      ]);
+      assert.match(lines[5] ?? "", /"status": "io-error"/);
+      assert.match(lines[7] ?? "", /Event NO_SUCH_EVENT does not exist in QEMU 7\.2\.22/);
+      assert.match(lines[9] ?? "", /Event STOP follows from the run state/);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should throttle RTC_CHANGE storms to one a second, the last one kept with its own timestamp", async () => {
+    const clock = new ManualClock({ startMicros: 1_000_000_000_000 });
+    const { vm, qmp } = await start({ clock });
+    try {
+      for (let i = 1; i <= 5; i++) {
+        vm.guest.rtcChange(i);
+        clock.advance(100);
+      }
+      clock.advance(1000);
+      const lines = await qmp.drain(50);
+      assert.deepEqual(lines, [
+        '{"timestamp": {"seconds": 1000000, "microseconds": 0}, "event": "RTC_CHANGE", "data": {"offset": 1, "qom-path": "/machine/unattached/device[9]"}}\r\n',
+        '{"timestamp": {"seconds": 1000000, "microseconds": 400000}, "event": "RTC_CHANGE", "data": {"offset": 5, "qom-path": "/machine/unattached/device[9]"}}\r\n',
+      ]);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should broadcast events to every monitor", async () => {
+    const vm = new SimulatedMachine({ startPaused: true });
+    const paths = [join(dir, `m${counter++}.sock`), join(dir, `m${counter++}.sock`)];
+    for (const p of paths) await vm.listen(`unix:${p}`);
+    const clients = await Promise.all(paths.map((p) => RawQmp.connect(p)));
+    try {
+      for (const c of clients) await c.handshake();
+      clients[0]?.send('{"execute":"cont"}');
+      for (const c of clients) assert.match((await c.nextLine()) ?? "", /"event": "RESUME"/);
+    } finally {
+      for (const c of clients) c.close();
+      await vm.close();
+    }
+  });
+
+  test("should play the pre-4.0 profile: no capabilities, SHUTDOWN without data", async () => {
+    const vm = new SimulatedMachine({ qemuVersion: "2.9.0", actions: { shutdown: "pause" } });
+    const path = join(dir, `o${counter++}.sock`);
+    await vm.listen(`unix:${path}`);
+    const qmp = await RawQmp.connect(path);
+    try {
+      assert.equal(
+        await qmp.nextLine(),
+        '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 9, "major": 2}, "package": ""}, "capabilities": []}}\r\n',
+      );
+      qmp.send('{"execute":"qmp_capabilities"}');
+      await qmp.nextLine();
+      vm.guest.shutdown();
+      assert.deepEqual(norm(await qmp.drain(50)), [
+        '{"timestamp": {TS}, "event": "SHUTDOWN"}\r\n',
+        '{"timestamp": {TS}, "event": "STOP"}\r\n',
+      ]);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should refuse an unknown version with the list of known ones", () => {
+    assert.throws(
+      () => new SimulatedMachine({ qemuVersion: "6.6.6" }),
+      /unknown QEMU version '6\.6\.6': known versions are 7\.2\.22, /,
+    );
+  });
+
+  test("should run a guest script at guest run time", async () => {
+    const clock = new ManualClock();
+    const { vm, qmp } = await start({ clock, startPaused: true, actions: { panic: "pause" } });
+    try {
+      const { parseGuestScript } = await import("../../src/sim/index.js");
+      vm.runGuestScript(parseGuestScript('{"at": "1s", "action": "panic"}'));
+      clock.advance(5000);
+      assert.equal(vm.state, "prelaunch");
+      qmp.send('{"execute":"cont"}');
+      await qmp.drain(50);
+      clock.advance(1000);
+      assert.equal(vm.state, "guest-panicked");
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+});
+
+suite("SimulatedMachine against real QEMU 7.2.22", () => {
+  const commands = [
+    '{"execute":"query-status"}',
+    '{"execute":"query-name"}',
+    '{"execute":"cont","id":1}',
+    '{"execute":"stop"}',
+    '{"execute":"system_reset"}',
+    '{"execute":"query-status"}',
+    '{"execute":"system_powerdown"}',
+    '{"execute":"system_wakeup"}',
+    '{"execute":"set-action","arguments":{"panic":"bogus"}}',
+    '{"execute":"set-action","arguments":{"shutdown":"pause","bogus":1}}',
+    '{"execute":"watchdog-set-action","arguments":{"action":"debug"}}',
+    '{"execute":"query-version"}',
+    '{"execute":"stop","arguments":{"x":1}}',
+    '{"execute":"cont"}',
+    '{"execute":"quit"}',
+  ];
+
+  test(
+    "should answer a run-control session byte for byte like the real one",
+    realQemuTest(),
+    async () => {
+      const real = await startQemu({});
+      let expected: string[];
+      try {
+        const qmp = await RawQmp.connect(real.socketPath);
+        await qmp.handshake();
+        expected = await transcript(qmp, commands);
+        assert.equal(await real.exited, 0);
+      } finally {
+        await real.stop();
+      }
+      const { vm, qmp } = await start({ startPaused: true });
+      const got = await transcript(qmp, commands);
+      assert.equal(await vm.exited, 0);
+      assert.deepEqual(got, expected);
+    },
+  );
+});
