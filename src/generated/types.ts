@@ -8,10 +8,7 @@ import { type JsonValue } from "../base/json.js";
  * @module
  */
 
-/**
- *
- * Built into QAPI.
- */
+/** Built into QAPI. */
 export type QType = "none" | "qnull" | "qnum" | "qstring" | "qdict" | "qlist" | "qbool";
 /** Every value of {@link QType}, in schema order. */
 export const QTypeValues = ["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"] as const;
@@ -28,10 +25,11 @@ export interface QapiString {
 }
 
 /**
- * The kind of address an endpoint has.
+ * The kind of address an endpoint has.  The VNC events have sent
+ * "ipv4" and "ipv6" since 0.13; QEMU's schema declared the type in 2.1.
  *
- * Defined in `schema/qapi/sockets.json:30`.
- * @since 2.1
+ * Defined in `schema/qapi/sockets.json:31`.
+ * @since 0.13
  */
 export type NetworkAddressFamily = "ipv4" | "ipv6" | "unix" | "vsock" | "unknown";
 /** Every value of {@link NetworkAddressFamily}, in schema order. */
@@ -40,7 +38,7 @@ export const NetworkAddressFamilyValues = ["ipv4", "ipv6", "unix", "vsock", "unk
 /**
  * A host and port.
  *
- * Defined in `schema/qapi/sockets.json:44`.
+ * Defined in `schema/qapi/sockets.json:45`.
  * @since 1.3
  */
 export interface InetSocketAddressBase {
@@ -53,7 +51,7 @@ export interface InetSocketAddressBase {
 /**
  * A TCP endpoint with the options for resolving and connecting.
  *
- * Defined in `schema/qapi/sockets.json:70`.
+ * Defined in `schema/qapi/sockets.json:71`.
  * @since 1.3
  */
 export interface InetSocketAddress extends InetSocketAddressBase {
@@ -83,7 +81,7 @@ export interface InetSocketAddress extends InetSocketAddressBase {
 /**
  * A unix domain socket.
  *
- * Defined in `schema/qapi/sockets.json:95`.
+ * Defined in `schema/qapi/sockets.json:96`.
  * @since 1.3
  */
 export interface UnixSocketAddress {
@@ -104,7 +102,7 @@ export interface UnixSocketAddress {
 /**
  * A VSOCK endpoint.
  *
- * Defined in `schema/qapi/sockets.json:111`.
+ * Defined in `schema/qapi/sockets.json:112`.
  * @since 2.8
  */
 export interface VsockSocketAddress {
@@ -117,17 +115,14 @@ export interface VsockSocketAddress {
 /**
  * The kinds of @SocketAddress.
  *
- * Defined in `schema/qapi/sockets.json:130`.
+ * Defined in `schema/qapi/sockets.json:131`.
  * @since 2.9
  */
 export type SocketAddressType = "inet" | "unix" | "vsock" | "fd";
 /** Every value of {@link SocketAddressType}, in schema order. */
 export const SocketAddressTypeValues = ["inet", "unix", "vsock", "fd"] as const;
 
-/**
- *
- * Defined in `schema/qapi/sockets.json:142` (implicit).
- */
+/** Defined in `schema/qapi/sockets.json:143` (implicit). */
 export interface SocketAddressBase {
   /** which kind of address follows */
   type: SocketAddressType;
@@ -136,7 +131,7 @@ export interface SocketAddressBase {
 /**
  * A socket address of any kind.
  *
- * Defined in `schema/qapi/sockets.json:142`.
+ * Defined in `schema/qapi/sockets.json:143`.
  * @since 2.9
  */
 export type SocketAddress =
@@ -189,10 +184,7 @@ export interface StatusInfo {
   status: RunState;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:171` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:171` (implicit). */
 export interface ShutdownEventData {
   /**
    * true when the guest asked for the shutdown, false when the host did (a QMP command, a signal, the UI) (since 2.10)
@@ -206,10 +198,7 @@ export interface ShutdownEventData {
   reason: ShutdownCause;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:210` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:210` (implicit). */
 export interface ResetEventData {
   /**
    * true when the guest asked for the reset, false when the host did (for example @system_reset) (since 2.10)
@@ -223,22 +212,21 @@ export interface ResetEventData {
   reason: ShutdownCause;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:307` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:307` (implicit). */
 export interface WatchdogEventData {
   /** what the emulator did about it */
   action: WatchdogAction;
 }
 
 /**
- * What the emulator does when a guest watchdog expires.  The type was
- * named WatchdogExpirationAction from 2.1 until 2.11 renamed it; the
- * name never appears on the wire, the values did not change.
+ * What the emulator does when a guest watchdog expires.  WATCHDOG has
+ * carried these values since 0.13; QEMU's schema declared the type in
+ * 2.1 as WatchdogExpirationAction and 2.11 renamed it.  Type names
+ * never appear on the wire, so the catalogue dates the type from the
+ * first release that sent its values.
  *
- * Defined in `schema/qapi/run-state.json:334`.
- * @since 2.1
+ * Defined in `schema/qapi/run-state.json:336`.
+ * @since 0.13
  */
 export type WatchdogAction = "reset" | "shutdown" | "poweroff" | "pause" | "debug" | "none" | "inject-nmi";
 /** Every value of {@link WatchdogAction}, in schema order. */
@@ -247,7 +235,7 @@ export const WatchdogActionValues = ["reset", "shutdown", "poweroff", "pause", "
 /**
  * What the emulator does when the guest asks for a reboot.
  *
- * Defined in `schema/qapi/run-state.json:350`.
+ * Defined in `schema/qapi/run-state.json:352`.
  * @since 6.0
  */
 export type RebootAction = "reset" | "shutdown";
@@ -257,7 +245,7 @@ export const RebootActionValues = ["reset", "shutdown"] as const;
 /**
  * What the emulator does when the guest shuts down.
  *
- * Defined in `schema/qapi/run-state.json:365`.
+ * Defined in `schema/qapi/run-state.json:367`.
  * @since 6.0
  */
 export type ShutdownAction = "poweroff" | "pause";
@@ -267,26 +255,20 @@ export const ShutdownActionValues = ["poweroff", "pause"] as const;
 /**
  * What the emulator does when the guest reports a panic.
  *
- * Defined in `schema/qapi/run-state.json:384`.
+ * Defined in `schema/qapi/run-state.json:386`.
  * @since 6.0
  */
 export type PanicAction = "pause" | "shutdown" | "exit-failure" | "none";
 /** Every value of {@link PanicAction}, in schema order. */
 export const PanicActionValues = ["pause", "shutdown", "exit-failure", "none"] as const;
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:402` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:404` (implicit). */
 export interface WatchdogSetActionArguments {
   /** the new watchdog action */
   action: WatchdogAction;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:427` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:429` (implicit). */
 export interface SetActionArguments {
   /** the action on a guest reboot request */
   reboot?: RebootAction | undefined;
@@ -298,10 +280,7 @@ export interface SetActionArguments {
   watchdog?: WatchdogAction | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:453` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:455` (implicit). */
 export interface GuestPanickedEventData {
   /** what the emulator did ("pause", or "poweroff" when the panic action shuts down, or "run" when it is "none") */
   action: GuestPanicAction;
@@ -312,10 +291,7 @@ export interface GuestPanickedEventData {
   info?: GuestPanicInformation | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:474` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:476` (implicit). */
 export interface GuestCrashloadedEventData {
   /** what the emulator did (always "run") */
   action: GuestPanicAction;
@@ -325,10 +301,12 @@ export interface GuestCrashloadedEventData {
 
 /**
  * What the emulator did after a guest panic, as reported in
- * GUEST_PANICKED and GUEST_CRASHLOADED.
+ * GUEST_PANICKED and GUEST_CRASHLOADED.  Dated from GUEST_PANICKED
+ * (1.5), whose "action" was already "pause"; QEMU's schema declared
+ * the type in 2.1.
  *
- * Defined in `schema/qapi/run-state.json:506`.
- * @since 2.1
+ * Defined in `schema/qapi/run-state.json:510`.
+ * @since 1.5
  */
 export type GuestPanicAction = "pause" | "poweroff" | "run";
 /** Every value of {@link GuestPanicAction}, in schema order. */
@@ -337,17 +315,14 @@ export const GuestPanicActionValues = ["pause", "poweroff", "run"] as const;
 /**
  * Which kind of platform-specific panic details follow.
  *
- * Defined in `schema/qapi/run-state.json:522`.
+ * Defined in `schema/qapi/run-state.json:526`.
  * @since 2.9
  */
 export type GuestPanicInformationType = "hyper-v" | "s390" | "tdx";
 /** Every value of {@link GuestPanicInformationType}, in schema order. */
 export const GuestPanicInformationTypeValues = ["hyper-v", "s390", "tdx"] as const;
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:534` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:538` (implicit). */
 export interface GuestPanicInformationBase {
   /** which kind of details these are */
   type: GuestPanicInformationType;
@@ -356,7 +331,7 @@ export interface GuestPanicInformationBase {
 /**
  * Platform-specific details of a guest panic.
  *
- * Defined in `schema/qapi/run-state.json:534`.
+ * Defined in `schema/qapi/run-state.json:538`.
  * @since 2.9
  */
 export type GuestPanicInformation =
@@ -370,7 +345,7 @@ export type GuestPanicInformation =
  * check code and four parameters; Linux stores an error code, its OS
  * id, the program counter and two registers.
  *
- * Defined in `schema/qapi/run-state.json:561`.
+ * Defined in `schema/qapi/run-state.json:565`.
  * @since 2.9
  */
 export interface GuestPanicInformationHyperV {
@@ -389,7 +364,7 @@ export interface GuestPanicInformationHyperV {
 /**
  * Why an s390 CPU is considered crashed.
  *
- * Defined in `schema/qapi/run-state.json:588`.
+ * Defined in `schema/qapi/run-state.json:592`.
  * @since 2.12
  */
 export type S390CrashReason = "unknown" | "disabled-wait" | "extint-loop" | "pgmint-loop" | "opint-loop";
@@ -399,7 +374,7 @@ export const S390CrashReasonValues = ["unknown", "disabled-wait", "extint-loop",
 /**
  * The state of the s390 CPU that crashed.
  *
- * Defined in `schema/qapi/run-state.json:607`.
+ * Defined in `schema/qapi/run-state.json:611`.
  * @since 2.12
  */
 export interface GuestPanicInformationS390 {
@@ -416,7 +391,7 @@ export interface GuestPanicInformationS390 {
 /**
  * A fatal error that an Intel TDX guest reported to the host.
  *
- * Defined in `schema/qapi/run-state.json:629`.
+ * Defined in `schema/qapi/run-state.json:633`.
  * @since 10.1
  */
 export interface GuestPanicInformationTdx {
@@ -428,10 +403,7 @@ export interface GuestPanicInformationTdx {
   gpa?: number | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/run-state.json:656` (implicit).
- */
+/** Defined in `schema/qapi/run-state.json:660` (implicit). */
 export interface MemoryFailureEventData {
   /** whose memory was hit */
   recipient: MemoryFailureRecipient;
@@ -444,7 +416,7 @@ export interface MemoryFailureEventData {
 /**
  * Whose memory a hardware memory error hit.
  *
- * Defined in `schema/qapi/run-state.json:672`.
+ * Defined in `schema/qapi/run-state.json:676`.
  * @since 5.2
  */
 export type MemoryFailureRecipient = "hypervisor" | "guest";
@@ -454,7 +426,7 @@ export const MemoryFailureRecipientValues = ["hypervisor", "guest"] as const;
 /**
  * How the emulator handled a hardware memory error.
  *
- * Defined in `schema/qapi/run-state.json:695`.
+ * Defined in `schema/qapi/run-state.json:699`.
  * @since 5.2
  */
 export type MemoryFailureAction = "ignore" | "inject" | "fatal" | "reset";
@@ -464,7 +436,7 @@ export const MemoryFailureActionValues = ["ignore", "inject", "fatal", "reset"] 
 /**
  * Details of a hardware memory error.
  *
- * Defined in `schema/qapi/run-state.json:712`.
+ * Defined in `schema/qapi/run-state.json:716`.
  * @since 5.2
  */
 export interface MemoryFailureFlags {
@@ -478,7 +450,7 @@ export interface MemoryFailureFlags {
  * What KVM does with a "notify" VM exit (a guest that holds a vCPU
  * in a non-interruptible window for too long).
  *
- * Defined in `schema/qapi/run-state.json:731`.
+ * Defined in `schema/qapi/run-state.json:735`.
  * @since 7.2
  */
 export type NotifyVmexitOption = "run" | "internal-error" | "disable";
@@ -486,10 +458,13 @@ export type NotifyVmexitOption = "run" | "internal-error" | "disable";
 export const NotifyVmexitOptionValues = ["run", "internal-error", "disable"] as const;
 
 /**
- * Kinds of background job.
+ * Kinds of background job.  Dated from BLOCK_JOB_COMPLETED (1.1),
+ * whose "type" carried these names as plain strings until QEMU's
+ * schema declared the enumeration in 1.7 (as BlockJobType; 2.12
+ * renamed it).
  *
- * Defined in `schema/qapi/job.json:36`.
- * @since 1.7
+ * Defined in `schema/qapi/job.json:40`.
+ * @since 1.1
  */
 export type JobType = "commit" | "stream" | "mirror" | "backup" | "create" | "amend" | "snapshot-load" | "snapshot-save" | "snapshot-delete";
 /** Every value of {@link JobType}, in schema order. */
@@ -498,7 +473,7 @@ export const JobTypeValues = ["commit", "stream", "mirror", "backup", "create", 
 /**
  * The life cycle of a job.
  *
- * Defined in `schema/qapi/job.json:69`.
+ * Defined in `schema/qapi/job.json:73`.
  * @since 2.12
  */
 export type JobStatus = "undefined" | "created" | "running" | "paused" | "ready" | "standby" | "waiting" | "pending" | "aborting" | "concluded" | "null";
@@ -506,10 +481,12 @@ export type JobStatus = "undefined" | "created" | "running" | "paused" | "ready"
 export const JobStatusValues = ["undefined", "created", "running", "paused", "ready", "standby", "waiting", "pending", "aborting", "concluded", "null"] as const;
 
 /**
- * The direction of a failed I/O request.
+ * The direction of a failed I/O request.  Dated from BLOCK_IO_ERROR
+ * (0.13), which sent these strings before QEMU's schema declared the
+ * type in 2.1.
  *
- * Defined in `schema/qapi/block-core.json:26`.
- * @since 2.1
+ * Defined in `schema/qapi/block-core.json:28`.
+ * @since 0.13
  */
 export type IoOperationType = "read" | "write";
 /** Every value of {@link IoOperationType}, in schema order. */
@@ -517,10 +494,11 @@ export const IoOperationTypeValues = ["read", "write"] as const;
 
 /**
  * What was done about an I/O error, following the device's error
- * policy.
+ * policy.  Dated from BLOCK_IO_ERROR (0.13), which sent these strings
+ * before QEMU's schema declared the type in 2.1.
  *
- * Defined in `schema/qapi/block-core.json:43`.
- * @since 2.1
+ * Defined in `schema/qapi/block-core.json:46`.
+ * @since 0.13
  */
 export type BlockErrorAction = "ignore" | "report" | "stop";
 /** Every value of {@link BlockErrorAction}, in schema order. */
@@ -529,17 +507,14 @@ export const BlockErrorActionValues = ["ignore", "report", "stop"] as const;
 /**
  * The I/O error state of a block device or job.
  *
- * Defined in `schema/qapi/block-core.json:59`.
+ * Defined in `schema/qapi/block-core.json:62`.
  * @since 1.0
  */
 export type BlockDeviceIoStatus = "ok" | "failed" | "nospace";
 /** Every value of {@link BlockDeviceIoStatus}, in schema order. */
 export const BlockDeviceIoStatusValues = ["ok", "failed", "nospace"] as const;
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:96` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:99` (implicit). */
 export interface BlockIoErrorEventData {
   /**
    * the QOM path of the guest device (since 9.2)
@@ -573,7 +548,7 @@ export interface BlockIoErrorEventData {
  * The state of one block job.  This is the shape QEMU 7.2 has; 8.2
  * turned it into a union with extra members for mirror jobs.
  *
- * Defined in `schema/qapi/block-core.json:142`.
+ * Defined in `schema/qapi/block-core.json:145`.
  * @since 1.1
  */
 export interface BlockJobInfo {
@@ -629,10 +604,7 @@ export interface BlockJobInfo {
   error?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:187` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:190` (implicit). */
 export interface BlockJobCancelArguments {
   /** the job's id */
   device: string;
@@ -643,10 +615,7 @@ export interface BlockJobCancelArguments {
   force?: boolean | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:218` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:221` (implicit). */
 export interface BlockJobCompletedEventData {
   /** the job's kind */
   type: JobType;
@@ -662,10 +631,7 @@ export interface BlockJobCompletedEventData {
   error?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:251` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:254` (implicit). */
 export interface BlockJobCancelledEventData {
   /** the job's kind */
   type: JobType;
@@ -682,17 +648,14 @@ export interface BlockJobCancelledEventData {
 /**
  * The kind of request a quorum report is about.
  *
- * Defined in `schema/qapi/block-core.json:271`.
+ * Defined in `schema/qapi/block-core.json:274`.
  * @since 2.6
  */
 export type QuorumOpType = "read" | "write" | "flush";
 /** Every value of {@link QuorumOpType}, in schema order. */
 export const QuorumOpTypeValues = ["read", "write", "flush"] as const;
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:295` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:298` (implicit). */
 export interface QuorumFailureEventData {
   /** the device name, or the node name when there is none */
   reference: string;
@@ -702,10 +665,7 @@ export interface QuorumFailureEventData {
   "sectors-count": number;
 }
 
-/**
- *
- * Defined in `schema/qapi/block-core.json:325` (implicit).
- */
+/** Defined in `schema/qapi/block-core.json:328` (implicit). */
 export interface QuorumReportBadEventData {
   /**
    * the kind of request (since 2.6)
@@ -722,10 +682,7 @@ export interface QuorumReportBadEventData {
   "sectors-count": number;
 }
 
-/**
- *
- * Defined in `schema/qapi/block.json:36` (implicit).
- */
+/** Defined in `schema/qapi/block.json:36` (implicit). */
 export interface EjectArguments {
   /** the block backend's name */
   device?: string | undefined;
@@ -738,10 +695,7 @@ export interface EjectArguments {
   force?: boolean | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block.json:66` (implicit).
- */
+/** Defined in `schema/qapi/block.json:66` (implicit). */
 export interface BlockdevOpenTrayArguments {
   /** the block backend's name */
   device?: string | undefined;
@@ -751,10 +705,7 @@ export interface BlockdevOpenTrayArguments {
   force?: boolean | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block.json:92` (implicit).
- */
+/** Defined in `schema/qapi/block.json:92` (implicit). */
 export interface BlockdevCloseTrayArguments {
   /** the block backend's name */
   device?: string | undefined;
@@ -762,10 +713,7 @@ export interface BlockdevCloseTrayArguments {
   id?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/block.json:116` (implicit).
- */
+/** Defined in `schema/qapi/block.json:116` (implicit). */
 export interface DeviceTrayMovedEventData {
   /** the block backend's name; empty ("") when there is none */
   device: string;
@@ -778,10 +726,7 @@ export interface DeviceTrayMovedEventData {
   "tray-open": boolean;
 }
 
-/**
- *
- * Defined in `schema/qapi/char.json:29` (implicit).
- */
+/** Defined in `schema/qapi/char.json:29` (implicit). */
 export interface VserportChangeEventData {
   /** the port device's id */
   id: string;
@@ -799,10 +744,7 @@ export type DumpGuestMemoryFormat = "elf" | "kdump-zlib" | "kdump-lzo" | "kdump-
 /** Every value of {@link DumpGuestMemoryFormat}, in schema order. */
 export const DumpGuestMemoryFormatValues = ["elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-raw-zlib", "kdump-raw-lzo", "kdump-raw-snappy", "win-dmp"] as const;
 
-/**
- *
- * Defined in `schema/qapi/dump.json:70` (implicit).
- */
+/** Defined in `schema/qapi/dump.json:70` (implicit). */
 export interface DumpGuestMemoryArguments {
   /** translate guest-virtual addresses using the guest's page tables (slower; not with the kdump formats) */
   paging: boolean;
@@ -849,10 +791,7 @@ export interface DumpQueryResult {
   total: number;
 }
 
-/**
- *
- * Defined in `schema/qapi/dump.json:147` (implicit).
- */
+/** Defined in `schema/qapi/dump.json:147` (implicit). */
 export interface DumpCompletedEventData {
   /** the final progress report */
   result: DumpQueryResult;
@@ -903,19 +842,13 @@ export interface RxFilterInfo {
   "multicast-table": string[];
 }
 
-/**
- *
- * Defined in `schema/qapi/net.json:97` (implicit).
- */
+/** Defined in `schema/qapi/net.json:97` (implicit). */
 export interface QueryRxFilterArguments {
   /** the net client whose filter to report; all adapters that support filters when left out */
   name?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/net.json:121` (implicit).
- */
+/** Defined in `schema/qapi/net.json:121` (implicit). */
 export interface NicRxFilterChangedEventData {
   /** the adapter's net client name, when it has one */
   name?: string | undefined;
@@ -924,10 +857,11 @@ export interface NicRxFilterChangedEventData {
 }
 
 /**
- * One end of a SPICE connection.
+ * One end of a SPICE connection.  The SPICE events have sent this
+ * shape since 0.14; QEMU's schema named the type in 2.1.
  *
- * Defined in `schema/qapi/ui.json:28`.
- * @since 2.1
+ * Defined in `schema/qapi/ui.json:29`.
+ * @since 0.14
  */
 export interface SpiceBasicInfo {
   /** its IP address */
@@ -941,8 +875,8 @@ export interface SpiceBasicInfo {
 /**
  * The server end of a SPICE connection.
  *
- * Defined in `schema/qapi/ui.json:42`.
- * @since 2.1
+ * Defined in `schema/qapi/ui.json:43`.
+ * @since 0.14
  */
 export interface SpiceServerInfo extends SpiceBasicInfo {
   /** the authentication method, if any */
@@ -952,7 +886,7 @@ export interface SpiceServerInfo extends SpiceBasicInfo {
 /**
  * The client end of one SPICE channel.
  *
- * Defined in `schema/qapi/ui.json:64`.
+ * Defined in `schema/qapi/ui.json:65`.
  * @since 0.14
  */
 export interface SpiceChannel extends SpiceBasicInfo {
@@ -966,10 +900,7 @@ export interface SpiceChannel extends SpiceBasicInfo {
   tls: boolean;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:92` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:93` (implicit). */
 export interface SpiceConnectedEventData {
   /** the server end */
   server: SpiceBasicInfo;
@@ -977,10 +908,7 @@ export interface SpiceConnectedEventData {
   client: SpiceBasicInfo;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:120` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:121` (implicit). */
 export interface SpiceInitializedEventData {
   /** the server end */
   server: SpiceServerInfo;
@@ -988,10 +916,7 @@ export interface SpiceInitializedEventData {
   client: SpiceChannel;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:145` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:146` (implicit). */
 export interface SpiceDisconnectedEventData {
   /** the server end */
   server: SpiceBasicInfo;
@@ -1000,10 +925,11 @@ export interface SpiceDisconnectedEventData {
 }
 
 /**
- * One end of a VNC connection.
+ * One end of a VNC connection.  The VNC events have sent this shape
+ * since 0.13; QEMU's schema named the type in 2.1.
  *
- * Defined in `schema/qapi/ui.json:180`.
- * @since 2.1
+ * Defined in `schema/qapi/ui.json:182`.
+ * @since 0.13
  */
 export interface VncBasicInfo {
   /** its IP address */
@@ -1022,8 +948,8 @@ export interface VncBasicInfo {
 /**
  * The server end of a VNC connection.
  *
- * Defined in `schema/qapi/ui.json:195`.
- * @since 2.1
+ * Defined in `schema/qapi/ui.json:197`.
+ * @since 0.13
  */
 export interface VncServerInfo extends VncBasicInfo {
   /** the authentication method, if any */
@@ -1033,8 +959,8 @@ export interface VncServerInfo extends VncBasicInfo {
 /**
  * The client end of a VNC connection.
  *
- * Defined in `schema/qapi/ui.json:212`.
- * @since 0.14
+ * Defined in `schema/qapi/ui.json:214`.
+ * @since 0.13
  */
 export interface VncClientInfo extends VncBasicInfo {
   /** the distinguished name of the client's TLS certificate, when it presented one */
@@ -1043,10 +969,7 @@ export interface VncClientInfo extends VncBasicInfo {
   sasl_username?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:239` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:241` (implicit). */
 export interface VncConnectedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -1054,10 +977,7 @@ export interface VncConnectedEventData {
   client: VncBasicInfo;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:265` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:267` (implicit). */
 export interface VncInitializedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -1065,10 +985,7 @@ export interface VncInitializedEventData {
   client: VncClientInfo;
 }
 
-/**
- *
- * Defined in `schema/qapi/ui.json:291` (implicit).
- */
+/** Defined in `schema/qapi/ui.json:293` (implicit). */
 export interface VncDisconnectedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -1220,10 +1137,12 @@ export interface CompressionStats {
 
 /**
  * The phases of a migration, as MIGRATION events and @query-migrate
- * report them.
+ * report them.  @query-migrate has reported the phase as a string
+ * since 0.14; QEMU's schema made it this enumeration in 2.3.  The
+ * values' history before 2.3 is not recorded here.
  *
- * Defined in `schema/qapi/migration.json:172`.
- * @since 2.3
+ * Defined in `schema/qapi/migration.json:174`.
+ * @since 0.14
  */
 export type MigrationStatus = "none" | "setup" | "cancelling" | "cancelled" | "active" | "postcopy-active" | "postcopy-paused" | "postcopy-recover-setup" | "postcopy-recover" | "completed" | "failed" | "colo" | "pre-switchover" | "device" | "wait-unplug";
 /** Every value of {@link MigrationStatus}, in schema order. */
@@ -1232,7 +1151,7 @@ export const MigrationStatusValues = ["none", "setup", "cancelling", "cancelled"
 /**
  * Counters of VFIO device state migration.
  *
- * Defined in `schema/qapi/migration.json:188`.
+ * Defined in `schema/qapi/migration.json:190`.
  * @since 5.2
  */
 export interface VfioStats {
@@ -1247,11 +1166,11 @@ export interface VfioStats {
  * history of those; members added after 7.2 are not modelled except
  * where noted.
  *
- * Defined in `schema/qapi/migration.json:245`.
+ * Defined in `schema/qapi/migration.json:247`.
  * @since 0.14
  */
 export interface MigrationInfo {
-  /** the migration's phase (since 2.3 an enumeration) */
+  /** the migration's phase */
   status?: MigrationStatus | undefined;
   /** memory counters, while active and after completion */
   ram?: MigrationStats | undefined;
@@ -1330,10 +1249,7 @@ export interface MigrationInfo {
   "socket-address"?: SocketAddress[] | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/migration.json:327` (implicit).
- */
+/** Defined in `schema/qapi/migration.json:329` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1358,28 +1274,19 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/migration.json:347` (implicit).
- */
+/** Defined in `schema/qapi/migration.json:349` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/**
- *
- * Defined in `schema/qapi/migration.json:367` (implicit).
- */
+/** Defined in `schema/qapi/migration.json:369` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
 }
 
-/**
- *
- * Defined in `schema/qapi/control.json:32` (implicit).
- */
+/** Defined in `schema/qapi/control.json:32` (implicit). */
 export interface QmpCapabilitiesArguments {
   /**
    * capabilities to turn on; each must have been offered in the greeting.  Left out, none is enabled.  (since 2.12)
@@ -1400,10 +1307,12 @@ export type QMPCapability = "oob";
 export const QMPCapabilityValues = ["oob"] as const;
 
 /**
- * A version number in three parts.
+ * A version number in three parts.  The greeting and @query-version
+ * have sent this shape since 0.14; QEMU's schema named the type in
+ * 2.4.
  *
- * Defined in `schema/qapi/control.json:63`.
- * @since 2.4
+ * Defined in `schema/qapi/control.json:65`.
+ * @since 0.14
  */
 export interface VersionTriple {
   /** the first part */
@@ -1417,7 +1326,7 @@ export interface VersionTriple {
 /**
  * The emulator's version, as in the greeting and @query-version.
  *
- * Defined in `schema/qapi/control.json:80`.
+ * Defined in `schema/qapi/control.json:82`.
  * @since 0.14
  */
 export interface VersionInfo {
@@ -1430,7 +1339,7 @@ export interface VersionInfo {
 /**
  * One entry of @query-commands.
  *
- * Defined in `schema/qapi/control.json:110`.
+ * Defined in `schema/qapi/control.json:112`.
  * @since 0.14
  */
 export interface CommandInfo {
@@ -1443,17 +1352,14 @@ export interface CommandInfo {
  *
  * Removed in QEMU 4.0.
  *
- * Defined in `schema/qapi/control.json:159`.
+ * Defined in `schema/qapi/control.json:161`.
  * @since 2.12
  */
 export type CommandDropReason = "queue-full";
 /** Every value of {@link CommandDropReason}, in schema order. */
 export const CommandDropReasonValues = ["queue-full"] as const;
 
-/**
- *
- * Defined in `schema/qapi/control.json:184` (implicit).
- */
+/** Defined in `schema/qapi/control.json:186` (implicit). */
 export interface CommandDroppedEventData {
   /** the dropped command's "id", copied as sent */
   id: JsonValue;
@@ -1471,10 +1377,7 @@ export type SchemaMetaType = "builtin" | "enum" | "array" | "object" | "alternat
 /** Every value of {@link SchemaMetaType}, in schema order. */
 export const SchemaMetaTypeValues = ["builtin", "enum", "array", "object", "alternate", "command", "event"] as const;
 
-/**
- *
- * Defined in `schema/qapi/introspect.json:72` (implicit).
- */
+/** Defined in `schema/qapi/introspect.json:72` (implicit). */
 export interface SchemaInfoBase {
   /** how other entries refer to it; the real name for commands and events, an opaque one for types */
   name: string;
@@ -1668,19 +1571,13 @@ export interface SchemaInfoEvent {
   "arg-type": string;
 }
 
-/**
- *
- * Defined in `schema/qapi/qdev.json:28` (implicit).
- */
+/** Defined in `schema/qapi/qdev.json:28` (implicit). */
 export interface DeviceDelArguments {
   /** the device's id, or its QOM path */
   id: string;
 }
 
-/**
- *
- * Defined in `schema/qapi/qdev.json:49` (implicit).
- */
+/** Defined in `schema/qapi/qdev.json:49` (implicit). */
 export interface DeviceDeletedEventData {
   /** the device's id, when it has one */
   device?: string | undefined;
@@ -1688,10 +1585,7 @@ export interface DeviceDeletedEventData {
   path: string;
 }
 
-/**
- *
- * Defined in `schema/qapi/qdev.json:72` (implicit).
- */
+/** Defined in `schema/qapi/qdev.json:72` (implicit). */
 export interface DeviceUnplugGuestErrorEventData {
   /** the device's id, when it has one */
   device?: string | undefined;
@@ -1699,10 +1593,7 @@ export interface DeviceUnplugGuestErrorEventData {
   path: string;
 }
 
-/**
- *
- * Defined in `schema/qapi/machine.json:76` (implicit).
- */
+/** Defined in `schema/qapi/machine.json:76` (implicit). */
 export interface BalloonArguments {
   /** the memory size the guest should end up with, in bytes */
   value: number;
@@ -1719,19 +1610,13 @@ export interface BalloonInfo {
   actual: number;
 }
 
-/**
- *
- * Defined in `schema/qapi/machine.json:123` (implicit).
- */
+/** Defined in `schema/qapi/machine.json:123` (implicit). */
 export interface BalloonChangeEventData {
   /** guest memory minus the balloon, in bytes, as @query-balloon would report it */
   actual: number;
 }
 
-/**
- *
- * Defined in `schema/qapi/machine.json:149` (implicit).
- */
+/** Defined in `schema/qapi/machine.json:149` (implicit). */
 export interface MemUnplugErrorEventData {
   /** the memory device's id */
   device: string;
@@ -1750,10 +1635,7 @@ export interface NameInfo {
   name?: string | undefined;
 }
 
-/**
- *
- * Defined in `schema/qapi/misc.json:93` (implicit).
- */
+/** Defined in `schema/qapi/misc.json:93` (implicit). */
 export interface RtcChangeEventData {
   /** the new RTC time minus the RTC base time (-rtc base), in seconds */
   offset: number;
@@ -1794,10 +1676,7 @@ export interface ACPIOSTInfo {
   status: number;
 }
 
-/**
- *
- * Defined in `schema/qapi/acpi.json:85` (implicit).
- */
+/** Defined in `schema/qapi/acpi.json:85` (implicit). */
 export interface AcpiDeviceOstEventData {
   /** the reported status */
   info: ACPIOSTInfo;
@@ -1815,7 +1694,7 @@ export interface QmpCommandMap {
   /**
    * Change what happens when a guest watchdog expires.
    *
-   * Defined in `schema/qapi/run-state.json:402`.
+   * Defined in `schema/qapi/run-state.json:404`.
    * @since 2.11
    */
   "watchdog-set-action": { args: WatchdogSetActionArguments; returns: Record<string, never> };
@@ -1824,14 +1703,14 @@ export interface QmpCommandMap {
    * keep their current setting.  The same knobs as the -action command
    * line option.
    *
-   * Defined in `schema/qapi/run-state.json:427`.
+   * Defined in `schema/qapi/run-state.json:429`.
    * @since 6.0
    */
   "set-action": { args: SetActionArguments; returns: Record<string, never> };
   /**
    * List the block jobs that exist.
    *
-   * Defined in `schema/qapi/block-core.json:164`.
+   * Defined in `schema/qapi/block-core.json:167`.
    * @since 1.1
    */
   "query-block-jobs": { args: Record<string, never>; returns: BlockJobInfo[] };
@@ -1840,7 +1719,7 @@ export interface QmpCommandMap {
    * ready mirror job cancelled without @force ends with
    * BLOCK_JOB_COMPLETED instead, having left the copy consistent.
    *
-   * Defined in `schema/qapi/block-core.json:187`.
+   * Defined in `schema/qapi/block-core.json:190`.
    * @since 1.1
    */
   "block-job-cancel": { args: BlockJobCancelArguments; returns: Record<string, never> };
@@ -1898,7 +1777,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:280`.
+   * Defined in `schema/qapi/migration.json:282`.
    * @since 0.14
    */
   "query-migrate": { args: Record<string, never>; returns: MigrationInfo };
@@ -1906,7 +1785,7 @@ export interface QmpCommandMap {
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:295`.
+   * Defined in `schema/qapi/migration.json:297`.
    * @since 0.14
    */
   "migrate_cancel": { args: Record<string, never>; returns: Record<string, never> };
@@ -1917,7 +1796,7 @@ export interface QmpCommandMap {
    * as QEMU 7.2 has them; 8.2 made @uri optional and added a channel
    * list.
    *
-   * Defined in `schema/qapi/migration.json:327`.
+   * Defined in `schema/qapi/migration.json:329`.
    * @since 0.14
    */
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
@@ -1935,14 +1814,14 @@ export interface QmpCommandMap {
   /**
    * Report the emulator's version.
    *
-   * Defined in `schema/qapi/control.json:98`.
+   * Defined in `schema/qapi/control.json:100`.
    * @since 0.14
    */
   "query-version": { args: Record<string, never>; returns: VersionInfo };
   /**
    * List the commands this server accepts in command mode.
    *
-   * Defined in `schema/qapi/control.json:126`.
+   * Defined in `schema/qapi/control.json:128`.
    * @since 0.14
    */
   "query-commands": { args: Record<string, never>; returns: CommandInfo[] };
@@ -1952,7 +1831,7 @@ export interface QmpCommandMap {
    * reason "host-qmp-quit" precedes it.  The reply may be lost when the
    * connection closes first.
    *
-   * Defined in `schema/qapi/control.json:144`.
+   * Defined in `schema/qapi/control.json:146`.
    * @since 0.14
    */
   "quit": { args: Record<string, never>; returns: Record<string, never> };
@@ -2144,7 +2023,7 @@ export interface QmpEventMap {
    * The guest reported a panic (through pvpanic, Hyper-V crash MSRs,
    * an s390 disabled wait, ...).
    *
-   * Defined in `schema/qapi/run-state.json:453`.
+   * Defined in `schema/qapi/run-state.json:455`.
    * @since 1.5
    */
   GUEST_PANICKED: GuestPanickedEventData;
@@ -2152,7 +2031,7 @@ export interface QmpEventMap {
    * The guest reported that it loaded a crash kernel after a panic
    * (pvpanic "crash loaded").  The machine keeps running.
    *
-   * Defined in `schema/qapi/run-state.json:474`.
+   * Defined in `schema/qapi/run-state.json:476`.
    * @since 5.0
    */
   GUEST_CRASHLOADED: GuestCrashloadedEventData;
@@ -2160,7 +2039,7 @@ export interface QmpEventMap {
    * The guest asked for a shutdown through the pvpanic device; a
    * SHUTDOWN event follows as for an ACPI power-off.
    *
-   * Defined in `schema/qapi/run-state.json:490`.
+   * Defined in `schema/qapi/run-state.json:492`.
    * @since 9.1
    */
   GUEST_PVSHUTDOWN: undefined;
@@ -2168,7 +2047,7 @@ export interface QmpEventMap {
    * The host reported a hardware memory error (a machine check) that
    * affects this process.
    *
-   * Defined in `schema/qapi/run-state.json:656`.
+   * Defined in `schema/qapi/run-state.json:660`.
    * @since 5.2
    */
   MEMORY_FAILURE: MemoryFailureEventData;
@@ -2177,21 +2056,21 @@ export interface QmpEventMap {
    * and the run state becomes "io-error"; @cont resumes.  From 9.2 QEMU
    * throttles this event to one per second for each @qom-path.
    *
-   * Defined in `schema/qapi/block-core.json:96`.
+   * Defined in `schema/qapi/block-core.json:99`.
    * @since 0.13
    */
   BLOCK_IO_ERROR: BlockIoErrorEventData;
   /**
    * A block job ended, successfully or not.
    *
-   * Defined in `schema/qapi/block-core.json:218`.
+   * Defined in `schema/qapi/block-core.json:221`.
    * @since 1.1
    */
   BLOCK_JOB_COMPLETED: BlockJobCompletedEventData;
   /**
    * A block job was cancelled before it finished.
    *
-   * Defined in `schema/qapi/block-core.json:251`.
+   * Defined in `schema/qapi/block-core.json:254`.
    * @since 1.1
    */
   BLOCK_JOB_CANCELLED: BlockJobCancelledEventData;
@@ -2199,7 +2078,7 @@ export interface QmpEventMap {
    * A quorum device could not reach a quorum on a read.  QEMU throttles
    * this event to one per second.
    *
-   * Defined in `schema/qapi/block-core.json:295`.
+   * Defined in `schema/qapi/block-core.json:298`.
    * @since 2.0
    */
   QUORUM_FAILURE: QuorumFailureEventData;
@@ -2208,7 +2087,7 @@ export interface QmpEventMap {
    * disagrees with the others.  QEMU throttles this event to one per
    * second for each @node-name.
    *
-   * Defined in `schema/qapi/block-core.json:325`.
+   * Defined in `schema/qapi/block-core.json:328`.
    * @since 2.0
    */
   QUORUM_REPORT_BAD: QuorumReportBadEventData;
@@ -2247,7 +2126,7 @@ export interface QmpEventMap {
   /**
    * A SPICE client connected (before any authentication).
    *
-   * Defined in `schema/qapi/ui.json:92`.
+   * Defined in `schema/qapi/ui.json:93`.
    * @since 0.14
    */
   SPICE_CONNECTED: SpiceConnectedEventData;
@@ -2255,14 +2134,14 @@ export interface QmpEventMap {
    * A SPICE channel finished its handshake and authentication and is
    * ready for use.
    *
-   * Defined in `schema/qapi/ui.json:120`.
+   * Defined in `schema/qapi/ui.json:121`.
    * @since 0.14
    */
   SPICE_INITIALIZED: SpiceInitializedEventData;
   /**
    * A SPICE connection was closed.
    *
-   * Defined in `schema/qapi/ui.json:145`.
+   * Defined in `schema/qapi/ui.json:146`.
    * @since 0.14
    */
   SPICE_DISCONNECTED: SpiceDisconnectedEventData;
@@ -2270,7 +2149,7 @@ export interface QmpEventMap {
    * The SPICE part of a migration (handing clients over to the
    * destination) is complete.
    *
-   * Defined in `schema/qapi/ui.json:162`.
+   * Defined in `schema/qapi/ui.json:163`.
    * @since 1.3
    */
   SPICE_MIGRATE_COMPLETED: undefined;
@@ -2278,21 +2157,21 @@ export interface QmpEventMap {
    * A VNC client connected.  Authentication has not happened yet, so
    * the client's identity is not known.
    *
-   * Defined in `schema/qapi/ui.json:239`.
+   * Defined in `schema/qapi/ui.json:241`.
    * @since 0.13
    */
   VNC_CONNECTED: VncConnectedEventData;
   /**
    * A VNC session became active, after authentication if any.
    *
-   * Defined in `schema/qapi/ui.json:265`.
+   * Defined in `schema/qapi/ui.json:267`.
    * @since 0.13
    */
   VNC_INITIALIZED: VncInitializedEventData;
   /**
    * A VNC connection was closed.
    *
-   * Defined in `schema/qapi/ui.json:291`.
+   * Defined in `schema/qapi/ui.json:293`.
    * @since 0.13
    */
   VNC_DISCONNECTED: VncDisconnectedEventData;
@@ -2300,7 +2179,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:347`.
+   * Defined in `schema/qapi/migration.json:349`.
    * @since 2.4
    */
   MIGRATION: MigrationEventData;
@@ -2309,7 +2188,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:367`.
+   * Defined in `schema/qapi/migration.json:369`.
    * @since 2.6
    */
   MIGRATION_PASS: MigrationPassEventData;
@@ -2321,7 +2200,7 @@ export interface QmpEventMap {
    *
    * Removed in QEMU 4.0.
    *
-   * Defined in `schema/qapi/control.json:184`.
+   * Defined in `schema/qapi/control.json:186`.
    * @since 2.12
    */
   COMMAND_DROPPED: CommandDroppedEventData;

@@ -510,11 +510,10 @@ class Checker {
       ? /^(__[a-zA-Z0-9.-]+_)?(x-)?([a-zA-Z0-9][a-zA-Z0-9_.-]*)$/
       : validName;
     if (!valid.test(name)) throw schemaError(`${what}: '${name}' is not a valid name`, info);
+    // expr.py reserves these for object members only (they would clash in the generated C).
     if (
-      name.startsWith("q_") ||
-      name === "u" ||
-      name.startsWith("has_") ||
-      name.startsWith("has-")
+      !isEnumValue &&
+      (name.startsWith("q_") || name === "u" || name.startsWith("has_") || name.startsWith("has-"))
     ) {
       if (!this.strictNames) return;
       throw schemaError(`${what}: '${name}' is a reserved name`, info);

@@ -27,7 +27,7 @@ export {
   parseSchema,
   parseSchemaText,
 } from "./parser.js";
-export { createValidator, qemuParameterName, type ValidateFn } from "./runtime.js";
+export * from "./runtime.js";
 export { formatSchemaError, type SourceInfo, schemaError } from "./source.js";
 export * from "./version.js";
 export { GeneratedFile } from "./codegen/printer.js";

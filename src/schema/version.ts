@@ -77,7 +77,8 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
   }
   // A member or branch whose type the release lacks goes too (the schema may mark only the type).
   const names = new Set(definitions.map((d) => d.name));
-  const typed = <T extends { type: { name: string } }>(xs: readonly T[]) => xs.filter((x) => names.has(x.type.name));
+  const typed = <T extends { type: { name: string } }>(xs: readonly T[]) =>
+    xs.filter((x) => names.has(x.type.name));
   return {
     definitions: definitions.map((d) => {
       switch (d.kind) {

@@ -201,9 +201,10 @@ class Emitter {
     where?: string | undefined,
   ): string[] {
     const lines: string[] = [];
-    if (d.doc) lines.push(d.doc);
-    if (d.removed) lines.push("", `Removed in QEMU ${d.removed}.`);
-    if (where) lines.push("", where);
+    const para = (text: string) => lines.push(...(lines.length > 0 ? ["", text] : [text]));
+    if (d.doc) para(d.doc);
+    if (d.removed) para(`Removed in QEMU ${d.removed}.`);
+    if (where) para(where);
     if (d.since) lines.push(`@since ${d.since}`);
     return lines;
   }
