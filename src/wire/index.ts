@@ -6,12 +6,12 @@
  */
 export { Connection, type ConnectionOptions, type TrafficDirection } from "./connection.js";
 export {
-  type JsonToken,
   type ParseOptions,
   type ParseResult,
   parseIntegerToken,
   parseStringToken,
   parseTokens,
+  type TokenList,
   TokenType,
 } from "./json-parser.js";
 export {

@@ -34,10 +34,15 @@ export const TokenType = {
 } as const;
 export type TokenType = (typeof TokenType)[keyof typeof TokenType];
 
-/** One token: its type and its exact input bytes. */
-export interface JsonToken {
-  readonly type: TokenType;
-  readonly text: Uint8Array;
+/**
+ * The tokens of one message: their bytes back to back in `bytes` (whitespace between tokens is
+ * not kept), token `i` being `bytes[starts[i], ends[i])` of type `types[i]`.
+ */
+export interface TokenList {
+  readonly bytes: Uint8Array;
+  readonly types: readonly TokenType[];
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
 }
 
 /** The outcome of parsing one message. */
@@ -61,16 +66,16 @@ function fail(what: string): never {
   throw new ParseFailure(`JSON parse error, ${what}`);
 }
 
-function latin1(bytes: Uint8Array): string {
+function latin1(bytes: Uint8Array, start: number, end: number): string {
   let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
 
-function hex4(text: Uint8Array, at: number): number {
+function hex4(text: Uint8Array, at: number, end: number): number {
   let cp = 0;
   for (let i = 0; i < 4; i++) {
-    const c = at + i < text.length ? text[at + i]! : 0;
+    const c = at + i < end ? text[at + i]! : 0;
     let d: number;
     if (c >= 0x30 && c <= 0x39) d = c - 0x30;
     else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
@@ -85,12 +90,11 @@ function hex4(text: Uint8Array, at: number): number {
  * Decodes a string token (with its quotes, `"` or `'`) as QEMU's `parse_string` does: the
  * escapes of JSON plus `\'`, surrogate pairs through `\uXXXX\uXXXX`, and modified UTF-8 checks.
  */
-export function parseStringToken(text: Uint8Array): string {
-  const quote = text[0]!;
-  const end = text.length;
+export function parseStringToken(text: Uint8Array, start = 0, end = text.length): string {
+  const quote = text[start]!;
   const next = { end: 0 };
   let out = "";
-  let p = 1;
+  let p = start + 1;
   let runStart = p;
   while (p < end && text[p] !== quote) {
     const c = text[p]!;
@@ -98,7 +102,7 @@ export function parseStringToken(text: Uint8Array): string {
       p++;
       continue;
     }
-    if (p > runStart) out += latin1(text.subarray(runStart, p));
+    if (p > runStart) out += latin1(text, runStart, p);
     if (c === 0x5c) {
       const beg = p;
       const e = p + 1 < end ? text[p + 1]! : 0;
@@ -132,13 +136,13 @@ export function parseStringToken(text: Uint8Array): string {
           out += "\t";
           break;
         case 0x75: {
-          let cp = hex4(text, p);
+          let cp = hex4(text, p, end);
           p += 4;
           // A leading surrogate followed by `\u` must pair with a trailing one; QEMU then
           // quotes both escapes in the error text (json-parser.c, parse_string).
           if (cp >= 0xd800 && cp <= 0xdbff && text[p] === 0x5c && text[p + 1] === 0x75) {
             cp = 0x10000 + ((cp & 0x3ff) << 10);
-            const trailing = hex4(text, p + 2);
+            const trailing = hex4(text, p + 2, end);
             if (trailing >= 0xdc00 && trailing <= 0xdfff) {
               cp |= trailing & 0x3ff;
               p += 6;
@@ -147,7 +151,7 @@ export function parseStringToken(text: Uint8Array): string {
             }
           }
           if (!isValidCodepoint(cp)) {
-            const quoted = latin1(text.subarray(beg, Math.min(p, end)));
+            const quoted = latin1(text, beg, Math.min(p, end));
             // `%.*s` stops at the token's terminating NUL; the token has none inside.
             fail(`${quoted} is not a valid Unicode character`);
           }
@@ -165,7 +169,7 @@ export function parseStringToken(text: Uint8Array): string {
     }
     runStart = p;
   }
-  if (p > runStart) out += latin1(text.subarray(runStart, p));
+  if (p > runStart) out += latin1(text, runStart, p);
   return out;
 }
 
@@ -183,37 +187,42 @@ export function parseIntegerToken(text: string): number | bigint {
 }
 
 /** Parses the tokens of one message (`json_parser_parse`). */
-export function parseTokens(tokens: readonly JsonToken[], options: ParseOptions): ParseResult {
+export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResult {
+  const { bytes, types, starts, ends } = tokens;
+  const count = types.length;
   let index = 0;
   const rejectDuplicates = options.duplicateKeys === "error";
 
-  function peek(): JsonToken | undefined {
-    return tokens[index];
+  /** The type of the next token, or 0 when there is none. */
+  function peek(): number {
+    return index < count ? types[index]! : 0;
   }
-  function pop(): JsonToken | undefined {
-    return tokens[index++];
+  function pop(): number {
+    return index < count ? types[index++]! : 0;
   }
 
   function parseValue(): JsonValue {
-    const token = peek();
-    if (token === undefined) fail("premature EOI");
-    switch (token.type) {
+    const type = peek();
+    if (type === 0) fail("premature EOI");
+    const start = starts[index]!;
+    const end = ends[index]!;
+    switch (type) {
       case TokenType.LCurly:
         return parseObject();
       case TokenType.LSquare:
         return parseArray();
       case TokenType.String:
         index++;
-        return parseStringToken(token.text);
+        return parseStringToken(bytes, start, end);
       case TokenType.Integer:
         index++;
-        return parseIntegerToken(latin1(token.text));
+        return parseIntegerToken(latin1(bytes, start, end));
       case TokenType.Float:
         index++;
-        return Number(latin1(token.text));
+        return Number(latin1(bytes, start, end));
       case TokenType.Keyword: {
         index++;
-        const word = latin1(token.text);
+        const word = latin1(bytes, start, end);
         if (word === "true") return true;
         if (word === "false") return false;
         if (word === "null") return null;
@@ -225,12 +234,12 @@ export function parseTokens(tokens: readonly JsonToken[], options: ParseOptions)
   }
 
   function parsePair(object: JsonObject, seen: Set<string> | undefined): void {
-    if (peek() === undefined) fail("premature EOI");
+    if (peek() === 0) fail("premature EOI");
     const key = parseValue();
     if (typeof key !== "string") fail("key is not a string in object");
     const colon = pop();
-    if (colon === undefined) fail("premature EOI");
-    if (colon.type !== TokenType.Colon) fail("missing : in object pair");
+    if (colon === 0) fail("premature EOI");
+    if (colon !== TokenType.Colon) fail("missing : in object pair");
     const value = parseValue();
     if (seen !== undefined) {
       if (seen.has(key)) fail("duplicate key");
@@ -253,19 +262,19 @@ export function parseTokens(tokens: readonly JsonToken[], options: ParseOptions)
     const object: JsonObject = {};
     const seen = rejectDuplicates ? new Set<string>() : undefined;
     const first = peek();
-    if (first === undefined) fail("premature EOI");
-    if (first.type === TokenType.RCurly) {
+    if (first === 0) fail("premature EOI");
+    if (first === TokenType.RCurly) {
       index++;
       return object;
     }
     parsePair(object, seen);
     let token = pop();
-    if (token === undefined) fail("premature EOI");
-    while (token.type !== TokenType.RCurly) {
-      if (token.type !== TokenType.Comma) fail("expected separator in dict");
+    if (token === 0) fail("premature EOI");
+    while (token !== TokenType.RCurly) {
+      if (token !== TokenType.Comma) fail("expected separator in dict");
       parsePair(object, seen);
       token = pop();
-      if (token === undefined) fail("premature EOI");
+      if (token === 0) fail("premature EOI");
     }
     return object;
   }
@@ -274,19 +283,19 @@ export function parseTokens(tokens: readonly JsonToken[], options: ParseOptions)
     index++; // the `[`
     const list: JsonValue[] = [];
     const first = peek();
-    if (first === undefined) fail("premature EOI");
-    if (first.type === TokenType.RSquare) {
+    if (first === 0) fail("premature EOI");
+    if (first === TokenType.RSquare) {
       index++;
       return list;
     }
     list.push(parseValue());
     let token = pop();
-    if (token === undefined) fail("premature EOI");
-    while (token.type !== TokenType.RSquare) {
-      if (token.type !== TokenType.Comma) fail("expected separator in list");
+    if (token === 0) fail("premature EOI");
+    while (token !== TokenType.RSquare) {
+      if (token !== TokenType.Comma) fail("expected separator in list");
       list.push(parseValue());
       token = pop();
-      if (token === undefined) fail("premature EOI");
+      if (token === 0) fail("premature EOI");
     }
     return list;
   }

@@ -24,7 +24,7 @@
  */
 import { JsonStreamError } from "../base/errors.js";
 import type { JsonValue } from "../base/json.js";
-import { type JsonToken, type ParseOptions, parseTokens, TokenType } from "./json-parser.js";
+import { type ParseOptions, parseTokens, TokenType } from "./json-parser.js";
 import { decodeQemuText, utf8Length } from "./json-utf8.js";
 
 /** QEMU's `MAX_TOKEN_SIZE`: 64 MiB for all the tokens of one message, and for one token. */
@@ -83,15 +83,6 @@ const S_EXP_SIGN = 12;
 const S_EXP_DIGITS = 13;
 const S_KEYWORD = 14;
 
-const structuralText: Record<number, Uint8Array> = {
-  [TokenType.LCurly]: Uint8Array.of(0x7b),
-  [TokenType.RCurly]: Uint8Array.of(0x7d),
-  [TokenType.LSquare]: Uint8Array.of(0x5b),
-  [TokenType.RSquare]: Uint8Array.of(0x5d),
-  [TokenType.Colon]: Uint8Array.of(0x3a),
-  [TokenType.Comma]: Uint8Array.of(0x2c),
-};
-
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -119,17 +110,25 @@ function streamError(desc: string, raw?: unknown): JsonStreamItem {
 /**
  * The exact path: QEMU's lexer and streamer over bytes. `out` collects the items of the
  * current `push`.
+ *
+ * The tokens of the message being gathered are kept back to back in one buffer (QEMU's
+ * `token_size` is then simply the buffer's committed length), the token being lexed at its end.
  */
 class ExactFramer {
   out: JsonStreamItem[] = [];
   private state = S_START;
-  private tok = new Uint8Array(256);
-  private tokLen = 0;
-  private tokStart = 0;
-  private tokens: JsonToken[] = [];
-  private tokenSize = 0;
+  private buf = new Uint8Array(1024);
+  /** Bytes in `buf`: committed tokens, then the token being lexed. */
+  private len = 0;
+  /** Where the token being lexed starts in `buf` (= bytes of committed tokens). */
+  private tokBase = 0;
+  private types: TokenType[] = [];
+  private starts: number[] = [];
+  private ends: number[] = [];
   private braces = 0;
   private brackets = 0;
+  /** Absolute stream positions: start of the token being lexed, start of the message. */
+  private tokStart = 0;
   private msgStart = 0;
   /** Absolute position of the next byte fed. */
   private pos = 0;
@@ -148,47 +147,49 @@ class ExactFramer {
 
   /** Between messages: nothing pending in the lexer or the streamer. */
   get clean(): boolean {
-    return this.state === S_START && this.tokens.length === 0;
+    return this.state === S_START && this.types.length === 0;
   }
 
   /** Bytes held for an unfinished message (tokens plus the token being lexed). */
   get pendingBytes(): number {
-    return this.tokenSize + this.tokLen;
+    return this.len;
+  }
+
+  private grow(need: number): void {
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.buf.subarray(0, this.len));
+    this.buf = bigger;
   }
 
   private append(c: number): void {
-    if (this.tokLen === this.tok.length) {
-      const bigger = new Uint8Array(this.tok.length * 2);
-      bigger.set(this.tok);
-      this.tok = bigger;
-    }
-    this.tok[this.tokLen++] = c;
+    if (this.len === this.buf.length) this.grow(this.len + 1);
+    this.buf[this.len++] = c;
   }
 
   private appendRange(b: Uint8Array, from: number, to: number): void {
-    const need = this.tokLen + (to - from);
-    if (need > this.tok.length) {
-      let size = this.tok.length * 2;
-      while (size < need) size *= 2;
-      const bigger = new Uint8Array(size);
-      bigger.set(this.tok.subarray(0, this.tokLen));
-      this.tok = bigger;
-    }
-    this.tok.set(b.subarray(from, to), this.tokLen);
-    this.tokLen = need;
+    const need = this.len + (to - from);
+    if (need > this.buf.length) this.grow(need);
+    this.buf.set(b.subarray(from, to), this.len);
+    this.len = need;
   }
 
   private resetMessage(): void {
     this.braces = 0;
     this.brackets = 0;
-    this.tokens = [];
-    this.tokenSize = 0;
+    this.types.length = 0;
+    this.starts.length = 0;
+    this.ends.length = 0;
+    this.len = 0;
+    this.tokBase = 0;
+    // Give back the memory of a large message.
+    if (this.buf.length > 1024 * 1024) this.buf = new Uint8Array(1024);
   }
 
   /** A lexical error: the token so far (with the offending byte) is reported, then recovery. */
   private lexError(): void {
-    const text = decodeQemuText(this.tok, 0, this.tokLen);
-    this.tokLen = 0;
+    const text = decodeQemuText(this.buf, this.tokBase, this.len);
     this.state = S_RECOVERY;
     this.resetMessage();
     this.out.push(streamError(`JSON parse error, stray '${text}'`, text));
@@ -199,8 +200,11 @@ class ExactFramer {
     this.out.push(streamError(desc));
   }
 
-  /** `json_message_process_token`: counts, limits, and a parse once the counts balance. */
-  private token(type: TokenType, text: Uint8Array, end: number): void {
+  /**
+   * `json_message_process_token` for the token `buf[tokBase, len)`: counts, limits, and a parse
+   * once the counts balance. `end` is the absolute position just after the token.
+   */
+  private token(type: TokenType, end: number): void {
     switch (type) {
       case TokenType.LCurly:
         this.braces++;
@@ -215,11 +219,12 @@ class ExactFramer {
         this.brackets--;
         break;
     }
-    if (this.tokenSize + text.length + 1 > this.maxBytes) {
+    // `tokBase` is the size of the tokens gathered so far, `len` adds this one.
+    if (this.len + 1 > this.maxBytes) {
       this.limitError("JSON token size limit exceeded");
       return;
     }
-    if (this.tokens.length + 1 > this.maxTokens) {
+    if (this.types.length + 1 > this.maxTokens) {
       this.limitError("JSON token count limit exceeded");
       return;
     }
@@ -227,15 +232,16 @@ class ExactFramer {
       this.limitError("JSON nesting depth limit exceeded");
       return;
     }
-    if (this.tokens.length === 0) this.msgStart = this.tokStart;
-    this.tokens.push({ type, text });
-    this.tokenSize += text.length;
+    if (this.types.length === 0) this.msgStart = this.tokStart;
+    this.types.push(type);
+    this.starts.push(this.tokBase);
+    this.ends.push(this.len);
+    this.tokBase = this.len;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
-    this.parse(end);
-  }
-
-  private parse(end: number): void {
-    const result = parseTokens(this.tokens, this.parseOptions);
+    const result = parseTokens(
+      { bytes: this.buf, types: this.types, starts: this.starts, ends: this.ends },
+      this.parseOptions,
+    );
     const bytes = end - this.msgStart;
     this.resetMessage();
     this.out.push(
@@ -243,17 +249,16 @@ class ExactFramer {
     );
   }
 
-  /** Emits the token being lexed as `type` and returns to the start state. */
+  /** Ends the token being lexed as `type` and returns to the start state. */
   private finishToken(type: TokenType, end: number): void {
-    const text = this.tok.slice(0, this.tokLen);
-    this.tokLen = 0;
     this.state = S_START;
-    this.token(type, text, end);
+    this.token(type, end);
   }
 
-  private structural(type: TokenType, at: number): void {
+  private structural(type: TokenType, c: number, at: number): void {
     this.tokStart = at;
-    this.token(type, structuralText[type]!, at + 1);
+    this.append(c);
+    this.token(type, at + 1);
   }
 
   /** Feeds `b[start, end)`. */
@@ -273,27 +278,27 @@ class ExactFramer {
               i++;
               continue;
             case 0x7b:
-              this.structural(TokenType.LCurly, offset + i);
+              this.structural(TokenType.LCurly, c, offset + i);
               i++;
               continue;
             case 0x7d:
-              this.structural(TokenType.RCurly, offset + i);
+              this.structural(TokenType.RCurly, c, offset + i);
               i++;
               continue;
             case 0x5b:
-              this.structural(TokenType.LSquare, offset + i);
+              this.structural(TokenType.LSquare, c, offset + i);
               i++;
               continue;
             case 0x5d:
-              this.structural(TokenType.RSquare, offset + i);
+              this.structural(TokenType.RSquare, c, offset + i);
               i++;
               continue;
             case 0x3a:
-              this.structural(TokenType.Colon, offset + i);
+              this.structural(TokenType.Colon, c, offset + i);
               i++;
               continue;
             case 0x2c:
-              this.structural(TokenType.Comma, offset + i);
+              this.structural(TokenType.Comma, c, offset + i);
               i++;
               continue;
             case 0x22:
@@ -335,7 +340,7 @@ class ExactFramer {
           const quote = this.state === S_DQ ? 0x22 : 0x27;
           // Copy the run of ordinary bytes at once, stopping one byte past the size limit.
           let j = i;
-          const stop = Math.min(end, i + (max + 1 - this.tokLen));
+          const stop = Math.min(end, i + (max + 1 - (this.len - this.tokBase)));
           while (j < stop) {
             const d = b[j]!;
             if (d === quote || d === 0x5c || d < 0x20 || d > 0xfd) break;
@@ -452,8 +457,7 @@ class ExactFramer {
       }
       // No single token may grow past the limit (json-lexer.c): cut it off; the streamer then
       // rejects it by size and the lexer starts afresh with the next byte.
-      if (this.tokLen > max) {
-        this.tokLen = 0;
+      if (this.len - this.tokBase > max) {
         this.state = S_START;
         this.limitError("JSON token size limit exceeded");
       }
@@ -484,7 +488,18 @@ class ExactFramer {
           this.lexError();
       }
     }
-    if (this.tokens.length > 0) this.parse(end);
+    // JSON_END_OF_INPUT: whatever tokens are left are parsed (and cannot be complete).
+    if (this.types.length > 0) {
+      const result = parseTokens(
+        { bytes: this.buf, types: this.types, starts: this.starts, ends: this.ends },
+        this.parseOptions,
+      );
+      const bytes = end - this.msgStart;
+      this.resetMessage();
+      this.out.push(
+        result.ok ? { kind: "value", value: result.value, bytes } : streamError(result.desc),
+      );
+    }
   }
 }
 
@@ -519,8 +534,6 @@ export class JsonStreamDecoder {
   private readonly fast: boolean;
   /** In fast mode, bytes are framed by lines; in exact mode every byte goes to the exact path. */
   private exactActive = false;
-  private carry: Uint8Array[] = [];
-  private carryLen = 0;
   private readonly maxBytes: number;
   private readonly maxNesting: number;
   private readonly maxTokens: number;
@@ -547,7 +560,7 @@ export class JsonStreamDecoder {
 
   /** Bytes held for a message not yet complete. */
   get pendingBytes(): number {
-    return this.carryLen + this.exact.pendingBytes;
+    return this.exact.pendingBytes;
   }
 
   /** Decodes one chunk; returns the items it completes. */
@@ -570,19 +583,15 @@ export class JsonStreamDecoder {
         continue;
       }
       const last = chunk.lastIndexOf(0x0a);
-      if (last < off) {
-        this.hold(chunk.subarray(off));
-        break;
+      if (last >= off) {
+        this.lines(chunk.subarray(off, last + 1), out);
+        off = last + 1;
+        continue;
       }
-      let batch = chunk.subarray(off, last + 1);
-      if (this.carryLen > 0) {
-        this.carry.push(batch);
-        batch = concat(this.carry, this.carryLen + batch.length);
-        this.carry = [];
-        this.carryLen = 0;
-      }
-      off = last + 1;
-      this.lines(batch, out);
+      // The unterminated tail goes to the exact path at once: it may hold complete messages
+      // (a peer need not end its lines), and its partial message is bounded by the limits there.
+      this.exactLine(chunk, off, n);
+      off = n;
     }
     return out;
   }
@@ -591,28 +600,9 @@ export class JsonStreamDecoder {
   end(): JsonStreamItem[] {
     const out: JsonStreamItem[] = [];
     this.exact.out = out;
-    if (this.carryLen > 0) {
-      const rest = concat(this.carry, this.carryLen);
-      this.carry = [];
-      this.carryLen = 0;
-      this.exact.feed(rest, 0, rest.length);
-    }
     this.exact.flush();
     this.exactActive = false;
     return out;
-  }
-
-  /** Keeps an unterminated line; one that outgrows the limit goes to the exact path now. */
-  private hold(piece: Uint8Array): void {
-    this.carry.push(piece.slice());
-    this.carryLen += piece.length;
-    if (this.carryLen > this.maxBytes) {
-      const rest = concat(this.carry, this.carryLen);
-      this.carry = [];
-      this.carryLen = 0;
-      this.exact.feed(rest, 0, rest.length);
-      this.exactActive = true;
-    }
   }
 
   /** Frames a batch of whole lines (it ends with `\n`). */
@@ -718,14 +708,4 @@ export class JsonStreamDecoder {
     };
     return walk(value, 0) && tokens <= this.maxTokens;
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
