@@ -44,6 +44,7 @@ export {
   emptyCommandLine,
   type MonitorSpec,
   parseMonitorSpec,
+  type ParseQemuOptionsOptions,
   parseQemuOptions,
   QEMU_OPTION_TABLE,
   QemuOptionError,

@@ -7,7 +7,7 @@
  * `-name NAME|guest=NAME[,…]`, `-machine|-M none|pc|q35|pc-…[,accel=…]`, `-incoming defer|URI`,
  * `-accel A`, `-display none`, `-nodefaults`, `-m SIZE`, a few `-drive`/`-device` forms (see
  * {@link parseQemuOptions}), and the simulator's own `--qemu-version V`, `--strict`,
- * `--guest-script FILE`, `--package TEXT`, `--no-byte-exact`. Unknown options are refused.
+ * `--guest-script FILE`, `--package TEXT`. Unknown options are refused.
  *
  * The table is open: {@link QEMU_OPTION_TABLE} can be extended by passing `extraOptions`
  * (the CLI adds `-chardev`, `-mon`, `-pidfile`, `-daemonize`).
@@ -52,7 +52,6 @@ export interface SimCommandLine {
   qemuVersion?: string | undefined;
   packageString?: string | undefined;
   strict: boolean;
-  byteExact?: boolean | undefined;
   guestScript?: string | undefined;
   blockDevices: BlockDeviceOptions[];
   nics: string[];
@@ -425,20 +424,6 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     help: "--strict  no x-sim-* commands: only what QEMU has",
     apply: (line) => {
       line.strict = true;
-    },
-  },
-  "byte-exact": {
-    takesValue: false,
-    help: "--byte-exact  QEMU's output bytes (default for 7.2.22)",
-    apply: (line) => {
-      line.byteExact = true;
-    },
-  },
-  "no-byte-exact": {
-    takesValue: false,
-    help: "--no-byte-exact  compact JSON output",
-    apply: (line) => {
-      line.byteExact = false;
     },
   },
   "guest-script": {

@@ -5,8 +5,7 @@
  * Every behaviour switch is derived from the version number, so a profile is little more than a
  * version and a `package` string. The profiles offered:
  *
- * - **7.2.22** (default): Debian 12's QEMU, checked against the real binary on this machine.
- *   Byte-exact by default. Carries the 7.2.9 backport of effd60c878, so events caused by a
+ * - **7.2.22** (default): Debian 12's QEMU, checked against the real binary on this machine. Carries the 7.2.9 backport of effd60c878, so events caused by a
  *   command come before its reply (§1.9).
  * - **7.2.0**: the same 7.2 machine before that backport: the reply comes before such events.
  * - **8.2.0**: 8.1's six `finish-migrate → …` pairs, `singlestep` still in `query-status`, reply first.
@@ -17,6 +16,9 @@
  *   capabilities (`oob` arrived in 3.0); there is no `-action`/`set-action` (6.0), so a panic
  *   follows the old fixed path: GUEST_PANICKED{pause} and a stop, then, unless `-no-shutdown`,
  *   GUEST_PANICKED{poweroff} and a shutdown (vl.c before 6.0).
+ *
+ * Output is always QEMU's own byte format (the server writes it: key order, separators, `\r\n`,
+ * escapes); that format did not change between 2.x and 10.2, so every profile is byte-exact.
  *
  * @module
  */
@@ -32,8 +34,6 @@ export interface QemuProfile {
   readonly package: string;
   /** Greeting capabilities (`oob` from 3.0). */
   readonly capabilities: readonly string[];
-  /** Whether the default for byte-exact output is on. */
-  readonly byteExactDefault: boolean;
   /** Events a command's request causes (RESET, POWERDOWN, SHUTDOWN, WAKEUP) precede its reply (§1.9). */
   readonly eventsBeforeReply: boolean;
   /** SHUTDOWN/RESET data: none before 2.10, `{guest}` before 4.0, `{guest, reason}` after (§6). */
@@ -61,7 +61,6 @@ function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfi
     version,
     package: pkg,
     capabilities: at(3, 0) ? ["oob"] : [],
-    byteExactDefault: id === "7.2.22",
     eventsBeforeReply,
     shutdownData: at(4, 0) ? "guest-reason" : at(2, 10) ? "guest" : "none",
     statusSingleStep: !at(9, 0),
