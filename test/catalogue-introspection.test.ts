@@ -397,3 +397,55 @@ test(
     assert.deepEqual([...theirs.compared].sort(), [...r.compared].sort());
   },
 );
+
+/**
+ * `allow-preconfig` is not in `query-qmp-schema`, so probe it: during `--preconfig` QEMU refuses
+ * a command without it before looking at the arguments (§1.4 step 7), and a command with it then
+ * rejects the bogus argument, so nothing runs.
+ */
+test(
+  "should mark allow-preconfig on exactly the commands QEMU 7.2 runs during --preconfig",
+  realQemuTest(),
+  async (t) => {
+    const schemaFile = join(
+      fileURLToPath(new URL("../schema/qapi/", import.meta.url)),
+      "qapi-schema.json",
+    );
+    const { model } = loadSchema(schemaFile, { readFile: readFileNode });
+    const qemu = await startQemu({ paused: false, args: ["--preconfig"] });
+    try {
+      const qmp = await RawQmp.connect(qemu.socketPath);
+      const greeting = JSON.parse(await qmp.handshake()) as {
+        QMP: { version: { qemu: { major: number; minor: number; micro: number } } };
+      };
+      const v = greeting.QMP.version.qemu;
+      if (v.major !== 7 || v.minor !== 2) {
+        t.skip(
+          `the catalogue is checked against QEMU 7.2; this QEMU is ${v.major}.${v.minor}.${v.micro}`,
+        );
+        qmp.close();
+        return;
+      }
+      const commands = createVersionQueries(model)
+        .modelFor(`${v.major}.${v.minor}.${v.micro}`)
+        .definitions.filter((d) => d.kind === "command" && d.name !== "qmp_capabilities");
+      const mismatches: string[] = [];
+      for (const d of commands) {
+        if (d.kind !== "command") continue;
+        qmp.send(JSON.stringify({ execute: d.name, arguments: { "x-bogus": 1 } }));
+        const reply = await qmp.next();
+        assert.ok(reply !== undefined, `${d.name}: no reply`);
+        const desc = (reply.error as { desc?: string } | undefined)?.desc ?? "";
+        const allowed = !desc.includes("is permitted only after machine initialization");
+        if (allowed !== d.allowPreconfig) {
+          mismatches.push(`${d.name}: catalogue ${d.allowPreconfig}, QEMU ${allowed} (${desc})`);
+        }
+      }
+      qmp.close();
+      assert.ok(commands.length >= 25, `only ${commands.length} commands probed`);
+      assert.deepEqual(mismatches, []);
+    } finally {
+      await qemu.stop();
+    }
+  },
+);
