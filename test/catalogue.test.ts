@@ -111,6 +111,15 @@ const branchNames = (union: string, version: string) => {
 };
 
 test("should parse and check the whole catalogue", () => {
+  // The strictest rules the checker knows: QEMU's current naming rules, and a description for
+  // every member, enum value and branch (QEMU 9.0+), beside the pragma's doc-required.
+  assert.doesNotThrow(() =>
+    loadSchema(join(schemaDir, "qapi-schema.json"), {
+      readFile: readFileNode,
+      naming: "strict",
+      memberDocs: "require",
+    }),
+  );
   const kinds = (k: Definition["kind"]) =>
     model.definitions.filter((d) => d.kind === k && !d.implicit).length;
   assert.ok(kinds("event") >= seedEvents.length, `only ${kinds("event")} events`);
