@@ -29,6 +29,7 @@ export {
   qdictBucket,
   qdictKeyOrder,
   quoteQemuString,
+  restoreQdictOrder,
   type WriteQemuJsonOptions,
   writeCompactJson,
   writeQemuJson,

@@ -48,9 +48,16 @@ export interface TokenList {
 /** The outcome of parsing one message. */
 export type ParseResult = { ok: true; value: JsonValue } | { ok: false; desc: string };
 
-/** Parser flavours: `qemu` rejects duplicate keys (QEMU 4.0+); `client` keeps the last one. */
+/** Parser flavours of the two dialects. */
 export interface ParseOptions {
+  /** `error` as QEMU (4.0+) for the `qemu` dialect; the `client` dialect keeps the last value. */
   readonly duplicateKeys: "error" | "last-wins";
+  /**
+   * What the integer token `-0` means. QEMU's parser reads it as the integer 0 (`qemu`). QEMU's
+   * writer prints `-0` only for the double -0.0 (an integer 0 prints as `0`), so a client reading
+   * QEMU's output takes it as -0 (`client`), as `JSON.parse` does.
+   */
+  readonly minusZero: "zero" | "minus-zero";
 }
 
 class ParseFailure {
@@ -174,10 +181,13 @@ export function parseStringToken(text: Uint8Array, start = 0, end = text.length)
 }
 
 /** QEMU's number rule: int64, else uint64 (non-negative), else double (`strtod`). */
-export function parseIntegerToken(text: string): number | bigint {
+export function parseIntegerToken(
+  text: string,
+  minusZero: ParseOptions["minusZero"] = "zero",
+): number | bigint {
   if (text.length <= 15) {
     const n = Number(text);
-    return n === 0 ? 0 : n; // "-0" is the integer 0, not the double -0
+    return n === 0 && minusZero === "zero" ? 0 : n;
   }
   const big = BigInt(text);
   // int64 covers the negatives, uint64 the rest of the non-negatives; both go through bigint
@@ -216,7 +226,7 @@ export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResu
         return parseStringToken(bytes, start, end);
       case TokenType.Integer:
         index++;
-        return parseIntegerToken(latin1(bytes, start, end));
+        return parseIntegerToken(latin1(bytes, start, end), options.minusZero);
       case TokenType.Float:
         index++;
         return Number(latin1(bytes, start, end));

@@ -247,16 +247,17 @@ suite("JsonStreamDecoder", () => {
         9007199254740991,
         9007199254740993n,
         -9223372036854775808n,
-        -9223372036854775809,
+        -(2 ** 63), // below int64: a double
         18446744073709551615n,
-        18446744073709551616,
-        0,
+        2 ** 64, // beyond uint64: a double
+        path === qemuPath ? 0 : -0,
         -0,
         1,
         2.5,
         123456789012345,
       ]);
-      assert.ok(Object.is((item.value as number[])[6], 0), `${path.name}: integer -0 is 0`);
+      // QEMU reads `-0` as the integer 0; a client reads QEMU's `-0` as the double it printed.
+      assert.ok(Object.is((item.value as number[])[6], path === qemuPath ? 0 : -0), path.name);
       assert.ok(Object.is((item.value as number[])[7], -0), `${path.name}: float -0.0 stays -0`);
     }
   });

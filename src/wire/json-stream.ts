@@ -8,10 +8,11 @@
  *   streamer that counts braces and brackets, applies the limits and hands each balanced token
  *   list to the parser (`json-parser.ts`). It is always used for the `qemu` dialect.
  * - The **fast path** (`client` dialect, the default there) serves what QEMU prints: one compact
- *   message per `\r\n`-terminated line. Whole lines are decoded in one go and given to the native
- *   `JSON.parse`. A line goes to the exact path instead whenever `JSON.parse` could disagree with
+ *   message per `\r\n`-terminated line. The whole lines of a chunk are decoded in one go and each
+ *   is given to the native `JSON.parse` (the unterminated tail of a chunk, which may hold a
+ *   complete message since a peer need not end its lines, takes the exact path). A line goes to the exact path instead whenever `JSON.parse` could disagree with
  *   QEMU: it fails to parse, it carries an escape or a number whose value QEMU treats differently
- *   (surrogate or noncharacter `\u` escapes, integers of 16+ digits, the integer `-0`), raw UTF-8
+ *   (surrogate or noncharacter `\u` escapes, integers of 16+ digits), raw UTF-8
  *   that QEMU rejects, or it is long enough to break a limit. The switch back happens at the next
  *   line end where the exact path stands between messages, so the framing never differs.
  *
@@ -44,7 +45,7 @@ export interface JsonStreamDecoderOptions {
    * keys rejected). `client`: what a client must tolerate from QEMU: the same grammar, plus
    * `inf`, `-inf`, `nan`, `-nan` (QEMU prints non-finite doubles with `%.17g`) lexed as words so
    * that such a message gives one error item and the stream goes on; duplicate keys keep the
-   * last value.
+   * last value; `-0` is the double -0 (QEMU prints it only for -0.0).
    */
   dialect: JsonDialect;
   /** Bytes of tokens per message (whitespace not counted, as QEMU). Default 64 MiB. */
@@ -140,9 +141,9 @@ class ExactFramer {
     private readonly maxTokens: number,
     /** Client dialect: `-` followed by a letter starts a word (`-inf`, `-nan`). */
     private readonly signedWords: boolean,
-    duplicateKeys: ParseOptions["duplicateKeys"],
+    parseOptions: ParseOptions,
   ) {
-    this.parseOptions = { duplicateKeys };
+    this.parseOptions = parseOptions;
   }
 
   /** Between messages: nothing pending in the lexer or the streamer. */
@@ -503,8 +504,11 @@ class ExactFramer {
   }
 }
 
-/** Line-based guard: escapes and numbers where `JSON.parse` and QEMU may disagree. */
-const needsExactParse = /\\u[dDfF]|(?:^|[:,[\s-])\d{16}|(?:^|[:,[\s])-0(?![.eE\d])/;
+/**
+ * Line-based guard: escapes and numbers where `JSON.parse` and QEMU may disagree (surrogate and
+ * noncharacter escapes; integers of 16+ digits, which may need int64/uint64 precision).
+ */
+const needsExactParse = /\\u[dDfF]|(?:^|[:,[\s-])\d{16}/;
 /** Raw noncharacters, which QEMU rejects inside strings and `TextDecoder` accepts. */
 const rawNoncharacter =
   /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
@@ -551,7 +555,9 @@ export class JsonStreamDecoder {
       this.maxNesting,
       this.maxTokens,
       client,
-      client ? "last-wins" : "error",
+      client
+        ? { duplicateKeys: "last-wins", minusZero: "minus-zero" }
+        : { duplicateKeys: "error", minusZero: "zero" },
     );
     this.fast = client && options.fastPath !== false;
     // Below this many bytes a line can break neither the nesting nor the token-count limit.

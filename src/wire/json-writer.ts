@@ -79,6 +79,45 @@ export function qdictKeyOrder(keys: readonly string[]): string[] {
   return entries.map((e) => e.key);
 }
 
+/**
+ * Rebuilds the objects of a value parsed from QEMU's output so that `writeQemuJson` prints them
+ * as QEMU did. QEMU prints the keys of one bucket most recent first, so parsing its output
+ * yields them in reverse insertion order, and printing that again would swap them (QEMU itself
+ * does the same when it echoes an `id` it parsed). Reversing each run of same-bucket keys
+ * restores an insertion order that prints identically. Useful to replay recorded QEMU output.
+ */
+export function restoreQdictOrder(value: JsonValue): JsonValue {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(restoreQdictOrder);
+  const keys = Object.keys(value);
+  const ordered: string[] = [];
+  let run: string[] = [];
+  let runBucket = -1;
+  for (const key of keys) {
+    const bucket = cachedBucket(key);
+    if (bucket !== runBucket && run.length > 0) {
+      ordered.push(...run.reverse());
+      run = [];
+    }
+    runBucket = bucket;
+    run.push(key);
+  }
+  ordered.push(...run.reverse());
+  const out: Record<string, JsonValue> = {};
+  for (const key of ordered) {
+    const v = restoreQdictOrder(value[key]!);
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[key] = v;
+  }
+  return out;
+}
+
 function hex4(n: number): string {
   return n.toString(16).toUpperCase().padStart(4, "0");
 }
