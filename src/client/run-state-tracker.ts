@@ -23,30 +23,13 @@
  * @module
  */
 import { TimeoutError } from "../base/errors.js";
+import { type RunState, RunStateValues } from "../generated/index.js";
 import type { QmpEvent } from "./types.js";
 
-/** QEMU's `RunState` enum (`qapi/run-state.json`, the same in 7.2 and 10.2; §3). */
-export const RUN_STATES = [
-  "debug",
-  "inmigrate",
-  "internal-error",
-  "io-error",
-  "paused",
-  "postmigrate",
-  "prelaunch",
-  "finish-migrate",
-  "restore-vm",
-  "running",
-  "save-vm",
-  "shutdown",
-  "suspended",
-  "watchdog",
-  "guest-panicked",
-  "colo",
-] as const;
+/** QEMU's `RunState` enum (`qapi/run-state.json`, the same in 7.2 and 10.2; §3), from the schema. */
+export const RUN_STATES: readonly RunState[] = RunStateValues;
 
-/** One of QEMU's run states. */
-export type RunState = (typeof RUN_STATES)[number];
+export type { RunState };
 
 const runStates: ReadonlySet<string> = new Set(RUN_STATES);
 

@@ -14,6 +14,7 @@ import {
   QmpClient,
   type QmpEvent,
 } from "../../src/client/index.js";
+import type { RunState } from "../../src/generated/index.js";
 import { QmpReplyError, QmpServer } from "../../src/server/index.js";
 
 /** A QmpServer playing a tiny VM (run state + a few commands) on a fresh unix socket. */
@@ -21,7 +22,7 @@ async function startServer(options: ConstructorParameters<typeof QmpServer>[0] =
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-e2e-"));
   const target = `unix:${join(dir, "qmp.sock")}`;
   const server = new QmpServer(options);
-  let status = "prelaunch";
+  let status: RunState = "prelaunch";
   server.command("query-status", () => ({
     status,
     singlestep: false,
@@ -217,7 +218,7 @@ suite("QmpClient ↔ QmpServer over a unix socket", () => {
       // The same server object cannot listen again once closed: a new one takes the path.
       const again = new QmpServer();
       again.command("query-status", () => ({
-        status: "paused",
+        status: "paused" as const,
         singlestep: false,
         running: false,
       }));

@@ -1,0 +1,203 @@
+/**
+ * Round-trip benchmark (issue 2 §6): `query-status` from QmpClient to QmpServer over a unix
+ * socket, against a raw socket ping-pong of the same bytes over a unix socket, measured side by
+ * side in one run. Goal: the QMP round trip costs at most 1.5× the raw one.
+ *
+ * Both sides of both runs live in this process, so each round trip pays for both ends: the raw
+ * run writes a fixed request and answers it with the fixed reply QEMU would print (no parsing at
+ * all: the floor), the QMP run goes through the whole stack (client id routing, JSON framing,
+ * the server's request checks, dispatcher, QEMU-order writer). Two more configurations split
+ * the cost: QmpClient against a raw peer that echoes the id into a fixed reply (the client's
+ * share) and a raw client against QmpServer (the server's share). Rounds alternate between all
+ * four so that machine noise hits them alike; ratios are taken from the medians.
+ *
+ * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds]`.
+ *
+ * @module
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { QmpClient } from "../src/client/index.js";
+import { QmpServer } from "../src/server/index.js";
+
+/** What one benchmark run measured (median microseconds per round trip). */
+export interface RoundTripResult {
+  /** Raw client ↔ raw peer: fixed bytes both ways, no parsing at all (the floor). */
+  readonly rawMicros: number;
+  /** QmpClient ↔ QmpServer, `query-status`: the figure the goal is about. */
+  readonly qmpMicros: number;
+  /** `qmpMicros / rawMicros` (goal ≤ 1.5). */
+  readonly ratio: number;
+  /** QmpClient ↔ a raw peer that only echoes the id into a fixed reply: the client's share. */
+  readonly clientMicros: number;
+  /** A raw client ↔ QmpServer: the server's share. */
+  readonly serverMicros: number;
+  /** Round trips per round, and measured rounds per configuration. */
+  readonly perRound: number;
+  readonly rounds: number;
+}
+
+const GREETING =
+  '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
+const STATUS_REPLY_HEAD =
+  '{"return": {"status": "running", "singlestep": false, "running": true}, "id": ';
+
+/**
+ * A raw unix-socket peer. `echoId: false` answers every request line with one fixed reply (the
+ * floor); `echoId: true` greets, and answers each line with the same reply carrying the line's
+ * `id` (found by a regular expression, no JSON parsing), so that a QmpClient can talk to it.
+ */
+async function rawPeer(path: string, echoId: boolean): Promise<Server> {
+  const fixed = `${STATUS_REPLY_HEAD}"__qmpkit#1"}\r\n`;
+  const server = createServer((socket) => {
+    if (echoId) socket.write(GREETING);
+    socket.on("data", (chunk: Buffer) => {
+      if (!echoId) {
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1))
+          socket.write(fixed);
+        return;
+      }
+      for (const m of chunk.toString("latin1").matchAll(/"id":("[^"]*")/g)) {
+        socket.write(`${STATUS_REPLY_HEAD}${m[1]}}\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return server;
+}
+
+/** A raw client: writes one request line and waits for one reply line, no parsing. */
+async function rawClient(path: string, greeted: boolean) {
+  const socket: Socket = await new Promise((resolve, reject) => {
+    const s = connect(path, () => resolve(s));
+    s.once("error", reject);
+  });
+  let lines = 0;
+  let wake: (() => void) | undefined;
+  socket.on("data", (chunk: Buffer) => {
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+    wake?.();
+  });
+  const until = async (n: number) => {
+    while (lines < n) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  if (greeted) {
+    await until(1);
+    socket.write('{"execute":"qmp_capabilities","id":"__qmpkit#0"}\n');
+    await until(2);
+  }
+  return {
+    roundTrip: async () => {
+      const target = lines + 1;
+      socket.write('{"execute":"query-status","id":"__qmpkit#1"}\n');
+      await until(target);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Runs the four configurations in alternating rounds (after one warm-up round each) and returns
+ * their medians.
+ */
+export async function roundTripBench(perRound = 2_000, rounds = 7): Promise<RoundTripResult> {
+  const dir = mkdtempSync(join(tmpdir(), "qmpkit-bench-"));
+  const servers: Server[] = [];
+  const qmpServers: QmpServer[] = [];
+  const clients: QmpClient[] = [];
+  const raws: Array<{ close(): void }> = [];
+  try {
+    const startQmpServer = async (name: string) => {
+      const server = new QmpServer();
+      server.command("query-status", () => ({
+        status: "running" as const,
+        singlestep: false,
+        running: true,
+      }));
+      await server.listen(`unix:${join(dir, name)}`);
+      qmpServers.push(server);
+      return `unix:${join(dir, name)}`;
+    };
+    const connectClient = async (target: string) => {
+      const client = await QmpClient.connect(target, { trackRunState: false });
+      clients.push(client);
+      return () => client.execute("query-status");
+    };
+    const connectRaw = async (path: string, greeted: boolean) => {
+      const raw = await rawClient(path, greeted);
+      raws.push(raw);
+      return raw.roundTrip;
+    };
+    servers.push(await rawPeer(join(dir, "floor.sock"), false));
+    servers.push(await rawPeer(join(dir, "echo.sock"), true));
+    const configs = {
+      raw: await connectRaw(join(dir, "floor.sock"), false),
+      qmp: await connectClient(await startQmpServer("qmp.sock")),
+      client: await connectClient(`unix:${join(dir, "echo.sock")}`),
+      server: await connectRaw((await startQmpServer("server.sock")).slice("unix:".length), true),
+    };
+    const times: Record<keyof typeof configs, number[]> = {
+      raw: [],
+      qmp: [],
+      client: [],
+      server: [],
+    };
+    for (let round = 0; round <= rounds; round++) {
+      for (const [name, roundTrip] of Object.entries(configs)) {
+        const start = process.hrtime.bigint();
+        for (let i = 0; i < perRound; i++) await roundTrip();
+        const micros = Number(process.hrtime.bigint() - start) / 1_000 / perRound;
+        if (round > 0) times[name as keyof typeof configs].push(micros); // round 0 warms up
+      }
+    }
+    const rawMicros = median(times.raw);
+    const qmpMicros = median(times.qmp);
+    return {
+      rawMicros,
+      qmpMicros,
+      ratio: qmpMicros / rawMicros,
+      clientMicros: median(times.client),
+      serverMicros: median(times.server),
+      perRound,
+      rounds,
+    };
+  } finally {
+    for (const client of clients) await client.close();
+    for (const raw of raws) raw.close();
+    for (const server of qmpServers) await server.close();
+    for (const server of servers)
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Prints one result in the bench suite's style. */
+export function formatRoundTrip(result: RoundTripResult): string {
+  const line = (label: string, us: number) =>
+    `  ${label.padEnd(40)} ${us.toFixed(1).padStart(8)} µs/round trip  ${Math.round(1e6 / us)
+      .toString()
+      .padStart(7)} /s`;
+  return [
+    `round trip: query-status over a unix socket (${result.rounds} rounds × ${result.perRound}, medians)`,
+    line("raw socket ping-pong (floor)", result.rawMicros),
+    line("QmpClient → QmpServer", result.qmpMicros),
+    line("  client share: QmpClient → raw peer", result.clientMicros),
+    line("  server share: raw client → QmpServer", result.serverMicros),
+    `  ratio ${result.ratio.toFixed(2)}× the raw round trip (goal ≤ 1.50×) ${result.ratio <= 1.5 ? "MET" : "NOT MET"}`,
+  ].join("\n");
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const perRound = Number(process.argv[2] ?? 2_000);
+  const rounds = Number(process.argv[3] ?? 7);
+  console.log(formatRoundTrip(await roundTripBench(perRound, rounds)));
+}
