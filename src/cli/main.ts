@@ -20,10 +20,13 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import type { CommandContext } from "./context.js";
+import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
 import { type CliIo, processIo } from "./io.js";
 import { registerProxyCommand } from "./proxy-command.js";
+import { runSimDropIn } from "./qemu-main.js";
 import { EXIT_USAGE, reportError } from "./report.js";
+import { registerSchemaCommands } from "./schema-command.js";
 import { registerShellCommand } from "./shell-command.js";
 
 const version = "0.1.0";
@@ -62,9 +65,19 @@ export function createProgram(ctx: CommandContext): Command {
   const colorFlag = () => program.opts<{ color?: boolean }>().color;
   const context: CommandContext = Object.assign(ctx, { color: colorFlag });
 
+  registerEventsCommand(program, context);
   registerExecCommand(program, context);
   registerShellCommand(program, context);
   registerProxyCommand(program, context);
+  // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
+  program
+    .command("sim")
+    .description("run a simulated QEMU, with QEMU's own options (qmpkit sim --help)")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[options...]");
+  registerSchemaCommands(program);
   return program;
 }
 
@@ -76,6 +89,8 @@ export async function main(argv: readonly string[], io?: CliIo | undefined): Pro
   const owned = io ? undefined : processIo();
   const cliIo = io ?? owned!.io;
   try {
+    // `sim` speaks QEMU's single-dash options (`-qmp`, `-S`), which commander cannot parse.
+    if (argv[0] === "sim") return await runSimDropIn(argv.slice(1), cliIo);
     const ctx: CommandContext = { io: cliIo, exitCode: 0, color: () => undefined };
     const program = createProgram(ctx);
     await program.parseAsync([...argv], { from: "user" });

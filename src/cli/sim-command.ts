@@ -28,6 +28,8 @@ export type SimIo = Pick<CliIo, "stdout" | "stderr" | "signal" | "cwd">;
 export interface RunSimOptions extends ParseQemuOptionsOptions {
   /** Called once the machine listens on every monitor (e.g. to write a pid file, daemonize). */
   onReady?: ((vm: SimulatedMachine, line: SimCommandLine) => void | Promise<void>) | undefined;
+  /** Whether the caller serves monitors of its own in `onReady` (inherited descriptors). */
+  hasOwnMonitors?: ((line: SimCommandLine) => boolean) | undefined;
 }
 
 const USAGE = `Usage: qmpkit sim [QEMU options]
@@ -87,7 +89,7 @@ export async function runSim(
   } catch (e) {
     return fail((e as Error).message);
   }
-  if (line.monitors.length === 0) {
+  if (line.monitors.length === 0 && !options.hasOwnMonitors?.(line)) {
     return fail(
       "no -qmp monitor: add -qmp unix:PATH,server=on,wait=off (or tcp:HOST:PORT,server=on,wait=off)",
     );

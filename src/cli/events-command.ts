@@ -1,0 +1,318 @@
+/**
+ * `qmpkit events [TARGET...]`: watch the events of one or many VMs.
+ *
+ * Each target is watched by its own `QmpClient` (the client's run-state tracker supplies the
+ * state-change lines). Without `--follow` a watch ends when its VM goes away, and the command
+ * when every watch has ended; with `--follow` the client reconnects (saying so, and that events
+ * in between are lost, §1.3), a VM that is not there yet is waited for, and globs are rescanned
+ * for new sockets every second. With no target at all, an embedded simulated VM runs a demo
+ * guest script (`demo.ts`) and is watched until it powers off.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { QmpClient } from "../client/index.js";
+import { startDemo } from "./demo.js";
+import {
+  createEventFilter,
+  formatEventJson,
+  HumanEventFormatter,
+  type QmpEventMessage,
+} from "./event-format.js";
+import { wantColor } from "./io.js";
+import type { CommandContext } from "./context.js";
+import { describeError } from "./report.js";
+import {
+  type Endpoint,
+  endpointAddress,
+  labelEndpoints,
+  parseTargetArg,
+  resolveTargets,
+  type TargetSpec,
+} from "./targets.js";
+import { UsageError } from "./usage-error.js";
+
+const examples = `
+Examples:
+  $ qmpkit events                                   a demo VM, no QEMU needed
+  $ qmpkit events unix:/run/vm1.qmp
+  $ qmpkit events '/run/vms/*.qmp' --follow         every VM, across restarts and new VMs
+  $ qmpkit events vm1.qmp --only STOP,RESUME
+  $ qmpkit events vm1.qmp --except 'RTC_*' --where guest=true
+  $ qmpkit events vm1.qmp --json | jq -r .event
+
+Filters: --only/--except take names, comma-separated, with * and ? wildcards;
+--where KEY=VALUE (or KEY!=VALUE) matches event data by dotted path, e.g. action=pause.
+Human output: local time, VM, time since that VM's previous event, event, data; run-state
+changes on their own line. --json: one object per line, the event plus "vm".`;
+
+/** Options of `events`, as commander hands them over. */
+export interface EventsOptions {
+  readonly only?: string[] | undefined;
+  readonly except?: string[] | undefined;
+  readonly where?: string[] | undefined;
+  readonly json?: boolean | undefined;
+  readonly follow?: boolean | undefined;
+  readonly count?: number | undefined;
+  readonly timeout?: number | undefined;
+  readonly state?: boolean | undefined;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function positiveInteger(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new UsageError(`invalid ${name} '${value}': expected a positive integer`);
+    return n;
+  };
+}
+
+export function registerEventsCommand(program: Command, ctx: CommandContext): void {
+  program
+    .command("events")
+    .description("watch QMP events from one or many VMs (no target: a demo VM)")
+    .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them")
+    .option("--only <names>", "only these events (comma-separated, wildcards); repeatable", collect)
+    .option(
+      "--except <names>",
+      "not these events (comma-separated, wildcards); repeatable",
+      collect,
+    )
+    .option(
+      "--where <key=value>",
+      "only events whose data matches (key!=value negates); repeatable",
+      collect,
+    )
+    .option("--json", "one JSON object per line")
+    .option("-f, --follow", "reconnect when a VM goes away, wait for VMs, rescan globs")
+    .option("-n, --count <n>", "exit after printing this many events", positiveInteger("--count"))
+    .option("--timeout <ms>", "time to connect to each VM (ms)", positiveInteger("--timeout"), 5000)
+    .option("--no-state", "do not print run-state changes")
+    .addHelpText("after", examples)
+    .action(async (targets: string[], opts: EventsOptions) => {
+      ctx.exitCode = await runEvents(ctx, targets, opts);
+    });
+}
+
+/** A one-shot stop signal shared by every watch. */
+class Stopper {
+  private readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  stop(): void {
+    this.controller.abort();
+  }
+}
+
+/** Runs `events`; resolves with the exit status. */
+export async function runEvents(
+  ctx: CommandContext,
+  targets: readonly string[],
+  opts: EventsOptions,
+): Promise<number> {
+  const io = ctx.io;
+  const filter = createEventFilter({ only: opts.only, except: opts.except, where: opts.where });
+  const specs: TargetSpec[] = targets.map(parseTargetArg);
+  const human = opts.json
+    ? undefined
+    : new HumanEventFormatter({ color: wantColor(io.stdout, io.env, ctx.color()) });
+  const stopper = new Stopper();
+  const onAbort = () => stopper.stop();
+  io.signal.addEventListener("abort", onAbort, { once: true });
+  let printed = 0;
+  let failures = 0;
+
+  const out = (line: string) => io.stdout.write(`${line}\n`);
+  /** Notices go with the events for people, and to stderr beside a JSON stream. */
+  const notice = (vm: string, text: string) => {
+    if (human) out(human.notice(vm, text));
+    else io.stderr.write(`qmpkit events: ${vm}: ${text}\n`);
+  };
+  const printEvent = (vm: string, event: QmpEventMessage) => {
+    if (stopper.signal.aborted || !filter(event)) return;
+    out(human ? human.event(vm, event) : formatEventJson(vm, event));
+    printed++;
+    if (opts.count !== undefined && printed >= opts.count) stopper.stop();
+  };
+
+  const watch = async (endpoint: Endpoint, label: string, follow: boolean): Promise<void> => {
+    const address = endpointAddress(endpoint);
+    let announcedWait = false;
+    for (let delay = 100; !stopper.signal.aborted; delay = Math.min(delay * 2, 2000)) {
+      let client: QmpClient;
+      try {
+        client = await QmpClient.connect(address, {
+          timeoutMs: opts.timeout ?? 5000,
+          signal: stopper.signal,
+          reconnect: follow ? { initialDelayMs: 100, maxDelayMs: 2000 } : false,
+          onNotice: (n) => {
+            if (n.kind === "disconnected") {
+              if (follow) notice(label, "connection lost; reconnecting");
+            } else if (n.kind === "reconnected") {
+              notice(
+                label,
+                `reconnected to QEMU ${versionText(n.greeting.version)}; events in between are lost`,
+              );
+            }
+          },
+        });
+      } catch (error) {
+        if (stopper.signal.aborted) return;
+        if (!follow) {
+          failures++;
+          io.stderr.write(`qmpkit: ${describeError(error)}\n`);
+          return;
+        }
+        if (!announcedWait) notice(label, `waiting for ${address} (${describeError(error)})`);
+        announcedWait = true;
+        await sleep(delay, stopper.signal);
+        continue;
+      }
+      announcedWait = false;
+      try {
+        await follow1(client, label, follow);
+      } finally {
+        await client.close();
+      }
+      return;
+    }
+  };
+
+  /** Prints one client's events until it closes for good or the watch stops. */
+  const follow1 = async (client: QmpClient, label: string, follow: boolean): Promise<void> => {
+    const state = client.runState;
+    notice(
+      label,
+      `connected to QEMU ${versionText(client.greeting.version)}${state ? `, ${state}` : ""}`,
+    );
+    // The tracker hears an event before the stream hands it over: a change an event caused is
+    // printed after that event, one found by query-status at once.
+    const afterEvent = new Map<string, string[]>();
+    const eventKey = (e: QmpEventMessage) =>
+      `${e.event}|${e.timestamp.seconds}|${e.timestamp.microseconds}`;
+    const removeState =
+      opts.state === false || !human
+        ? undefined
+        : client.onRunStateChange((change) => {
+            if (change.from === undefined) return;
+            const line = human.stateChange(label, change.from, change.to);
+            if (change.cause === "query-status") out(line);
+            else {
+              const key = eventKey(change.cause as QmpEventMessage);
+              afterEvent.set(key, [...(afterEvent.get(key) ?? []), line]);
+            }
+          });
+    const stream = client.events({ signal: stopper.signal, notices: false, maxQueue: 10_000 });
+    let lastEvent: string | undefined;
+    try {
+      for await (const item of stream) {
+        const event = item as QmpEventMessage;
+        printEvent(label, event);
+        lastEvent = event.event;
+        const key = eventKey(event);
+        for (const line of afterEvent.get(key) ?? []) if (!stopper.signal.aborted) out(line);
+        afterEvent.delete(key);
+        if (stopper.signal.aborted) break;
+      }
+      if (!stopper.signal.aborted) {
+        const reason = await client.closed;
+        const why =
+          lastEvent === "SHUTDOWN"
+            ? "QEMU exited after SHUTDOWN"
+            : reason && !follow
+              ? describeError(reason)
+              : "";
+        notice(label, `disconnected${why ? ` (${why})` : ""}`);
+      }
+    } catch (error) {
+      if (!stopper.signal.aborted) throw error;
+    } finally {
+      removeState?.();
+    }
+  };
+
+  const watches: Promise<void>[] = [];
+  const watching = new Set<string>();
+  const startWatches = (endpoints: Endpoint[], labels: Map<Endpoint, string>) => {
+    human?.reserveLabels(labels.values());
+    for (const e of endpoints) {
+      if (watching.has(e.spec)) continue;
+      watching.add(e.spec);
+      watches.push(
+        watch(e, labels.get(e) ?? e.spec, opts.follow === true).catch((error: unknown) => {
+          failures++;
+          io.stderr.write(`qmpkit: ${describeError(error)}\n`);
+        }),
+      );
+    }
+  };
+
+  let demo: Awaited<ReturnType<typeof startDemo>> | undefined;
+  let rescan: NodeJS.Timeout | undefined;
+  try {
+    if (specs.length === 0) {
+      demo = await startDemo({ signal: stopper.signal });
+      notice(
+        "demo",
+        `started a simulated QEMU ${demo.version} at ${demo.address}, running a demo guest script`,
+      );
+      const endpoint: Endpoint = { kind: "unix", path: demo.path, spec: demo.address };
+      startWatches([endpoint], new Map([[endpoint, "demo"]]));
+      // The demo drives its VM through a script; it starts once the watcher is connected.
+      demo.run();
+    } else {
+      const endpoints = resolveTargets(specs, {
+        allowEmptyGlobs: opts.follow === true,
+        cwd: io.cwd,
+      });
+      if (endpoints.length === 0 && !opts.follow) throw new UsageError("no target to watch");
+      startWatches(endpoints, labelEndpoints(endpoints));
+      if (opts.follow && specs.some((s) => s.kind === "glob")) {
+        rescan = setInterval(() => {
+          const now = resolveTargets(specs, { allowEmptyGlobs: true, cwd: io.cwd });
+          const fresh = now.filter((e) => !watching.has(e.spec));
+          if (fresh.length > 0) startWatches(fresh, labelEndpoints(now));
+        }, 1000);
+      }
+    }
+    // Wait for every watch, including ones a rescan adds while we wait.
+    for (let done = 0; done < watches.length || (rescan && !stopper.signal.aborted); ) {
+      if (done < watches.length) {
+        await watches[done];
+        done++;
+      } else {
+        await sleep(200, stopper.signal);
+      }
+    }
+  } finally {
+    if (rescan) clearInterval(rescan);
+    stopper.stop();
+    io.signal.removeEventListener("abort", onAbort);
+    await Promise.allSettled(watches);
+    if (demo) await demo.close();
+  }
+  if (demo?.error) throw demo.error;
+  return failures > 0 ? 1 : 0;
+}
+
+function versionText(version: { qemu: { major: number; minor: number; micro: number } }): string {
+  const { major, minor, micro } = version.qemu;
+  return `${major}.${minor}.${micro}`;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * `qmpkit sim` with the drop-in options (`qemu-dropin.ts`), and `qmpkit-qemu`, the binary that
+ * software which runs `qemu-system-x86_64` can run instead:
+ *
+ * ```
+ * QEMU=qmpkit-qemu my-test-harness          # a harness that takes the QEMU binary's name
+ * ln -s "$(command -v qmpkit-qemu)" ~/bin/qemu-system-x86_64   # or put it first in PATH
+ * ```
+ *
+ * On top of `runSim` (the simulator's own command line) this adds: monitors on `-chardev`
+ * sockets, inherited descriptors and sockets to connect out to; `-pidfile`; `-daemonize` (the
+ * process re-runs itself detached and the parent returns once every monitor listens, as QEMU's
+ * parent does); `-version`; and `QMPKIT_SIM_ARGS` (extra options, e.g. `--qemu-version 10.2.0`,
+ * for software that builds the QEMU command line itself).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server, Socket } from "node:net";
+import { resolve } from "node:path";
+import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
+import { openStream } from "../wire/index.js";
+import { type CliIo, processIo } from "./io.js";
+import { DROP_IN_OPTIONS, hasDropInMonitors, resolveDropIn } from "./qemu-dropin.js";
+import { runSim } from "./sim-command.js";
+
+/** Set in the environment of the detached child of `-daemonize`. */
+const DAEMON_CHILD_ENV = "QMPKIT_DAEMONIZED";
+
+/** Splits `QMPKIT_SIM_ARGS` at spaces (no quoting: option values there have no spaces). */
+function extraArgs(env: CliIo["env"]): string[] {
+  return (env.QMPKIT_SIM_ARGS ?? "").split(/\s+/).filter((s) => s !== "");
+}
+
+function versionOf(argv: readonly string[]): string {
+  const i = argv.findIndex((a) => a === "--qemu-version" || a === "-qemu-version");
+  const inline = argv.find((a) => a.startsWith("--qemu-version="));
+  return (
+    inline?.slice("--qemu-version=".length) ??
+    (i >= 0 ? (argv[i + 1] ?? DEFAULT_QEMU_VERSION) : DEFAULT_QEMU_VERSION)
+  );
+}
+
+/**
+ * Runs the simulator with QEMU's command line, drop-in options included; resolves with the exit
+ * status (the simulated QEMU's, 1 for a bad command line, 0 for the parent of `-daemonize`).
+ */
+export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promise<number> {
+  const argv = [...extraArgs(io.env), ...argvIn];
+  if (argv.includes("-version") || argv.includes("--version")) {
+    try {
+      const v = qemuProfile(versionOf(argv)).version;
+      io.stdout.write(
+        `QEMU emulator version ${v.major}.${v.minor}.${v.micro} (qmpkit simulator)\n`,
+      );
+      return 0;
+    } catch (e) {
+      io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
+  const daemonize = argv.includes("-daemonize") || argv.includes("--daemonize");
+  if (daemonize && io.env[DAEMON_CHILD_ENV] !== "1") return await daemonParent(io);
+
+  const listeners: Server[] = [];
+  let pidfile: string | undefined;
+  try {
+    return await runSim(argv, io, {
+      extraOptions: DROP_IN_OPTIONS,
+      hasOwnMonitors: hasDropInMonitors,
+      onReady: async (vm: SimulatedMachine, line) => {
+        const settings = resolveDropIn(line);
+        for (const m of settings.fdMonitors) {
+          const monitor = vm.addMonitor({ pretty: m.pretty });
+          if (m.server) {
+            const server = createServer((socket) => monitor.accept(socket));
+            await new Promise<void>((ok, fail) => {
+              server.once("error", fail);
+              server.listen({ fd: m.fd }, () => ok());
+            });
+            listeners.push(server);
+          } else {
+            monitor.accept(new Socket({ fd: m.fd, readable: true, writable: true }));
+          }
+        }
+        for (const m of settings.connectMonitors) {
+          vm.addMonitor({ pretty: m.pretty }).accept(
+            await openStream(m.target, { timeoutMs: 10_000 }),
+          );
+        }
+        if (settings.pidfile !== undefined) {
+          pidfile = resolve(io.cwd, settings.pidfile);
+          writeFileSync(pidfile, `${process.pid}\n`);
+        }
+        if (settings.daemonize && process.send) {
+          // The parent returns now; nobody reads our stderr any more.
+          process.stderr.on("error", () => {});
+          process.send("ready");
+          process.disconnect?.();
+        }
+      },
+    });
+  } finally {
+    for (const l of listeners) l.close();
+    if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  }
+}
+
+/** The parent of `-daemonize`: re-runs this process detached, returns once it is ready. */
+async function daemonParent(io: CliIo): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    cwd: io.cwd,
+    env: { ...process.env, ...io.env, [DAEMON_CHILD_ENV]: "1" },
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+  });
+  const outcome = await new Promise<{ ready: boolean; status: number }>((done) => {
+    child.once("message", (m) => {
+      if (m === "ready") done({ ready: true, status: 0 });
+    });
+    child.once("exit", (code) => done({ ready: false, status: code ?? 1 }));
+    child.once("error", (e) => {
+      stderr += `qmpkit sim: -daemonize: ${e.message}\n`;
+      done({ ready: false, status: 1 });
+    });
+  });
+  if (stderr) io.stderr.write(stderr);
+  if (outcome.ready) {
+    child.stderr?.destroy();
+    if (child.connected) child.disconnect();
+    child.unref();
+  }
+  return outcome.status;
+}
+
+/** The `qmpkit-qemu` entry point: QEMU's command line in, the simulated QEMU's exit status out. */
+export async function qemuMain(argv: readonly string[]): Promise<number> {
+  const { io, dispose } = processIo();
+  try {
+    return await runSimDropIn(argv, io);
+  } finally {
+    dispose();
+  }
+}
