@@ -875,7 +875,7 @@ export interface SpiceBasicInfo {
 /**
  * The server end of a SPICE connection.
  *
- * Defined in `schema/qapi/ui.json:43`.
+ * Defined in `schema/qapi/ui.json:44`.
  * @since 0.14
  */
 export interface SpiceServerInfo extends SpiceBasicInfo {
@@ -886,7 +886,7 @@ export interface SpiceServerInfo extends SpiceBasicInfo {
 /**
  * The client end of one SPICE channel.
  *
- * Defined in `schema/qapi/ui.json:65`.
+ * Defined in `schema/qapi/ui.json:67`.
  * @since 0.14
  */
 export interface SpiceChannel extends SpiceBasicInfo {
@@ -900,7 +900,7 @@ export interface SpiceChannel extends SpiceBasicInfo {
   tls: boolean;
 }
 
-/** Defined in `schema/qapi/ui.json:93` (implicit). */
+/** Defined in `schema/qapi/ui.json:96` (implicit). */
 export interface SpiceConnectedEventData {
   /** the server end */
   server: SpiceBasicInfo;
@@ -908,7 +908,7 @@ export interface SpiceConnectedEventData {
   client: SpiceBasicInfo;
 }
 
-/** Defined in `schema/qapi/ui.json:121` (implicit). */
+/** Defined in `schema/qapi/ui.json:125` (implicit). */
 export interface SpiceInitializedEventData {
   /** the server end */
   server: SpiceServerInfo;
@@ -916,7 +916,7 @@ export interface SpiceInitializedEventData {
   client: SpiceChannel;
 }
 
-/** Defined in `schema/qapi/ui.json:146` (implicit). */
+/** Defined in `schema/qapi/ui.json:151` (implicit). */
 export interface SpiceDisconnectedEventData {
   /** the server end */
   server: SpiceBasicInfo;
@@ -928,7 +928,7 @@ export interface SpiceDisconnectedEventData {
  * One end of a VNC connection.  The VNC events have sent this shape
  * since 0.13; QEMU's schema named the type in 2.1.
  *
- * Defined in `schema/qapi/ui.json:182`.
+ * Defined in `schema/qapi/ui.json:189`.
  * @since 0.13
  */
 export interface VncBasicInfo {
@@ -948,7 +948,7 @@ export interface VncBasicInfo {
 /**
  * The server end of a VNC connection.
  *
- * Defined in `schema/qapi/ui.json:197`.
+ * Defined in `schema/qapi/ui.json:205`.
  * @since 0.13
  */
 export interface VncServerInfo extends VncBasicInfo {
@@ -959,7 +959,7 @@ export interface VncServerInfo extends VncBasicInfo {
 /**
  * The client end of a VNC connection.
  *
- * Defined in `schema/qapi/ui.json:214`.
+ * Defined in `schema/qapi/ui.json:223`.
  * @since 0.13
  */
 export interface VncClientInfo extends VncBasicInfo {
@@ -969,7 +969,7 @@ export interface VncClientInfo extends VncBasicInfo {
   sasl_username?: string | undefined;
 }
 
-/** Defined in `schema/qapi/ui.json:241` (implicit). */
+/** Defined in `schema/qapi/ui.json:251` (implicit). */
 export interface VncConnectedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -977,7 +977,7 @@ export interface VncConnectedEventData {
   client: VncBasicInfo;
 }
 
-/** Defined in `schema/qapi/ui.json:267` (implicit). */
+/** Defined in `schema/qapi/ui.json:278` (implicit). */
 export interface VncInitializedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -985,7 +985,7 @@ export interface VncInitializedEventData {
   client: VncClientInfo;
 }
 
-/** Defined in `schema/qapi/ui.json:293` (implicit). */
+/** Defined in `schema/qapi/ui.json:305` (implicit). */
 export interface VncDisconnectedEventData {
   /** the server end */
   server: VncServerInfo;
@@ -1162,11 +1162,10 @@ export interface VfioStats {
 /**
  * The state of the current (or last) outgoing migration.  Members are
  * present only when they apply; before any migration the object is
- * empty.  The catalogue has every member QEMU 7.2 reports, with the
- * history of those; members added after 7.2 are not modelled except
- * where noted.
+ * empty.  The catalogue has every member QEMU 7.2 reports, those QEMU
+ * removed later, and those 8.1 added.
  *
- * Defined in `schema/qapi/migration.json:247`.
+ * Defined in `schema/qapi/migration.json:254`.
  * @since 0.14
  */
 export interface MigrationInfo {
@@ -1247,9 +1246,19 @@ export interface MigrationInfo {
    * @since 4.0
    */
   "socket-address"?: SocketAddress[] | undefined;
+  /**
+   * the longest time, in microseconds, the dirty-limit capability throttled a vCPU in one dirty-ring round (since 8.1)
+   * @since 8.1
+   */
+  "dirty-limit-throttle-time-per-round"?: number | undefined;
+  /**
+   * the estimated average time, in microseconds, a vCPU takes to fill its dirty ring; 0 when the guest dirties no memory (since 8.1)
+   * @since 8.1
+   */
+  "dirty-limit-ring-full-time"?: number | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:329` (implicit). */
+/** Defined in `schema/qapi/migration.json:338` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1274,13 +1283,13 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:349` (implicit). */
+/** Defined in `schema/qapi/migration.json:358` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:369` (implicit). */
+/** Defined in `schema/qapi/migration.json:378` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -1370,14 +1379,14 @@ export interface CommandDroppedEventData {
 /**
  * What kind of entity a @SchemaInfo describes.
  *
- * Defined in `schema/qapi/introspect.json:52`.
+ * Defined in `schema/qapi/introspect.json:53`.
  * @since 2.5
  */
 export type SchemaMetaType = "builtin" | "enum" | "array" | "object" | "alternate" | "command" | "event";
 /** Every value of {@link SchemaMetaType}, in schema order. */
 export const SchemaMetaTypeValues = ["builtin", "enum", "array", "object", "alternate", "command", "event"] as const;
 
-/** Defined in `schema/qapi/introspect.json:72` (implicit). */
+/** Defined in `schema/qapi/introspect.json:73` (implicit). */
 export interface SchemaInfoBase {
   /** how other entries refer to it; the real name for commands and events, an opaque one for types */
   name: string;
@@ -1395,7 +1404,7 @@ export interface SchemaInfoBase {
  *
  * The remaining members depend on @meta-type.
  *
- * Defined in `schema/qapi/introspect.json:72`.
+ * Defined in `schema/qapi/introspect.json:73`.
  * @since 2.5
  */
 export type SchemaInfo =
@@ -1410,7 +1419,7 @@ export type SchemaInfo =
 /**
  * The part of a @SchemaInfo specific to predefined types.
  *
- * Defined in `schema/qapi/introspect.json:94`.
+ * Defined in `schema/qapi/introspect.json:95`.
  * @since 2.5
  */
 export interface SchemaInfoBuiltin {
@@ -1422,7 +1431,7 @@ export interface SchemaInfoBuiltin {
  * The kinds of JSON value: the six of RFC 8259, with integers told
  * apart from other numbers, plus "value" for any of them.
  *
- * Defined in `schema/qapi/introspect.json:121`.
+ * Defined in `schema/qapi/introspect.json:122`.
  * @since 2.5
  */
 export type JSONType = "string" | "number" | "int" | "boolean" | "null" | "object" | "array" | "value";
@@ -1433,7 +1442,7 @@ export const JSONTypeValues = ["string", "number", "int", "boolean", "null", "ob
  * The part of a @SchemaInfo specific to enumerations.  On the wire a
  * value of the enumeration is a JSON string.
  *
- * Defined in `schema/qapi/introspect.json:142`.
+ * Defined in `schema/qapi/introspect.json:143`.
  * @since 2.5
  */
 export interface SchemaInfoEnum {
@@ -1449,7 +1458,7 @@ export interface SchemaInfoEnum {
 /**
  * One value of an enumeration.
  *
- * Defined in `schema/qapi/introspect.json:158`.
+ * Defined in `schema/qapi/introspect.json:159`.
  * @since 6.2
  */
 export interface SchemaInfoEnumMember {
@@ -1462,7 +1471,7 @@ export interface SchemaInfoEnumMember {
 /**
  * The part of a @SchemaInfo specific to arrays.
  *
- * Defined in `schema/qapi/introspect.json:170`.
+ * Defined in `schema/qapi/introspect.json:171`.
  * @since 2.5
  */
 export interface SchemaInfoArray {
@@ -1473,7 +1482,7 @@ export interface SchemaInfoArray {
 /**
  * The part of a @SchemaInfo specific to object types.
  *
- * Defined in `schema/qapi/introspect.json:189`.
+ * Defined in `schema/qapi/introspect.json:190`.
  * @since 2.5
  */
 export interface SchemaInfoObject {
@@ -1488,7 +1497,7 @@ export interface SchemaInfoObject {
 /**
  * One member of an object type.
  *
- * Defined in `schema/qapi/introspect.json:211`.
+ * Defined in `schema/qapi/introspect.json:212`.
  * @since 2.5
  */
 export interface SchemaInfoObjectMember {
@@ -1508,7 +1517,7 @@ export interface SchemaInfoObjectMember {
 /**
  * The extra members of a union for one tag value.
  *
- * Defined in `schema/qapi/introspect.json:226`.
+ * Defined in `schema/qapi/introspect.json:227`.
  * @since 2.5
  */
 export interface SchemaInfoObjectVariant {
@@ -1523,7 +1532,7 @@ export interface SchemaInfoObjectVariant {
  * value of one of the member types; the members' JSON forms never
  * overlap, so the form tells which one it is.
  *
- * Defined in `schema/qapi/introspect.json:240`.
+ * Defined in `schema/qapi/introspect.json:241`.
  * @since 2.5
  */
 export interface SchemaInfoAlternate {
@@ -1534,7 +1543,7 @@ export interface SchemaInfoAlternate {
 /**
  * One possible type of an alternate.
  *
- * Defined in `schema/qapi/introspect.json:252`.
+ * Defined in `schema/qapi/introspect.json:253`.
  * @since 2.5
  */
 export interface SchemaInfoAlternateMember {
@@ -1545,7 +1554,7 @@ export interface SchemaInfoAlternateMember {
 /**
  * The part of a @SchemaInfo specific to commands.
  *
- * Defined in `schema/qapi/introspect.json:269`.
+ * Defined in `schema/qapi/introspect.json:270`.
  * @since 2.5
  */
 export interface SchemaInfoCommand {
@@ -1563,7 +1572,7 @@ export interface SchemaInfoCommand {
 /**
  * The part of a @SchemaInfo specific to events.
  *
- * Defined in `schema/qapi/introspect.json:282`.
+ * Defined in `schema/qapi/introspect.json:283`.
  * @since 2.5
  */
 export interface SchemaInfoEvent {
@@ -1777,7 +1786,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:282`.
+   * Defined in `schema/qapi/migration.json:291`.
    * @since 0.14
    */
   "query-migrate": { args: Record<string, never>; returns: MigrationInfo };
@@ -1785,7 +1794,7 @@ export interface QmpCommandMap {
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:297`.
+   * Defined in `schema/qapi/migration.json:306`.
    * @since 0.14
    */
   "migrate_cancel": { args: Record<string, never>; returns: Record<string, never> };
@@ -1796,7 +1805,7 @@ export interface QmpCommandMap {
    * as QEMU 7.2 has them; 8.2 made @uri optional and added a channel
    * list.
    *
-   * Defined in `schema/qapi/migration.json:329`.
+   * Defined in `schema/qapi/migration.json:338`.
    * @since 0.14
    */
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
@@ -1843,7 +1852,7 @@ export interface QmpCommandMap {
    * the real ones.  The description says what exists, not every rule a
    * command enforces.
    *
-   * Defined in `schema/qapi/introspect.json:26`.
+   * Defined in `schema/qapi/introspect.json:27`.
    * @since 2.5
    */
   "query-qmp-schema": { args: Record<string, never>; returns: SchemaInfo[] };
@@ -2126,7 +2135,7 @@ export interface QmpEventMap {
   /**
    * A SPICE client connected (before any authentication).
    *
-   * Defined in `schema/qapi/ui.json:93`.
+   * Defined in `schema/qapi/ui.json:96`.
    * @since 0.14
    */
   SPICE_CONNECTED: SpiceConnectedEventData;
@@ -2134,14 +2143,14 @@ export interface QmpEventMap {
    * A SPICE channel finished its handshake and authentication and is
    * ready for use.
    *
-   * Defined in `schema/qapi/ui.json:121`.
+   * Defined in `schema/qapi/ui.json:125`.
    * @since 0.14
    */
   SPICE_INITIALIZED: SpiceInitializedEventData;
   /**
    * A SPICE connection was closed.
    *
-   * Defined in `schema/qapi/ui.json:146`.
+   * Defined in `schema/qapi/ui.json:151`.
    * @since 0.14
    */
   SPICE_DISCONNECTED: SpiceDisconnectedEventData;
@@ -2149,7 +2158,7 @@ export interface QmpEventMap {
    * The SPICE part of a migration (handing clients over to the
    * destination) is complete.
    *
-   * Defined in `schema/qapi/ui.json:163`.
+   * Defined in `schema/qapi/ui.json:169`.
    * @since 1.3
    */
   SPICE_MIGRATE_COMPLETED: undefined;
@@ -2157,21 +2166,21 @@ export interface QmpEventMap {
    * A VNC client connected.  Authentication has not happened yet, so
    * the client's identity is not known.
    *
-   * Defined in `schema/qapi/ui.json:241`.
+   * Defined in `schema/qapi/ui.json:251`.
    * @since 0.13
    */
   VNC_CONNECTED: VncConnectedEventData;
   /**
    * A VNC session became active, after authentication if any.
    *
-   * Defined in `schema/qapi/ui.json:267`.
+   * Defined in `schema/qapi/ui.json:278`.
    * @since 0.13
    */
   VNC_INITIALIZED: VncInitializedEventData;
   /**
    * A VNC connection was closed.
    *
-   * Defined in `schema/qapi/ui.json:293`.
+   * Defined in `schema/qapi/ui.json:305`.
    * @since 0.13
    */
   VNC_DISCONNECTED: VncDisconnectedEventData;
@@ -2179,7 +2188,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:349`.
+   * Defined in `schema/qapi/migration.json:358`.
    * @since 2.4
    */
   MIGRATION: MigrationEventData;
@@ -2188,7 +2197,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:369`.
+   * Defined in `schema/qapi/migration.json:378`.
    * @since 2.6
    */
   MIGRATION_PASS: MigrationPassEventData;

@@ -1420,7 +1420,7 @@ function v_VfioStats(v: unknown, p: string, n: string | number | undefined, is: 
   for (const k in v) if (!k_VfioStats(k, v)) is.push(unexpectedIssue(path, k));
 }
 
-const K_MigrationInfo = new Set<string>(["status", "ram", "disk", "vfio", "xbzrle-cache", "total-time", "expected-downtime", "downtime", "setup-time", "cpu-throttle-percentage", "error-desc", "blocked-reasons", "postcopy-blocktime", "postcopy-vcpu-blocktime", "compression", "socket-address"]);
+const K_MigrationInfo = new Set<string>(["status", "ram", "disk", "vfio", "xbzrle-cache", "total-time", "expected-downtime", "downtime", "setup-time", "cpu-throttle-percentage", "error-desc", "blocked-reasons", "postcopy-blocktime", "postcopy-vcpu-blocktime", "compression", "socket-address", "dirty-limit-throttle-time-per-round", "dirty-limit-ring-full-time"]);
 function m_MigrationInfo(o: Obj, p: string, is: Issues): void {
   let x: unknown;
   x = o["status"];
@@ -1455,6 +1455,10 @@ function m_MigrationInfo(o: Obj, p: string, is: Issues): void {
   if (x !== undefined) v_CompressionStats(x, p, "compression", is);
   x = o["socket-address"];
   if (x !== undefined) l_SocketAddress(x, p, "socket-address", is);
+  x = o["dirty-limit-throttle-time-per-round"];
+  if (x !== undefined) vUint64(x, p, "dirty-limit-throttle-time-per-round", is);
+  x = o["dirty-limit-ring-full-time"];
+  if (x !== undefined) vUint64(x, p, "dirty-limit-ring-full-time", is);
 }
 function k_MigrationInfo(k: string, _o: Obj): boolean {
   return K_MigrationInfo.has(k);

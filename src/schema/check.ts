@@ -105,7 +105,7 @@ class Checker {
     this.predefine();
     for (const e of this.parsed.exprs) this.define(e);
     for (const d of this.defs) this.checkSemantics(d);
-    return { definitions: this.defs };
+    return { definitions: this.defs, files: this.parsed.files };
   }
 
   private add(def: Definition, info: SourceInfo): void {
@@ -268,7 +268,7 @@ class Checker {
       }
       case "command": {
         const boxed = boolKey(expr, "boxed", what, info, false);
-        const args = this.argsType(expr.data, what, name, info, doc, boxed);
+        const args = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
         let returns: TypeRef | undefined;
         if (expr.returns !== undefined) {
           if (isObject(expr.returns)) {
@@ -276,7 +276,15 @@ class Checker {
             const members = this.members(expr.returns, what, name, info, undefined);
             const retName = `q_obj_${name}-ret`;
             this.add(
-              { kind: "struct", name: retName, info, features: [], members, implicit: true },
+              {
+                kind: "struct",
+                name: retName,
+                info,
+                features: [],
+                members,
+                implicit: true,
+                ...ifOf(expr.if, what, info),
+              },
               info,
             );
             returns = { name: retName, array: false };
@@ -301,7 +309,7 @@ class Checker {
       }
       case "event": {
         const boxed = boolKey(expr, "boxed", what, info, false);
-        const data = this.argsType(expr.data, what, name, info, doc, boxed);
+        const data = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
         this.add(
           { kind: "event", ...common, ...(data !== undefined ? { data } : {}), boxed },
           info,
@@ -383,7 +391,19 @@ class Checker {
     if (isObject(expr.base)) {
       const members = this.members(expr.base, what, name, info, doc);
       base = `q_obj_${name}-base`;
-      this.add({ kind: "struct", name: base, info, features: [], members, implicit: true }, info);
+      // An implicit type has its definition's condition (schema.py `_make_implicit_object_type`).
+      this.add(
+        {
+          kind: "struct",
+          name: base,
+          info,
+          features: [],
+          members,
+          implicit: true,
+          ...ifOf(expr.if, what, info),
+        },
+        info,
+      );
       docNames.push(...members.map((m) => m.name));
     } else if (typeof expr.base === "string") base = expr.base;
     else
@@ -408,6 +428,7 @@ class Checker {
     info: SourceInfo,
     doc: DocBlock | undefined,
     boxed: boolean,
+    ifcond: QapiValue | undefined,
   ): string | undefined {
     if (data === undefined) {
       if (boxed) throw schemaError(`${what}: 'boxed': true requires 'data'`, info);
@@ -428,7 +449,18 @@ class Checker {
       info,
     );
     const argName = `q_obj_${name}-arg`;
-    this.add({ kind: "struct", name: argName, info, features: [], members, implicit: true }, info);
+    this.add(
+      {
+        kind: "struct",
+        name: argName,
+        info,
+        features: [],
+        members,
+        implicit: true,
+        ...ifOf(ifcond, what, info),
+      },
+      info,
+    );
     return argName;
   }
 

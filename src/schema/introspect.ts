@@ -23,6 +23,7 @@ import {
   builtinJsonTypes,
   type Definition,
   type Feature,
+  type IfCond,
   type Member,
   qtypeValues,
   SchemaIndex,
@@ -30,7 +31,7 @@ import {
   type TypeRef,
 } from "./model.js";
 import type { SourceInfo } from "./source.js";
-import { compareQemuVersions, parseQemuVersion } from "./version.js";
+import { compareQemuVersions, evaluateIf, parseQemuVersion } from "./version.js";
 
 /** One entry of `query-qmp-schema` (`SchemaInfo` in QEMU's `qapi/introspect.json`). */
 export type SchemaInfo =
@@ -98,6 +99,12 @@ export interface IntrospectOptions {
   readonly version?: string | undefined;
   /** Keep type names instead of numbering them (QEMU's `--unmask-non-abi-names`). Default false. */
   readonly unmask?: boolean | undefined;
+  /**
+   * Which config symbols (`if` conditions) the imitated build has; default: all. QEMU numbers
+   * the types at build time for the whole schema and compiles false conditions out, so the
+   * numbers stay those of the full schema while the entries behind false conditions go.
+   */
+  readonly defined?: ((symbol: string) => boolean) | undefined;
 }
 
 /** The model as `query-qmp-schema` returns it. */
@@ -106,6 +113,8 @@ export function introspect(model: SchemaModel, options: IntrospectOptions = {}):
   const enumMembers =
     options.version === undefined ||
     compareQemuVersions(parseQemuVersion(options.version), [6, 2, 0]) >= 0;
+  const defined = options.defined;
+  const on = (cond: IfCond | undefined) => defined === undefined || evaluateIf(cond, defined);
   const numbers = new Map<string, string>();
   const nameOf = (name: string): string => {
     if (options.unmask) return name;
@@ -116,12 +125,13 @@ export function introspect(model: SchemaModel, options: IntrospectOptions = {}):
     }
     return n;
   };
-  // The work queue of used types: keys are type names, or `[name]` for arrays.
+  // The work queue of used types (introspect.py `_used_types`).
   const used: TypeRef[] = [];
   const usedKeys = new Set<string>();
   const useType = (ref: TypeRef): string => {
     let r = ref;
     const t = index.get(r.name);
+    // Every integer type appears as `int`.
     if (t?.kind === "builtin" && t.jsonType === "int") r = { name: "int", array: r.array };
     const key = r.array ? `[${r.name}]` : r.name;
     if (!usedKeys.has(key)) {
@@ -132,86 +142,129 @@ export function introspect(model: SchemaModel, options: IntrospectOptions = {}):
     if (index.get(r.name)?.kind === "builtin") return r.name;
     return nameOf(r.name);
   };
-  const features = (fs: readonly Feature[]) =>
-    fs.length > 0 ? { features: fs.map((f) => f.name) } : {};
+  const features = (fs: readonly Feature[]) => {
+    const names = fs.filter((f) => on(f.ifcond)).map((f) => f.name);
+    return names.length > 0 ? { features: names } : {};
+  };
+  // Every list below computes the type names first (numbering the whole schema, as QEMU does
+  // at build time) and then drops what the build's conditions compile out.
+  const kept = <T, R>(
+    xs: readonly T[],
+    cond: (x: T) => IfCond | undefined,
+    make: (x: T) => R,
+  ): R[] =>
+    xs
+      .map((x) => ({ keep: on(cond(x)), value: make(x) }))
+      .filter((x) => x.keep)
+      .map((x) => x.value);
   const out: SchemaInfo[] = [];
   const empty: TypeRef = { name: emptyObjectName, array: false };
-  for (const d of model.definitions) {
+  // schema.py visits module by module (modules in the order they were first included), and
+  // within a module in definition order; a stable sort by module gives the same sequence.
+  const moduleOf = new Map((model.files ?? []).map((f, k) => [f, k]));
+  const entities = model.definitions
+    .map((d, k) => ({ d, k, m: moduleOf.get(d.info.file) ?? -1 }))
+    .filter((x) => x.d.kind === "command" || x.d.kind === "event")
+    .sort((x, y) => x.m - y.m || x.k - y.k)
+    .map((x) => x.d);
+  for (const d of entities) {
+    let info: SchemaInfo | undefined;
     if (d.kind === "command") {
       const argType = useType(d.args !== undefined ? { name: d.args, array: false } : empty);
       const retType = useType(d.returns ?? empty);
-      out.push({
+      info = {
         name: d.name,
         "meta-type": "command",
         "arg-type": argType,
         "ret-type": retType,
         ...(d.allowOob ? { "allow-oob": true } : {}),
         ...features(d.features),
-      });
+      };
     } else if (d.kind === "event") {
       const argType = useType(d.data !== undefined ? { name: d.data, array: false } : empty);
-      out.push({
-        name: d.name,
-        "meta-type": "event",
-        "arg-type": argType,
-        ...features(d.features),
-      });
+      info = { name: d.name, "meta-type": "event", "arg-type": argType, ...features(d.features) };
     }
+    if (info && on(d.ifcond)) out.push(info);
   }
   for (let i = 0; i < used.length; i++) {
     const ref = used[i]!;
+    const t = index.type(ref.name);
+    // An array type has its element type's condition (schema.py `QAPISchemaArrayType.ifcond`).
+    const keep = on(t.ifcond);
+    let info: SchemaInfo;
     if (ref.array) {
       const element = useType({ name: ref.name, array: false });
-      out.push({ name: `[${element}]`, "meta-type": "array", "element-type": element });
-      continue;
-    }
-    const t = index.type(ref.name);
-    switch (t.kind) {
-      case "builtin":
-        out.push({ name: t.name, "meta-type": "builtin", "json-type": t.jsonType });
-        break;
-      case "enum":
-        out.push({
-          name: nameOf(t.name),
-          "meta-type": "enum",
-          ...(enumMembers
-            ? { members: t.values.map((v) => ({ name: v.name, ...features(v.features) })) }
-            : {}),
-          values: t.values.map((v) => v.name),
-          ...features(t.features),
-        });
-        break;
-      case "struct":
-      case "union": {
-        const name = nameOf(t.name);
-        const members = index.objectMembers(t.name).map((m) => ({
-          name: m.name,
-          type: useType(m.type),
-          ...(m.optional ? { default: null } : {}),
-          ...features(m.features),
-        }));
-        const info: SchemaInfoObject = { name, "meta-type": "object", members };
-        if (t.kind === "union") {
-          info.tag = t.discriminator;
-          info.variants = unionVariants(index, t.name).map((b) => ({
-            case: b.name,
-            type: useType(b.type),
-          }));
+      info = { name: `[${element}]`, "meta-type": "array", "element-type": element };
+    } else {
+      switch (t.kind) {
+        case "builtin":
+          info = { name: t.name, "meta-type": "builtin", "json-type": t.jsonType };
+          break;
+        case "enum": {
+          const values = t.values.filter((v) => on(v.ifcond));
+          info = {
+            name: nameOf(t.name),
+            "meta-type": "enum",
+            ...(enumMembers
+              ? { members: values.map((v) => ({ name: v.name, ...features(v.features) })) }
+              : {}),
+            values: values.map((v) => v.name),
+            ...features(t.features),
+          };
+          break;
         }
-        out.push({ ...info, ...features(t.features) });
-        break;
+        case "struct":
+        case "union": {
+          const members = kept(
+            index.objectMembers(t.name),
+            (m) => m.ifcond,
+            (m): SchemaInfoObjectMember => ({
+              name: m.name,
+              type: useType(m.type),
+              ...(m.optional ? { default: null } : {}),
+              ...features(m.features),
+            }),
+          );
+          const object: SchemaInfoObject = { name: nameOf(t.name), "meta-type": "object", members };
+          if (t.kind === "union") {
+            object.tag = t.discriminator;
+            object.variants = kept(
+              unionVariants(index, t.name),
+              (b) => b.ifcond,
+              (b) => ({ case: b.name, type: useType(b.type) }),
+            );
+          }
+          info = { ...object, ...features(t.features) };
+          break;
+        }
+        case "alternate":
+          info = {
+            name: nameOf(t.name),
+            "meta-type": "alternate",
+            members: kept(
+              t.branches,
+              (b) => b.ifcond,
+              (b) => ({ type: useType(b.type) }),
+            ),
+            ...features(t.features),
+          };
+          break;
       }
-      case "alternate":
-        out.push({
-          name: nameOf(t.name),
-          "meta-type": "alternate",
-          members: t.branches.map((b) => ({ type: useType(b.type) })),
-          ...features(t.features),
-        });
-        break;
     }
+    if (keep) out.push(info);
   }
-  return out;
+  return out.map(sortKeys);
+}
+
+/** QEMU's generated table lists each object's keys sorted (introspect.py `_tree_to_qlit`). */
+function sortKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(sortKeys) as T;
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, sortKeys(v)]),
+  ) as T;
 }
 
 /** A union's branches as QEMU lists them: the written ones, then the tag values left out (empty). */
@@ -221,11 +274,16 @@ export function unionVariants(index: SchemaIndex, union: string): Branch[] {
   const tag = index.objectMembers(u.base).find((m) => m.name === u.discriminator);
   const tagType = tag ? index.get(tag.type.name) : undefined;
   const written = new Set(u.branches.map((b) => b.name));
-  const missing =
+  // Each added branch keeps its enum value's condition (schema.py `QAPISchemaVariants.check`).
+  const missing: Branch[] =
     tagType?.kind === "enum"
       ? tagType.values
           .filter((v) => !written.has(v.name))
-          .map((v) => ({ name: v.name, type: { name: emptyObjectName, array: false } }))
+          .map((v) => ({
+            name: v.name,
+            type: { name: emptyObjectName, array: false },
+            ...(v.ifcond !== undefined ? { ifcond: v.ifcond } : {}),
+          }))
       : [];
   return [...u.branches, ...missing];
 }

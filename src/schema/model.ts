@@ -144,6 +144,11 @@ export type TypeDef = EnumDef | StructDef | UnionDef | AlternateDef | BuiltinDef
 /** A checked schema: every definition by name, in definition order (builtins first). */
 export interface SchemaModel {
   readonly definitions: readonly Definition[];
+  /**
+   * The schema's files in the order QEMU makes them modules (the main file, then each file when
+   * it is first included). Introspection visits commands and events module by module.
+   */
+  readonly files?: readonly string[] | undefined;
 }
 
 /** Built-in type names and their introspection JSON types (schema.py `_def_predefineds`). */

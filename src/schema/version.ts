@@ -11,6 +11,7 @@
 import { introspect, type SchemaInfo } from "./introspect.js";
 import {
   type Definition,
+  type IfCond,
   type Member,
   SchemaIndex,
   type SchemaModel,
@@ -80,6 +81,7 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
   const typed = <T extends { type: { name: string } }>(xs: readonly T[]) =>
     xs.filter((x) => names.has(x.type.name));
   return {
+    files: model.files,
     definitions: definitions.map((d) => {
       switch (d.kind) {
         case "struct":
@@ -92,6 +94,57 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
       }
     }),
   };
+}
+
+/** Whether condition `cond` holds when `defined(symbol)` says which config symbols are set. */
+export function evaluateIf(
+  cond: IfCond | undefined,
+  defined: (symbol: string) => boolean,
+): boolean {
+  if (cond === undefined) return true;
+  if (typeof cond === "string") return defined(cond);
+  if ("all" in cond) return cond.all.every((c) => evaluateIf(c, defined));
+  if ("any" in cond) return cond.any.some((c) => evaluateIf(c, defined));
+  return !evaluateIf(cond.not, defined);
+}
+
+/**
+ * The model as a build with the given configuration has it: definitions, members, enum values,
+ * branches and features whose `if` condition is false are dropped (QEMU compiles them out).
+ */
+export function filterModelByConfig(
+  model: SchemaModel,
+  defined: (symbol: string) => boolean,
+): SchemaModel {
+  const on = <T extends { ifcond?: IfCond | undefined }>(xs: readonly T[]) =>
+    xs.filter((x) => evaluateIf(x.ifcond, defined));
+  const kept = model.definitions.filter((d) => evaluateIf(d.ifcond, defined));
+  const names = new Set(kept.map((d) => d.name));
+  const typed = <T extends { type: { name: string } }>(xs: readonly T[]) =>
+    xs.filter((x) => names.has(x.type.name));
+  const definitions: Definition[] = kept.map((d) => {
+    const features = on(d.features);
+    switch (d.kind) {
+      case "enum":
+        return {
+          ...d,
+          features,
+          values: on(d.values).map((v) => ({ ...v, features: on(v.features) })),
+        };
+      case "struct":
+        return {
+          ...d,
+          features,
+          members: typed(on(d.members)).map((m) => ({ ...m, features: on(m.features) })),
+        };
+      case "union":
+      case "alternate":
+        return { ...d, features, branches: typed(on(d.branches)) };
+      default:
+        return { ...d, features };
+    }
+  });
+  return { definitions, files: model.files };
 }
 
 /** Answers about one schema model, for any release. */

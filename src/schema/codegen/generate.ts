@@ -29,10 +29,13 @@ export interface GenerateOptions {
   /** The schema the model came from, for headers (e.g. `schema/qapi/qapi-schema.json`). */
   readonly source: string;
   /**
-   * Import specifier prefix for qmpkit's own modules, relative to the output directory.
-   * Default `../` (output in `src/generated/`); users generating elsewhere pass `qmpkit/`.
+   * How generated code imports qmpkit's runtime: `relative` paths into `src/` (the project's
+   * own output in `src/generated/`), or the `qmpkit/…` package subpaths (users' output).
+   * Default `relative`.
    */
   readonly runtimeImport?: "relative" | "package" | undefined;
+  /** With `relative` imports: the path from the output directory to `src/`. Default `../`. */
+  readonly relativePrefix?: string | undefined;
 }
 
 const builtinTs: Record<string, string> = {
@@ -134,7 +137,7 @@ class Emitter {
     private readonly options: GenerateOptions,
   ) {
     this.index = new SchemaIndex(model);
-    this.base = options.runtimeImport === "package" ? "qmpkit/" : "../";
+    this.base = options.relativePrefix ?? "../";
     const used = new Set<string>();
     const events = new Set(model.definitions.filter((d) => d.kind === "event").map((d) => d.name));
     for (const d of model.definitions) {
