@@ -71,6 +71,7 @@ import type {
   QmpEventOf,
   QmpGreeting,
 } from "./types.js";
+import { bundledValidators, validatorsFromIntrospection } from "./validators.js";
 
 /** What to connect to: `unix:PATH`, `tcp:HOST:PORT`, an open Duplex, or a factory of Duplexes. */
 export type QmpTarget = string | Duplex | (() => Duplex | Promise<Duplex>);
@@ -172,7 +173,8 @@ export class QmpClient implements AsyncDisposable {
   readonly #hub: EventHub;
   readonly #tracker: RunStateTracker | undefined;
   readonly #reconnect: ReconnectPolicy | undefined;
-  readonly #validators: QmpValidators | undefined;
+  #validators: QmpValidators | undefined;
+  readonly #peerSchema: boolean;
   readonly #validateMode: "lenient" | "strict";
   readonly #validateReplies: boolean;
   readonly #validateEvents: boolean;
@@ -226,7 +228,13 @@ export class QmpClient implements AsyncDisposable {
     const validate = options.validate;
     const v =
       validate === true ? {} : validate === false || validate === undefined ? undefined : validate;
-    this.#validators = v?.validators;
+    this.#peerSchema = v?.validators === "peer";
+    this.#validators =
+      v === undefined || v.validators === "peer"
+        ? undefined
+        : v.validators === undefined || v.validators === "bundled"
+          ? bundledValidators
+          : v.validators;
     this.#validateMode = v?.mode ?? "lenient";
     this.#validateReplies = v !== undefined && v.replies !== false;
     this.#validateEvents = v !== undefined && v.events !== false;
@@ -690,7 +698,19 @@ export class QmpClient implements AsyncDisposable {
       signal?.removeEventListener("abort", onAbort);
     }
 
+    if (this.#peerSchema) await this.#loadPeerSchema(link, budget(handshakeMs));
     if (this.#tracker !== undefined) await this.#tracker.refresh();
+  }
+
+  /** Builds the validators from the peer's own `query-qmp-schema` (DESIGN.md principle 3). */
+  async #loadPeerSchema(link: Link, timeoutMs: number): Promise<void> {
+    this.#validators = undefined;
+    try {
+      const reply = await this.#send(link, "query-qmp-schema", undefined, { timeoutMs });
+      this.#validators = validatorsFromIntrospection(reply);
+    } catch (error) {
+      this.#notice({ kind: "peer-schema-failed", error });
+    }
   }
 
   /** The negotiation reply arrived: the link becomes current. Runs in the reader loop. */

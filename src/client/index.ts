@@ -49,6 +49,7 @@ export {
   type TrackerStep,
   type WaitOptions,
 } from "./run-state-tracker.js";
+export { bundledValidators, validatorsFromIntrospection } from "./validators.js";
 export type {
   CommandArgs,
   CommandName,

@@ -72,8 +72,12 @@ export interface ValidationOptions {
    * always delivered, with an `invalid-event` notice.
    */
   readonly onInvalid?: "report" | "reject" | undefined;
-  /** The validators to use. Default: none (nothing is checked) until generated ones are wired. */
-  readonly validators?: QmpValidators | undefined;
+  /**
+   * The validators to use: `"bundled"` (default) = generated from the project's schema;
+   * `"peer"` = built from the peer's own `query-qmp-schema`, asked at every (re)connection
+   * (a `peer-schema-failed` notice, and no checking, if that fails); or your own.
+   */
+  readonly validators?: QmpValidators | "bundled" | "peer" | undefined;
 }
 
 /** A byte-level view of the conversation (`onTraffic`). */
@@ -164,6 +168,8 @@ export type ClientNotice =
       readonly event: string;
       readonly issues: readonly ValidationIssue[];
     }
+  /** `query-qmp-schema` failed or answered nonsense (with `validators: "peer"`): nothing is checked. */
+  | { readonly kind: "peer-schema-failed"; readonly error: unknown }
   /** The tracker's `query-status` failed; the run state stays at the last known value. */
   | { readonly kind: "run-state-query-failed"; readonly error: unknown }
   /** `query-status` answered a status this client does not know. */
