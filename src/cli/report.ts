@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isQmpError } from "../base/errors.js";
+import { isConnectError, isProtocolError, isQmpError } from "../base/errors.js";
 import type { CliIo } from "./io.js";
 import { isUsageError } from "./usage-error.js";
 
@@ -17,6 +17,11 @@ export const EXIT_FAILURE = 1;
 /** One line, with the causes that add something, e.g. `cannot connect to unix:/x: ENOENT`. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  // The peer answered, but not in QMP: say so in those words.
+  const protocol = isProtocolError(error) ? error : isProtocolError(error.cause) ? error.cause : undefined;
+  if (isConnectError(error) && protocol) {
+    return `${error.target} is not a QMP server: ${protocol.message}`.replace(/\s*\n\s*/g, " ");
+  }
   let text = error.message;
   // Follow causes whose message the outer one does not already contain.
   let cause = error.cause;

@@ -1,0 +1,136 @@
+/**
+ * The CLI as a user meets it: help with examples on every command, and bad input answered by
+ * one clear line on stderr, a non-zero exit and no stack trace.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, suite, test } from "node:test";
+import { type CliResult, runCli } from "./support.js";
+
+/** Exactly one line on stderr, no stack trace, the given status. */
+function assertOneLineError(result: CliResult, status: number, pattern: RegExp): void {
+  assert.equal(result.status, status, `exit status; stderr: ${result.stderr}`);
+  const lines = result.stderr.split("\n").filter((l) => l !== "");
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${result.stderr}`);
+  assert.match(lines[0]!, /^qmpkit: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+}
+
+suite("help", () => {
+  test("should list every command with examples", async () => {
+    const r = await runCli(["--help"]);
+    assert.equal(r.status, 0);
+    for (const c of ["events", "exec", "shell", "proxy", "sim", "schema"])
+      assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
+    assert.match(r.stdout, /Examples:\n {2}\$ qmpkit events/);
+  });
+
+  for (const command of ["events", "exec", "shell", "proxy"]) {
+    test(`should document ${command} with examples`, async () => {
+      const r = await runCli([command, "--help"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^Usage: qmpkit ${command} `));
+      assert.match(r.stdout, /Examples:\n {2}\$ qmpkit /);
+    });
+  }
+
+  test("should document sim with QEMU's option spelling, drop-in options included", async () => {
+    const r = await runCli(["sim", "--help"]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const option of ["-qmp", "-chardev", "-mon", "-pidfile", "-daemonize", "-S"]) {
+      assert.match(r.stdout, new RegExp(`\\n {2}${option} `), option);
+    }
+  });
+});
+
+suite("bad input", () => {
+  let dir: string;
+  const servers: Server[] = [];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "qmpkit-cli-bad-"));
+    const serve = (name: string, greeting: string) =>
+      new Promise<void>((resolve) => {
+        const s = createServer((socket) => socket.end(greeting));
+        servers.push(s);
+        s.listen(join(dir, name), resolve);
+      });
+    await serve("ssh.sock", "SSH-2.0-OpenSSH_9.2\r\n");
+    await serve("json.sock", '{"hello": "world"}\r\n');
+  });
+  after(async () => {
+    for (const s of servers) await new Promise((r) => s.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("should refuse an unknown command", async () => {
+    assertOneLineError(await runCli(["frobnicate"]), 2, /unknown command 'frobnicate'/);
+  });
+
+  test("should refuse a malformed key=value before connecting", async () => {
+    assertOneLineError(
+      await runCli(["exec", join(dir, "absent.sock"), "set-action", "panic"]),
+      2,
+      /invalid argument 'panic': expected key=value/,
+    );
+  });
+
+  test("should refuse a malformed target", async () => {
+    assertOneLineError(
+      await runCli(["exec", "tcp:localhost", "query-status"]),
+      2,
+      /invalid target 'tcp:localhost'/,
+    );
+  });
+
+  test("should say when a target cannot be reached", async () => {
+    const path = join(dir, "absent.sock");
+    for (const args of [
+      ["exec", path, "query-status"],
+      ["events", path],
+      ["shell", path],
+    ]) {
+      assertOneLineError(await runCli(args), 1, new RegExp(`unix:${path}.*ENOENT`));
+    }
+  });
+
+  test("should say when a target does not speak QMP", async () => {
+    assertOneLineError(
+      await runCli(["exec", join(dir, "ssh.sock"), "query-status"]),
+      1,
+      /unix:.*ssh\.sock is not a QMP server: .*stray 'S'/,
+    );
+    assertOneLineError(
+      await runCli(["events", join(dir, "json.sock")]),
+      1,
+      /unix:.*json\.sock is not a QMP server: .*'QMP' is missing/,
+    );
+  });
+
+  test("should refuse a glob that matches no socket", async () => {
+    assertOneLineError(await runCli(["events", join(dir, "vm*.qmp")]), 2, /no socket matches/);
+  });
+
+  test("should refuse bad event filters", async () => {
+    assertOneLineError(
+      await runCli(["events", "--where", "guest", join(dir, "x.sock")]),
+      2,
+      /invalid --where 'guest'/,
+    );
+  });
+
+  test("should refuse an unknown QEMU option in sim, naming it", async () => {
+    const r = await runCli([
+      "sim",
+      "-qmp",
+      `unix:${join(dir, "s.sock")},server=on,wait=off`,
+      "-frobnicate",
+    ]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^qmpkit sim: -frobnicate: invalid option/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+});
