@@ -135,7 +135,7 @@ suite("EventStream", () => {
       overflow: "drop-newest",
     });
     for (let i = 0; i < 4; i++) hub.dispatch(ev(`E${i}`));
-    assert.equal((await stream.next()).value?.event, "E0");
+    assert.deepEqual((await stream.next()).value, ev("E0"));
     hub.dispatch(ev("E4")); // fits again: after the notice
     hub.end(undefined, new Error("closed"));
     const rest = await drain(stream);

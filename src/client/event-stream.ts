@@ -98,7 +98,7 @@ class NoticeEntry {
 type Entry = QmpEvent | NoticeEntry;
 
 interface Waiter<T> {
-  resolve(result: IteratorResult<T>): void;
+  resolve(result: IteratorResult<T, undefined>): void;
   reject(reason: unknown): void;
 }
 
@@ -251,7 +251,7 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
     return this;
   }
 
-  next(): Promise<IteratorResult<T>> {
+  next(): Promise<IteratorResult<T, undefined>> {
     if (this.#head < this.#queue.length) {
       return Promise.resolve({ value: this.#take(), done: false });
     }
@@ -266,7 +266,7 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
   }
 
   /** Called by `break` / `return` in `for await`: unsubscribes (A2: the `finally` stops it). */
-  async return(): Promise<IteratorResult<T>> {
+  async return(): Promise<IteratorResult<T, undefined>> {
     this.close();
     this.#iterating = false;
     return { value: undefined, done: true };

@@ -102,6 +102,25 @@ suite("QmpClient ↔ QmpServer over a unix socket", () => {
     }
   });
 
+  test("should connect over tcp:HOST:PORT too", async () => {
+    const server = new QmpServer();
+    server.command("query-status", () => ({
+      status: "running" as const,
+      singlestep: false,
+      running: true,
+    }));
+    const listener = await server.listen("tcp:127.0.0.1:0");
+    try {
+      assert.match(listener.address, /^tcp:127\.0\.0\.1:\d+$/);
+      const client = await QmpClient.connect(listener.address, { timeoutMs: 5_000 });
+      assert.equal(client.runState, "running");
+      await client.close();
+    } finally {
+      await server.close();
+      await listener.close();
+    }
+  });
+
   test("should keep many commands in flight and match every reply", async () => {
     const vm = await startServer();
     const client = await QmpClient.connect(vm.target, { trackRunState: false });
