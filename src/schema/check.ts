@@ -377,7 +377,8 @@ class Checker {
         },
         info,
       );
-      this.docMembers(what, name, doc, Object.keys(data), info);
+      // Old schemas document the implicit tag member `type` too.
+      this.docMembers(what, name, doc, Object.keys(data), info, ["type"]);
       this.add(
         { kind: "union", ...common, base: baseName, discriminator: "type", branches, simple: true },
         info,
