@@ -106,6 +106,10 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Sent with `exec-oob`: its reply may overtake in-band ones (§1.7). */
+  readonly oob: boolean;
+  /** How many undecodable messages the link had seen when this command was sent. */
+  readonly undecodableBefore: number;
 }
 
 /** One connection to the peer: a fresh one for each (re)connection. */
@@ -115,6 +119,8 @@ class Link {
   /** Negotiated `oob`. */
   oob = false;
   phase: "greeting" | "negotiating" | "ready" = "greeting";
+  /** Messages from the peer that could not be decoded and named no pending command. */
+  readonly undecodable: { count: number; last: Error | undefined } = { count: 0, last: undefined };
   /** Id of the `qmp_capabilities` command, to act on its reply in the reader loop. */
   negotiationId: string | undefined;
   readonly greeted: {
@@ -541,6 +547,8 @@ export class QmpClient implements AsyncDisposable {
         timer: undefined,
         signal,
         onAbort: undefined,
+        oob: options.oob === true,
+        undecodableBefore: link.undecodable.count,
       };
       try {
         link.connection.send(message);
@@ -817,6 +825,7 @@ export class QmpClient implements AsyncDisposable {
       return;
     }
     this.#settle(link, pending);
+    this.#failLostReplies(link, pending);
     if ("error" in message) {
       const body = message.error;
       if (!isJsonObject(body) || typeof body.class !== "string" || typeof body.desc !== "string") {
@@ -885,7 +894,31 @@ export class QmpClient implements AsyncDisposable {
       );
       return;
     }
+    link.undecodable.count++;
+    link.undecodable.last = protocolError;
     this.#notice({ kind: "protocol-error", error: protocolError });
+  }
+
+  /**
+   * In-band replies come strictly in request order (§1.7: the monitor handles one in-band
+   * request at a time). So when `answered` gets its reply while an in-band command sent before
+   * it is still pending, and an undecodable message arrived since that command left, that
+   * message was its reply: fail it now rather than let it wait forever. Runs in the reader loop.
+   */
+  #failLostReplies(link: Link, answered: Pending): void {
+    if (answered.oob || link.undecodable.count === 0) return;
+    for (const earlier of link.pending.values()) {
+      if (earlier === answered) return;
+      if (earlier.oob || earlier.undecodableBefore === link.undecodable.count) continue;
+      this.#settle(link, earlier);
+      earlier.reject(
+        new ProtocolError(
+          `${earlier.command} failed: its reply could not be decoded (a later command was answered first): ${link.undecodable.last?.message}`,
+          undefined,
+          { cause: link.undecodable.last },
+        ),
+      );
+    }
   }
 
   /** A connection ended (peer gone, error, or our own close). */

@@ -14,6 +14,11 @@ import { isConnectError, isConnectionClosedError, isProtocolError } from "../../
 import { type ClientNotice, QmpClient } from "../../src/client/index.js";
 import { FakePeer } from "./support/fake-peer.js";
 
+/** How many timers are alive in this process. */
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+}
+
 /** A unix-socket server whose connections are handed to the test as fake peers. */
 async function rawServer() {
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-fault-"));
@@ -51,9 +56,17 @@ suite("QmpClient faults", () => {
       const peer = await srv.peer(0);
       await peer.handshake({ status: "running" });
       const client = await connecting;
-      const call = client.execute("query-block");
+      const timersBefore = activeTimers();
+      const call = client.execute("query-block", undefined, { timeoutMs: 60_000 });
+      const waiting = client.executeAndWait("stop", undefined, {
+        event: "STOP",
+        timeoutMs: 60_000,
+      });
       await peer.next();
+      await peer.next();
+      assert.equal(activeTimers(), timersBefore + 2);
       peer.destroy();
+      await assert.rejects(waiting, isConnectionClosedError);
       await assert.rejects(call, (e) => {
         assert.ok(isConnectionClosedError(e));
         assert.equal(e.sent, true);
@@ -62,6 +75,7 @@ suite("QmpClient faults", () => {
       });
       assert.ok(isConnectionClosedError(await client.closed));
       assert.equal(client.state, "closed");
+      assert.equal(activeTimers(), timersBefore, "every timer was cleared");
     } finally {
       await srv.close();
     }

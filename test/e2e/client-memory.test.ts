@@ -356,6 +356,30 @@ suite("QmpClient.execute()", () => {
     }
   });
 
+  test("should fail a command whose reply could not be decoded once a later reply arrives", async () => {
+    const { client, peer, notices } = await pair({ trackRunState: false });
+    try {
+      const first = client.execute("query-balloon");
+      const second = client.execute("query-name");
+      const [r1, r2] = [await peer.next(), await peer.next()];
+      // QEMU prints a non-finite double as inf (§1.1): not JSON, and no way to read the id.
+      peer.write(`{"return": {"actual": inf}, "id": ${JSON.stringify(r1.id)}}\r\n`);
+      peer.reply(r2, { name: "vm" });
+      await assert.rejects(first, (e) => {
+        assert.ok(isProtocolError(e));
+        assert.match(e.message, /^query-balloon failed: its reply could not be decoded/);
+        return true;
+      });
+      assert.deepEqual(await second, { name: "vm" });
+      assert.deepEqual(
+        notices.map((n) => n.kind),
+        ["protocol-error"],
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   test("should show the raw traffic both ways", async () => {
     const traffic: string[] = [];
     const { client, peer } = await pair({
