@@ -1,0 +1,151 @@
+/**
+ * Validation benchmark (issue 3 §5): event ingest with the generated validators against the
+ * same ingest without them, side by side in one run. Goal: validation adds under 20%.
+ *
+ * Ingest is what a client does with bytes from QEMU: `JsonStreamDecoder` (client dialect) over
+ * 64 KiB chunks, then each message mapped to an event. The validating side also checks every
+ * event's data with `eventValidators[name]` (lenient, as the client does). Rounds alternate so
+ * that machine noise hits both sides alike; the figures are medians.
+ *
+ * The mix is a busy VM's: run-state events without data, SHUTDOWN with `guest`/`reason`,
+ * DEVICE_DELETED with paths, BLOCK_JOB_COMPLETED with 64-bit counters, RTC_CHANGE. Every
+ * message is valid, so the validators do their full work and never take an error path.
+ *
+ * Run: `npx tsx bench/validation.ts [events] [rounds]`.
+ *
+ * @module
+ */
+import { pathToFileURL } from "node:url";
+import { isJsonObject, type JsonObject } from "../src/base/json.js";
+import { eventValidators } from "../src/generated/index.js";
+import type { Validator } from "../src/schema/validator.js";
+import { JsonStreamDecoder, writeQemuJson } from "../src/wire/index.js";
+
+/** What one run measured. */
+export interface ValidationBenchResult {
+  readonly events: number;
+  readonly rounds: number;
+  /** Median milliseconds to ingest every event without validation. */
+  readonly plainMs: number;
+  /** Median milliseconds with validation. */
+  readonly validatedMs: number;
+  /** `validatedMs / plainMs - 1`: the share validation adds. */
+  readonly overhead: number;
+}
+
+function makeStream(count: number): Uint8Array {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const timestamp = {
+      seconds: 1_700_000_000 + Math.floor(i / 1000),
+      microseconds: (i * 7919) % 1_000_000,
+    };
+    let event: JsonObject;
+    switch (i % 6) {
+      case 0:
+        event = { event: "STOP", timestamp };
+        break;
+      case 1:
+        event = { event: "RESUME", timestamp };
+        break;
+      case 2:
+        event = { event: "SHUTDOWN", data: { guest: true, reason: "guest-shutdown" }, timestamp };
+        break;
+      case 3:
+        event = {
+          event: "DEVICE_DELETED",
+          data: {
+            device: `virtio-disk${i % 16}`,
+            path: `/machine/peripheral/virtio-disk${i % 16}`,
+          },
+          timestamp,
+        };
+        break;
+      case 4:
+        event = {
+          event: "BLOCK_JOB_COMPLETED",
+          data: {
+            type: "mirror",
+            device: "drive0",
+            len: 10737418240,
+            offset: 10737418240,
+            speed: 0,
+          },
+          timestamp,
+        };
+        break;
+      default:
+        event = {
+          event: "RTC_CHANGE",
+          data: { offset: -(i % 3600), "qom-path": "/machine/unattached/device[8]" },
+          timestamp,
+        };
+    }
+    lines.push(`${writeQemuJson(event)}\r\n`);
+  }
+  return new TextEncoder().encode(lines.join(""));
+}
+
+const validatorsByName = eventValidators as unknown as Readonly<Record<string, Validator<unknown>>>;
+
+/** Ingest `bytes`; with `validate`, check each event's data. Returns the events accepted. */
+function ingest(bytes: Uint8Array, validate: boolean): number {
+  const decoder = new JsonStreamDecoder({ dialect: "client" });
+  const chunk = 64 * 1024;
+  let accepted = 0;
+  for (let at = 0; at <= bytes.length; at += chunk) {
+    const items = at < bytes.length ? decoder.push(bytes.subarray(at, at + chunk)) : decoder.end();
+    for (const item of items) {
+      if (item.kind !== "value" || !isJsonObject(item.value)) continue;
+      const name = item.value.event;
+      if (typeof name !== "string") continue;
+      if (validate) {
+        const v = validatorsByName[name];
+        if (v !== undefined && !v.check(item.value.data, { mode: "lenient" })) continue;
+      }
+      accepted++;
+    }
+  }
+  return accepted;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Run the benchmark: `events` per round, `rounds` alternating rounds per side. */
+export function runValidationBench(events = 60_000, rounds = 9): ValidationBenchResult {
+  const bytes = makeStream(events);
+  // Both sides must accept every event, or the comparison would be between different work.
+  if (ingest(bytes, true) !== events || ingest(bytes, false) !== events) {
+    throw new Error("validation benchmark: some events of the mix are not valid for the catalogue");
+  }
+  const plain: number[] = [];
+  const validated: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const validate of r % 2 === 0 ? [false, true] : [true, false]) {
+      const t0 = performance.now();
+      ingest(bytes, validate);
+      (validate ? validated : plain).push(performance.now() - t0);
+    }
+  }
+  const plainMs = median(plain);
+  const validatedMs = median(validated);
+  return { events, rounds, plainMs, validatedMs, overhead: validatedMs / plainMs - 1 };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const events = Number(process.argv[2] ?? 60_000);
+  const rounds = Number(process.argv[3] ?? 9);
+  const r = runValidationBench(events, rounds);
+  const rate = (ms: number) => Math.round((r.events / ms) * 1000).toLocaleString("en-US");
+  console.log(`validation bench: ${r.events} events, ${r.rounds} rounds each side (medians)`);
+  console.log(
+    `  ingest without validation: ${r.plainMs.toFixed(1)} ms (${rate(r.plainMs)} events/s)`,
+  );
+  console.log(
+    `  ingest with validation:    ${r.validatedMs.toFixed(1)} ms (${rate(r.validatedMs)} events/s)`,
+  );
+  console.log(`  validation adds ${(r.overhead * 100).toFixed(1)}% (goal: under 20%)`);
+}
