@@ -175,6 +175,7 @@ export interface VersionQueries {
 /** Bind the version queries to a model (the generated `qemuSchema` is one). */
 export function createVersionQueries(model: SchemaModel): VersionQueries {
   const cache = new Map<string, SchemaModel>();
+  const introspected = new Map<string, SchemaInfo[]>();
   const modelFor = (version: string): SchemaModel => {
     const v = parseQemuVersion(version);
     const key = v.join(".");
@@ -218,6 +219,15 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
         .map((d) => d.name),
     members,
     modelFor,
-    introspect: (version) => introspect(modelFor(version), { version }),
+    introspect: (version) => {
+      // Computed once per release; each caller gets its own copy to change as it likes.
+      const key = parseQemuVersion(version).join(".");
+      let infos = introspected.get(key);
+      if (infos === undefined) {
+        infos = introspect(modelFor(version), { version });
+        introspected.set(key, infos);
+      }
+      return structuredClone(infos);
+    },
   };
 }
