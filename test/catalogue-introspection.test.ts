@@ -9,12 +9,14 @@
  * a bug there cannot hide a difference in the catalogue; the live test checks that both agree.
  */
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   compareSchemaInfo,
   createVersionQueries,
+  introspect,
   loadSchema,
   type SchemaInfo,
 } from "../src/schema/index.js";
@@ -449,3 +451,40 @@ test(
     }
   },
 );
+
+/**
+ * QEMU's own schema trees, when `QMPKIT_QEMU_SRC` names some (as for the toolchain's tree tests;
+ * QEMU's files are not part of the repository): the catalogue's view of each tree's release
+ * must have only commands and events that release defines (its Since/Removed marks are right).
+ * For a 7.2 tree the shapes must also be equal; for other releases the differences are printed,
+ * since the catalogue models 7.2 completely and other releases only where the doc says so.
+ */
+test("should assign to each QEMU source tree's release only what that release defines", async (t) => {
+  const trees = (process.env.QMPKIT_QEMU_SRC ?? "").split(":").filter((x) => x !== "");
+  if (trees.length === 0) {
+    t.skip("QMPKIT_QEMU_SRC is not set: the catalogue is not compared with QEMU source trees");
+    return;
+  }
+  const schemaFile = join(
+    fileURLToPath(new URL("../schema/qapi/", import.meta.url)),
+    "qapi-schema.json",
+  );
+  const catalogue = createVersionQueries(loadSchema(schemaFile, { readFile: readFileNode }).model);
+  for (const tree of trees) {
+    const version = readFileSync(join(tree, "VERSION"), "utf8").trim();
+    const top = [join(tree, "qapi", "qapi-schema.json"), join(tree, "qapi-schema.json")].find((f) =>
+      existsSync(f),
+    );
+    assert.ok(top !== undefined, `${tree}: no qapi-schema.json`);
+    const qemu = introspect(loadSchema(top, { readFile: readFileNode }).model, { version });
+    const r = compareSchemas(
+      catalogue.introspect(version) as unknown as SchemaInfoEntry[],
+      qemu as unknown as SchemaInfoEntry[],
+    );
+    assert.deepEqual(r.onlyCatalogue, [], `${version}: in the catalogue but not in QEMU's tree`);
+    assert.ok(r.compared.length > 40, `${version}: only ${r.compared.length} compared`);
+    if (version.startsWith("7.2."))
+      assert.deepEqual(r.differences, [], `${version}: shapes differ`);
+    else for (const d of r.differences) t.diagnostic(`${version}: ${d}`);
+  }
+});
