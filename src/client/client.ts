@@ -707,7 +707,7 @@ export class QmpClient implements AsyncDisposable {
     }
 
     if (this.#peerSchema) await this.#loadPeerSchema(link, budget(handshakeMs));
-    if (this.#tracker !== undefined) await this.#tracker.refresh();
+    if (this.#tracker !== undefined) await abortable(this.#tracker.refresh(), signal);
   }
 
   /** Builds the validators from the peer's own `query-qmp-schema` (DESIGN.md principle 3). */
@@ -1049,6 +1049,26 @@ function describeError(body: unknown): string {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -85,7 +85,10 @@ export type TrafficDirection = "in" | "out";
 
 /** Options of `QmpClient.connect()`. */
 export interface QmpClientOptions {
-  /** Overall budget for `connect()`: socket, greeting, negotiation, first status (ms). Default: the sum of the parts. */
+  /**
+   * Overall budget for opening the socket, the greeting and negotiation (ms). Default: the sum of
+   * the parts. The first `query-status` is bounded by `commandTimeoutMs` (default 10 s).
+   */
   readonly timeoutMs?: number | undefined;
   /** Time to open the socket (ms). Default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   readonly connectTimeoutMs?: number | undefined;

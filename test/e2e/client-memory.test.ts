@@ -166,6 +166,20 @@ suite("QmpClient.connect()", () => {
     await assert.rejects(connecting, (e) => e === reason);
   });
 
+  test("should let the signal abort connect while the first query-status is out", async () => {
+    const [near, far] = createMemoryPair();
+    const peer = new FakePeer(far);
+    const controller = new AbortController();
+    const connecting = QmpClient.connect(near, { signal: controller.signal });
+    peer.send(GREETING_7_2);
+    peer.reply(await peer.next());
+    assert.equal((await peer.next()).execute, "query-status");
+    const reason = new Error("took too long for me");
+    controller.abort(reason);
+    await assert.rejects(connecting, (e) => e === reason);
+    assert.ok(await peer.hungUp(), "the half-made client hung up");
+  });
+
   test("should fail with ConnectError when qmp_capabilities is refused", async () => {
     const [near, far] = createMemoryPair();
     const peer = new FakePeer(far);
