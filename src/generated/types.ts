@@ -514,7 +514,7 @@ export type BlockDeviceIoStatus = "ok" | "failed" | "nospace";
 /** Every value of {@link BlockDeviceIoStatus}, in schema order. */
 export const BlockDeviceIoStatusValues = ["ok", "failed", "nospace"] as const;
 
-/** Defined in `schema/qapi/block-core.json:99` (implicit). */
+/** Defined in `schema/qapi/block-core.json:100` (implicit). */
 export interface BlockIoErrorEventData {
   /**
    * the QOM path of the guest device (since 9.2)
@@ -524,7 +524,7 @@ export interface BlockIoErrorEventData {
   /** the block backend's name; may be empty ("") when the image has none */
   device: string;
   /**
-   * the node the error was reported for, when the drive is not empty (since 2.8)
+   * the node the error was reported for; absent when the drive is empty.  It was mandatory when 2.8 added it and is optional in 7.2 (since 2.8)
    * @since 2.8
    */
   "node-name"?: string | undefined;
@@ -548,7 +548,7 @@ export interface BlockIoErrorEventData {
  * The state of one block job.  This is the shape QEMU 7.2 has; 8.2
  * turned it into a union with extra members for mirror jobs.
  *
- * Defined in `schema/qapi/block-core.json:145`.
+ * Defined in `schema/qapi/block-core.json:146`.
  * @since 1.1
  */
 export interface BlockJobInfo {
@@ -604,7 +604,7 @@ export interface BlockJobInfo {
   error?: string | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:190` (implicit). */
+/** Defined in `schema/qapi/block-core.json:191` (implicit). */
 export interface BlockJobCancelArguments {
   /** the job's id */
   device: string;
@@ -615,7 +615,7 @@ export interface BlockJobCancelArguments {
   force?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:221` (implicit). */
+/** Defined in `schema/qapi/block-core.json:222` (implicit). */
 export interface BlockJobCompletedEventData {
   /** the job's kind */
   type: JobType;
@@ -631,7 +631,7 @@ export interface BlockJobCompletedEventData {
   error?: string | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:254` (implicit). */
+/** Defined in `schema/qapi/block-core.json:255` (implicit). */
 export interface BlockJobCancelledEventData {
   /** the job's kind */
   type: JobType;
@@ -648,14 +648,14 @@ export interface BlockJobCancelledEventData {
 /**
  * The kind of request a quorum report is about.
  *
- * Defined in `schema/qapi/block-core.json:274`.
+ * Defined in `schema/qapi/block-core.json:275`.
  * @since 2.6
  */
 export type QuorumOpType = "read" | "write" | "flush";
 /** Every value of {@link QuorumOpType}, in schema order. */
 export const QuorumOpTypeValues = ["read", "write", "flush"] as const;
 
-/** Defined in `schema/qapi/block-core.json:298` (implicit). */
+/** Defined in `schema/qapi/block-core.json:299` (implicit). */
 export interface QuorumFailureEventData {
   /** the device name, or the node name when there is none */
   reference: string;
@@ -665,7 +665,7 @@ export interface QuorumFailureEventData {
   "sectors-count": number;
 }
 
-/** Defined in `schema/qapi/block-core.json:328` (implicit). */
+/** Defined in `schema/qapi/block-core.json:329` (implicit). */
 export interface QuorumReportBadEventData {
   /**
    * the kind of request (since 2.6)
@@ -1625,7 +1625,7 @@ export interface BalloonChangeEventData {
   actual: number;
 }
 
-/** Defined in `schema/qapi/machine.json:149` (implicit). */
+/** Defined in `schema/qapi/machine.json:154` (implicit). */
 export interface MemUnplugErrorEventData {
   /** the memory device's id */
   device: string;
@@ -1719,7 +1719,7 @@ export interface QmpCommandMap {
   /**
    * List the block jobs that exist.
    *
-   * Defined in `schema/qapi/block-core.json:167`.
+   * Defined in `schema/qapi/block-core.json:168`.
    * @since 1.1
    */
   "query-block-jobs": { args: Record<string, never>; returns: BlockJobInfo[] };
@@ -1728,7 +1728,7 @@ export interface QmpCommandMap {
    * ready mirror job cancelled without @force ends with
    * BLOCK_JOB_COMPLETED instead, having left the copy consistent.
    *
-   * Defined in `schema/qapi/block-core.json:190`.
+   * Defined in `schema/qapi/block-core.json:191`.
    * @since 1.1
    */
   "block-job-cancel": { args: BlockJobCancelArguments; returns: Record<string, never> };
@@ -2065,21 +2065,21 @@ export interface QmpEventMap {
    * and the run state becomes "io-error"; @cont resumes.  From 9.2 QEMU
    * throttles this event to one per second for each @qom-path.
    *
-   * Defined in `schema/qapi/block-core.json:99`.
+   * Defined in `schema/qapi/block-core.json:100`.
    * @since 0.13
    */
   BLOCK_IO_ERROR: BlockIoErrorEventData;
   /**
    * A block job ended, successfully or not.
    *
-   * Defined in `schema/qapi/block-core.json:221`.
+   * Defined in `schema/qapi/block-core.json:222`.
    * @since 1.1
    */
   BLOCK_JOB_COMPLETED: BlockJobCompletedEventData;
   /**
    * A block job was cancelled before it finished.
    *
-   * Defined in `schema/qapi/block-core.json:254`.
+   * Defined in `schema/qapi/block-core.json:255`.
    * @since 1.1
    */
   BLOCK_JOB_CANCELLED: BlockJobCancelledEventData;
@@ -2087,7 +2087,7 @@ export interface QmpEventMap {
    * A quorum device could not reach a quorum on a read.  QEMU throttles
    * this event to one per second.
    *
-   * Defined in `schema/qapi/block-core.json:298`.
+   * Defined in `schema/qapi/block-core.json:299`.
    * @since 2.0
    */
   QUORUM_FAILURE: QuorumFailureEventData;
@@ -2096,7 +2096,7 @@ export interface QmpEventMap {
    * disagrees with the others.  QEMU throttles this event to one per
    * second for each @node-name.
    *
-   * Defined in `schema/qapi/block-core.json:328`.
+   * Defined in `schema/qapi/block-core.json:329`.
    * @since 2.0
    */
   QUORUM_REPORT_BAD: QuorumReportBadEventData;
@@ -2239,9 +2239,14 @@ export interface QmpEventMap {
    */
   BALLOON_CHANGE: BalloonChangeEventData;
   /**
-   * Unplugging a memory device failed.
+   * Unplugging a memory device failed.  Deprecated from 6.2 in favour of
+   * DEVICE_UNPLUG_GUEST_ERROR, which QEMU sends as well; 9.1 removed it.
+   * (The catalogue cannot date a feature, so "deprecated" shows in every
+   * release that has the event.)
    *
-   * Defined in `schema/qapi/machine.json:149`.
+   * Removed in QEMU 9.1.
+   *
+   * Defined in `schema/qapi/machine.json:154`.
    * @since 2.4
    */
   MEM_UNPLUG_ERROR: MemUnplugErrorEventData;
