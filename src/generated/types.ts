@@ -684,7 +684,10 @@ export interface QuorumReportBadEventData {
 
 /** Defined in `schema/qapi/block.json:36` (implicit). */
 export interface EjectArguments {
-  /** the block backend's name */
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
   device?: string | undefined;
   /**
    * the guest device's id (since 2.8)
@@ -697,7 +700,10 @@ export interface EjectArguments {
 
 /** Defined in `schema/qapi/block.json:66` (implicit). */
 export interface BlockdevOpenTrayArguments {
-  /** the block backend's name */
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
   device?: string | undefined;
   /** the guest device's id */
   id?: string | undefined;
@@ -707,7 +713,10 @@ export interface BlockdevOpenTrayArguments {
 
 /** Defined in `schema/qapi/block.json:92` (implicit). */
 export interface BlockdevCloseTrayArguments {
-  /** the block backend's name */
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
   device?: string | undefined;
   /** the guest device's id */
   id?: string | undefined;
@@ -1451,7 +1460,10 @@ export interface SchemaInfoEnum {
    * @since 6.2
    */
   members: SchemaInfoEnumMember[];
-  /** the same values as plain strings, in no particular order */
+  /**
+   * the same values as plain strings, in no particular order
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
   values: string[];
 }
 
@@ -2248,6 +2260,7 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/machine.json:154`.
    * @since 2.4
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
    */
   MEM_UNPLUG_ERROR: MemUnplugErrorEventData;
   /**

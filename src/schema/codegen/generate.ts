@@ -200,7 +200,12 @@ class Emitter {
   }
 
   private docLines(
-    d: { doc?: string | undefined; since?: string | undefined; removed?: string | undefined },
+    d: {
+      doc?: string | undefined;
+      since?: string | undefined;
+      removed?: string | undefined;
+      features?: readonly { name: string }[] | undefined;
+    },
     where?: string | undefined,
   ): string[] {
     const lines: string[] = [];
@@ -209,6 +214,12 @@ class Emitter {
     if (d.removed) para(`Removed in QEMU ${d.removed}.`);
     if (where) para(where);
     if (d.since) lines.push(`@since ${d.since}`);
+    // QEMU's special features map onto the editor-visible tags.
+    const features = new Set((d.features ?? []).map((f) => f.name));
+    if (features.has("deprecated"))
+      lines.push("@deprecated QEMU marks this deprecated (feature `deprecated`).");
+    if (features.has("unstable"))
+      lines.push("@experimental QEMU marks this unstable (feature `unstable`).");
     return lines;
   }
 

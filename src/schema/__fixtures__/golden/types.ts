@@ -135,6 +135,7 @@ export interface QmpCommandMap {
    *
    * Defined in `demo.json:125`.
    * @since 1.0
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
    */
   "demo_reset": { args: Record<string, never>; returns: Record<string, never> };
 }
