@@ -191,6 +191,10 @@ export async function runEvents(
     // The tracker hears an event before the stream hands it over: a change an event caused is
     // printed after that event, one found by query-status at once.
     const afterEvent = new Map<string, string[]>();
+    const queried: string[] = [];
+    const flushQueried = () => {
+      for (const line of queried.splice(0)) if (!stopper.signal.aborted) out(line);
+    };
     const eventKey = (e: QmpEventMessage) =>
       `${e.event}|${e.timestamp.seconds}|${e.timestamp.microseconds}`;
     const removeState =
@@ -199,8 +203,11 @@ export async function runEvents(
         : client.onRunStateChange((change) => {
             if (change.from === undefined) return;
             const line = human.stateChange(label, change.from, change.to);
-            if (change.cause === "query-status") out(line);
-            else {
+            if (change.cause === "query-status") {
+              // Events already received but not yet printed come first: print on the next turn.
+              queried.push(line);
+              setTimeout(flushQueried, 20);
+            } else {
               const key = eventKey(change.cause as QmpEventMessage);
               afterEvent.set(key, [...(afterEvent.get(key) ?? []), line]);
             }
@@ -215,6 +222,7 @@ export async function runEvents(
         const key = eventKey(event);
         for (const line of afterEvent.get(key) ?? []) if (!stopper.signal.aborted) out(line);
         afterEvent.delete(key);
+        flushQueried();
         if (stopper.signal.aborted) break;
       }
       if (!stopper.signal.aborted) {
