@@ -12,6 +12,7 @@ export {
   describe as describeDefinition,
   emptyObjectName,
 } from "./check.js";
+export { compileValidators, type SchemaValidators } from "./dynamic.js";
 export { type DocBlock, type DocItem, type DocSection, parseDocBlock } from "./doc.js";
 export * from "./introspect.js";
 export { type LoadedSchema, type LoadSchemaOptions, loadSchema } from "./load.js";

@@ -265,3 +265,41 @@ export function qemuParameterName(issue: ValidationIssue): string {
   const dot = path.lastIndexOf(".");
   return dot < 0 ? path : path.slice(dot + 1);
 }
+
+const jsonWords = new Set([
+  "string",
+  "integer",
+  "boolean",
+  "number",
+  "object",
+  "array",
+  "null",
+  "value",
+]);
+
+/**
+ * The `desc` QEMU's input visitor puts in its `GenericError` for this issue (QEMU 7.2 to 10.x):
+ * `Parameter 'a.b' is missing`, `Parameter 'x' is unexpected`,
+ * `Invalid parameter type for 'a.b', expected: string`, `Parameter 'x' does not accept value 'v'`,
+ * `Parameter 'x' expects uint8_t`. QEMU reports only the first problem it meets, which is the
+ * first issue of a validator's list.
+ */
+export function qemuIssueMessage(issue: ValidationIssue): string {
+  switch (issue.kind) {
+    case "missing":
+      return `Parameter '${issue.path}' is missing`;
+    case "unexpected":
+      return `Parameter '${issue.path}' is unexpected`;
+    case "type":
+      // An alternate's mismatch names the alternate type and only the member's own name.
+      return jsonWords.has(issue.expected)
+        ? `Invalid parameter type for '${issue.path}', expected: ${issue.expected}`
+        : `Invalid parameter type for '${qemuParameterName(issue)}', expected: ${issue.expected}`;
+    case "enum":
+      return `Parameter '${qemuParameterName(issue)}' does not accept value '${issue.value}'`;
+    case "range":
+      return `Parameter '${qemuParameterName(issue)}' expects ${issue.expected}`;
+    case "variant":
+      return issue.message;
+  }
+}

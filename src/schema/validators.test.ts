@@ -3,7 +3,9 @@
  * and the project's catalogue in `src/generated`.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { suite, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { isValidationError, type ValidationIssue } from "../base/errors.js";
 import {
   commandValidators as catalogueCommands,
@@ -11,6 +13,9 @@ import {
   qemuSchema,
 } from "../generated/index.js";
 import { commandValidators, eventValidators, validators } from "./__fixtures__/golden/index.js";
+import { compileValidators } from "./dynamic.js";
+import { introspect, modelFromIntrospection } from "./introspect.js";
+import { loadSchema } from "./load.js";
 import { qemuParameterName } from "./runtime.js";
 
 const kinds = (issues: readonly ValidationIssue[]) => issues.map((i) => `${i.kind}:${i.path}`);
@@ -154,5 +159,60 @@ void suite("generated validators (catalogue)", () => {
     );
     assert.equal(qemuSchema.hasMember("StatusInfo", "singlestep", "8.2"), true);
     assert.equal(qemuSchema.hasMember("StatusInfo", "singlestep", "9.0"), false);
+  });
+});
+
+void suite("compileValidators()", () => {
+  const { model } = loadSchema("demo.json", {
+    readFile: (p) =>
+      readFileSync(fileURLToPath(new URL(`./__fixtures__/${p}`, import.meta.url)), "utf8"),
+  });
+  const dynamic = compileValidators(model);
+  const samples: unknown[] = [
+    undefined,
+    null,
+    {},
+    { shape: { kind: "dot", name: "p", x: 1, y: 2 } },
+    { zzz: 1, size: true, shape: { kind: "dot", name: 3, x: "a", extra: 0 } },
+    {
+      shape: { kind: "box", corners: [{ name: "a", x: 1, y: 2 }, { name: "b", x: 1, y: 300 }, 7] },
+      size: "4k",
+    },
+    { shape: { kind: "circle", colour: "mauve" }, size: [1] },
+    { shape: { kind: "none", corners: [] }, size: 2n ** 70n },
+  ];
+
+  test("should find exactly the issues the generated validators find", () => {
+    for (const value of samples) {
+      assert.deepEqual(
+        dynamic.commandArgs("draw")?.errors(value),
+        commandValidators.draw.args.errors(value),
+        JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
+      );
+      assert.deepEqual(dynamic.event("DRAWN")?.errors(value), eventValidators.DRAWN.errors(value));
+      assert.deepEqual(
+        dynamic.event("CLEARED")?.errors(value),
+        eventValidators.CLEARED.errors(value),
+      );
+      assert.deepEqual(dynamic.type("Point")?.errors(value), validators.Point.errors(value));
+    }
+    assert.equal(dynamic.commandArgs("nope"), undefined);
+    assert.equal(dynamic.type("draw"), undefined);
+  });
+
+  test("should validate against a model rebuilt from introspection (integer sizes aside)", () => {
+    const peer = compileValidators(modelFromIntrospection(introspect(model)));
+    for (const value of samples) {
+      // Introspection shows every integer type as `int`: a peer's model cannot know ranges.
+      const expected = commandValidators.draw.args
+        .errors(value)
+        .filter((i) => i.kind !== "range")
+        .map((i) => `${i.kind}:${i.path}`);
+      const actual = peer.commandArgs("draw")?.errors(value);
+      assert.deepEqual(
+        actual?.map((i) => `${i.kind}:${i.path}`),
+        expected,
+      );
+    }
   });
 });
