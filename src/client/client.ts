@@ -66,6 +66,7 @@ import type {
   CommandName,
   CommandParams,
   CommandReturn,
+  EventData,
   EventName,
   QmpEvent,
   QmpEventOf,
@@ -84,10 +85,7 @@ export interface ExecuteAndWaitOptions<E extends string> extends ExecuteOptions 
    * Which occurrence: a predicate, or members the event's `data` must have (compared with `===`,
    * e.g. `{ device: "nic0" }` for DEVICE_DELETED). Default: the first `event` of that name.
    */
-  readonly where?:
-    | ((event: QmpEventOf<E>) => boolean)
-    | Partial<Record<string, unknown>>
-    | undefined;
+  readonly where?: ((event: QmpEventOf<E>) => boolean) | Partial<EventData<E> & object> | undefined;
   /** One budget for the reply and the event together (ms). */
   readonly timeoutMs?: number | undefined;
 }

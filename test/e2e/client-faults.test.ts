@@ -81,6 +81,21 @@ suite("QmpClient faults", () => {
     }
   });
 
+  test("should fail connect with ConnectError naming the target when nothing listens", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-fault-"));
+    try {
+      const target = `unix:${join(dir, "absent.sock")}`;
+      await assert.rejects(QmpClient.connect(target), (e) => {
+        assert.ok(isConnectError(e));
+        assert.equal(e.target, target);
+        assert.match(e.message, /absent\.sock/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("should fail connect with ConnectError when the peer closes during the greeting", async () => {
     const srv = await rawServer();
     try {

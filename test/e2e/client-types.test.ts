@@ -53,6 +53,16 @@ suite("QmpClient typing", () => {
       }
       stream.close();
 
+      // `where` as an object takes the event's own members, typed.
+      const deleted = client.executeAndWait(
+        "device_del",
+        { id: "nic0" },
+        // @ts-expect-error: DEVICE_DELETED's device is a string
+        { event: "DEVICE_DELETED", where: { device: 0 }, timeoutMs: 50 },
+      );
+      peer.reply(await peer.next());
+      await assert.rejects(deleted, (e) => (e as Error).name === "TimeoutError");
+
       const waited = client.executeAndWait("system_powerdown", undefined, { event: "POWERDOWN" });
       expectType<Equal<Awaited<typeof waited>["event"], QmpEvent<"POWERDOWN">>>(true);
       peer.reply(await peer.next());
