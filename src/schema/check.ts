@@ -505,14 +505,9 @@ class Checker {
     if (!validName.test(name)) throw schemaError(`${what}: '${name}' is not a valid name`, info);
     if (name.startsWith("q_") || name.startsWith("q-"))
       throw schemaError(`${what}: names starting with 'q_' are reserved`, info);
-    if (
-      meta !== "event" &&
-      meta !== "command" &&
-      /(List|Kind)$/.test(name) &&
-      !name.startsWith("x-")
-    ) {
-      if (name.endsWith("List"))
-        throw schemaError(`${what}: type names must not end in 'List'`, info);
+    // `FooList` is the name QEMU gives the array type of `Foo` (schema.py `_make_array_type`).
+    if (meta !== "event" && meta !== "command" && name.endsWith("List")) {
+      throw schemaError(`${what}: type names must not end in 'List'`, info);
     }
     if (!this.strictNames) return;
     const bare = name.replace(/^__[a-zA-Z0-9.-]+_/, "").replace(/^x-/, "");

@@ -178,7 +178,7 @@ function loadFile(
       throw schemaError("top-level expression must be an object", info);
     }
     if ("include" in value) {
-      rejectDoc(pendingDoc, "include");
+      flushDoc(pendingDoc, state.freeDocs);
       pendingDoc = undefined;
       onlyKey(value, "include", info);
       const target = value.include;
@@ -196,7 +196,7 @@ function loadFile(
       continue;
     }
     if ("pragma" in value) {
-      rejectDoc(pendingDoc, "pragma");
+      flushDoc(pendingDoc, state.freeDocs);
       pendingDoc = undefined;
       onlyKey(value, "pragma", info);
       applyPragmas(state.pragmas, value.pragma, info);
@@ -221,14 +221,16 @@ function loadFile(
   }
 }
 
-function rejectDoc(doc: DocBlock | undefined, what: string): void {
-  if (doc?.symbol !== undefined) {
+/** A doc block before a directive: a free-form one is kept, a definition's one is an error. */
+function flushDoc(doc: DocBlock | undefined, freeDocs: DocBlock[]): void {
+  if (doc === undefined) return;
+  if (doc.symbol !== undefined) {
     throw schemaError(
       `documentation for '${doc.symbol}' is not followed by the definition`,
       doc.info,
     );
   }
-  if (doc && doc.body.trim() !== "" && what === "include") return;
+  freeDocs.push(doc);
 }
 
 function onlyKey(value: QapiObject, key: string, info: SourceInfo): void {
