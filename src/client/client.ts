@@ -970,6 +970,14 @@ export class QmpClient implements AsyncDisposable {
       this.#state = "reconnecting";
       this.#disconnectedAt = { at: new Date(), reason: why };
       this.#notice({ kind: "disconnected", reason: why });
+      this.#hub.failWaiters(
+        new ConnectionClosedError(
+          `wait for event failed: the connection dropped (${why.message}); events until the reconnection are lost`,
+          undefined,
+          false,
+          { cause: why },
+        ),
+      );
       void this.#reconnectLoop(this.#reconnect);
       return;
     }

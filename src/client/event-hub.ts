@@ -149,6 +149,16 @@ export class EventHub {
     for (const stream of this.#streams) stream.offer(event);
   }
 
+  /**
+   * Rejects every one-shot waiter: the connection dropped, and the event each waits for may be
+   * among those lost (QEMU does not replay events). Streams live on.
+   */
+  failWaiters(error: Error): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
   /** Tells every stream about a reconnection gap. Runs in the reader loop. */
   gap(notice: GapNotice): void {
     for (const stream of this.#streams) stream.gap(notice);

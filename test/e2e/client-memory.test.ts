@@ -700,8 +700,21 @@ suite("QmpClient reconnect", () => {
       const stream = client.events({ notices: true });
       peers[0]!.event("STOP");
       const pending = client.execute("query-name");
-      await peers[0]!.next();
+      const waiting = client.executeAndWait("system_powerdown", undefined, { event: "POWERDOWN" });
+      // The STOP made the tracker ask query-status too; answer only system_powerdown.
+      for (;;) {
+        const request = await peers[0]!.next();
+        if (request.execute !== "system_powerdown") continue;
+        peers[0]!.reply(request);
+        break;
+      }
+      await tick();
       peers[0]!.destroy();
+      await assert.rejects(waiting, (e) => {
+        assert.ok(isConnectionClosedError(e));
+        assert.match(e.message, /the connection dropped/);
+        return true;
+      });
       await assert.rejects(pending, (e) => {
         assert.ok(isConnectionClosedError(e));
         assert.equal(e.sent, true);
