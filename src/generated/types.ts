@@ -72,7 +72,7 @@ export interface InetSocketAddress extends InetSocketAddressBase {
    */
   "keep-alive"?: boolean | undefined;
   /**
-   * whether to use multipath TCP (default false); only in builds whose host supports it (since 6.1)
+   * whether to use multipath TCP (default false); only in builds whose host supports it (HAVE_IPPROTO_MPTCP) (since 6.1)
    * @since 6.1
    */
   mptcp?: boolean | undefined;
@@ -1267,10 +1267,92 @@ export interface MigrationInfo {
   "dirty-limit-ring-full-time"?: number | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:338` (implicit). */
+/**
+ * How a migration channel reaches its peer.
+ *
+ * Defined in `schema/qapi/migration.json:323`.
+ * @since 8.2
+ */
+export type MigrationAddressType = "socket" | "exec" | "rdma" | "file";
+/** Every value of {@link MigrationAddressType}, in schema order. */
+export const MigrationAddressTypeValues = ["socket", "exec", "rdma", "file"] as const;
+
+/**
+ * A file to migrate into.
+ *
+ * Defined in `schema/qapi/migration.json:337`.
+ * @since 8.2
+ */
+export interface FileMigrationArgs {
+  /** the file's path */
+  filename: string;
+  /** where in the file the stream starts */
+  offset: number;
+}
+
+/**
+ * A command to pipe the migration stream to.
+ *
+ * Defined in `schema/qapi/migration.json:350`.
+ * @since 8.2
+ */
+export interface MigrationExecCommand {
+  /** the program followed by its arguments */
+  args: string[];
+}
+
+/** Defined in `schema/qapi/migration.json:362` (implicit). */
+export interface MigrationAddressBase {
+  /** how it gets there */
+  transport: MigrationAddressType;
+}
+
+/**
+ * Where one migration channel goes.
+ *
+ * Defined in `schema/qapi/migration.json:362`.
+ * @since 8.2
+ */
+export type MigrationAddress =
+  | (MigrationAddressBase & { transport: "socket" } & SocketAddress)
+  | (MigrationAddressBase & { transport: "exec" } & MigrationExecCommand)
+  | (MigrationAddressBase & { transport: "rdma" } & InetSocketAddress)
+  | (MigrationAddressBase & { transport: "file" } & FileMigrationArgs);
+
+/**
+ * What a migration channel carries.  QEMU's documentation dates this
+ * type and @MigrationChannel from 8.1, but they first reached the wire
+ * with @migrate's channels in 8.2.
+ *
+ * Defined in `schema/qapi/migration.json:385`.
+ * @since 8.2
+ */
+export type MigrationChannelType = "main" | "cpr";
+/** Every value of {@link MigrationChannelType}, in schema order. */
+export const MigrationChannelTypeValues = ["main", "cpr"] as const;
+
+/**
+ * One channel of a migration and its destination.
+ *
+ * Defined in `schema/qapi/migration.json:399`.
+ * @since 8.2
+ */
+export interface MigrationChannel {
+  /** what the channel carries */
+  "channel-type": MigrationChannelType;
+  /** where it goes */
+  addr: MigrationAddress;
+}
+
+/** Defined in `schema/qapi/migration.json:437` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
+  /**
+   * the destination as a list of channels; QEMU accepts exactly one, of type "main" (since 8.2)
+   * @since 8.2
+   */
+  channels?: MigrationChannel[] | undefined;
   /**
    * also copy the full contents of the disks (block migration) (removed in 9.1)
    *
@@ -1292,13 +1374,13 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:358` (implicit). */
+/** Defined in `schema/qapi/migration.json:458` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:378` (implicit). */
+/** Defined in `schema/qapi/migration.json:478` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -1813,11 +1895,12 @@ export interface QmpCommandMap {
   /**
    * Start an outgoing migration.  The command returns once it started;
    * progress is reported by MIGRATION events (with the "events"
-   * capability) and @query-migrate.  The catalogue models the arguments
-   * as QEMU 7.2 has them; 8.2 made @uri optional and added a channel
-   * list.
+   * capability) and @query-migrate.  From 8.2 the destination can be
+   * given as @channels instead of @uri; exactly one of the two is then
+   * required, and @uri is optional (the catalogue, which cannot express
+   * that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:338`.
+   * Defined in `schema/qapi/migration.json:437`.
    * @since 0.14
    */
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
@@ -2200,7 +2283,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:358`.
+   * Defined in `schema/qapi/migration.json:458`.
    * @since 2.4
    */
   MIGRATION: MigrationEventData;
@@ -2209,7 +2292,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:378`.
+   * Defined in `schema/qapi/migration.json:478`.
    * @since 2.6
    */
   MIGRATION_PASS: MigrationPassEventData;

@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNumber, vStr, vUint16, vUint32, vUint64 } from "../schema/runtime.js";
 import { type Validator } from "../schema/validator.js";
-import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigrationInfo, type MigrationStats, type MigrationStatus, MigrationStatusValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats } from "./types.js";
+import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationStats, type MigrationStatus, MigrationStatusValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -40,6 +40,8 @@ const v_DumpGuestMemoryFormat = vEnum(DumpGuestMemoryFormatValues);
 const v_DumpStatus = vEnum(DumpStatusValues);
 const v_RxState = vEnum(RxStateValues);
 const v_MigrationStatus = vEnum(MigrationStatusValues);
+const v_MigrationAddressType = vEnum(MigrationAddressTypeValues);
+const v_MigrationChannelType = vEnum(MigrationChannelTypeValues);
 const v_QMPCapability = vEnum(QMPCapabilityValues);
 const v_CommandDropReason = vEnum(CommandDropReasonValues);
 const v_SchemaMetaType = vEnum(SchemaMetaTypeValues);
@@ -1473,11 +1475,125 @@ function v_MigrationInfo(v: unknown, p: string, n: string | number | undefined, 
   for (const k in v) if (!k_MigrationInfo(k, v)) is.push(unexpectedIssue(path, k));
 }
 
-const K_q_obj_migrate_arg = new Set<string>(["uri", "blk", "inc", "detach", "resume"]);
+const K_FileMigrationArgs = new Set<string>(["filename", "offset"]);
+function m_FileMigrationArgs(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["filename"];
+  if (x === undefined) is.push(missingIssue(p, "filename")); else vStr(x, p, "filename", is);
+  x = o["offset"];
+  if (x === undefined) is.push(missingIssue(p, "offset")); else vUint64(x, p, "offset", is);
+}
+function k_FileMigrationArgs(k: string, _o: Obj): boolean {
+  return K_FileMigrationArgs.has(k);
+}
+function v_FileMigrationArgs(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_FileMigrationArgs(v, path, is);
+  for (const k in v) if (!k_FileMigrationArgs(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_MigrationExecCommand = new Set<string>(["args"]);
+function m_MigrationExecCommand(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["args"];
+  if (x === undefined) is.push(missingIssue(p, "args")); else l_str(x, p, "args", is);
+}
+function k_MigrationExecCommand(k: string, _o: Obj): boolean {
+  return K_MigrationExecCommand.has(k);
+}
+function v_MigrationExecCommand(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrationExecCommand(v, path, is);
+  for (const k in v) if (!k_MigrationExecCommand(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_MigrationAddress_base = new Set<string>(["transport"]);
+function m_q_obj_MigrationAddress_base(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["transport"];
+  if (x === undefined) is.push(missingIssue(p, "transport")); else v_MigrationAddressType(x, p, "transport", is);
+}
+function k_q_obj_MigrationAddress_base(k: string, _o: Obj): boolean {
+  return K_q_obj_MigrationAddress_base.has(k);
+}
+
+function m_MigrationAddress(o: Obj, p: string, is: Issues): void {
+  m_q_obj_MigrationAddress_base(o, p, is);
+  switch (o["transport"]) {
+    case "socket":
+      m_SocketAddress(o, p, is);
+      break;
+    case "exec":
+      m_MigrationExecCommand(o, p, is);
+      break;
+    case "rdma":
+      m_InetSocketAddress(o, p, is);
+      break;
+    case "file":
+      m_FileMigrationArgs(o, p, is);
+      break;
+  }
+}
+function k_MigrationAddress(k: string, o: Obj): boolean {
+  if (k_q_obj_MigrationAddress_base(k, o)) return true;
+  switch (o["transport"]) {
+    case "socket":
+      return k_SocketAddress(k, o);
+    case "exec":
+      return k_MigrationExecCommand(k, o);
+    case "rdma":
+      return k_InetSocketAddress(k, o);
+    case "file":
+      return k_FileMigrationArgs(k, o);
+  }
+  return false;
+}
+function v_MigrationAddress(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrationAddress(v, path, is);
+  for (const k in v) if (!k_MigrationAddress(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_MigrationChannel = new Set<string>(["channel-type", "addr"]);
+function m_MigrationChannel(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["channel-type"];
+  if (x === undefined) is.push(missingIssue(p, "channel-type")); else v_MigrationChannelType(x, p, "channel-type", is);
+  x = o["addr"];
+  if (x === undefined) is.push(missingIssue(p, "addr")); else v_MigrationAddress(x, p, "addr", is);
+}
+function k_MigrationChannel(k: string, _o: Obj): boolean {
+  return K_MigrationChannel.has(k);
+}
+function v_MigrationChannel(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrationChannel(v, path, is);
+  for (const k in v) if (!k_MigrationChannel(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_migrate_arg = new Set<string>(["uri", "channels", "blk", "inc", "detach", "resume"]);
 function m_q_obj_migrate_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
   x = o["uri"];
   if (x === undefined) is.push(missingIssue(p, "uri")); else vStr(x, p, "uri", is);
+  x = o["channels"];
+  if (x !== undefined) l_MigrationChannel(x, p, "channels", is);
   x = o["blk"];
   if (x !== undefined) vBool(x, p, "blk", is);
   x = o["inc"];
@@ -2169,6 +2285,7 @@ const l_int = vList(vInt64);
 const l_str = vList(vStr);
 const l_uint32 = vList(vUint32);
 const l_SocketAddress = vList(v_SocketAddress);
+const l_MigrationChannel = vList(v_MigrationChannel);
 const l_QMPCapability = vList(v_QMPCapability);
 const l_SchemaInfoEnumMember = vList(v_SchemaInfoEnumMember);
 const l_SchemaInfoObjectMember = vList(v_SchemaInfoObjectMember);
@@ -2233,6 +2350,12 @@ export const validators = {
   MigrationStatus: createValidator<MigrationStatus>("MigrationStatus", v_MigrationStatus),
   VfioStats: createValidator<VfioStats>("VfioStats", v_VfioStats),
   MigrationInfo: createValidator<MigrationInfo>("MigrationInfo", v_MigrationInfo),
+  MigrationAddressType: createValidator<MigrationAddressType>("MigrationAddressType", v_MigrationAddressType),
+  FileMigrationArgs: createValidator<FileMigrationArgs>("FileMigrationArgs", v_FileMigrationArgs),
+  MigrationExecCommand: createValidator<MigrationExecCommand>("MigrationExecCommand", v_MigrationExecCommand),
+  MigrationAddress: createValidator<MigrationAddress>("MigrationAddress", v_MigrationAddress),
+  MigrationChannelType: createValidator<MigrationChannelType>("MigrationChannelType", v_MigrationChannelType),
+  MigrationChannel: createValidator<MigrationChannel>("MigrationChannel", v_MigrationChannel),
   QMPCapability: createValidator<QMPCapability>("QMPCapability", v_QMPCapability),
   VersionTriple: createValidator<VersionTriple>("VersionTriple", v_VersionTriple),
   VersionInfo: createValidator<VersionInfo>("VersionInfo", v_VersionInfo),

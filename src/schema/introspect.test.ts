@@ -9,7 +9,9 @@ import {
   modelFromIntrospection,
   type SchemaInfo,
 } from "./introspect.js";
+import { buildModel } from "./check.js";
 import { loadSchema } from "./load.js";
+import { parseSchemaText } from "./parser.js";
 import { createVersionQueries, filterModel, parseQemuVersion } from "./version.js";
 
 const fixtures = fileURLToPath(new URL("./__fixtures__/", import.meta.url));
@@ -186,5 +188,40 @@ void suite("version queries", () => {
     assert.equal(q.hasMember("DRAWN", "when", "3.0"), false);
     assert.equal(q.hasMember("Point", "name", "1.0"), true, "base members count");
     assert.equal(q.hasCommand("draw", "0.9"), false);
+  });
+});
+
+void suite("introspect() with build conditions", () => {
+  test("should number the whole schema and drop what false conditions compile out", () => {
+    const text =
+      "{ 'command': 'a', 'data': { 'x': 'int', '*y': { 'type': 'str', 'if': 'CONFIG_Y' } }, 'if': { 'not': 'CONFIG_OFF' } }\n" +
+      "{ 'command': 'b', 'if': 'CONFIG_B' }\n" +
+      "{ 'command': 'c', 'returns': 'R' }\n{ 'struct': 'R', 'data': { 'k': 'K' } }\n" +
+      "{ 'enum': 'K', 'data': [ 'p', { 'name': 'q', 'if': { 'all': [ 'CONFIG_Q', 'CONFIG_B' ] } } ] }";
+    const model = buildModel(parseSchemaText(text));
+    const all = introspect(model);
+    const some = introspect(model, { defined: (s) => s === "CONFIG_B" });
+    assert.deepEqual(
+      all.map((i) => i.name),
+      ["a", "b", "c", "0", "1", "2", "int", "str", "3"],
+    );
+    // Without CONFIG_Y and CONFIG_Q: numbers stay, the member, the value go; 'b' stays (CONFIG_B).
+    assert.deepEqual(
+      some.find((i) => i.name === "c"),
+      { "arg-type": "1", "meta-type": "command", name: "c", "ret-type": "2" },
+    );
+    const a = some.find((i) => i.name === "0");
+    assert.deepEqual(a?.["meta-type"] === "object" ? a.members.map((m) => m.name) : [], ["x"]);
+    const k = some.find((i) => i.name === "3");
+    assert.deepEqual(k?.["meta-type"] === "enum" ? k.values : [], ["p"]);
+    // A built-in type has no condition: listed once anything used it, even compiled-out code.
+    assert.deepEqual(
+      some.find((i) => i.name === "str"),
+      { "json-type": "string", "meta-type": "builtin", name: "str" },
+    );
+    assert.deepEqual(
+      introspect(model, { defined: () => false }).map((i) => i.name),
+      ["a", "c", "0", "1", "2", "int", "str", "3"],
+    );
   });
 });

@@ -168,8 +168,14 @@ export interface VersionQueries {
   members(owner: string, version: string): Member[];
   /** The model filtered to release `version`. */
   modelFor(version: string): SchemaModel;
-  /** The `query-qmp-schema` answer of release `version` (introspect.py's form). */
-  introspect(version: string): SchemaInfo[];
+  /**
+   * The `query-qmp-schema` answer of release `version` (introspect.py's form). `defined` says
+   * which `if` symbols the imitated build has (default: all, e.g. `CONFIG_SPICE`).
+   */
+  introspect(
+    version: string,
+    options?: { readonly defined?: ((symbol: string) => boolean) | undefined },
+  ): SchemaInfo[];
 }
 
 /** Bind the version queries to a model (the generated `qemuSchema` is one). */
@@ -219,7 +225,10 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
         .map((d) => d.name),
     members,
     modelFor,
-    introspect: (version) => {
+    introspect: (version, options) => {
+      if (options?.defined !== undefined) {
+        return introspect(modelFor(version), { version, defined: options.defined });
+      }
       // Computed once per release; each caller gets its own copy to change as it likes.
       const key = parseQemuVersion(version).join(".");
       let infos = introspected.get(key);
