@@ -504,11 +504,32 @@ class ExactFramer {
   }
 }
 
+/** Surrogate and noncharacter `\u` escapes, which QEMU checks and `JSON.parse` does not. */
+const riskyEscape = /\\u[dDfF]/;
+
 /**
- * Line-based guard: escapes and numbers where `JSON.parse` and QEMU may disagree (surrogate and
- * noncharacter escapes; integers of 16+ digits, which may need int64/uint64 precision).
+ * Whether a line holds a run of 16+ digits not after a `.`: an integer that may need int64 or
+ * uint64 precision, which `JSON.parse` would round. Every run of 16 characters covers an index
+ * that is a multiple of 16 (minus one), so only those are probed; a digit there is measured
+ * both ways. Strings may give false alarms, which only cost the exact path.
  */
-const needsExactParse = /\\u[dDfF]|(?:^|[:,[\s-])\d{16}/;
+function hasLongInteger(line: string): boolean {
+  const n = line.length;
+  for (let i = 15; i < n; i += 16) {
+    if (!isDigit(line.charCodeAt(i))) continue;
+    // A run of 16 through `i` also covers `i - 8` or `i + 8`: most short numbers stop here.
+    if (!isDigit(line.charCodeAt(i - 8)) && !(i + 8 < n && isDigit(line.charCodeAt(i + 8))))
+      continue;
+    let a = i;
+    let b = i;
+    while (a > 0 && isDigit(line.charCodeAt(a - 1))) a--;
+    while (b + 1 < n && isDigit(line.charCodeAt(b + 1))) b++;
+    if (b - a >= 15 && (a === 0 || line.charCodeAt(a - 1) !== 0x2e)) return true;
+    i = b;
+  }
+  return false;
+}
+
 /** Raw noncharacters, which QEMU rejects inside strings and `TextDecoder` accepts. */
 const rawNoncharacter =
   /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
@@ -674,12 +695,15 @@ export class JsonStreamDecoder {
     // Trim the line's whitespace (usually just the `\r`).
     let a = s;
     let z = nl;
-    while (z > a && isJsonSpace(text.charCodeAt(z - 1))) z--;
-    while (a < z && isJsonSpace(text.charCodeAt(a))) a++;
+    if (z > a && text.charCodeAt(z - 1) === 0x0d) z--;
+    if (z > a && isJsonSpace(text.charCodeAt(z - 1)))
+      while (z > a && isJsonSpace(text.charCodeAt(z - 1))) z--;
+    if (isJsonSpace(text.charCodeAt(a))) while (a < z && isJsonSpace(text.charCodeAt(a))) a++;
     if (a === z) return true; // a blank line: nothing for QEMU's lexer either
     const line = a === s && z === nl ? text.slice(s, nl) : text.slice(a, z);
     const bytes = ascii ? line.length : utf8Length(line);
-    if (bytes >= this.maxBytes || needsExactParse.test(line)) return false;
+    if (bytes >= this.maxBytes || hasLongInteger(line)) return false;
+    if (line.includes("\\u") && riskyEscape.test(line)) return false;
     if (!ascii && rawNoncharacter.test(line)) return false;
     let value: JsonValue;
     try {

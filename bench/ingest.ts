@@ -1,0 +1,295 @@
+/**
+ * Event-ingest benchmark (issue 2 §6): bytes as QEMU prints them (`writeQemuJson` + `\r\n`) to
+ * typed event objects handed to a consumer, against the floor of `split("\n")` + `JSON.parse` on
+ * the same bytes, measured side by side in one run. Goal: at least 0.8× the floor's events/s.
+ *
+ * Two settings, rounds alternating so that machine noise hits both sides alike; the ratio is the
+ * median of the per-round ratios (each wire run against the floor run next to it):
+ *
+ * - **socket**: a unix-socket peer writes the whole event stream; the wire side reads it through
+ *   `Connection` (qmpkit's client dialect: `JsonStreamDecoder`, reader loop, `onItem`) and the
+ *   consumer turns each message into a typed event; the floor reads the same socket with
+ *   `setEncoding("utf8")`, splits on `\n` and `JSON.parse`s each line.
+ * - **decoder**: the same bytes in the same 64 KiB chunks, no socket: `JsonStreamDecoder.push`
+ *   plus the typed-event mapping, against decode + split + `JSON.parse` with carry-over of the
+ *   partial last line.
+ *
+ * The event mix is what a busy VM sends: run-state events without data, SHUTDOWN/RESET with
+ * `guest`/`reason`, DEVICE_DELETED with paths, BLOCK_JOB_COMPLETED with 64-bit counters, and
+ * RTC_CHANGE with a negative offset.
+ *
+ * Run: `npx tsx bench/ingest.ts [events] [rounds]`.
+ *
+ * @module
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { isJsonObject, type JsonObject, type JsonValue } from "../src/base/json.js";
+import {
+  Connection,
+  JsonStreamDecoder,
+  type JsonStreamItem,
+  writeQemuJson,
+} from "../src/wire/index.js";
+
+/** A typed event as a consumer receives it. */
+interface TypedEvent {
+  readonly name: string;
+  readonly data: JsonObject | undefined;
+  readonly seconds: number;
+  readonly microseconds: number;
+}
+
+/** What one benchmark run measured: median events per second, and the ratio wire / floor. */
+export interface IngestResult {
+  readonly events: number;
+  readonly bytes: number;
+  readonly rounds: number;
+  readonly socketFloor: number;
+  readonly socketWire: number;
+  /** Median over rounds of (wire events/s ÷ floor events/s) measured back to back. */
+  readonly socketRatio: number;
+  readonly decoderFloor: number;
+  readonly decoderWire: number;
+  readonly decoderRatio: number;
+}
+
+function makeEvents(count: number): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const timestamp = {
+      seconds: 1_700_000_000 + Math.floor(i / 1000),
+      microseconds: (i * 7919) % 1_000_000,
+    };
+    let event: JsonObject;
+    switch (i % 6) {
+      case 0:
+        event = { event: "STOP", timestamp };
+        break;
+      case 1:
+        event = { event: "RESUME", timestamp };
+        break;
+      case 2:
+        event = { event: "SHUTDOWN", data: { guest: true, reason: "guest-shutdown" }, timestamp };
+        break;
+      case 3:
+        event = {
+          event: "DEVICE_DELETED",
+          data: {
+            device: `virtio-disk${i % 16}`,
+            path: `/machine/peripheral/virtio-disk${i % 16}`,
+          },
+          timestamp,
+        };
+        break;
+      case 4:
+        event = {
+          event: "BLOCK_JOB_COMPLETED",
+          data: {
+            type: "mirror",
+            device: "drive0",
+            len: 10737418240,
+            offset: 10737418240,
+            speed: 0,
+          },
+          timestamp,
+        };
+        break;
+      default:
+        event = {
+          event: "RTC_CHANGE",
+          data: { offset: -(i % 3600), "qom-path": "/machine/unattached/device[8]" },
+          timestamp,
+        };
+    }
+    lines.push(`${writeQemuJson(event)}\r\n`);
+  }
+  return Buffer.from(lines.join(""));
+}
+
+/** The consumer's side: a parsed message to a typed event (what a client's event path does). */
+function toEvent(value: JsonValue): TypedEvent | undefined {
+  if (!isJsonObject(value)) return undefined;
+  const name = value.event;
+  const timestamp = value.timestamp;
+  if (typeof name !== "string" || !isJsonObject(timestamp)) return undefined;
+  const data = value.data;
+  return {
+    name,
+    data: isJsonObject(data) ? data : undefined,
+    seconds: Number(timestamp.seconds),
+    microseconds: Number(timestamp.microseconds),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Serves `payload` to every connection on a fresh unix socket. */
+async function payloadServer(payload: Buffer): Promise<{ path: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "qmpkit-ingest-"));
+  const path = join(dir, "events.sock");
+  const server = createServer((socket) => socket.end(payload));
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) =>
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        }),
+      ),
+  };
+}
+
+function openSocket(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Floor over a socket: utf8 text, split on "\n", JSON.parse each line. Returns events/s. */
+async function socketFloor(path: string, expected: number): Promise<number> {
+  const socket = await openSocket(path);
+  const start = performance.now();
+  let count = 0;
+  let rest = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (text: string) => {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      if (line.length > 1 && JSON.parse(line) !== undefined) count++;
+    }
+  });
+  await new Promise((resolve) => socket.on("close", resolve));
+  const seconds = (performance.now() - start) / 1000;
+  if (count !== expected) throw new Error(`floor saw ${count} events, expected ${expected}`);
+  return count / seconds;
+}
+
+/** qmpkit over a socket: Connection (client dialect) → typed events. Returns events/s. */
+async function socketWire(path: string, expected: number): Promise<number> {
+  const socket = await openSocket(path);
+  const start = performance.now();
+  let count = 0;
+  const connection = new Connection(socket, {
+    dialect: "client",
+    writer: "compact",
+    onItem: (item: JsonStreamItem) => {
+      if (item.kind === "value" && toEvent(item.value) !== undefined) count++;
+    },
+  });
+  const cause = await connection.closed;
+  const seconds = (performance.now() - start) / 1000;
+  if (cause !== undefined) throw cause;
+  if (count !== expected) throw new Error(`wire saw ${count} events, expected ${expected}`);
+  return count / seconds;
+}
+
+function chunksOf(payload: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += size) chunks.push(payload.subarray(at, at + size));
+  return chunks;
+}
+
+function decoderFloor(chunks: Buffer[], expected: number): number {
+  const start = performance.now();
+  const utf8 = new TextDecoder();
+  let count = 0;
+  let rest = "";
+  for (const chunk of chunks) {
+    const lines = (rest + utf8.decode(chunk, { stream: true })).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) if (line.length > 1 && JSON.parse(line) !== undefined) count++;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  if (count !== expected) throw new Error(`floor saw ${count} events, expected ${expected}`);
+  return count / seconds;
+}
+
+function decoderWire(chunks: Buffer[], expected: number): number {
+  const start = performance.now();
+  const decoder = new JsonStreamDecoder({ dialect: "client" });
+  let count = 0;
+  for (const chunk of chunks) {
+    for (const item of decoder.push(chunk)) {
+      if (item.kind === "value" && toEvent(item.value) !== undefined) count++;
+    }
+  }
+  const seconds = (performance.now() - start) / 1000;
+  if (count !== expected) throw new Error(`wire saw ${count} events, expected ${expected}`);
+  return count / seconds;
+}
+
+/** Runs the benchmark: `events` per round, `rounds` alternating rounds per setting. */
+export async function ingestBench(events = 200_000, rounds = 7): Promise<IngestResult> {
+  const payload = makeEvents(events);
+  const chunks = chunksOf(payload, 64 * 1024);
+  const server = await payloadServer(payload);
+  const results = {
+    sf: [] as number[],
+    sw: [] as number[],
+    df: [] as number[],
+    dw: [] as number[],
+  };
+  try {
+    // One warm-up round of each, not counted.
+    await socketFloor(server.path, events);
+    await socketWire(server.path, events);
+    decoderFloor(chunks, events);
+    decoderWire(chunks, events);
+    for (let r = 0; r < rounds; r++) {
+      // Alternate which side goes first.
+      if (r % 2 === 0) {
+        results.sf.push(await socketFloor(server.path, events));
+        results.sw.push(await socketWire(server.path, events));
+        results.df.push(decoderFloor(chunks, events));
+        results.dw.push(decoderWire(chunks, events));
+      } else {
+        results.sw.push(await socketWire(server.path, events));
+        results.sf.push(await socketFloor(server.path, events));
+        results.dw.push(decoderWire(chunks, events));
+        results.df.push(decoderFloor(chunks, events));
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  return {
+    events,
+    bytes: payload.length,
+    rounds,
+    socketFloor: median(results.sf),
+    socketWire: median(results.sw),
+    socketRatio: median(results.sw.map((w, i) => w / results.sf[i]!)),
+    decoderFloor: median(results.df),
+    decoderWire: median(results.dw),
+    decoderRatio: median(results.dw.map((w, i) => w / results.df[i]!)),
+  };
+}
+
+/** The report lines, ratios first. */
+export function formatIngest(r: IngestResult): string {
+  const rate = (n: number) => `${Math.round(n).toLocaleString("en")} events/s`;
+  return [
+    `ingest: ${r.events.toLocaleString("en")} QEMU events (${(r.bytes / 1024 / 1024).toFixed(1)} MiB), medians of ${r.rounds} rounds (ratio: median of the per-round ratios)`,
+    `  socket  (unix socket → Connection → typed events): ratio ${r.socketRatio.toFixed(2)}x floor  [wire ${rate(r.socketWire)}, floor ${rate(r.socketFloor)}]`,
+    `  decoder (64 KiB chunks → JsonStreamDecoder → typed events): ratio ${r.decoderRatio.toFixed(2)}x floor  [wire ${rate(r.decoderWire)}, floor ${rate(r.decoderFloor)}]`,
+    '  goal: ratio >= 0.80 (floor = split("\\n") + JSON.parse on the same bytes)',
+  ].join("\n");
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const events = Number(process.argv[2] ?? 200_000);
+  const rounds = Number(process.argv[3] ?? 7);
+  console.log(formatIngest(await ingestBench(events, rounds)));
+}
