@@ -4,7 +4,7 @@
  * run-state tracker following all of it, and reconnection across a QEMU restart on one socket.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
@@ -17,6 +17,15 @@ import {
   type RunStateChange,
 } from "../../src/client/index.js";
 import { realQemuTest, startQemu } from "../support/real-qemu.js";
+
+/** startQemu waits for its own monitor's socket; a second `-qmp` socket may come a moment later. */
+async function socketAppears(path: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 suite("QmpClient against real QEMU 7.2", () => {
   test(
@@ -92,6 +101,34 @@ suite("QmpClient against real QEMU 7.2", () => {
     },
   );
 
+  test("should negotiate oob with real QEMU and send exec-oob", realQemuTest(), async () => {
+    const qemu = await startQemu();
+    let client: QmpClient | undefined;
+    try {
+      client = await QmpClient.connect(`unix:${qemu.socketPath}`, { oob: true, timeoutMs: 10_000 });
+      assert.deepEqual(client.capabilities, ["oob"]);
+      // §1.7: migrate-pause allows OOB and answers at once, outside postcopy with this error.
+      await assert.rejects(client.execute("migrate-pause", undefined, { oob: true }), (e) => {
+        assert.ok(isCommandError(e));
+        assert.equal(
+          e.desc,
+          "migrate-pause is currently only supported during postcopy-active state",
+        );
+        return true;
+      });
+      await assert.rejects(client.execute("query-status", undefined, { oob: true }), (e) => {
+        assert.ok(isCommandError(e));
+        assert.equal(e.desc, "The command query-status does not support OOB");
+        return true;
+      });
+      // In-band commands work as before.
+      assert.equal((await client.execute("query-status")).status, "prelaunch");
+    } finally {
+      await client?.close();
+      await qemu.stop();
+    }
+  });
+
   test(
     "should reconnect across a QEMU restart on the same socket path",
     realQemuTest(),
@@ -100,6 +137,7 @@ suite("QmpClient against real QEMU 7.2", () => {
       const shared = join(dir, "vm.qmp");
       const monitor = ["-qmp", `unix:${shared},server=on,wait=off`];
       let first = await startQemu({ args: monitor });
+      await socketAppears(shared);
       let second: Awaited<ReturnType<typeof startQemu>> | undefined;
       let client: QmpClient | undefined;
       try {
