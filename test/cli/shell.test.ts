@@ -1,0 +1,223 @@
+/**
+ * `qmpkit shell` used as a person uses it: in a terminal (tmux), typing, pressing Tab, reading
+ * the screen; against a real QEMU whose other monitor makes events arrive while a line is being
+ * typed. Plus the non-terminal form (lines on stdin).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite, test } from "node:test";
+import { SimulatedMachine } from "../../src/sim/index.js";
+import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { cliMain, repoRoot, runCli } from "./support.js";
+
+const tmuxAvailable = spawnSync("tmux", ["-V"], { stdio: "ignore" }).status === 0;
+
+function tmuxTest(): { skip?: string } {
+  const real = realQemuTest();
+  if (real.skip) return real;
+  if (tmuxAvailable || process.env.CI) return {};
+  const why = "tmux not found: terminal tests of the shell SKIPPED (apt-get install tmux)";
+  process.stderr.write(`\n*** ${why} ***\n\n`);
+  return { skip: why };
+}
+
+/** A terminal in tmux running one command, driven by keys and read from the screen. */
+class Terminal {
+  private readonly socket = `qmpkit-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+  constructor(command: string[], env: Record<string, string>) {
+    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    this.tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "t",
+      "-x",
+      "110",
+      "-y",
+      "40",
+      "env",
+      ...envArgs,
+      ...command,
+    );
+  }
+
+  private tmux(...args: string[]): string {
+    const r = spawnSync("tmux", ["-L", this.socket, ...args], { encoding: "utf8", cwd: repoRoot });
+    if (r.status !== 0) throw new Error(`tmux ${args[0]} failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Types text (literally), then optional keys such as `Tab`, `Enter`, `Up`. */
+  type(text: string, ...keys: string[]): void {
+    if (text !== "") this.tmux("send-keys", "-t", "t", "-l", text);
+    for (const k of keys) this.tmux("send-keys", "-t", "t", k);
+  }
+
+  screen(): string {
+    return this.tmux("capture-pane", "-p", "-t", "t");
+  }
+
+  /** The screen's last non-empty line (where the cursor is). */
+  lastLine(): string {
+    const lines = this.screen()
+      .split("\n")
+      .filter((l) => l.trim() !== "");
+    return lines.at(-1) ?? "";
+  }
+
+  async waitFor(
+    predicate: (screen: string) => boolean,
+    what: string,
+    timeoutMs = 15_000,
+  ): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = this.screen();
+      if (predicate(screen)) return screen;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; screen:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Whether the command still runs (tmux ends the session when it exits). */
+  alive(): boolean {
+    return (
+      spawnSync("tmux", ["-L", this.socket, "has-session", "-t", "t"], { stdio: "ignore" })
+        .status === 0
+    );
+  }
+
+  close(): void {
+    spawnSync("tmux", ["-L", this.socket, "kill-server"], { stdio: "ignore" });
+  }
+}
+
+suite("shell in a terminal", () => {
+  test(
+    "should complete from the VM's schema, print events without breaking the line, keep history",
+    tmuxTest(),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "qmpkit-shell-"));
+      const second = join(dir, "second.qmp");
+      const qemu = await startQemu({ args: ["-qmp", `unix:${second},server=on,wait=off`] });
+      const env = { XDG_STATE_HOME: join(dir, "state"), NO_COLOR: "1", TERM: "xterm" };
+      const shell = () => [process.execPath, "--import", "tsx", cliMain, "shell", qemu.socketPath];
+      let term = new Terminal(shell(), env);
+      const other = await RawQmp.connect(second);
+      try {
+        await other.handshake();
+        await term.waitFor(
+          (s) => s.includes("Connected to QEMU 7.2") && s.includes("qmp[prelaunch]>"),
+          "the prompt",
+        );
+
+        // A unique completion fills the command in.
+        term.type("query-statu", "Tab");
+        await term.waitFor(
+          () => term.lastLine() === "qmp[prelaunch]> query-status",
+          "query-status completed",
+        );
+        term.type("", "Enter");
+        await term.waitFor((s) => s.includes('"status": "prelaunch"'), "the result");
+
+        // Two Tabs list the candidates; argument names and enum values complete too.
+        term.type("query-mi", "Tab", "Tab");
+        await term.waitFor(
+          (s) => s.includes("query-mice") && s.includes("query-migrate-parameters"),
+          "the candidates",
+        );
+        term.type("", "C-u");
+        term.type("set-action pa", "Tab");
+        await term.waitFor(
+          () => term.lastLine().endsWith("> set-action panic="),
+          "the argument name",
+        );
+        term.type("pa", "Tab");
+        await term.waitFor(
+          () => term.lastLine().endsWith("> set-action panic=pause"),
+          "the enum value",
+        );
+        term.type("", "Enter");
+        await term.waitFor((s) => /panic=pause\n\{\}\n/.test(s), "the empty result");
+
+        // An event arrives while a line is being typed: it is printed above, the line stays.
+        term.type("query-na");
+        await term.waitFor(() => term.lastLine().endsWith("> query-na"), "the typed text");
+        other.send('{"execute":"cont"}');
+        await term.waitFor((s) => /RESUME\n/.test(s), "the event");
+        await term.waitFor(
+          () => term.lastLine() === "qmp[running]> query-na",
+          "the line kept, prompt updated",
+        );
+        term.type("me", "Enter");
+        await term.waitFor((s) => /query-name\n\{\}\n/.test(s), "query-name's result");
+
+        // help COMMAND: the VM's signature and qmpkit's documentation.
+        term.type("help set-action", "Enter");
+        await term.waitFor(
+          (s) =>
+            s.includes("[panic]: 'pause'|'shutdown'|'exit-failure'|'none'") &&
+            s.includes("Since: 6.0"),
+          "help",
+        );
+
+        // Errors are one line; the shell goes on.
+        term.type("set-action panic=bogus", "Enter");
+        await term.waitFor(
+          (s) => s.includes("GenericError: Parameter 'panic' does not accept value 'bogus'"),
+          "the QMP error",
+        );
+        term.type("quit", "Enter");
+        for (let i = 0; term.alive() && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.ok(!term.alive(), "quit should end the shell");
+        const history = readFileSync(join(dir, "state", "qmpkit", "shell_history"), "utf8");
+        assert.match(
+          history,
+          /^query-status\n.*set-action panic=pause\nquery-name\nhelp set-action\nset-action panic=bogus\nquit\n$/s,
+        );
+
+        // History survives: a new shell recalls the previous commands with Up.
+        term.close();
+        term = new Terminal(shell(), env);
+        await term.waitFor((s) => s.includes("qmp[running]>"), "the second prompt");
+        term.type("", "Up", "Up");
+        await term.waitFor(
+          () => term.lastLine() === "qmp[running]> set-action panic=bogus",
+          "history recall",
+        );
+      } finally {
+        term.close();
+        other.close();
+        await qemu.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+suite("shell without a terminal", () => {
+  test("should run lines from stdin, key=value and raw JSON alike", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-shell-pipe-"));
+    const vm = new SimulatedMachine({ startPaused: true, name: "piped" });
+    try {
+      await vm.listen(`unix:${join(dir, "vm.qmp")}`);
+      const r = await runCli(["shell", join(dir, "vm.qmp")], {
+        input: 'query-name\n{"execute": "cont"}\nquery-status\nset-action panic=nope\nstop extra\n',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /"name": "piped"/);
+      assert.match(r.stdout, /RESUME/);
+      assert.match(r.stdout, /"status": "running"/);
+      assert.match(r.stdout, /GenericError: Parameter 'panic' does not accept value 'nope'/);
+      assert.match(r.stdout, /invalid argument 'extra': expected key=value/);
+    } finally {
+      await vm.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
