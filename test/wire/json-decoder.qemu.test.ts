@@ -11,6 +11,9 @@
  *   parsed order back into an insertion order; a wrong hash would still reorder buckets.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite, test } from "node:test";
 import { isJsonObject } from "../../src/base/json.js";
 import { JsonStreamDecoder, restoreQdictOrder, writeQemuJson } from "../../src/wire/index.js";
@@ -151,4 +154,78 @@ suite("wire layer against real QEMU 7.2", () => {
       await qemu.stop();
     }
   });
+
+  test("should print QEMU's pretty form byte for byte", realQemuTest(), async () => {
+    // A second monitor with pretty=on, beside the harness's own -qmp socket.
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-pretty-"));
+    const prettyPath = join(dir, "pretty.sock");
+    const qemu = await startQemu({
+      args: [
+        "-chardev",
+        `socket,id=pretty,path=${prettyPath},server=on,wait=off`,
+        "-mon",
+        "chardev=pretty,mode=control,pretty=on",
+      ],
+    });
+    let peer: RawQmp | undefined;
+    try {
+      peer = await RawQmp.connect(prettyPath);
+      /** One pretty message: lines up to the closing brace at column 0. */
+      const message = async (): Promise<string> => {
+        let text = "";
+        for (;;) {
+          const line = await peer!.nextLine();
+          if (line === undefined)
+            throw new Error(`no pretty message after ${JSON.stringify(text)}`);
+          text += line;
+          if (line === "}\r\n") return text;
+        }
+      };
+      const texts = [await message()];
+      peer.send('{"execute": "qmp_capabilities"}');
+      texts.push(await message());
+      peer.send('{"execute": "query-version", "id": [1, {}, [], {"a": null}]}');
+      texts.push(await message());
+      peer.send('{"execute": "query-commands"}');
+      texts.push(await message());
+      for (const text of texts) {
+        const [item, ...rest] = new JsonStreamDecoder({ dialect: "client" }).push(enc.encode(text));
+        assert.equal(rest.length, 0);
+        assert.ok(item?.kind === "value");
+        const written = writeQemuJson(restoreQdictOrder(item.value), { pretty: true });
+        assert.equal(`${written.replace(/\n/g, "\r\n")}\r\n`, text);
+      }
+    } finally {
+      peer?.close();
+      await qemu.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(
+    "should predict QEMU's replies at the token count limit (slow: set QMPKIT_SLOW_TESTS=1)",
+    process.env.QMPKIT_SLOW_TESTS
+      ? realQemuTest()
+      : { skip: "QEMU reads 1 byte per callback: ~25 s" },
+    async () => {
+      const qemu = await startQemu();
+      const peer = await RawQmp.connect(qemu.socketPath);
+      try {
+        await peer.handshake();
+        const input = enc.encode(`[${"1,".repeat(1024 * 1024)}1]\n`);
+        const expected = new JsonStreamDecoder({ dialect: "qemu" }).push(input).map(expectedReply);
+        assert.equal(expected.length, 3);
+        peer.send(input);
+        const replies: string[] = [];
+        for (let i = 0; i < expected.length; i++) {
+          const line = await peer.nextLine(120_000);
+          if (line !== undefined) replies.push(line);
+        }
+        assert.deepEqual(replies, expected);
+      } finally {
+        peer.close();
+        await qemu.stop();
+      }
+    },
+  );
 });
