@@ -29,8 +29,10 @@ export interface ValidationBenchResult {
   readonly plainMs: number;
   /** Median milliseconds with validation. */
   readonly validatedMs: number;
-  /** `validatedMs / plainMs - 1`: the share validation adds. */
+  /** `validatedMs / plainMs - 1`: the share validation adds (medians). */
   readonly overhead: number;
+  /** The same from each side's fastest round: noise only ever adds time, so this is the steadier figure on a busy machine. */
+  readonly overheadBest: number;
 }
 
 function makeStream(count: number): Uint8Array {
@@ -115,7 +117,7 @@ function median(xs: number[]): number {
 }
 
 /** Run the benchmark: `events` per round, `rounds` alternating rounds per side. */
-export function runValidationBench(events = 60_000, rounds = 9): ValidationBenchResult {
+export function runValidationBench(events = 30_000, rounds = 21): ValidationBenchResult {
   const bytes = makeStream(events);
   // Both sides must accept every event, or the comparison would be between different work.
   if (ingest(bytes, true) !== events || ingest(bytes, false) !== events) {
@@ -132,12 +134,19 @@ export function runValidationBench(events = 60_000, rounds = 9): ValidationBench
   }
   const plainMs = median(plain);
   const validatedMs = median(validated);
-  return { events, rounds, plainMs, validatedMs, overhead: validatedMs / plainMs - 1 };
+  return {
+    events,
+    rounds,
+    plainMs,
+    validatedMs,
+    overhead: validatedMs / plainMs - 1,
+    overheadBest: Math.min(...validated) / Math.min(...plain) - 1,
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const events = Number(process.argv[2] ?? 60_000);
-  const rounds = Number(process.argv[3] ?? 9);
+  const events = Number(process.argv[2] ?? 30_000);
+  const rounds = Number(process.argv[3] ?? 21);
   const r = runValidationBench(events, rounds);
   const rate = (ms: number) => Math.round((r.events / ms) * 1000).toLocaleString("en-US");
   console.log(`validation bench: ${r.events} events, ${r.rounds} rounds each side (medians)`);
@@ -147,5 +156,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   console.log(
     `  ingest with validation:    ${r.validatedMs.toFixed(1)} ms (${rate(r.validatedMs)} events/s)`,
   );
-  console.log(`  validation adds ${(r.overhead * 100).toFixed(1)}% (goal: under 20%)`);
+  console.log(
+    `  validation adds ${(r.overhead * 100).toFixed(1)}% (medians), ${(r.overheadBest * 100).toFixed(1)}% (fastest rounds); goal: under 20%`,
+  );
 }
