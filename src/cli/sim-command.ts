@@ -52,9 +52,11 @@ export function machineOptionsFrom(line: SimCommandLine): SimulatedMachineOption
     machine: line.machine,
     incoming: line.incoming,
     strict: line.strict,
+    firmwareResets: line.firmwareResets,
     devices: {
       blockDevices: line.blockDevices,
       nics: line.nics,
+      netdevs: line.netdevs,
       devices: line.devices,
       balloon: line.balloon,
       serialPorts: line.serialPorts,

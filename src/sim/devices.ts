@@ -62,6 +62,8 @@ export interface SimDevicesOptions {
   blockDevices?: readonly BlockDeviceOptions[] | undefined;
   /** NIC qdev ids (virtio-net, with rx-filter events). Each is also a qdev device. */
   nics?: readonly string[] | undefined;
+  /** Host network backends (`-netdev` ids): net clients that are not NICs. */
+  netdevs?: readonly string[] | undefined;
   /** Other guest devices. */
   devices?: readonly QdevDeviceOptions[] | undefined;
   /** A virtio balloon: its initial `actual` is the RAM size. Default false. */
@@ -128,6 +130,7 @@ export class SimDevices {
   readonly blocks = new Map<string, BlockDevice>();
   readonly qdevs = new Map<string, QdevDevice>();
   readonly serialPorts = new Map<string, boolean>();
+  readonly netdevs: ReadonlySet<string>;
   balloonActual: number | undefined;
   readonly memoryBytes: number;
   readonly guestDelayMs: number;
@@ -159,6 +162,7 @@ export class SimDevices {
         ioStatus: "ok",
       });
     }
+    this.netdevs = new Set(options.netdevs ?? []);
     for (const id of options.nics ?? []) this.#addQdev({ id, driver: "virtio-net-pci" }, true);
     for (const d of options.devices ?? []) this.#addQdev(d, false);
     if (options.balloon) this.balloonActual = this.memoryBytes;
@@ -340,7 +344,7 @@ export class SimDevices {
     if (name !== undefined) {
       chosen = nics.filter((d) => d.id === name);
       if (chosen.length === 0) {
-        if (this.blocks.has(name) || this.qdevs.has(name)) {
+        if (this.netdevs.has(name)) {
           throw new SimCommandError("GenericError", `net client(${name}) isn't a NIC`);
         }
         throw new SimCommandError("GenericError", `invalid net client name: ${name}`);
@@ -445,8 +449,9 @@ export class SimDevices {
 
   /**
    * `migrate {uri}`: MIGRATION setup before the reply; then from the migration thread a first
-   * dirty-bitmap sync (MIGRATION_PASS 1), `active`, a second pass, the switch-over (the VM is
-   * stopped into `finish-migrate`: STOP if it ran), `completed`, and `postmigrate` (7.2.22).
+   * dirty-bitmap sync (MIGRATION_PASS 1), `active`, the switch-over (the VM is stopped into
+   * `finish-migrate`: STOP if it ran), the last pass, `completed`, and `postmigrate` (as 7.2.22
+   * does for a small idle guest).
    */
   migrate(uri: string): void {
     const core = this.host.core;
@@ -456,12 +461,6 @@ export class SimDevices {
     if (core.state === "inmigrate") {
       throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
     }
-    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
-      throw new SimCommandError(
-        "GenericError",
-        "Parameter 'uri' expects a valid migration protocol",
-      );
-    }
     this.#migration = {
       status: "none",
       pass: 0,
@@ -469,15 +468,26 @@ export class SimDevices {
       startedMicros: this.host.clock.nowMicros(),
     };
     this.#migrationState("setup");
+    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
+      // 7.2.22: the state machine has already entered setup; a bad URI fails it.
+      this.#migrationState("failed");
+      throw new SimCommandError(
+        "GenericError",
+        "Parameter 'uri' expects a valid migration protocol",
+      );
+    }
     const steps: Array<() => void> = [
       () => {
-        this.#migrationPass();
+        this.#migrationPass(); // the first dirty-bitmap sync, in setup
         this.#migrationState("active");
       },
-      () => this.#migrationPass(),
       () => {
+        // Converged: switch over. vm_stop_force_state(finish-migrate) stops a running VM (STOP),
+        // then the last sync (a pass), `completed`, and the source stays in postmigrate
+        // (7.2.22, -m 64: STOP comes between `active` and the second pass).
         core.vmStop("finish-migrate");
         if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
+        this.#migrationPass();
         this.#migrationState("completed");
         core.runState.set("postmigrate");
       },

@@ -88,6 +88,8 @@ export class MachineCore {
   readonly beforeCont: Array<() => void> = [];
   /** Hooks run by every `qemu_system_reset`. */
   readonly onReset: Array<(cause: ShutdownCause) => void> = [];
+  /** Hooks run after WAKEUP. */
+  readonly onWakeup: Array<() => void> = [];
 
   #exitStatus: number | undefined;
   #vmWasSuspended = false;
@@ -266,6 +268,7 @@ export class MachineCore {
     if (r.wakeup) {
       r.wakeup = false;
       this.host.emit("WAKEUP");
+      for (const hook of this.onWakeup) hook();
     }
     if (r.powerdown) {
       r.powerdown = false;

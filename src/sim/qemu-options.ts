@@ -53,8 +53,11 @@ export interface SimCommandLine {
   packageString?: string | undefined;
   strict: boolean;
   guestScript?: string | undefined;
+  firmwareResets?: number | undefined;
   blockDevices: BlockDeviceOptions[];
   nics: string[];
+  /** `-netdev` ids: net clients that are not NICs. */
+  netdevs: string[];
   devices: QdevDeviceOptions[];
   balloon: boolean;
   serialPorts: string[];
@@ -405,6 +408,15 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
       // Anything else without an id (controllers, watchdogs, pvpanic) has nothing to simulate.
     },
   },
+  netdev: {
+    takesValue: true,
+    help: "-netdev TYPE,id=ID  a host network backend (a net client that is not a NIC)",
+    apply: (line, value, option) => {
+      const id = splitQemuOpts(value).find(([k]) => k === "id")?.[1];
+      if (id === undefined) throw new QemuOptionError(option, "needs id=…");
+      line.netdevs.push(id);
+    },
+  },
   "qemu-version": {
     takesValue: true,
     help: "--qemu-version V  the QEMU version to impersonate (default 7.2.22)",
@@ -424,6 +436,15 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     help: "--strict  no x-sim-* commands: only what QEMU has",
     apply: (line) => {
       line.strict = true;
+    },
+  },
+  "firmware-resets": {
+    takesValue: true,
+    help: "--firmware-resets N  guest resets after each reset/wakeup (SeaBIOS: 2 on -machine pc, the default)",
+    apply: (line, value, option) => {
+      if (!/^\d+$/.test(value))
+        throw new QemuOptionError(option, `expects a count, not '${value}'`);
+      line.firmwareResets = Number(value);
     },
   },
   "guest-script": {
@@ -455,6 +476,7 @@ export function emptyCommandLine(): SimCommandLine {
     strict: false,
     blockDevices: [],
     nics: [],
+    netdevs: [],
     devices: [],
     balloon: false,
     serialPorts: [],

@@ -75,6 +75,13 @@ export interface SimulatedMachineOptions {
   maxClients?: number | undefined;
   /** Where QEMU's stderr text goes (`watchdog: timer fired`). Default: dropped. */
   onStderr?: ((text: string) => void) | undefined;
+  /**
+   * Guest resets the firmware performs after every reset and wakeup of a running VM: SeaBIOS on
+   * `-machine pc` does 2 (RESET{guest: true, reason: "guest-reset"} twice, just after the
+   * command's reply; reference §4.3 notes). Default: 2 for `pc`, 0 for `none` (no firmware).
+   * Only with reboot=reset.
+   */
+  firmwareResets?: number | undefined;
   /** Unexpected handler errors (simulator bugs). Default: written through `onStderr`. */
   onInternalError?: ((error: unknown) => void) | undefined;
 }
@@ -290,6 +297,31 @@ export class SimulatedMachine {
     );
     const core = this.core;
     const dev = this.devices;
+    const firmwareResets = options.firmwareResets ?? (core.machine === "pc" ? 2 : 0);
+    if (firmwareResets > 0) {
+      let resetting = false;
+      const firmware = () => {
+        if (resetting) return;
+        this.#clock.setTimer(() => {
+          if (core.hasExited || core.state !== "running" || core.actions.reboot !== "reset") return;
+          resetting = true;
+          try {
+            for (
+              let i = 0;
+              i < firmwareResets && core.state === "running" && !core.hasExited;
+              i++
+            ) {
+              core.requestReset("guest-reset");
+              core.runMainLoop();
+            }
+          } finally {
+            resetting = false;
+          }
+        }, 1);
+      };
+      core.onReset.push(firmware);
+      core.onWakeup.push(firmware);
+    }
     this.guest = {
       shutdown: () => core.guestShutdown(),
       hibernate: () => core.guestHibernate(),

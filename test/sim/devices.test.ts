@@ -149,6 +149,11 @@ suite("migration", () => {
       () => dev.migrate("bogus:x"),
       err("GenericError", "Parameter 'uri' expects a valid migration protocol"),
     );
+    assert.deepEqual(log.splice(0), [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION {"status":"failed"}',
+    ]);
+    assert.deepEqual(dev.queryMigrate(), { status: "failed" });
     dev.migrate("exec:cat >/dev/null");
     assert.deepEqual(log, ['MIGRATION {"status":"setup"}']);
     clock.advance(100);
@@ -167,6 +172,19 @@ suite("migration", () => {
     dev.migrate("tcp:127.0.0.1:4444");
     clock.advance(100);
     assert.deepEqual(log, ["STOP"]);
+    const b = rig({});
+    b.dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+    b.dev.migrate("exec:cat >/dev/null");
+    b.clock.advance(100);
+    // 7.2.22 with a running guest: STOP comes between `active` and the last pass
+    assert.deepEqual(b.log, [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION_PASS {"pass":1}',
+      'MIGRATION {"status":"active"}',
+      "STOP",
+      'MIGRATION_PASS {"pass":2}',
+      'MIGRATION {"status":"completed"}',
+    ]);
     assert.equal(core.state, "postmigrate");
   });
 

@@ -7,8 +7,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
+import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import { ManualClock } from "../../src/server/index.js";
-import { SimulatedMachine, type SimulatedMachineOptions } from "../../src/sim/index.js";
+import {
+  parseQemuOptions,
+  SimulatedMachine,
+  type SimulatedMachineOptions,
+} from "../../src/sim/index.js";
 import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
@@ -29,12 +34,12 @@ async function start(
   return { vm, qmp, path };
 }
 
-/** Sends each command and collects what arrives until 50 ms of quiet. */
-async function transcript(qmp: RawQmp, commands: string[]): Promise<string[]> {
+/** Sends each command and collects what arrives until `quietMs` of quiet. */
+async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promise<string[]> {
   const out: string[] = [];
   for (const c of commands) {
     qmp.send(c);
-    out.push(`>> ${c}\n`, ...(await qmp.drain(50)));
+    out.push(`>> ${c}\n`, ...(await qmp.drain(quietMs)));
   }
   return norm(out);
 }
@@ -293,6 +298,62 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       }
       const { vm, qmp } = await start({ startPaused: true });
       const got = await transcript(qmp, commands);
+      assert.equal(await vm.exited, 0);
+      assert.deepEqual(got, expected);
+    },
+  );
+
+  test(
+    "should match a running -machine pc session with devices (SeaBIOS resets, tray, dump, migration)",
+    realQemuTest(),
+    async () => {
+      const args = [
+        "-m",
+        "64",
+        "-device",
+        "virtio-balloon-pci,id=balloon0",
+        "-drive",
+        "if=none,id=cd0,media=cdrom",
+        "-device",
+        "ide-cd,drive=cd0,id=cdrom0",
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "virtio-net-pci,netdev=n0,id=net0",
+      ];
+      const session = [
+        '{"execute":"query-status"}',
+        '{"execute":"system_reset"}',
+        '{"execute":"stop"}',
+        '{"execute":"cont"}',
+        '{"execute":"query-balloon"}',
+        '{"execute":"eject","arguments":{"device":"cd0"}}',
+        '{"execute":"eject","arguments":{"id":"cdrom0"}}',
+        '{"execute":"eject","arguments":{"device":"nope"}}',
+        '{"execute":"query-rx-filter","arguments":{"name":"net0"}}',
+        '{"execute":"query-rx-filter","arguments":{"name":"n0"}}',
+        '{"execute":"device_del","arguments":{"id":"cdrom0"}}',
+        '{"execute":"balloon","arguments":{"value":0}}',
+        '{"execute":"dump-guest-memory","arguments":{"paging":false,"protocol":"file:/dev/null"}}',
+        '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}',
+        '{"execute":"migrate","arguments":{"uri":"bogus:x"}}',
+        '{"execute":"migrate","arguments":{"uri":"exec:cat >/dev/null"}}',
+        '{"execute":"query-status"}',
+        '{"execute":"cont"}',
+        '{"execute":"quit"}',
+      ];
+      const real = await startQemu({ machine: "pc", paused: false, args });
+      let expected: string[];
+      try {
+        const qmp = await RawQmp.connect(real.socketPath);
+        await qmp.handshake();
+        expected = await transcript(qmp, session, 400);
+      } finally {
+        await real.stop();
+      }
+      const line = parseQemuOptions(["-machine", "pc", ...args]);
+      const { vm, qmp } = await start(machineOptionsFrom(line));
+      const got = await transcript(qmp, session, 100);
       assert.equal(await vm.exited, 0);
       assert.deepEqual(got, expected);
     },
