@@ -438,18 +438,20 @@ suite("QmpServer dispatch", () => {
     t.server.command("throws-string", () => {
       throw "plain";
     });
+    t.server.command("bad-return", async () => ({ f: () => 1 }));
     try {
       const c = await t.client();
       await c.handshake();
       c.send(
-        '{"execute":"query-balloon","id":1}{"execute":"broken","id":2}{"execute":"throws-string"}',
+        '{"execute":"query-balloon","id":1}{"execute":"broken","id":2}{"execute":"throws-string"}{"execute":"bad-return","id":4}',
       );
-      assert.deepEqual(await lines(c, 3), [
+      assert.deepEqual(await lines(c, 4), [
         '{"id": 1, "error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}}\r\n',
         '{"id": 2, "error": {"class": "GenericError", "desc": "handler bug"}}\r\n',
         '{"error": {"class": "GenericError", "desc": "plain"}}\r\n',
+        '{"id": 4, "error": {"class": "GenericError", "desc": "bad-return returned a value that cannot be sent: cannot write function as JSON"}}\r\n',
       ]);
-      assert.equal(reported.length, 2);
+      assert.equal(reported.length, 3);
     } finally {
       await t.stop();
     }

@@ -18,7 +18,7 @@
  * @module
  */
 import type { Duplex } from "node:stream";
-import type { QmpErrorClass, ValidationIssue } from "../base/errors.js";
+import { type QmpErrorClass, StateError, type ValidationIssue } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { commandValidators, type QmpCommandMap, type QmpEventMap } from "../generated/index.js";
 import type { Validator } from "../schema/validator.js";
@@ -272,7 +272,10 @@ export class QmpServer {
       },
       dispatchOob: (session, request) => this.dispatchOob(session, request),
       sessionClosed: (session) => this.sessionClosed(session),
-      traffic: (session, direction, text) => options.onTraffic?.(direction, text, session),
+      traffic:
+        options.onTraffic === undefined
+          ? undefined
+          : (session, direction, text) => options.onTraffic?.(direction, text, session),
     };
   }
 
@@ -410,6 +413,7 @@ export class QmpServer {
     if (this.closing || options.signal?.aborted) {
       await listener.close();
       options.signal?.throwIfAborted();
+      throw new StateError(`listen on ${target} failed: the server is closed`, "closed", "open");
     }
     this.listeners.push(listener);
     return listener;
@@ -484,9 +488,28 @@ export class QmpServer {
   private kick(): void {
     if (this.dispatching || this.kickScheduled) return;
     this.dispatching = true;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.dispatchReady();
+    } finally {
+      if (pending === undefined) this.dispatching = false;
+    }
+    if (pending !== undefined) {
+      void pending.finally(() => {
+        this.dispatching = false;
+        this.kick();
+      });
+    }
+  }
+
+  /**
+   * Serves queued requests until none is ready, or one is answered asynchronously: then returns
+   * a promise (never rejecting) that settles once that reply is written and the client resumed.
+   */
+  private dispatchReady(): Promise<void> | undefined {
     for (;;) {
       const index = this.sessions.findIndex((s) => s.ready);
-      if (index < 0) break;
+      if (index < 0) return undefined;
       const session = this.sessions[index]!;
       // Round-robin: the client just served goes to the back (monitor_qmp_requests_pop_any).
       this.sessions.splice(index, 1);
@@ -502,16 +525,12 @@ export class QmpServer {
         pending = this.execute(session, request.value);
       }
       if (pending !== undefined) {
-        void pending.then(() => {
+        return pending.then(() => {
           if (!oobEnabled) session.resume();
-          this.dispatching = false;
-          this.kick();
         });
-        return;
       }
       if (!oobEnabled) session.resume();
     }
-    this.dispatching = false;
   }
 
   private dispatchOob(session: QmpSession, request: JsonValue): void {
@@ -561,10 +580,13 @@ export class QmpServer {
       return undefined;
     }
     if (isPromiseLike(result)) {
-      return Promise.resolve(result).then(
-        (value) => this.reply(session, succeeded(value), id, afterReply, name),
-        (error: unknown) => this.reply(session, this.failureOf(error, name), id, afterReply, name),
-      );
+      return Promise.resolve(result)
+        .then(
+          (value) => this.reply(session, succeeded(value), id, afterReply, name),
+          (error: unknown) =>
+            this.reply(session, this.failureOf(error, name), id, afterReply, name),
+        )
+        .catch((error: unknown) => this.options.onHandlerError?.(error, name));
     }
     this.reply(session, succeeded(result), id, afterReply, name);
     return undefined;
@@ -661,7 +683,17 @@ export class QmpServer {
           : outcome.desc;
       response = errorResponse(errorClass, desc, id);
     }
-    session.write(response);
+    let text: string;
+    try {
+      text = this.serialize(response);
+    } catch (error) {
+      // A handler returned something that is not JSON (a function, a cycle, …): the client
+      // still gets an answer, and the bug is reported.
+      this.options.onHandlerError?.(error, command);
+      const desc = `${command} returned a value that cannot be sent: ${error instanceof Error ? error.message : String(error)}`;
+      text = this.serialize(errorResponse("GenericError", desc, id));
+    }
+    session.writeText(text);
     for (const fn of afterReply) {
       try {
         fn();

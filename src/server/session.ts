@@ -70,15 +70,21 @@ export interface SessionHost {
   dispatchOob(session: QmpSession, request: JsonValue): void;
   /** Called once when the session has closed. */
   sessionClosed(session: QmpSession): void;
-  traffic(session: QmpSession, direction: "in" | "out", text: string): void;
+  /** Sees raw traffic; absent when nobody listens (then nothing is converted to text). */
+  readonly traffic:
+    | ((session: QmpSession, direction: "in" | "out", text: string) => void)
+    | undefined;
 }
 
 function describePeer(stream: Duplex): string {
-  const s = stream as Duplex & { remoteAddress?: string; remotePort?: number };
+  const s = stream as Duplex & { remoteAddress?: unknown; remotePort?: unknown };
   if (typeof s.remoteAddress === "string") {
-    return s.remotePort === undefined ? s.remoteAddress : `${s.remoteAddress}:${s.remotePort}`;
+    return typeof s.remotePort === "number"
+      ? `${s.remoteAddress}:${s.remotePort}`
+      : s.remoteAddress;
   }
-  return "localSocket" in s || "_pipe" in s ? "unix" : "duplex";
+  // A net.Socket without a remote address is a unix socket; anything else is some Duplex.
+  return "setNoDelay" in stream ? "unix" : "duplex";
 }
 
 /** A client connection. Created and driven by {@link QmpServer}; handlers see its {@link SessionInfo}. */
@@ -162,7 +168,7 @@ export class QmpSession implements SessionInfo {
   /** Writes text already serialized by the host (a broadcast event serialized once). */
   writeText(text: string): void {
     if (this.state === "closed" || this.stream.destroyed || this.stream.writableEnded) return;
-    this.host.traffic(this, "out", text);
+    this.host.traffic?.(this, "out", text);
     try {
       const ok = this.stream.write(text);
       if (!ok) this.outputBlocked = true;
@@ -196,7 +202,7 @@ export class QmpSession implements SessionInfo {
   private receive(chunk: Buffer | string): void {
     if (this.state === "closed" || this.decoder === undefined) return;
     const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
-    this.host.traffic(this, "in", bytes.toString("latin1"));
+    this.host.traffic?.(this, "in", bytes.toString("latin1"));
     let items: JsonStreamItem[];
     try {
       items = this.decoder.push(bytes);
@@ -269,6 +275,7 @@ export class QmpSession implements SessionInfo {
       // What was written still goes out, then the socket closes; a peer that never reads
       // must not keep it open, so a timer destroys it in any case.
       const timer = setTimeout(() => this.stream.destroy(), CLOSE_LINGER_MS);
+      timer.unref();
       this.stream.once("close", () => clearTimeout(timer));
       this.stream.once("finish", () => this.stream.destroy());
       this.stream.end();
