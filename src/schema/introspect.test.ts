@@ -225,3 +225,25 @@ void suite("introspect() with build conditions", () => {
     );
   });
 });
+
+void suite("filterModel()", () => {
+  test("should drop union branches whose tag value the release lacks", () => {
+    const model = buildModel(
+      parseSchemaText(
+        "##\n# @K:\n#\n# @a: one\n#\n# @b: two (since 2.0)\n#\n# Since: 1.0\n##\n{ 'enum': 'K', 'data': [ 'a', 'b' ] }\n" +
+          "{ 'struct': 'B', 'data': { 'n': 'int' } }\n" +
+          "{ 'union': 'U', 'base': { 'kind': 'K' }, 'discriminator': 'kind', 'data': { 'a': 'B', 'b': 'B' } }\n" +
+          "{ 'event': 'E', 'data': 'U', 'boxed': true }",
+      ),
+    );
+    const u = (version: string) => {
+      const infos = introspect(filterModel(model, version));
+      const e = infos.find((i) => i.name === "E");
+      const t =
+        e?.["meta-type"] === "event" ? infos.find((i) => i.name === e["arg-type"]) : undefined;
+      return t?.["meta-type"] === "object" ? t.variants?.map((v) => v.case) : undefined;
+    };
+    assert.deepEqual(u("1.0"), ["a"]);
+    assert.deepEqual(u("2.0"), ["a", "b"]);
+  });
+});

@@ -15,6 +15,7 @@ import {
   type Member,
   SchemaIndex,
   type SchemaModel,
+  type UnionDef,
   type Versioned,
 } from "./model.js";
 
@@ -76,17 +77,29 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
         definitions.push(d);
     }
   }
-  // A member or branch whose type the release lacks goes too (the schema may mark only the type).
+  // A member or branch whose type the release lacks goes too (the schema may mark only the
+  // type), and so does a union branch whose tag value the release lacks.
   const names = new Set(definitions.map((d) => d.name));
   const typed = <T extends { type: { name: string } }>(xs: readonly T[]) =>
     xs.filter((x) => names.has(x.type.name));
+  const structs = definitions.map((d) =>
+    d.kind === "struct" ? { ...d, members: typed(d.members) } : d,
+  );
+  const index = new SchemaIndex({ definitions: structs });
+  const tagValues = (u: UnionDef): Set<string> | undefined => {
+    if (!names.has(u.base)) return undefined;
+    const tag = index.objectMembers(u.base).find((m) => m.name === u.discriminator);
+    const e = tag ? index.get(tag.type.name) : undefined;
+    return e?.kind === "enum" ? new Set(e.values.map((v) => v.name)) : undefined;
+  };
   return {
     files: model.files,
-    definitions: definitions.map((d) => {
+    definitions: structs.map((d) => {
       switch (d.kind) {
-        case "struct":
-          return { ...d, members: typed(d.members) };
-        case "union":
+        case "union": {
+          const values = tagValues(d);
+          return { ...d, branches: typed(d.branches).filter((b) => values?.has(b.name) ?? true) };
+        }
         case "alternate":
           return { ...d, branches: typed(d.branches) };
         default:
