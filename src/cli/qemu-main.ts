@@ -16,9 +16,10 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
 import { openStream } from "../wire/index.js";
 import { type CliIo, processIo } from "./io.js";
@@ -146,4 +147,19 @@ export async function qemuMain(argv: readonly string[]): Promise<number> {
   } finally {
     dispose();
   }
+}
+
+/** Whether this module is the program being run (`tsx src/cli/qemu-main.ts …`). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await qemuMain(process.argv.slice(2));
 }

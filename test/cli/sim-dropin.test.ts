@@ -1,0 +1,283 @@
+/**
+ * `qmpkit sim` as a drop-in for qemu-system-x86_64, through the real CLI: the chardev forms test
+ * harnesses use (socket path, inherited connected and listening descriptors), -pidfile,
+ * -daemonize, accepted-and-ignored options, and refusals.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite, test } from "node:test";
+import { RawQmp } from "../support/real-qemu.js";
+import { cliMain, collect, repoRoot, runCli } from "./support.js";
+
+const qemuMain = join(repoRoot, "src/cli/qemu-main.ts");
+
+async function waitForPath(path: string, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
+    if (child && child.exitCode !== null)
+      throw new Error(`the simulator exited (${child.exitCode})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const greeting7222 =
+  '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}\r\n';
+
+/** Negotiates, runs query-status, then quit; checks the bytes. */
+async function converse(qmp: RawQmp, status = "running"): Promise<void> {
+  assert.equal(await qmp.nextLine(), greeting7222);
+  qmp.send('{"execute":"qmp_capabilities"}{"execute":"query-status","id":1}');
+  assert.equal(await qmp.nextLine(), '{"return": {}}\r\n');
+  assert.equal(
+    await qmp.nextLine(),
+    `{"return": {"status": "${status}", "singlestep": false, "running": ${status === "running"}}, "id": 1}\r\n`,
+  );
+  qmp.send('{"execute":"quit"}');
+  assert.match(
+    (await qmp.nextLine())!,
+    /"event": "SHUTDOWN", "data": \{"guest": false, "reason": "host-qmp-quit"\}\}\r\n$/,
+  );
+  assert.equal(await qmp.nextLine(), '{"return": {}}\r\n');
+}
+
+suite("sim as a drop-in QEMU", () => {
+  test("should serve -mon on a -chardev socket path, write and remove -pidfile, ignore what does not matter", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-dropin-"));
+    const sock = join(dir, "mon.sock");
+    const pidfile = join(dir, "qemu.pid");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        qemuMain,
+        "-machine",
+        "pc",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-smp",
+        "2",
+        "-cpu",
+        "max",
+        "-serial",
+        "none",
+        "-monitor",
+        "none",
+        "-chardev",
+        `socket,id=mon0,path=${sock},server=on,wait=off`,
+        "-mon",
+        "chardev=mon0,mode=control",
+        "-pidfile",
+        pidfile,
+        "-S",
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const done = collect(child);
+    try {
+      await waitForPath(pidfile, child);
+      assert.equal(readFileSync(pidfile, "utf8"), `${child.pid}\n`);
+      await converse(await RawQmp.connect(sock), "prelaunch");
+      const r = await done;
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!existsSync(pidfile), "the pid file is removed at exit");
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should serve a monitor on an inherited connected socket (fd=N), as QEMU's Python harness passes it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-dropin-fd-"));
+    const server: Server = createServer();
+    await new Promise<void>((r) => server.listen(join(dir, "pair.sock"), r));
+    const accepted = new Promise<Socket>((r) => server.once("connection", r));
+    const ours = connect(join(dir, "pair.sock"));
+    const theirs = await accepted;
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        cliMain,
+        "sim",
+        "-display",
+        "none",
+        "-chardev",
+        "socket,id=mon,fd=3",
+        "-mon",
+        "chardev=mon,mode=control",
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe", theirs] },
+    );
+    const done = collect(child);
+    theirs.destroy();
+    try {
+      const qmp = await new Promise<RawQmp>((resolve, reject) => {
+        // RawQmp wants a path; talk over our end of the pair with the same framing instead.
+        let buffer = "";
+        const lines: string[] = [];
+        const waiters: Array<() => void> = [];
+        ours.setEncoding("latin1").on("data", (s: string) => {
+          buffer += s;
+          for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+            lines.push(buffer.slice(0, nl + 1));
+            buffer = buffer.slice(nl + 1);
+          }
+          for (const w of waiters.splice(0)) w();
+        });
+        ours.once("error", reject);
+        resolve({
+          send: (t: string) => ours.write(t),
+          nextLine: async () => {
+            while (lines.length === 0) await new Promise<void>((w) => waiters.push(w));
+            return lines.shift();
+          },
+        } as unknown as RawQmp);
+      });
+      await converse(qmp);
+      const r = await done;
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      child.kill("SIGKILL");
+      ours.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should accept on an inherited listening socket (fd=N,server=on)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-dropin-lfd-"));
+    const path = join(dir, "listen.sock");
+    const server: Server = createServer(() => assert.fail("the parent must not accept"));
+    await new Promise<void>((r) => server.listen(path, r));
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        cliMain,
+        "sim",
+        "-chardev",
+        "socket,id=mon,fd=3,server=on,wait=off",
+        "-mon",
+        "chardev=mon,mode=control",
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe", fd] },
+    );
+    const done = collect(child);
+    // The parent stops listening; the socket file stays, the child's copy accepts.
+    (server as unknown as { _handle: { onconnection: unknown } })._handle.onconnection = () => {};
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const deadline = Date.now() + 15_000;
+      let qmp: RawQmp | undefined;
+      while (!qmp) {
+        const attempt = await RawQmp.connect(path);
+        const first = await attempt.nextLine(500);
+        if (first === greeting7222) {
+          qmp = attempt;
+          break;
+        }
+        attempt.close();
+        if (Date.now() > deadline) throw new Error("no greeting on the inherited listening socket");
+      }
+      qmp.send('{"execute":"qmp_capabilities"}{"execute":"quit"}');
+      assert.equal(await qmp.nextLine(), '{"return": {}}\r\n');
+      const r = await done;
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      child.kill("SIGKILL");
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should return once the monitors listen with -daemonize, leaving the simulator running", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-dropin-daemon-"));
+    const sock = join(dir, "qmp.sock");
+    const pidfile = join(dir, "qemu.pid");
+    let pid: number | undefined;
+    try {
+      const r = await runCli([
+        "sim",
+        "-qmp",
+        `unix:${sock},server=on,wait=off`,
+        "-daemonize",
+        "-pidfile",
+        pidfile,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(existsSync(sock), "the monitor listens when the parent returns");
+      pid = Number(readFileSync(pidfile, "utf8"));
+      assert.ok(alive(pid), "the daemon runs");
+      await converse(await RawQmp.connect(sock));
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(!alive(pid), "quit ends the daemon");
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      if (pid !== undefined && alive(pid)) process.kill(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should answer -version like QEMU", async () => {
+    const r = await runCli(["sim", "-version"]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, "QEMU emulator version 7.2.22 (qmpkit simulator)\n");
+    const v10 = await runCli(["sim", "--qemu-version", "10.2.0", "--version"]);
+    assert.equal(v10.stdout, "QEMU emulator version 10.2.0 (qmpkit simulator)\n");
+  });
+
+  const refusals: Array<[string, string[], RegExp]> = [
+    [
+      "the human monitor",
+      ["-chardev", "socket,id=m,path=/tmp/x.sock,server=on,wait=off", "-mon", "chardev=m"],
+      /-mon: mode=readline: the human monitor is not simulated/,
+    ],
+    [
+      "a chardev backend it does not simulate",
+      ["-chardev", "stdio,id=m", "-mon", "chardev=m,mode=control"],
+      /-chardev: chardev backend 'stdio' is not simulated/,
+    ],
+    [
+      "a -mon without its chardev",
+      [
+        "-qmp",
+        "unix:/tmp/qmpkit-never.sock,server=on,wait=off",
+        "-mon",
+        "chardev=nope,mode=control",
+      ],
+      /-mon: chardev 'nope' not found/,
+    ],
+    ["a display", ["-vga", "std"], /-vga: the simulator has no display/],
+    ["an unknown option", ["-frobnicate"], /-frobnicate: invalid option/],
+  ];
+  for (const [what, args, message] of refusals) {
+    test(`should refuse ${what} with one line and exit status 1`, async () => {
+      const r = await runCli(["sim", ...args]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    });
+  }
+});
