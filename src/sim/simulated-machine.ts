@@ -617,11 +617,44 @@ export class SimulatedMachine {
           this.core.runMainLoop();
         }
         return;
+      case "MIGRATION":
+        // On a destination, `completed` ends the incoming migration: the VM then starts
+        // (RESUME) if autostart is set, else it stays paused (process_incoming_migration_bh).
+        this.emit(event, data);
+        if (data.status === "completed" && this.core.runState.is("inmigrate")) {
+          this.hostSide.incomingMigrationDone();
+        }
+        return;
     }
     this.emit(event, data);
   }
 
   // ------------------------------------------------------------------ internals
+
+  #incomingStarted = false;
+
+  /**
+   * `migrate-incoming {uri}`, as 7.2.22 answers: only with `-incoming` on the command line, once
+   * (`-incoming URI` has already started it); MIGRATION setup (with the `events` capability)
+   * even for a URI it then refuses.
+   */
+  #migrateIncoming(uri: string): void {
+    const incoming = this.#options.incoming;
+    if (incoming === undefined || incoming === false) {
+      throw new SimCommandError(
+        "GenericError",
+        "'-incoming' was not specified on the command line",
+      );
+    }
+    if (incoming !== "defer" || this.#incomingStarted) {
+      throw new SimCommandError("GenericError", "The incoming migration has already been started");
+    }
+    if (this.devices.migrationEvents) this.emit("MIGRATION", { status: "setup" });
+    if (!/^(tcp|unix|exec|fd|rdma|vsock):/.test(uri)) {
+      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+    }
+    this.#incomingStarted = true;
+  }
 
   #stderr(text: string): void {
     this.#options.onStderr?.(text);
@@ -771,6 +804,7 @@ export class SimulatedMachine {
     add("migrate-set-capabilities", (a) => dev.setMigrationCapabilities(a.capabilities ?? null));
     add("migrate", (a) => dev.migrate(String(a.uri)));
     add("migrate_cancel", () => dev.migrateCancel());
+    add("migrate-incoming", (a) => this.#migrateIncoming(String(a.uri)));
     add("query-migrate", () => dev.queryMigrate());
     add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
     add("query-dump", () => dev.queryDump());

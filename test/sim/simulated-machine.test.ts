@@ -199,6 +199,102 @@ suite("SimulatedMachine over QMP", () => {
     }
   });
 
+  test("should throttle WATCHDOG storms while each RESET goes out at once", async () => {
+    const clock = new ManualClock({ startMicros: 2_000_000_000_000 });
+    const { vm, qmp } = await start({ clock });
+    try {
+      for (let i = 0; i < 3; i++) {
+        vm.guest.watchdogExpire();
+        clock.advance(200);
+      }
+      clock.advance(1000);
+      const lines = (await qmp.drain(50)).map(
+        (l) => JSON.parse(l) as { event: string; timestamp: { microseconds: number } },
+      );
+      assert.deepEqual(
+        lines.map((e) => `${e.event}@${e.timestamp.microseconds / 1000}`),
+        ["WATCHDOG@0", "RESET@0", "RESET@200", "RESET@400", "WATCHDOG@400"],
+      );
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should throttle injected VSERPORT_CHANGE per id and QUORUM_REPORT_BAD per node-name", async () => {
+    const clock = new ManualClock({ startMicros: 3_000_000_000_000 });
+    const { vm, qmp } = await start({ clock });
+    try {
+      for (const id of ["a", "a", "b", "a"])
+        vm.hostSide.inject("VSERPORT_CHANGE", { id, open: true });
+      for (const node of ["n1", "n2", "n1"]) {
+        vm.hostSide.inject("QUORUM_REPORT_BAD", {
+          type: "read",
+          "node-name": node,
+          "sector-num": 0,
+          "sectors-count": 1,
+        });
+      }
+      const now = (await qmp.drain(50)).map(
+        (l) => JSON.parse(l) as { event: string; data: Record<string, unknown> },
+      );
+      assert.deepEqual(
+        now.map((e) => `${e.event}:${String(e.data.id ?? e.data["node-name"])}`),
+        ["VSERPORT_CHANGE:a", "VSERPORT_CHANGE:b", "QUORUM_REPORT_BAD:n1", "QUORUM_REPORT_BAD:n2"],
+      );
+      clock.advance(1000);
+      const held = (await qmp.drain(50)).map(
+        (l) => JSON.parse(l) as { event: string; data: Record<string, unknown> },
+      );
+      assert.deepEqual(
+        held.map((e) => `${e.event}:${String(e.data.id ?? e.data["node-name"])}`),
+        ["VSERPORT_CHANGE:a", "QUORUM_REPORT_BAD:n1"],
+      );
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should inject VNC and SPICE events checked against the catalogue", async () => {
+    const { vm, qmp } = await start();
+    try {
+      const basic = { host: "127.0.0.1", service: "5900", family: "ipv4", websocket: false };
+      vm.hostSide.inject("VNC_CONNECTED", {
+        server: { ...basic, auth: "none" },
+        client: { ...basic, service: "41000" },
+      });
+      assert.match((await qmp.nextLine()) ?? "", /"event": "VNC_CONNECTED"/);
+      assert.throws(
+        () => vm.hostSide.inject("VNC_CONNECTED", { server: basic }),
+        /Invalid data for VNC_CONNECTED: Parameter 'client' is missing/,
+      );
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should finish an incoming migration on an injected MIGRATION completed", async () => {
+    const { vm, qmp } = await start({ incoming: "defer" });
+    try {
+      const lines = await transcript(qmp, [
+        '{"execute":"migrate-incoming","arguments":{"uri":"tcp:127.0.0.1:0"}}',
+        '{"execute":"x-sim-inject","arguments":{"event":"MIGRATION","data":{"status":"completed"}}}',
+        '{"execute":"query-status"}',
+      ]);
+      assert.deepEqual(lines.slice(3, 6), [
+        '{"timestamp": {TS}, "event": "MIGRATION", "data": {"status": "completed"}}\r\n',
+        '{"timestamp": {TS}, "event": "RESUME"}\r\n',
+        '{"return": {}}\r\n',
+      ]);
+      assert.match(lines[7] ?? "", /"status": "running"/);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
   test("should broadcast events to every monitor", async () => {
     const vm = new SimulatedMachine({ startPaused: true });
     const paths = [join(dir, `m${counter++}.sock`), join(dir, `m${counter++}.sock`)];
@@ -358,4 +454,34 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       assert.deepEqual(got, expected);
     },
   );
+
+  test("should match an -incoming defer session", realQemuTest(), async () => {
+    const session = [
+      '{"execute":"query-status"}',
+      '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}',
+      '{"execute":"migrate-incoming","arguments":{"uri":"bogus:1"}}',
+      '{"execute":"migrate-incoming","arguments":{"uri":"tcp:127.0.0.1:0"}}',
+      '{"execute":"migrate-incoming","arguments":{"uri":"tcp:127.0.0.1:0"}}',
+      '{"execute":"cont"}',
+      '{"execute":"stop"}',
+      '{"execute":"system_reset"}',
+      '{"execute":"query-status"}',
+    ];
+    const real = await startQemu({ args: ["-incoming", "defer"] });
+    let expected: string[];
+    try {
+      const qmp = await RawQmp.connect(real.socketPath);
+      await qmp.handshake();
+      expected = await transcript(qmp, session, 200);
+    } finally {
+      await real.stop();
+    }
+    const { vm, qmp } = await start({ startPaused: true, incoming: "defer" });
+    try {
+      assert.deepEqual(await transcript(qmp, session), expected);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
 });
