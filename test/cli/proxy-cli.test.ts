@@ -1,0 +1,123 @@
+/**
+ * `qmpkit proxy` through the real CLI, in front of the simulator and of a QMP server that is
+ * made to go away with a command in flight.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite, test } from "node:test";
+import { isCommandError } from "../../src/base/errors.js";
+import { QmpClient } from "../../src/client/index.js";
+import { QmpServer } from "../../src/server/index.js";
+import { SimulatedMachine } from "../../src/sim/index.js";
+import { collect, runCli, spawnCli, waitForOutput } from "./support.js";
+
+suite("proxy command", () => {
+  test("should let several tools share one simulated VM's only monitor", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-cli-"));
+    const upstream = join(dir, "vm.qmp");
+    const shared = join(dir, "shared.qmp");
+    const vm = new SimulatedMachine({ startPaused: true, name: "shared" });
+    await vm.listen(`unix:${upstream}`);
+    const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`]);
+    const proxyDone = collect(proxy, { timeoutMs: 60_000 });
+    const clients: QmpClient[] = [];
+    try {
+      await waitForOutput(proxy, (s) => s.includes("sharing"), 15_000, "stderr");
+      // A watcher through the proxy, while other clients run commands through it.
+      const watcher = spawnCli(["events", shared, "--json", "--count", "2"]);
+      const watched = collect(watcher, { timeoutMs: 30_000 });
+      await waitForOutput(watcher, (s) => s.includes("connected"), 15_000, "stderr");
+      for (let i = 0; i < 3; i++)
+        clients.push(await QmpClient.connect(`unix:${shared}`, { timeoutMs: 5_000 }));
+      const names = await Promise.all(clients.map((c) => c.execute("query-name")));
+      assert.deepEqual(names, [{ name: "shared" }, { name: "shared" }, { name: "shared" }]);
+      const seen = clients.map((c) => c.events({ names: ["RESUME"] }));
+      assert.equal((await runCli(["exec", shared, "cont"])).status, 0);
+      for (const s of seen) assert.equal((await s.next()).value?.event, "RESUME");
+      await clients[0]!.execute("stop");
+      const w = await watched;
+      assert.equal(w.status, 0, w.stderr);
+      assert.deepEqual(
+        w.stdout
+          .trim()
+          .split("\n")
+          .map((l) => (JSON.parse(l) as { event: string }).event),
+        ["RESUME", "STOP"],
+      );
+      assert.equal(vm.state, "paused");
+    } finally {
+      for (const c of clients) await c.close();
+      proxy.kill("SIGINT");
+      const r = await proxyDone;
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /client \d+ connected/);
+      await vm.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should fail a command in flight when the upstream goes, and reconnect when it is back", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-loss-"));
+    const upstream = join(dir, "hang.qmp");
+    const shared = join(dir, "shared.qmp");
+    const hanging = () => {
+      const server = new QmpServer();
+      server.command("x-hang", () => new Promise(() => {}));
+      server.command("query-name", () => ({ name: "back" }));
+      return server;
+    };
+    let server = hanging();
+    await server.listen(`unix:${upstream}`);
+    const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`]);
+    const proxyDone = collect(proxy, { timeoutMs: 60_000 });
+    let client: QmpClient | undefined;
+    try {
+      await waitForOutput(proxy, (s) => s.includes("sharing"), 15_000, "stderr");
+      client = await QmpClient.connect(`unix:${shared}`, {
+        timeoutMs: 5_000,
+        trackRunState: false,
+      });
+      const pending = client.execute("x-hang").then(
+        () => assert.fail("x-hang cannot succeed"),
+        (e: unknown) => e,
+      );
+      const queued = client.execute("query-name").then(
+        () => assert.fail("query-name was queued behind x-hang"),
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await server.close();
+      const inFlight = await pending;
+      assert.ok(isCommandError(inFlight), String(inFlight));
+      assert.match(
+        inFlight.desc,
+        /^qmpkit proxy: lost the connection to unix:.*hang\.qmp .*before 'x-hang' was answered; it may or may not have run$/,
+      );
+      const notSent = await queued;
+      assert.ok(isCommandError(notSent), String(notSent));
+      assert.match(notSent.desc, /'query-name' was not sent$/);
+      await client.closed;
+      server = hanging();
+      await server.listen(`unix:${upstream}`);
+      await waitForOutput(
+        proxy,
+        (s) => s.includes("upstream unix:") && s.includes("connected"),
+        15_000,
+        "stderr",
+      );
+      client = await QmpClient.connect(`unix:${shared}`, {
+        timeoutMs: 5_000,
+        trackRunState: false,
+      });
+      assert.deepEqual(await client.execute("query-name"), { name: "back" });
+    } finally {
+      await client?.close();
+      proxy.kill("SIGINT");
+      await proxyDone;
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
