@@ -1,0 +1,87 @@
+/**
+ * Test support: the three checks of a differential scenario (issue 4 §5). Each scenario runs
+ * against a real QEMU 7.2.22 booting a tiny guest under TCG and against the simulator, and the
+ * normalised transcripts (greeting, replies, events, end of stream, exit status, final
+ * `query-status`) must be (1) what the reference says, for real QEMU, (2) the same for the
+ * simulator, and (3) equal to each other byte for byte (timestamps aside, see `transcript.ts`).
+ *
+ * Without QEMU (on a developer machine) the real-QEMU checks skip loudly and the simulator is still
+ * checked against the reference; in CI a missing QEMU or nasm fails.
+ */
+import assert from "node:assert/strict";
+import type { TestContext } from "node:test";
+import { qemuProfile } from "../../src/sim/index.js";
+import { GuestImages, nasmAvailable } from "./guests.js";
+import { qemuAvailable, realQemuTest } from "./real-qemu.js";
+import {
+  handshakeLines,
+  realQemuPackage,
+  runOnRealQemu,
+  runOnSimulator,
+  type Scenario,
+} from "./scenario.js";
+import { normaliseTranscript, type RunRecord } from "./transcript.js";
+
+/** Runs scenarios on both sides and keeps the tally of byte-for-byte matches. */
+export class DifferentialHarness {
+  readonly withQemu: boolean;
+  readonly realOptions: { skip?: string };
+  readonly matches: string[] = [];
+  readonly mismatches: string[] = [];
+  private readonly images = new GuestImages();
+
+  private constructor(readonly packageString: string) {
+    this.realOptions = realQemuTest();
+    this.withQemu = qemuAvailable() && nasmAvailable();
+    if (!nasmAvailable() && qemuAvailable() && process.env.CI) {
+      throw new Error(
+        "nasm not found: the conformance guests cannot be assembled (apt-get install nasm)",
+      );
+    }
+  }
+
+  /** The greeting's `package` is the installed QEMU's, so that the simulator can match it exactly. */
+  static async create(): Promise<DifferentialHarness> {
+    const real = qemuAvailable() ? await realQemuPackage() : undefined;
+    return new DifferentialHarness(real ?? qemuProfile().package);
+  }
+
+  /** Runs `scenario` on both sides, then the three checks as subtests of `t`. */
+  async check(t: TestContext, scenario: Scenario): Promise<void> {
+    const expected = [...handshakeLines(this.packageString), ...scenario.expect];
+    const [real, sim] = await Promise.all([
+      this.withQemu
+        ? runOnRealQemu(scenario, this.images)
+        : Promise.resolve<RunRecord | undefined>(undefined),
+      runOnSimulator(scenario, { package: this.packageString }),
+    ]);
+    const normalise = { dropFirmwareResets: scenario.firmware === "seabios" };
+    const simLines = normaliseTranscript(sim, normalise);
+    const realLines = real === undefined ? undefined : normaliseTranscript(real, normalise);
+    if (realLines !== undefined) {
+      const same = JSON.stringify(realLines) === JSON.stringify(simLines);
+      (same ? this.matches : this.mismatches).push(scenario.name);
+    }
+    await t.test("real QEMU should produce the reference transcript", this.realOptions, () => {
+      assert.deepEqual(realLines, expected);
+    });
+    await t.test("the simulator should produce the reference transcript", () => {
+      assert.deepEqual(simLines, expected);
+    });
+    await t.test("the simulator should match real QEMU byte for byte", this.realOptions, () => {
+      assert.deepEqual(simLines, realLines);
+    });
+  }
+
+  /** Removes the assembled guests and prints the tally. */
+  finish(suite: string): void {
+    this.images.dispose();
+    if (!this.withQemu) return;
+    const total = this.matches.length + this.mismatches.length;
+    const differing =
+      this.mismatches.length > 0 ? `; differing: ${this.mismatches.join("; ")}` : "";
+    process.stderr.write(
+      `${suite}: ${this.matches.length}/${total} scenarios match real QEMU byte for byte${differing}\n`,
+    );
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Test support: the tiny conformance guests (`guests/*.asm`), assembled with `nasm -f bin` into a
+ * temporary directory when a test needs them (no binary is kept in the repository).
+ *
+ * Each guest is a 64 KiB firmware image for `qemu-system-x86_64 -machine pc -bios FILE` that
+ * does one thing a real guest OS would do (ACPI power-off, a reset, a pvpanic write, a watchdog
+ * storm…) 100 ms after it starts, then halts. See `guests/firmware.inc`.
+ */
+import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The guests there are, by file name. */
+export const GUEST_NAMES = [
+  "idle",
+  "acpi-s5",
+  "acpi-s4",
+  "acpi-s3",
+  "reset-cf9",
+  "reset-kbd",
+  "reset-triple",
+  "pvpanic-panic",
+  "pvpanic-crashloaded",
+  "watchdog-once",
+  "watchdog-storm",
+  "rtc-storm",
+] as const;
+
+/** One of {@link GUEST_NAMES}. */
+export type GuestName = (typeof GUEST_NAMES)[number];
+
+/** Where the guest sources live. */
+export const guestSourceDir = fileURLToPath(new URL("./guests/", import.meta.url));
+
+let nasm: boolean | undefined;
+
+/** Whether `nasm` can be run. */
+export function nasmAvailable(): boolean {
+  nasm ??= spawnSync("nasm", ["-v"], { stdio: "ignore" }).status === 0;
+  return nasm;
+}
+
+/** Assembled guest images in one temporary directory; `dispose()` removes it. */
+export class GuestImages {
+  readonly dir = mkdtempSync(join(tmpdir(), "qmpkit-guests-"));
+  private readonly built = new Map<GuestName, Promise<string>>();
+
+  /** The path of the assembled image of `name` (assembled on first use). */
+  image(name: GuestName): Promise<string> {
+    let path = this.built.get(name);
+    if (path === undefined) {
+      path = assemble(name, this.dir);
+      this.built.set(name, path);
+    }
+    return path;
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function assemble(name: GuestName, outDir: string): Promise<string> {
+  const out = join(outDir, `${name}.bin`);
+  const args = ["-f", "bin", "-i", guestSourceDir, "-o", out, join(guestSourceDir, `${name}.asm`)];
+  return new Promise((resolve, reject) => {
+    execFile("nasm", args, (error, _stdout, stderr) => {
+      if (error !== null) {
+        reject(
+          new Error(`assembling guest ${name} failed: nasm ${args.join(" ")}\n${stderr}`, {
+            cause: error,
+          }),
+        );
+      } else {
+        resolve(out);
+      }
+    });
+  });
+}
