@@ -9,8 +9,8 @@
  * a bug there cannot hide a difference in the catalogue; the live test checks that both agree.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
@@ -458,7 +458,8 @@ test(
  * must have exactly the catalogue's commands and events that release defines (its Since/Removed
  * marks are right).
  * For a 7.2 tree the shapes must also be equal; for other releases the differences are printed,
- * since the catalogue models 7.2 completely and other releases only where the doc says so.
+ * since the catalogue models 7.2 completely and other releases only where the doc says so. And
+ * no run of eight words of the catalogue's comments may occur in the tree's comments.
  */
 test("should assign to each QEMU source tree's release exactly what that release defines", async (t) => {
   const trees = (process.env.QMPKIT_QEMU_SRC ?? "").split(":").filter((x) => x !== "");
@@ -498,5 +499,53 @@ test("should assign to each QEMU source tree's release exactly what that release
     if (version.startsWith("7.2."))
       assert.deepEqual(r.differences, [], `${version}: shapes differ`);
     else for (const d of r.differences) t.diagnostic(`${version}: ${d}`);
+    // The catalogue states QEMU's facts in its own words: no run of eight words is QEMU's.
+    assert.deepEqual(
+      sharedRuns(
+        catalogueComments(),
+        [...new Set([dirname(top), join(tree, "qapi")])]
+          .filter((d) => existsSync(d))
+          .flatMap(treeComments),
+      ),
+      [],
+      `${version}: text`,
+    );
   }
 });
+
+/** The `#` comment text of every `.json` file in `dir`, one string per file. */
+function treeComments(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) =>
+      readFileSync(join(dir, f), "utf8")
+        .split("\n")
+        .filter((l) => l.trimStart().startsWith("#"))
+        .map((l) => l.trimStart().replace(/^#+/, ""))
+        .join("\n"),
+    );
+}
+
+function catalogueComments(): string[] {
+  return treeComments(fileURLToPath(new URL("../schema/qapi/", import.meta.url)));
+}
+
+/** Runs of eight words (lower case, letters and digits only) that `ours` shares with `theirs`. */
+function sharedRuns(ours: readonly string[], theirs: readonly string[]): string[] {
+  const words = (t: string) =>
+    t
+      .toLowerCase()
+      .replace(/[^a-z0-9\s]/g, "")
+      .split(/\s+/)
+      .filter((w) => w !== "");
+  const haystack = ` ${theirs.flatMap(words).join(" ")} `;
+  const out: string[] = [];
+  for (const text of ours) {
+    const w = words(text);
+    for (let i = 0; i + 8 <= w.length; i++) {
+      const run = w.slice(i, i + 8).join(" ");
+      if (haystack.includes(` ${run} `)) out.push(run);
+    }
+  }
+  return out;
+}
