@@ -196,6 +196,47 @@ suite("QmpServer clients", () => {
     }
   });
 
+  test("should give each listener its own client slot and pretty flag, sharing events", async () => {
+    const clock = new ManualClock({ startMicros: 7_000_000 });
+    const t = await start({ clock });
+    const second = join(dir, `s${n++}.sock`);
+    await t.server.listen(`unix:${second}`, { pretty: true });
+    try {
+      const a = await t.client();
+      await a.handshake();
+      const b = await RawQmp.connect(second);
+      const c = await RawQmp.connect(second);
+      try {
+        assert.equal(await b.nextLine(), "{\r\n", "the second monitor has its own free slot");
+        await b.drain(50);
+        b.send('{"execute":"qmp_capabilities"}');
+        assert.deepEqual(await b.drain(50), ["{\r\n", '    "return": {\r\n', "    }\r\n", "}\r\n"]);
+        assert.equal(await c.nextLine(100), undefined, "its one slot is taken");
+        t.server.emit("STOP");
+        assert.equal(
+          await a.nextLine(),
+          '{"timestamp": {"seconds": 7, "microseconds": 0}, "event": "STOP"}\r\n',
+        );
+        assert.deepEqual(await b.drain(50), [
+          "{\r\n",
+          '    "timestamp": {\r\n',
+          '        "seconds": 7,\r\n',
+          '        "microseconds": 0\r\n',
+          "    },\r\n",
+          '    "event": "STOP"\r\n',
+          "}\r\n",
+        ]);
+        b.close();
+        assert.equal(await c.nextLine(), "{\r\n");
+      } finally {
+        b.close();
+        c.close();
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+
   test("should serve a Duplex given to accept() and a TCP listener", async () => {
     const server = new QmpServer();
     try {

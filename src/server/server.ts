@@ -60,14 +60,17 @@ export interface QmpServerOptions {
   /** Wall clock and timers for event timestamps and throttling. Default {@link systemClock}. */
   readonly clock?: ServerClock | undefined;
   /**
-   * How many clients are served at once. Default 1, like a QEMU socket chardev: a further
-   * client is accepted but gets its greeting only when an earlier one leaves. Use `Infinity`
-   * for the behaviour of several `-qmp` monitors.
+   * How many clients each monitor (each `listen`) serves at once. Default 1, like a QEMU socket
+   * chardev: a further client is accepted but gets its greeting only when an earlier one
+   * leaves. Overridden per listener by `listen(target, { maxClients })`.
    */
   readonly maxClients?: number | undefined;
   /** Throttled events. Default: the table of the greeting's QEMU version ({@link throttleTableFor}). */
   readonly throttle?: ThrottleTable | undefined;
-  /** Pretty-print output with 4-space indentation, like `-mon …,pretty=on`. Default false. */
+  /**
+   * Pretty-print output with 4-space indentation, like `-mon …,pretty=on`. Default false;
+   * overridden per monitor by `listen(target, { pretty })` and `accept(stream, { pretty })`.
+   */
   readonly pretty?: boolean | undefined;
   /** Per-message input limit. Default the wire layer's (QEMU's 64 MiB). */
   readonly maxMessageBytes?: number | undefined;
@@ -87,6 +90,32 @@ export interface QmpServerOptions {
   readonly onHandlerError?: ((error: unknown, command: string) => void) | undefined;
   /** Called when a client's session opens (greeting sent) and when it closes. */
   readonly onSession?: ((session: SessionInfo, change: "open" | "close") => void) | undefined;
+}
+
+/** Options of {@link QmpServer.addMonitor}. */
+export interface MonitorOptions {
+  /** Clients served at once; further ones wait for their greeting. Default: the server's. */
+  readonly maxClients?: number | undefined;
+  /** Pretty-printed output. Default: the server's. */
+  readonly pretty?: boolean | undefined;
+}
+
+/** Options of {@link QmpServer.listen}. */
+export interface ListenOptions extends MonitorOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** A group of client slots, like one QEMU monitor chardev. */
+export interface QmpMonitor {
+  /** Serves a stream in this monitor: at once if a slot is free, else when one frees up. */
+  accept(stream: Duplex): SessionInfo;
+}
+
+interface Monitor extends QmpMonitor {
+  readonly maxClients: number;
+  readonly pretty: boolean;
+  active: number;
+  readonly waiting: QmpSession[];
 }
 
 /** What a handler learns about the request it serves. */
@@ -220,14 +249,16 @@ const failed = (errorClass: QmpErrorClass | (string & {}), desc: string): Outcom
  */
 export class QmpServer {
   private readonly commands = new Map<string, RegisteredCommand>();
+  /** Every session being served, across monitors, in dispatch (round-robin) order. */
   private readonly sessions: QmpSession[] = [];
-  private readonly waiting: QmpSession[] = [];
+  private readonly monitors = new Set<Monitor>();
   private readonly listeners: Listener[] = [];
   private readonly clock: ServerClock;
   private readonly throttle: EventThrottle;
   private readonly version: QmpVersionInfo;
   private readonly offered: readonly string[];
   private readonly maxClients: number;
+  private readonly pretty: boolean;
   private readonly host: SessionHost;
   private nextSessionId = 1;
   private dispatching = false;
@@ -253,12 +284,11 @@ export class QmpServer {
       clock: this.clock,
       deliver: (event) => this.broadcast(event),
     });
-    const pretty = options.pretty ?? false;
+    this.pretty = options.pretty ?? false;
     this.host = {
-      pretty,
       maxMessageBytes: options.maxMessageBytes,
       greeting: () => this.greeting(),
-      serialize: (message) => this.serialize(message),
+      serialize: (message, pretty) => this.serialize(message, pretty),
       kick: (deferred) => {
         if (deferred !== true) {
           this.kick();
@@ -284,9 +314,11 @@ export class QmpServer {
     return [...this.sessions];
   }
 
-  /** How many accepted clients wait for their greeting. */
+  /** How many accepted clients wait for their greeting, over all monitors. */
   get waitingClients(): number {
-    return this.waiting.length;
+    let n = 0;
+    for (const m of this.monitors) n += m.waiting.length;
+    return n;
   }
 
   /** The throttle table in force. */
@@ -381,34 +413,60 @@ export class QmpServer {
   }
 
   /**
-   * Serves a connected stream (a socket, a child's stdio, one end of a memory pair). With the
-   * server at `maxClients`, the client waits and is greeted when another leaves.
+   * Adds a monitor: a group of client slots like one QEMU `-mon`/`-qmp` chardev, serving
+   * `maxClients` clients at once (default: the server's), further clients waiting for their
+   * greeting. All monitors share the dispatcher, the throttle state and every event.
    */
-  accept(stream: Duplex): SessionInfo {
+  addMonitor(options: MonitorOptions = {}): QmpMonitor {
+    const monitor: Monitor = {
+      maxClients: options.maxClients ?? this.maxClients,
+      pretty: options.pretty ?? this.pretty,
+      active: 0,
+      waiting: [],
+      accept: (stream) => this.acceptOn(monitor, stream),
+    };
+    this.monitors.add(monitor);
+    return monitor;
+  }
+
+  /**
+   * Serves a connected stream (a socket, a child's stdio, one end of a memory pair) at once, as
+   * a monitor of its own (like `-qmp stdio`). For one-at-a-time slots shared by several
+   * streams, use {@link QmpServer.addMonitor}.
+   */
+  accept(stream: Duplex, options: { readonly pretty?: boolean | undefined } = {}): SessionInfo {
+    return this.addMonitor({ maxClients: 1, pretty: options.pretty }).accept(stream);
+  }
+
+  private acceptOn(monitor: Monitor, stream: Duplex): SessionInfo {
     // Keep writing after the peer half-closes: QEMU answers requests sent before an EOF (it
     // reads the EOF only once they are done, §1.7) and then hangs up itself.
     stream.allowHalfOpen = true;
-    const session = new QmpSession(this.nextSessionId++, stream, this.host);
+    const session = new QmpSession(
+      this.nextSessionId++,
+      stream,
+      this.host,
+      monitor.pretty,
+      monitor,
+    );
     if (this.closing) {
       session.close();
       return session;
     }
-    if (this.sessions.length < this.maxClients) this.admit(session);
-    else this.waiting.push(session);
+    if (monitor.active < monitor.maxClients) this.admit(monitor, session);
+    else monitor.waiting.push(session);
     return session;
   }
 
   /**
-   * Listens on `unix:PATH` or `tcp:HOST:PORT` and serves every connection.
-   * Resolves with the wire layer's listener (`address`, `close()`).
+   * Listens on `unix:PATH` or `tcp:HOST:PORT` as a new monitor and serves every connection,
+   * `maxClients` at a time. Resolves with the wire layer's listener (`address`, `close()`).
    */
-  async listen(
-    target: string,
-    options: { readonly signal?: AbortSignal | undefined } = {},
-  ): Promise<Listener> {
+  async listen(target: string, options: ListenOptions = {}): Promise<Listener> {
     options.signal?.throwIfAborted();
+    const monitor = this.addMonitor(options);
     const listener = await listen(target, (stream) => {
-      this.accept(stream);
+      monitor.accept(stream);
     });
     if (this.closing || options.signal?.aborted) {
       await listener.close();
@@ -426,7 +484,8 @@ export class QmpServer {
   async close(): Promise<void> {
     this.closing = true;
     const listeners = this.listeners.splice(0);
-    for (const s of [...this.waiting, ...this.sessions]) s.close();
+    const waiting = [...this.monitors].flatMap((m) => m.waiting);
+    for (const s of [...waiting, ...this.sessions]) s.close();
     this.throttle.clear();
     await Promise.all(listeners.map((l) => l.close()));
   }
@@ -442,40 +501,47 @@ export class QmpServer {
     };
   }
 
-  private serialize(message: JsonObject): string {
-    if (this.options.pretty) {
+  private serialize(message: JsonObject, pretty: boolean): string {
+    if (pretty) {
       // monitor_puts turns every "\n" of the pretty text into "\r\n" (§1.1).
       return `${writeQemuJson(message, { pretty: true })}\n`.replaceAll("\n", "\r\n");
     }
     return `${writeQemuJson(message)}\r\n`;
   }
 
-  private admit(session: QmpSession): void {
+  private admit(monitor: Monitor, session: QmpSession): void {
+    monitor.active++;
     this.sessions.push(session);
     session.open();
     if (!session.isClosed) this.options.onSession?.(session, "open");
   }
 
   private sessionClosed(session: QmpSession): void {
-    const w = this.waiting.indexOf(session);
+    const monitor = session.monitor as Monitor;
+    const w = monitor.waiting.indexOf(session);
     if (w >= 0) {
-      this.waiting.splice(w, 1);
+      monitor.waiting.splice(w, 1);
       return;
     }
     const i = this.sessions.indexOf(session);
     if (i < 0) return;
     this.sessions.splice(i, 1);
+    monitor.active--;
     this.options.onSession?.(session, "close");
-    while (!this.closing && this.sessions.length < this.maxClients && this.waiting.length > 0) {
-      this.admit(this.waiting.shift()!);
+    while (!this.closing && monitor.active < monitor.maxClients && monitor.waiting.length > 0) {
+      this.admit(monitor, monitor.waiting.shift()!);
     }
   }
 
   private broadcast(event: JsonObject): void {
-    let text: string | undefined;
+    // Serialized once per output style; every client gets the same bytes (§1.6).
+    let plain: string | undefined;
+    let pretty: string | undefined;
     for (const session of this.sessions) {
       if (session.state !== "command") continue;
-      text ??= this.serialize(event);
+      const text = session.pretty
+        ? (pretty ??= this.serialize(event, true))
+        : (plain ??= this.serialize(event, false));
       session.writeText(text);
     }
   }
@@ -685,13 +751,13 @@ export class QmpServer {
     }
     let text: string;
     try {
-      text = this.serialize(response);
+      text = this.serialize(response, session.pretty);
     } catch (error) {
       // A handler returned something that is not JSON (a function, a cycle, …): the client
       // still gets an answer, and the bug is reported.
       this.options.onHandlerError?.(error, command);
       const desc = `${command} returned a value that cannot be sent: ${error instanceof Error ? error.message : String(error)}`;
-      text = this.serialize(errorResponse("GenericError", desc, id));
+      text = this.serialize(errorResponse("GenericError", desc, id), session.pretty);
     }
     session.writeText(text);
     for (const fn of afterReply) {

@@ -55,11 +55,10 @@ type InboxEntry = JsonStreamItem | typeof EOF;
 
 /** What a session needs from its server (internal). */
 export interface SessionHost {
-  readonly pretty: boolean;
   readonly maxMessageBytes: number | undefined;
   greeting(): JsonObject;
-  /** One message as QEMU prints it, line end included. */
-  serialize(message: JsonObject): string;
+  /** One message as QEMU prints it (pretty or not), line end included. */
+  serialize(message: JsonObject, pretty: boolean): string;
   /**
    * Wakes the in-band dispatcher: this session queued a request or became writable. `deferred`:
    * let the reader finish the chunk first, as QEMU's I/O thread reads ahead of the main-loop
@@ -114,6 +113,10 @@ export class QmpSession implements SessionInfo {
     readonly id: number,
     private readonly stream: Duplex,
     private readonly host: SessionHost,
+    /** Pretty-printed output (the monitor's `pretty=on`). */
+    readonly pretty: boolean,
+    /** The monitor (client slot group) this connection belongs to; the server's business. */
+    readonly monitor: unknown,
   ) {
     this.peer = describePeer(stream);
     // Errors while waiting must not become unhandled 'error' events.
@@ -162,7 +165,7 @@ export class QmpSession implements SessionInfo {
   /** Writes one message as QEMU does: its JSON text, then every `\n` becomes `\r\n` (§1.1). */
   write(message: JsonObject): void {
     if (this.state === "closed") return;
-    this.writeText(this.host.serialize(message));
+    this.writeText(this.host.serialize(message, this.pretty));
   }
 
   /** Writes text already serialized by the host (a broadcast event serialized once). */
