@@ -12,7 +12,7 @@ import type { Command } from "commander";
 import { isCommandError } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { QmpClient } from "../client/index.js";
-import { SchemaIndex } from "./introspection.js";
+import { PeerSchema } from "./introspection.js";
 import { stringifyJson } from "./json-text.js";
 import { parseJsonText, parseKeyValues } from "./key-value.js";
 import type { CommandContext } from "./context.js";
@@ -112,11 +112,9 @@ export async function runExec(
   try {
     let args = base;
     if (items.length > 0) {
-      let schema: SchemaIndex | undefined;
+      let schema: PeerSchema | undefined;
       try {
-        schema = new SchemaIndex(
-          await client.execute("query-qmp-schema", undefined, { timeoutMs }),
-        );
+        schema = new PeerSchema(await client.execute("query-qmp-schema", undefined, { timeoutMs }));
       } catch (error) {
         // A QEMU without introspection (before 2.5): values are typed by their look alone.
         if (!isCommandError(error)) throw error;

@@ -71,7 +71,7 @@ function strings(v: JsonValue | undefined): string[] {
 }
 
 /** An index over one `query-qmp-schema` answer. */
-export class SchemaIndex {
+export class PeerSchema {
   readonly commands = new Map<string, CommandInfo>();
   readonly events = new Map<string, EventInfo>();
   private readonly types = new Map<string, TypeInfo>();

@@ -16,12 +16,12 @@
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
 import { isJsonObject } from "../base/json.js";
-import type { SchemaIndex } from "./introspection.js";
+import type { PeerSchema } from "./introspection.js";
 import { UsageError } from "./usage-error.js";
 
 /** The schema context for typing: the peer's index and the command's argument type. */
 export interface ArgumentTyping {
-  readonly schema: SchemaIndex;
+  readonly schema: PeerSchema;
   readonly command: string;
 }
 

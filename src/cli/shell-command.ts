@@ -26,7 +26,7 @@ import { isCommandError } from "../base/errors.js";
 import { isJsonObject, type JsonValue } from "../base/json.js";
 import { QmpClient } from "../client/index.js";
 import { HumanEventFormatter, type QmpEventMessage } from "./event-format.js";
-import { SchemaIndex } from "./introspection.js";
+import { PeerSchema } from "./introspection.js";
 import { wantColor } from "./io.js";
 import { stringifyJson } from "./json-text.js";
 import type { CommandContext } from "./context.js";
@@ -128,9 +128,9 @@ export async function runShell(
   const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
   const color = wantColor(io.stdout, io.env, ctx.color());
   const c = pc.createColors(color);
-  let schema: SchemaIndex | undefined;
+  let schema: PeerSchema | undefined;
   try {
-    schema = new SchemaIndex(
+    schema = new PeerSchema(
       await client.execute("query-qmp-schema", undefined, { timeoutMs: 10_000 }),
     );
   } catch (error) {

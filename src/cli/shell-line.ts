@@ -14,7 +14,7 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
-import type { SchemaIndex } from "./introspection.js";
+import type { PeerSchema } from "./introspection.js";
 import { parseJsonText, parseKeyValues } from "./key-value.js";
 import { UsageError } from "./usage-error.js";
 
@@ -86,7 +86,7 @@ function findClose(line: string, from: number, quote: string): number {
  * Parses one line. Throws `UsageError` for malformed input (bad `key=value`, bad JSON, a
  * stray quote), which the shell prints and moves on.
  */
-export function parseShellLine(line: string, schema?: SchemaIndex | undefined): ShellLine {
+export function parseShellLine(line: string, schema?: PeerSchema | undefined): ShellLine {
   const trimmed = line.trim();
   if (trimmed === "" || trimmed.startsWith("#")) return { kind: "empty" };
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
@@ -129,7 +129,7 @@ function matching(candidates: Iterable<string>, word: string): string[] {
  * the text they replace. Command names first; then `name=` for the command's arguments
  * (nested objects as `name.` to go on); after `name=`, enum values and booleans.
  */
-export function completeLine(line: string, schema: SchemaIndex | undefined): [string[], string] {
+export function completeLine(line: string, schema: PeerSchema | undefined): [string[], string] {
   let tokens: Token[];
   try {
     tokens = tokenize(line);
@@ -207,7 +207,7 @@ export function completeLine(line: string, schema: SchemaIndex | undefined): [st
  * A command's usage from the peer's schema: `name arg=<type> [opt=<type>] -> <returns>`, one
  * argument per line when there are several.
  */
-export function describeCommand(schema: SchemaIndex, command: string): string | undefined {
+export function describeCommand(schema: PeerSchema, command: string): string | undefined {
   const info = schema.commands.get(command);
   if (!info) return undefined;
   const args = schema.argumentsOf(command);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
-import { SchemaIndex } from "../../src/cli/introspection.js";
+import { PeerSchema } from "../../src/cli/introspection.js";
 import { parseJsonText, parseKeyValues } from "../../src/cli/key-value.js";
 
 /** A small introspection answer shaped like QEMU's (masked type names, builtins by name). */
-const schema = new SchemaIndex([
+const schema = new PeerSchema([
   { name: "set-action", "meta-type": "command", "arg-type": "0", "ret-type": "1" },
   { name: "x-blob", "meta-type": "command", "arg-type": "2", "ret-type": "1" },
   { name: "query-status", "meta-type": "command", "arg-type": "1", "ret-type": "1" },

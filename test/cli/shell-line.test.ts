@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
-import { SchemaIndex } from "../../src/cli/introspection.js";
+import { PeerSchema } from "../../src/cli/introspection.js";
 import {
   completeLine,
   describeCommand,
@@ -8,7 +8,7 @@ import {
   tokenize,
 } from "../../src/cli/shell-line.js";
 
-const schema = new SchemaIndex([
+const schema = new PeerSchema([
   { name: "set-action", "meta-type": "command", "arg-type": "0", "ret-type": "1" },
   { name: "query-status", "meta-type": "command", "arg-type": "1", "ret-type": "2" },
   { name: "query-name", "meta-type": "command", "arg-type": "1", "ret-type": "1" },
