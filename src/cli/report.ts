@@ -18,7 +18,11 @@ export const EXIT_FAILURE = 1;
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // The peer answered, but not in QMP: say so in those words.
-  const protocol = isProtocolError(error) ? error : isProtocolError(error.cause) ? error.cause : undefined;
+  const protocol = isProtocolError(error)
+    ? error
+    : isProtocolError(error.cause)
+      ? error.cause
+      : undefined;
   if (isConnectError(error) && protocol) {
     return `${error.target} is not a QMP server: ${protocol.message}`.replace(/\s*\n\s*/g, " ");
   }
