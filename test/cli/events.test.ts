@@ -156,6 +156,32 @@ suite("events: --follow", () => {
   });
 });
 
+suite("events: --follow with a glob", () => {
+  test("should pick up a VM whose socket appears after the start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-follow-glob-"));
+    const a = new SimulatedMachine();
+    const b = new SimulatedMachine();
+    const child = spawnCli(["events", join(dir, "vm-*.qmp"), "--follow", "--json"]);
+    const result = collect(child, { timeoutMs: 40_000 });
+    try {
+      await a.listen(`unix:${join(dir, "vm-a.qmp")}`);
+      await waitForOutput(child, (s) => s.includes("vm-a: connected"), 15_000, "stderr");
+      await b.listen(`unix:${join(dir, "vm-b.qmp")}`);
+      await waitForOutput(child, (s) => s.includes("vm-b: connected"), 15_000, "stderr");
+      b.guest.reset();
+      await waitForOutput(child, (s) => s.includes('"vm":"vm-b","event":"RESET"'));
+      child.kill("SIGINT");
+      const r = await result;
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      child.kill("SIGKILL");
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 suite("events: real QEMU", () => {
   test("should show a real QEMU's events and run-state changes", realQemuTest(), async () => {
     const dir = mkdtempSync(join(tmpdir(), "qmpkit-events-qemu-"));
