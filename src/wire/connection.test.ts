@@ -18,7 +18,14 @@ function collect(stream: Duplex): () => string {
   return () => text;
 }
 
-const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits until `ready()` holds (polling), failing after two seconds. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 function shown(items: JsonStreamItem[]): (JsonValue | string)[] {
   return items.map((i) => (i.kind === "value" ? i.value : `error: ${i.error.desc}`));
@@ -43,7 +50,7 @@ suite("Connection", () => {
     b.write('{"execute": "query-status", "id": 1}{"exec');
     b.write('ute": @}\r\n');
     conn.send({ return: { status: "paused", running: false }, id: 1 });
-    await tick();
+    await until(() => items.length >= 3 && raw() !== "", "three items and the reply");
     assert.deepEqual(shown(items), [
       { execute: "query-status", id: 1 },
       "error: JSON parse error, stray '@'",
@@ -63,7 +70,7 @@ suite("Connection", () => {
     const rawPretty = collect(d);
     const { conn: pretty } = connection(c, { pretty: true });
     pretty.send({ return: {} });
-    await tick();
+    await until(() => raw() !== "" && rawPretty() !== "", "both writes");
     assert.equal(raw(), '{"execute":"x","arguments":{"big":18446744073709551615}}\n');
     assert.equal(rawPretty(), '{\r\n    "return": {\r\n    }\r\n}\r\n');
     conn.close();
@@ -83,7 +90,8 @@ suite("Connection", () => {
       },
     });
     b.write("1 2 3 ");
-    await tick();
+    await until(() => seen.length > 0, "the first item");
+    await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(seen, [1]);
     conn.resume();
     assert.deepEqual(seen, [1, 2]);
@@ -105,7 +113,8 @@ suite("Connection", () => {
       },
     });
     b.end("[1] [2] ");
-    await tick();
+    await until(() => seen.length > 0, "the first item");
+    await new Promise((r) => setTimeout(r, 20));
     assert.equal(conn.isClosed, false);
     conn.resume();
     assert.deepEqual(seen, [[1], [2]]);
@@ -169,9 +178,9 @@ suite("Connection", () => {
     });
     const bytes = Buffer.from('{"s": "\u00e9"}\n');
     b.write(bytes.subarray(0, 8));
-    await tick();
+    await until(() => traffic.length === 1, "the first chunk");
     b.write(bytes.subarray(8));
-    await tick();
+    await until(() => traffic.length === 2, "the second chunk");
     conn.send({ ok: true });
     assert.deepEqual(traffic, ['in:{"s": "', 'in:\u00e9"}\n', 'out:{"ok":true}\n']);
     assert.deepEqual(shown(items), [{ s: "\u00e9" }]);

@@ -15,7 +15,7 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
-import { isValidCodepoint, modUtf8Codepoint } from "./json-utf8.js";
+import { decodeQemuText, isValidCodepoint, modUtf8Codepoint } from "./json-utf8.js";
 
 /** Token types of the lexer (`JSONTokenType` in QEMU). */
 export const TokenType = {
@@ -40,9 +40,11 @@ export type TokenType = (typeof TokenType)[keyof typeof TokenType];
  */
 export interface TokenList {
   readonly bytes: Uint8Array;
-  readonly types: readonly TokenType[];
-  readonly starts: readonly number[];
-  readonly ends: readonly number[];
+  readonly types: ArrayLike<number>;
+  readonly starts: ArrayLike<number>;
+  readonly ends: ArrayLike<number>;
+  /** How many tokens (the arrays may be longer). */
+  readonly count: number;
 }
 
 /** The outcome of parsing one message. */
@@ -73,10 +75,22 @@ function fail(what: string): never {
   throw new ParseFailure(`JSON parse error, ${what}`);
 }
 
+const ascii = new TextDecoder("ascii");
+
+/** Bytes below 0x80 as a string (one character per byte). */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n > 64) return ascii.decode(bytes.subarray(start, end));
   let s = "";
   for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
   return s;
+}
+
+/** Whether `bytes[start, end)` spells `word` (ASCII). */
+function spells(bytes: Uint8Array, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word.charCodeAt(i)) return false;
+  return true;
 }
 
 function hex4(text: Uint8Array, at: number, end: number): number {
@@ -158,7 +172,8 @@ export function parseStringToken(text: Uint8Array, start = 0, end = text.length)
             }
           }
           if (!isValidCodepoint(cp)) {
-            const quoted = latin1(text, beg, Math.min(p, end));
+            // The escape as typed, raw bytes included (QEMU quotes them as they are).
+            const quoted = decodeQemuText(text, beg, Math.min(p, end));
             // `%.*s` stops at the token's terminating NUL; the token has none inside.
             fail(`${quoted} is not a valid Unicode character`);
           }
@@ -198,8 +213,7 @@ export function parseIntegerToken(
 
 /** Parses the tokens of one message (`json_parser_parse`). */
 export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResult {
-  const { bytes, types, starts, ends } = tokens;
-  const count = types.length;
+  const { bytes, types, starts, ends, count } = tokens;
   let index = 0;
   const rejectDuplicates = options.duplicateKeys === "error";
 
@@ -224,26 +238,34 @@ export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResu
       case TokenType.String:
         index++;
         return parseStringToken(bytes, start, end);
-      case TokenType.Integer:
+      case TokenType.Integer: {
         index++;
+        if (end - start <= 15) {
+          // Exact in a double: add the digits up directly.
+          const negative = bytes[start] === 0x2d;
+          let n = 0;
+          for (let i = negative ? start + 1 : start; i < end; i++) n = n * 10 + (bytes[i]! - 0x30);
+          if (!negative) return n;
+          return n === 0 && options.minusZero === "zero" ? 0 : -n;
+        }
         return parseIntegerToken(latin1(bytes, start, end), options.minusZero);
+      }
       case TokenType.Float:
         index++;
         return Number(latin1(bytes, start, end));
       case TokenType.Keyword: {
         index++;
-        const word = latin1(bytes, start, end);
-        if (word === "true") return true;
-        if (word === "false") return false;
-        if (word === "null") return null;
-        return fail(`invalid keyword '${word}'`);
+        if (spells(bytes, start, end, "true")) return true;
+        if (spells(bytes, start, end, "false")) return false;
+        if (spells(bytes, start, end, "null")) return null;
+        return fail(`invalid keyword '${latin1(bytes, start, end)}'`);
       }
       default:
         return fail("expecting value");
     }
   }
 
-  function parsePair(object: JsonObject, seen: Set<string> | undefined): void {
+  function parsePair(object: JsonObject): void {
     if (peek() === 0) fail("premature EOI");
     const key = parseValue();
     if (typeof key !== "string") fail("key is not a string in object");
@@ -251,10 +273,7 @@ export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResu
     if (colon === 0) fail("premature EOI");
     if (colon !== TokenType.Colon) fail("missing : in object pair");
     const value = parseValue();
-    if (seen !== undefined) {
-      if (seen.has(key)) fail("duplicate key");
-      seen.add(key);
-    }
+    if (rejectDuplicates && Object.hasOwn(object, key)) fail("duplicate key");
     if (key === "__proto__") {
       Object.defineProperty(object, key, {
         value,
@@ -270,19 +289,18 @@ export function parseTokens(tokens: TokenList, options: ParseOptions): ParseResu
   function parseObject(): JsonObject {
     index++; // the `{`
     const object: JsonObject = {};
-    const seen = rejectDuplicates ? new Set<string>() : undefined;
     const first = peek();
     if (first === 0) fail("premature EOI");
     if (first === TokenType.RCurly) {
       index++;
       return object;
     }
-    parsePair(object, seen);
+    parsePair(object);
     let token = pop();
     if (token === 0) fail("premature EOI");
     while (token !== TokenType.RCurly) {
       if (token !== TokenType.Comma) fail("expected separator in dict");
-      parsePair(object, seen);
+      parsePair(object);
       token = pop();
       if (token === 0) fail("premature EOI");
     }

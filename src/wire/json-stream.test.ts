@@ -113,6 +113,23 @@ suite("JsonStreamDecoder", () => {
     }
   });
 
+  test("should agree between the restated parser and the native one on valid messages", () => {
+    // The client's exact path hands plain messages to JSON.parse; the qemu dialect always uses
+    // the restated parser. Without duplicate keys or -0, both must give the same values.
+    const input =
+      '{"a": [1, 2.5, -3e-7, 1e400, true, false, null, "x\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\u00e9\\uD83D\\uDE00"], ' +
+      '"b": {"c": {}, "d": []}, "e": 18446744073709551615, "f": -9223372036854775808}\n' +
+      "{'sq': 'it\\'s'}\n" +
+      '"caf\u00e9"\n[12, 34]\n' +
+      // Plain JSON: the native path.
+      '{"n": [0, -1, 2.5, -3e-7, 1E+2, 1e400, 123456789012345, true, null], ' +
+      '"s": "x\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\u00e9\\u4E2D", "o": {"c": {}, "d": [[]]}}\n';
+    const restated = decode(input, qemuPath.options);
+    assert.equal(restated.length, 5);
+    assert.deepEqual(decode(input, clientExact.options), restated);
+    assert.deepEqual(decode(input, clientFast.options), restated);
+  });
+
   test("should decode UTF-8 split inside a sequence", () => {
     const bytes = enc.encode('{"s": "\u00e9\u{1F600}\u4e2d"}\r\n');
     const start = bytes.indexOf(0xc3);
@@ -167,6 +184,8 @@ suite("JsonStreamDecoder", () => {
       ['{"a" 1}', "missing : in object pair"],
       ['{"a":1 "b":2}', "expected separator in dict"],
       ["[1 2]", "expected separator in list"],
+      ['{"a": [1e5 5]}', "expected separator in list"],
+      ['{"a": "x" "b"}', "expected separator in dict"],
       ["{1:2}", "key is not a string in object"],
       ["[}", "expecting value"],
       ['{"a": foo}', "invalid keyword 'foo'"],

@@ -123,9 +123,11 @@ class ExactFramer {
   private len = 0;
   /** Where the token being lexed starts in `buf` (= bytes of committed tokens). */
   private tokBase = 0;
-  private types: TokenType[] = [];
-  private starts: number[] = [];
-  private ends: number[] = [];
+  /** The committed tokens: type, start and end in `buf`. */
+  private types = new Uint8Array(256);
+  private starts = new Int32Array(256);
+  private ends = new Int32Array(256);
+  private count = 0;
   private braces = 0;
   private brackets = 0;
   /** Absolute stream positions: start of the token being lexed, start of the message. */
@@ -134,6 +136,19 @@ class ExactFramer {
   /** Absolute position of the next byte fed. */
   private pos = 0;
   private readonly parseOptions: ParseOptions;
+  /**
+   * Client dialect: a message whose tokens are plain JSON (double quotes, ASCII, no `\'`, no
+   * surrogate or noncharacter escape, no 16+ digit integer, no two numbers in a row, so that the
+   * tokens put back to back read the same) is given to the native `JSON.parse`, which agrees with
+   * QEMU's parser on it; the restated parser runs only when `JSON.parse` rejects it, to give
+   * QEMU's error text. The `qemu` dialect needs duplicate keys found: always the restated parser.
+   */
+  private readonly nativeParse: boolean;
+  private plain = true;
+  private lastWasNumber = false;
+  /** The last bytes of a string were `\u`: the next byte tells whether the escape is risky. */
+  private escapeU = false;
+  private readonly ascii = new TextDecoder("ascii");
 
   constructor(
     private readonly maxBytes: number,
@@ -144,11 +159,12 @@ class ExactFramer {
     parseOptions: ParseOptions,
   ) {
     this.parseOptions = parseOptions;
+    this.nativeParse = parseOptions.duplicateKeys === "last-wins";
   }
 
   /** Between messages: nothing pending in the lexer or the streamer. */
   get clean(): boolean {
-    return this.state === S_START && this.types.length === 0;
+    return this.state === S_START && this.count === 0;
   }
 
   /** Bytes held for an unfinished message (tokens plus the token being lexed). */
@@ -172,20 +188,31 @@ class ExactFramer {
   private appendRange(b: Uint8Array, from: number, to: number): void {
     const need = this.len + (to - from);
     if (need > this.buf.length) this.grow(need);
-    this.buf.set(b.subarray(from, to), this.len);
+    if (to - from > 32) this.buf.set(b.subarray(from, to), this.len);
+    else {
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = from; i < to; i++) buf[at++] = b[i]!;
+    }
     this.len = need;
   }
 
   private resetMessage(): void {
     this.braces = 0;
     this.brackets = 0;
-    this.types.length = 0;
-    this.starts.length = 0;
-    this.ends.length = 0;
+    this.count = 0;
     this.len = 0;
     this.tokBase = 0;
+    this.plain = true;
+    this.lastWasNumber = false;
+    this.escapeU = false;
     // Give back the memory of a large message.
     if (this.buf.length > 1024 * 1024) this.buf = new Uint8Array(1024);
+    if (this.types.length > 65536) {
+      this.types = new Uint8Array(256);
+      this.starts = new Int32Array(256);
+      this.ends = new Int32Array(256);
+    }
   }
 
   /** A lexical error: the token so far (with the offending byte) is reported, then recovery. */
@@ -225,7 +252,7 @@ class ExactFramer {
       this.limitError("JSON token size limit exceeded");
       return;
     }
-    if (this.types.length + 1 > this.maxTokens) {
+    if (this.count + 1 > this.maxTokens) {
       this.limitError("JSON token count limit exceeded");
       return;
     }
@@ -233,14 +260,58 @@ class ExactFramer {
       this.limitError("JSON nesting depth limit exceeded");
       return;
     }
-    if (this.types.length === 0) this.msgStart = this.tokStart;
-    this.types.push(type);
-    this.starts.push(this.tokBase);
-    this.ends.push(this.len);
+    if (this.count === 0) this.msgStart = this.tokStart;
+    if (type === TokenType.Integer || type === TokenType.Float) {
+      if (this.lastWasNumber || this.len - this.tokBase > 15) this.plain = false;
+      this.lastWasNumber = true;
+    } else this.lastWasNumber = false;
+    if (this.count === this.types.length) this.growTokens();
+    this.types[this.count] = type;
+    this.starts[this.count] = this.tokBase;
+    this.ends[this.count] = this.len;
+    this.count++;
     this.tokBase = this.len;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
+    this.parse(end);
+  }
+
+  private growTokens(): void {
+    const size = this.types.length * 2;
+    const types = new Uint8Array(size);
+    const starts = new Int32Array(size);
+    const ends = new Int32Array(size);
+    types.set(this.types);
+    starts.set(this.starts);
+    ends.set(this.ends);
+    this.types = types;
+    this.starts = starts;
+    this.ends = ends;
+  }
+
+  /** Parses the tokens gathered (json_parser_parse) and emits the value or the error. */
+  private parse(end: number): void {
+    if (this.nativeParse && this.plain) {
+      let value: JsonValue | undefined;
+      try {
+        value = JSON.parse(this.ascii.decode(this.buf.subarray(0, this.len))) as JsonValue;
+      } catch {
+        value = undefined; // not JSON: the restated parser finds QEMU's error below
+      }
+      if (value !== undefined) {
+        const bytes = end - this.msgStart;
+        this.resetMessage();
+        this.out.push({ kind: "value", value, bytes });
+        return;
+      }
+    }
     const result = parseTokens(
-      { bytes: this.buf, types: this.types, starts: this.starts, ends: this.ends },
+      {
+        bytes: this.buf,
+        types: this.types,
+        starts: this.starts,
+        ends: this.ends,
+        count: this.count,
+      },
       this.parseOptions,
     );
     const bytes = end - this.msgStart;
@@ -307,6 +378,7 @@ class ExactFramer {
               break;
             case 0x27:
               this.state = S_SQ;
+              this.plain = false;
               break;
             case 0x30:
               this.state = S_ZERO;
@@ -339,12 +411,18 @@ class ExactFramer {
         case S_DQ:
         case S_SQ: {
           const quote = this.state === S_DQ ? 0x22 : 0x27;
-          // Copy the run of ordinary bytes at once, stopping one byte past the size limit.
+          if (this.escapeU) {
+            this.escapeU = false;
+            if (c === 0x64 || c === 0x44 || c === 0x66 || c === 0x46) this.plain = false;
+          }
+          // Copy the run of ordinary bytes at once, stopping one byte past the size limit. While
+          // the message is plain JSON, a non-ASCII byte also stops the run (it ends plainness).
+          const high = this.plain ? 0x7f : 0xfd;
           let j = i;
           const stop = Math.min(end, i + (max + 1 - (this.len - this.tokBase)));
           while (j < stop) {
             const d = b[j]!;
-            if (d === quote || d === 0x5c || d < 0x20 || d > 0xfd) break;
+            if (d === quote || d === 0x5c || d < 0x20 || d > high) break;
             j++;
           }
           if (j > i) {
@@ -356,6 +434,7 @@ class ExactFramer {
           i++;
           if (c === quote) this.finishToken(TokenType.String, offset + i);
           else if (c === 0x5c) this.state = this.state === S_DQ ? S_DQ_ESC : S_SQ_ESC;
+          else if (c >= 0x80 && c <= 0xfd) this.plain = false;
           else this.lexError();
           break;
         }
@@ -363,6 +442,8 @@ class ExactFramer {
         case S_SQ_ESC:
           this.append(c);
           i++;
+          if (c === 0x27) this.plain = false;
+          else if (c === 0x75) this.escapeU = true;
           if (c >= 0x20 && c <= 0xfd) this.state = this.state === S_DQ_ESC ? S_DQ : S_SQ;
           else this.lexError();
           break;
@@ -490,17 +571,7 @@ class ExactFramer {
       }
     }
     // JSON_END_OF_INPUT: whatever tokens are left are parsed (and cannot be complete).
-    if (this.types.length > 0) {
-      const result = parseTokens(
-        { bytes: this.buf, types: this.types, starts: this.starts, ends: this.ends },
-        this.parseOptions,
-      );
-      const bytes = end - this.msgStart;
-      this.resetMessage();
-      this.out.push(
-        result.ok ? { kind: "value", value: result.value, bytes } : streamError(result.desc),
-      );
-    }
+    if (this.count > 0) this.parse(end);
   }
 }
 
