@@ -124,9 +124,11 @@ export async function runSim(
   if (script !== undefined) vm.runGuestScript(script);
   const onAbort = () => {
     if (vm.exitStatus !== undefined) return;
-    io.stderr.write("qmpkit sim: terminating on signal\n");
+    // Node does not tell who sent the signal, so QEMU's ^C form (no "from pid") is printed.
+    const reason = String((io.signal.reason as Error | undefined)?.message ?? io.signal.reason);
+    const signal = /SIGINT/.test(reason) ? 2 : /SIGHUP/.test(reason) ? 1 : 15;
     try {
-      vm.hostSide.signal();
+      vm.hostSide.signal({ anonymous: true, signal });
     } catch {
       void vm.close();
     }

@@ -35,6 +35,7 @@ export {
   parseGuestTime,
 } from "./guest-script.js";
 export {
+  type HostSignal,
   MachineCore,
   type MachineCoreOptions,
   type MachineHost,

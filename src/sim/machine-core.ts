@@ -39,6 +39,16 @@ export interface MachineHost {
   stderr(text: string): void;
 }
 
+/** Who signalled the QEMU process (for the message QEMU prints on stderr). */
+export interface HostSignal {
+  /** The signal number: 15 (SIGTERM, default), 2 (SIGINT) or 1 (SIGHUP). */
+  signal?: number | undefined;
+  /** The sender's pid, when known. */
+  pid?: number | undefined;
+  /** The sender's name (QEMU reads `/proc/PID/cmdline`). */
+  sender?: string | undefined;
+}
+
 /** A QMP command failed: becomes an error reply `{class, desc}`. */
 export class SimCommandError extends Error {
   override name = "SimCommandError";
@@ -404,10 +414,18 @@ export class MachineCore {
   }
 
   /** A host signal (SIGTERM, SIGINT, SIGHUP): exits even with `-no-shutdown` (§4.3). */
-  hostSignal(): void {
+  hostSignal(from: HostSignal = {}): void {
     this.assertAlive("host signal");
     this.actions.shutdown = "poweroff";
     this.requestShutdown("host-signal");
+    // qemu_kill_report (runstate.c), just before SHUTDOWN: without a sender pid (a terminal's
+    // ^C) QEMU leaves out the "from pid" part.
+    const signal = from.signal ?? 15;
+    this.host.stderr(
+      from.pid === undefined
+        ? `qemu-system-x86_64: terminating on signal ${signal}\n`
+        : `qemu-system-x86_64: terminating on signal ${signal} from pid ${from.pid} (${from.sender ?? "<unknown process>"})\n`,
+    );
     this.runMainLoop();
   }
 

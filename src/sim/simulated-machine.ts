@@ -35,7 +35,7 @@ import {
 import type { RunStateActions } from "./actions.js";
 import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
-import { MachineCore, SimCommandError } from "./machine-core.js";
+import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
 import type { RunState } from "./run-state.js";
 import {
   commandArgsValidator,
@@ -125,8 +125,13 @@ export interface GuestControls {
 
 /** The host side: signals and arbitrary device/host events. */
 export interface HostControls {
-  /** SIGTERM/SIGINT/SIGHUP: SHUTDOWN{false, host-signal}, then exit 0, even with -no-shutdown. */
-  signal(): void;
+  /**
+   * SIGTERM/SIGINT/SIGHUP: `qemu-system-x86_64: terminating on signal N from pid P (NAME)` on
+   * stderr, SHUTDOWN{false, host-signal}, then exit 0, even with -no-shutdown. The sender
+   * defaults to this process (as when a test runner sends the signal); pass `pid: undefined`
+   * explicitly via `{ anonymous: true }` for a terminal's ^C, which QEMU prints without it.
+   */
+  signal(from?: (HostSignal & { anonymous?: boolean | undefined }) | undefined): void;
   /**
    * Emits a device or host event (checked against the catalogue for this version) and applies
    * its follow-up: BLOCK_IO_ERROR with action stop stops the VM, DEVICE_DELETED removes the
@@ -343,7 +348,16 @@ export class SimulatedMachine {
       },
     };
     this.hostSide = {
-      signal: () => core.hostSignal(),
+      signal: (from = {}) =>
+        core.hostSignal(
+          from.anonymous
+            ? { signal: from.signal }
+            : {
+                signal: from.signal,
+                pid: from.pid ?? process.pid,
+                sender: from.sender ?? process.title,
+              },
+        ),
       inject: (event, data) => this.inject(event, data),
       incomingMigrationDone: () => {
         core.assertAlive("incoming migration");
@@ -495,6 +509,13 @@ export class SimulatedMachine {
     }
     const g = this.guest;
     const info = isJsonObject(args.info) ? args.info : undefined;
+    if (info !== undefined) {
+      // Panic information must be a GuestPanicInformation of this version (hyper-v, s390, …).
+      this.#checkEventData(a === "panic" ? "GUEST_PANICKED" : "GUEST_CRASHLOADED", {
+        action: "run",
+        info,
+      });
+    }
     switch (a) {
       case "shutdown":
         g.shutdown();
@@ -566,27 +587,8 @@ export class SimulatedMachine {
         `Event ${event} follows from the run state: use x-sim-guest (or a run-control command) instead`,
       );
     }
+    this.#checkEventData(event, data);
     const version = this.profile.id;
-    const validator = eventDataValidator(event);
-    if (validator === undefined || !versionHasEvent(event, version)) {
-      throw new QmpReplyError("GenericError", `Event ${event} does not exist in QEMU ${version}`);
-    }
-    // The generated validators describe the newest schema: members of a later release are
-    // neither required nor allowed in an older one.
-    const absent = (member: string) => versionHasMember(event, member, version) === false;
-    const issue =
-      validator
-        .errors(data, { mode: "strict" })
-        .find((i) => !(i.kind === "missing" && !i.path.includes(".") && absent(i.path))) ??
-      Object.keys(data)
-        .filter(absent)
-        .map((path) => ({ kind: "unexpected" as const, path }))[0];
-    if (issue !== undefined) {
-      throw new QmpReplyError(
-        "GenericError",
-        `Invalid data for ${event}: ${describeArgumentIssue(issue)}`,
-      );
-    }
     data = inSchemaOrder(event, data, version);
     const dev = this.devices;
     switch (event) {
@@ -630,6 +632,34 @@ export class SimulatedMachine {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /**
+   * Checks event data against the catalogue as the simulated version has it; throws a
+   * {@link QmpReplyError} naming the first problem.
+   */
+  #checkEventData(event: string, data: JsonObject): void {
+    const version = this.profile.id;
+    const validator = eventDataValidator(event);
+    if (validator === undefined || !versionHasEvent(event, version)) {
+      throw new QmpReplyError("GenericError", `Event ${event} does not exist in QEMU ${version}`);
+    }
+    // The generated validators describe the newest schema: members of a later release are
+    // neither required nor allowed in an older one.
+    const absent = (member: string) => versionHasMember(event, member, version) === false;
+    const issue =
+      validator
+        .errors(data, { mode: "strict" })
+        .find((i) => !(i.kind === "missing" && !i.path.includes(".") && absent(i.path))) ??
+      Object.keys(data)
+        .filter(absent)
+        .map((path) => ({ kind: "unexpected" as const, path }))[0];
+    if (issue !== undefined) {
+      throw new QmpReplyError(
+        "GenericError",
+        `Invalid data for ${event}: ${describeArgumentIssue(issue)}`,
+      );
+    }
+  }
 
   #incomingStarted = false;
 

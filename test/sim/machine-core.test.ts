@@ -219,7 +219,11 @@ suite("guest sequences (§4.3)", () => {
       name: "host signal, even with shutdown=pause",
       actions: { shutdown: "pause" },
       act: (c) => c.hostSignal(),
-      events: ['SHUTDOWN {"guest":false,"reason":"host-signal"}', "exit 0"],
+      events: [
+        "stderr qemu-system-x86_64: terminating on signal 15\n",
+        'SHUTDOWN {"guest":false,"reason":"host-signal"}',
+        "exit 0",
+      ],
     },
   ];
   for (const row of rows) {

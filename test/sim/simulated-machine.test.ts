@@ -295,6 +295,25 @@ suite("SimulatedMachine over QMP", () => {
     }
   });
 
+  test("should model SeaBIOS on -machine pc: two guest resets after a reset of a running VM", async () => {
+    const clock = new ManualClock();
+    const { vm, qmp } = await start({ clock, machine: "pc" });
+    try {
+      const lines = await transcript(qmp, ['{"execute":"system_reset"}']);
+      clock.advance(5);
+      lines.push(...norm(await qmp.drain(50)));
+      assert.deepEqual(lines.slice(1), [
+        '{"timestamp": {TS}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n',
+        '{"return": {}}\r\n',
+        '{"timestamp": {TS}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}\r\n',
+        '{"timestamp": {TS}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}\r\n',
+      ]);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
   test("should broadcast events to every monitor", async () => {
     const vm = new SimulatedMachine({ startPaused: true });
     const paths = [join(dir, `m${counter++}.sock`), join(dir, `m${counter++}.sock`)];
@@ -400,7 +419,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
   );
 
   test(
-    "should match a running -machine pc session with devices (SeaBIOS resets, tray, dump, migration)",
+    "should match a running -machine pc session with devices (tray, rx-filter, dump, migration)",
     realQemuTest(),
     async () => {
       const args = [
@@ -418,8 +437,9 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
         "virtio-net-pci,netdev=n0,id=net0",
       ];
       const session = [
+        // No system_reset here: how many resets SeaBIOS then does (1 or 2) depends on how far it
+        // had got, so real QEMU is not deterministic; the model is checked on its own below.
         '{"execute":"query-status"}',
-        '{"execute":"system_reset"}',
         '{"execute":"stop"}',
         '{"execute":"cont"}',
         '{"execute":"query-balloon"}',
