@@ -19,6 +19,11 @@
  * The session never throws into the stream's callbacks: malformed input produces error replies,
  * and I/O errors close the session.
  *
+ * It drives the wire layer's decoder and QEMU writer itself rather than through `Connection`:
+ * the server needs the end of input to queue behind suspended input (above) and the socket's
+ * write backpressure (a client that does not read stops being served instead of having every
+ * reply buffered in memory), which a generic connection does not expose.
+ *
  * @module
  */
 import type { Duplex } from "node:stream";
@@ -95,7 +100,9 @@ export class QmpSession implements SessionInfo {
   readonly peer: string;
   /** Aborted when the connection ends; handed to command handlers. */
   readonly abort = new AbortController();
-  private readonly inbox: InboxEntry[] = [];
+  /** Decoded input not yet read (as QEMU would not have read it); taken from `inboxHead`. */
+  private inbox: InboxEntry[] = [];
+  private inboxHead = 0;
   private suspendCount = 0;
   private decoder: JsonStreamDecoder | undefined;
   private outputBlocked = false;
@@ -213,7 +220,12 @@ export class QmpSession implements SessionInfo {
       // The decoder reports bad input as items; a throw is a bug, but must not kill the server.
       items = [{ kind: "error", error: new JsonStreamError(`JSON parse error, ${String(error)}`) }];
     }
-    for (const item of items) this.inbox.push(item);
+    if (this.inboxHead === this.inbox.length) {
+      this.inbox = items;
+      this.inboxHead = 0;
+    } else {
+      for (const item of items) this.inbox.push(item);
+    }
     this.pump();
   }
 
@@ -226,8 +238,8 @@ export class QmpSession implements SessionInfo {
   /** Reads on while not suspended, as QEMU's `monitor_can_read` allows (§1.7). */
   private pump(): void {
     while (this.state !== "closed" && this.suspendCount === 0 && !this.outputBlocked) {
-      const entry = this.inbox.shift();
-      if (entry === undefined) break;
+      if (this.inboxHead === this.inbox.length) break;
+      const entry = this.inbox[this.inboxHead++]!;
       if (entry === EOF) {
         this.close();
         return;
@@ -251,6 +263,10 @@ export class QmpSession implements SessionInfo {
   /** Stops reading the socket while decoded input waits, so memory stays bounded. */
   private applyBackpressure(): void {
     if (this.state === "closed") return;
+    if (this.inboxHead === this.inbox.length && this.inboxHead > 0) {
+      this.inbox = [];
+      this.inboxHead = 0;
+    }
     const hold = this.inbox.length > 0 || this.suspendCount > 0 || this.outputBlocked;
     if (hold && !this.streamPaused) {
       this.streamPaused = true;
@@ -269,7 +285,8 @@ export class QmpSession implements SessionInfo {
     if (this.state === "closed") return;
     this.state = "closed";
     this.queue.length = 0;
-    this.inbox.length = 0;
+    this.inbox = [];
+    this.inboxHead = 0;
     this.decoder = undefined;
     this.stream.off("data", this.onData);
     this.stream.off("end", this.onEnd);
