@@ -27,7 +27,7 @@
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "../server/capabilities.js";
 import { checkRequest, type KeyOrder } from "../server/request.js";
-import type { JsonStreamItem } from "../wire/index.js";
+import { type JsonStreamItem, restoreQdictOrder } from "../wire/index.js";
 
 /** What the core needs to reach one client. */
 export interface ProxyClientPort {
@@ -74,21 +74,6 @@ interface InFlight {
   readonly client: ClientState;
   readonly upstreamId: string;
   readonly entry: Extract<QueueEntry, { kind: "forward" }>;
-}
-
-/**
- * Turns an object as QEMU printed it back into the order QEMU built it in, so that QEMU's writer
- * (`writeQemuJson`) prints it again byte for byte. QEMU prints a QDict bucket by bucket, and
- * within a bucket the newest member first (§1.1): reversing the printed order restores the
- * insertion order within every bucket, and the writer sorts the buckets itself.
- */
-export function qemuInsertionOrder(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(qemuInsertionOrder);
-  if (!isJsonObject(value)) return value;
-  const out: JsonObject = {};
-  for (const key of Object.keys(value).reverse())
-    out[key] = qemuInsertionOrder(value[key] as JsonValue);
-  return out;
 }
 
 /** The id prefix the proxy uses upstream; a client's own ids never reach QEMU. */
@@ -277,7 +262,7 @@ export class ProxyCore {
 
   /** The upstream greeted and accepted `qmp_capabilities`: clients are greeted with its version. */
   upstreamConnected(upstreamGreeting: JsonObject): void {
-    const greeting = qemuInsertionOrder(upstreamGreeting) as JsonObject;
+    const greeting = restoreQdictOrder(upstreamGreeting) as JsonObject;
     const qmp = isJsonObject(greeting.QMP) ? greeting.QMP : {};
     // No OOB towards clients: the proxy serialises commands, so it cannot let one overtake.
     this.greeting = { QMP: { version: qmp.version ?? {}, capabilities: [] } };
@@ -289,7 +274,9 @@ export class ProxyCore {
   /** One message from the upstream: a reply to route back, or an event to fan out. */
   upstreamMessage(received: JsonValue): void {
     if (!isJsonObject(received)) return;
-    const message = qemuInsertionOrder(received) as JsonObject;
+    // Parsed from QEMU's output: restore the order QEMU built it in, so that the writer prints
+    // it to each client byte for byte as QEMU printed it (§1.1, same-bucket keys).
+    const message = restoreQdictOrder(received) as JsonObject;
     if (typeof message.event === "string") {
       for (const client of this.clients.values())
         if (client.phase === "command") client.port.send(message);
