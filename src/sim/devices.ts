@@ -277,10 +277,10 @@ export class SimDevices {
     const nospace = options.nospace ?? false;
     const action = b.errorAction === "enospc" ? (nospace ? "stop" : "report") : b.errorAction;
     const v = this.host.core.profile.version;
-    // Schema order: qom-path (9.1+) first, then device, node-name, operation, action, nospace,
+    // Schema order: qom-path (9.2+) first, then device, node-name, operation, action, nospace,
     // reason (QEMU inserts members so; it decides the order of keys sharing a hash bucket).
     const data: JsonObject =
-      v.major > 9 || (v.major === 9 && v.minor >= 1)
+      v.major > 9 || (v.major === 9 && v.minor >= 2)
         ? { "qom-path": `/machine/peripheral/${b.qdevId}` }
         : {};
     data.device = b.id;

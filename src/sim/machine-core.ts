@@ -556,11 +556,11 @@ export class MachineCore {
     this.runMainLoop();
   }
 
-  /** The guest set its RTC: RTC_CHANGE (throttled by the server), with `qom-path` from 7.2. */
+  /** The guest set its RTC: RTC_CHANGE (throttled by the server), with `qom-path` from 7.1. */
   rtcChange(offset: number, qomPath: string): void {
     this.assertGuestRunning("rtc-change");
     const v = this.profile.version;
-    const withPath = v.major > 7 || (v.major === 7 && v.minor >= 2);
+    const withPath = v.major > 7 || (v.major === 7 && v.minor >= 1); // qom-path since 7.1
     this.host.emit("RTC_CHANGE", withPath ? { offset, "qom-path": qomPath } : { offset });
   }
 
