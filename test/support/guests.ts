@@ -4,7 +4,7 @@
  *
  * Each guest is a 64 KiB firmware image for `qemu-system-x86_64 -machine pc -bios FILE` that
  * does one thing a real guest OS would do (ACPI power-off, a reset, a pvpanic write, a watchdog
- * storm…) 100 ms after it starts, then halts. See `guests/firmware.inc`.
+ * storm…) 200 ms after it starts, then halts. See `guests/firmware.inc`.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
