@@ -130,6 +130,116 @@ suite("JsonStreamDecoder", () => {
     assert.deepEqual(decode(input, clientFast.options), restated);
   });
 
+  test("should agree with itself on random input, however chunked and whichever path", () => {
+    // Seeded, so a failure reproduces: fragments of valid and broken JSON glued at random.
+    let seed = 20221213;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const fragments: (string | number[])[] = [
+      "{",
+      "}",
+      "[",
+      "]",
+      ",",
+      ":",
+      " ",
+      "\r\n",
+      "\n",
+      '"a"',
+      '"key"',
+      "'sq'",
+      '"\\u00e9"',
+      '"\\uD800"',
+      '"\\uD83D\\uDE00"',
+      '"\\\'"',
+      '"\\x"',
+      "1",
+      "-0",
+      "0.5",
+      "1e400",
+      "-7",
+      "12345678901234567890",
+      "9007199254740993",
+      "true",
+      "null",
+      "nul",
+      "inf",
+      "-nan",
+      "@",
+      "01",
+      "\u00e9",
+      '"\u00e9"',
+      [0x01],
+      [0xff],
+      [0x80],
+      [0xc3],
+      [0xa9],
+      [0xef, 0xbf, 0xbe],
+      '{"a": 1}',
+      '{"a": 1, "a": 2}',
+      '[1, [2, {"b": null}]]',
+      '"tab\there"',
+    ];
+    const scalars = [
+      "1",
+      "-0",
+      "0.5",
+      "-2.5e-3",
+      "1e400",
+      "12345678901234567890",
+      "9007199254740993",
+      "-9223372036854775808",
+      "123456789012345",
+      "true",
+      "false",
+      "null",
+      '"s"',
+      "'sq'",
+      '"\\u00e9\\n"',
+      '"\\uD83D\\uDE00"',
+      '"\\uFFFF"',
+      '"\\\'"',
+      '"\u00e9"',
+      '"x\\"y"',
+    ];
+    const value = (depth: number): string => {
+      const r = random(depth > 3 ? 1 : 4);
+      if (r === 0) return scalars[random(scalars.length)]!;
+      const n = random(4);
+      const items = Array.from({ length: n }, (_, i) =>
+        r === 1 ? value(depth + 1) : `"k${random(3) === 0 ? 0 : i}": ${value(depth + 1)}`,
+      );
+      return r === 1 ? `[${items.join(", ")}]` : `{${items.join(random(2) ? ", " : ",")}}`;
+    };
+    const separators = ["\r\n", "\n", "", " ", "\r\n\r\n"];
+    for (let round = 0; round < 400; round++) {
+      const parts: number[] = [];
+      const count = 1 + random(8);
+      for (let k = 0; k < count; k++) {
+        if (random(4) > 0) parts.push(...enc.encode(value(0)));
+        else {
+          for (let j = random(4); j >= 0; j--) {
+            const f = fragments[random(fragments.length)]!;
+            parts.push(...(typeof f === "string" ? enc.encode(f) : f));
+          }
+        }
+        parts.push(...enc.encode(separators[random(separators.length)]!));
+      }
+      const input = Uint8Array.from(parts);
+      const cuts = [
+        ...new Set(Array.from({ length: random(6) }, () => random(input.length + 1))),
+      ].sort((x, y) => x - y);
+      const qemu = decode(input, qemuPath.options);
+      assert.deepEqual(decode(input, qemuPath.options, cuts), qemu, `qemu ${input}`);
+      const client = decode(input, clientExact.options);
+      assert.deepEqual(decode(input, clientExact.options, cuts), client, `client exact ${input}`);
+      assert.deepEqual(decode(input, clientFast.options), client, `client fast ${input}`);
+      assert.deepEqual(decode(input, clientFast.options, cuts), client, `client fast cut ${input}`);
+    }
+  });
+
   test("should decode UTF-8 split inside a sequence", () => {
     const bytes = enc.encode('{"s": "\u00e9\u{1F600}\u4e2d"}\r\n');
     const start = bytes.indexOf(0xc3);
