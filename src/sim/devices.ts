@@ -187,8 +187,11 @@ export class SimDevices {
     });
   }
 
-  /** Stops every timer (the process ended). */
+  #disposed = false;
+
+  /** Stops every timer and guest action (the process ended or was torn down). */
   dispose(): void {
+    this.#disposed = true;
     const clear = (t: unknown) => this.host.clock.clearTimer(t as never);
     if (this.#migration?.timer !== undefined) clear(this.#migration.timer);
     for (const job of this.#jobs.values()) if (job.timer !== undefined) clear(job.timer);
@@ -200,7 +203,7 @@ export class SimDevices {
   /** Runs `fn` after the guest's reaction time, counted only while its vCPUs run. */
   #guestWork(fn: () => void): void {
     const attempt = () => {
-      if (this.host.core.hasExited) return;
+      if (this.host.core.hasExited || this.#disposed) return;
       if (this.host.core.state === "running") fn();
       else this.#waiting.push(attempt);
     };
@@ -544,7 +547,7 @@ export class SimDevices {
     if (resume) core.vmStop("save-vm");
     this.#dump = { status: "active", completed: 0, total };
     const finish = () => {
-      if (core.hasExited) return;
+      if (core.hasExited || this.#disposed) return;
       this.#dump = { status: "completed", completed: total, total };
       core.dumpInProgress = false;
       this.host.emit("DUMP_COMPLETED", { result: { ...this.#dump } });

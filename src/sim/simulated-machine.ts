@@ -308,7 +308,8 @@ export class SimulatedMachine {
       const firmware = () => {
         if (resetting) return;
         this.#clock.setTimer(() => {
-          if (core.hasExited || core.state !== "running" || core.actions.reboot !== "reset") return;
+          if (this.#closed || core.hasExited) return;
+          if (core.state !== "running" || core.actions.reboot !== "reset") return;
           resetting = true;
           try {
             for (
