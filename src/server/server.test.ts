@@ -599,6 +599,22 @@ suite("QmpServer events", () => {
   });
 });
 
+suite("QmpServer event validation", () => {
+  test("should refuse malformed event data when validateEvents is on, and send it when off", () => {
+    const strict = new QmpServer({ validateEvents: true });
+    assert.throws(
+      () => strict.emit("SHUTDOWN", { guest: "yes" } as never),
+      (e: Error) => e.name === "ValidationError" && /guest/.test(e.message),
+    );
+    assert.throws(() => strict.emit("STOP", { extra: 1 } as never), { name: "ValidationError" });
+    strict.emit("SHUTDOWN", { guest: false, reason: "host-qmp-quit" });
+    strict.emit("STOP");
+    strict.emit("X-UNKNOWN-EVENT", { anything: 1 });
+    const lax = new QmpServer();
+    lax.emit("SHUTDOWN", { guest: "yes" } as never);
+  });
+});
+
 suite("QmpServer disconnects", () => {
   test("should drop the result of a handler whose client left, abort its signal, and serve the next client", async () => {
     const reported: unknown[] = [];

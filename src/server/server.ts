@@ -20,7 +20,12 @@
 import type { Duplex } from "node:stream";
 import { type QmpErrorClass, StateError, type ValidationIssue } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import { commandValidators, type QmpCommandMap, type QmpEventMap } from "../generated/index.js";
+import {
+  commandValidators,
+  eventValidators,
+  type QmpCommandMap,
+  type QmpEventMap,
+} from "../generated/index.js";
 import type { Validator } from "../schema/validator.js";
 import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/index.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
@@ -88,6 +93,12 @@ export interface QmpServerOptions {
    * {@link QmpReplyError}; the client gets a GenericError with the error's message.
    */
   readonly onHandlerError?: ((error: unknown, command: string) => void) | undefined;
+  /**
+   * Check the data of every emitted event the schema knows against its generated validator
+   * (strict mode); `emit` then throws a `ValidationError` instead of sending a malformed event.
+   * For simulators and tests. Default false.
+   */
+  readonly validateEvents?: boolean | undefined;
   /** Called when a client's session opens (greeting sent) and when it closes. */
   readonly onSession?: ((session: SessionInfo, change: "open" | "close") => void) | undefined;
 }
@@ -389,8 +400,15 @@ export class QmpServer {
    *
    * `data` is printed with QEMU's key order; build it with members in schema order, as QEMU's
    * generated code inserts them.
+   *
+   * @throws ValidationError with `validateEvents`, when the data does not match the schema.
    */
   emit<K extends string>(name: K, data?: EventData<K>): JsonObject {
+    if (this.options.validateEvents && Object.hasOwn(eventValidators, name)) {
+      (eventValidators as Record<string, Validator<unknown>>)[name]!.parse(data, {
+        mode: "strict",
+      });
+    }
     const micros = this.clock.nowMicros();
     const event: JsonObject = {
       event: name,
