@@ -566,7 +566,7 @@ export interface BlockJobInfo {
    */
   busy: boolean;
   /**
-   * whether the job is paused (since 1.3)
+   * whether the job is currently held (since 1.3)
    * @since 1.3
    */
   paused: boolean;
@@ -1053,7 +1053,7 @@ export interface MigrationStats {
    */
   "dirty-sync-count": number;
   /**
-   * page requests received from the destination (since 2.7)
+   * how many pages the destination asked for during post-copy (since 2.7)
    * @since 2.7
    */
   "postcopy-requests": number;
@@ -1538,7 +1538,7 @@ export const JSONTypeValues = ["string", "number", "int", "boolean", "null", "ob
  */
 export interface SchemaInfoEnum {
   /**
-   * the values, each with its features, in no particular order (since 6.2)
+   * the values, each with its features, in any order (since 6.2)
    * @since 6.2
    */
   members: SchemaInfoEnumMember[];
@@ -1597,7 +1597,7 @@ export interface SchemaInfoObject {
 export interface SchemaInfoObjectMember {
   /** the member's name */
   name: string;
-  /** the name of the member's type */
+  /** the name of the type of the member's value */
   type: string;
   /** present (and null) when the member is optional; absent when it is mandatory.  A non-null value would be a default, a possible future extension. */
   default?: JsonValue | undefined;
@@ -1684,7 +1684,7 @@ export interface DeviceDelArguments {
 export interface DeviceDeletedEventData {
   /** the device's id, when it has one */
   device?: string | undefined;
-  /** the device's QOM path */
+  /** where the device sits in the QOM tree */
   path: string;
 }
 
@@ -1692,7 +1692,7 @@ export interface DeviceDeletedEventData {
 export interface DeviceUnplugGuestErrorEventData {
   /** the device's id, when it has one */
   device?: string | undefined;
-  /** the device's QOM path */
+  /** where the device sits in the QOM tree */
   path: string;
 }
 

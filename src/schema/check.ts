@@ -175,8 +175,32 @@ class Checker {
     }
     this.checkDefinitionName(meta, name, info);
     this.checkDoc(what, name, doc, info);
-    const ifcond = parseIf(expr.if, what, info);
+    checkFlags(expr, what, info);
+    if (doc?.sections.some((x) => x.tag === "Returns") && meta !== "command") {
+      throw schemaError(`${what}: 'Returns:' is only valid for commands`, info);
+    }
+    const ifcond = parseIf(expr.if, what, info, this.strictNames);
     const features = parseFeatures(expr.features, what, info, this.strictNames);
+    if (doc !== undefined) {
+      // parser.py `QAPIDoc.check`: the Features section documents exactly the features of the
+      // definition and of its members (and values).
+      const all = new Set([...features.map((f) => f.name), ...innerFeatures(expr)]);
+      for (const f of doc.features) {
+        if (!all.has(f.name)) {
+          throw schemaError(`${what}: documented feature '${f.name}' does not exist`, info);
+        }
+      }
+      for (const f of all) {
+        if (!doc.features.some((x) => x.name === f)) {
+          throw schemaError(`${what}: feature '${f}' lacks documentation`, info);
+        }
+      }
+    }
+    // schema.py: the special features mean something for commands, events and members only.
+    const special = features.find((f) => f.name === "deprecated" || f.name === "unstable");
+    if (special && meta !== "command" && meta !== "event") {
+      throw schemaError(`${what}: feature '${special.name}' is not supported for types`, info);
+    }
     const common = {
       name,
       info,
@@ -201,7 +225,7 @@ class Checker {
             {
               name: m.name,
               features: parseFeatures(m.features, what, info, this.strictNames),
-              ...ifOf(m.if, what, info),
+              ...ifOf(m.if, what, info, this.strictNames),
             },
             memberDoc(m.name),
           );
@@ -209,6 +233,12 @@ class Checker {
         dupCheck(
           values.map((v) => v.name),
           (n) => `${what} has duplicate value '${n}'`,
+          info,
+        );
+        clashCheckNames(
+          values.map((v) => v.name),
+          "value",
+          what,
           info,
         );
         this.docMembers(
@@ -254,8 +284,17 @@ class Checker {
         const branches: Branch[] = Object.entries(data).map(([b, v]) => {
           this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
           const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
-          return withDocs({ name: b, type: t.type, ...ifOf(t.if, what, info) }, memberDoc(b));
+          return withDocs(
+            { name: b, type: t.type, ...ifOf(t.if, what, info, this.strictNames) },
+            memberDoc(b),
+          );
         });
+        clashCheckNames(
+          branches.map((b) => b.name),
+          "branch",
+          what,
+          info,
+        );
         this.docMembers(
           what,
           name,
@@ -273,6 +312,8 @@ class Checker {
         if (expr.returns !== undefined) {
           if (isObject(expr.returns)) {
             // Very old schemas spelled an anonymous return object inline.
+            if (this.strictNames)
+              throw schemaError(`${what}: 'returns' should be a type name`, info);
             const members = this.members(expr.returns, what, name, info, undefined);
             const retName = `q_obj_${name}-ret`;
             this.add(
@@ -283,7 +324,7 @@ class Checker {
                 features: [],
                 members,
                 implicit: true,
-                ...ifOf(expr.if, what, info),
+                ...ifOf(expr.if, what, info, this.strictNames),
               },
               info,
             );
@@ -342,7 +383,7 @@ class Checker {
       for (const [b, v] of Object.entries(data)) {
         this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
         const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
-        const ifc = ifOf(t.if, what, info);
+        const ifc = ifOf(t.if, what, info, this.strictNames);
         values.push({ name: b, features: [], ...ifc });
         const wrapper = `q_obj_${t.type.array ? `${t.type.name}List` : t.type.name}-wrapper`;
         if (!this.byName.has(wrapper)) {
@@ -401,7 +442,7 @@ class Checker {
           features: [],
           members,
           implicit: true,
-          ...ifOf(expr.if, what, info),
+          ...ifOf(expr.if, what, info, this.strictNames),
         },
         info,
       );
@@ -415,7 +456,10 @@ class Checker {
     const branches: Branch[] = Object.entries(data).map(([b, v]) => {
       const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
       if (t.type.array) throw schemaError(`${what}: branch '${b}' cannot be an array`, info);
-      return withDocs({ name: b, type: t.type, ...ifOf(t.if, what, info) }, memberDoc(b));
+      return withDocs(
+        { name: b, type: t.type, ...ifOf(t.if, what, info, this.strictNames) },
+        memberDoc(b),
+      );
     });
     this.docMembers(what, name, doc, docNames, info, Object.keys(data));
     this.add({ kind: "union", ...common, base, discriminator, branches, simple: false }, info);
@@ -458,7 +502,7 @@ class Checker {
         features: [],
         members,
         implicit: true,
-        ...ifOf(ifcond, what, info),
+        ...ifOf(ifcond, what, info, this.strictNames),
       },
       info,
     );
@@ -486,7 +530,7 @@ class Checker {
           optional,
           type: t.type,
           features: parseFeatures(t.features, what, info, this.strictNames),
-          ...ifOf(t.if, what, info),
+          ...ifOf(t.if, what, info, this.strictNames),
         },
         doc?.members.find((x) => x.name === name)?.text,
       );
@@ -510,7 +554,7 @@ class Checker {
       throw schemaError(`${what}: type names must not end in 'List'`, info);
     }
     if (!this.strictNames) return;
-    const bare = name.replace(/^__[a-zA-Z0-9.-]+_/, "").replace(/^x-/, "");
+    const bare = name.replace(/^__[a-zA-Z0-9.-]+_/, "").replace(/^x-/i, "");
     if (meta === "event") {
       if (/[a-z-]/.test(bare))
         throw schemaError(`${what}: event names must be ALL_CAPS with '_'`, info);
@@ -541,7 +585,7 @@ class Checker {
     // expr.py reserves these for object members only (they would clash in the generated C).
     if (
       !isEnumValue &&
-      (name.startsWith("q_") || name === "u" || name.startsWith("has_") || name.startsWith("has-"))
+      (cName(name).startsWith("q_") || name === "u" || cName(name).startsWith("has_"))
     ) {
       if (!this.strictNames) return;
       throw schemaError(`${what}: '${name}' is a reserved name`, info);
@@ -651,6 +695,12 @@ class Checker {
             `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be optional`,
             info,
           );
+        if (tag.ifcond !== undefined) {
+          throw schemaError(
+            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be conditional`,
+            info,
+          );
+        }
         const tagType = this.lookupType(tag.type, `${what}: discriminator`, info);
         if (tagType.kind !== "enum" || tag.type.array) {
           throw schemaError(
@@ -659,6 +709,9 @@ class Checker {
           );
         }
         const values = new Set(tagType.values.map((v) => v.name));
+        // Tag values without a branch get the empty type, so only an empty enum leaves none.
+        if (values.size === 0 && d.branches.length === 0)
+          throw schemaError(`${what}: union has no branches`, info);
         for (const br of d.branches) {
           if (!values.has(br.name))
             throw schemaError(
@@ -681,18 +734,39 @@ class Checker {
         return;
       }
       case "alternate": {
+        // schema.py `QAPISchemaAlternateType.check`: branches must differ in JSON type, and
+        // since the command line passes everything as strings, a string branch also takes the
+        // places of numbers and booleans unless it is an enum whose values cannot look like one.
         const seen = new Map<string, string>();
         for (const br of d.branches) {
           const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
-          for (const cat of this.jsonCategories(t, br.type.array)) {
+          if (t.kind === "alternate" && !br.type.array) {
+            throw schemaError(
+              `${what}: branch '${br.name}' cannot use alternate type '${t.name}'`,
+              info,
+            );
+          }
+          const cats = this.jsonCategories(t, br.type.array);
+          const conflicting = new Set(cats);
+          if (!br.type.array && t.kind === "enum") {
+            for (const v of t.values) {
+              if (v.name === "on" || v.name === "off") conflicting.add("boolean");
+              if (/^[-+0-9.]/.test(v.name)) conflicting.add("number");
+            }
+          } else if (!br.type.array && t.kind === "builtin" && t.jsonType === "string") {
+            conflicting.add("number");
+            conflicting.add("boolean");
+          }
+          for (const cat of conflicting) {
             const prior = seen.get(cat);
-            if (prior !== undefined)
+            if (prior !== undefined) {
               throw schemaError(
                 `${what}: branch '${br.name}' can't be distinguished from '${prior}'`,
                 info,
               );
-            seen.set(cat, br.name);
+            }
           }
+          for (const cat of conflicting) seen.set(cat, br.name);
         }
         return;
       }
@@ -833,6 +907,21 @@ function isObject(v: QapiValue | undefined): v is QapiObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** expr.py `check_flags`: flags that exist only to change a default, so only one value makes sense. */
+function checkFlags(expr: QapiObject, what: string, info: SourceInfo): void {
+  for (const key of ["gen", "success-response"]) {
+    if (key in expr && expr[key] !== false)
+      throw schemaError(`${what}: flag '${key}' may only use false value`, info);
+  }
+  for (const key of ["boxed", "allow-oob", "allow-preconfig", "coroutine"]) {
+    if (key in expr && expr[key] !== true)
+      throw schemaError(`${what}: flag '${key}' may only use true value`, info);
+  }
+  if ("allow-oob" in expr && "coroutine" in expr) {
+    throw schemaError(`${what}: flags 'allow-oob' and 'coroutine' are incompatible`, info);
+  }
+}
+
 function boolKey(
   expr: QapiObject,
   key: string,
@@ -894,7 +983,12 @@ function normalizeNamed(
 }
 
 /** expr.py `check_if`: a string, or `{all: [...]}`, `{any: [...]}`, `{not: cond}`; old QEMU: a list (all). */
-function parseIf(v: QapiValue | undefined, what: string, info: SourceInfo): IfCond | undefined {
+function parseIf(
+  v: QapiValue | undefined,
+  what: string,
+  info: SourceInfo,
+  strict = true,
+): IfCond | undefined {
   if (v === undefined) return undefined;
   const bad = (why: string): never => {
     throw schemaError(`${what}: 'if' condition ${why}`, info);
@@ -905,6 +999,8 @@ function parseIf(v: QapiValue | undefined, what: string, info: SourceInfo): IfCo
       return c;
     }
     if (Array.isArray(c)) {
+      // A list meant "all of" until QEMU 6.0 introduced the operators.
+      if (strict) bad("must be a string or an object");
       if (c.length === 0) bad("'[]' must not be empty");
       return { all: c.map(one) };
     }
@@ -927,8 +1023,13 @@ function parseIf(v: QapiValue | undefined, what: string, info: SourceInfo): IfCo
   return one(v);
 }
 
-function ifOf(v: QapiValue | undefined, what: string, info: SourceInfo): { ifcond?: IfCond } {
-  const c = parseIf(v, what, info);
+function ifOf(
+  v: QapiValue | undefined,
+  what: string,
+  info: SourceInfo,
+  strict = true,
+): { ifcond?: IfCond } {
+  const c = parseIf(v, what, info, strict);
   return c === undefined ? {} : { ifcond: c };
 }
 
@@ -946,7 +1047,7 @@ function parseFeatures(
       throw schemaError(`${what}: feature '${n.name}' is not a valid name`, info);
     if (strict && /[A-Z_]/.test(n.name))
       throw schemaError(`${what}: feature '${n.name}' must be lowercase with '-'`, info);
-    return { name: n.name, ...ifOf(n.if, what, info) };
+    return { name: n.name, ...ifOf(n.if, what, info, strict) };
   });
   dupCheck(
     out.map((f) => f.name),
@@ -954,6 +1055,45 @@ function parseFeatures(
     info,
   );
   return out;
+}
+
+/** Feature names used by the members, values or inline base members of a definition. */
+function innerFeatures(expr: QapiObject): string[] {
+  const out: string[] = [];
+  const fromList = (v: QapiValue | undefined) => {
+    if (!Array.isArray(v)) return;
+    for (const f of v) {
+      if (typeof f === "string") out.push(f);
+      else if (isObject(f) && typeof f.name === "string") out.push(f.name);
+    }
+  };
+  const fromMembers = (v: QapiValue | undefined) => {
+    if (Array.isArray(v)) {
+      for (const x of v) if (isObject(x)) fromList(x.features);
+    } else if (isObject(v)) {
+      for (const x of Object.values(v)) if (isObject(x)) fromList(x.features);
+    }
+  };
+  fromMembers(expr.data);
+  fromMembers(expr.base);
+  return out;
+}
+
+/** Names that map to the same C name clash (`one-two` and `one_two`). */
+function clashCheckNames(
+  names: readonly string[],
+  noun: string,
+  what: string,
+  info: SourceInfo,
+): void {
+  const seen = new Map<string, string>();
+  for (const n of names) {
+    const prior = seen.get(cName(n));
+    if (prior !== undefined && prior !== n) {
+      throw schemaError(`${what}: ${noun} '${n}' collides with ${noun} '${prior}'`, info);
+    }
+    seen.set(cName(n), n);
+  }
 }
 
 function dupCheck(

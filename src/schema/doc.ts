@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { SourceInfo } from "./source.js";
+import { type SourceInfo, schemaError } from "./source.js";
 
 /** A `@name:` description of a member or feature. */
 export interface DocItem {
@@ -49,22 +49,28 @@ export function parseDocBlock(
   lines: readonly { text: string; line: number }[],
   info: SourceInfo,
 ): DocBlock {
+  const fail = (message: string, line: number): never => {
+    throw schemaError(message, { ...info, line, column: 1 });
+  };
   let symbol: string | undefined;
   let i = 0;
   const firstLine = lines[0];
-  const symbolMatch = firstLine === undefined ? null : /^@([^:\s]+):\s*$/.exec(firstLine.text);
-  if (symbolMatch) {
-    symbol = symbolMatch[1];
+  if (firstLine?.text.startsWith("@")) {
+    // parser.py: the symbol line is `@NAME:` and nothing else.
+    const m = /^@([^:\s]*)(:?)\s*$/.exec(firstLine.text);
+    if (m?.[1] === "") fail("name required after '@'", firstLine.line);
+    if (m === null || m[2] !== ":") fail("line should end with ':'", firstLine.line);
+    symbol = m?.[1];
     i = 1;
   }
   const body: string[] = [];
   const members: { name: string; text: string[]; line: number }[] = [];
   const features: { name: string; text: string[]; line: number }[] = [];
-  const sections: { tag: string; text: string[] }[] = [];
+  const sections: { tag: string; text: string[]; line: number; directive: boolean }[] = [];
   type Target =
     | { kind: "body" }
     | { kind: "item"; text: string[] }
-    | { kind: "section"; text: string[] };
+    | { kind: "section"; text: string[]; directive: boolean };
   let target: Target = { kind: "body" };
   let inFeatures = false;
   for (; i < lines.length; i++) {
@@ -76,12 +82,20 @@ export function parseDocBlock(
       else body.push("");
       continue;
     }
-    const item = symbol !== undefined ? itemLine.exec(text) : null;
-    if (item && (target.kind !== "section" || sections.length === 0 || isItemArea(sections))) {
+    const item = itemLine.exec(text);
+    if (item) {
+      if (symbol === undefined) fail(`'@${item[1]}:' not allowed in free-form documentation`, line);
+      // Members and features come before the tagged sections (QAPIDoc: no interleaving).
+      const tagged = sections.filter((x) => !x.directive);
+      const last = tagged[tagged.length - 1];
+      if (last !== undefined) fail(`'@${item[1]}:' can't follow '${last.tag}' section`, line);
       const entry = { name: item[1]!, text: [item[2]!], line };
       (inFeatures ? features : members).push(entry);
       target = { kind: "item", text: entry.text };
       continue;
+    }
+    if (symbol !== undefined && text.startsWith("=")) {
+      fail("unexpected '=' markup in definition documentation", line);
     }
     const tag = sectionTag.exec(text);
     if (tag && !text.startsWith(" ")) {
@@ -90,39 +104,39 @@ export function parseDocBlock(
         target = { kind: "body" };
         continue;
       }
-      const section = { tag: tag[1]!, text: tag[2] === "" ? [] : [tag[2]!] };
+      const section = {
+        tag: tag[1]!,
+        text: tag[2] === "" ? [] : [tag[2]!],
+        line,
+        directive: false,
+      };
       sections.push(section);
-      target = { kind: "section", text: section.text };
+      target = { kind: "section", text: section.text, directive: false };
       continue;
     }
     const dir = directive.exec(text);
     if (dir) {
+      // The reStructuredText forms of QEMU 9.x: text in the body, kept here as sections too.
       const name = dir[1] === "qmp-example" || dir[1] === "code-block" ? "Example" : "Note";
-      const section = { tag: name, text: dir[2] === "" ? [] : [dir[2]!] };
+      const section = { tag: name, text: dir[2] === "" ? [] : [dir[2]!], line, directive: true };
       sections.push(section);
-      target = { kind: "section", text: section.text };
+      target = { kind: "section", text: section.text, directive: true };
       continue;
     }
     if (target.kind === "body") body.push(text);
     else target.text.push(text.trim() === "" ? "" : target.kind === "item" ? text.trim() : text);
   }
-  const join = (t: string[]) => t.join(target.kind === "item" ? " " : "\n").trim();
+  for (const s of sections) {
+    if (!s.directive && s.text.join("").trim() === "") fail(`empty doc section '${s.tag}'`, s.line);
+  }
   return {
     info,
     symbol,
     body: body.join("\n").trim(),
     members: members.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
     features: features.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
-    sections: sections.map((s) => ({ tag: s.tag, text: join(s.text) })),
+    sections: sections.map((s) => ({ tag: s.tag, text: s.text.join("\n").trim() })),
   };
-}
-
-/** Whether `@x:` lines may still appear (they may not inside a free-text section such as an example). */
-function isItemArea(sections: readonly { tag: string }[]): boolean {
-  const last = sections[sections.length - 1];
-  return (
-    last !== undefined && (last.tag === "Since" || last.tag === "Returns" || last.tag === "Errors")
-  );
 }
 
 const versionPattern = /\b(\d+\.\d+(?:\.\d+)?)\b/;

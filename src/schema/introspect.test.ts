@@ -45,6 +45,7 @@ void suite("introspect()", () => {
         "6:enum", // ShapeKind
         "7:enum", // Colour
         "8:object", // Box
+        "9:enum", // SizeName, used by Size
         "[1]:array",
       ],
     );

@@ -204,8 +204,14 @@ function loadFile(
     }
     let doc: DocBlock | undefined;
     if (pendingDoc) {
-      if (pendingDoc.symbol === undefined) state.freeDocs.push(pendingDoc);
-      else doc = pendingDoc;
+      // parser.py: the block right before a definition must be that definition's.
+      if (pendingDoc.symbol === undefined) {
+        throw schemaError(
+          "definition documentation required (the block before it has no '@NAME:' line)",
+          pendingDoc.info,
+        );
+      }
+      doc = pendingDoc;
       pendingDoc = undefined;
     }
     state.exprs.push({ expr: value, info, doc });

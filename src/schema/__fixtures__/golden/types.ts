@@ -25,7 +25,7 @@ export interface Named {
 /**
  * A colour.
  *
- * Defined in `demo.json:27`.
+ * Defined in `demo.json:31`.
  * @since 1.0
  */
 export type Colour = "red" | "green" | "blue";
@@ -35,7 +35,7 @@ export const ColourValues = ["red", "green", "blue"] as const;
 /**
  * A point.
  *
- * Defined in `demo.json:44`.
+ * Defined in `demo.json:48`.
  * @since 1.0
  */
 export interface Point extends Named {
@@ -52,7 +52,7 @@ export interface Point extends Named {
   tags?: string[] | undefined;
 }
 
-/** Defined in `demo.json:58` (implicit). */
+/** Defined in `demo.json:62` (implicit). */
 export interface ShapeBase {
   /** which shape */
   kind: ShapeKind;
@@ -63,7 +63,7 @@ export interface ShapeBase {
 /**
  * A shape, by kind.
  *
- * Defined in `demo.json:58`.
+ * Defined in `demo.json:62`.
  * @since 1.0
  */
 export type Shape =
@@ -74,7 +74,7 @@ export type Shape =
 /**
  * Kinds of shape.
  *
- * Defined in `demo.json:76`.
+ * Defined in `demo.json:80`.
  * @since 1.0
  */
 export type ShapeKind = "dot" | "box" | "none";
@@ -84,7 +84,7 @@ export const ShapeKindValues = ["dot", "box", "none"] as const;
 /**
  * A rectangle.
  *
- * Defined in `demo.json:87`.
+ * Defined in `demo.json:91`.
  * @since 1.0
  */
 export interface Box {
@@ -95,12 +95,22 @@ export interface Box {
 /**
  * A size, as a number or by name.
  *
- * Defined in `demo.json:100`.
+ * Defined in `demo.json:104`.
  * @since 1.1
  */
-export type Size = number | string;
+export type Size = number | SizeName;
 
-/** Defined in `demo.json:115` (implicit). */
+/**
+ * Sizes by name.
+ *
+ * Defined in `demo.json:117`.
+ * @since 1.1
+ */
+export type SizeName = "small" | "large";
+/** Every value of {@link SizeName}, in schema order. */
+export const SizeNameValues = ["small", "large"] as const;
+
+/** Defined in `demo.json:132` (implicit). */
 export interface DrawArguments {
   /** what to draw */
   shape: Shape;
@@ -108,7 +118,7 @@ export interface DrawArguments {
   size?: Size | undefined;
 }
 
-/** Defined in `demo.json:138` (implicit). */
+/** Defined in `demo.json:159` (implicit). */
 export interface DrawnEventData {
   /** what was drawn */
   shape: Shape;
@@ -126,14 +136,14 @@ export interface QmpCommandMap {
   /**
    * Draw a shape.
    *
-   * Defined in `demo.json:115`.
+   * Defined in `demo.json:132`.
    * @since 1.0
    */
   "draw": { args: DrawArguments; returns: Point };
   /**
    * Start over.
    *
-   * Defined in `demo.json:125`.
+   * Defined in `demo.json:146`.
    * @since 1.0
    * @deprecated QEMU marks this deprecated (feature `deprecated`).
    */
@@ -145,7 +155,7 @@ export interface QmpEventMap {
   /**
    * Something was drawn.
    *
-   * Defined in `demo.json:138`.
+   * Defined in `demo.json:159`.
    * @since 1.0
    */
   DRAWN: DrawnEventData;
@@ -154,7 +164,7 @@ export interface QmpEventMap {
    *
    * Removed in QEMU 2.0.
    *
-   * Defined in `demo.json:149`.
+   * Defined in `demo.json:170`.
    * @since 1.0
    */
   CLEARED: undefined;

@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../../../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, qtypeOf, typeIssue, unexpectedIssue, vEnum, vInt64, vList, vStr, vUint64, vUint8 } from "../../../schema/runtime.js";
 import { type Validator } from "../../../schema/validator.js";
-import { type Box, type Colour, ColourValues, type Named, type Point, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type Shape, type ShapeKind, ShapeKindValues, type Size } from "./types.js";
+import { type Box, type Colour, ColourValues, type Named, type Point, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type Shape, type ShapeKind, ShapeKindValues, type Size, type SizeName, SizeNameValues } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -18,6 +18,7 @@ type Obj = Record<string, unknown>;
 const v_QType = vEnum(QTypeValues);
 const v_Colour = vEnum(ColourValues);
 const v_ShapeKind = vEnum(ShapeKindValues);
+const v_SizeName = vEnum(SizeNameValues);
 
 const K_q_empty = new Set<string>([]);
 function m_q_empty(_o: Obj, _p: string, _is: Issues): void {
@@ -148,7 +149,7 @@ function v_Size(v: unknown, p: string, n: string | number | undefined, is: Issue
       vUint64(v, p, n, is);
       return;
     case "string":
-      vStr(v, p, n, is);
+      v_SizeName(v, p, n, is);
       return;
   }
   is.push(typeIssue(p, n, "Size", v));
@@ -209,6 +210,7 @@ export const validators = {
   ShapeKind: createValidator<ShapeKind>("ShapeKind", v_ShapeKind),
   Box: createValidator<Box>("Box", v_Box),
   Size: createValidator<Size>("Size", v_Size),
+  SizeName: createValidator<SizeName>("SizeName", v_SizeName),
 } as const;
 
 /** Validators of every command's arguments and reply. Absent arguments count as `{}`, as in QEMU. */
