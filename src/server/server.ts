@@ -127,6 +127,8 @@ interface Monitor extends QmpMonitor {
   readonly pretty: boolean;
   active: number;
   readonly waiting: QmpSession[];
+  /** Made by `accept()` for one stream: forgotten when that stream closes. */
+  transient?: boolean;
 }
 
 /** What a handler learns about the request it serves. */
@@ -404,18 +406,17 @@ export class QmpServer {
    * @throws ValidationError with `validateEvents`, when the data does not match the schema.
    */
   emit<K extends string>(name: K, data?: EventData<K>): JsonObject {
+    if (this.closing) {
+      // A closed server has no clients and must not arm throttle timers any more.
+      return this.buildEvent(name, data as JsonObject | undefined);
+    }
     if (this.options.validateEvents && Object.hasOwn(eventValidators, name)) {
       (eventValidators as Record<string, Validator<unknown>>)[name]!.parse(data, {
         mode: "strict",
       });
     }
-    const micros = this.clock.nowMicros();
-    const event: JsonObject = {
-      event: name,
-      timestamp: { seconds: Math.floor(micros / 1_000_000), microseconds: micros % 1_000_000 },
-    };
     const body = data as JsonObject | undefined;
-    if (body !== undefined) event.data = body;
+    const event = this.buildEvent(name, body);
     this.eventFifo.push({ name, event, data: body });
     if (!this.emitting) {
       this.emitting = true;
@@ -453,7 +454,9 @@ export class QmpServer {
    * streams, use {@link QmpServer.addMonitor}.
    */
   accept(stream: Duplex, options: { readonly pretty?: boolean | undefined } = {}): SessionInfo {
-    return this.addMonitor({ maxClients: 1, pretty: options.pretty }).accept(stream);
+    const monitor = this.addMonitor({ maxClients: 1, pretty: options.pretty }) as Monitor;
+    monitor.transient = true;
+    return monitor.accept(stream);
   }
 
   private acceptOn(monitor: Monitor, stream: Duplex): SessionInfo {
@@ -508,6 +511,17 @@ export class QmpServer {
     await Promise.all(listeners.map((l) => l.close()));
   }
 
+  /** `qmp_event_build_dict` plus the data: inserted as event, timestamp, data (§1.6). */
+  private buildEvent(name: string, data: JsonObject | undefined): JsonObject {
+    const micros = this.clock.nowMicros();
+    const event: JsonObject = {
+      event: name,
+      timestamp: { seconds: Math.floor(micros / 1_000_000), microseconds: micros % 1_000_000 },
+    };
+    if (data !== undefined) event.data = data;
+    return event;
+  }
+
   private greeting(): JsonObject {
     const { major, minor, micro } = this.version.qemu;
     // query-version's output visitor inserts members in schema order.
@@ -545,6 +559,7 @@ export class QmpServer {
     if (i < 0) return;
     this.sessions.splice(i, 1);
     monitor.active--;
+    if (monitor.transient) this.monitors.delete(monitor);
     this.options.onSession?.(session, "close");
     while (!this.closing && monitor.active < monitor.maxClients && monitor.waiting.length > 0) {
       this.admit(monitor, monitor.waiting.shift()!);
