@@ -37,6 +37,7 @@ export {
 export {
   createMemoryPair,
   formatTarget,
+  joinStreams,
   type Listener,
   listen,
   type OpenStreamOptions,

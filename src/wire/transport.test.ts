@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +7,9 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { suite, test } from "node:test";
 import { isConnectError, isTimeoutError, type TimeoutError } from "../base/errors.js";
-import { createMemoryPair, listen, openStream, parseTarget } from "./transport.js";
+import { Connection } from "./connection.js";
+import type { JsonStreamItem } from "./json-stream.js";
+import { createMemoryPair, joinStreams, listen, openStream, parseTarget } from "./transport.js";
 
 function readAll(stream: Duplex): Promise<string> {
   return new Promise((resolve) => {
@@ -148,5 +151,30 @@ suite("createMemoryPair()", () => {
     d.resume();
     c.destroy();
     await ended;
+  });
+});
+
+suite("joinStreams()", () => {
+  test("should make one Duplex of a child's stdout and stdin", async () => {
+    const child = spawn("cat", [], { stdio: ["pipe", "pipe", "ignore"] });
+    try {
+      const items: JsonStreamItem[] = [];
+      const conn = new Connection(joinStreams(child.stdout, child.stdin), {
+        dialect: "client",
+        writer: "compact",
+        onItem: (item) => {
+          items.push(item);
+          conn.close();
+        },
+      });
+      conn.send({ execute: "query-status", id: 1 });
+      assert.equal(await conn.closed, undefined);
+      assert.deepEqual(
+        items.map((i) => (i.kind === "value" ? i.value : i.error.desc)),
+        [{ execute: "query-status", id: 1 }],
+      );
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -7,7 +7,7 @@
  */
 import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { Duplex } from "node:stream";
+import { Duplex, type Readable, type Writable } from "node:stream";
 import { ConnectError, TimeoutError } from "../base/errors.js";
 
 /** A parsed endpoint. */
@@ -184,6 +184,18 @@ export async function listen(
       return closing;
     },
   };
+}
+
+/**
+ * One `Duplex` from a readable and a writable stream: a child process's stdout and stdin (QEMU
+ * started with `-qmp stdio`), or this process's own stdin and stdout.
+ *
+ * @example
+ * const qemu = spawn("qemu-system-x86_64", ["-qmp", "stdio", ...]);
+ * const stream = joinStreams(qemu.stdout, qemu.stdin);
+ */
+export function joinStreams(readable: Readable, writable: Writable): Duplex {
+  return Duplex.from({ readable, writable });
 }
 
 /** One end of an in-memory pair. */
