@@ -8,8 +8,7 @@
  * it, the simulator against it, and the simulator against real QEMU byte for byte.
  *
  * Not covered here, because QEMU 7.2 cannot show them on this machine: GUEST_PVSHUTDOWN (9.1+),
- * the 9.0+ stop/cont-from-suspended sequences, and a host signal other than SIGTERM (SIGINT and
- * SIGHUP take the same path, `termsig_handler`, §6).
+ * and the 9.0+ stop/cont-from-suspended sequences.
  */
 import type { Scenario, ScenarioStep } from "../support/scenario.js";
 import { FIRMWARE_RESETS_DROPPED } from "../support/transcript.js";
@@ -540,9 +539,9 @@ const watchdog: Scenario[] = [
 
 // ------------------------------------------------------------------ §5 host commands and signals
 
-/** What QEMU prints when a host signal ends it (os-posix.c `termsig_handler`), normalised. */
-const SIGTERM_STDERR =
-  "stderr: qemu-system-x86_64: terminating on signal 15 from pid <pid> (<sender>)";
+/** What QEMU prints when host signal `n` ends it (runstate.c `qemu_kill_report`), normalised. */
+const signalStderr = (n: number) =>
+  `stderr: qemu-system-x86_64: terminating on signal ${n} from pid <pid> (<sender>)`;
 
 const host: Scenario[] = [
   {
@@ -694,17 +693,25 @@ const host: Scenario[] = [
       ],
     }),
   ),
-  {
-    name: "SIGTERM while running",
-    reference: "§4.3 host SIGTERM",
-    steps: [send("cont"), { do: "sigterm" }, untilEof],
-    expect: [...CONT, ev("SHUTDOWN", hostCause("host-signal")), "EOF", "exit 0", SIGTERM_STDERR],
-  },
+  ...(
+    [
+      ["SIGTERM", 15],
+      ["SIGINT", 2],
+      ["SIGHUP", 1],
+    ] as const
+  ).map(
+    ([signal, n]): Scenario => ({
+      name: `${signal} while running`,
+      reference: `§4.3 host ${signal}${signal === "SIGTERM" ? "" : " (src: same path as SIGTERM)"}`,
+      steps: [send("cont"), { do: "signal", signal }, untilEof],
+      expect: [...CONT, ev("SHUTDOWN", hostCause("host-signal")), "EOF", "exit 0", signalStderr(n)],
+    }),
+  ),
   {
     name: "SIGTERM with -no-shutdown while paused",
     reference: "§4.3 host SIGTERM (exit 0 even with -no-shutdown)",
     options: ["-no-shutdown"],
-    steps: [send("cont"), send("stop"), { do: "sigterm" }, untilEof],
+    steps: [send("cont"), send("stop"), { do: "signal", signal: "SIGTERM" }, untilEof],
     expect: [
       ...CONT,
       sent("stop"),
@@ -713,7 +720,7 @@ const host: Scenario[] = [
       ev("SHUTDOWN", hostCause("host-signal")),
       "EOF",
       "exit 0",
-      SIGTERM_STDERR,
+      signalStderr(15),
     ],
   },
   ...(

@@ -11,7 +11,7 @@
  * there, it records a final `query-status`; if it ended, it records the exit status.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "../../src/base/json.js";
 import { machineOptionsFrom } from "../../src/cli/sim-command.js";
@@ -43,8 +43,8 @@ export type ScenarioStep =
   | { readonly do: "until-eof" }
   /** Wait this long. */
   | { readonly do: "sleep"; readonly ms: number }
-  /** The host sends SIGTERM to the process. */
-  | { readonly do: "sigterm" };
+  /** The host sends a termination signal to the process (the test process is the sender). */
+  | { readonly do: "signal"; readonly signal: "SIGTERM" | "SIGINT" | "SIGHUP" };
 
 /** A differential scenario. */
 export interface Scenario {
@@ -109,7 +109,7 @@ export async function realQemuPackage(): Promise<string | undefined> {
 
 interface StepHooks {
   guest(step: Extract<ScenarioStep, { do: "guest" }>): void;
-  sigterm(): void;
+  signal(name: "SIGTERM" | "SIGINT" | "SIGHUP"): void;
 }
 
 function countEvents(entries: readonly WireEntry[], name: string): number {
@@ -149,8 +149,8 @@ async function runSteps(
       case "sleep":
         await new Promise((r) => setTimeout(r, step.ms));
         break;
-      case "sigterm":
-        hooks.sigterm();
+      case "signal":
+        hooks.signal(step.signal);
         break;
     }
   }
@@ -188,7 +188,7 @@ export async function runOnRealQemu(
     await runSteps(
       peer,
       scenario,
-      { guest: () => {}, sigterm: () => qemu.process.kill("SIGTERM") },
+      { guest: () => {}, signal: (name) => qemu.process.kill(name) },
       timeoutMs,
     );
     const exit = peer.isEnded
@@ -246,7 +246,13 @@ export async function runOnSimulator(
           fire();
           storms.push(setInterval(fire, 5));
         },
-        sigterm: () => vm.hostSide.signal(),
+        // As QEMU reports it (qemu_kill_report): the signal, and this process as the sender.
+        signal: (name) =>
+          vm.hostSide.signal({
+            signal: constants.signals[name],
+            pid: process.pid,
+            sender: process.execPath,
+          }),
       },
       timeoutMs,
     );
