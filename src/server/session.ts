@@ -27,7 +27,7 @@
  * @module
  */
 import type { Duplex } from "node:stream";
-import { JsonStreamError } from "../base/errors.js";
+import { ConnectionClosedError, JsonStreamError } from "../base/errors.js";
 import type { JsonObject, JsonValue } from "../base/json.js";
 import { JsonStreamDecoder, type JsonStreamItem } from "../wire/index.js";
 import { isOobRequest } from "./request.js";
@@ -312,7 +312,9 @@ export class QmpSession implements SessionInfo {
       this.stream.once("finish", () => this.stream.destroy());
       this.stream.end();
     }
-    this.abort.abort(new Error(`client ${this.id} disconnected`));
+    this.abort.abort(
+      new ConnectionClosedError(`client ${this.id} (${this.peer}) disconnected`, undefined, false),
+    );
     this.host.sessionClosed(this);
   }
 }
