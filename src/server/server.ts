@@ -4,8 +4,9 @@
  * What it reproduces (citing `../shared/reference/qemu-qmp-semantics.md` as §N and QEMU's
  * `monitor/qmp.c`, `monitor/monitor.c`, `qapi/qmp-dispatch.c`):
  * - the greeting and negotiation mode (§1.2, §1.3), per connection;
- * - one client at a time like a socket chardev (further clients wait for their greeting), or
- *   several at once;
+ * - monitors: each listener is like one `-qmp` chardev, serving one client at a time (further
+ *   clients wait for their greeting) or `maxClients`; all monitors share one dispatcher, one
+ *   throttle state and every event, as in one QEMU process;
  * - request checking in QEMU's order with QEMU's texts (§1.4), `id` echoed verbatim;
  * - in-band requests answered strictly in order, one at a time, by one dispatcher shared by all
  *   clients in round-robin order; `exec-oob` dispatched at once (§1.7);
@@ -14,6 +15,10 @@
  *
  * The in-band dispatcher never starts a request before the previous reply was written, and
  * never throws: a handler's failure becomes an error reply.
+ *
+ * Known difference: QEMU watches a unix socket for hang-up and drops a vanished client at once;
+ * here (as QEMU does on TCP) a client that disconnects while its command runs is noticed when
+ * the reply is written, so with one client slot the next client waits for that command.
  *
  * @module
  */
