@@ -15,6 +15,7 @@ import {
   parseQemuOptions,
   type ParseQemuOptionsOptions,
   qemuOptionsHelp,
+  qemuProfile,
   type SimCommandLine,
   SimulatedMachine,
   type SimulatedMachineOptions,
@@ -95,6 +96,17 @@ export async function runSim(
     return fail(
       "no -qmp monitor: add -qmp unix:PATH,server=on,wait=off (or tcp:HOST:PORT,server=on,wait=off)",
     );
+  }
+  if (line.actionOption) {
+    try {
+      if (!qemuProfile(line.qemuVersion).actionKnobs) {
+        return fail(
+          `-action: invalid option (QEMU ${qemuProfile(line.qemuVersion).id} has none: use -no-reboot, -no-shutdown, -watchdog-action)`,
+        );
+      }
+    } catch (e) {
+      return fail((e as Error).message);
+    }
   }
   let script: GuestScriptStep[] | undefined;
   if (line.guestScript !== undefined) {

@@ -20,6 +20,7 @@
 import { StateError } from "../base/errors.js";
 import type { JsonObject } from "../base/json.js";
 import {
+  ActionOptionError,
   causedByGuest,
   checkActions,
   DEFAULT_ACTIONS,
@@ -120,7 +121,19 @@ export class MachineCore {
     options: MachineCoreOptions = {},
   ) {
     this.machine = options.machine ?? "none";
-    this.actions = { ...DEFAULT_ACTIONS, ...checkActions(options.actions ?? {}) };
+    const requested = checkActions(options.actions ?? {});
+    if (requested.panic === "exit-failure" && !profile.panicExitFailure) {
+      throw new ActionOptionError(
+        `panic action 'exit-failure' needs QEMU 7.1 or later (simulating ${profile.id})`,
+      );
+    }
+    if (requested.panic !== undefined && !profile.actionKnobs) {
+      // Before 6.0 a panic always pauses, then powers off unless -no-shutdown.
+      throw new ActionOptionError(
+        `a panic action needs QEMU 6.0 or later (simulating ${profile.id})`,
+      );
+    }
+    this.actions = { ...DEFAULT_ACTIONS, ...requested };
     this.runState = new RunStateMachine(profile.version, "prelaunch");
     this.autostart = !options.startPaused;
     if (options.incoming) {

@@ -43,6 +43,8 @@ export interface SimCommandLine {
   monitors: MonitorSpec[];
   startPaused: boolean;
   actions: Partial<RunStateActions>;
+  /** Whether `-action` was used (QEMU 6.0+ only). */
+  actionOption?: boolean | undefined;
   name?: string | undefined;
   machine: "none" | "pc";
   incoming?: string | undefined;
@@ -229,6 +231,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
       } catch (e) {
         throw new QemuOptionError(option, (e as Error).message, { cause: e });
       }
+      line.actionOption = true;
     },
   },
   "watchdog-action": {

@@ -330,6 +330,22 @@ suite("pre-4.0 profile (2.9.0)", () => {
   });
 });
 
+suite("actions per version", () => {
+  test("should refuse panic actions before 6.0 and exit-failure before 7.1", () => {
+    assert.throws(
+      () => rig({ version: "2.9.0", actions: { panic: "pause" } }),
+      /a panic action needs QEMU 6\.0/,
+    );
+    assert.doesNotThrow(() =>
+      rig({
+        version: "2.9.0",
+        actions: { shutdown: "pause", reboot: "shutdown", watchdog: "pause" },
+      }),
+    );
+    assert.doesNotThrow(() => rig({ version: "7.2.0", actions: { panic: "exit-failure" } }));
+  });
+});
+
 suite("run-control commands (§5)", () => {
   test("should stop a running VM with STOP and be a no-op elsewhere", () => {
     const { core, log } = running();

@@ -86,6 +86,16 @@ suite("qmpkit sim", () => {
     assert.match(third.err(), /unknown QEMU version '1\.0': known versions are 7\.2\.22/);
   });
 
+  test("should refuse -action for a QEMU older than 6.0", async () => {
+    const { io, err } = fakeIo();
+    const sock = `unix:${join(dir, "old.sock")},server=on,wait=off`;
+    assert.equal(
+      await runSim(["--qemu-version", "2.9.0", "-action", "reboot=shutdown", "-qmp", sock], io),
+      1,
+    );
+    assert.match(err(), /-action: invalid option \(QEMU 2\.9\.0 has none/);
+  });
+
   test("should exit 1 when a guest script panics with -action panic=exit-failure", async () => {
     const script = join(dir, "panic.jsonl");
     writeFileSync(script, '# panic soon\n{"at": "20ms", "action": "panic"}\n');

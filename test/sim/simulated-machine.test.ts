@@ -88,6 +88,23 @@ suite("SimulatedMachine over QMP", () => {
     }
   });
 
+  test("should answer quit and system_wakeup before their events in 8.2.0 (§1.9)", async () => {
+    const { vm, qmp } = await start({ qemuVersion: "8.2.0", machine: "pc", firmwareResets: 0 });
+    vm.guest.suspend();
+    const lines = await transcript(qmp, ['{"execute":"system_wakeup"}', '{"execute":"quit"}']);
+    assert.deepEqual(lines, [
+      '>> {"execute":"system_wakeup"}\n',
+      '{"timestamp": {TS}, "event": "SUSPEND"}\r\n',
+      '{"return": {}}\r\n',
+      '{"timestamp": {TS}, "event": "WAKEUP"}\r\n',
+      '>> {"execute":"quit"}\n',
+      '{"return": {}}\r\n',
+      '{"timestamp": {TS}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}\r\n',
+    ]);
+    assert.equal(await vm.exited, 0);
+    assert.equal(qmp.isEnded, true);
+  });
+
   test("should end on quit: SHUTDOWN, the reply, then EOF and exit status 0", async () => {
     const { vm, qmp } = await start({ startPaused: true, actions: { shutdown: "pause" } });
     const lines = await transcript(qmp, ['{"execute":"quit"}']);
