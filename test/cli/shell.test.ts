@@ -72,7 +72,7 @@ class Terminal {
   async waitFor(
     predicate: (screen: string) => boolean,
     what: string,
-    timeoutMs = 15_000,
+    timeoutMs = 30_000,
   ): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
