@@ -599,6 +599,36 @@ suite("QmpServer events", () => {
   });
 });
 
+suite("QmpServer event order", () => {
+  test("should deliver an event emitted while another is being delivered after it, to every client", async () => {
+    let server: QmpServer | undefined;
+    let nested = false;
+    const t = await start({
+      maxClients: 2,
+      onTraffic: (direction, text) => {
+        if (direction === "out" && text.includes('"STOP"') && !nested) {
+          nested = true;
+          server?.emit("RESUME");
+        }
+      },
+    });
+    server = t.server;
+    try {
+      const a = await t.client();
+      const b = await t.client();
+      await a.handshake();
+      await b.handshake();
+      t.server.emit("STOP");
+      for (const c of [a, b]) {
+        const got = (await lines(c, 2)).map((l) => JSON.parse(l).event);
+        assert.deepEqual(got, ["STOP", "RESUME"]);
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 suite("QmpServer event validation", () => {
   test("should refuse malformed event data when validateEvents is on, and send it when off", () => {
     const strict = new QmpServer({ validateEvents: true });
