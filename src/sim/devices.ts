@@ -55,6 +55,11 @@ export interface QdevDeviceOptions {
   hotpluggable?: boolean | undefined;
   /** Bus name for the "does not support hotplugging" error. Default `pci.0`. */
   bus?: string | undefined;
+  /**
+   * Who completes a `device_del`: `guest` (PCI/ACPI hot-unplug: the guest must acknowledge) or
+   * `host` (USB devices, virtio-serial ports: at once). Default: by driver.
+   */
+  unplug?: "guest" | "host" | undefined;
 }
 
 /** The devices a simulated machine has. Default: none, as `-nodefaults`. */
@@ -95,6 +100,7 @@ interface QdevDevice {
   driver: string;
   hotpluggable: boolean;
   bus: string;
+  unplug: "guest" | "host";
   unplugPending: boolean;
   nic: boolean;
   rxFilterNotify: boolean;
@@ -181,6 +187,9 @@ export class SimDevices {
       driver: d.driver ?? "virtio-net-pci",
       hotpluggable: d.hotpluggable ?? true,
       bus: d.bus ?? "pci.0",
+      unplug:
+        d.unplug ??
+        (/^(usb-|virtserialport$|virtconsole$)/.test(d.driver ?? "") ? "host" : "guest"),
       unplugPending: false,
       nic,
       rxFilterNotify: true,
@@ -322,13 +331,28 @@ export class SimDevices {
       throw new SimCommandError("GenericError", `Device ${id} is already in the process of unplug`);
     }
     d.unplugPending = true;
-    this.#guestWork(() => this.guestAckUnplug(id));
+    if (d.unplug === "host") {
+      // USB and virtio-serial ports unplug without the guest; 7.2.22 sends DEVICE_DELETED just
+      // after the reply.
+      this.host.clock.setTimer(() => {
+        if (!this.#disposed && !this.host.core.hasExited) this.removeDevice(id);
+      }, 0);
+    } else {
+      this.#guestWork(() => this.guestAckUnplug(id));
+    }
   }
 
-  /** The guest released a device after `device_del`: DEVICE_DELETED{device, path}. */
+  /**
+   * The guest released a device after `device_del`: DEVICE_DELETED{device, path}. A virtio PCI
+   * proxy first loses its `virtio-backend` child, which has no id: DEVICE_DELETED{path} comes
+   * before the device's own (every unrealized device reports itself, qdev `device_unparent`).
+   */
   guestAckUnplug(id: string): void {
     const d = this.qdevs.get(id);
     if (d === undefined || !d.unplugPending) return;
+    if (/^virtio-.*-pci/.test(d.driver)) {
+      this.host.emit("DEVICE_DELETED", { path: `/machine/peripheral/${id}/virtio-backend` });
+    }
     this.removeDevice(id);
   }
 

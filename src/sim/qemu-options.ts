@@ -370,9 +370,12 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
           throw new QemuOptionError(option, `${driver} needs id=… in the simulator`);
         line.nics.push(id);
       } else if (driver === "virtserialport" || driver === "virtconsole") {
-        const name = opts.get("name") ?? id;
-        if (name === undefined) throw new QemuOptionError(option, `${driver} needs name=…`);
-        line.serialPorts.push(name);
+        // VSERPORT_CHANGE names the port by its qdev id (hw/char/virtio-console.c), so only a
+        // port with an id can report; the guest-visible `name` plays no part in QMP.
+        if (id !== undefined) {
+          line.serialPorts.push(id);
+          line.devices.push({ id, driver });
+        }
       } else if (
         [
           "ide-cd",

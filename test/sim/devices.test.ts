@@ -87,6 +87,7 @@ suite("device_del", () => {
     clock.advance(10);
     assert.deepEqual(log, [
       "RESUME",
+      'DEVICE_DELETED {"path":"/machine/peripheral/net0/virtio-backend"}',
       'DEVICE_DELETED {"device":"net0","path":"/machine/peripheral/net0"}',
     ]);
     assert.throws(() => dev.deviceDel("net0"), err("DeviceNotFound", "Device 'net0' not found"));

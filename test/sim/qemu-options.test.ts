@@ -76,7 +76,7 @@ suite("parseQemuOptions", () => {
       "-device",
       "virtio-serial-pci",
       "-device",
-      "virtserialport,name=org.qemu.guest_agent.0",
+      "virtserialport,name=org.qemu.guest_agent.0,id=qga0",
     ]);
     assert.equal(line.memoryBytes, 64 * 1024 * 1024);
     assert.deepEqual(line.blockDevices, [
@@ -85,7 +85,7 @@ suite("parseQemuOptions", () => {
     ]);
     assert.deepEqual(line.nics, ["net0"]);
     assert.equal(line.balloon, true);
-    assert.deepEqual(line.serialPorts, ["org.qemu.guest_agent.0"]);
+    assert.deepEqual(line.serialPorts, ["qga0"]);
     assert.equal(line.devices.find((d) => d.id === "cdrom0")?.hotpluggable, false);
   });
 

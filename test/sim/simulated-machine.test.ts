@@ -521,4 +521,46 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       await vm.close();
     }
   });
+
+  test(
+    "should match device_del of USB devices and virtio-serial ports (no guest needed)",
+    realQemuTest(),
+    async () => {
+      const args = [
+        "-device",
+        "qemu-xhci,id=xhci",
+        "-device",
+        "usb-kbd,id=kbd1",
+        "-device",
+        "virtio-serial-pci,id=vs",
+        "-device",
+        "virtserialport,id=port1,name=org.example.0",
+      ];
+      const session = [
+        '{"execute":"device_del","arguments":{"id":"kbd1"}}',
+        '{"execute":"device_del","arguments":{"id":"port1"}}',
+        '{"execute":"device_del","arguments":{"id":"vs"}}',
+        '{"execute":"device_del","arguments":{"id":"vs"}}',
+        '{"execute":"device_del","arguments":{"id":"kbd1"}}',
+      ];
+      const real = await startQemu({ machine: "pc", args });
+      let expected: string[];
+      try {
+        const qmp = await RawQmp.connect(real.socketPath);
+        await qmp.handshake();
+        expected = await transcript(qmp, session, 200);
+      } finally {
+        await real.stop();
+      }
+      const { vm, qmp } = await start(
+        machineOptionsFrom(parseQemuOptions(["-machine", "pc", "-S", ...args])),
+      );
+      try {
+        assert.deepEqual(await transcript(qmp, session), expected);
+      } finally {
+        qmp.close();
+        await vm.close();
+      }
+    },
+  );
 });
