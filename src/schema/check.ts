@@ -87,6 +87,8 @@ class Checker {
   private readonly byName = new Map<string, Definition>();
   private readonly strictNames: boolean;
   private readonly requireMemberDocs: boolean;
+  /** QEMU 9.0+ rules (trees with `documentation-exceptions`, or strict documentation). */
+  private readonly modernRules: boolean;
 
   constructor(
     private readonly parsed: ParsedSchema,
@@ -96,6 +98,7 @@ class Checker {
     this.strictNames =
       options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
     const docs = options.memberDocs ?? "auto";
+    this.modernRules = parsed.pragmas.sawDocumentationExceptions || docs === "require";
     this.requireMemberDocs =
       parsed.pragmas.docRequired &&
       (docs === "require" || (docs === "auto" && parsed.pragmas.sawDocumentationExceptions));
@@ -103,9 +106,58 @@ class Checker {
 
   run(): SchemaModel {
     this.predefine();
-    for (const e of this.parsed.exprs) this.define(e);
+    const featureNames = new Set(["deprecated", "unstable"]);
+    for (const e of this.parsed.exprs) {
+      this.define(e);
+      // QEMU 10 keeps schema features in a 64-bit mask: the two special ones and 62 others.
+      for (const f of [...featureNamesOf(e.expr.features), ...innerFeatures(e.expr)])
+        featureNames.add(f);
+      if (featureNames.size > 64)
+        throw schemaError("Maximum of 64 schema features is permitted", e.info);
+      this.checkModernRules(e);
+    }
     for (const d of this.defs) this.checkSemantics(d);
+    if (this.modernRules) {
+      for (const doc of this.parsed.freeDocs) {
+        if (doc.lateHeadingLine !== undefined) {
+          throw schemaError("'=' heading must come first in a comment block", {
+            ...doc.info,
+            line: doc.lateHeadingLine,
+            column: 1,
+          });
+        }
+      }
+    }
     return { definitions: this.defs, files: this.parsed.files };
+  }
+
+  /** Rules QEMU added in 9.x/10.x, checked for schemas that follow today's rules. */
+  private checkModernRules(e: ParsedExpr): void {
+    if (!this.modernRules) return;
+    const { expr, info, doc } = e;
+    const meta = "command" in expr ? "command" : "event" in expr ? "event" : undefined;
+    if (meta === undefined) return;
+    const what = `${meta} '${String(expr[meta])}'`;
+    if (
+      meta === "command" &&
+      expr.returns === undefined &&
+      doc?.sections.some((x) => x.tag === "Returns")
+    ) {
+      throw schemaError(`${what}: 'Returns' section, but command doesn't return anything`, info);
+    }
+    // Implicit argument types cannot be conditional member by member in the generated C.
+    if (isObject(expr.data) && expr.boxed !== true) {
+      for (const v of Object.values(expr.data)) {
+        if (isObject(v) && v.if !== undefined) {
+          throw schemaError(
+            meta === "command"
+              ? `${what}: conditional command arguments require 'boxed': true`
+              : `${what}: event's 'data' members may have 'if' conditions only with 'boxed': true`,
+            info,
+          );
+        }
+      }
+    }
   }
 
   private add(def: Definition, info: SourceInfo): void {
@@ -725,11 +777,10 @@ class Checker {
               info,
             );
           }
-          this.clashCheck(
-            [...baseMembers, ...this.allMembers(br.type.name, info)],
-            `${what} branch '${br.name}'`,
-            info,
-          );
+          // A branch that is itself a union adds its own branches' members too (QEMU 10).
+          for (const set of this.variantMemberSets(br.type.name, info)) {
+            this.clashCheck([...baseMembers, ...set], `${what} branch '${br.name}'`, info);
+          }
         }
         return;
       }
@@ -775,6 +826,16 @@ class Checker {
           const a = this.lookupType({ name: d.args, array: false }, `${what}: 'data'`, info);
           const ok =
             a.kind === "struct" || (d.boxed && (a.kind === "union" || a.kind === "alternate"));
+          // QEMU 10: the arguments of a non-boxed command cannot be conditional one by one.
+          if (
+            this.modernRules &&
+            a.kind === "struct" &&
+            !d.boxed &&
+            !a.implicit &&
+            this.allMembers(a.name, info).some((m) => m.ifcond !== undefined)
+          ) {
+            throw schemaError(`${what}: conditional command arguments require 'boxed': true`, info);
+          }
           if (!ok)
             throw schemaError(
               `${what}: 'data' requires a struct type${d.boxed ? " (or union with 'boxed')" : ""}, not ${describe(a)}`,
@@ -831,6 +892,23 @@ class Checker {
     }
     if (d?.kind === "union") return this.allMembers(d.base, info, depth + 1);
     return [];
+  }
+
+  /** Every member set a value of an object type can have: one per path through nested unions. */
+  private variantMemberSets(
+    name: string,
+    info: SourceInfo,
+    depth = 0,
+  ): (Member & { owner: string })[][] {
+    const base = this.allMembers(name, info);
+    const d = this.byName.get(name);
+    if (d?.kind !== "union" || depth > 16) return [base];
+    const sets: (Member & { owner: string })[][] = [];
+    for (const br of d.branches) {
+      for (const set of this.variantMemberSets(br.type.name, info, depth + 1))
+        sets.push([...base, ...set]);
+    }
+    return sets.length > 0 ? sets : [base];
   }
 
   private clashCheck(
@@ -1055,6 +1133,14 @@ function parseFeatures(
     info,
   );
   return out;
+}
+
+/** The names in a `features` list. */
+function featureNamesOf(v: QapiValue | undefined): string[] {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((f) =>
+    typeof f === "string" ? [f] : isObject(f) && typeof f.name === "string" ? [f.name] : [],
+  );
 }
 
 /** Feature names used by the members, values or inline base members of a definition. */

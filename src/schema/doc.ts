@@ -36,6 +36,8 @@ export interface DocBlock {
   readonly members: readonly DocItem[];
   readonly features: readonly DocItem[];
   readonly sections: readonly DocSection[];
+  /** The line of a `=` heading that is not the block's first line (an error from QEMU 10). */
+  readonly lateHeadingLine?: number | undefined;
 }
 
 const sectionTag =
@@ -73,6 +75,8 @@ export function parseDocBlock(
     | { kind: "section"; text: string[]; directive: boolean };
   let target: Target = { kind: "body" };
   let inFeatures = false;
+  let featuresLine = 0;
+  let lateHeadingLine: number | undefined;
   for (; i < lines.length; i++) {
     const { text, line } = lines[i]!;
     if (text.trim() === "") {
@@ -97,9 +101,14 @@ export function parseDocBlock(
     if (symbol !== undefined && text.startsWith("=")) {
       fail("unexpected '=' markup in definition documentation", line);
     }
+    // QEMU 10 wants a heading on a block's first line; older trees had them anywhere.
+    if (symbol === undefined && text.startsWith("=") && i > 0) lateHeadingLine ??= line;
     const tag = sectionTag.exec(text);
     if (tag && !text.startsWith(" ")) {
       if (tag[1] === "Features") {
+        if (inFeatures) fail("duplicated 'Features:' line", line);
+        if (symbol === undefined) fail("'Features:' not allowed in free-form documentation", line);
+        featuresLine = line;
         inFeatures = true;
         target = { kind: "body" };
         continue;
@@ -126,6 +135,7 @@ export function parseDocBlock(
     if (target.kind === "body") body.push(text);
     else target.text.push(text.trim() === "" ? "" : target.kind === "item" ? text.trim() : text);
   }
+  if (inFeatures && features.length === 0) fail("feature descriptions expected", featuresLine);
   for (const s of sections) {
     if (!s.directive && s.text.join("").trim() === "") fail(`empty doc section '${s.tag}'`, s.line);
   }
@@ -136,6 +146,7 @@ export function parseDocBlock(
     members: members.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
     features: features.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
     sections: sections.map((s) => ({ tag: s.tag, text: s.text.join("\n").trim() })),
+    ...(lateHeadingLine !== undefined ? { lateHeadingLine } : {}),
   };
 }
 
