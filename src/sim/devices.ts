@@ -42,8 +42,10 @@ export interface BlockDeviceOptions {
   removable?: boolean | undefined;
   /** The guest locked the tray (eject needs `force`). Default false. */
   locked?: boolean | undefined;
-  /** rerror/werror: what an I/O error does. Default `stop`... as QEMU's default for werror is enospc. */
+  /** rerror/werror: what an I/O error does. Default `stop` (the interesting case to simulate). */
   errorAction?: "report" | "ignore" | "stop" | "enospc" | undefined;
+  /** Bytes a `block-stream` has to copy from a backing file. Default 0: no backing file. */
+  backingBytes?: number | undefined;
 }
 
 /** A guest device that can be unplugged with `device_del`. */
@@ -93,6 +95,7 @@ interface BlockDevice {
   inserted: boolean;
   errorAction: "report" | "ignore" | "stop" | "enospc";
   ioStatus: "ok" | "failed" | "nospace";
+  backingBytes: number;
 }
 
 interface QdevDevice {
@@ -166,6 +169,7 @@ export class SimDevices {
         inserted: true,
         errorAction: b.errorAction ?? "stop",
         ioStatus: "ok",
+        backingBytes: b.backingBytes ?? 0,
       });
     }
     this.netdevs = new Set(options.netdevs ?? []);
@@ -594,16 +598,27 @@ export class SimDevices {
 
   // ------------------------------------------------------------------ block jobs
 
-  /** `block-stream {device, job-id?, speed?}`: a job that completes with BLOCK_JOB_COMPLETED. */
+  /** JOB_STATUS_CHANGE{id, status} (the job state machine, job.c). */
+  #jobStatus(id: string, status: string): void {
+    this.host.emit("JOB_STATUS_CHANGE", { id, status });
+  }
+
+  /**
+   * `block-stream {device, job-id?, speed?}`. The job goes `created`, `running`; when it is done,
+   * `waiting`, `pending`, BLOCK_JOB_COMPLETED, `concluded`, `null` (auto-finalize, auto-dismiss).
+   * A drive without a backing file has nothing to copy: 7.2.22 runs the whole sequence before
+   * the reply, with `len` 0. With `backingBytes` the job copies for a while.
+   */
   blockStream(args: JsonObject): void {
     const device = String(args.device);
     const b =
       this.blocks.get(device) ?? [...this.blocks.values()].find((x) => x.nodeName === device);
-    if (b === undefined)
+    if (b === undefined) {
       throw new SimCommandError(
         "GenericError",
         `Cannot find device='${device}' nor node-name='${device}'`,
       );
+    }
     const id = typeof args["job-id"] === "string" ? args["job-id"] : b.id;
     if (this.#jobs.has(id)) {
       throw new SimCommandError("GenericError", `Job ID '${id}' already in use`);
@@ -611,29 +626,41 @@ export class SimDevices {
     const job: BlockJob = {
       device: id,
       type: "stream",
-      len: 64 * 1024 * 1024,
+      len: b.backingBytes,
       offset: 0,
       speed: typeof args.speed === "number" ? args.speed : 0,
       timer: undefined,
     };
     this.#jobs.set(id, job);
-    job.timer = this.host.clock.setTimer(() => {
+    this.#jobStatus(id, "created");
+    this.#jobStatus(id, "running");
+    const complete = () => {
+      if (this.#disposed || this.host.core.hasExited) return;
       job.offset = job.len;
-      this.#jobs.delete(id);
+      this.#jobStatus(id, "waiting");
+      this.#jobStatus(id, "pending");
       this.host.emit("BLOCK_JOB_COMPLETED", jobData(job));
-    }, this.guestDelayMs * 10);
+      this.#jobStatus(id, "concluded");
+      this.#jobStatus(id, "null");
+      this.#jobs.delete(id);
+    };
+    if (job.len === 0) complete();
+    else job.timer = this.host.clock.setTimer(complete, this.guestDelayMs * 10);
   }
 
-  /** `block-job-cancel {device}`: BLOCK_JOB_CANCELLED. */
+  /** `block-job-cancel {device}`: `aborting`, BLOCK_JOB_CANCELLED, `concluded`, `null`. */
   blockJobCancel(device: string): void {
     const job = this.#jobs.get(device);
     if (job === undefined) {
       throw new SimCommandError("DeviceNotActive", `Block job '${device}' not found`);
     }
     if (job.timer !== undefined) this.host.clock.clearTimer(job.timer as never);
-    this.#jobs.delete(device);
     job.offset = Math.floor(job.len / 2);
+    this.#jobStatus(device, "aborting");
     this.host.emit("BLOCK_JOB_CANCELLED", jobData(job));
+    this.#jobStatus(device, "concluded");
+    this.#jobStatus(device, "null");
+    this.#jobs.delete(device);
   }
 
   /** `query-block-jobs`. */

@@ -342,7 +342,18 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
           }
           errorAction = v as BlockDeviceOptions["errorAction"];
         } else if (
-          !["if", "file", "format", "readonly", "cache", "aio", "node-name", "discard"].includes(k)
+          ![
+            "if",
+            "file",
+            "format",
+            "driver",
+            "size",
+            "readonly",
+            "cache",
+            "aio",
+            "node-name",
+            "discard",
+          ].includes(k)
         ) {
           throw new QemuOptionError(option, `invalid drive parameter '${k}'`);
         }

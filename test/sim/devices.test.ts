@@ -229,18 +229,56 @@ suite("dump", () => {
 });
 
 suite("block jobs", () => {
-  test("should complete a stream job, and cancel another with BLOCK_JOB_CANCELLED", () => {
-    const { dev, clock, log } = rig({ blockDevices: [{ id: "d0" }, { id: "d1" }] });
+  test("should run a stream job without a backing file to its end before returning (7.2.22)", () => {
+    const { dev, log } = rig({ blockDevices: [{ id: "d0" }] });
     dev.blockStream({ device: "d0" });
-    dev.blockStream({ device: "d1" });
+    assert.deepEqual(log, [
+      'JOB_STATUS_CHANGE {"id":"d0","status":"created"}',
+      'JOB_STATUS_CHANGE {"id":"d0","status":"running"}',
+      'JOB_STATUS_CHANGE {"id":"d0","status":"waiting"}',
+      'JOB_STATUS_CHANGE {"id":"d0","status":"pending"}',
+      'BLOCK_JOB_COMPLETED {"type":"stream","device":"d0","len":0,"offset":0,"speed":0}',
+      'JOB_STATUS_CHANGE {"id":"d0","status":"concluded"}',
+      'JOB_STATUS_CHANGE {"id":"d0","status":"null"}',
+    ]);
+    assert.deepEqual(dev.queryBlockJobs(), []);
+  });
+
+  test("should complete a job with a backing file later, and cancel another", () => {
+    const { dev, clock, log } = rig({
+      blockDevices: [
+        { id: "d0", backingBytes: 1 << 20 },
+        { id: "d1", backingBytes: 1 << 20 },
+      ],
+    });
+    dev.blockStream({ device: "d0" });
+    dev.blockStream({ device: "d1", "job-id": "j1" });
     assert.equal(dev.queryBlockJobs().length, 2);
-    dev.blockJobCancel("d1");
+    assert.throws(
+      () => dev.blockStream({ device: "d0" }),
+      err("GenericError", "Job ID 'd0' already in use"),
+    );
+    log.length = 0;
+    dev.blockJobCancel("j1");
+    assert.deepEqual(log, [
+      'JOB_STATUS_CHANGE {"id":"j1","status":"aborting"}',
+      'BLOCK_JOB_CANCELLED {"type":"stream","device":"j1","len":1048576,"offset":524288,"speed":0}',
+      'JOB_STATUS_CHANGE {"id":"j1","status":"concluded"}',
+      'JOB_STATUS_CHANGE {"id":"j1","status":"null"}',
+    ]);
+    log.length = 0;
     clock.advance(1000);
-    assert.match(log[0] ?? "", /^BLOCK_JOB_CANCELLED \{"type":"stream","device":"d1"/);
-    assert.match(log[1] ?? "", /^BLOCK_JOB_COMPLETED \{"type":"stream","device":"d0"/);
+    assert.equal(
+      log[2],
+      'BLOCK_JOB_COMPLETED {"type":"stream","device":"d0","len":1048576,"offset":1048576,"speed":0}',
+    );
     assert.throws(
       () => dev.blockJobCancel("nope"),
       err("DeviceNotActive", "Block job 'nope' not found"),
+    );
+    assert.throws(
+      () => dev.blockStream({ device: "nope" }),
+      err("GenericError", "Cannot find device='nope' nor node-name='nope'"),
     );
   });
 });

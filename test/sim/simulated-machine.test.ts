@@ -563,4 +563,42 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       }
     },
   );
+
+  test(
+    "should match block-stream and block-job-cancel on a drive without a backing file",
+    realQemuTest(),
+    async () => {
+      const args = [
+        "-drive",
+        "driver=null-co,if=none,id=d0,size=16M",
+        "-device",
+        "virtio-blk-pci,drive=d0,id=disk0",
+      ];
+      const session = [
+        '{"execute":"block-stream","arguments":{"device":"d0"}}',
+        '{"execute":"query-block-jobs"}',
+        '{"execute":"block-stream","arguments":{"device":"d0","speed":1}}',
+        '{"execute":"block-job-cancel","arguments":{"device":"d0"}}',
+        '{"execute":"block-stream","arguments":{"device":"nope"}}',
+      ];
+      const real = await startQemu({ machine: "pc", args });
+      let expected: string[];
+      try {
+        const qmp = await RawQmp.connect(real.socketPath);
+        await qmp.handshake();
+        expected = await transcript(qmp, session, 200);
+      } finally {
+        await real.stop();
+      }
+      const { vm, qmp } = await start(
+        machineOptionsFrom(parseQemuOptions(["-machine", "pc", "-S", ...args])),
+      );
+      try {
+        assert.deepEqual(await transcript(qmp, session), expected);
+      } finally {
+        qmp.close();
+        await vm.close();
+      }
+    },
+  );
 });
