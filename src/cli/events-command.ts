@@ -30,7 +30,7 @@ import {
   resolveTargets,
   type TargetSpec,
 } from "./targets.js";
-import { UsageError } from "./usage-error.js";
+import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
 Examples:
@@ -60,15 +60,6 @@ export interface EventsOptions {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
-}
-
-function positiveInteger(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new UsageError(`invalid ${name} '${value}': expected a positive integer`);
-    return n;
-  };
 }
 
 export function registerEventsCommand(program: Command, ctx: CommandContext): void {

@@ -17,7 +17,7 @@ import { stringifyJson } from "./json-text.js";
 import { parseJsonText, parseKeyValues } from "./key-value.js";
 import type { CommandContext } from "./context.js";
 import { singleTarget } from "./proxy-command.js";
-import { UsageError } from "./usage-error.js";
+import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
 Arguments: key=value (typed by the VM's own schema: numbers, booleans, enums, strings),
@@ -36,13 +36,6 @@ export interface ExecOptions {
   readonly timeout?: number | undefined;
   readonly pretty?: boolean | undefined;
   readonly compact?: boolean | undefined;
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`invalid --timeout '${value}': expected milliseconds`);
-  return n;
 }
 
 /** Sets every member of `from` into `into`, recursing into objects present in both. */
@@ -66,7 +59,7 @@ export function registerExecCommand(program: Command, ctx: CommandContext): void
     .option(
       "--timeout <ms>",
       "time to connect and to wait for the answer (ms)",
-      positiveInteger,
+      positiveInteger("--timeout"),
       10_000,
     )
     .option("--pretty", "indent the result (default on a terminal)")

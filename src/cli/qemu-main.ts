@@ -16,7 +16,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { realpathSync, rmSync, writeFileSync } from "node:fs";
+import { realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -92,7 +92,10 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
         }
         if (settings.pidfile !== undefined) {
           pidfile = resolve(io.cwd, settings.pidfile);
-          writeFileSync(pidfile, `${process.pid}\n`);
+          // Written whole or not at all: a harness polling for the file never reads it empty.
+          const partial = `${pidfile}.${process.pid}.tmp`;
+          writeFileSync(partial, `${process.pid}\n`);
+          renameSync(partial, pidfile);
         }
         if (settings.daemonize && process.send) {
           // The parent returns now; nobody reads our stderr any more.

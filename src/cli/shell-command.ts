@@ -34,6 +34,7 @@ import { singleTarget } from "./proxy-command.js";
 import { describeError } from "./report.js";
 import { catalogueDocs, formatDoc } from "./schema-docs.js";
 import { completeLine, describeCommand, parseShellLine, shellWords } from "./shell-line.js";
+import { positiveInteger } from "./usage-error.js";
 
 const examples = `
 In the shell:
@@ -105,7 +106,7 @@ export function registerShellCommand(program: Command, ctx: CommandContext): voi
     .command("shell")
     .description("an interactive QMP shell with completion from the VM's own schema")
     .argument("<target>", "unix:PATH, tcp:HOST:PORT or a socket path")
-    .option("--timeout <ms>", "time to connect (ms)", (v) => Number(v), 5000)
+    .option("--timeout <ms>", "time to connect (ms)", positiveInteger("--timeout"), 5000)
     .option("--no-events", "do not print events as they arrive")
     .option("--no-history", "do not read or write the history file")
     .addHelpText("after", examples)
@@ -261,6 +262,14 @@ export async function runShell(
     return true;
   };
 
+  // Ctrl-C in a terminal reaches readline, not the process: like a shell, it drops the line
+  // being typed and gives a fresh prompt (Ctrl-D or `quit` leave).
+  rl.on("SIGINT", () => {
+    io.stdout.write("^C\n");
+    rl.write(null, { ctrl: true, name: "u" });
+    rl.setPrompt(promptText());
+    if (!busy) rl.prompt();
+  });
   const onAbort = () => rl.close();
   io.signal.addEventListener("abort", onAbort, { once: true });
   try {

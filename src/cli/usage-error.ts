@@ -15,3 +15,14 @@ export class UsageError extends QmpError {
 /** Whether `e` is a `UsageError` (by name, so that two copies of the package agree). */
 export const isUsageError = (e: unknown): e is UsageError =>
   e instanceof Error && e.name === "UsageError";
+
+/** A commander option parser for a positive integer; anything else is a `UsageError` naming it. */
+export function positiveInteger(option: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) {
+      throw new UsageError(`invalid ${option} '${value}': expected a positive integer`);
+    }
+    return n;
+  };
+}
