@@ -140,16 +140,27 @@ export const vInt64: ValidateFn = (v, p, n, is) => {
 };
 
 /**
- * `uint64`/`size`: QEMU accepts any integer from int64's minimum to uint64's maximum (negative
- * values are taken modulo 2^64 for backward compatibility, `qobject_input_type_uint64`).
+ * `uint64`/`size` (and the first step of `uint8`…`uint32`): QEMU accepts any integer from
+ * int64's minimum to uint64's maximum (negative values are taken modulo 2^64 for backward
+ * compatibility). Anything else, a string as much as a too large number, is reported as
+ * `Parameter 'a.b' expects uint64` (`qobject_input_type_uint64`): a `type` issue with
+ * `expected: "uint64"` for a value that is no integer, a `range` issue for one out of range.
  * @private
  */
 export const vUint64: ValidateFn = (v, p, n, is) => {
   if (typeof v === "number") {
     if (Number.isSafeInteger(v)) return;
     if (Number.isInteger(v) && BigInt(v) >= int64Min && BigInt(v) <= uint64Max) return;
-  } else if (typeof v === "bigint" && v >= int64Min && v <= uint64Max) return;
-  is.push(typeIssue(p, n, "integer", v));
+    if (Number.isInteger(v)) {
+      is.push({ kind: "range", path: pathOf(p, n), value: v, expected: "uint64" });
+      return;
+    }
+  } else if (typeof v === "bigint") {
+    if (v >= int64Min && v <= uint64Max) return;
+    is.push({ kind: "range", path: pathOf(p, n), value: v, expected: "uint64" });
+    return;
+  }
+  is.push(typeIssue(p, n, "uint64", v));
 };
 
 /**
@@ -291,6 +302,8 @@ export function qemuIssueMessage(issue: ValidationIssue): string {
     case "unexpected":
       return `Parameter '${issue.path}' is unexpected`;
     case "type":
+      // uint64 reports a wrong type as a bad value (`qobject_input_type_uint64`).
+      if (issue.expected === "uint64") return `Parameter '${issue.path}' expects uint64`;
       // An alternate's mismatch names the alternate type and only the member's own name.
       return jsonWords.has(issue.expected)
         ? `Invalid parameter type for '${issue.path}', expected: ${issue.expected}`
@@ -298,7 +311,10 @@ export function qemuIssueMessage(issue: ValidationIssue): string {
     case "enum":
       return `Parameter '${qemuParameterName(issue)}' does not accept value '${issue.value}'`;
     case "range":
-      return `Parameter '${qemuParameterName(issue)}' expects ${issue.expected}`;
+      // uint64's own check names the full path; the sized checks only the member's name.
+      return issue.expected === "uint64"
+        ? `Parameter '${issue.path}' expects uint64`
+        : `Parameter '${qemuParameterName(issue)}' expects ${issue.expected}`;
     case "variant":
       return issue.message;
   }

@@ -16,7 +16,7 @@ import { commandValidators, eventValidators, validators } from "./__fixtures__/g
 import { compileValidators } from "./dynamic.js";
 import { introspect, modelFromIntrospection } from "./introspect.js";
 import { loadSchema } from "./load.js";
-import { qemuParameterName } from "./runtime.js";
+import { qemuIssueMessage, qemuParameterName, vUint8, vUint64 } from "./runtime.js";
 
 const kinds = (issues: readonly ValidationIssue[]) => issues.map((i) => `${i.kind}:${i.path}`);
 
@@ -203,7 +203,11 @@ void suite("compileValidators()", () => {
 
   test("should validate against a model rebuilt from introspection (integer sizes aside)", () => {
     const peer = compileValidators(modelFromIntrospection(introspect(model)));
-    for (const value of samples) {
+    // Introspection says `int` for every integer type: values out of int64 (a uint64 would take
+    // them) are left out.
+    for (const value of samples.filter(
+      (x) => !JSON.stringify(x, (_k, v) => (typeof v === "bigint" ? "BIG" : v))?.includes("BIG"),
+    )) {
       // Introspection shows every integer type as `int`: a peer's model cannot know ranges.
       const expected = commandValidators.draw.args
         .errors(value)
@@ -215,5 +219,34 @@ void suite("compileValidators()", () => {
         expected,
       );
     }
+  });
+});
+
+void suite("qemuIssueMessage()", () => {
+  test("should word each issue as QEMU's input visitor does", () => {
+    const issues = (fn: typeof vUint64, v: unknown) => {
+      const is: ValidationIssue[] = [];
+      fn(v, "a", "b", is);
+      return is.map(qemuIssueMessage);
+    };
+    assert.deepEqual(issues(vUint64, "x"), ["Parameter 'a.b' expects uint64"]);
+    assert.deepEqual(issues(vUint64, 2n ** 64n), ["Parameter 'a.b' expects uint64"]);
+    assert.deepEqual(issues(vUint64, -1), []);
+    assert.deepEqual(issues(vUint8, "x"), ["Parameter 'a.b' expects uint64"]);
+    assert.deepEqual(issues(vUint8, 256), ["Parameter 'b' expects uint8_t"]);
+    assert.deepEqual(issues(vUint8, -1), ["Parameter 'b' expects uint8_t"]);
+    assert.equal(qemuIssueMessage({ kind: "missing", path: "a.b" }), "Parameter 'a.b' is missing");
+    assert.equal(
+      qemuIssueMessage({ kind: "unexpected", path: "x" }),
+      "Parameter 'x' is unexpected",
+    );
+    assert.equal(
+      qemuIssueMessage({ kind: "type", path: "a[1]", expected: "string", actual: "integer" }),
+      "Invalid parameter type for 'a[1]', expected: string",
+    );
+    assert.equal(
+      qemuIssueMessage({ kind: "enum", path: "a[0]", value: "v", allowed: [] }),
+      "Parameter 'null' does not accept value 'v'",
+    );
   });
 });
