@@ -6,10 +6,17 @@
  * definition and says exactly what is wrong, e.g.
  * `qapi/run-state.json:12:1: struct 'StatusInfo': member 'status' uses unknown type 'RunStat'`.
  *
- * Naming and documentation rules changed over QEMU's history. The checker applies the modern
- * rules, except for trees that still use the old pragma names (`name-case-whitelist`,
- * `returns-whitelist`, QEMU before 6.0), and requires every member to be documented only where
- * QEMU does (the `documentation-exceptions` pragma, QEMU 9.0+) unless asked to.
+ * Naming and documentation rules changed over QEMU's history, and the checker follows the age
+ * of the schema it reads, so that any QEMU tree from 2.x to 10.x checks:
+ *
+ * - the naming rules of QEMU 6.0+ (lowercase members with `-`, CamelCase types, ALL_CAPS events,
+ *   reserved `q_`/`has_`/`u`, no inline `returns`, no list-form `if`) apply unless the schema
+ *   predates the `*-name-exceptions` pragmas;
+ * - member documentation, and QEMU 10's newer rules (`Returns` only on commands that return,
+ *   no conditional arguments without `boxed`, `=` headings first), apply to schemas with the
+ *   `documentation-exceptions` pragma (QEMU 9.0+) or when `memberDocs: "require"` asks.
+ *
+ * Tested against QEMU's own `tests/qapi-schema` cases of 7.2 and 10.0 (`qemu-tree.test.ts`).
  *
  * @module
  */
@@ -41,8 +48,9 @@ export interface CheckOptions {
    */
   readonly naming?: "auto" | "strict" | "legacy" | undefined;
   /**
-   * `require`: with `doc-required`, every member, value and branch must be documented (QEMU 9.0+).
-   * Default `auto`: required when the schema uses the `documentation-exceptions` pragma.
+   * `require`: with `doc-required`, every member, value and branch must be documented, and
+   * QEMU 10's newer rules apply (see the module doc). Default `auto`: so when the schema uses
+   * the `documentation-exceptions` pragma (QEMU 9.0+). `ignore`: neither.
    */
   readonly memberDocs?: "auto" | "require" | "ignore" | undefined;
 }
