@@ -185,13 +185,6 @@ export class QmpSession implements SessionInfo {
     if (this.state === "closed" || this.stream.destroyed || this.stream.writableEnded) return;
     this.host.traffic?.(this, "out", text);
     try {
-      if (!this.corked) {
-        // Messages written in one turn of the event loop (a pipelined burst, an event and its
-        // reply) leave in one system call; the bytes are the same as QEMU's line-by-line flush.
-        this.corked = true;
-        this.stream.cork();
-        queueMicrotask(this.uncork);
-      }
       const ok = this.stream.write(text);
       if (!ok) this.outputBlocked = true;
     } catch {
@@ -231,6 +224,14 @@ export class QmpSession implements SessionInfo {
     } catch (error) {
       // The decoder reports bad input as items; a throw is a bug, but must not kill the server.
       items = [{ kind: "error", error: new JsonStreamError(`JSON parse error, ${String(error)}`) }];
+    }
+    if (items.length > 1 && !this.corked) {
+      // A pipelined burst: the replies written in this turn of the event loop leave in one
+      // system call (the bytes are the same as QEMU's line-by-line flush). A lone request is
+      // answered with a plain write, which is cheaper.
+      this.corked = true;
+      this.stream.cork();
+      queueMicrotask(this.uncork);
     }
     if (this.inboxHead === this.inbox.length) {
       this.inbox = items;
