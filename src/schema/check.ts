@@ -106,7 +106,8 @@ class Checker {
     this.strictNames =
       options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
     const docs = options.memberDocs ?? "auto";
-    this.modernRules = parsed.pragmas.sawDocumentationExceptions || docs === "require";
+    this.modernRules =
+      docs === "require" || (docs === "auto" && parsed.pragmas.sawDocumentationExceptions);
     this.requireMemberDocs =
       parsed.pragmas.docRequired &&
       (docs === "require" || (docs === "auto" && parsed.pragmas.sawDocumentationExceptions));
