@@ -242,7 +242,12 @@ const cases: Case[] = [
   {
     name: "exec-oob of a command without allow-oob",
     mode: "oob",
-    send: ['{"exec-oob":"query-status","id":"q"}'],
+    send: [
+      '{"exec-oob":"query-status","id":"q"}',
+      '{"exec-oob":"qmp_capabilities","id":"c"}',
+      '{"exec-oob":"migrate-pause","arguments":{"x":1},"id":"a"}',
+      '{"exec-oob":"migrate-pause","arguments":[],"id":"b"}',
+    ],
   },
   {
     name: "exec-oob of an unknown command",
