@@ -34,8 +34,16 @@ export function processIo(): { io: CliIo; dispose(): void } {
     if (interrupts > 1) process.exit(130);
     controller.abort(new Error(`interrupted by ${name}`));
   };
+  // A reader that goes away (`qmpkit events | head`) ends the command quietly, as for other
+  // tools, rather than an unhandled EPIPE.
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    if (!controller.signal.aborted)
+      controller.abort(new Error(`output closed: ${error.code ?? error.message}`));
+  };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.stdout.on("error", onOutputError);
+  process.stderr.on("error", onOutputError);
   return {
     io: {
       stdin: process.stdin,
@@ -48,6 +56,7 @@ export function processIo(): { io: CliIo; dispose(): void } {
     dispose() {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      // Left in place: a late write to a closed pipe must still not crash the process.
     },
   };
 }

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
-import { type CliResult, runCli } from "./support.js";
+import { type CliResult, collect, runCli, spawnCli, waitForOutput } from "./support.js";
 
 /** Exactly one line on stderr, no stack trace, the given status. */
 function assertOneLineError(result: CliResult, status: number, pattern: RegExp): void {
@@ -132,5 +132,16 @@ suite("bad input", () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^qmpkit sim: -frobnicate: invalid option/);
     assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+
+  test("should end quietly when the reader of its output goes away", async () => {
+    const child = spawnCli(["events"]);
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+    await waitForOutput(child, (t) => t.includes("connected to QEMU"));
+    child.stdout?.destroy();
+    const r = await collect(child, { timeoutMs: 30_000 });
+    assert.equal(r.status, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled|\n\s+at /);
   });
 });
