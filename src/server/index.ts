@@ -26,7 +26,9 @@ export {
   isOobRequest,
   type KeyOrder,
   requestId,
+  selectArgumentIssue,
 } from "./request.js";
+export { firstUnvisitedKey, gStrHash } from "./glib-hash.js";
 export {
   type CommandContext,
   type CommandHandler,
