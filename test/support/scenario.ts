@@ -28,8 +28,8 @@ export type ScenarioStep =
   /**
    * The guest acts here. On real QEMU this is the tiny guest's own doing (nothing to do); on the
    * simulator the runner performs `action` (an `x-sim-guest` action). With `storm`, the simulator
-   * repeats it every 5 ms whenever the machine is running, until the scenario ends, as the storm
-   * guests do.
+   * repeats it every 5 ms and just before each later command, whenever the machine is running,
+   * until the scenario ends, as the storm guests do.
    */
   | {
       readonly do: "guest";
@@ -108,6 +108,8 @@ export async function realQemuPackage(): Promise<string | undefined> {
 }
 
 interface StepHooks {
+  /** Called before each command is sent. */
+  beforeCommand(): void;
   guest(step: Extract<ScenarioStep, { do: "guest" }>): void;
   signal(name: "SIGTERM" | "SIGINT" | "SIGHUP"): void;
 }
@@ -129,6 +131,7 @@ async function runSteps(
   for (const step of scenario.steps) {
     switch (step.do) {
       case "command":
+        hooks.beforeCommand();
         await peer.command(step.text, { timeoutMs });
         break;
       case "guest":
@@ -188,7 +191,7 @@ export async function runOnRealQemu(
     await runSteps(
       peer,
       scenario,
-      { guest: () => {}, signal: (name) => qemu.process.kill(name) },
+      { beforeCommand: () => {}, guest: () => {}, signal: (name) => qemu.process.kill(name) },
       timeoutMs,
     );
     const exit = peer.isEnded
@@ -224,6 +227,7 @@ export async function runOnSimulator(
   });
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
   const storms: NodeJS.Timeout[] = [];
+  const stormFires: Array<() => void> = [];
   let peer: QmpRecorder | undefined;
   try {
     const socketPath = join(dir, "qmp.sock");
@@ -245,6 +249,12 @@ export async function runOnSimulator(
           };
           fire();
           storms.push(setInterval(fire, 5));
+          stormFires.push(fire);
+        },
+        // A storm guest fires without pause, so on real QEMU it has always fired again by the
+        // time a command arrives; the 5 ms interval alone could miss that.
+        beforeCommand: () => {
+          for (const fire of stormFires) fire();
         },
         // As QEMU reports it (qemu_kill_report): the signal, and this process as the sender.
         signal: (name) =>
