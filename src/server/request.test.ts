@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import type { JsonValue } from "../base/json.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
-import { checkRequest, describeArgumentIssue, isOobRequest, type KeyOrder } from "./request.js";
+import { qdictKeyOrder } from "../wire/index.js";
+import { firstUnvisitedKey } from "./glib-hash.js";
+import {
+  checkRequest,
+  describeArgumentIssue,
+  isOobRequest,
+  type KeyOrder,
+  selectArgumentIssue,
+} from "./request.js";
 
 /** Walks the keys in the order given, to test the first-problem-wins rule independently of hashing. */
 const asWritten: KeyOrder = (keys) => keys;
@@ -178,6 +186,36 @@ suite("describeArgumentIssue()", () => {
       describeArgumentIssue({ kind: "range", path: "n", value: 2n ** 64n, expected: "int64" }),
       "Invalid parameter type for 'n', expected: integer",
     );
+  });
+});
+
+suite("selectArgumentIssue()", () => {
+  test("should keep a first issue that is not an unexpected member", () => {
+    const issues = [
+      { kind: "missing", path: "action" },
+      { kind: "unexpected", path: "zz" },
+    ] as const;
+    assert.equal(selectArgumentIssue(issues, { zz: 1 }, qdictKeyOrder), issues[0]);
+  });
+
+  test("should name the unexpected member GLib's hash table yields first, as QEMU does", () => {
+    // QEMU 7.2.22 answered "Parameter 'b' is unexpected" for these four (glib-hash.test.ts).
+    const args = { zz: 4, a: 2, b: 1, c: 3 };
+    const issues = Object.keys(args).map((path) => ({ kind: "unexpected" as const, path }));
+    assert.deepEqual(selectArgumentIssue(issues, args, qdictKeyOrder), {
+      kind: "unexpected",
+      path: "b",
+    });
+  });
+
+  test("should look inside the object that holds the unexpected members, and keep visited members", () => {
+    const args = { opts: { known: 1, x: 1, y: 2, z: 3 } };
+    const issues = ["x", "y", "z"].map((k) => ({ kind: "unexpected" as const, path: `opts.${k}` }));
+    const name = firstUnvisitedKey(qdictKeyOrder(["known", "x", "y", "z"]), ["known"]);
+    assert.deepEqual(selectArgumentIssue(issues, args, qdictKeyOrder), {
+      kind: "unexpected",
+      path: `opts.${name}`,
+    });
   });
 });
 
