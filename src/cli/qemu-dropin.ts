@@ -14,6 +14,8 @@
  * | `-daemonize` | the simulator detaches; the command returns once the monitors listen |
  * | `-display none`, `-vga none`, `-nodefaults`, `-nographic` | accepted (nothing to show) |
  *
+ * A `-chardev` that no `-mon` uses (a serial console, say) is accepted and not opened.
+ *
  * Accepted and ignored, because they change nothing a QMP client can see of the simulator
  * ({@link IGNORED_OPTIONS}): `-no-user-config`, `-smp`, `-cpu`, `-k`, `-rtc`, `-boot`, `-serial`,
  * `-parallel`, `-monitor none`, `-vnc none`, `-msg`, `-D`, `-d`, `-L`, `-bios`, `-sandbox`,
