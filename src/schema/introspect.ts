@@ -362,6 +362,19 @@ export function modelFromIntrospection(reply: JsonValue | readonly SchemaInfo[])
         names.set(arg, `q_obj_${i.name}-arg`);
       }
     }
+    // A reply type only one command uses is named after it (`QueryStatusResult` in TypeScript).
+    if (i["meta-type"] === "command") {
+      const ret = i["ret-type"];
+      const t = byName.get(ret);
+      if (
+        t?.["meta-type"] === "object" &&
+        t.members.length > 0 &&
+        refs.get(ret) === 1 &&
+        !names.has(ret)
+      ) {
+        names.set(ret, `q_obj_${i.name}-ret`);
+      }
+    }
   }
   const isEmptyObject = (n: string) => {
     const t = byName.get(n);
