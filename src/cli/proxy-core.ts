@@ -26,7 +26,7 @@
  */
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "../server/capabilities.js";
-import { checkRequest, type KeyOrder } from "../server/request.js";
+import { checkRequest, isOobRequest, type KeyOrder } from "../server/request.js";
 import { type JsonStreamItem, restoreQdictOrder } from "../wire/index.js";
 
 /** What the core needs to reach one client. */
@@ -146,7 +146,19 @@ export class ProxyCore {
   clientItem(port: ProxyClientPort, item: JsonStreamItem): void {
     const client = this.clients.get(port);
     if (!client || client.phase === "closed") return;
-    client.queue.push(this.classify(client, item));
+    const entry = this.classify(client, item);
+    // `exec-oob` skips the queue even when OOB is off, so its error can overtake in-band
+    // replies (§1.7); the proxy offers no OOB, so that error is all there is to send.
+    if (
+      item.kind === "value" &&
+      isOobRequest(item.value) &&
+      entry.kind === "reply" &&
+      client.phase !== "waiting"
+    ) {
+      client.port.send(entry.message);
+      return;
+    }
+    client.queue.push(entry);
     this.pump();
   }
 

@@ -132,6 +132,23 @@ suite("proxy core", () => {
     assert.equal(h.upstream.length, 1);
   });
 
+  test("should answer exec-oob at once, ahead of queued in-band replies, as QEMU without OOB does", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    a.write('{"execute":"query-name","id":1}{"exec-oob":"migrate-pause","id":2}');
+    assert.deepEqual(a.received, [
+      {
+        id: 2,
+        error: { class: "GenericError", desc: "QMP input member 'exec-oob' is unexpected" },
+      },
+    ]);
+    h.answer({ return: {} });
+    assert.deepEqual(a.received.at(-1), { return: {}, id: 1 });
+  });
+
   test("should send one command upstream at a time, round-robin across clients", () => {
     const h = harness();
     h.core.upstreamConnected(upstreamGreeting);
