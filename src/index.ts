@@ -16,3 +16,4 @@ export {
   type ServerClock,
   type SessionInfo,
 } from "./server/index.js";
+export { SimulatedMachine, type SimulatedMachineOptions } from "./sim/index.js";
