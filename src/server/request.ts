@@ -11,6 +11,7 @@
  */
 import type { ValidationIssue } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { qemuIssueMessage } from "../schema/runtime.js";
 import { firstUnvisitedKey } from "./glib-hash.js";
 
 /** Orders an object's keys as QEMU's QDict iterates them (hash bucket, newest first in a bucket). */
@@ -157,59 +158,12 @@ function pathSegments(path: string): Array<string | number> {
 }
 
 /**
- * The name QEMU's core visitors print (`qapi/qapi-visit-core.c`): the member's own name, not its
- * full path, and `null` for a list element, which has no name. Used by the enum and sized-integer
- * errors; the input visitor's own errors use the full path.
- */
-function localName(path: string): string {
-  const last = pathSegments(path).at(-1);
-  return typeof last === "string" ? last : "null";
-}
-
-/** The C type names QEMU's `visit_type_intN`/`uintN` print for out-of-range values. */
-const sizedIntegerNames: Readonly<Record<string, string>> = {
-  int8: "int8_t",
-  int16: "int16_t",
-  int32: "int32_t",
-  uint8: "uint8_t",
-  uint16: "uint16_t",
-  uint32: "uint32_t",
-};
-
-/**
- * QEMU's `desc` for one argument problem found by a generated validator (§1.4 step 8):
- *
- * | issue | desc |
- * |---|---|
- * | missing | `Parameter 'a.b' is missing` (full path) |
- * | unexpected | `Parameter 'a.b' is unexpected` (full path) |
- * | type | `Invalid parameter type for 'a.b', expected: string` (full path) |
- * | enum | `Parameter 'b' does not accept value 'x'` (own name; `'null'` in a list, §1.3) |
- * | range int8…uint32 | `Parameter 'b' expects uint8_t` (own name) |
- * | range uint64/size | `Parameter 'a.b' expects uint64` (full path) |
- * | range int64 | `Invalid parameter type for 'a.b', expected: integer` (beyond int64 QEMU sees no integer) |
+ * QEMU's `desc` for one argument problem found by a generated validator (§1.4 step 8): the
+ * schema layer's {@link qemuIssueMessage}, so that validators and server share one wording
+ * (`Parameter 'a.b' is missing` / `is unexpected`, `Invalid parameter type for 'a.b', expected:
+ * string`, `Parameter 'b' does not accept value 'x'` with the member's own name or `'null'` in a
+ * list, `Parameter 'b' expects uint8_t`, `Parameter 'a.b' expects uint64`).
  */
 export function describeArgumentIssue(issue: ValidationIssue): string {
-  const full = issue.path === "" ? "<anonymous>" : issue.path;
-  switch (issue.kind) {
-    case "missing":
-      return `Parameter '${full}' is missing`;
-    case "unexpected":
-      return `Parameter '${full}' is unexpected`;
-    case "type":
-      return `Invalid parameter type for '${full}', expected: ${issue.expected}`;
-    case "enum":
-      return `Parameter '${localName(issue.path)}' does not accept value '${issue.value}'`;
-    case "range": {
-      const expected = issue.expected.replace(/_t$/, "");
-      const sized = sizedIntegerNames[expected];
-      if (sized !== undefined) return `Parameter '${localName(issue.path)}' expects ${sized}`;
-      if (expected === "uint64" || expected === "size") {
-        return `Parameter '${full}' expects uint64`;
-      }
-      return `Invalid parameter type for '${full}', expected: integer`;
-    }
-    case "variant":
-      return issue.message;
-  }
+  return qemuIssueMessage(issue);
 }
