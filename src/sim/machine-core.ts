@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { StateError } from "../base/errors.js";
+import { QmpError, StateError } from "../base/errors.js";
 import type { JsonObject } from "../base/json.js";
 import {
   ActionOptionError,
@@ -50,14 +50,17 @@ export interface HostSignal {
   sender?: string | undefined;
 }
 
-/** A QMP command failed: becomes an error reply `{class, desc}`. */
-export class SimCommandError extends Error {
+/**
+ * A simulated command failed as QEMU's would: the machine turns it into the error reply
+ * `{class, desc}` (`desc` is QEMU's exact text).
+ */
+export class SimCommandError extends QmpError {
   override name = "SimCommandError";
   constructor(
     readonly errorClass: string,
     readonly desc: string,
   ) {
-    super(desc);
+    super(`command failed: ${errorClass}: ${desc}`);
   }
 }
 

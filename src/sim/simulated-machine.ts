@@ -497,7 +497,7 @@ export class SimulatedMachine {
       if (want === undefined)
         throw new QmpReplyError("GenericError", `Parameter '${key}' is unexpected`);
       const got = jsonType(value);
-      if (got !== want && !(want === "integer" && got === "integer")) {
+      if (got !== want) {
         throw new QmpReplyError(
           "GenericError",
           `Invalid parameter type for '${key}', expected: ${want}`,
