@@ -1,9 +1,11 @@
 /**
- * Test support: the three checks of a differential scenario (issue 4 §5). Each scenario runs
- * against a real QEMU 7.2.22 booting a tiny guest under TCG and against the simulator, and the
- * normalised transcripts (greeting, replies, events, end of stream, exit status, final
- * `query-status`) must be (1) what the reference says, for real QEMU, (2) the same for the
- * simulator, and (3) equal to each other byte for byte (timestamps aside, see `transcript.ts`).
+ * Test support: the checks of a differential scenario (issue 4 §5). Each scenario runs against a
+ * real QEMU 7.2.22 booting a tiny guest under TCG and against the simulator, and the normalised
+ * transcripts (greeting, replies, events, end of stream, exit status, final `query-status`) must
+ * be (1) what the reference says, for real QEMU, (2) the same for the simulator, and (3) equal to
+ * each other byte for byte (timestamps aside, see `transcript.ts`). (4) The simulator gives the
+ * same transcript again when its guest acts from outside, through `x-sim-guest` on a second
+ * monitor, instead of through the TypeScript API.
  *
  * Without QEMU (on a developer machine) the real-QEMU checks skip loudly and the simulator is still
  * checked against the reference; in CI a missing QEMU or nasm fails.
@@ -49,14 +51,16 @@ export class DifferentialHarness {
   /** Runs `scenario` on both sides, then the three checks as subtests of `t`. */
   async check(t: TestContext, scenario: Scenario): Promise<void> {
     const expected = [...handshakeLines(this.packageString), ...scenario.expect];
-    const [real, sim] = await Promise.all([
+    const [real, sim, simQmp] = await Promise.all([
       this.withQemu
         ? runOnRealQemu(scenario, this.images)
         : Promise.resolve<RunRecord | undefined>(undefined),
       runOnSimulator(scenario, { package: this.packageString }),
+      runOnSimulator(scenario, { package: this.packageString, guestVia: "x-sim-guest" }),
     ]);
     const normalise = { dropFirmwareResets: scenario.firmware === "seabios" };
     const simLines = normaliseTranscript(sim, normalise);
+    const simQmpLines = normaliseTranscript(simQmp, normalise);
     const realLines = real === undefined ? undefined : normaliseTranscript(real, normalise);
     if (realLines !== undefined) {
       const same = JSON.stringify(realLines) === JSON.stringify(simLines);
@@ -70,6 +74,9 @@ export class DifferentialHarness {
     });
     await t.test("the simulator should match real QEMU byte for byte", this.realOptions, () => {
       assert.deepEqual(simLines, realLines);
+    });
+    await t.test("the simulator should do the same when the guest acts through x-sim-guest", () => {
+      assert.deepEqual(simQmpLines, simLines);
     });
   }
 

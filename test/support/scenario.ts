@@ -17,7 +17,7 @@ import type { JsonObject } from "../../src/base/json.js";
 import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import { parseQemuOptions, SimulatedMachine } from "../../src/sim/index.js";
 import type { GuestImages, GuestName } from "./guests.js";
-import { eventNameOf, QmpRecorder, type WireEntry } from "./qmp-recorder.js";
+import { eventNameOf, isReplyLine, QmpRecorder, type WireEntry } from "./qmp-recorder.js";
 import { qemuBinary, startQemu } from "./real-qemu.js";
 import type { RunRecord } from "./transcript.js";
 
@@ -77,6 +77,12 @@ export interface RunOptions {
   timeoutMs?: number | undefined;
   /** `package` for the simulator's greeting (so that it can match the real QEMU beside it). */
   package?: string | undefined;
+  /**
+   * How the simulator's guest acts: through the TypeScript API (`guestAction`, the default) or
+   * from outside, through `x-sim-guest` on a second QMP monitor (whose own transcript is not
+   * compared: it sees the same events, and the replies to `x-sim-guest`).
+   */
+  guestVia?: "api" | "x-sim-guest" | undefined;
 }
 
 /** How long "nothing more arrives" must last before a scenario is considered finished. */
@@ -109,8 +115,8 @@ export async function realQemuPackage(): Promise<string | undefined> {
 
 interface StepHooks {
   /** Called before each command is sent. */
-  beforeCommand(): void;
-  guest(step: Extract<ScenarioStep, { do: "guest" }>): void;
+  beforeCommand(): void | Promise<void>;
+  guest(step: Extract<ScenarioStep, { do: "guest" }>): void | Promise<void>;
   signal(name: "SIGTERM" | "SIGINT" | "SIGHUP"): void;
 }
 
@@ -131,11 +137,11 @@ async function runSteps(
   for (const step of scenario.steps) {
     switch (step.do) {
       case "command":
-        hooks.beforeCommand();
+        await hooks.beforeCommand();
         await peer.command(step.text, { timeoutMs });
         break;
       case "guest":
-        hooks.guest(step);
+        await hooks.guest(step);
         break;
       case "until-event": {
         const count = step.count ?? 1;
@@ -227,34 +233,66 @@ export async function runOnSimulator(
   });
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
   const storms: NodeJS.Timeout[] = [];
-  const stormFires: Array<() => void> = [];
+  const stormFires: Array<() => Promise<void>> = [];
   let peer: QmpRecorder | undefined;
+  let side: QmpRecorder | undefined;
   try {
     const socketPath = join(dir, "qmp.sock");
     await vm.listen(`unix:${socketPath}`);
     peer = await QmpRecorder.connect(socketPath, { timeoutMs });
+    if (options.guestVia === "x-sim-guest") {
+      const sidePath = join(dir, "guest.sock");
+      await vm.listen(`unix:${sidePath}`);
+      side = await QmpRecorder.connect(sidePath, { timeoutMs });
+      await side.waitFor("the greeting", (e) => e.length > 0, { timeoutMs });
+      await side.command('{"execute": "qmp_capabilities"}', { timeoutMs });
+    }
+    const via = side;
+    /** Performs the guest action; through x-sim-guest, checks that it was accepted. */
+    const act = async (step: Extract<ScenarioStep, { do: "guest" }>): Promise<void> => {
+      if (via === undefined) {
+        vm.guestAction(step.action, step.args ?? {});
+        return;
+      }
+      const text = JSON.stringify({
+        execute: "x-sim-guest",
+        arguments: { action: step.action, ...step.args },
+      });
+      const before = via.received().filter(isReplyLine).length;
+      await via.command(text, { timeoutMs });
+      const reply = via.received().filter(isReplyLine)[before];
+      if (reply !== '{"return": {}}\r\n') {
+        throw new Error(`x-sim-guest failed: ${text} answered ${reply}`);
+      }
+    };
     await runSteps(
       peer,
       scenario,
       {
-        guest: (step) => {
-          if (step.storm !== true) {
-            vm.guestAction(step.action, step.args ?? {});
-            return;
-          }
+        guest: async (step) => {
+          if (step.storm !== true) return act(step);
+          // One action at a time; one the machine refuses because it stopped meanwhile is
+          // what a storm guest meets too (its vCPUs stop), not an error.
+          let chain = Promise.resolve();
           const fire = () => {
-            if (vm.exitStatus === undefined && vm.state === "running") {
-              vm.guestAction(step.action, step.args ?? {});
-            }
+            chain = chain.then(async () => {
+              if (vm.exitStatus !== undefined || vm.state !== "running") return;
+              try {
+                await act(step);
+              } catch (error) {
+                if (vm.exitStatus === undefined && vm.state === "running") throw error;
+              }
+            });
+            return chain;
           };
-          fire();
-          storms.push(setInterval(fire, 5));
+          await fire();
+          storms.push(setInterval(() => void fire().catch(() => {}), 5));
           stormFires.push(fire);
         },
         // A storm guest fires without pause, so on real QEMU it has always fired again by the
         // time a command arrives; the 5 ms interval alone could miss that.
-        beforeCommand: () => {
-          for (const fire of stormFires) fire();
+        beforeCommand: async () => {
+          for (const fire of stormFires) await fire();
         },
         // As QEMU reports it (qemu_kill_report): the signal, and this process as the sender.
         signal: (name) =>
@@ -274,6 +312,7 @@ export async function runOnSimulator(
   } finally {
     for (const s of storms) clearInterval(s);
     peer?.close();
+    side?.close();
     await vm.close();
     rmSync(dir, { recursive: true, force: true });
   }
