@@ -29,6 +29,17 @@ import { runSim } from "./sim-command.js";
 /** Set in the environment of the detached child of `-daemonize`. */
 const DAEMON_CHILD_ENV = "QMPKIT_DAEMONIZED";
 
+const simExamples = `
+Examples:
+  $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
+  $ qmpkit sim -machine pc -no-shutdown -action panic=pause -qmp tcp:127.0.0.1:4444,server=on,wait=off
+  $ qmpkit sim --qemu-version 10.2.0 --guest-script boot.jsonl -qmp unix:/tmp/vm.qmp,server=on,wait=off
+  $ qmpkit sim -chardev socket,id=mon0,path=/tmp/vm.qmp,server=on,wait=off \\
+        -mon chardev=mon0,mode=control -pidfile /tmp/vm.pid -daemonize
+  $ qmpkit-qemu …      the same, as a stand-in binary for qemu-system-x86_64
+                       (QMPKIT_SIM_ARGS adds options, e.g. "--qemu-version 10.2.0")
+`;
+
 /** Splits `QMPKIT_SIM_ARGS` at spaces (no quoting: option values there have no spaces). */
 function extraArgs(env: CliIo["env"]): string[] {
   return (env.QMPKIT_SIM_ARGS ?? "").split(/\s+/).filter((s) => s !== "");
@@ -60,6 +71,11 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
       io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
       return 1;
     }
+  }
+  if (argv.includes("-h") || argv.includes("--help") || argv.includes("-help")) {
+    const status = await runSim(argv, io, { extraOptions: DROP_IN_OPTIONS });
+    io.stdout.write(simExamples);
+    return status;
   }
   const daemonize = argv.includes("-daemonize") || argv.includes("--daemonize");
   if (daemonize && io.env[DAEMON_CHILD_ENV] !== "1") return await daemonParent(io);

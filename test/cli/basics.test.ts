@@ -44,6 +44,7 @@ suite("help", () => {
     for (const option of ["-qmp", "-chardev", "-mon", "-pidfile", "-daemonize", "-S"]) {
       assert.match(r.stdout, new RegExp(`\\n {2}${option} `), option);
     }
+    assert.match(r.stdout, /Examples:\n {2}\$ qmpkit sim /);
   });
 });
 
