@@ -1792,6 +1792,13 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/run-state.json:146`.
    * @since 0.14
+   * @returns a @StatusInfo
+   * @example
+   * ```
+   * -> { "execute": "query-status" }
+   * <- { "return": { "status": "prelaunch", "singlestep": false,
+   *                  "running": false } }
+   * ```
    */
   "query-status": { args: Record<string, never>; returns: StatusInfo };
   /**
@@ -1799,6 +1806,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/run-state.json:404`.
    * @since 2.11
+   * @example
+   * ```
+   * -> { "execute": "watchdog-set-action",
+   *      "arguments": { "action": "pause" } }
+   * <- { "return": {} }
+   * ```
    */
   "watchdog-set-action": { args: WatchdogSetActionArguments; returns: Record<string, never> };
   /**
@@ -1808,6 +1821,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/run-state.json:429`.
    * @since 6.0
+   * @example
+   * ```
+   * -> { "execute": "set-action",
+   *      "arguments": { "shutdown": "pause", "panic": "none" } }
+   * <- { "return": {} }
+   * ```
    */
   "set-action": { args: SetActionArguments; returns: Record<string, never> };
   /**
@@ -1815,6 +1834,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/block-core.json:168`.
    * @since 1.1
+   * @returns one @BlockJobInfo per job
+   * @example
+   * ```
+   * -> { "execute": "query-block-jobs" }
+   * <- { "return": [] }
+   * ```
    */
   "query-block-jobs": { args: Record<string, never>; returns: BlockJobInfo[] };
   /**
@@ -1824,6 +1849,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/block-core.json:191`.
    * @since 1.1
+   * @example
+   * ```
+   * -> { "execute": "block-job-cancel",
+   *      "arguments": { "device": "job0" } }
+   * <- { "return": {} }
+   * ```
    */
   "block-job-cancel": { args: BlockJobCancelArguments; returns: Record<string, never> };
   /**
@@ -1832,6 +1863,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/block.json:36`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "eject", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
    */
   "eject": { args: EjectArguments; returns: Record<string, never> };
   /**
@@ -1842,6 +1878,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/block.json:66`.
    * @since 2.5
+   * @example
+   * ```
+   * -> { "execute": "blockdev-open-tray", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
    */
   "blockdev-open-tray": { args: BlockdevOpenTrayArguments; returns: Record<string, never> };
   /**
@@ -1850,6 +1891,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/block.json:92`.
    * @since 2.5
+   * @example
+   * ```
+   * -> { "execute": "blockdev-close-tray", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
    */
   "blockdev-close-tray": { args: BlockdevCloseTrayArguments; returns: Record<string, never> };
   /**
@@ -1860,6 +1906,13 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/dump.json:70`.
    * @since 1.2
+   * @example
+   * ```
+   * -> { "execute": "dump-guest-memory",
+   *      "arguments": { "protocol": "file:/var/tmp/guest.elf",
+   *                     "paging": false, "detach": true } }
+   * <- { "return": {} }
+   * ```
    */
   "dump-guest-memory": { args: DumpGuestMemoryArguments; returns: Record<string, never> };
   /**
@@ -1867,6 +1920,13 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/dump.json:126`.
    * @since 2.6
+   * @returns a @DumpQueryResult
+   * @example
+   * ```
+   * -> { "execute": "query-dump" }
+   * <- { "return": { "total": 2147483648, "status": "active",
+   *                  "completed": 4194304 } }
+   * ```
    */
   "query-dump": { args: Record<string, never>; returns: DumpQueryResult };
   /**
@@ -1875,6 +1935,19 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/net.json:97`.
    * @since 1.6
+   * @returns one @RxFilterInfo per adapter
+   * @example
+   * ```
+   * -> { "execute": "query-rx-filter", "arguments": { "name": "net0" } }
+   * <- { "return": [ { "name": "net0", "promiscuous": false,
+   *                    "multicast": "normal", "unicast": "normal",
+   *                    "vlan": "all", "broadcast-allowed": true,
+   *                    "multicast-overflow": false,
+   *                    "unicast-overflow": false,
+   *                    "main-mac": "52:54:00:12:34:56",
+   *                    "vlan-table": [], "unicast-table": [],
+   *                    "multicast-table": [] } ] }
+   * ```
    */
   "query-rx-filter": { args: QueryRxFilterArguments; returns: RxFilterInfo[] };
   /**
@@ -1882,6 +1955,16 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/migration.json:291`.
    * @since 0.14
+   * @returns a @MigrationInfo
+   * @example
+   * ```
+   * -> { "execute": "query-migrate" }
+   * <- { "return": { "status": "completed", "total-time": 1200,
+   *                  "downtime": 30, "setup-time": 2,
+   *                  "ram": { "transferred": 123456789,
+   *                           "remaining": 0,
+   *                           "total": 1073741824 } } }
+   * ```
    */
   "query-migrate": { args: Record<string, never>; returns: MigrationInfo };
   /**
@@ -1890,6 +1973,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/migration.json:306`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "migrate_cancel" }
+   * <- { "return": {} }
+   * ```
    */
   "migrate_cancel": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -1902,6 +1990,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/migration.json:437`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "migrate",
+   *      "arguments": { "uri": "tcp:192.0.2.1:4446" } }
+   * <- { "return": {} }
+   * ```
    */
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
   /**
@@ -1913,6 +2007,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/control.json:32`.
    * @since 0.13
+   * @example
+   * ```
+   * -> { "execute": "qmp_capabilities",
+   *      "arguments": { "enable": [ "oob" ] } }
+   * <- { "return": {} }
+   * ```
    */
   "qmp_capabilities": { args: QmpCapabilitiesArguments; returns: Record<string, never> };
   /**
@@ -1920,6 +2020,13 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/control.json:100`.
    * @since 0.14
+   * @returns a @VersionInfo
+   * @example
+   * ```
+   * -> { "execute": "query-version" }
+   * <- { "return": { "qemu": { "micro": 22, "minor": 2, "major": 7 },
+   *                  "package": "" } }
+   * ```
    */
   "query-version": { args: Record<string, never>; returns: VersionInfo };
   /**
@@ -1927,6 +2034,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/control.json:128`.
    * @since 0.14
+   * @returns one @CommandInfo per command
+   * @example
+   * ```
+   * -> { "execute": "query-commands" }
+   * <- { "return": [ { "name": "query-status" }, { "name": "stop" } ] }
+   * ```
    */
   "query-commands": { args: Record<string, never>; returns: CommandInfo[] };
   /**
@@ -1937,6 +2050,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/control.json:146`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "quit" }
+   * <- { "return": {} }
+   * ```
    */
   "quit": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -1949,6 +2067,8 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/introspect.json:27`.
    * @since 2.5
+   * @returns one @SchemaInfo per entity, in no particular order, with
+   *     unique names
    */
   "query-qmp-schema": { args: Record<string, never>; returns: SchemaInfo[] };
   /**
@@ -1959,6 +2079,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/qdev.json:28`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "device_del", "arguments": { "id": "nic2" } }
+   * <- { "return": {} }
+   * ```
    */
   "device_del": { args: DeviceDelArguments; returns: Record<string, never> };
   /**
@@ -1969,6 +2094,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/machine.json:27`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "system_reset" }
+   * <- { "return": {} }
+   * ```
    */
   "system_reset": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -1977,6 +2107,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/machine.json:42`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "system_powerdown" }
+   * <- { "return": {} }
+   * ```
    */
   "system_powerdown": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -1986,6 +2121,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/machine.json:58`.
    * @since 1.1
+   * @example
+   * ```
+   * -> { "execute": "system_wakeup" }
+   * <- { "return": {} }
+   * ```
    */
   "system_wakeup": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -1995,6 +2135,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/machine.json:76`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "balloon", "arguments": { "value": 805306368 } }
+   * <- { "return": {} }
+   * ```
    */
   "balloon": { args: BalloonArguments; returns: Record<string, never> };
   /**
@@ -2003,6 +2148,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/machine.json:104`.
    * @since 0.14
+   * @returns a @BalloonInfo
+   * @example
+   * ```
+   * -> { "execute": "query-balloon" }
+   * <- { "return": { "actual": 2147483648 } }
+   * ```
    */
   "query-balloon": { args: Record<string, never>; returns: BalloonInfo };
   /**
@@ -2010,6 +2161,12 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/misc.json:36`.
    * @since 0.14
+   * @returns a @NameInfo
+   * @example
+   * ```
+   * -> { "execute": "query-name" }
+   * <- { "return": { "name": "vm1" } }
+   * ```
    */
   "query-name": { args: Record<string, never>; returns: NameInfo };
   /**
@@ -2020,6 +2177,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/misc.json:53`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "stop" }
+   * <- { "return": {} }
+   * ```
    */
   "stop": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -2030,6 +2192,11 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/misc.json:70`.
    * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "cont" }
+   * <- { "return": {} }
+   * ```
    */
   "cont": { args: Record<string, never>; returns: Record<string, never> };
   /**
@@ -2037,6 +2204,14 @@ export interface QmpCommandMap {
    *
    * Defined in `schema/qapi/acpi.json:65`.
    * @since 2.1
+   * @returns one @ACPIOSTInfo per slot
+   * @example
+   * ```
+   * -> { "execute": "query-acpi-ospm-status" }
+   * <- { "return": [ { "device": "mem3", "slot": "2",
+   *                    "slot-type": "DIMM", "source": 3,
+   *                    "status": 0 } ] }
+   * ```
    */
   "query-acpi-ospm-status": { args: Record<string, never>; returns: ACPIOSTInfo[] };
 }
@@ -2052,6 +2227,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:171`.
    * @since 0.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SHUTDOWN",
+   *      "data": { "guest": false, "reason": "host-qmp-quit" } }
+   * ```
    */
   SHUTDOWN: ShutdownEventData;
   /**
@@ -2061,6 +2242,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:188`.
    * @since 0.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "POWERDOWN" }
+   * ```
    */
   POWERDOWN: undefined;
   /**
@@ -2070,6 +2256,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:210`.
    * @since 0.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "RESET",
+   *      "data": { "guest": true, "reason": "guest-reset" } }
+   * ```
    */
   RESET: ResetEventData;
   /**
@@ -2077,6 +2269,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:225`.
    * @since 0.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "STOP" }
+   * ```
    */
   STOP: undefined;
   /**
@@ -2084,6 +2281,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:239`.
    * @since 0.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "RESUME" }
+   * ```
    */
   RESUME: undefined;
   /**
@@ -2092,6 +2294,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:254`.
    * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SUSPEND" }
+   * ```
    */
   SUSPEND: undefined;
   /**
@@ -2101,6 +2308,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:270`.
    * @since 1.2
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SUSPEND_DISK" }
+   * ```
    */
   SUSPEND_DISK: undefined;
   /**
@@ -2109,6 +2321,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:285`.
    * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "WAKEUP" }
+   * ```
    */
   WAKEUP: undefined;
   /**
@@ -2121,6 +2338,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:307`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "WATCHDOG",
+   *      "data": { "action": "pause" } }
+   * ```
    */
   WATCHDOG: WatchdogEventData;
   /**
@@ -2129,6 +2352,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:455`.
    * @since 1.5
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "GUEST_PANICKED",
+   *      "data": { "action": "pause" } }
+   * ```
    */
   GUEST_PANICKED: GuestPanickedEventData;
   /**
@@ -2137,6 +2366,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:476`.
    * @since 5.0
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "GUEST_CRASHLOADED",
+   *      "data": { "action": "run" } }
+   * ```
    */
   GUEST_CRASHLOADED: GuestCrashloadedEventData;
   /**
@@ -2145,6 +2380,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:492`.
    * @since 9.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "GUEST_PVSHUTDOWN" }
+   * ```
    */
   GUEST_PVSHUTDOWN: undefined;
   /**
@@ -2153,6 +2393,14 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/run-state.json:660`.
    * @since 5.2
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "MEMORY_FAILURE",
+   *      "data": { "recipient": "guest", "action": "inject",
+   *                "flags": { "action-required": true,
+   *                           "recursive": false } } }
+   * ```
    */
   MEMORY_FAILURE: MemoryFailureEventData;
   /**
@@ -2162,6 +2410,15 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block-core.json:100`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "BLOCK_IO_ERROR",
+   *      "data": { "device": "drive0", "node-name": "disk0",
+   *                "operation": "write", "action": "stop",
+   *                "nospace": true,
+   *                "reason": "No space left on device" } }
+   * ```
    */
   BLOCK_IO_ERROR: BlockIoErrorEventData;
   /**
@@ -2169,6 +2426,14 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block-core.json:222`.
    * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "BLOCK_JOB_COMPLETED",
+   *      "data": { "type": "stream", "device": "job0",
+   *                "len": 1073741824, "offset": 1073741824,
+   *                "speed": 0 } }
+   * ```
    */
   BLOCK_JOB_COMPLETED: BlockJobCompletedEventData;
   /**
@@ -2176,6 +2441,14 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block-core.json:255`.
    * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "BLOCK_JOB_CANCELLED",
+   *      "data": { "type": "stream", "device": "job0",
+   *                "len": 1073741824, "offset": 134217728,
+   *                "speed": 0 } }
+   * ```
    */
   BLOCK_JOB_CANCELLED: BlockJobCancelledEventData;
   /**
@@ -2184,6 +2457,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block-core.json:299`.
    * @since 2.0
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "QUORUM_FAILURE",
+   *      "data": { "reference": "quorum0", "sector-num": 2048,
+   *                "sectors-count": 8 } }
+   * ```
    */
   QUORUM_FAILURE: QuorumFailureEventData;
   /**
@@ -2193,6 +2473,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block-core.json:329`.
    * @since 2.0
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "QUORUM_REPORT_BAD",
+   *      "data": { "type": "read", "node-name": "child1",
+   *                "sector-num": 2048, "sectors-count": 8 } }
+   * ```
    */
   QUORUM_REPORT_BAD: QuorumReportBadEventData;
   /**
@@ -2201,6 +2488,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/block.json:116`.
    * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "DEVICE_TRAY_MOVED",
+   *      "data": { "device": "", "id": "cd0", "tray-open": true } }
+   * ```
    */
   DEVICE_TRAY_MOVED: DeviceTrayMovedEventData;
   /**
@@ -2209,6 +2502,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/char.json:29`.
    * @since 2.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "VSERPORT_CHANGE",
+   *      "data": { "id": "org.qemu.guest_agent.0", "open": true } }
+   * ```
    */
   VSERPORT_CHANGE: VserportChangeEventData;
   /**
@@ -2216,6 +2515,14 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/dump.json:147`.
    * @since 2.6
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "DUMP_COMPLETED",
+   *      "data": { "result": { "status": "completed",
+   *                            "completed": 1073741824,
+   *                            "total": 1073741824 } } }
+   * ```
    */
   DUMP_COMPLETED: DumpCompletedEventData;
   /**
@@ -2225,6 +2532,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/net.json:121`.
    * @since 1.6
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "NIC_RX_FILTER_CHANGED",
+   *      "data": { "name": "net0",
+   *                "path": "/machine/peripheral/net0/virtio-backend" } }
+   * ```
    */
   NIC_RX_FILTER_CHANGED: NicRxFilterChangedEventData;
   /**
@@ -2232,6 +2546,16 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:96`.
    * @since 0.14
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SPICE_CONNECTED",
+   *      "data": {
+   *        "server": { "host": "127.0.0.1", "port": "5900",
+   *                    "family": "ipv4" },
+   *        "client": { "host": "127.0.0.1", "port": "40000",
+   *                    "family": "ipv4" } } }
+   * ```
    */
   SPICE_CONNECTED: SpiceConnectedEventData;
   /**
@@ -2240,6 +2564,18 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:125`.
    * @since 0.14
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SPICE_INITIALIZED",
+   *      "data": {
+   *        "server": { "auth": "spice", "host": "127.0.0.1",
+   *                    "port": "5900", "family": "ipv4" },
+   *        "client": { "host": "127.0.0.1", "port": "40000",
+   *                    "family": "ipv4", "connection-id": 17,
+   *                    "channel-type": 1, "channel-id": 0,
+   *                    "tls": false } } }
+   * ```
    */
   SPICE_INITIALIZED: SpiceInitializedEventData;
   /**
@@ -2247,6 +2583,16 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:151`.
    * @since 0.14
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SPICE_DISCONNECTED",
+   *      "data": {
+   *        "server": { "host": "127.0.0.1", "port": "5900",
+   *                    "family": "ipv4" },
+   *        "client": { "host": "127.0.0.1", "port": "40000",
+   *                    "family": "ipv4" } } }
+   * ```
    */
   SPICE_DISCONNECTED: SpiceDisconnectedEventData;
   /**
@@ -2255,6 +2601,11 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:169`.
    * @since 1.3
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "SPICE_MIGRATE_COMPLETED" }
+   * ```
    */
   SPICE_MIGRATE_COMPLETED: undefined;
   /**
@@ -2263,6 +2614,17 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:251`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "VNC_CONNECTED",
+   *      "data": {
+   *        "server": { "auth": "none", "family": "ipv4",
+   *                    "service": "5900", "host": "127.0.0.1",
+   *                    "websocket": false },
+   *        "client": { "family": "ipv4", "service": "40000",
+   *                    "host": "127.0.0.1", "websocket": false } } }
+   * ```
    */
   VNC_CONNECTED: VncConnectedEventData;
   /**
@@ -2270,6 +2632,17 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:278`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "VNC_INITIALIZED",
+   *      "data": {
+   *        "server": { "auth": "none", "family": "ipv4",
+   *                    "service": "5900", "host": "127.0.0.1",
+   *                    "websocket": false },
+   *        "client": { "family": "ipv4", "service": "40000",
+   *                    "host": "127.0.0.1", "websocket": false } } }
+   * ```
    */
   VNC_INITIALIZED: VncInitializedEventData;
   /**
@@ -2277,6 +2650,17 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/ui.json:305`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "VNC_DISCONNECTED",
+   *      "data": {
+   *        "server": { "auth": "none", "family": "ipv4",
+   *                    "service": "5900", "host": "127.0.0.1",
+   *                    "websocket": false },
+   *        "client": { "family": "ipv4", "service": "40000",
+   *                    "host": "127.0.0.1", "websocket": false } } }
+   * ```
    */
   VNC_DISCONNECTED: VncDisconnectedEventData;
   /**
@@ -2285,6 +2669,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/migration.json:458`.
    * @since 2.4
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "MIGRATION",
+   *      "data": { "status": "completed" } }
+   * ```
    */
   MIGRATION: MigrationEventData;
   /**
@@ -2294,6 +2684,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/migration.json:478`.
    * @since 2.6
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "MIGRATION_PASS",
+   *      "data": { "pass": 3 } }
+   * ```
    */
   MIGRATION_PASS: MigrationPassEventData;
   /**
@@ -2306,6 +2702,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/control.json:186`.
    * @since 2.12
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "COMMAND_DROPPED",
+   *      "data": { "id": "cmd-9", "reason": "queue-full" } }
+   * ```
    */
   COMMAND_DROPPED: CommandDroppedEventData;
   /**
@@ -2314,6 +2716,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/qdev.json:49`.
    * @since 1.5
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "DEVICE_DELETED",
+   *      "data": { "device": "nic2",
+   *                "path": "/machine/peripheral/nic2" } }
+   * ```
    */
   DEVICE_DELETED: DeviceDeletedEventData;
   /**
@@ -2323,6 +2732,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/qdev.json:72`.
    * @since 6.2
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "DEVICE_UNPLUG_GUEST_ERROR",
+   *      "data": { "device": "dimm1",
+   *                "path": "/machine/peripheral/dimm1" } }
+   * ```
    */
   DEVICE_UNPLUG_GUEST_ERROR: DeviceUnplugGuestErrorEventData;
   /**
@@ -2331,6 +2747,12 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/machine.json:123`.
    * @since 1.2
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "BALLOON_CHANGE",
+   *      "data": { "actual": 805306368 } }
+   * ```
    */
   BALLOON_CHANGE: BalloonChangeEventData;
   /**
@@ -2343,6 +2765,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/machine.json:154`.
    * @since 2.4
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "MEM_UNPLUG_ERROR",
+   *      "data": { "device": "dimm1",
+   *                "msg": "memory unplug refused by the guest" } }
+   * ```
    * @deprecated QEMU marks this deprecated (feature `deprecated`).
    */
   MEM_UNPLUG_ERROR: MemUnplugErrorEventData;
@@ -2353,6 +2782,13 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/misc.json:93`.
    * @since 0.13
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "RTC_CHANGE",
+   *      "data": { "offset": -3600,
+   *                "qom-path": "/machine/unattached/device[2]" } }
+   * ```
    */
   RTC_CHANGE: RtcChangeEventData;
   /**
@@ -2361,6 +2797,14 @@ export interface QmpEventMap {
    *
    * Defined in `schema/qapi/acpi.json:85`.
    * @since 2.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "ACPI_DEVICE_OST",
+   *      "data": { "info": { "device": "mem3", "slot": "2",
+   *                          "slot-type": "DIMM", "source": 3,
+   *                          "status": 0 } } }
+   * ```
    */
   ACPI_DEVICE_OST: AcpiDeviceOstEventData;
 }

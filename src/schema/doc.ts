@@ -145,9 +145,19 @@ export function parseDocBlock(
     body: body.join("\n").trim(),
     members: members.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
     features: features.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
-    sections: sections.map((s) => ({ tag: s.tag, text: s.text.join("\n").trim() })),
+    sections: sections.map((s) => ({ tag: s.tag, text: dedent(s.text) })),
     ...(lateHeadingLine !== undefined ? { lateHeadingLine } : {}),
   };
+}
+
+/** Lines without their common indentation, leading and trailing blank lines dropped. */
+function dedent(lines: readonly string[]): string {
+  const indents = lines.filter((l) => l.trim() !== "").map((l) => /^ */.exec(l)![0].length);
+  const cut = indents.length > 0 ? Math.min(...indents) : 0;
+  return lines
+    .map((l) => l.slice(cut).trimEnd())
+    .join("\n")
+    .replace(/^\n+|\n+$/g, "");
 }
 
 const versionPattern = /\b(\d+\.\d+(?:\.\d+)?)\b/;

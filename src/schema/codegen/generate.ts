@@ -205,15 +205,28 @@ class Emitter {
       since?: string | undefined;
       removed?: string | undefined;
       features?: readonly { name: string }[] | undefined;
+      sections?: readonly { tag: string; text: string }[] | undefined;
     },
     where?: string | undefined,
   ): string[] {
     const lines: string[] = [];
     const para = (text: string) => lines.push(...(lines.length > 0 ? ["", text] : [text]));
     if (d.doc) para(d.doc);
+    // Notes and error descriptions read as prose; replies and examples get their JSDoc tags.
+    for (const s of d.sections ?? []) {
+      if (s.tag === "Note" || s.tag === "Notes" || s.tag === "Errors")
+        para(`${s.tag === "Errors" ? "Errors" : "Note"}: ${s.text}`);
+    }
     if (d.removed) para(`Removed in QEMU ${d.removed}.`);
     if (where) para(where);
     if (d.since) lines.push(`@since ${d.since}`);
+    for (const s of d.sections ?? []) {
+      if (s.tag === "Returns") lines.push(`@returns ${s.text}`);
+    }
+    for (const s of d.sections ?? []) {
+      if (s.tag === "Example" || s.tag === "Examples")
+        lines.push("@example", "```", ...s.text.split("\n"), "```");
+    }
     // QEMU's special features map onto the editor-visible tags.
     const features = new Set((d.features ?? []).map((f) => f.name));
     if (features.has("deprecated"))

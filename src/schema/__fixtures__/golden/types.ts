@@ -138,6 +138,7 @@ export interface QmpCommandMap {
    *
    * Defined in `demo.json:132`.
    * @since 1.0
+   * @returns where it was drawn
    */
   "draw": { args: DrawArguments; returns: Point };
   /**
