@@ -580,11 +580,6 @@ export class MachineCore {
     this.host.emit("RTC_CHANGE", withPath ? { offset, "qom-path": qomPath } : { offset });
   }
 
-  /** Run-time options changed through the TypeScript API. */
-  configureActions(actions: Partial<RunStateActions>): void {
-    this.setAction(actions);
-  }
-
   #requireFeature(present: boolean, what: string, since: string): void {
     if (!present) {
       throw new StateError(
