@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { qemuProfile } from "../../src/sim/index.js";
 import { GuestImages, nasmAvailable } from "./guests.js";
-import { qemuAvailable, realQemuTest } from "./real-qemu.js";
+import { qemuAvailable, qemuBinary, realQemuTest } from "./real-qemu.js";
 import {
   handshakeLines,
   realQemuPackage,
@@ -66,14 +66,19 @@ export class DifferentialHarness {
       const same = JSON.stringify(realLines) === JSON.stringify(simLines);
       (same ? this.matches : this.mismatches).push(scenario.name);
     }
+    const ran = () => {
+      if (realLines === undefined)
+        assert.fail(`real QEMU did not run: ${qemuBinary} or nasm missing`);
+      return realLines;
+    };
     await t.test("real QEMU should produce the reference transcript", this.realOptions, () => {
-      assert.deepEqual(realLines, expected);
+      assert.deepEqual(ran(), expected);
     });
     await t.test("the simulator should produce the reference transcript", () => {
       assert.deepEqual(simLines, expected);
     });
     await t.test("the simulator should match real QEMU byte for byte", this.realOptions, () => {
-      assert.deepEqual(simLines, realLines);
+      assert.deepEqual(simLines, ran());
     });
     await t.test("the simulator should do the same when the guest acts through x-sim-guest", () => {
       assert.deepEqual(simQmpLines, simLines);
