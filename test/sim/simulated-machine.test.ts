@@ -34,12 +34,23 @@ async function start(
   return { vm, qmp, path };
 }
 
-/** Sends each command and collects what arrives until `quietMs` of quiet. */
+/**
+ * Sends each command, collects what arrives up to its reply (however long a loaded machine
+ * takes), then whatever follows until `quietMs` of quiet (events that come after the reply).
+ */
 async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promise<string[]> {
   const out: string[] = [];
   for (const c of commands) {
     qmp.send(c);
-    out.push(`>> ${c}\n`, ...(await qmp.drain(quietMs)));
+    out.push(`>> ${c}\n`);
+    for (;;) {
+      const line = await qmp.nextLine(10_000);
+      if (line === undefined) break;
+      out.push(line);
+      if (line.startsWith('{"return"') || line.startsWith('{"error"') || line.startsWith('{"id"'))
+        break;
+    }
+    out.push(...(await qmp.drain(quietMs)));
   }
   return norm(out);
 }
