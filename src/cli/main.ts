@@ -77,7 +77,18 @@ export function createProgram(ctx: CommandContext): Command {
     .allowUnknownOption()
     .allowExcessArguments()
     .argument("[options...]");
-  registerSchemaCommands(program);
+  const schema = registerSchemaCommands(program);
+  const schemaExamples: Record<string, string> = {
+    "": "qmpkit schema check schema/qapi/qapi-schema.json\n  $ qmpkit schema introspect --qemu-version 7.2 --unmask",
+    check: "qmpkit schema check ~/src/qemu/qapi/qapi-schema.json --strict",
+    introspect:
+      "qmpkit schema introspect --qemu-version 7.2.22 > qmp-schema.json\n  $ qmpkit exec /run/vm1.qmp query-qmp-schema > live.json   # compare with a real QEMU",
+    gen: "qmpkit schema gen --qapi-dir ~/src/qemu --out src/qmp\n  $ qmpkit exec /run/vm1.qmp query-qmp-schema > live.json && qmpkit schema gen --from-introspection live.json",
+  };
+  for (const cmd of [schema, ...schema.commands]) {
+    const text = schemaExamples[cmd === schema ? "" : cmd.name()];
+    if (text) cmd.addHelpText("after", `\nExamples:\n  $ ${text}`);
+  }
   return program;
 }
 

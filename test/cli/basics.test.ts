@@ -38,6 +38,19 @@ suite("help", () => {
     });
   }
 
+  for (const command of [
+    ["schema"],
+    ["schema", "check"],
+    ["schema", "introspect"],
+    ["schema", "gen"],
+  ]) {
+    test(`should document ${command.join(" ")} with examples`, async () => {
+      const r = await runCli([...command, "--help"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /Examples:\n {2}\$ qmpkit /);
+    });
+  }
+
   test("should document sim with QEMU's option spelling, drop-in options included", async () => {
     const r = await runCli(["sim", "--help"]);
     assert.equal(r.status, 0, r.stderr);
