@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import { isSchemaError, type SchemaError } from "../base/errors.js";
 import { buildModel } from "./check.js";
+import { generateTypeScript } from "./codegen/generate.js";
+import { introspect } from "./introspect.js";
 import { parseSchema, parseSchemaText } from "./parser.js";
 import { formatSchemaError } from "./source.js";
 
@@ -163,7 +165,10 @@ void suite("parseSchemaText()", () => {
         else chars[at] = alphabet[rand(alphabet.length)]!;
       }
       try {
-        buildModel(parseSchemaText(chars.join("")));
+        // Whatever passes the checker must also go through introspection and code generation.
+        const model = buildModel(parseSchemaText(chars.join("")));
+        introspect(model);
+        generateTypeScript(model, { source: "fuzz" });
       } catch (e) {
         if (!isSchemaError(e)) {
           failures++;
