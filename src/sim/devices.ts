@@ -42,11 +42,19 @@ export interface BlockDeviceOptions {
   removable?: boolean | undefined;
   /** The guest locked the tray (eject needs `force`). Default false. */
   locked?: boolean | undefined;
-  /** rerror/werror: what an I/O error does. Default `stop` (the interesting case to simulate). */
-  errorAction?: "report" | "ignore" | "stop" | "enospc" | undefined;
+  /**
+   * `werror`: what a failed write does. Default `enospc` (QEMU's): stop on a full disk, else
+   * report to the guest.
+   */
+  werror?: BlockErrorAction | undefined;
+  /** `rerror`: what a failed read does. Default `report` (QEMU's). */
+  rerror?: BlockErrorAction | undefined;
   /** Bytes a `block-stream` has to copy from a backing file. Default 0: no backing file. */
   backingBytes?: number | undefined;
 }
+
+/** `-drive werror=…/rerror=…` (BlockdevOnError, without `auto`). */
+export type BlockErrorAction = "report" | "ignore" | "stop" | "enospc";
 
 /** A guest device that can be unplugged with `device_del`. */
 export interface QdevDeviceOptions {
@@ -93,7 +101,8 @@ interface BlockDevice {
   locked: boolean;
   trayOpen: boolean;
   inserted: boolean;
-  errorAction: "report" | "ignore" | "stop" | "enospc";
+  werror: BlockErrorAction;
+  rerror: BlockErrorAction;
   ioStatus: "ok" | "failed" | "nospace";
   backingBytes: number;
 }
@@ -167,7 +176,8 @@ export class SimDevices {
         locked: b.locked ?? false,
         trayOpen: false,
         inserted: true,
-        errorAction: b.errorAction ?? "stop",
+        werror: b.werror ?? "enospc",
+        rerror: b.rerror ?? "report",
         ioStatus: "ok",
         backingBytes: b.backingBytes ?? 0,
       });
@@ -291,7 +301,10 @@ export class SimDevices {
     this.host.core.assertGuestRunning("I/O error");
     const b = this.#block(device, undefined);
     const nospace = options.nospace ?? false;
-    const action = b.errorAction === "enospc" ? (nospace ? "stop" : "report") : b.errorAction;
+    const operation = options.operation ?? "write";
+    const configured = operation === "read" ? b.rerror : b.werror;
+    // blk_get_error_action: enospc stops only on a full disk.
+    const action = configured === "enospc" ? (nospace ? "stop" : "report") : configured;
     const v = this.host.core.profile.version;
     // Schema order: qom-path (9.2+) first, then device, node-name, operation, action, nospace,
     // reason (QEMU inserts members so; it decides the order of keys sharing a hash bucket).
@@ -301,7 +314,7 @@ export class SimDevices {
         : {};
     data.device = b.id;
     data["node-name"] = b.nodeName;
-    data.operation = options.operation ?? "write";
+    data.operation = operation;
     data.action = action;
     if (nospace) data.nospace = true;
     data.reason = options.reason ?? (nospace ? "No space left on device" : "Input/output error");

@@ -23,6 +23,7 @@ export {
 } from "./actions.js";
 export {
   type BlockDeviceOptions,
+  type BlockErrorAction,
   type QdevDeviceOptions,
   SimDevices,
   type SimDevicesOptions,

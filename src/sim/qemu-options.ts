@@ -16,7 +16,7 @@
  */
 import { QmpError } from "../base/errors.js";
 import { checkActions, type RunStateActions } from "./actions.js";
-import type { BlockDeviceOptions, QdevDeviceOptions } from "./devices.js";
+import type { BlockDeviceOptions, BlockErrorAction, QdevDeviceOptions } from "./devices.js";
 
 /** A bad command line. The message names the option, as QEMU's do. */
 export class QemuOptionError extends QmpError {
@@ -68,7 +68,12 @@ export interface SimCommandLine {
   /** `-drive` definitions waiting for their `-device`. */
   drives: Map<
     string,
-    { id: string; removable: boolean; errorAction?: BlockDeviceOptions["errorAction"] }
+    {
+      id: string;
+      removable: boolean;
+      werror?: BlockErrorAction | undefined;
+      rerror?: BlockErrorAction | undefined;
+    }
   >;
 }
 
@@ -330,17 +335,24 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     takesValue: true,
     help: "-drive if=none,id=ID[,media=cdrom][,werror=…][,rerror=…]  a backend for -device",
     apply: (line, value, option) => {
+      const drive: {
+        id: string;
+        removable: boolean;
+        werror?: BlockErrorAction;
+        rerror?: BlockErrorAction;
+      } = {
+        id: "",
+        removable: false,
+      };
       let id: string | undefined;
-      let removable = false;
-      let errorAction: BlockDeviceOptions["errorAction"];
       for (const [k, v] of splitQemuOpts(value)) {
         if (k === "id") id = v;
-        else if (k === "media") removable = v === "cdrom";
+        else if (k === "media") drive.removable = v === "cdrom";
         else if (k === "werror" || k === "rerror") {
           if (v === undefined || !errorActions.has(v)) {
             throw new QemuOptionError(option, `'${k}' must be one of report, ignore, stop, enospc`);
           }
-          errorAction = v as BlockDeviceOptions["errorAction"];
+          drive[k] = v as BlockErrorAction;
         } else if (
           ![
             "if",
@@ -359,10 +371,8 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
         }
       }
       if (id === undefined) throw new QemuOptionError(option, "the simulator needs id=… on -drive");
-      line.drives.set(
-        id,
-        errorAction === undefined ? { id, removable } : { id, removable, errorAction },
-      );
+      drive.id = id;
+      line.drives.set(id, drive);
     },
   },
   device: {
@@ -409,7 +419,8 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
           qdevId,
           removable: drive.removable || driver.endsWith("-cd") || driver === "floppy",
         };
-        if (drive.errorAction !== undefined) block.errorAction = drive.errorAction;
+        if (drive.werror !== undefined) block.werror = drive.werror;
+        if (drive.rerror !== undefined) block.rerror = drive.rerror;
         line.blockDevices.push(block);
         // IDE and floppy buses cannot hot-unplug (7.2.22: "Bus 'ide.1' does not support hotplugging").
         const hotpluggable = !driver.startsWith("ide-") && driver !== "floppy";

@@ -31,7 +31,7 @@ const err = (cls: string, desc: string) => (e: unknown) =>
 
 suite("block devices", () => {
   test("should stop the VM in io-error after BLOCK_IO_ERROR with action stop, and cont should resume", () => {
-    const { core, dev, log } = rig({ blockDevices: [{ id: "drive0" }] });
+    const { core, dev, log } = rig({ blockDevices: [{ id: "drive0", werror: "stop" }] });
     dev.guestIoError("drive0");
     assert.deepEqual(log, [
       'BLOCK_IO_ERROR {"device":"drive0","node-name":"node-drive0","operation":"write","action":"stop","reason":"Input/output error"}',
@@ -46,7 +46,7 @@ suite("block devices", () => {
   });
 
   test("should only report with action report, and enospc should stop on no space only", () => {
-    const { core, dev, log } = rig({ blockDevices: [{ id: "d", errorAction: "enospc" }] });
+    const { core, dev, log } = rig({ blockDevices: [{ id: "d" }] }); // QEMU's defaults: werror=enospc, rerror=report
     dev.guestIoError("d", { operation: "read" });
     assert.equal(core.state, "running");
     assert.match(log[0] ?? "", /"action":"report"/);

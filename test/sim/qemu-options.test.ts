@@ -81,7 +81,7 @@ suite("parseQemuOptions", () => {
     assert.equal(line.memoryBytes, 64 * 1024 * 1024);
     assert.deepEqual(line.blockDevices, [
       { id: "cd0", qdevId: "cdrom0", removable: true },
-      { id: "d1", qdevId: "disk1", removable: false, errorAction: "stop" },
+      { id: "d1", qdevId: "disk1", removable: false, werror: "stop" },
     ]);
     assert.deepEqual(line.nics, ["net0"]);
     assert.equal(line.balloon, true);
