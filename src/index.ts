@@ -5,6 +5,16 @@
 export * from "./base/index.js";
 export { QmpClient } from "./client/index.js";
 export {
+  commandValidators,
+  eventValidators,
+  qemuSchema,
+  type QmpCommandMap,
+  type QmpEvent,
+  type QmpEventMap,
+  type QmpEventMessage,
+  type QmpTimestamp,
+} from "./generated/index.js";
+export {
   type CommandContext,
   type CommandHandler,
   type CommandOptions,
