@@ -33,6 +33,12 @@ export function describeError(error: unknown): string {
     if (!text.includes(cause.message)) text += `: ${cause.message}`;
     cause = cause.cause;
   }
+  // A busy monitor looks like a silent one: QEMU greets the next client only when the first
+  // leaves (§1.2). Say so, and what shares a monitor.
+  if (/no (QMP )?greeting within/i.test(text)) {
+    text +=
+      " (a QEMU monitor serves one client at a time: is another one connected? `qmpkit proxy` shares a monitor)";
+  }
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 

@@ -74,6 +74,12 @@ suite("bad input", () => {
       });
     await serve("ssh.sock", "SSH-2.0-OpenSSH_9.2\r\n");
     await serve("json.sock", '{"hello": "world"}\r\n');
+    await new Promise<void>((resolve) => {
+      // Accepts and says nothing, as a QEMU monitor busy with another client does.
+      const s = createServer(() => {});
+      servers.push(s);
+      s.listen(join(dir, "silent.sock"), resolve);
+    });
   });
   after(async () => {
     for (const s of servers) await new Promise((r) => s.close(r));
@@ -121,6 +127,14 @@ suite("bad input", () => {
       await runCli(["events", join(dir, "json.sock")]),
       1,
       /unix:.*json\.sock is not a QMP server: .*'QMP' is missing/,
+    );
+  });
+
+  test("should suggest a busy monitor when no greeting comes", async () => {
+    assertOneLineError(
+      await runCli(["exec", join(dir, "silent.sock"), "query-status", "--timeout", "500"]),
+      1,
+      /no greeting within \d+ ms \(a QEMU monitor serves one client at a time: .*qmpkit proxy/,
     );
   });
 
