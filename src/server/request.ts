@@ -64,11 +64,25 @@ export function checkRequest(
   if (!isJsonObject(value)) {
     return { kind: "error", desc: "QMP input must be a JSON object", id: undefined };
   }
+  const keys = Object.keys(value);
+  // Whether the walk finds a problem does not depend on the order, only which one it names:
+  // a well-formed request (the common case) is checked without computing QDict order.
+  const quick = walkRequest(value, keys, options.oobEnabled);
+  return quick.kind === "command"
+    ? quick
+    : walkRequest(value, options.orderKeys(keys), options.oobEnabled);
+}
+
+function walkRequest(
+  value: JsonObject,
+  keys: readonly string[],
+  oobEnabled: boolean,
+): CheckedRequest {
   const id = requestId(value);
   let execKey: "execute" | "exec-oob" | undefined;
-  for (const key of options.orderKeys(Object.keys(value))) {
+  for (const key of keys) {
     const member = value[key] as JsonValue;
-    if (key === "execute" || (key === "exec-oob" && options.oobEnabled)) {
+    if (key === "execute" || (key === "exec-oob" && oobEnabled)) {
       if (typeof member !== "string") {
         return { kind: "error", desc: `QMP input member '${key}' must be a string`, id };
       }

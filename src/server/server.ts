@@ -156,6 +156,25 @@ export interface CommandContext {
   afterReply(fn: () => void): void;
 }
 
+/** The context of one request: a class, so that serving a request creates no closures. */
+class RequestContext implements CommandContext {
+  constructor(
+    readonly command: string,
+    readonly id: JsonValue | undefined,
+    readonly oob: boolean,
+    readonly session: QmpSession,
+    private readonly callbacks: Array<() => void>,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.session.abort.signal;
+  }
+
+  afterReply(fn: () => void): void {
+    this.callbacks.push(fn);
+  }
+}
+
 type CommandArgs<K extends string> = K extends keyof QmpCommandMap
   ? QmpCommandMap[K] extends { args: infer A }
     ? A
@@ -665,16 +684,7 @@ export class QmpServer {
       this.reply(session, this.capabilities(session, args), id, afterReply);
       return undefined;
     }
-    const ctx: CommandContext = {
-      command: name,
-      id,
-      oob,
-      session,
-      signal: session.abort.signal,
-      afterReply: (fn) => {
-        afterReply.push(fn);
-      },
-    };
+    const ctx = new RequestContext(name, id, oob, session, afterReply);
     let result: unknown;
     try {
       const handler = this.commands.get(name)!.handler as CommandHandler<JsonObject, unknown>;
