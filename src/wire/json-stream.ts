@@ -575,6 +575,11 @@ class ExactFramer {
   }
 }
 
+/** Which fast-path guards a line needs (see `JsonStreamDecoder.lines`). */
+const CHECK_ESCAPES = 1;
+const CHECK_INTEGERS = 2;
+const CHECK_ALL = CHECK_ESCAPES | CHECK_INTEGERS;
+
 /** Surrogate and noncharacter `\u` escapes, which QEMU checks and `JSON.parse` does not. */
 const riskyEscape = /\\u[dDfF]/;
 
@@ -725,7 +730,7 @@ export class JsonStreamDecoder {
         }
         if (
           lineText === undefined ||
-          !this.fastLine(lineText, 0, lineText.length - 1, false, out)
+          !this.fastLine(lineText, 0, lineText.length - 1, false, out, CHECK_ALL)
         ) {
           this.exactLine(line, 0, line.length);
         }
@@ -733,10 +738,14 @@ export class JsonStreamDecoder {
       return;
     }
     const ascii = text.length === batch.length;
+    // The guards run once over the whole batch; lines are checked one by one only when the
+    // batch as a whole raises the alarm (rare in what QEMU prints).
+    const check =
+      (text.includes("\\u") ? CHECK_ESCAPES : 0) | (hasLongInteger(text) ? CHECK_INTEGERS : 0);
     let s = 0;
     while (s < text.length) {
       const nl = text.indexOf("\n", s);
-      if (this.exactActive || !this.fastLine(text, s, nl, ascii, out)) {
+      if (this.exactActive || !this.fastLine(text, s, nl, ascii, out, check)) {
         if (ascii) this.exactLine(batch, s, nl + 1);
         else {
           const bytes = this.encoder.encode(text.slice(s, nl + 1));
@@ -762,6 +771,7 @@ export class JsonStreamDecoder {
     nl: number,
     ascii: boolean,
     out: JsonStreamItem[],
+    check: number,
   ): boolean {
     // Trim the line's whitespace (usually just the `\r`).
     let a = s;
@@ -773,8 +783,9 @@ export class JsonStreamDecoder {
     if (a === z) return true; // a blank line: nothing for QEMU's lexer either
     const line = a === s && z === nl ? text.slice(s, nl) : text.slice(a, z);
     const bytes = ascii ? line.length : utf8Length(line);
-    if (bytes >= this.maxBytes || hasLongInteger(line)) return false;
-    if (line.includes("\\u") && riskyEscape.test(line)) return false;
+    if (bytes >= this.maxBytes) return false;
+    if (check & CHECK_INTEGERS && hasLongInteger(line)) return false;
+    if (check & CHECK_ESCAPES && line.includes("\\u") && riskyEscape.test(line)) return false;
     if (!ascii && rawNoncharacter.test(line)) return false;
     let value: JsonValue;
     try {
