@@ -74,8 +74,9 @@ function loadHistory(file: string): string[] {
 
 function saveHistoryLine(file: string, line: string): void {
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    appendFileSync(file, `${line.replace(/\n/g, " ")}\n`);
+    // Private, as a shell's history is: QMP lines can carry secrets (`object-add … data=`).
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    appendFileSync(file, `${line.replace(/\n/g, " ")}\n`, { mode: 0o600 });
   } catch {
     // History is a convenience: a read-only home must not break the shell.
   }

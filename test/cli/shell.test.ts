@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
@@ -175,7 +175,9 @@ suite("shell in a terminal", () => {
         term.type("quit", "Enter");
         for (let i = 0; term.alive() && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
         assert.ok(!term.alive(), "quit should end the shell");
-        const history = readFileSync(join(dir, "state", "qmpkit", "shell_history"), "utf8");
+        const historyPath = join(dir, "state", "qmpkit", "shell_history");
+        assert.equal(statSync(historyPath).mode & 0o777, 0o600, "the history is private");
+        const history = readFileSync(historyPath, "utf8");
         assert.match(
           history,
           /^query-status\n.*set-action panic=pause\nquery-name\nhelp set-action\nset-action panic=bogus\nquit\n$/s,
