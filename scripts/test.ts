@@ -26,7 +26,7 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...files],
+  ["--conditions=source", "--import", "tsx", "--test", "--test-concurrency=2", ...files],
   { stdio: "inherit" },
 );
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
