@@ -186,4 +186,30 @@ suite("Connection", () => {
     assert.deepEqual(shown(items), [{ s: "\u00e9" }]);
     conn.close();
   });
+
+  test("should close with the error a throwing onItem raised, and go no further", async () => {
+    const [a, b] = createMemoryPair();
+    const boom = new Error("handler failed");
+    const seen: JsonValue[] = [];
+    const conn = new Connection(a, {
+      dialect: "qemu",
+      writer: "qemu",
+      onItem: (item) => {
+        if (item.kind === "value") seen.push(item.value);
+        throw boom;
+      },
+    });
+    b.write("1 2 3 ");
+    assert.equal(await conn.closed, boom);
+    assert.deepEqual(seen, [1]);
+  });
+
+  test("should settle closed for a stream that is already destroyed", async () => {
+    const [a] = createMemoryPair();
+    a.destroy();
+    await once(a, "close");
+    const { conn } = connection(a);
+    assert.equal(await conn.closed, undefined);
+    assert.equal(conn.isClosed, true);
+  });
 });

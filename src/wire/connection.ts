@@ -5,9 +5,10 @@
  *
  * Concurrency contract: `onItem` runs **in the reader loop**, synchronously, once per decoded
  * message or error, in stream order. It must never wait for a reply (the reply could only be read
- * by the very loop it blocks); it may call `send`, `pause` and `close`. After `pause()` no further
- * item is delivered, even one already decoded from the same chunk, until `resume()`: a server
- * uses this to handle one request at a time as QEMU's monitor does (§1.7).
+ * by the very loop it blocks); it may call `send`, `pause` and `close`. If it throws, the
+ * connection closes with that error as its cause. After `pause()` no further item is delivered,
+ * even one already decoded from the same chunk, until `resume()`: a server uses this to handle
+ * one request at a time as QEMU's monitor does (§1.7).
  *
  * @module
  */
@@ -80,6 +81,8 @@ export class Connection {
     stream.on("end", this.onEnd);
     stream.on("error", this.onError);
     stream.on("close", this.onClose);
+    // A stream that is already gone will not say so again.
+    if (stream.destroyed) queueMicrotask(this.onClose);
   }
 
   /** Whether `close` was called or the stream ended: nothing more can be sent. */
@@ -179,7 +182,13 @@ export class Connection {
     try {
       while (!this.paused && !this.closing && this.queueHead < this.queue.length) {
         const item = this.queue[this.queueHead++]!;
-        this.options.onItem(item);
+        try {
+          this.options.onItem(item);
+        } catch (error) {
+          // A throwing handler must not take the process down from a stream event: the
+          // connection ends, and `closed` says why.
+          this.close(error instanceof Error ? error : new Error(`onItem threw: ${String(error)}`));
+        }
       }
     } finally {
       this.delivering = false;
