@@ -64,6 +64,18 @@ export function scalarText(value: JsonValue): string {
   return stringifyJson(value);
 }
 
+/**
+ * Names in `--only` / `--except` (without wildcards) that are not in `known`: most likely typos,
+ * since a filter on a name no QEMU sends silently matches nothing.
+ */
+export function unknownEventNames(options: EventFilterOptions, known: readonly string[]): string[] {
+  const set = new Set(known.map((k) => k.toUpperCase()));
+  return [...(options.only ?? []), ...(options.except ?? [])]
+    .flatMap((item) => item.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "" && !/[*?]/.test(s) && !set.has(s.toUpperCase()));
+}
+
 /** Compiles the filter options; throws `UsageError` for a malformed `--where`. */
 export function createEventFilter(
   options: EventFilterOptions,

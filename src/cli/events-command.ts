@@ -12,12 +12,14 @@
  */
 import type { Command } from "commander";
 import { QmpClient } from "../client/index.js";
+import { qmpEventNames } from "../generated/index.js";
 import { startDemo } from "./demo.js";
 import {
   createEventFilter,
   formatEventJson,
   HumanEventFormatter,
   type QmpEventMessage,
+  unknownEventNames,
 } from "./event-format.js";
 import { wantColor } from "./io.js";
 import type { CommandContext } from "./context.js";
@@ -106,6 +108,10 @@ export async function runEvents(
 ): Promise<number> {
   const io = ctx.io;
   const filter = createEventFilter({ only: opts.only, except: opts.except, where: opts.where });
+  for (const name of unknownEventNames(opts, qmpEventNames)) {
+    // A warning, not an error: a real QEMU may send events the catalogue does not describe.
+    io.stderr.write(`qmpkit events: warning: '${name}' is not an event qmpkit knows (a typo?)\n`);
+  }
   const specs: TargetSpec[] = targets.map(parseTargetArg);
   const human = opts.json
     ? undefined

@@ -8,6 +8,7 @@ import {
   HumanEventFormatter,
   localTime,
   type QmpEventMessage,
+  unknownEventNames,
 } from "../../src/cli/event-format.js";
 
 const ts = (seconds: number, microseconds = 0) => ({ seconds, microseconds });
@@ -52,6 +53,15 @@ suite("event filters", () => {
       events.filter(createEventFilter({ where: ["guest=true", "reason=guest-reset"] })),
       [],
     );
+  });
+
+  test("should point out filter names no event has, ignoring patterns", () => {
+    const known = ["STOP", "RESUME", "SHUTDOWN"];
+    assert.deepEqual(
+      unknownEventNames({ only: ["stop,SHUTDWON"], except: ["RTC_*", "NOPE"] }, known),
+      ["SHUTDWON", "NOPE"],
+    );
+    assert.deepEqual(unknownEventNames({ only: ["resume"] }, known), []);
   });
 
   test("should reject a malformed --where", () => {
