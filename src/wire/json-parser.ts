@@ -29,8 +29,6 @@ export const TokenType = {
   Integer: 8,
   Float: 9,
   Keyword: 10,
-  /** A piece of a token cut off at the size limit: never valid, always rejected by size. */
-  Cut: 11,
 } as const;
 export type TokenType = (typeof TokenType)[keyof typeof TokenType];
 
