@@ -230,7 +230,7 @@ export class PeerSchema {
       case "builtin":
         return t.name;
       case "enum":
-        return t.values.length <= 8
+        return t.values.length <= 16
           ? t.values.map((v) => `'${v}'`).join("|")
           : `enum (${t.values.length} values)`;
       case "array":

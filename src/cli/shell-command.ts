@@ -33,7 +33,13 @@ import type { CommandContext } from "./context.js";
 import { singleTarget } from "./proxy-command.js";
 import { describeError } from "./report.js";
 import { catalogueDocs, formatDoc } from "./schema-docs.js";
-import { completeLine, describeCommand, parseShellLine, shellWords } from "./shell-line.js";
+import {
+  completeLine,
+  describeCommand,
+  describeEvent,
+  parseShellLine,
+  shellWords,
+} from "./shell-line.js";
 import { positiveInteger } from "./usage-error.js";
 
 const examples = `
@@ -42,7 +48,7 @@ In the shell:
   set-action panic=pause             key=value arguments, typed by the VM's schema
   blockdev-add driver=null-co node-name=n0 cache.direct=on
   {"execute": "query-name"}          raw JSON
-  help set-action                    signature and documentation
+  help set-action | help SHUTDOWN    signature and documentation of a command or event
   commands [PREFIX]                  list the VM's commands
   events off | events on             hide or show events as they arrive
   quit                               (or Ctrl-D)
@@ -219,10 +225,12 @@ export async function runShell(
           say(`Shell words: ${shellWords.join(", ")}`);
           return true;
         }
-        const signature = schema ? describeCommand(schema, parsed.command) : undefined;
+        const signature = schema
+          ? (describeCommand(schema, parsed.command) ?? describeEvent(schema, parsed.command))
+          : undefined;
         const doc = catalogueDocs().get(parsed.command);
         if (!signature && !doc) {
-          say(c.red(`unknown command '${parsed.command}'`));
+          say(c.red(`'${parsed.command}' is neither a command nor an event of this VM`));
           return true;
         }
         if (signature) say(c.bold(signature));

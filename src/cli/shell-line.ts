@@ -144,7 +144,8 @@ export function completeLine(line: string, schema: PeerSchema | undefined): [str
   if (before.length === 0) return [matching([...commandNames, ...shellWords], current), current];
   const command = before[0]!.text;
   if (command === "help" || command === "?") {
-    return before.length === 1 ? [matching(commandNames, current), current] : [[], current];
+    const names = [...commandNames, ...(schema ? schema.eventNames() : [])];
+    return before.length === 1 ? [matching(names, current), current] : [[], current];
   }
   if (command === "events")
     return before.length === 1 ? [matching(["on", "off"], current), current] : [[], current];
@@ -218,5 +219,16 @@ export function describeCommand(schema: PeerSchema, command: string): string | u
   }
   const flags = [info.allowOob ? "allow-oob" : "", ...info.features].filter((s) => s !== "");
   if (flags.length > 0) lines.push(`  (${flags.join(", ")})`);
+  return lines.join("\n");
+}
+
+/** An event's data from the peer's schema: `EVENT NAME` and one member per line. */
+export function describeEvent(schema: PeerSchema, event: string): string | undefined {
+  const info = schema.events.get(event);
+  if (!info) return undefined;
+  const members = info.argType ? schema.membersOf(info.argType) : [];
+  const lines = [`event ${event}${members.length === 0 ? " (no data)" : ""}`];
+  for (const m of members)
+    lines.push(`  ${m.optional ? `[${m.name}]` : m.name}: ${schema.describeType(m.type)}`);
   return lines.join("\n");
 }

@@ -4,6 +4,7 @@ import { PeerSchema } from "../../src/cli/introspection.js";
 import {
   completeLine,
   describeCommand,
+  describeEvent,
   parseShellLine,
   tokenize,
 } from "../../src/cli/shell-line.js";
@@ -12,6 +13,8 @@ const schema = new PeerSchema([
   { name: "set-action", "meta-type": "command", "arg-type": "0", "ret-type": "1" },
   { name: "query-status", "meta-type": "command", "arg-type": "1", "ret-type": "2" },
   { name: "query-name", "meta-type": "command", "arg-type": "1", "ret-type": "1" },
+  { name: "SHUTDOWN", "meta-type": "event", "arg-type": "2" },
+  { name: "STOP", "meta-type": "event", "arg-type": "1" },
   {
     name: "blockdev-add",
     "meta-type": "command",
@@ -142,5 +145,11 @@ suite("shell completion", () => {
       "query-status  ->  { running: bool, status: str }",
     );
     assert.equal(describeCommand(schema, "nope"), undefined);
+    assert.equal(
+      describeEvent(schema, "SHUTDOWN"),
+      "event SHUTDOWN\n  running: bool\n  status: str",
+    );
+    assert.equal(describeEvent(schema, "STOP"), "event STOP (no data)");
+    assert.deepEqual(completeLine("help S", schema), [["SHUTDOWN", "STOP"], "S"]);
   });
 });
