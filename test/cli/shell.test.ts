@@ -46,7 +46,12 @@ class Terminal {
   }
 
   private tmux(...args: string[]): string {
-    const r = spawnSync("tmux", ["-L", this.socket, ...args], { encoding: "utf8", cwd: repoRoot });
+    const r = spawnSync("tmux", ["-L", this.socket, ...args], {
+      encoding: "utf8",
+      cwd: repoRoot,
+      // A CI job may have no TERM at all; tmux wants one even when detached.
+      env: { ...process.env, TERM: process.env.TERM || "xterm" },
+    });
     if (r.status !== 0) throw new Error(`tmux ${args[0]} failed: ${r.stderr}`);
     return r.stdout;
   }
