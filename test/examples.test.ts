@@ -27,4 +27,21 @@ suite("examples", () => {
       ].join("\n"),
     );
   });
+
+  test("should run examples/server.ts, a QmpServer of one's own", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", "examples/server.ts"],
+      { cwd: root, timeout: 60_000 },
+    );
+    assert.equal(
+      stdout,
+      [
+        "{ status: 'running', singlestep: false, running: true }",
+        "cont failed: GenericError: already running",
+        "query-status failed: GenericError: Parameter 'verbose' is unexpected",
+        "",
+      ].join("\n"),
+    );
+  });
 });
