@@ -6,15 +6,17 @@
  *
  * - The **exact path** restates QEMU: a byte-driven lexer (with QEMU's error recovery state), a
  *   streamer that counts braces and brackets, applies the limits and hands each balanced token
- *   list to the parser (`json-parser.ts`). It is always used for the `qemu` dialect.
- * - The **fast path** (`client` dialect, the default there) serves what QEMU prints: one compact
- *   message per `\r\n`-terminated line. The whole lines of a chunk are decoded in one go and each
+ *   list to the parser (`json-parser.ts`). It produces every error item, in both dialects.
+ * - The **fast path** (the default in both dialects) serves what each side normally receives: one
+ *   compact message per `\n`-terminated line (QEMU's output, or a client's requests). The whole lines of a chunk are decoded in one go and each
  *   is given to the native `JSON.parse` (the unterminated tail of a chunk, which may hold a
  *   complete message since a peer need not end its lines, takes the exact path). A line goes to the exact path instead whenever `JSON.parse` could disagree with
  *   QEMU: it fails to parse, it carries an escape or a number whose value QEMU treats differently
  *   (surrogate or noncharacter `\u` escapes, integers of 16+ digits), raw UTF-8
  *   that QEMU rejects, or it is long enough to break a limit. The switch back happens at the next
  *   line end where the exact path stands between messages, so the framing never differs.
+ *   The `qemu` dialect (a server reading requests) narrows the fast path further, to what
+ *   `JSON.parse` and QEMU provably read alike: see `JsonStreamDecoder.serverLine`.
  *
  * Memory is bounded by the limits: a message that grows past `maxMessageBytes` is dropped as it
  * streams (QEMU's recovery), never buffered whole.
@@ -55,9 +57,8 @@ export interface JsonStreamDecoderOptions {
   /** Tokens per message. Default 2 Mi. */
   maxTokens?: number | undefined;
   /**
-   * Use the line-based `JSON.parse` fast path. Default: true for `client`, and always false for
-   * `qemu` (duplicate keys need the exact parser). Setting it false in `client` forces the exact
-   * path (tests compare both).
+   * Use the line-based `JSON.parse` fast path. Default true in both dialects; false forces the
+   * exact path for every byte (tests compare both, and must find no difference).
    */
   fastPath?: boolean | undefined;
 }
@@ -633,6 +634,8 @@ function isJsonSpace(c: number): boolean {
 export class JsonStreamDecoder {
   private readonly exact: ExactFramer;
   private readonly fast: boolean;
+  /** The `qemu` dialect: fast lines must also pass {@link JsonStreamDecoder.serverLine}. */
+  private readonly server: boolean;
   /** In fast mode, bytes are framed by lines; in exact mode every byte goes to the exact path. */
   private exactActive = false;
   private readonly maxBytes: number;
@@ -640,6 +643,7 @@ export class JsonStreamDecoder {
   private readonly maxTokens: number;
   private readonly walkThreshold: number;
   private readonly utf8 = new TextDecoder("utf-8", { fatal: true });
+  private readonly walk = new ValueMeasure();
   private readonly encoder = new TextEncoder();
 
   constructor(options: JsonStreamDecoderOptions) {
@@ -656,7 +660,8 @@ export class JsonStreamDecoder {
         ? { duplicateKeys: "last-wins", minusZero: "minus-zero" }
         : { duplicateKeys: "error", minusZero: "zero" },
     );
-    this.fast = client && options.fastPath !== false;
+    this.fast = options.fastPath !== false;
+    this.server = !client;
     // Below this many bytes a line can break neither the nesting nor the token-count limit.
     this.walkThreshold = Math.min(2 * this.maxNesting + 2, this.maxTokens + 1);
   }
@@ -784,6 +789,7 @@ export class JsonStreamDecoder {
     const line = a === s && z === nl ? text.slice(s, nl) : text.slice(a, z);
     const bytes = ascii ? line.length : utf8Length(line);
     if (bytes >= this.maxBytes) return false;
+    if (this.server && !serverLineShape(line, ascii)) return false;
     if (check & CHECK_INTEGERS && hasLongInteger(line)) return false;
     if (check & CHECK_ESCAPES && line.includes("\\u") && riskyEscape.test(line)) return false;
     if (!ascii && rawNoncharacter.test(line)) return false;
@@ -793,31 +799,118 @@ export class JsonStreamDecoder {
     } catch {
       return false;
     }
-    if (bytes >= this.walkThreshold && !this.withinLimits(value)) return false;
+    if (this.server) {
+      if (!this.serverLine(line, value, bytes)) return false;
+    } else if (bytes >= this.walkThreshold && !this.withinLimits(value)) return false;
     out.push({ kind: "value", value, bytes });
     return true;
   }
 
+  /**
+   * The `qemu` dialect's extra proof that `JSON.parse` read `line` (an object, see
+   * {@link serverLineShape}) exactly as QEMU's parser would. The shared guards above already
+   * sent to the exact path what the two parsers read differently in strings and numbers:
+   * integers of 16+ digits (int64/uint64 in `parse_literal`), `\u` escapes of surrogates and
+   * noncharacters (checked in `parse_string`), and (via the shape check) non-ASCII bytes and
+   * `-0`. `JSON.parse` itself rejects single-quoted strings, the `\'` escape and raw control
+   * characters, which then take the exact path too (`json-lexer.c` accepts the first two, and
+   * its error recovery must report the third). What is left is:
+   *
+   * - **Duplicate keys**: `parse_pair` rejects them (QEMU 4.0+), `JSON.parse` keeps the last.
+   *   In valid JSON every `:` outside a string separates one member, so the line has as many
+   *   members as such colons; the parsed objects together have as many own keys as *distinct*
+   *   members. The two counts agree exactly when no object repeats a key.
+   * - **Limits** (`json-streamer.c`): nesting depth and token count, measured on the value
+   *   (the token size limit was checked on the line's length).
+   *
+   * Framing is the same too: a line that is one JSON object balances its braces only at its
+   * last `}`, so QEMU's streamer also ends the message there and nowhere before.
+   */
+  private serverLine(line: string, value: JsonValue, bytes: number): boolean {
+    const walk = this.walk;
+    walk.keys = 0;
+    walk.tokens = 0;
+    if (!measure(value, 0, this.maxNesting, walk)) return false;
+    if (bytes >= this.walkThreshold && walk.tokens > this.maxTokens) return false;
+    // Most requests have no `:` inside their strings: counting every colon is then enough.
+    return countColons(line) === walk.keys || countColonsOutsideStrings(line) === walk.keys;
+  }
+
   /** Whether a parsed value keeps to the nesting and token-count limits. */
   private withinLimits(value: JsonValue): boolean {
-    let tokens = 0;
-    const maxNesting = this.maxNesting;
-    const walk = (v: JsonValue, depth: number): boolean => {
-      if (v === null || typeof v !== "object") {
-        tokens++;
-        return true;
-      }
-      if (depth + 1 > maxNesting) return false;
-      if (Array.isArray(v)) {
-        tokens += 2 + Math.max(0, v.length - 1);
-        for (const e of v) if (!walk(e, depth + 1)) return false;
-      } else {
-        const keys = Object.keys(v);
-        tokens += 2 + Math.max(0, keys.length - 1) + 2 * keys.length;
-        for (const k of keys) if (!walk(v[k]!, depth + 1)) return false;
-      }
-      return true;
-    };
-    return walk(value, 0) && tokens <= this.maxTokens;
+    const walk = this.walk;
+    walk.keys = 0;
+    walk.tokens = 0;
+    return measure(value, 0, this.maxNesting, walk) && walk.tokens <= this.maxTokens;
   }
+}
+
+/** What {@link measure} counts (one instance per decoder, reused: the walk allocates nothing). */
+class ValueMeasure {
+  /** Own keys of all the objects. */
+  keys = 0;
+  /** QEMU tokens the value takes when written without duplicate keys. */
+  tokens = 0;
+}
+
+/**
+ * Counts the keys and tokens of `v` into `m`; false as soon as the nesting passes `maxNesting`
+ * (QEMU counts `{` and `[` alike). A plain function, not a closure, so a call costs no allocation.
+ */
+function measure(v: JsonValue, depth: number, maxNesting: number, m: ValueMeasure): boolean {
+  if (v === null || typeof v !== "object") {
+    m.tokens++;
+    return true;
+  }
+  if (depth + 1 > maxNesting) return false;
+  if (Array.isArray(v)) {
+    m.tokens += 2 + Math.max(0, v.length - 1);
+    for (let i = 0; i < v.length; i++) if (!measure(v[i]!, depth + 1, maxNesting, m)) return false;
+  } else {
+    const keys = Object.keys(v);
+    m.keys += keys.length;
+    m.tokens += 2 + Math.max(0, keys.length - 1) + 2 * keys.length;
+    for (let i = 0; i < keys.length; i++) {
+      if (!measure(v[keys[i]!]!, depth + 1, maxNesting, m)) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether a trimmed line may take the server's fast path at all: pure ASCII (QEMU's modified
+ * UTF-8 rules then never come into play), one object from its first to its last byte, and no
+ * `-0` anywhere (QEMU's parser reads the integer `-0` as 0, `JSON.parse` as -0; a false alarm in
+ * a string or a `-0.5` merely costs the exact path).
+ */
+function serverLineShape(line: string, ascii: boolean): boolean {
+  return (
+    ascii &&
+    line.charCodeAt(0) === 0x7b &&
+    line.charCodeAt(line.length - 1) === 0x7d &&
+    !line.includes("-0")
+  );
+}
+
+/** Every `:` of a line, in strings or not. */
+function countColons(line: string): number {
+  let n = 0;
+  for (let i = line.indexOf(":"); i >= 0; i = line.indexOf(":", i + 1)) n++;
+  return n;
+}
+
+/** The `:` of a line of valid JSON that stand outside strings (its name separators). */
+function countColonsOutsideStrings(line: string): number {
+  let n = 0;
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // an escape: the next character cannot end the string
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x3a) n++;
+  }
+  return n;
 }
