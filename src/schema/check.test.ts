@@ -211,3 +211,24 @@ void suite("buildModel()", () => {
     );
   });
 });
+
+void suite("doc comment indentation", () => {
+  const doc = (continuation: string, next: string) =>
+    `##\n# @c:\n#\n# @a: line one\n${continuation}\n${next}\n#\n# Since: 1.0\n##\n{ 'command': 'c', 'data': { 'a': 'int' } }`;
+  test("should follow QEMU 10: no de-indent right after the first continuation line", () => {
+    assert.match(
+      errorOf(doc("#   line two", "# line three")),
+      /t.json:6:1: unexpected de-indent \(expected at least 2 spaces\)/,
+    );
+    ok(doc("#     aligned", "#     aligned"));
+  });
+  test("should follow QEMU 5.2-9.x when told the release: continuation aligned with the text", () => {
+    const older = { naming: "strict", qemuVersion: "7.2.0" } as const;
+    assert.match(
+      errorOf(doc("#   line two", "#   three"), older),
+      /t.json:5:1: unexpected de-indent \(expected at least 4 spaces\)/,
+    );
+    ok(doc("#     line two", "#     three"), older);
+    ok(doc("#   line two", "#   three"), { naming: "strict", qemuVersion: "5.1.0" });
+  });
+});

@@ -53,6 +53,12 @@ export interface CheckOptions {
    * the `documentation-exceptions` pragma (QEMU 9.0+). `ignore`: neither.
    */
   readonly memberDocs?: "auto" | "require" | "ignore" | undefined;
+  /**
+   * The QEMU release whose schema this is, when it is QEMU's own (`qemu-tree.test.ts` passes the
+   * tree's `VERSION`). It picks the rule for indented continuation lines in doc comments, which
+   * QEMU changed in 10.0. Default: today's rule.
+   */
+  readonly qemuVersion?: string | undefined;
 }
 
 const metaKeys = ["enum", "struct", "union", "alternate", "command", "event"] as const;
@@ -95,6 +101,8 @@ class Checker {
   private readonly byName = new Map<string, Definition>();
   private readonly strictNames: boolean;
   private readonly requireMemberDocs: boolean;
+  /** Which rule continuation lines of doc comments follow (none before QEMU 5.2). */
+  private readonly indentRule: "legacy" | "modern" | undefined;
   /** QEMU 9.0+ rules (trees with `documentation-exceptions`, or strict documentation). */
   private readonly modernRules: boolean;
 
@@ -106,6 +114,16 @@ class Checker {
     this.strictNames =
       options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
     const docs = options.memberDocs ?? "auto";
+    const release = /^(\d+)\.(\d+)/.exec(options.qemuVersion ?? "");
+    const major = release ? Number(release[1]) : undefined;
+    const minor = release ? Number(release[2]) : 0;
+    this.indentRule = !this.strictNames
+      ? undefined
+      : major === undefined || major >= 10
+        ? "modern"
+        : major > 5 || (major === 5 && minor >= 2)
+          ? "legacy"
+          : undefined;
     this.modernRules =
       docs === "require" || (docs === "auto" && parsed.pragmas.sawDocumentationExceptions);
     this.requireMemberDocs =
@@ -666,6 +684,15 @@ class Checker {
   }
 
   private checkDoc(what: string, name: string, doc: DocBlock | undefined, info: SourceInfo): void {
+    // Continuation lines of member descriptions: QEMU 5.2-9.x and QEMU 10 differ.
+    const bad = doc?.deindent?.find((d) => d.rule === this.indentRule);
+    if (doc !== undefined && bad !== undefined) {
+      throw schemaError(`unexpected de-indent (expected at least ${bad.expected} spaces)`, {
+        ...doc.info,
+        line: bad.line,
+        column: 1,
+      });
+    }
     if (doc === undefined) {
       if (this.parsed.pragmas.docRequired)
         throw schemaError(`${what}: documentation comment required ('doc-required' pragma)`, info);

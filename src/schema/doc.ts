@@ -38,6 +38,62 @@ export interface DocBlock {
   readonly sections: readonly DocSection[];
   /** The line of a `=` heading that is not the block's first line (an error from QEMU 10). */
   readonly lateHeadingLine?: number | undefined;
+  /**
+   * The first continuation line of a `@name:` description indented less than QEMU requires,
+   * by the rule of QEMU 5.2–9.x (`legacy`: as far as the text after `@name: `) and by the rule of
+   * QEMU 10 (`modern`: as far as the first continuation line). The checker picks the rule.
+   */
+  readonly deindent?:
+    | { readonly rule: "legacy" | "modern"; readonly line: number; readonly expected: number }[]
+    | undefined;
+}
+
+/** The first de-indented continuation line after each `@name:` line, by both of QEMU's rules. */
+function findDeindents(
+  lines: readonly { text: string; line: number }[],
+  start: number,
+): { rule: "legacy" | "modern"; line: number; expected: number }[] {
+  const out: { rule: "legacy" | "modern"; line: number; expected: number }[] = [];
+  const indentOf = (t: string) => /^ */.exec(t)![0].length;
+  const ends = (t: string) => itemLine.test(t) || (sectionTag.test(t) && !t.startsWith(" "));
+  for (let i = start; i < lines.length; i++) {
+    const head = /^@\S*:\s*/.exec(lines[i]!.text);
+    if (!head) continue;
+    // QEMU 5.2-9.x: continuation lines align with the text after "@name: " (parser.py
+    // `_append_args_line`); the description ends at a blank line followed by unindented text.
+    const col = head[0].length === lines[i]!.text.length ? 0 : head[0].length;
+    let blank = false;
+    for (let j = i + 1; j < lines.length && !out.some((o) => o.rule === "legacy"); j++) {
+      const t = lines[j]!.text;
+      if (t.trim() === "") {
+        blank = true;
+        continue;
+      }
+      if (ends(t) || (blank && indentOf(t) === 0)) break;
+      if (indentOf(t) < col) out.push({ rule: "legacy", line: lines[j]!.line, expected: col });
+      blank = false;
+    }
+    // QEMU 10: the first continuation line sets the indentation, and the line right after it
+    // may not have less (parser.py `get_doc_indented`).
+    if (!out.some((o) => o.rule === "modern")) {
+      let j = i + 1;
+      while (j < lines.length && lines[j]!.text.trim() === "") j++;
+      const first = lines[j];
+      const next = lines[j + 1];
+      if (
+        first !== undefined &&
+        !itemLine.test(first.text) &&
+        indentOf(first.text) > 0 &&
+        next !== undefined
+      ) {
+        const t = next.text;
+        if (t.trim() !== "" && !itemLine.test(t) && indentOf(t) < indentOf(first.text)) {
+          out.push({ rule: "modern", line: next.line, expected: indentOf(first.text) });
+        }
+      }
+    }
+  }
+  return out;
 }
 
 const sectionTag =
@@ -147,7 +203,14 @@ export function parseDocBlock(
     features: features.map((m) => ({ name: m.name, text: m.text.join(" ").trim(), line: m.line })),
     sections: sections.map((s) => ({ tag: s.tag, text: dedent(s.text) })),
     ...(lateHeadingLine !== undefined ? { lateHeadingLine } : {}),
+    ...(symbol !== undefined ? deindentField(findDeindents(lines, 1)) : {}),
   };
+}
+
+function deindentField(found: { rule: "legacy" | "modern"; line: number; expected: number }[]): {
+  deindent?: typeof found;
+} {
+  return found.length > 0 ? { deindent: found } : {};
 }
 
 /** Lines without their common indentation, leading and trailing blank lines dropped. */

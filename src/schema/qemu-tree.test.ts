@@ -57,7 +57,10 @@ const debian72 = (symbol: string): boolean => {
 void suite("QEMU qapi trees (QMPKIT_QEMU_SRC)", () => {
   for (const tree of trees.length > 0 ? trees : ["(none)"]) {
     test(`should parse, check, introspect and generate ${tree}`, skip, () => {
-      const { model, parsed } = loadSchema(schemaFile(tree), { readFile: readFileNode });
+      const { model, parsed } = loadSchema(schemaFile(tree), {
+        readFile: readFileNode,
+        qemuVersion: treeVersion(tree),
+      });
       const commands = model.definitions.filter((d) => d.kind === "command").length;
       const events = model.definitions.filter((d) => d.kind === "event").length;
       process.stderr.write(
@@ -106,6 +109,7 @@ void suite("QEMU qapi trees (QMPKIT_QEMU_SRC)", () => {
             loadSchema(join(dir, f), {
               readFile: readFileNode,
               naming: "strict",
+              qemuVersion: treeVersion(tree),
               ...(modern ? { memberDocs: "require" as const } : {}),
             });
           } catch (e) {
