@@ -60,9 +60,18 @@ export function registerSchemaCommands(program: Command): Command {
       "--strict",
       "apply QEMU's current naming and documentation rules whatever the schema's age",
     )
-    .action(function (this: Command, file: string, opts: { strict?: boolean }) {
+    .option(
+      "--qemu-version <version>",
+      "the file is QEMU's own schema of this release: apply that release's doc rules",
+    )
+    .action(function (
+      this: Command,
+      file: string,
+      opts: { strict?: boolean; qemuVersion?: string },
+    ) {
       const { model, parsed } = loadSchema(file, {
         readFile: readFileNode,
+        ...(opts.qemuVersion !== undefined ? { qemuVersion: opts.qemuVersion } : {}),
         ...(opts.strict ? { naming: "strict" as const, memberDocs: "require" as const } : {}),
       });
       const count = (k: string) => model.definitions.filter((d) => d.kind === k).length;
