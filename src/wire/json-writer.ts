@@ -59,16 +59,41 @@ export function qdictBucket(key: string): number {
   return ((Math.imul(1103515243, v) + 12345) >>> 0) % bucketCount;
 }
 
-const bucketCache = new Map<string, number>();
+/** What the writer needs to know about an object key: its QDict bucket and its quoted form. */
+interface KeyInfo {
+  readonly bucket: number;
+  readonly quoted: string;
+}
+
+/** Keys recur from message to message (`return`, `id`, `status`, …): both are worked out once. */
+const keyCache = new Map<string, KeyInfo>();
+
+function keyInfo(key: string): KeyInfo {
+  let info = keyCache.get(key);
+  if (info === undefined) {
+    if (keyCache.size >= 4096) keyCache.clear();
+    info = { bucket: qdictBucket(key), quoted: quoteQemuString(key) };
+    keyCache.set(key, info);
+  }
+  return info;
+}
 
 function cachedBucket(key: string): number {
-  let b = bucketCache.get(key);
-  if (b === undefined) {
-    if (bucketCache.size >= 4096) bucketCache.clear();
-    b = qdictBucket(key);
-    bucketCache.set(key, b);
+  return keyInfo(key).bucket;
+}
+
+/**
+ * Whether `keys`, in this insertion order, are already in the order QEMU prints them: strictly
+ * ascending buckets (then {@link qdictKeyOrder} would return them unchanged, and needs not run).
+ */
+function inQdictOrder(keys: readonly string[]): boolean {
+  let previous = -1;
+  for (let i = 0; i < keys.length; i++) {
+    const bucket = keyInfo(keys[i]!).bucket;
+    if (bucket <= previous) return false;
+    previous = bucket;
   }
-  return b;
+  return true;
 }
 
 /** The order in which QEMU prints the members of an object built by inserting `keys` in order. */
@@ -81,10 +106,15 @@ export function qdictKeyOrder(keys: readonly string[]): string[] {
   for (let i = 0; i < n; i++) {
     const key = keys[i]!;
     const bucket = cachedBucket(key);
-    let j = ordered.length;
-    while (j > 0 && buckets[j - 1]! >= bucket) j--;
-    ordered.splice(j, 0, key);
-    buckets.splice(j, 0, bucket);
+    ordered.push(key);
+    buckets.push(bucket);
+    let j = i;
+    for (; j > 0 && buckets[j - 1]! >= bucket; j--) {
+      ordered[j] = ordered[j - 1]!;
+      buckets[j] = buckets[j - 1]!;
+    }
+    ordered[j] = key;
+    buckets[j] = bucket;
   }
   return ordered;
 }
@@ -273,14 +303,15 @@ function writeCompactQemu(value: JsonValue): string {
         }
         return `${out}]`;
       }
-      const keys = qdictKeyOrder(Object.keys(value));
+      const own = Object.keys(value);
+      const keys = inQdictOrder(own) ? own : qdictKeyOrder(own);
       let out = "{";
       let first = true;
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         const member = value[key];
         if (member === undefined) continue;
-        out += `${first ? "" : ", "}${quoteQemuString(key)}: ${writeCompactQemu(member)}`;
+        out += `${first ? "" : ", "}${keyInfo(key).quoted}: ${writeCompactQemu(member)}`;
         first = false;
       }
       return `${out}}`;
