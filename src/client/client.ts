@@ -31,7 +31,7 @@ import {
   TimeoutError,
   ValidationError,
 } from "../base/errors.js";
-import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { isJsonObject, type JsonObject } from "../base/json.js";
 import { Connection, type JsonStreamItem, openStream } from "../wire/index.js";
 import { EventHub, DEFAULT_HISTORY_SIZE, type HubReport } from "./event-hub.js";
 import {
@@ -41,6 +41,7 @@ import {
   type GapNotice,
 } from "./event-stream.js";
 import { describe, parseGreeting } from "./greeting.js";
+import { requestText } from "./request-text.js";
 import {
   ABANDONED_IDS_KEPT,
   type ClientNotice,
@@ -532,9 +533,7 @@ export class QmpClient implements AsyncDisposable {
       );
     }
     const id = `${ID_PREFIX}${++this.#nextId}`;
-    const message: JsonObject = options.oob ? { "exec-oob": name } : { execute: name };
-    if (args !== undefined) message.arguments = args as JsonValue;
-    message.id = id;
+    const text = requestText(name, args, id, options.oob === true);
     const timeoutMs = options.timeoutMs ?? this.#options.commandTimeoutMs;
     return new Promise<unknown>((resolve, reject) => {
       const pending: Pending = {
@@ -549,7 +548,7 @@ export class QmpClient implements AsyncDisposable {
         undecodableBefore: link.undecodable.count,
       };
       try {
-        link.connection.send(message);
+        link.connection.sendRaw(text);
       } catch (error) {
         // The wire layer throws only when the connection is already closed.
         reject(
