@@ -690,9 +690,10 @@ export class JsonStreamDecoder {
         if (nl >= 0 && this.exact.clean) this.exactActive = false;
         continue;
       }
-      const last = chunk.lastIndexOf(0x0a);
+      // Most chunks are whole lines: then neither a search nor a view of the chunk is needed.
+      const last = chunk[n - 1] === 0x0a ? n - 1 : chunk.lastIndexOf(0x0a);
       if (last >= off) {
-        this.lines(chunk.subarray(off, last + 1), out);
+        this.lines(off === 0 && last === n - 1 ? chunk : chunk.subarray(off, last + 1), out);
         off = last + 1;
         continue;
       }
