@@ -532,8 +532,9 @@ export class QmpClient implements AsyncDisposable {
         ),
       );
     }
-    const id = `${ID_PREFIX}${++this.#nextId}`;
-    const text = requestText(name, args, id, options.oob === true);
+    const seq = ++this.#nextId;
+    const id = `${ID_PREFIX}${seq}`;
+    const text = requestText(name, args, seq, options.oob === true);
     const timeoutMs = options.timeoutMs ?? this.#options.commandTimeoutMs;
     return new Promise<unknown>((resolve, reject) => {
       const pending: Pending = {

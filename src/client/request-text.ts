@@ -11,6 +11,7 @@
  */
 import type { JsonObject } from "../base/json.js";
 import { writeCompactJson } from "../wire/index.js";
+import { ID_PREFIX } from "./options.js";
 
 /** Command names seen so far, quoted (a client uses few, and uses them again and again). */
 const quotedNames = new Map<string, string>();
@@ -26,16 +27,16 @@ function quoteName(name: string): string {
 }
 
 /**
- * The request line for command `name` with `args` (left out when `undefined`) and `id` (a
- * string the client made: any string is quoted correctly).
+ * The request line for command `name` with `args` (left out when `undefined`) and the id
+ * `${ID_PREFIX}${seq}`, which needs no escaping (the prefix is plain ASCII, `seq` a number).
  */
 export function requestText(
   name: string,
   args: JsonObject | undefined,
-  id: string,
+  seq: number,
   oob: boolean,
 ): string {
   const head = oob ? '{"exec-oob":' : '{"execute":';
   const body = args === undefined ? "" : `,"arguments":${writeCompactJson(args)}`;
-  return `${head}${quoteName(name)}${body},"id":${JSON.stringify(id)}}\n`;
+  return `${head}${quoteName(name)}${body},"id":"${ID_PREFIX}${seq}"}\n`;
 }

@@ -163,15 +163,17 @@ class RequestContext implements CommandContext {
     readonly id: JsonValue | undefined,
     readonly oob: boolean,
     readonly session: QmpSession,
-    private readonly callbacks: Array<() => void>,
   ) {}
+
+  /** Functions to run once the reply is written; allocated by the first `afterReply` only. */
+  callbacks: Array<() => void> | undefined;
 
   get signal(): AbortSignal {
     return this.session.abort.signal;
   }
 
   afterReply(fn: () => void): void {
-    this.callbacks.push(fn);
+    (this.callbacks ??= []).push(fn);
   }
 }
 
@@ -674,35 +676,34 @@ export class QmpServer {
       return undefined;
     }
     const { name, args, id, oob } = checked;
-    const afterReply: Array<() => void> = [];
     const failure = this.precheck(session, name, args, oob);
     if (failure !== undefined) {
-      this.reply(session, failure, id, afterReply);
+      this.reply(session, failure, id, undefined);
       return undefined;
     }
     if (name === "qmp_capabilities") {
-      this.reply(session, this.capabilities(session, args), id, afterReply);
+      this.reply(session, this.capabilities(session, args), id, undefined);
       return undefined;
     }
-    const ctx = new RequestContext(name, id, oob, session, afterReply);
+    const ctx = new RequestContext(name, id, oob, session);
     let result: unknown;
     try {
       const handler = this.commands.get(name)!.handler as CommandHandler<JsonObject, unknown>;
       result = handler(args, ctx);
     } catch (error) {
-      this.reply(session, this.failureOf(error, name), id, afterReply, name);
+      this.reply(session, this.failureOf(error, name), id, ctx.callbacks, name);
       return undefined;
     }
     if (isPromiseLike(result)) {
       return Promise.resolve(result)
         .then(
-          (value) => this.reply(session, succeeded(value), id, afterReply, name),
+          (value) => this.reply(session, succeeded(value), id, ctx.callbacks, name),
           (error: unknown) =>
-            this.reply(session, this.failureOf(error, name), id, afterReply, name),
+            this.reply(session, this.failureOf(error, name), id, ctx.callbacks, name),
         )
         .catch((error: unknown) => this.options.onHandlerError?.(error, name));
     }
-    this.reply(session, succeeded(result), id, afterReply, name);
+    this.reply(session, succeeded(result), id, ctx.callbacks, name);
     return undefined;
   }
 
@@ -780,7 +781,7 @@ export class QmpServer {
     session: QmpSession,
     outcome: Outcome,
     id: JsonValue | undefined,
-    afterReply: ReadonlyArray<() => void>,
+    afterReply: ReadonlyArray<() => void> | undefined,
     command = "request",
   ): void {
     let response: JsonObject;
@@ -808,6 +809,7 @@ export class QmpServer {
       text = this.serialize(errorResponse("GenericError", desc, id), session.pretty);
     }
     session.writeText(text);
+    if (afterReply === undefined) return;
     for (const fn of afterReply) {
       try {
         fn();
