@@ -633,12 +633,16 @@ export class QmpServer {
    */
   private dispatchReady(): Promise<void> | undefined {
     for (;;) {
-      const index = this.sessions.findIndex((s) => s.ready);
-      if (index < 0) return undefined;
-      const session = this.sessions[index]!;
+      const sessions = this.sessions;
+      let index = 0;
+      while (index < sessions.length && !sessions[index]!.ready) index++;
+      if (index === sessions.length) return undefined;
+      const session = sessions[index]!;
       // Round-robin: the client just served goes to the back (monitor_qmp_requests_pop_any).
-      this.sessions.splice(index, 1);
-      this.sessions.push(session);
+      if (index < sessions.length - 1) {
+        sessions.splice(index, 1);
+        sessions.push(session);
+      }
       const request = session.take()!;
       // Saved first: qmp_capabilities may enable OOB while this request runs.
       const oobEnabled = session.oobEnabled;
