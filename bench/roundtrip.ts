@@ -11,7 +11,8 @@
  * share) and a raw client against QmpServer (the server's share). Rounds alternate between all
  * four so that machine noise hits them alike; ratios are taken from the medians.
  *
- * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds]`.
+ * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds] [--dist[=DIR]]`; with
+ * `--dist` the library is loaded from a compiled build (`npm run build` first) instead of `src/`.
  *
  * Under tsx, esbuild's `keepNames` wraps every named function created at run time in a
  * `__name()` call (an `Object.defineProperty`), so code that makes named closures per request
@@ -23,10 +24,23 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { QmpClient } from "../src/client/index.js";
-import { QmpServer } from "../src/server/index.js";
+import type * as ClientModule from "../src/client/index.js";
+import type * as ServerModule from "../src/server/index.js";
+
+/**
+ * Where QmpClient and QmpServer come from: the TypeScript sources (as run under tsx), or with
+ * `--dist[=DIR]` a compiled build (`npm run build` makes `dist/`; any `tsc` output of `src/`
+ * with the same layout will do), which shows what the library costs once built.
+ */
+async function loadLibrary(dist: string | undefined) {
+  const base =
+    dist === undefined ? new URL("../src/", import.meta.url) : pathToFileURL(`${resolve(dist)}/`);
+  const client = (await import(new URL("client/index.js", base).href)) as typeof ClientModule;
+  const server = (await import(new URL("server/index.js", base).href)) as typeof ServerModule;
+  return { QmpClient: client.QmpClient, QmpServer: server.QmpServer };
+}
 
 /** What one benchmark run measured (median microseconds per round trip). */
 export interface RoundTripResult {
@@ -114,11 +128,16 @@ function median(values: number[]): number {
  * Runs the four configurations in alternating rounds (after one warm-up round each) and returns
  * their medians.
  */
-export async function roundTripBench(perRound = 2_000, rounds = 7): Promise<RoundTripResult> {
+export async function roundTripBench(
+  perRound = 2_000,
+  rounds = 7,
+  dist?: string | undefined,
+): Promise<RoundTripResult> {
+  const { QmpClient, QmpServer } = await loadLibrary(dist);
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-bench-"));
   const servers: Server[] = [];
-  const qmpServers: QmpServer[] = [];
-  const clients: QmpClient[] = [];
+  const qmpServers: ServerModule.QmpServer[] = [];
+  const clients: ClientModule.QmpClient[] = [];
   const raws: Array<{ close(): void }> = [];
   try {
     const startQmpServer = async (name: string) => {
@@ -202,7 +221,10 @@ export function formatRoundTrip(result: RoundTripResult): string {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const perRound = Number(process.argv[2] ?? 2_000);
-  const rounds = Number(process.argv[3] ?? 7);
-  console.log(formatRoundTrip(await roundTripBench(perRound, rounds)));
+  const args = process.argv.slice(2);
+  const distArg = args.find((a) => a === "--dist" || a.startsWith("--dist="));
+  const dist = distArg === undefined ? undefined : distArg.slice("--dist=".length) || "dist";
+  const [perRound = 2_000, rounds = 7] = args.filter((a) => !a.startsWith("--")).map(Number);
+  console.log(`library: ${dist === undefined ? "src/ (TypeScript)" : `${dist} (compiled)`}`);
+  console.log(formatRoundTrip(await roundTripBench(perRound, rounds, dist)));
 }
