@@ -141,6 +141,9 @@ class Link {
   }
 }
 
+/** The options of a command called without any (shared: `#send` only reads them). */
+const NO_OPTIONS: ExecuteOptions = Object.freeze({});
+
 function targetName(target: QmpTarget): string {
   return typeof target === "string"
     ? target
@@ -322,7 +325,7 @@ export class QmpClient implements AsyncDisposable {
     if (link === undefined || this.#state !== "connected") {
       return Promise.reject(this.#notConnected(name));
     }
-    return this.#send(link, name, args, options ?? {}) as Promise<CommandReturn<K>>;
+    return this.#send(link, name, args, options ?? NO_OPTIONS) as Promise<CommandReturn<K>>;
   }
 
   /**
