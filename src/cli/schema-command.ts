@@ -16,12 +16,13 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Command } from "commander";
-import { QmpError } from "../base/errors.js";
+import { isSchemaError, QmpError } from "../base/errors.js";
 import type { JsonValue } from "../base/json.js";
 import { qemuSchema } from "../generated/index.js";
 import { generateTypeScript } from "../schema/codegen/generate.js";
 import { introspect, modelFromIntrospection } from "../schema/introspect.js";
-import { loadSchema } from "../schema/load.js";
+import { type LoadSchemaOptions, loadSchema } from "../schema/load.js";
+import { formatSchemaError } from "../schema/source.js";
 import type { SchemaModel } from "../schema/model.js";
 import { readFileNode } from "../schema/read-file-node.js";
 import { filterModel, parseQemuVersion } from "../schema/version.js";
@@ -42,6 +43,23 @@ interface Output {
 function output(cmd: Command): Output {
   const config = cmd.configureOutput() as { writeOut?: (s: string) => void };
   return { out: (s) => (config.writeOut ? config.writeOut(s) : process.stdout.write(s)) };
+}
+
+/**
+ * `loadSchema`, printing the include chain of a schema error first ("In file included from …",
+ * as QEMU does); the error itself is rethrown for `main` to print as `file:line:col: message`.
+ */
+function load(cmd: Command, file: string, options: Omit<LoadSchemaOptions, "readFile"> = {}) {
+  try {
+    return loadSchema(file, { readFile: readFileNode, ...options });
+  } catch (e) {
+    if (isSchemaError(e) && e.includedFrom.length > 0) {
+      const config = cmd.configureOutput() as { writeErr?: (s: string) => void };
+      const chain = formatSchemaError(e).split("\n").slice(0, -1).join("\n");
+      (config.writeErr ?? ((x: string) => process.stderr.write(x)))(`${chain}\n`);
+    }
+    throw e;
+  }
 }
 
 /** Register `schema check`, `schema introspect` and `schema gen` on `program`. */
@@ -69,8 +87,7 @@ export function registerSchemaCommands(program: Command): Command {
       file: string,
       opts: { strict?: boolean; qemuVersion?: string },
     ) {
-      const { model, parsed } = loadSchema(file, {
-        readFile: readFileNode,
+      const { model, parsed } = load(this, file, {
         ...(opts.qemuVersion !== undefined ? { qemuVersion: opts.qemuVersion } : {}),
         ...(opts.strict ? { naming: "strict" as const, memberDocs: "require" as const } : {}),
       });
@@ -105,9 +122,7 @@ export function registerSchemaCommands(program: Command): Command {
           { cause: e },
         );
       }
-      const model: SchemaModel = opts.schema
-        ? loadSchema(opts.schema, { readFile: readFileNode }).model
-        : qemuSchema.model;
+      const model: SchemaModel = opts.schema ? load(this, opts.schema).model : qemuSchema.model;
       const infos = introspect(filterModel(model, version), {
         ...(opts.qemuVersion !== undefined ? { version } : {}),
         unmask: opts.unmask === true,
@@ -139,7 +154,7 @@ export function registerSchemaCommands(program: Command): Command {
       let source: string;
       if (opts.qapiDir !== undefined) {
         const file = findQapiSchema(opts.qapiDir);
-        model = loadSchema(file, { readFile: readFileNode }).model;
+        model = load(this, file).model;
         source = file;
       } else {
         const file = opts.fromIntrospection!;
