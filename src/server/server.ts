@@ -269,6 +269,12 @@ type Outcome =
     };
 
 const succeeded = (value: unknown): Outcome => ({ ok: true, value });
+
+// Options objects made once rather than per request.
+const CHECK_OOB_ON = { oobEnabled: true, orderKeys: qdictKeyOrder } as const;
+const CHECK_OOB_OFF = { oobEnabled: false, orderKeys: qdictKeyOrder } as const;
+/** The server checks arguments as QEMU does: unknown members are errors. */
+const STRICT = { mode: "strict" } as const;
 const failed = (errorClass: QmpErrorClass | (string & {}), desc: string): Outcome => ({
   ok: false,
   errorClass,
@@ -671,10 +677,7 @@ export class QmpServer {
    * handler answered asynchronously; it never rejects.
    */
   private execute(session: QmpSession, request: JsonValue): Promise<void> | undefined {
-    const checked = checkRequest(request, {
-      oobEnabled: session.oobEnabled,
-      orderKeys: qdictKeyOrder,
-    });
+    const checked = checkRequest(request, session.oobEnabled ? CHECK_OOB_ON : CHECK_OOB_OFF);
     if (checked.kind === "error") {
       this.reply(session, failed("GenericError", checked.desc), checked.id, []);
       return undefined;
@@ -745,11 +748,7 @@ export class QmpServer {
     }
     const validator = cmd.validator;
     if (validator !== undefined) {
-      const issue = selectArgumentIssue(
-        validator.errors(args, { mode: "strict" }),
-        args,
-        qdictKeyOrder,
-      );
+      const issue = selectArgumentIssue(validator.errors(args, STRICT), args, qdictKeyOrder);
       if (issue !== undefined) return failed("GenericError", describeArgumentIssue(issue));
     }
     return undefined;

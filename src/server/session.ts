@@ -96,6 +96,8 @@ export class QmpSession implements SessionInfo {
   state: SessionState = "waiting";
   /** Enabled capabilities (`qmp_caps_accept`); reset on every new connection. */
   readonly enabled = new Set<string>();
+  /** `enabled.has("oob")`, kept as a field: it is asked several times per request. */
+  private oob = false;
   readonly queue: QueuedRequest[] = [];
   readonly peer: string;
   /** Aborted when the connection ends; handed to command handlers. */
@@ -141,7 +143,7 @@ export class QmpSession implements SessionInfo {
   }
 
   get oobEnabled(): boolean {
-    return this.enabled.has("oob");
+    return this.oob;
   }
 
   get isClosed(): boolean {
@@ -162,6 +164,7 @@ export class QmpSession implements SessionInfo {
     }
     this.state = "negotiating";
     this.enabled.clear();
+    this.oob = false;
     this.decoder = new JsonStreamDecoder({
       dialect: "qemu",
       ...(this.host.maxMessageBytes === undefined
@@ -197,6 +200,7 @@ export class QmpSession implements SessionInfo {
     if (this.state !== "negotiating") return;
     this.enabled.clear();
     for (const c of enable) this.enabled.add(c);
+    this.oob = this.enabled.has("oob");
     this.state = "command";
   }
 
