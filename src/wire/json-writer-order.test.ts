@@ -35,6 +35,20 @@ suite("writeQemuJson member order", () => {
     assert.equal(writeQemuJson({ id: 1, return: {} }), '{"return": {}, "id": 1}');
   });
 
+  test("should order large objects (not remembered) and repeated key sets alike", () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `key-${(i * 7) % 40}`);
+    const big: JsonObject = {};
+    for (const k of keys) big[k] = k.length;
+    // Twice each: the second time a remembered order (or none, past 32 keys) is used.
+    for (const v of [big, big, { a: 1, b: 2 }, { a: 1, b: 2 }, { a: 1, c: 3 }, { a: 1 }, {}]) {
+      assert.equal(writeQemuJson(v), reference(v));
+    }
+    // A member whose value is undefined is left out, whether or not the order was remembered.
+    const sparse = { a: 1, b: undefined, c: 3 } as unknown as JsonObject;
+    assert.equal(writeQemuJson(sparse), reference(sparse));
+    assert.equal(writeQemuJson(sparse), reference(sparse));
+  });
+
   test("should order random objects exactly as qdictKeyOrder does", () => {
     let seed = 4242;
     const random = (n: number) => {

@@ -59,10 +59,14 @@ export function qdictBucket(key: string): number {
   return ((Math.imul(1103515243, v) + 12345) >>> 0) % bucketCount;
 }
 
-/** What the writer needs to know about an object key: its QDict bucket and its quoted form. */
+/** What the writer needs to know about an object key: its QDict bucket and its printed form. */
 interface KeyInfo {
+  readonly key: string;
   readonly bucket: number;
   readonly quoted: string;
+  /** The member's head as the first member (`"key": `) and as a later one (`, "key": `). */
+  readonly first: string;
+  readonly next: string;
 }
 
 /** Keys recur from message to message (`return`, `id`, `status`, …): both are worked out once. */
@@ -72,7 +76,8 @@ function keyInfo(key: string): KeyInfo {
   let info = keyCache.get(key);
   if (info === undefined) {
     if (keyCache.size >= 4096) keyCache.clear();
-    info = { bucket: qdictBucket(key), quoted: quoteQemuString(key) };
+    const quoted = quoteQemuString(key);
+    info = { key, bucket: qdictBucket(key), quoted, first: `${quoted}: `, next: `, ${quoted}: ` };
     keyCache.set(key, info);
   }
   return info;
@@ -94,6 +99,46 @@ function inQdictOrder(keys: readonly string[]): boolean {
     previous = bucket;
   }
   return true;
+}
+
+/** A key set's print order, remembered (see {@link printOrder}). */
+interface Shape {
+  /** The keys in insertion order (an `Object.keys` result, never changed). */
+  readonly keys: readonly string[];
+  /** The same keys in QEMU's print order. */
+  readonly order: readonly KeyInfo[];
+}
+
+/** Objects with more keys than this are ordered afresh each time (their shape is not kept). */
+const maxShapeKeys = 32;
+/** The last shape seen for each first key: messages of one kind share their key sets. */
+const shapeCache = new Map<string, Shape>();
+
+/**
+ * The keys of an object (`Object.keys(value)`, insertion order) in the order QEMU prints them.
+ * The writer asks this for every object it prints, and the replies and events of a session
+ * repeat a handful of key sets, so the answer for a key set is remembered: then one lookup and
+ * a comparison of the keys replace the bucket lookups and the sort.
+ */
+function printOrder(keys: string[]): readonly KeyInfo[] {
+  const n = keys.length;
+  if (n > maxShapeKeys) return (inQdictOrder(keys) ? keys : qdictKeyOrder(keys)).map(keyInfo);
+  const first = keys[0]!;
+  const shape = shapeCache.get(first);
+  if (shape !== undefined && shape.keys.length === n) {
+    let same = true;
+    for (let i = 1; i < n; i++) {
+      if (shape.keys[i] !== keys[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return shape.order;
+  }
+  const order = (inQdictOrder(keys) ? keys : qdictKeyOrder(keys)).map(keyInfo);
+  if (shapeCache.size >= 4096) shapeCache.clear();
+  shapeCache.set(first, { keys, order });
+  return order;
 }
 
 /** The order in which QEMU prints the members of an object built by inserting `keys` in order. */
@@ -303,15 +348,17 @@ function writeCompactQemu(value: JsonValue): string {
         }
         return `${out}]`;
       }
-      const own = Object.keys(value);
-      const keys = inQdictOrder(own) ? own : qdictKeyOrder(own);
+      const keys = Object.keys(value);
+      if (keys.length === 0) return "{}";
+      const order = printOrder(keys);
       let out = "{";
       let first = true;
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i]!;
-        const member = value[key];
+      for (let i = 0; i < order.length; i++) {
+        const info = order[i]!;
+        const member = value[info.key];
         if (member === undefined) continue;
-        out += `${first ? "" : ", "}${keyInfo(key).quoted}: ${writeCompactQemu(member)}`;
+        out += first ? info.first : info.next;
+        out += writeCompactQemu(member);
         first = false;
       }
       return `${out}}`;
