@@ -99,6 +99,8 @@ export interface ExecuteAndWaitResult<K extends string, E extends string> {
 
 interface Pending {
   readonly id: string;
+  /** The number in `id` (`${ID_PREFIX}${seq}`): the key in `Link.pending`. */
+  readonly seq: number;
   readonly command: string;
   resolve(value: unknown): void;
   reject(reason: unknown): void;
@@ -113,7 +115,12 @@ interface Pending {
 
 /** One connection to the peer: a fresh one for each (re)connection. */
 class Link {
-  readonly pending = new Map<string, Pending>();
+  /**
+   * Commands waiting for their reply, by the number in their id, in the order sent. Numbers
+   * rather than the id strings: a fresh string must be hashed on every lookup, a number need not
+   * (issue 2 §6). {@link pendingFor} maps an id back, exactly.
+   */
+  readonly pending = new Map<number, Pending>();
   greeting: QmpGreeting | undefined;
   /** Negotiated `oob`. */
   oob = false;
@@ -139,6 +146,25 @@ class Link {
     promise.catch(() => {}); // observed by the handshake; never an unhandled rejection
     this.greeted = { promise, resolve, reject };
   }
+}
+
+/**
+ * The command waiting for the reply that carries `id`: only an id this client made, character
+ * for character (`__qmpkit#01` or `__qmpkit#1.0` name no command, as before ids were numbers).
+ */
+function pendingFor(link: Link, id: string): Pending | undefined {
+  const n = id.length;
+  if (n <= ID_PREFIX.length || n > ID_PREFIX.length + 15 || !id.startsWith(ID_PREFIX)) {
+    return undefined;
+  }
+  let seq = 0;
+  for (let i = ID_PREFIX.length; i < n; i++) {
+    const d = id.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    seq = seq * 10 + d;
+  }
+  const pending = link.pending.get(seq);
+  return pending !== undefined && pending.id === id ? pending : undefined;
 }
 
 /** The options of a command called without any (shared: `#send` only reads them). */
@@ -542,6 +568,7 @@ export class QmpClient implements AsyncDisposable {
     return new Promise<unknown>((resolve, reject) => {
       const pending: Pending = {
         id,
+        seq,
         command: name,
         resolve,
         reject,
@@ -565,7 +592,7 @@ export class QmpClient implements AsyncDisposable {
         );
         return;
       }
-      link.pending.set(id, pending);
+      link.pending.set(seq, pending);
       if (timeoutMs !== undefined) {
         pending.timer = setTimeout(() => {
           this.#abandon(link, pending);
@@ -600,7 +627,7 @@ export class QmpClient implements AsyncDisposable {
 
   /** Removes `pending` from its link and clears its timer and abort listener. */
   #settle(link: Link, pending: Pending): void {
-    link.pending.delete(pending.id);
+    link.pending.delete(pending.seq);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
     if (pending.onAbort !== undefined)
       pending.signal?.removeEventListener("abort", pending.onAbort);
@@ -814,7 +841,7 @@ export class QmpClient implements AsyncDisposable {
       }
       return;
     }
-    const pending = typeof id === "string" ? link.pending.get(id) : undefined;
+    const pending = typeof id === "string" ? pendingFor(link, id) : undefined;
     if (pending === undefined) {
       const late = typeof id === "string" ? this.#abandoned.get(id) : undefined;
       if (late !== undefined && typeof id === "string") {
@@ -873,7 +900,7 @@ export class QmpClient implements AsyncDisposable {
             )
           : "";
     const found = /"id"\s*:\s*"(__qmpkit#\d+)"/.exec(text);
-    const pending = found === null ? undefined : link.pending.get(found[1]!);
+    const pending = found === null ? undefined : pendingFor(link, found[1]!);
     const protocolError =
       error instanceof ProtocolError
         ? error

@@ -239,6 +239,26 @@ suite("QmpClient.execute()", () => {
     }
   });
 
+  test("should match a reply to its command only by the exact id it was sent with", async () => {
+    const { client, peer, notices } = await pair({ trackRunState: false });
+    try {
+      const call = client.execute("query-name");
+      const request = await peer.next();
+      assert.equal(request.id, "__qmpkit#2");
+      // Look-alikes of the pending id (same number, other spelling) answer nothing.
+      const lookalikes = ["__qmpkit#02", "__qmpkit#2.0", "__qmpkit#+2", "__qmpkit#", "__qmpkit#2 "];
+      for (const id of lookalikes) peer.send({ return: { name: "wrong" }, id });
+      peer.send({ return: { name: "right" }, id: "__qmpkit#2" });
+      assert.deepEqual(await call, { name: "right" });
+      assert.deepEqual(
+        notices.map((n) => (n.kind === "unknown-reply" ? n.id : n.kind)),
+        lookalikes,
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   test("should drop and report a reply with an id that is not ours", async () => {
     const { client, peer, notices } = await pair({ trackRunState: false });
     try {
