@@ -8,16 +8,20 @@
  * all: the floor), the QMP run goes through the whole stack (client id routing, JSON framing,
  * the server's request checks, dispatcher, QEMU-order writer). Two more configurations split
  * the cost: QmpClient against a raw peer that echoes the id into a fixed reply (the client's
- * share) and a raw client against QmpServer (the server's share). Rounds alternate between all
- * four so that machine noise hits them alike; ratios are taken from the medians.
+ * share) and a raw client against QmpServer (the server's share). A fifth, for information, is
+ * the least any JSON protocol costs here: a client and a server that only `JSON.stringify` and
+ * `JSON.parse` (no framing rules, checks, QEMU output form or command routing): the "JSON floor".
+ * Rounds alternate between all five so that machine noise hits them alike; ratios are taken
+ * from the medians.
  *
  * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds] [--dist[=DIR]]`; with
  * `--dist` the library is loaded from a compiled build (`npm run build` first) instead of `src/`.
  *
  * Under tsx, esbuild's `keepNames` wraps every named function created at run time in a
  * `__name()` call (an `Object.defineProperty`), so code that makes named closures per request
- * pays for it here and not in the built `dist/`: figures under tsx are pessimistic. On a busy
- * machine the absolute times swing widely; the ratios, measured in alternating rounds, less so.
+ * pays for it there and not in a build: the hot paths make none, and both give the same figures
+ * within noise. On a busy machine the absolute times swing widely; the ratios, measured in
+ * alternating rounds, less so (±0.05 from run to run on a shared 2-core machine).
  *
  * @module
  */
@@ -54,6 +58,8 @@ export interface RoundTripResult {
   readonly clientMicros: number;
   /** A raw client ↔ QmpServer: the server's share. */
   readonly serverMicros: number;
+  /** A client and a server that only `JSON.stringify`/`JSON.parse` (for information). */
+  readonly jsonMicros: number;
   /** Round trips per round, and measured rounds per configuration. */
   readonly perRound: number;
   readonly rounds: number;
@@ -86,6 +92,66 @@ async function rawPeer(path: string, echoId: boolean): Promise<Server> {
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return server;
+}
+
+/**
+ * The JSON floor's server: parses each request line with `JSON.parse` and answers with
+ * `JSON.stringify` of the reply (compact, not QEMU's form), after a greeting.
+ */
+async function jsonPeer(path: string): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.write(GREETING);
+    let tail = "";
+    socket.on("data", (chunk: Buffer) => {
+      const lines = (tail + chunk.toString()).split("\n");
+      tail = lines.pop()!;
+      for (const line of lines) {
+        const request = JSON.parse(line) as { execute: string; id: unknown };
+        const value =
+          request.execute === "query-status"
+            ? { status: "running", singlestep: false, running: true }
+            : {};
+        socket.write(`${JSON.stringify({ return: value, id: request.id })}\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return server;
+}
+
+/** The JSON floor's client: ids in a Map, one promise per command, `JSON.parse` per reply. */
+async function jsonClient(path: string) {
+  const socket: Socket = await new Promise((resolve, reject) => {
+    const s = connect(path, () => resolve(s));
+    s.once("error", reject);
+  });
+  const pending = new Map<string, (value: unknown) => void>();
+  let greeted!: () => void;
+  const greeting = new Promise<void>((resolve) => (greeted = resolve));
+  let tail = "";
+  socket.on("data", (chunk: Buffer) => {
+    const lines = (tail + chunk.toString()).split("\n");
+    tail = lines.pop()!;
+    for (const line of lines) {
+      const message = JSON.parse(line) as { QMP?: unknown; return?: unknown; id?: string };
+      if (message.QMP !== undefined) greeted();
+      else {
+        const resolve = pending.get(message.id!);
+        pending.delete(message.id!);
+        resolve?.(message.return);
+      }
+    }
+  });
+  await greeting;
+  let next = 0;
+  const execute = (name: string) =>
+    new Promise<unknown>((resolve) => {
+      const id = `__qmpkit#${++next}`;
+      pending.set(id, resolve);
+      socket.write(`${JSON.stringify({ execute: name, id })}\n`);
+    });
+  await execute("qmp_capabilities");
+  return { roundTrip: () => execute("query-status"), close: () => socket.destroy() };
 }
 
 /** A raw client: writes one request line and waits for one reply line, no parsing. */
@@ -163,17 +229,22 @@ export async function roundTripBench(
     };
     servers.push(await rawPeer(join(dir, "floor.sock"), false));
     servers.push(await rawPeer(join(dir, "echo.sock"), true));
+    servers.push(await jsonPeer(join(dir, "json.sock")));
+    const json = await jsonClient(join(dir, "json.sock"));
+    raws.push(json);
     const configs = {
       raw: await connectRaw(join(dir, "floor.sock"), false),
       qmp: await connectClient(await startQmpServer("qmp.sock")),
       client: await connectClient(`unix:${join(dir, "echo.sock")}`),
       server: await connectRaw((await startQmpServer("server.sock")).slice("unix:".length), true),
+      json: json.roundTrip,
     };
     const times: Record<keyof typeof configs, number[]> = {
       raw: [],
       qmp: [],
       client: [],
       server: [],
+      json: [],
     };
     for (let round = 0; round <= rounds; round++) {
       for (const [name, roundTrip] of Object.entries(configs)) {
@@ -191,6 +262,7 @@ export async function roundTripBench(
       ratio: qmpMicros / rawMicros,
       clientMicros: median(times.client),
       serverMicros: median(times.server),
+      jsonMicros: median(times.json),
       perRound,
       rounds,
     };
@@ -216,6 +288,7 @@ export function formatRoundTrip(result: RoundTripResult): string {
     line("QmpClient → QmpServer", result.qmpMicros),
     line("  client share: QmpClient → raw peer", result.clientMicros),
     line("  server share: raw client → QmpServer", result.serverMicros),
+    `${line("JSON floor: JSON.stringify/parse pair", result.jsonMicros)}  (${(result.jsonMicros / result.rawMicros).toFixed(2)}×, for information)`,
     `  ratio ${result.ratio.toFixed(2)}× the raw round trip (goal ≤ 1.50×) ${result.ratio <= 1.5 ? "MET" : "NOT MET"}`,
   ].join("\n");
 }
