@@ -6,17 +6,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient, QmpReplyError, QmpServer } from "qmpkit";
+import type { StatusInfo } from "qmpkit/generated";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-example-"));
 const target = `unix:${join(dir, "qmp.sock")}`;
 
 const server = new QmpServer(); // greets as Debian's QEMU 7.2.22 by default
 let running = false;
-server.command("query-status", () => ({
-  running,
-  singlestep: false,
-  status: running ? "running" : "paused",
-}));
+server.command(
+  "query-status",
+  (): StatusInfo => ({ running, singlestep: false, status: running ? "running" : "paused" }),
+);
 server.command("cont", () => {
   if (running) throw new QmpReplyError("GenericError", "already running");
   running = true;
