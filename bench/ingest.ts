@@ -17,9 +17,7 @@
  *   and validation off, history on) after a real greeting and negotiation, timed from the first
  *   event byte written, against the socket floor of the same round.
  *
- * The event mix is what a busy VM sends: run-state events without data, SHUTDOWN/RESET with
- * `guest`/`reason`, DEVICE_DELETED with paths, BLOCK_JOB_COMPLETED with 64-bit counters, and
- * RTC_CHANGE with a negative offset.
+ * The event mix is what a busy VM sends (`busyVmEvents` in `bench/support/events.ts`).
  *
  * Run: `npx tsx bench/ingest.ts [events] [rounds]`.
  *
@@ -33,12 +31,8 @@ import { StringDecoder } from "node:string_decoder";
 import { pathToFileURL } from "node:url";
 import { isJsonObject, type JsonObject, type JsonValue } from "../src/base/json.js";
 import { QmpClient } from "../src/client/index.js";
-import {
-  Connection,
-  JsonStreamDecoder,
-  type JsonStreamItem,
-  writeQemuJson,
-} from "../src/wire/index.js";
+import { Connection, JsonStreamDecoder, type JsonStreamItem } from "../src/wire/index.js";
+import { busyVmEvents, median } from "./support/events.js";
 
 /** A typed event as a consumer receives it. */
 interface TypedEvent {
@@ -65,59 +59,6 @@ export interface IngestResult {
   readonly clientRatio: number;
 }
 
-function makeEvents(count: number): Buffer {
-  const lines: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const timestamp = {
-      seconds: 1_700_000_000 + Math.floor(i / 1000),
-      microseconds: (i * 7919) % 1_000_000,
-    };
-    let event: JsonObject;
-    switch (i % 6) {
-      case 0:
-        event = { event: "STOP", timestamp };
-        break;
-      case 1:
-        event = { event: "RESUME", timestamp };
-        break;
-      case 2:
-        event = { event: "SHUTDOWN", data: { guest: true, reason: "guest-shutdown" }, timestamp };
-        break;
-      case 3:
-        event = {
-          event: "DEVICE_DELETED",
-          data: {
-            device: `virtio-disk${i % 16}`,
-            path: `/machine/peripheral/virtio-disk${i % 16}`,
-          },
-          timestamp,
-        };
-        break;
-      case 4:
-        event = {
-          event: "BLOCK_JOB_COMPLETED",
-          data: {
-            type: "mirror",
-            device: "drive0",
-            len: 10737418240,
-            offset: 10737418240,
-            speed: 0,
-          },
-          timestamp,
-        };
-        break;
-      default:
-        event = {
-          event: "RTC_CHANGE",
-          data: { offset: -(i % 3600), "qom-path": "/machine/unattached/device[8]" },
-          timestamp,
-        };
-    }
-    lines.push(`${writeQemuJson(event)}\r\n`);
-  }
-  return Buffer.from(lines.join(""));
-}
-
 /** The consumer's side: a parsed message to a typed event (what a client's event path does). */
 function toEvent(value: JsonValue): TypedEvent | undefined {
   if (!isJsonObject(value)) return undefined;
@@ -133,16 +74,17 @@ function toEvent(value: JsonValue): TypedEvent | undefined {
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** A unix-socket server in a fresh temporary directory; `close` also removes the directory. */
+interface UnixServer {
+  readonly path: string;
+  close(): Promise<void>;
 }
 
-/** Serves `payload` to every connection on a fresh unix socket. */
-async function payloadServer(payload: Buffer): Promise<{ path: string; close(): Promise<void> }> {
+/** Listens on `<fresh dir>/<name>`, handing each connection to `onSocket`. */
+async function serveUnix(name: string, onSocket: (socket: Socket) => void): Promise<UnixServer> {
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-ingest-"));
-  const path = join(dir, "events.sock");
-  const server = createServer((socket) => socket.end(payload));
+  const path = join(dir, name);
+  const server = createServer(onSocket);
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
     path,
@@ -154,6 +96,11 @@ async function payloadServer(payload: Buffer): Promise<{ path: string; close(): 
         }),
       ),
   };
+}
+
+/** Serves `payload` to every connection on a fresh unix socket. */
+function payloadServer(payload: Buffer): Promise<UnixServer> {
+  return serveUnix("events.sock", (socket) => socket.end(payload));
 }
 
 function openSocket(path: string): Promise<Socket> {
@@ -210,10 +157,8 @@ const GREETING =
  * A QMP peer: greets, answers `qmp_capabilities`, then answers the next command (`query-status`,
  * sent once the consumer is listening) and sends the events right after.
  */
-async function qmpPeer(payload: Buffer): Promise<{ path: string; close(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "qmpkit-ingest-"));
-  const path = join(dir, "qmp.sock");
-  const server = createServer((socket) => {
+function qmpPeer(payload: Buffer): Promise<UnixServer> {
+  return serveUnix("qmp.sock", (socket) => {
     socket.write(GREETING);
     let text = "";
     let answered = 0;
@@ -230,24 +175,14 @@ async function qmpPeer(payload: Buffer): Promise<{ path: string; close(): Promis
         socket.write(
           `{"return": {"status": "running", "singlestep": false, "running": true}${id}}\r\n`,
         );
-        started.set(socket, performance.now());
+        payloadStartedAt = performance.now();
         socket.end(payload);
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  return {
-    path,
-    close: () =>
-      new Promise<void>((resolve) =>
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        }),
-      ),
-  };
 }
-const started = new Map<Socket, number>();
+/** When `qmpPeer` last began writing the events (one client at a time, so one value). */
+let payloadStartedAt = 0;
 
 /** QmpClient over a socket: events to a `client.on("*")` consumer. Returns events/s. */
 async function clientIngest(path: string, expected: number): Promise<number> {
@@ -263,10 +198,8 @@ async function clientIngest(path: string, expected: number): Promise<number> {
   await client.execute("query-status");
   await all;
   const end = performance.now();
-  const begin = [...started.values()].pop()!;
-  started.clear();
   await client.close();
-  return count / ((end - begin) / 1000);
+  return count / ((end - payloadStartedAt) / 1000);
 }
 
 function chunksOf(payload: Buffer, size: number): Buffer[] {
@@ -308,7 +241,7 @@ function decoderWire(chunks: Buffer[], expected: number): number {
 
 /** Runs the benchmark: `events` per round, `rounds` alternating rounds per setting. */
 export async function ingestBench(events = 200_000, rounds = 7): Promise<IngestResult> {
-  const payload = makeEvents(events);
+  const payload = busyVmEvents(events);
   const chunks = chunksOf(payload, 64 * 1024);
   const server = await payloadServer(payload);
   const peer = await qmpPeer(payload);

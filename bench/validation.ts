@@ -7,19 +7,20 @@
  * event's data with `eventValidators[name]` (lenient, as the client does). Rounds alternate so
  * that machine noise hits both sides alike; the figures are medians.
  *
- * The mix is a busy VM's: run-state events without data, SHUTDOWN with `guest`/`reason`,
- * DEVICE_DELETED with paths, BLOCK_JOB_COMPLETED with 64-bit counters, RTC_CHANGE. Every
- * message is valid, so the validators do their full work and never take an error path.
+ * The mix is a busy VM's (`busyVmEvents` in `bench/support/events.ts`, shared with the ingest
+ * benchmark). Every message is valid, so the validators do their full work and never take an
+ * error path.
  *
  * Run: `npx tsx bench/validation.ts [events] [rounds]`.
  *
  * @module
  */
 import { pathToFileURL } from "node:url";
-import { isJsonObject, type JsonObject } from "../src/base/json.js";
+import { isJsonObject } from "../src/base/json.js";
 import { eventValidators } from "../src/generated/index.js";
 import type { Validator } from "../src/schema/validator.js";
-import { JsonStreamDecoder, writeQemuJson } from "../src/wire/index.js";
+import { JsonStreamDecoder } from "../src/wire/index.js";
+import { busyVmEvents, median } from "./support/events.js";
 
 /** What one run measured. */
 export interface ValidationBenchResult {
@@ -33,59 +34,6 @@ export interface ValidationBenchResult {
   readonly overhead: number;
   /** The same from each side's fastest round: noise only ever adds time, so this is the steadier figure on a busy machine. */
   readonly overheadBest: number;
-}
-
-function makeStream(count: number): Uint8Array {
-  const lines: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const timestamp = {
-      seconds: 1_700_000_000 + Math.floor(i / 1000),
-      microseconds: (i * 7919) % 1_000_000,
-    };
-    let event: JsonObject;
-    switch (i % 6) {
-      case 0:
-        event = { event: "STOP", timestamp };
-        break;
-      case 1:
-        event = { event: "RESUME", timestamp };
-        break;
-      case 2:
-        event = { event: "SHUTDOWN", data: { guest: true, reason: "guest-shutdown" }, timestamp };
-        break;
-      case 3:
-        event = {
-          event: "DEVICE_DELETED",
-          data: {
-            device: `virtio-disk${i % 16}`,
-            path: `/machine/peripheral/virtio-disk${i % 16}`,
-          },
-          timestamp,
-        };
-        break;
-      case 4:
-        event = {
-          event: "BLOCK_JOB_COMPLETED",
-          data: {
-            type: "mirror",
-            device: "drive0",
-            len: 10737418240,
-            offset: 10737418240,
-            speed: 0,
-          },
-          timestamp,
-        };
-        break;
-      default:
-        event = {
-          event: "RTC_CHANGE",
-          data: { offset: -(i % 3600), "qom-path": "/machine/unattached/device[8]" },
-          timestamp,
-        };
-    }
-    lines.push(`${writeQemuJson(event)}\r\n`);
-  }
-  return new TextEncoder().encode(lines.join(""));
 }
 
 const validatorsByName = eventValidators as unknown as Readonly<Record<string, Validator<unknown>>>;
@@ -111,14 +59,9 @@ function ingest(bytes: Uint8Array, validate: boolean): number {
   return accepted;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** Run the benchmark: `events` per round, `rounds` alternating rounds per side. */
 export function runValidationBench(events = 30_000, rounds = 21): ValidationBenchResult {
-  const bytes = makeStream(events);
+  const bytes = busyVmEvents(events);
   // Both sides must accept every event, or the comparison would be between different work.
   if (ingest(bytes, true) !== events || ingest(bytes, false) !== events) {
     throw new Error("validation benchmark: some events of the mix are not valid for the catalogue");
