@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 /** A writable stream as the CLI uses it (a TTY has `isTTY` and `columns`). */
 export interface CliOutput {
@@ -74,4 +76,18 @@ export function wantColor(
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== "0";
   return stream.isTTY === true && env.TERM !== "dumb";
+}
+
+/**
+ * Whether the module at `moduleUrl` (pass `import.meta.url`) is the program being run, as in
+ * `tsx src/cli/main.ts` or `node dist/cli/main.js` (both paths compared with symlinks resolved).
+ */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
 }

@@ -16,13 +16,11 @@
  *
  * @module
  */
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import type { CommandContext } from "./context.js";
 import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
-import { type CliIo, processIo } from "./io.js";
+import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { registerProxyCommand } from "./proxy-command.js";
 import { runSimDropIn } from "./qemu-main.js";
 import { EXIT_USAGE, reportError } from "./report.js";
@@ -117,17 +115,6 @@ export async function main(argv: readonly string[], io?: CliIo | undefined): Pro
   }
 }
 
-/** Whether this module is the program being run (`tsx src/cli/main.ts`, `node dist/cli/main.js`). */
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -16,13 +16,12 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
 import { openStream } from "../wire/index.js";
-import { type CliIo, processIo } from "./io.js";
+import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { DROP_IN_OPTIONS, hasDropInMonitors, resolveDropIn } from "./qemu-dropin.js";
 import { runSim } from "./sim-command.js";
 
@@ -168,17 +167,6 @@ export async function qemuMain(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Whether this module is the program being run (`tsx src/cli/qemu-main.ts …`). */
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   process.exitCode = await qemuMain(process.argv.slice(2));
 }
