@@ -3,44 +3,12 @@
  * the upstream going away and coming back.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
 import { QmpProxy } from "../../src/cli/proxy.js";
-import { qemuBinary, RawQmp, realQemuTest } from "../support/real-qemu.js";
-
-/** Starts QEMU on a given socket path (so that a restart reuses it). */
-async function qemuAt(path: string): Promise<ChildProcess> {
-  const child = spawn(
-    qemuBinary,
-    [
-      "-machine",
-      "none",
-      "-display",
-      "none",
-      "-nodefaults",
-      "-S",
-      "-qmp",
-      `unix:${path},server=on,wait=off`,
-    ],
-    { stdio: "ignore" },
-  );
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("qemu did not start");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGKILL");
-  await gone;
-}
+import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
 
 const greetingLine =
   /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \[\]\}\}\r\n$/;
@@ -50,7 +18,7 @@ suite("proxy against real QEMU", () => {
     const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-"));
     const upstreamPath = join(dir, "qemu.sock");
     const proxyPath = join(dir, "proxy.sock");
-    let qemu = await qemuAt(upstreamPath);
+    let qemu = await startQemu({ socketPath: upstreamPath });
     const logs: string[] = [];
     const proxy = await QmpProxy.start({
       upstream: `unix:${upstreamPath}`,
@@ -111,13 +79,13 @@ suite("proxy against real QEMU", () => {
       );
 
       // QEMU goes away: clients are disconnected; the proxy reconnects once it is back.
-      await kill(qemu);
+      await qemu.stop();
       for (const cl of clients) {
         while ((await cl.nextLine(3000)) !== undefined) {}
         assert.ok(cl.isEnded, "client should be disconnected");
       }
       rmSync(upstreamPath, { force: true });
-      qemu = await qemuAt(upstreamPath);
+      qemu = await startQemu({ socketPath: upstreamPath });
       const d = await RawQmp.connect(proxyPath);
       clients.push(d);
       assert.match((await d.nextLine(10_000))!, greetingLine);
@@ -135,7 +103,7 @@ suite("proxy against real QEMU", () => {
     } finally {
       for (const cl of clients) cl.close();
       await proxy.close();
-      await kill(qemu);
+      await qemu.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -40,7 +40,7 @@ export interface QemuProcess {
   stderr(): string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   readonly exited: Promise<number | string>;
-  /** Kills the process if it is still running and removes its directory. */
+  /** Kills the process if it is still running and removes its directory (if it made one). */
   stop(): Promise<void>;
 }
 
@@ -53,12 +53,22 @@ export interface StartQemuOptions {
   args?: string[];
   /** Milliseconds to wait for the QMP socket to appear. Default 10 000. */
   startTimeoutMs?: number;
+  /**
+   * Where to open the QMP socket, for a QEMU restarted on the same path; the caller owns the
+   * path and its directory (`stop` leaves them). Default: `qmp.sock` in a fresh temporary
+   * directory that `stop` removes.
+   */
+  socketPath?: string;
 }
 
 /** Starts QEMU with `-qmp unix:…,server=on,wait=off` and waits for the socket to appear. */
 export async function startQemu(options: StartQemuOptions = {}): Promise<QemuProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "qmpkit-qemu-"));
-  const socketPath = join(dir, "qmp.sock");
+  const dir =
+    options.socketPath === undefined ? mkdtempSync(join(tmpdir(), "qmpkit-qemu-")) : undefined;
+  const socketPath = options.socketPath ?? join(dir!, "qmp.sock");
+  const removeDir = () => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  };
   const args = [
     "-machine",
     options.machine ?? "none",
@@ -87,7 +97,7 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
   while (!existsSync(socketPath)) {
     if (gone || Date.now() > deadline) {
       child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
       throw new Error(`qemu did not open its QMP socket: ${args.join(" ")}\n${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 10));
@@ -102,7 +112,7 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
         child.kill("SIGKILL");
         await exited;
       }
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
     },
   };
 }
