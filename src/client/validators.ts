@@ -17,8 +17,16 @@
  * @module
  */
 import { ProtocolError, type ValidationIssue, ValidationError } from "../base/errors.js";
+import { isJsonObject } from "../base/json.js";
 import { commandValidators, eventValidators } from "../generated/index.js";
-import type { SchemaInfo, SchemaInfoObject } from "../schema/index.js";
+import {
+  jsonTypeOf,
+  pathOf,
+  qtypeOf,
+  type SchemaInfo,
+  type SchemaInfoObject,
+  typeIssue,
+} from "../schema/index.js";
 import type { ValidateOptions, Validator } from "../schema/validator.js";
 import type { QmpValidators } from "./options.js";
 
@@ -40,42 +48,6 @@ type Check = (
   name: string | number | undefined,
   issues: ValidationIssue[],
 ) => void;
-
-function pathOf(parent: string, name: string | number | undefined): string {
-  if (name === undefined) return parent;
-  if (typeof name === "number") return `${parent}[${name}]`;
-  return parent === "" ? name : `${parent}.${name}`;
-}
-
-function jsonTypeOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "bigint") return "integer";
-  if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
-  if (value === undefined) return "nothing";
-  return typeof value;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function typeIssue(
-  parent: string,
-  name: string | number | undefined,
-  expected: string,
-  value: unknown,
-): ValidationIssue {
-  return { kind: "type", path: pathOf(parent, name), expected, actual: jsonTypeOf(value) };
-}
-
-/** The QType an alternate branch takes (`qapi/introspect.json`, alternates pick by JSON type). */
-function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "number" || typeof value === "bigint") return "number";
-  return typeof value;
-}
 
 const anyCheck: Check = () => {};
 
@@ -105,7 +77,7 @@ function builtinCheck(jsonType: string): Check {
       };
     case "object":
       return (v, p, n, is) => {
-        if (!isObject(v)) is.push(typeIssue(p, n, "object", v));
+        if (!isJsonObject(v)) is.push(typeIssue(p, n, "object", v));
       };
     case "array":
       return (v, p, n, is) => {
@@ -144,7 +116,7 @@ export function validatorsFromIntrospection(reply: unknown): QmpValidators {
   if (
     !Array.isArray(reply) ||
     !reply.every(
-      (e) => isObject(e) && typeof e.name === "string" && typeof e["meta-type"] === "string",
+      (e) => isJsonObject(e) && typeof e.name === "string" && typeof e["meta-type"] === "string",
     )
   ) {
     throw new ProtocolError(
@@ -227,7 +199,7 @@ export function validatorsFromIntrospection(reply: unknown): QmpValidators {
       }
       case "object":
         return (v, p, n, is) => {
-          if (!isObject(v)) {
+          if (!isJsonObject(v)) {
             is.push(typeIssue(p, n, "object", v));
             return;
           }
@@ -240,7 +212,7 @@ export function validatorsFromIntrospection(reply: unknown): QmpValidators {
         };
       case "alternate":
         return (v, p, n, is) => {
-          const kind = kindOf(v);
+          const kind = qtypeOf(v);
           for (const { type } of info.members) {
             const branch = types.get(type);
             if (branch !== undefined && branchKind(branch) === kind) {
