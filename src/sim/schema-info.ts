@@ -46,11 +46,6 @@ export function catalogueHasCommand(name: string): boolean {
   return g.commandValidators !== undefined && Object.hasOwn(g.commandValidators, name);
 }
 
-/** Whether the catalogue knows the event at all (any version). */
-export function catalogueHasEvent(name: string): boolean {
-  return g.eventValidators !== undefined && Object.hasOwn(g.eventValidators, name);
-}
-
 /**
  * Whether release `version` has the command. Unknown to the catalogue → true (we cannot say no).
  */
