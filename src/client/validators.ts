@@ -19,14 +19,8 @@
 import { ProtocolError, type ValidationIssue, ValidationError } from "../base/errors.js";
 import { isJsonObject } from "../base/json.js";
 import { commandValidators, eventValidators } from "../generated/index.js";
-import {
-  jsonTypeOf,
-  pathOf,
-  qtypeOf,
-  type SchemaInfo,
-  type SchemaInfoObject,
-  typeIssue,
-} from "../schema/index.js";
+import type { SchemaInfo, SchemaInfoObject } from "../schema/index.js";
+import { jsonTypeOf, pathOf, qtypeOf, typeIssue } from "../schema/runtime.js";
 import type { ValidateOptions, Validator } from "../schema/validator.js";
 import type { QmpValidators } from "./options.js";
 
