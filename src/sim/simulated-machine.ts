@@ -22,6 +22,7 @@
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { jsonTypeOf } from "../schema/runtime.js";
 import type { Validator } from "../schema/validator.js";
 import {
   type CommandContext,
@@ -231,15 +232,6 @@ const NO_ARGUMENTS = new Set([
   "query-dump",
   "query-block-jobs",
 ]);
-
-function jsonType(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "number" || typeof value === "bigint") {
-    return Number.isInteger(Number(value)) ? "integer" : "number";
-  }
-  return typeof value;
-}
 
 /** A simulated QEMU. */
 export class SimulatedMachine {
@@ -496,7 +488,7 @@ export class SimulatedMachine {
       const want = spec[key];
       if (want === undefined)
         throw new QmpReplyError("GenericError", `Parameter '${key}' is unexpected`);
-      const got = jsonType(value);
+      const got = jsonTypeOf(value);
       if (got !== want) {
         throw new QmpReplyError(
           "GenericError",
@@ -865,10 +857,10 @@ const xSimGuestValidator: Validator<unknown> = {
   check: (v): v is unknown => isJsonObject(v) && typeof v.action === "string",
   errors(v) {
     if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonType(v) }];
+      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
     if (v.action === undefined) return [{ kind: "missing", path: "action" }];
     if (typeof v.action !== "string")
-      return [{ kind: "type", path: "action", expected: "string", actual: jsonType(v.action) }];
+      return [{ kind: "type", path: "action", expected: "string", actual: jsonTypeOf(v.action) }];
     return [];
   },
   parse: (v) => v,
@@ -880,12 +872,12 @@ const xSimInjectValidator: Validator<unknown> = {
   check: (v): v is unknown => xSimInjectValidator.errors(v).length === 0,
   errors(v) {
     if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonType(v) }];
+      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
     if (v.event === undefined) return [{ kind: "missing", path: "event" }];
     if (typeof v.event !== "string")
-      return [{ kind: "type", path: "event", expected: "string", actual: jsonType(v.event) }];
+      return [{ kind: "type", path: "event", expected: "string", actual: jsonTypeOf(v.event) }];
     if (v.data !== undefined && !isJsonObject(v.data)) {
-      return [{ kind: "type", path: "data", expected: "object", actual: jsonType(v.data) }];
+      return [{ kind: "type", path: "data", expected: "object", actual: jsonTypeOf(v.data) }];
     }
     for (const key of Object.keys(v)) {
       if (key !== "event" && key !== "data") return [{ kind: "unexpected", path: key }];
