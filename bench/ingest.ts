@@ -259,21 +259,21 @@ export async function ingestBench(events = 200_000, rounds = 7): Promise<IngestR
     decoderFloor(chunks, events);
     decoderWire(chunks, events);
     await clientIngest(peer.path, events);
+    // Every round measures each side once; odd rounds run each group in reverse order, so that
+    // no side always goes first.
+    const socketGroup: Array<[number[], () => Promise<number>]> = [
+      [results.sf, () => socketFloor(server.path, events)],
+      [results.sw, () => socketWire(server.path, events)],
+      [results.c, () => clientIngest(peer.path, events)],
+    ];
+    const decoderGroup: Array<[number[], () => number]> = [
+      [results.df, () => decoderFloor(chunks, events)],
+      [results.dw, () => decoderWire(chunks, events)],
+    ];
     for (let r = 0; r < rounds; r++) {
-      // Alternate which side goes first.
-      if (r % 2 === 0) {
-        results.sf.push(await socketFloor(server.path, events));
-        results.sw.push(await socketWire(server.path, events));
-        results.c.push(await clientIngest(peer.path, events));
-        results.df.push(decoderFloor(chunks, events));
-        results.dw.push(decoderWire(chunks, events));
-      } else {
-        results.c.push(await clientIngest(peer.path, events));
-        results.sw.push(await socketWire(server.path, events));
-        results.sf.push(await socketFloor(server.path, events));
-        results.dw.push(decoderWire(chunks, events));
-        results.df.push(decoderFloor(chunks, events));
-      }
+      const inOrder = <T>(group: T[]): T[] => (r % 2 === 0 ? group : [...group].reverse());
+      for (const [into, measure] of inOrder(socketGroup)) into.push(await measure());
+      for (const [into, measure] of inOrder(decoderGroup)) into.push(measure());
     }
   } finally {
     await server.close();
