@@ -182,7 +182,23 @@ function ignored(help: string): QemuOptionSpec {
   return { takesValue: true, help, apply: () => {} };
 }
 
-/** Options accepted and ignored: they change nothing a QMP client sees of the simulator. */
+/** An option the simulator accepts only as `none`; any other value fails with `why`. */
+function onlyNone(help: string, why: string): QemuOptionSpec {
+  return {
+    takesValue: true,
+    help,
+    apply: (_line, value, option) => {
+      if (value !== "none") throw new QemuOptionError(option, why);
+    },
+  };
+}
+
+const NO_DISPLAY = "the simulator has no display: only 'none' is accepted";
+
+/**
+ * Options accepted and ignored: they change nothing a QMP client sees of the simulator
+ * (`-monitor` and `-vnc` only as `none`).
+ */
 export const IGNORED_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
   "no-user-config": {
     takesValue: false,
@@ -209,25 +225,11 @@ export const IGNORED_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
   trace: ignored("-trace …  accepted, ignored"),
   global: ignored("-global …  accepted, ignored"),
   uuid: ignored("-uuid UUID  accepted, ignored"),
-  monitor: {
-    takesValue: true,
-    help: "-monitor none  accepted (the human monitor is not simulated)",
-    apply: (_line, value, option) => {
-      if (value !== "none")
-        throw new QemuOptionError(
-          option,
-          "the human monitor (HMP) is not simulated: use -monitor none and -qmp or -mon mode=control",
-        );
-    },
-  },
-  vnc: {
-    takesValue: true,
-    help: "-vnc none  accepted",
-    apply: (_line, value, option) => {
-      if (value !== "none")
-        throw new QemuOptionError(option, "the simulator has no display: only 'none' is accepted");
-    },
-  },
+  monitor: onlyNone(
+    "-monitor none  accepted (the human monitor is not simulated)",
+    "the human monitor (HMP) is not simulated: use -monitor none and -qmp or -mon mode=control",
+  ),
+  vnc: onlyNone("-vnc none  accepted", NO_DISPLAY),
 };
 
 /** The drop-in options, to pass as `extraOptions` to the simulator's parser. */
@@ -267,14 +269,7 @@ export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
       attachMonitors(line);
     },
   },
-  vga: {
-    takesValue: true,
-    help: "-vga none  accepted",
-    apply: (_line, value, option) => {
-      if (value !== "none")
-        throw new QemuOptionError(option, "the simulator has no display: only 'none' is accepted");
-    },
-  },
+  vga: onlyNone("-vga none  accepted", NO_DISPLAY),
   pidfile: {
     takesValue: true,
     help: "-pidfile FILE  write the process id there once listening",
