@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { JsonObject } from "../base/json.js";
 import { QmpClient } from "../client/index.js";
 import { SimulatedMachine } from "../sim/index.js";
+import { sleep } from "./io.js";
 
 /** One step: after `afterMs`, the host runs a command or the guest does something. */
 export interface DemoStep {
@@ -63,19 +64,6 @@ export interface Demo {
   readonly error: Error | undefined;
   /** Stops the script and the machine, removes the socket directory. Idempotent. */
   close(): Promise<void>;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Starts the demo machine (paused, as with `-S`) and its two monitors. */

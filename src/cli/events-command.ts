@@ -21,7 +21,7 @@ import {
   type QmpEventMessage,
   unknownEventNames,
 } from "./event-format.js";
-import { wantColor } from "./io.js";
+import { sleep, wantColor } from "./io.js";
 import type { CommandContext } from "./context.js";
 import { describeError } from "./report.js";
 import {
@@ -306,18 +306,4 @@ export async function runEvents(
 function versionText(version: { qemu: { major: number; minor: number; micro: number } }): string {
   const { major, minor, micro } = version.qemu;
   return `${major}.${minor}.${micro}`;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
