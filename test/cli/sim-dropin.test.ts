@@ -4,26 +4,17 @@
  * -daemonize, accepted-and-ignored options, and refusals.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
 import { RawQmp } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
 import { cliMain, collect, repoRoot, runCli } from "./support.js";
 
 const qemuMain = join(repoRoot, "src/cli/qemu-main.ts");
-
-async function waitForPath(path: string, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
-    if (child && child.exitCode !== null)
-      throw new Error(`the simulator exited (${child.exitCode})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -93,7 +84,7 @@ suite("sim as a drop-in QEMU", () => {
     );
     const done = collect(child);
     try {
-      await waitForPath(pidfile, child);
+      await waitForPath(pidfile, { child, timeoutMs: 15_000 });
       assert.equal(readFileSync(pidfile, "utf8"), `${child.pid}\n`);
       await converse(await RawQmp.connect(sock), "prelaunch");
       const r = await done;

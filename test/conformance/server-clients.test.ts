@@ -4,12 +4,13 @@
  * getting the same timestamp (QEMU with two `-qmp` sockets, QmpServer with `maxClients: 2`).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
 import { QmpServer, type QmpVersionInfo } from "../../src/server/index.js";
 import { type QemuProcess, RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
 
 /** The shape of a line with the timestamp's numbers taken out. */
 const shape = (line: string | undefined) =>
@@ -74,7 +75,7 @@ suite("QmpServer clients conform to QEMU 7.2", realQemuTest(), () => {
     dir = mkdtempSync(join(tmpdir(), "qmpkit-clients-"));
     secondQemuPath = join(dir, "second.sock");
     qemu = await startQemu({ args: ["-qmp", `unix:${secondQemuPath},server=on,wait=off`] });
-    while (!existsSync(secondQemuPath)) await new Promise((r) => setTimeout(r, 10));
+    await waitForPath(secondQemuPath);
     const probe = await RawQmp.connect(qemu.socketPath);
     const version = (JSON.parse((await probe.nextLine())!) as { QMP: { version: QmpVersionInfo } })
       .QMP.version;

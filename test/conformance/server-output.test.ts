@@ -4,12 +4,13 @@
  * (4-space indentation, empty objects and arrays split over two lines, `\r\n` on every line).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
 import { noArguments, QmpServer, type QmpVersionInfo } from "../../src/server/index.js";
 import { type QemuProcess, RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
 
 /** Everything the server sends for `input` (after the greeting), up to the `__end` reply. */
 async function exchange(
@@ -53,9 +54,7 @@ suite("QmpServer pretty output conforms to QEMU 7.2", realQemuTest(), () => {
         "chardev=pretty,mode=control,pretty=on",
       ],
     });
-    const deadline = Date.now() + 5_000;
-    while (!existsSync(qemuPath) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
+    await waitForPath(qemuPath, { timeoutMs: 5_000 });
     const plain = await RawQmp.connect(qemu.socketPath);
     const version = (JSON.parse((await plain.nextLine())!) as { QMP: { version: QmpVersionInfo } })
       .QMP.version;

@@ -4,7 +4,7 @@
  * run-state tracker following all of it, and reconnection across a QEMU restart on one socket.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
@@ -17,15 +17,7 @@ import {
   type RunStateChange,
 } from "../../src/client/index.js";
 import { realQemuTest, startQemu } from "../support/real-qemu.js";
-
-/** startQemu waits for its own monitor's socket; a second `-qmp` socket may come a moment later. */
-async function socketAppears(path: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitForPath } from "../support/wait-for-path.js";
 
 suite("QmpClient against real QEMU 7.2", () => {
   test(
@@ -137,7 +129,8 @@ suite("QmpClient against real QEMU 7.2", () => {
       const shared = join(dir, "vm.qmp");
       const monitor = ["-qmp", `unix:${shared},server=on,wait=off`];
       let first = await startQemu({ args: monitor });
-      await socketAppears(shared);
+      // startQemu waits for its own monitor's socket; a second `-qmp` socket may come a moment later.
+      await waitForPath(shared);
       let second: Awaited<ReturnType<typeof startQemu>> | undefined;
       let client: QmpClient | undefined;
       try {

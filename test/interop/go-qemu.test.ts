@@ -7,13 +7,14 @@
  * is a failure; locally the test skips loudly.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { collect, spawnCli } from "../cli/support.js";
+import { waitForPath } from "../support/wait-for-path.js";
 
 const GOPATH = "/usr/share/gocode";
 const goQemu = join(GOPATH, "src/github.com/digitalocean/go-qemu/qmp");
@@ -55,14 +56,6 @@ function run(
   });
 }
 
-async function waitForPath(path: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${path} did not appear`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 suite("go-qemu interop", () => {
   let dir: string;
   let binary: string;
@@ -102,7 +95,7 @@ suite("go-qemu interop", () => {
       const sim = spawnCli([...args, "-display", "none", "-nodefaults"]);
       const simDone = collect(sim, { timeoutMs: 60_000 });
       try {
-        await waitForPath(sock, sim);
+        await waitForPath(sock, { child: sim, timeoutMs: 15_000 });
         const client = await run(binary, ["-addr", sock, "-timeout", "10s"], process.env, 30_000);
         assert.equal(client.status, 0, client.out);
         assert.deepEqual(client.out.trim().split("\n"), [

@@ -1,11 +1,12 @@
 /** `qmpkit sim` in process: QEMU's option spelling, exit statuses, signals, guest scripts. */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import { runSim, type SimIo } from "../../src/cli/sim-command.js";
 import { RawQmp } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-simcli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,10 +35,6 @@ function fakeIo(): { io: SimIo; out: () => string; err: () => string; abort: Abo
   };
 }
 
-async function waitForSocket(path: string): Promise<void> {
-  for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
-}
-
 suite("qmpkit sim", () => {
   test("should serve QMP on -qmp and exit 0 on quit", async () => {
     const sock = join(dir, "a.sock");
@@ -55,7 +52,7 @@ suite("qmpkit sim", () => {
       ],
       io,
     );
-    await waitForSocket(sock);
+    await waitForPath(sock, { timeoutMs: 2_000 });
     const qmp = await RawQmp.connect(sock);
     await qmp.handshake();
     qmp.send('{"execute":"query-status"}');
@@ -118,7 +115,7 @@ suite("qmpkit sim", () => {
     const sock = join(dir, "c.sock");
     const { io, err, abort } = fakeIo();
     const run = runSim(["-no-shutdown", "-qmp", `unix:${sock},server=on,wait=off`], io);
-    await waitForSocket(sock);
+    await waitForPath(sock, { timeoutMs: 2_000 });
     const qmp = await RawQmp.connect(sock);
     await qmp.handshake();
     abort.abort();
