@@ -480,6 +480,14 @@ export type JobStatus = "undefined" | "created" | "running" | "paused" | "ready"
 /** Every value of {@link JobStatus}, in schema order. */
 export const JobStatusValues = ["undefined", "created", "running", "paused", "ready", "standby", "waiting", "pending", "aborting", "concluded", "null"] as const;
 
+/** Defined in `schema/qapi/job.json:96` (implicit). */
+export interface JobStatusChangeEventData {
+  /** the job's id */
+  id: string;
+  /** the state it is in now */
+  status: JobStatus;
+}
+
 /**
  * The direction of a failed I/O request.  Dated from BLOCK_IO_ERROR
  * (0.13), which sent these strings before QEMU's schema declared the
@@ -2404,6 +2412,20 @@ export interface QmpEventMap {
    */
   MEMORY_FAILURE: MemoryFailureEventData;
   /**
+   * A job moved to another state of its life cycle.  Sent for every
+   * job, block jobs included, on each transition.
+   *
+   * Defined in `schema/qapi/job.json:96`.
+   * @since 3.0
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "JOB_STATUS_CHANGE",
+   *      "data": { "id": "job0", "status": "running" } }
+   * ```
+   */
+  JOB_STATUS_CHANGE: JobStatusChangeEventData;
+  /**
    * A disk I/O request failed.  With @action "stop" a STOP event follows
    * and the run state becomes "io-error"; @cont resumes.  From 9.2 QEMU
    * throttles this event to one per second for each @qom-path.
@@ -2826,4 +2848,4 @@ export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof Qm
 /** The name of every command in the schema, in schema order. */
 export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate_cancel", "migrate", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
-export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];
+export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

@@ -564,6 +564,27 @@ function v_MemoryFailureFlags(v: unknown, p: string, n: string | number | undefi
   for (const k in v) if (!k_MemoryFailureFlags(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_q_obj_JOB_STATUS_CHANGE_arg = new Set<string>(["id", "status"]);
+function m_q_obj_JOB_STATUS_CHANGE_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["id"];
+  if (x === undefined) is.push(missingIssue(p, "id")); else vStr(x, p, "id", is);
+  x = o["status"];
+  if (x === undefined) is.push(missingIssue(p, "status")); else v_JobStatus(x, p, "status", is);
+}
+function k_q_obj_JOB_STATUS_CHANGE_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_JOB_STATUS_CHANGE_arg.has(k);
+}
+function v_q_obj_JOB_STATUS_CHANGE_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_JOB_STATUS_CHANGE_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_JOB_STATUS_CHANGE_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_q_obj_BLOCK_IO_ERROR_arg = new Set<string>(["qom-path", "device", "node-name", "operation", "action", "nospace", "reason"]);
 function m_q_obj_BLOCK_IO_ERROR_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -2521,6 +2542,7 @@ export const eventValidators: { readonly [K in keyof QmpEventMap]: Validator<Qmp
   GUEST_CRASHLOADED: createValidator("GUEST_CRASHLOADED", v_q_obj_GUEST_CRASHLOADED_arg, { subject: "GUEST_CRASHLOADED data" }),
   GUEST_PVSHUTDOWN: createValidator("GUEST_PVSHUTDOWN", v_q_empty, { absentOk: true, subject: "GUEST_PVSHUTDOWN data" }),
   MEMORY_FAILURE: createValidator("MEMORY_FAILURE", v_q_obj_MEMORY_FAILURE_arg, { subject: "MEMORY_FAILURE data" }),
+  JOB_STATUS_CHANGE: createValidator("JOB_STATUS_CHANGE", v_q_obj_JOB_STATUS_CHANGE_arg, { subject: "JOB_STATUS_CHANGE data" }),
   BLOCK_IO_ERROR: createValidator("BLOCK_IO_ERROR", v_q_obj_BLOCK_IO_ERROR_arg, { subject: "BLOCK_IO_ERROR data" }),
   BLOCK_JOB_COMPLETED: createValidator("BLOCK_JOB_COMPLETED", v_q_obj_BLOCK_JOB_COMPLETED_arg, { subject: "BLOCK_JOB_COMPLETED data" }),
   BLOCK_JOB_CANCELLED: createValidator("BLOCK_JOB_CANCELLED", v_q_obj_BLOCK_JOB_CANCELLED_arg, { subject: "BLOCK_JOB_CANCELLED data" }),

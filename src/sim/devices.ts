@@ -22,6 +22,7 @@
 import type { JsonObject, JsonValue } from "../base/json.js";
 import type { MachineCore } from "./machine-core.js";
 import { SimCommandError } from "./machine-core.js";
+import { versionHasEvent } from "./schema-info.js";
 
 /** The timer interface the simulator needs (structurally the server's `ServerClock`). */
 export interface SimClock {
@@ -611,8 +612,12 @@ export class SimDevices {
 
   // ------------------------------------------------------------------ block jobs
 
-  /** JOB_STATUS_CHANGE{id, status} (the job state machine, job.c). */
+  /**
+   * JOB_STATUS_CHANGE{id, status} (the job state machine, job.c); only in releases whose
+   * catalogue has the event (3.0+), block jobs ran silently through their states before.
+   */
   #jobStatus(id: string, status: string): void {
+    if (!versionHasEvent("JOB_STATUS_CHANGE", this.host.core.profile.id)) return;
     this.host.emit("JOB_STATUS_CHANGE", { id, status });
   }
 

@@ -207,6 +207,24 @@ suite("SimulatedMachine over QMP", () => {
     }
   });
 
+  test("should check an injected JOB_STATUS_CHANGE against the catalogue's JobStatus", async () => {
+    const { vm, qmp } = await start();
+    try {
+      const lines = await transcript(qmp, [
+        '{"execute":"x-sim-inject","arguments":{"event":"JOB_STATUS_CHANGE","data":{"id":"j0","status":"ready"}}}',
+        '{"execute":"x-sim-inject","arguments":{"event":"JOB_STATUS_CHANGE","data":{"id":"j0","status":"bogus"}}}',
+      ]);
+      assert.deepEqual(lines.slice(1, 3), [
+        '{"timestamp": {TS}, "event": "JOB_STATUS_CHANGE", "data": {"status": "ready", "id": "j0"}}\r\n',
+        '{"return": {}}\r\n',
+      ]);
+      assert.match(lines[4] ?? "", /Invalid data for JOB_STATUS_CHANGE: .*status/);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
   test("should throttle RTC_CHANGE storms to one a second, the last one kept with its own timestamp", async () => {
     const clock = new ManualClock({ startMicros: 1_000_000_000_000 });
     const { vm, qmp } = await start({ clock });
