@@ -22,7 +22,13 @@ interface VersionFacts {
   introspect(version: string): unknown[];
 }
 
+interface ModelShape {
+  readonly definitions: ReadonlyArray<{ kind: string; name: string; info: { file: string } }>;
+  readonly files?: readonly string[] | undefined;
+}
+
 interface GeneratedShape {
+  readonly schemaModel?: ModelShape;
   readonly commandValidators?: Readonly<Record<string, { readonly args: Validator<unknown> }>>;
   readonly eventValidators?: Readonly<Record<string, Validator<unknown>>>;
   readonly qemuSchema?: VersionFacts;
@@ -73,6 +79,32 @@ export function versionHasMember(
 /** Whether the catalogue can answer `query-qmp-schema`. */
 export function hasIntrospection(): boolean {
   return g.qemuSchema !== undefined;
+}
+
+let registrationRanks: ReadonlyMap<string, number> | undefined;
+
+/**
+ * Where each catalogue command stands in the order QEMU's generated `qmp_init_marshal` would
+ * register it: module by module (a module is a schema file, in the order it was first
+ * included), and within a module in definition order (scripts/qapi/schema.py visits so,
+ * scripts/qapi/commands.py registers in visit order). Without the model's file list, files rank
+ * by their first definition, which is the same order when no file includes another before its
+ * own definitions (schema/qapi/block.json includes block-core.json last for that reason).
+ */
+export function commandRegistrationRanks(): ReadonlyMap<string, number> {
+  if (registrationRanks !== undefined) return registrationRanks;
+  const definitions = g.schemaModel?.definitions ?? [];
+  const moduleOf = new Map<string, number>((g.schemaModel?.files ?? []).map((f, k) => [f, k]));
+  for (const d of definitions) {
+    if (!moduleOf.has(d.info.file)) moduleOf.set(d.info.file, moduleOf.size);
+  }
+  const ordered = definitions
+    .map((d, k) => ({ d, k, m: moduleOf.get(d.info.file) ?? 0 }))
+    .filter((x) => x.d.kind === "command")
+    .sort((x, y) => x.m - y.m || x.k - y.k);
+  const ranks = new Map(ordered.map((x, rank) => [x.d.name, rank]));
+  registrationRanks = ranks;
+  return ranks;
 }
 
 const introspectionCache = new Map<string, JsonValue>();

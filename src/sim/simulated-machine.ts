@@ -40,6 +40,7 @@ import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js
 import type { RunState } from "./run-state.js";
 import {
   commandArgsValidator,
+  commandRegistrationRanks,
   eventDataValidator,
   hasIntrospection,
   inSchemaOrder,
@@ -776,11 +777,9 @@ export class SimulatedMachine {
     add("query-version", () => ({ qemu: { ...this.profile.version }, package: this.#package }), {
       preconfig: true,
     });
-    add(
-      "query-commands",
-      () => [...table.keys(), "qmp_capabilities"].sort().map((name) => ({ name })),
-      { preconfig: true },
-    );
+    add("query-commands", () => queryCommandsOrder(table.keys()).map((name) => ({ name })), {
+      preconfig: true,
+    });
     if (hasIntrospection())
       add("query-qmp-schema", () => introspection(version), { preconfig: true });
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
@@ -849,6 +848,25 @@ export class SimulatedMachine {
     this.#handlers = table;
     return table;
   }
+}
+
+/**
+ * The `query-commands` order of `names` (plus `qmp_capabilities`, which QEMU's table has too).
+ * QEMU appends to its command table as it registers (`qmp_register_command`, QTAILQ_INSERT_TAIL
+ * in qapi/qmp-registry.c) and `qmp_query_commands` prepends each entry while walking it
+ * (QAPI_LIST_PREPEND in monitor/qmp-cmds-control.c), so the answer is the registration order
+ * reversed. Catalogue commands register in schema order ({@link commandRegistrationRanks});
+ * the others after them in the simulator's own order, as QEMU registers `device_add` by hand
+ * after the generated ones, so they come first.
+ */
+function queryCommandsOrder(names: Iterable<string>): string[] {
+  const ranks = commandRegistrationRanks();
+  const all = [...new Set([...names, "qmp_capabilities"])];
+  const rank = (name: string, k: number) => ranks.get(name) ?? ranks.size + k;
+  return all
+    .map((name, k) => ({ name, r: rank(name, k) }))
+    .sort((a, b) => b.r - a.r)
+    .map((x) => x.name);
 }
 
 /** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import { machineOptionsFrom } from "../../src/cli/sim-command.js";
+import { qemuSchema } from "../../src/generated/index.js";
 import { ManualClock } from "../../src/server/index.js";
 import {
   parseQemuOptions,
@@ -518,6 +519,47 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       const got = await transcript(qmp, session, 100);
       assert.equal(await vm.exited, 0);
       assert.deepEqual(got, expected);
+    },
+  );
+
+  test(
+    "should list query-commands in QEMU 7.2's order (registration order, reversed)",
+    realQemuTest(),
+    async () => {
+      const names = (line: string | undefined) =>
+        (JSON.parse(line ?? "null") as { return: Array<{ name: string }> }).return.map(
+          (c) => c.name,
+        );
+      const real = await startQemu({});
+      let expected: string[];
+      try {
+        const qmp = await RawQmp.connect(real.socketPath);
+        await qmp.handshake();
+        expected = names((await transcript(qmp, ['{"execute":"query-commands"}']))[1]);
+        qmp.close();
+      } finally {
+        await real.stop();
+      }
+      const { vm, qmp } = await start({ strict: true });
+      try {
+        const got = names((await transcript(qmp, ['{"execute":"query-commands"}']))[1]);
+        // The commands both have and the catalogue describes: the simulator's few others
+        // (block-stream, migrate-incoming, migrate-set-capabilities) have no schema order.
+        const catalogue = new Set(qemuSchema.commands("7.2.22"));
+        const both = new Set(got.filter((n) => expected.includes(n) && catalogue.has(n)));
+        // Sanity: most of the simulator's commands are QEMU's (the comparison means something).
+        assert.ok(both.size >= 25, `only ${both.size} commands in common`);
+        assert.deepEqual(
+          got.filter((n) => both.has(n)),
+          expected.filter((n) => both.has(n)),
+        );
+        // QEMU registers query-status first (run-state.json): it is printed last by both.
+        assert.equal(got.at(-1), "query-status");
+        assert.equal(expected.at(-1), "query-status");
+      } finally {
+        qmp.close();
+        await vm.close();
+      }
     },
   );
 
