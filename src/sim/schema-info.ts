@@ -10,7 +10,11 @@
  */
 import * as generated from "../generated/index.js";
 import type { JsonValue } from "../base/json.js";
+import { introspect } from "../schema/introspect.js";
+import type { Definition, SchemaModel } from "../schema/model.js";
 import type { Validator } from "../schema/validator.js";
+import { filterModel } from "../schema/version.js";
+import { simDefinitions } from "./sim-schema.js";
 
 interface VersionFacts {
   members(owner: string, version: string): Array<{ name: string }>;
@@ -22,13 +26,8 @@ interface VersionFacts {
   introspect(version: string): unknown[];
 }
 
-interface ModelShape {
-  readonly definitions: ReadonlyArray<{ kind: string; name: string; info: { file: string } }>;
-  readonly files?: readonly string[] | undefined;
-}
-
 interface GeneratedShape {
-  readonly schemaModel?: ModelShape;
+  readonly schemaModel?: SchemaModel;
   readonly commandValidators?: Readonly<Record<string, { readonly args: Validator<unknown> }>>;
   readonly eventValidators?: Readonly<Record<string, Validator<unknown>>>;
   readonly qemuSchema?: VersionFacts;
@@ -139,4 +138,29 @@ export function inSchemaOrder<T extends Record<string, unknown>>(
   for (const m of members) if (Object.hasOwn(data, m.name)) out[m.name] = data[m.name];
   for (const [k, v] of Object.entries(data)) if (!Object.hasOwn(out, k)) out[k] = v;
   return out as T;
+}
+
+const withSimCache = new Map<string, JsonValue>();
+
+/**
+ * The `query-qmp-schema` answer of `version` with the simulator's own `x-sim-*` commands
+ * ({@link simDefinitions}) after the catalogue's entities, or undefined without a catalogue.
+ * Types are numbered over the whole answer, as QEMU numbers them at build time, so the numbers
+ * differ from the `strict` answer's; clients must not rely on them (QEMU's own rule).
+ */
+export function introspectionWithSimCommands(version: string): JsonValue | undefined {
+  const model = g.schemaModel;
+  if (model === undefined) return undefined;
+  let answer = withSimCache.get(version);
+  if (answer === undefined) {
+    const released = filterModel(model, version);
+    const known = new Set(released.definitions.map((d) => d.name));
+    const extra: Definition[] = simDefinitions().filter((d) => !known.has(d.name));
+    answer = introspect(
+      { definitions: [...released.definitions, ...extra], files: released.files },
+      { version },
+    ) as unknown as JsonValue;
+    withSimCache.set(version, answer);
+  }
+  return answer;
 }

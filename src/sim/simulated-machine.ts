@@ -45,6 +45,7 @@ import {
   hasIntrospection,
   inSchemaOrder,
   introspection,
+  introspectionWithSimCommands,
   versionHasCommand,
   versionHasEvent,
   versionHasMember,
@@ -781,7 +782,11 @@ export class SimulatedMachine {
       preconfig: true,
     });
     if (hasIntrospection())
-      add("query-qmp-schema", () => introspection(version), { preconfig: true });
+      add(
+        "query-qmp-schema",
+        () => (this.strict ? introspection(version) : introspectionWithSimCommands(version)),
+        { preconfig: true },
+      );
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
       preconfig: true,
     });

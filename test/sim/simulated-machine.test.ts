@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import { qemuSchema } from "../../src/generated/index.js";
+import { compareSchemaInfo, type SchemaInfo } from "../../src/schema/introspect.js";
 import { ManualClock } from "../../src/server/index.js";
 import {
   parseQemuOptions,
@@ -206,6 +207,52 @@ suite("SimulatedMachine over QMP", () => {
       qmp.close();
       await vm.close();
     }
+  });
+
+  test("should describe x-sim-guest and x-sim-inject in query-qmp-schema and query-commands, unstable, except under strict", async () => {
+    const schemaOf = async (options: SimulatedMachineOptions) => {
+      const { vm, qmp } = await start(options);
+      try {
+        const [, line, , commands] = await transcript(qmp, [
+          '{"execute":"query-qmp-schema"}',
+          '{"execute":"query-commands"}',
+        ]);
+        const listed = (JSON.parse(commands ?? "null") as { return: Array<{ name: string }> })
+          .return;
+        assert.equal(
+          listed.filter((c) => c.name.startsWith("x-sim-")).length,
+          options.strict ? 0 : 2,
+        );
+        return (JSON.parse(line ?? "null") as { return: SchemaInfo[] }).return;
+      } finally {
+        qmp.close();
+        await vm.close();
+      }
+    };
+    const loose = await schemaOf({});
+    const strict = await schemaOf({ strict: true });
+    const comparison = compareSchemaInfo(strict, loose, { features: true });
+    assert.deepEqual(comparison.onlyInFirst, []);
+    assert.deepEqual(comparison.onlyInSecond, ["x-sim-guest", "x-sim-inject"]);
+    assert.deepEqual(comparison.differences, []);
+    const byName = new Map(loose.map((i) => [i.name, i]));
+    const argsOf = (command: string) => {
+      const c = byName.get(command);
+      assert.ok(c !== undefined && c["meta-type"] === "command", `${command} is listed`);
+      assert.deepEqual(c.features, ["unstable"]);
+      const args = byName.get(c["arg-type"]);
+      assert.ok(args !== undefined && args["meta-type"] === "object");
+      return args.members;
+    };
+    assert.deepEqual(argsOf("x-sim-guest"), [{ name: "action", type: "str" }]);
+    assert.deepEqual(argsOf("x-sim-inject"), [
+      { name: "event", type: "str" },
+      { name: "data", type: "any", default: null },
+    ]);
+    assert.equal(
+      strict.some((i) => i.name.startsWith("x-sim")),
+      false,
+    );
   });
 
   test("should check an injected JOB_STATUS_CHANGE against the catalogue's JobStatus", async () => {
