@@ -488,59 +488,6 @@ export interface JobStatusChangeEventData {
   status: JobStatus;
 }
 
-/** Defined in `schema/qapi/block.json:34` (implicit). */
-export interface EjectArguments {
-  /**
-   * the block backend's name
-   * @deprecated QEMU marks this deprecated (feature `deprecated`).
-   */
-  device?: string | undefined;
-  /**
-   * the guest device's id (since 2.8)
-   * @since 2.8
-   */
-  id?: string | undefined;
-  /** eject even when the guest locked the tray (default false) */
-  force?: boolean | undefined;
-}
-
-/** Defined in `schema/qapi/block.json:64` (implicit). */
-export interface BlockdevOpenTrayArguments {
-  /**
-   * the block backend's name
-   * @deprecated QEMU marks this deprecated (feature `deprecated`).
-   */
-  device?: string | undefined;
-  /** the guest device's id */
-  id?: string | undefined;
-  /** open the tray even when the guest locked it (default false) */
-  force?: boolean | undefined;
-}
-
-/** Defined in `schema/qapi/block.json:90` (implicit). */
-export interface BlockdevCloseTrayArguments {
-  /**
-   * the block backend's name
-   * @deprecated QEMU marks this deprecated (feature `deprecated`).
-   */
-  device?: string | undefined;
-  /** the guest device's id */
-  id?: string | undefined;
-}
-
-/** Defined in `schema/qapi/block.json:114` (implicit). */
-export interface DeviceTrayMovedEventData {
-  /** the block backend's name; empty ("") when there is none */
-  device: string;
-  /**
-   * the guest device's id or QOM path (since 2.8)
-   * @since 2.8
-   */
-  id: string;
-  /** true when the tray is now open */
-  "tray-open": boolean;
-}
-
 /**
  * The direction of a failed I/O request.  Dated from BLOCK_IO_ERROR
  * (0.13), which sent these strings before QEMU's schema declared the
@@ -741,6 +688,59 @@ export interface QuorumReportBadEventData {
   "sector-num": number;
   /** how many sectors the request covered */
   "sectors-count": number;
+}
+
+/** Defined in `schema/qapi/block.json:36` (implicit). */
+export interface EjectArguments {
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
+  device?: string | undefined;
+  /**
+   * the guest device's id (since 2.8)
+   * @since 2.8
+   */
+  id?: string | undefined;
+  /** eject even when the guest locked the tray (default false) */
+  force?: boolean | undefined;
+}
+
+/** Defined in `schema/qapi/block.json:66` (implicit). */
+export interface BlockdevOpenTrayArguments {
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
+  device?: string | undefined;
+  /** the guest device's id */
+  id?: string | undefined;
+  /** open the tray even when the guest locked it (default false) */
+  force?: boolean | undefined;
+}
+
+/** Defined in `schema/qapi/block.json:92` (implicit). */
+export interface BlockdevCloseTrayArguments {
+  /**
+   * the block backend's name
+   * @deprecated QEMU marks this deprecated (feature `deprecated`).
+   */
+  device?: string | undefined;
+  /** the guest device's id */
+  id?: string | undefined;
+}
+
+/** Defined in `schema/qapi/block.json:116` (implicit). */
+export interface DeviceTrayMovedEventData {
+  /** the block backend's name; empty ("") when there is none */
+  device: string;
+  /**
+   * the guest device's id or QOM path (since 2.8)
+   * @since 2.8
+   */
+  id: string;
+  /** true when the tray is now open */
+  "tray-open": boolean;
 }
 
 /** Defined in `schema/qapi/char.json:29` (implicit). */
@@ -1838,47 +1838,6 @@ export interface QmpCommandMap {
    */
   "set-action": { args: SetActionArguments; returns: Record<string, never> };
   /**
-   * Open a removable drive's tray and remove the medium.  Fails when the
-   * guest has locked the tray, unless @force is given.
-   *
-   * Defined in `schema/qapi/block.json:34`.
-   * @since 0.14
-   * @example
-   * ```
-   * -> { "execute": "eject", "arguments": { "id": "cd0" } }
-   * <- { "return": {} }
-   * ```
-   */
-  "eject": { args: EjectArguments; returns: Record<string, never> };
-  /**
-   * Open a removable drive's tray, leaving the medium in.  When the
-   * guest has locked the tray, it is only asked to open it (and may
-   * refuse), unless @force is given.  A DEVICE_TRAY_MOVED event reports
-   * the actual movement; none is sent when the tray was open already.
-   *
-   * Defined in `schema/qapi/block.json:64`.
-   * @since 2.5
-   * @example
-   * ```
-   * -> { "execute": "blockdev-open-tray", "arguments": { "id": "cd0" } }
-   * <- { "return": {} }
-   * ```
-   */
-  "blockdev-open-tray": { args: BlockdevOpenTrayArguments; returns: Record<string, never> };
-  /**
-   * Close a removable drive's tray.  A DEVICE_TRAY_MOVED event reports
-   * the movement; none is sent when the tray was closed already.
-   *
-   * Defined in `schema/qapi/block.json:90`.
-   * @since 2.5
-   * @example
-   * ```
-   * -> { "execute": "blockdev-close-tray", "arguments": { "id": "cd0" } }
-   * <- { "return": {} }
-   * ```
-   */
-  "blockdev-close-tray": { args: BlockdevCloseTrayArguments; returns: Record<string, never> };
-  /**
    * List the block jobs that exist.
    *
    * Defined in `schema/qapi/block-core.json:168`.
@@ -1906,6 +1865,47 @@ export interface QmpCommandMap {
    * ```
    */
   "block-job-cancel": { args: BlockJobCancelArguments; returns: Record<string, never> };
+  /**
+   * Open a removable drive's tray and remove the medium.  Fails when the
+   * guest has locked the tray, unless @force is given.
+   *
+   * Defined in `schema/qapi/block.json:36`.
+   * @since 0.14
+   * @example
+   * ```
+   * -> { "execute": "eject", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "eject": { args: EjectArguments; returns: Record<string, never> };
+  /**
+   * Open a removable drive's tray, leaving the medium in.  When the
+   * guest has locked the tray, it is only asked to open it (and may
+   * refuse), unless @force is given.  A DEVICE_TRAY_MOVED event reports
+   * the actual movement; none is sent when the tray was open already.
+   *
+   * Defined in `schema/qapi/block.json:66`.
+   * @since 2.5
+   * @example
+   * ```
+   * -> { "execute": "blockdev-open-tray", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "blockdev-open-tray": { args: BlockdevOpenTrayArguments; returns: Record<string, never> };
+  /**
+   * Close a removable drive's tray.  A DEVICE_TRAY_MOVED event reports
+   * the movement; none is sent when the tray was closed already.
+   *
+   * Defined in `schema/qapi/block.json:92`.
+   * @since 2.5
+   * @example
+   * ```
+   * -> { "execute": "blockdev-close-tray", "arguments": { "id": "cd0" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "blockdev-close-tray": { args: BlockdevCloseTrayArguments; returns: Record<string, never> };
   /**
    * Write the guest's memory to a file.  With @detach the command returns
    * at once, @query-dump reports progress and DUMP_COMPLETED the end;
@@ -2426,20 +2426,6 @@ export interface QmpEventMap {
    */
   JOB_STATUS_CHANGE: JobStatusChangeEventData;
   /**
-   * A removable drive's tray opened or closed, moved by the guest or by
-   * a command.
-   *
-   * Defined in `schema/qapi/block.json:114`.
-   * @since 1.1
-   * @example
-   * ```
-   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
-   *      "event": "DEVICE_TRAY_MOVED",
-   *      "data": { "device": "", "id": "cd0", "tray-open": true } }
-   * ```
-   */
-  DEVICE_TRAY_MOVED: DeviceTrayMovedEventData;
-  /**
    * A disk I/O request failed.  With @action "stop" a STOP event follows
    * and the run state becomes "io-error"; @cont resumes.  From 9.2 QEMU
    * throttles this event to one per second for each @qom-path.
@@ -2518,6 +2504,20 @@ export interface QmpEventMap {
    * ```
    */
   QUORUM_REPORT_BAD: QuorumReportBadEventData;
+  /**
+   * A removable drive's tray opened or closed, moved by the guest or by
+   * a command.
+   *
+   * Defined in `schema/qapi/block.json:116`.
+   * @since 1.1
+   * @example
+   * ```
+   * <- { "timestamp": { "seconds": 1700000000, "microseconds": 42 },
+   *      "event": "DEVICE_TRAY_MOVED",
+   *      "data": { "device": "", "id": "cd0", "tray-open": true } }
+   * ```
+   */
+  DEVICE_TRAY_MOVED: DeviceTrayMovedEventData;
   /**
    * The guest opened or closed a virtio-serial port.  QEMU throttles
    * this event to one per second for each port @id.
@@ -2846,6 +2846,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "eject", "blockdev-open-tray", "blockdev-close-tray", "query-block-jobs", "block-job-cancel", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate_cancel", "migrate", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate_cancel", "migrate", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
-export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "DEVICE_TRAY_MOVED", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];
+export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

@@ -585,96 +585,6 @@ function v_q_obj_JOB_STATUS_CHANGE_arg(v: unknown, p: string, n: string | number
   for (const k in v) if (!k_q_obj_JOB_STATUS_CHANGE_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
-const K_q_obj_eject_arg = new Set<string>(["device", "id", "force"]);
-function m_q_obj_eject_arg(o: Obj, p: string, is: Issues): void {
-  let x: unknown;
-  x = o["device"];
-  if (x !== undefined) vStr(x, p, "device", is);
-  x = o["id"];
-  if (x !== undefined) vStr(x, p, "id", is);
-  x = o["force"];
-  if (x !== undefined) vBool(x, p, "force", is);
-}
-function k_q_obj_eject_arg(k: string, _o: Obj): boolean {
-  return K_q_obj_eject_arg.has(k);
-}
-function v_q_obj_eject_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
-  if (!isObject(v)) {
-    is.push(typeIssue(p, n, "object", v));
-    return;
-  }
-  const path = n === undefined ? p : pathOf(p, n);
-  m_q_obj_eject_arg(v, path, is);
-  for (const k in v) if (!k_q_obj_eject_arg(k, v)) is.push(unexpectedIssue(path, k));
-}
-
-const K_q_obj_blockdev_open_tray_arg = new Set<string>(["device", "id", "force"]);
-function m_q_obj_blockdev_open_tray_arg(o: Obj, p: string, is: Issues): void {
-  let x: unknown;
-  x = o["device"];
-  if (x !== undefined) vStr(x, p, "device", is);
-  x = o["id"];
-  if (x !== undefined) vStr(x, p, "id", is);
-  x = o["force"];
-  if (x !== undefined) vBool(x, p, "force", is);
-}
-function k_q_obj_blockdev_open_tray_arg(k: string, _o: Obj): boolean {
-  return K_q_obj_blockdev_open_tray_arg.has(k);
-}
-function v_q_obj_blockdev_open_tray_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
-  if (!isObject(v)) {
-    is.push(typeIssue(p, n, "object", v));
-    return;
-  }
-  const path = n === undefined ? p : pathOf(p, n);
-  m_q_obj_blockdev_open_tray_arg(v, path, is);
-  for (const k in v) if (!k_q_obj_blockdev_open_tray_arg(k, v)) is.push(unexpectedIssue(path, k));
-}
-
-const K_q_obj_blockdev_close_tray_arg = new Set<string>(["device", "id"]);
-function m_q_obj_blockdev_close_tray_arg(o: Obj, p: string, is: Issues): void {
-  let x: unknown;
-  x = o["device"];
-  if (x !== undefined) vStr(x, p, "device", is);
-  x = o["id"];
-  if (x !== undefined) vStr(x, p, "id", is);
-}
-function k_q_obj_blockdev_close_tray_arg(k: string, _o: Obj): boolean {
-  return K_q_obj_blockdev_close_tray_arg.has(k);
-}
-function v_q_obj_blockdev_close_tray_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
-  if (!isObject(v)) {
-    is.push(typeIssue(p, n, "object", v));
-    return;
-  }
-  const path = n === undefined ? p : pathOf(p, n);
-  m_q_obj_blockdev_close_tray_arg(v, path, is);
-  for (const k in v) if (!k_q_obj_blockdev_close_tray_arg(k, v)) is.push(unexpectedIssue(path, k));
-}
-
-const K_q_obj_DEVICE_TRAY_MOVED_arg = new Set<string>(["device", "id", "tray-open"]);
-function m_q_obj_DEVICE_TRAY_MOVED_arg(o: Obj, p: string, is: Issues): void {
-  let x: unknown;
-  x = o["device"];
-  if (x === undefined) is.push(missingIssue(p, "device")); else vStr(x, p, "device", is);
-  x = o["id"];
-  if (x === undefined) is.push(missingIssue(p, "id")); else vStr(x, p, "id", is);
-  x = o["tray-open"];
-  if (x === undefined) is.push(missingIssue(p, "tray-open")); else vBool(x, p, "tray-open", is);
-}
-function k_q_obj_DEVICE_TRAY_MOVED_arg(k: string, _o: Obj): boolean {
-  return K_q_obj_DEVICE_TRAY_MOVED_arg.has(k);
-}
-function v_q_obj_DEVICE_TRAY_MOVED_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
-  if (!isObject(v)) {
-    is.push(typeIssue(p, n, "object", v));
-    return;
-  }
-  const path = n === undefined ? p : pathOf(p, n);
-  m_q_obj_DEVICE_TRAY_MOVED_arg(v, path, is);
-  for (const k in v) if (!k_q_obj_DEVICE_TRAY_MOVED_arg(k, v)) is.push(unexpectedIssue(path, k));
-}
-
 const K_q_obj_BLOCK_IO_ERROR_arg = new Set<string>(["qom-path", "device", "node-name", "operation", "action", "nospace", "reason"]);
 function m_q_obj_BLOCK_IO_ERROR_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -874,6 +784,96 @@ function v_q_obj_QUORUM_REPORT_BAD_arg(v: unknown, p: string, n: string | number
   const path = n === undefined ? p : pathOf(p, n);
   m_q_obj_QUORUM_REPORT_BAD_arg(v, path, is);
   for (const k in v) if (!k_q_obj_QUORUM_REPORT_BAD_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_eject_arg = new Set<string>(["device", "id", "force"]);
+function m_q_obj_eject_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["device"];
+  if (x !== undefined) vStr(x, p, "device", is);
+  x = o["id"];
+  if (x !== undefined) vStr(x, p, "id", is);
+  x = o["force"];
+  if (x !== undefined) vBool(x, p, "force", is);
+}
+function k_q_obj_eject_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_eject_arg.has(k);
+}
+function v_q_obj_eject_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_eject_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_eject_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_blockdev_open_tray_arg = new Set<string>(["device", "id", "force"]);
+function m_q_obj_blockdev_open_tray_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["device"];
+  if (x !== undefined) vStr(x, p, "device", is);
+  x = o["id"];
+  if (x !== undefined) vStr(x, p, "id", is);
+  x = o["force"];
+  if (x !== undefined) vBool(x, p, "force", is);
+}
+function k_q_obj_blockdev_open_tray_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_blockdev_open_tray_arg.has(k);
+}
+function v_q_obj_blockdev_open_tray_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_blockdev_open_tray_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_blockdev_open_tray_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_blockdev_close_tray_arg = new Set<string>(["device", "id"]);
+function m_q_obj_blockdev_close_tray_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["device"];
+  if (x !== undefined) vStr(x, p, "device", is);
+  x = o["id"];
+  if (x !== undefined) vStr(x, p, "id", is);
+}
+function k_q_obj_blockdev_close_tray_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_blockdev_close_tray_arg.has(k);
+}
+function v_q_obj_blockdev_close_tray_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_blockdev_close_tray_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_blockdev_close_tray_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_DEVICE_TRAY_MOVED_arg = new Set<string>(["device", "id", "tray-open"]);
+function m_q_obj_DEVICE_TRAY_MOVED_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["device"];
+  if (x === undefined) is.push(missingIssue(p, "device")); else vStr(x, p, "device", is);
+  x = o["id"];
+  if (x === undefined) is.push(missingIssue(p, "id")); else vStr(x, p, "id", is);
+  x = o["tray-open"];
+  if (x === undefined) is.push(missingIssue(p, "tray-open")); else vBool(x, p, "tray-open", is);
+}
+function k_q_obj_DEVICE_TRAY_MOVED_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_DEVICE_TRAY_MOVED_arg.has(k);
+}
+function v_q_obj_DEVICE_TRAY_MOVED_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_DEVICE_TRAY_MOVED_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_DEVICE_TRAY_MOVED_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
 const K_q_obj_VSERPORT_CHANGE_arg = new Set<string>(["id", "open"]);
@@ -2421,6 +2421,14 @@ export const commandValidators: {
     args: createValidator("set-action", v_q_obj_set_action_arg, { absentAsEmpty: true, subject: "arguments of set-action" }),
     returns: createValidator("set-action", v_q_empty, { subject: "reply of set-action" }),
   },
+  "query-block-jobs": {
+    args: createValidator("query-block-jobs", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-block-jobs" }),
+    returns: createValidator("query-block-jobs", l_BlockJobInfo, { subject: "reply of query-block-jobs" }),
+  },
+  "block-job-cancel": {
+    args: createValidator("block-job-cancel", v_q_obj_block_job_cancel_arg, { absentAsEmpty: true, subject: "arguments of block-job-cancel" }),
+    returns: createValidator("block-job-cancel", v_q_empty, { subject: "reply of block-job-cancel" }),
+  },
   "eject": {
     args: createValidator("eject", v_q_obj_eject_arg, { absentAsEmpty: true, subject: "arguments of eject" }),
     returns: createValidator("eject", v_q_empty, { subject: "reply of eject" }),
@@ -2432,14 +2440,6 @@ export const commandValidators: {
   "blockdev-close-tray": {
     args: createValidator("blockdev-close-tray", v_q_obj_blockdev_close_tray_arg, { absentAsEmpty: true, subject: "arguments of blockdev-close-tray" }),
     returns: createValidator("blockdev-close-tray", v_q_empty, { subject: "reply of blockdev-close-tray" }),
-  },
-  "query-block-jobs": {
-    args: createValidator("query-block-jobs", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-block-jobs" }),
-    returns: createValidator("query-block-jobs", l_BlockJobInfo, { subject: "reply of query-block-jobs" }),
-  },
-  "block-job-cancel": {
-    args: createValidator("block-job-cancel", v_q_obj_block_job_cancel_arg, { absentAsEmpty: true, subject: "arguments of block-job-cancel" }),
-    returns: createValidator("block-job-cancel", v_q_empty, { subject: "reply of block-job-cancel" }),
   },
   "dump-guest-memory": {
     args: createValidator("dump-guest-memory", v_q_obj_dump_guest_memory_arg, { absentAsEmpty: true, subject: "arguments of dump-guest-memory" }),
@@ -2543,12 +2543,12 @@ export const eventValidators: { readonly [K in keyof QmpEventMap]: Validator<Qmp
   GUEST_PVSHUTDOWN: createValidator("GUEST_PVSHUTDOWN", v_q_empty, { absentOk: true, subject: "GUEST_PVSHUTDOWN data" }),
   MEMORY_FAILURE: createValidator("MEMORY_FAILURE", v_q_obj_MEMORY_FAILURE_arg, { subject: "MEMORY_FAILURE data" }),
   JOB_STATUS_CHANGE: createValidator("JOB_STATUS_CHANGE", v_q_obj_JOB_STATUS_CHANGE_arg, { subject: "JOB_STATUS_CHANGE data" }),
-  DEVICE_TRAY_MOVED: createValidator("DEVICE_TRAY_MOVED", v_q_obj_DEVICE_TRAY_MOVED_arg, { subject: "DEVICE_TRAY_MOVED data" }),
   BLOCK_IO_ERROR: createValidator("BLOCK_IO_ERROR", v_q_obj_BLOCK_IO_ERROR_arg, { subject: "BLOCK_IO_ERROR data" }),
   BLOCK_JOB_COMPLETED: createValidator("BLOCK_JOB_COMPLETED", v_q_obj_BLOCK_JOB_COMPLETED_arg, { subject: "BLOCK_JOB_COMPLETED data" }),
   BLOCK_JOB_CANCELLED: createValidator("BLOCK_JOB_CANCELLED", v_q_obj_BLOCK_JOB_CANCELLED_arg, { subject: "BLOCK_JOB_CANCELLED data" }),
   QUORUM_FAILURE: createValidator("QUORUM_FAILURE", v_q_obj_QUORUM_FAILURE_arg, { subject: "QUORUM_FAILURE data" }),
   QUORUM_REPORT_BAD: createValidator("QUORUM_REPORT_BAD", v_q_obj_QUORUM_REPORT_BAD_arg, { subject: "QUORUM_REPORT_BAD data" }),
+  DEVICE_TRAY_MOVED: createValidator("DEVICE_TRAY_MOVED", v_q_obj_DEVICE_TRAY_MOVED_arg, { subject: "DEVICE_TRAY_MOVED data" }),
   VSERPORT_CHANGE: createValidator("VSERPORT_CHANGE", v_q_obj_VSERPORT_CHANGE_arg, { subject: "VSERPORT_CHANGE data" }),
   DUMP_COMPLETED: createValidator("DUMP_COMPLETED", v_q_obj_DUMP_COMPLETED_arg, { subject: "DUMP_COMPLETED data" }),
   NIC_RX_FILTER_CHANGED: createValidator("NIC_RX_FILTER_CHANGED", v_q_obj_NIC_RX_FILTER_CHANGED_arg, { subject: "NIC_RX_FILTER_CHANGED data" }),

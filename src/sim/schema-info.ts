@@ -86,9 +86,8 @@ let registrationRanks: ReadonlyMap<string, number> | undefined;
  * Where each catalogue command stands in the order QEMU's generated `qmp_init_marshal` would
  * register it: module by module (a module is a schema file, in the order it was first
  * included), and within a module in definition order (scripts/qapi/schema.py visits so,
- * scripts/qapi/commands.py registers in visit order). Without the model's file list, files rank
- * by their first definition, which is the same order when no file includes another before its
- * own definitions (schema/qapi/block.json includes block-core.json last for that reason).
+ * scripts/qapi/commands.py registers in visit order). The generated model carries the file
+ * list; a file missing from it ranks by its first definition.
  */
 export function commandRegistrationRanks(): ReadonlyMap<string, number> {
   if (registrationRanks !== undefined) return registrationRanks;

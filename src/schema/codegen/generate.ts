@@ -739,6 +739,9 @@ class Emitter {
       f.print("    ", JSON.stringify(stripProse(d)), ",");
     }
     f.print("  ],");
+    // The module order: QEMU registers commands module by module (the simulator's
+    // query-commands answer follows it), which the definition order alone does not tell.
+    if (this.model.files !== undefined) f.print("  files: ", JSON.stringify(this.model.files), ",");
     f.print("};");
     return f;
   }

@@ -44,4 +44,5 @@ export const schemaModel: SchemaModel = {
     {"kind":"event","name":"DRAWN","info":{"file":"demo.json","line":159,"column":1,"includedFrom":[]},"features":[],"since":"1.0","data":"q_obj_DRAWN-arg","boxed":false},
     {"kind":"event","name":"CLEARED","info":{"file":"demo.json","line":170,"column":1,"includedFrom":[]},"features":[],"since":"1.0","removed":"2.0","boxed":false},
   ],
+  files: ["demo.json","demo-common.json"],
 };
