@@ -92,11 +92,14 @@ const simulatorCommands = [
   "blockdev-close-tray",
   "balloon",
   "query-balloon",
+  "migrate-set-capabilities",
   "migrate",
+  "migrate-incoming",
   "query-migrate",
   "migrate_cancel",
   "dump-guest-memory",
   "query-dump",
+  "block-stream",
   "block-job-cancel",
   "query-block-jobs",
 ];
@@ -196,6 +199,44 @@ test("should keep WATCHDOG's action through the enum's rename and grow inject-nm
   };
   assert.deepEqual(values("2.3"), ["reset", "shutdown", "poweroff", "pause", "debug", "none"]);
   assert.ok(values("2.4").includes("inject-nmi"));
+});
+
+test("should rename x-multifd to multifd in 4.0 and drop compress and block in 9.1", () => {
+  const values = (v: string) => {
+    const d = q.modelFor(v).definitions.find((x) => x.name === "MigrationCapability");
+    assert.ok(d?.kind === "enum", `MigrationCapability in ${v}`);
+    return d.values.map((x) => x.name);
+  };
+  assert.deepEqual(values("1.2"), ["xbzrle"]);
+  assert.ok(values("3.1").includes("x-multifd") && !values("3.1").includes("multifd"));
+  assert.ok(values("4.0").includes("multifd") && !values("4.0").includes("x-multifd"));
+  // QEMU 7.2's list, in its order (checked live by catalogue-introspection.test.ts too).
+  assert.deepEqual(values("7.2"), [
+    "xbzrle",
+    "rdma-pin-all",
+    "auto-converge",
+    "zero-blocks",
+    "compress",
+    "events",
+    "postcopy-ram",
+    "x-colo",
+    "release-ram",
+    "block",
+    "return-path",
+    "pause-before-switchover",
+    "multifd",
+    "dirty-bitmaps",
+    "postcopy-blocktime",
+    "late-block-activate",
+    "x-ignore-shared",
+    "validate-uuid",
+    "background-snapshot",
+    "zero-copy-send",
+    "postcopy-preempt",
+  ]);
+  const v91 = values("9.1");
+  assert.equal(v91.includes("compress") || v91.includes("block"), false);
+  assert.ok(v91.includes("mapped-ram"));
 });
 
 test("should list, for QEMU 7.2.22, exactly the seed events that 7.2 has", () => {

@@ -612,7 +612,72 @@ export interface BlockJobInfo {
   error?: string | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:191` (implicit). */
+/**
+ * What a block job does when an I/O request fails.
+ *
+ * Defined in `schema/qapi/block-core.json:189`.
+ * @since 1.3
+ */
+export type BlockdevOnError = "report" | "ignore" | "enospc" | "stop" | "auto";
+/** Every value of {@link BlockdevOnError}, in schema order. */
+export const BlockdevOnErrorValues = ["report", "ignore", "enospc", "stop", "auto"] as const;
+
+/** Defined in `schema/qapi/block-core.json:242` (implicit). */
+export interface BlockStreamArguments {
+  /**
+   * the new job's id; the default is the name of the device (since 2.7)
+   * @since 2.7
+   */
+  "job-id"?: string | undefined;
+  /** the device or node name of the top image */
+  device: string;
+  /** the file name of the image to stop at (it is kept); at most one of @base, @base-node and @bottom may be given */
+  base?: string | undefined;
+  /**
+   * the node name of the image to stop at (since 2.8)
+   * @since 2.8
+   */
+  "base-node"?: string | undefined;
+  /**
+   * the backing file name written into the top image when the job ends, unchecked (since 2.1)
+   * @since 2.1
+   */
+  "backing-file"?: string | undefined;
+  /**
+   * write "raw" as the backing format instead of a protocol name (default false) (since 9.0)
+   * @since 9.0
+   */
+  "backing-mask-protocol"?: boolean | undefined;
+  /**
+   * the node name of the last image to copy from (since 6.0)
+   * @since 6.0
+   */
+  bottom?: string | undefined;
+  /** the speed limit in bytes per second (default 0: none) */
+  speed?: number | undefined;
+  /**
+   * what to do when a request fails (default report) (since 1.3)
+   * @since 1.3
+   */
+  "on-error"?: BlockdevOnError | undefined;
+  /**
+   * the node name of the filter the job inserts, chosen by QEMU when absent (since 6.0)
+   * @since 6.0
+   */
+  "filter-node-name"?: string | undefined;
+  /**
+   * finalize the job on its own once it is done (default true) (since 3.1)
+   * @since 3.1
+   */
+  "auto-finalize"?: boolean | undefined;
+  /**
+   * dismiss the job on its own once it has concluded (default true) (since 3.1)
+   * @since 3.1
+   */
+  "auto-dismiss"?: boolean | undefined;
+}
+
+/** Defined in `schema/qapi/block-core.json:271` (implicit). */
 export interface BlockJobCancelArguments {
   /** the job's id */
   device: string;
@@ -623,7 +688,7 @@ export interface BlockJobCancelArguments {
   force?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:222` (implicit). */
+/** Defined in `schema/qapi/block-core.json:302` (implicit). */
 export interface BlockJobCompletedEventData {
   /** the job's kind */
   type: JobType;
@@ -639,7 +704,7 @@ export interface BlockJobCompletedEventData {
   error?: string | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:255` (implicit). */
+/** Defined in `schema/qapi/block-core.json:335` (implicit). */
 export interface BlockJobCancelledEventData {
   /** the job's kind */
   type: JobType;
@@ -656,14 +721,14 @@ export interface BlockJobCancelledEventData {
 /**
  * The kind of request a quorum report is about.
  *
- * Defined in `schema/qapi/block-core.json:275`.
+ * Defined in `schema/qapi/block-core.json:355`.
  * @since 2.6
  */
 export type QuorumOpType = "read" | "write" | "flush";
 /** Every value of {@link QuorumOpType}, in schema order. */
 export const QuorumOpTypeValues = ["read", "write", "flush"] as const;
 
-/** Defined in `schema/qapi/block-core.json:299` (implicit). */
+/** Defined in `schema/qapi/block-core.json:379` (implicit). */
 export interface QuorumFailureEventData {
   /** the device name, or the node name when there is none */
   reference: string;
@@ -673,7 +738,7 @@ export interface QuorumFailureEventData {
   "sectors-count": number;
 }
 
-/** Defined in `schema/qapi/block-core.json:329` (implicit). */
+/** Defined in `schema/qapi/block-core.json:409` (implicit). */
 export interface QuorumReportBadEventData {
   /**
    * the kind of request (since 2.6)
@@ -1013,7 +1078,7 @@ export interface VncDisconnectedEventData {
 /**
  * Counters of a memory (or disk) migration stream.
  *
- * Defined in `schema/qapi/migration.json:66`.
+ * Defined in `schema/qapi/migration.json:67`.
  * @since 0.14
  */
 export interface MigrationStats {
@@ -1105,7 +1170,7 @@ export interface MigrationStats {
 /**
  * Counters of the XBZRLE page cache.
  *
- * Defined in `schema/qapi/migration.json:98`.
+ * Defined in `schema/qapi/migration.json:99`.
  * @since 1.2
  */
 export interface XBZRLECacheStats {
@@ -1136,7 +1201,7 @@ export interface XBZRLECacheStats {
  *
  * Removed in QEMU 9.1.
  *
- * Defined in `schema/qapi/migration.json:122`.
+ * Defined in `schema/qapi/migration.json:123`.
  * @since 3.1
  */
 export interface CompressionStats {
@@ -1158,7 +1223,7 @@ export interface CompressionStats {
  * since 0.14; QEMU's schema made it this enumeration in 2.3.  The
  * values' history before 2.3 is not recorded here.
  *
- * Defined in `schema/qapi/migration.json:174`.
+ * Defined in `schema/qapi/migration.json:175`.
  * @since 0.14
  */
 export type MigrationStatus = "none" | "setup" | "cancelling" | "cancelled" | "active" | "postcopy-active" | "postcopy-paused" | "postcopy-recover-setup" | "postcopy-recover" | "completed" | "failed" | "colo" | "pre-switchover" | "device" | "wait-unplug";
@@ -1168,7 +1233,7 @@ export const MigrationStatusValues = ["none", "setup", "cancelling", "cancelled"
 /**
  * Counters of VFIO device state migration.
  *
- * Defined in `schema/qapi/migration.json:190`.
+ * Defined in `schema/qapi/migration.json:191`.
  * @since 5.2
  */
 export interface VfioStats {
@@ -1182,7 +1247,7 @@ export interface VfioStats {
  * empty.  The catalogue has every member QEMU 7.2 reports, those QEMU
  * removed later, and those 8.1 added.
  *
- * Defined in `schema/qapi/migration.json:254`.
+ * Defined in `schema/qapi/migration.json:255`.
  * @since 0.14
  */
 export interface MigrationInfo {
@@ -1276,9 +1341,38 @@ export interface MigrationInfo {
 }
 
 /**
+ * The switches of a migration, set with @migrate-set-capabilities.
+ *
+ * Defined in `schema/qapi/migration.json:378`.
+ * @since 1.2
+ */
+export type MigrationCapability = "xbzrle" | "rdma-pin-all" | "auto-converge" | "zero-blocks" | "compress" | "events" | "postcopy-ram" | "x-colo" | "release-ram" | "block" | "return-path" | "pause-before-switchover" | "x-multifd" | "multifd" | "dirty-bitmaps" | "postcopy-blocktime" | "late-block-activate" | "x-ignore-shared" | "validate-uuid" | "background-snapshot" | "zero-copy-send" | "postcopy-preempt" | "switchover-ack" | "dirty-limit" | "mapped-ram";
+/** Every value of {@link MigrationCapability}, in schema order. */
+export const MigrationCapabilityValues = ["xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks", "compress", "events", "postcopy-ram", "x-colo", "release-ram", "block", "return-path", "pause-before-switchover", "x-multifd", "multifd", "dirty-bitmaps", "postcopy-blocktime", "late-block-activate", "x-ignore-shared", "validate-uuid", "background-snapshot", "zero-copy-send", "postcopy-preempt", "switchover-ack", "dirty-limit", "mapped-ram"] as const;
+
+/**
+ * One migration capability and whether it is on.
+ *
+ * Defined in `schema/qapi/migration.json:401`.
+ * @since 1.2
+ */
+export interface MigrationCapabilityStatus {
+  /** the capability */
+  capability: MigrationCapability;
+  /** true when it is on */
+  state: boolean;
+}
+
+/** Defined in `schema/qapi/migration.json:421` (implicit). */
+export interface MigrateSetCapabilitiesArguments {
+  /** the capabilities to change */
+  capabilities: MigrationCapabilityStatus[];
+}
+
+/**
  * How a migration channel reaches its peer.
  *
- * Defined in `schema/qapi/migration.json:323`.
+ * Defined in `schema/qapi/migration.json:454`.
  * @since 8.2
  */
 export type MigrationAddressType = "socket" | "exec" | "rdma" | "file";
@@ -1288,7 +1382,7 @@ export const MigrationAddressTypeValues = ["socket", "exec", "rdma", "file"] as 
 /**
  * A file to migrate into.
  *
- * Defined in `schema/qapi/migration.json:337`.
+ * Defined in `schema/qapi/migration.json:468`.
  * @since 8.2
  */
 export interface FileMigrationArgs {
@@ -1301,7 +1395,7 @@ export interface FileMigrationArgs {
 /**
  * A command to pipe the migration stream to.
  *
- * Defined in `schema/qapi/migration.json:350`.
+ * Defined in `schema/qapi/migration.json:481`.
  * @since 8.2
  */
 export interface MigrationExecCommand {
@@ -1309,7 +1403,7 @@ export interface MigrationExecCommand {
   args: string[];
 }
 
-/** Defined in `schema/qapi/migration.json:362` (implicit). */
+/** Defined in `schema/qapi/migration.json:493` (implicit). */
 export interface MigrationAddressBase {
   /** how it gets there */
   transport: MigrationAddressType;
@@ -1318,7 +1412,7 @@ export interface MigrationAddressBase {
 /**
  * Where one migration channel goes.
  *
- * Defined in `schema/qapi/migration.json:362`.
+ * Defined in `schema/qapi/migration.json:493`.
  * @since 8.2
  */
 export type MigrationAddress =
@@ -1332,7 +1426,7 @@ export type MigrationAddress =
  * type and @MigrationChannel from 8.1, but they first reached the wire
  * with @migrate's channels in 8.2.
  *
- * Defined in `schema/qapi/migration.json:385`.
+ * Defined in `schema/qapi/migration.json:516`.
  * @since 8.2
  */
 export type MigrationChannelType = "main" | "cpr";
@@ -1342,7 +1436,7 @@ export const MigrationChannelTypeValues = ["main", "cpr"] as const;
 /**
  * One channel of a migration and its destination.
  *
- * Defined in `schema/qapi/migration.json:399`.
+ * Defined in `schema/qapi/migration.json:530`.
  * @since 8.2
  */
 export interface MigrationChannel {
@@ -1352,7 +1446,7 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:437` (implicit). */
+/** Defined in `schema/qapi/migration.json:568` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1382,13 +1476,29 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:458` (implicit). */
+/** Defined in `schema/qapi/migration.json:598` (implicit). */
+export interface MigrateIncomingArguments {
+  /** where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" */
+  uri: string;
+  /**
+   * the source as a list of channels; QEMU accepts exactly one, of type "main" (since 9.0)
+   * @since 9.0
+   */
+  channels?: MigrationChannel[] | undefined;
+  /**
+   * end QEMU when the incoming migration fails (default true) (since 9.1)
+   * @since 9.1
+   */
+  "exit-on-error"?: boolean | undefined;
+}
+
+/** Defined in `schema/qapi/migration.json:618` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:478` (implicit). */
+/** Defined in `schema/qapi/migration.json:638` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -1851,11 +1961,29 @@ export interface QmpCommandMap {
    */
   "query-block-jobs": { args: Record<string, never>; returns: BlockJobInfo[] };
   /**
+   * Start a job that copies data from a disk's backing chain into its
+   * top image, so that the top image no longer needs the part of the
+   * chain it pulled in.  Without @base, @base-node or @bottom the whole
+   * chain is copied and the image ends up standalone.  The job ends
+   * with BLOCK_JOB_COMPLETED, or BLOCK_JOB_CANCELLED after
+   * @block-job-cancel.
+   *
+   * Defined in `schema/qapi/block-core.json:242`.
+   * @since 1.1
+   * @example
+   * ```
+   * -> { "execute": "block-stream",
+   *      "arguments": { "device": "disk0", "job-id": "job0" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "block-stream": { args: BlockStreamArguments; returns: Record<string, never> };
+  /**
    * Stop a block job early.  The job ends with BLOCK_JOB_CANCELLED; a
    * ready mirror job cancelled without @force ends with
    * BLOCK_JOB_COMPLETED instead, having left the copy consistent.
    *
-   * Defined in `schema/qapi/block-core.json:191`.
+   * Defined in `schema/qapi/block-core.json:271`.
    * @since 1.1
    * @example
    * ```
@@ -1961,7 +2089,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:291`.
+   * Defined in `schema/qapi/migration.json:292`.
    * @since 0.14
    * @returns a @MigrationInfo
    * @example
@@ -1976,10 +2104,25 @@ export interface QmpCommandMap {
    */
   "query-migrate": { args: Record<string, never>; returns: MigrationInfo };
   /**
+   * Turn migration capabilities on or off; those not listed keep their
+   * state.  Fails while a migration is running.
+   *
+   * Defined in `schema/qapi/migration.json:421`.
+   * @since 1.2
+   * @example
+   * ```
+   * -> { "execute": "migrate-set-capabilities",
+   *      "arguments": { "capabilities": [
+   *          { "capability": "events", "state": true } ] } }
+   * <- { "return": {} }
+   * ```
+   */
+  "migrate-set-capabilities": { args: MigrateSetCapabilitiesArguments; returns: Record<string, never> };
+  /**
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:306`.
+   * Defined in `schema/qapi/migration.json:437`.
    * @since 0.14
    * @example
    * ```
@@ -1996,7 +2139,7 @@ export interface QmpCommandMap {
    * required, and @uri is optional (the catalogue, which cannot express
    * that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:437`.
+   * Defined in `schema/qapi/migration.json:568`.
    * @since 0.14
    * @example
    * ```
@@ -2006,6 +2149,23 @@ export interface QmpCommandMap {
    * ```
    */
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
+  /**
+   * Start listening for an incoming migration.  Only allowed when QEMU
+   * was started with "-incoming defer", and only once.  From 9.0 the
+   * source can be given as @channels instead of @uri; exactly one of the
+   * two is then required, and @uri is optional (the catalogue, which
+   * cannot express that change, keeps @uri mandatory as in 7.2).
+   *
+   * Defined in `schema/qapi/migration.json:598`.
+   * @since 2.3
+   * @example
+   * ```
+   * -> { "execute": "migrate-incoming",
+   *      "arguments": { "uri": "tcp:0:4446" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "migrate-incoming": { args: MigrateIncomingArguments; returns: Record<string, never> };
   /**
    * Leave capabilities negotiation mode and switch the session to normal
    * command mode, optionally turning on protocol extensions.  A new
@@ -2446,7 +2606,7 @@ export interface QmpEventMap {
   /**
    * A block job ended, successfully or not.
    *
-   * Defined in `schema/qapi/block-core.json:222`.
+   * Defined in `schema/qapi/block-core.json:302`.
    * @since 1.1
    * @example
    * ```
@@ -2461,7 +2621,7 @@ export interface QmpEventMap {
   /**
    * A block job was cancelled before it finished.
    *
-   * Defined in `schema/qapi/block-core.json:255`.
+   * Defined in `schema/qapi/block-core.json:335`.
    * @since 1.1
    * @example
    * ```
@@ -2477,7 +2637,7 @@ export interface QmpEventMap {
    * A quorum device could not reach a quorum on a read.  QEMU throttles
    * this event to one per second.
    *
-   * Defined in `schema/qapi/block-core.json:299`.
+   * Defined in `schema/qapi/block-core.json:379`.
    * @since 2.0
    * @example
    * ```
@@ -2493,7 +2653,7 @@ export interface QmpEventMap {
    * disagrees with the others.  QEMU throttles this event to one per
    * second for each @node-name.
    *
-   * Defined in `schema/qapi/block-core.json:329`.
+   * Defined in `schema/qapi/block-core.json:409`.
    * @since 2.0
    * @example
    * ```
@@ -2689,7 +2849,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:458`.
+   * Defined in `schema/qapi/migration.json:618`.
    * @since 2.4
    * @example
    * ```
@@ -2704,7 +2864,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:478`.
+   * Defined in `schema/qapi/migration.json:638`.
    * @since 2.6
    * @example
    * ```
@@ -2846,6 +3006,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate_cancel", "migrate", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
 export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

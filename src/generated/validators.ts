@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNumber, vStr, vUint16, vUint32, vUint64 } from "../schema/runtime.js";
 import { type Validator } from "../schema/validator.js";
-import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationStats, type MigrationStatus, MigrationStatusValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats } from "./types.js";
+import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationStats, type MigrationStatus, MigrationStatusValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -35,11 +35,13 @@ const v_JobStatus = vEnum(JobStatusValues);
 const v_IoOperationType = vEnum(IoOperationTypeValues);
 const v_BlockErrorAction = vEnum(BlockErrorActionValues);
 const v_BlockDeviceIoStatus = vEnum(BlockDeviceIoStatusValues);
+const v_BlockdevOnError = vEnum(BlockdevOnErrorValues);
 const v_QuorumOpType = vEnum(QuorumOpTypeValues);
 const v_DumpGuestMemoryFormat = vEnum(DumpGuestMemoryFormatValues);
 const v_DumpStatus = vEnum(DumpStatusValues);
 const v_RxState = vEnum(RxStateValues);
 const v_MigrationStatus = vEnum(MigrationStatusValues);
+const v_MigrationCapability = vEnum(MigrationCapabilityValues);
 const v_MigrationAddressType = vEnum(MigrationAddressTypeValues);
 const v_MigrationChannelType = vEnum(MigrationChannelTypeValues);
 const v_QMPCapability = vEnum(QMPCapabilityValues);
@@ -657,6 +659,47 @@ function v_BlockJobInfo(v: unknown, p: string, n: string | number | undefined, i
   const path = n === undefined ? p : pathOf(p, n);
   m_BlockJobInfo(v, path, is);
   for (const k in v) if (!k_BlockJobInfo(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_block_stream_arg = new Set<string>(["job-id", "device", "base", "base-node", "backing-file", "backing-mask-protocol", "bottom", "speed", "on-error", "filter-node-name", "auto-finalize", "auto-dismiss"]);
+function m_q_obj_block_stream_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["job-id"];
+  if (x !== undefined) vStr(x, p, "job-id", is);
+  x = o["device"];
+  if (x === undefined) is.push(missingIssue(p, "device")); else vStr(x, p, "device", is);
+  x = o["base"];
+  if (x !== undefined) vStr(x, p, "base", is);
+  x = o["base-node"];
+  if (x !== undefined) vStr(x, p, "base-node", is);
+  x = o["backing-file"];
+  if (x !== undefined) vStr(x, p, "backing-file", is);
+  x = o["backing-mask-protocol"];
+  if (x !== undefined) vBool(x, p, "backing-mask-protocol", is);
+  x = o["bottom"];
+  if (x !== undefined) vStr(x, p, "bottom", is);
+  x = o["speed"];
+  if (x !== undefined) vInt64(x, p, "speed", is);
+  x = o["on-error"];
+  if (x !== undefined) v_BlockdevOnError(x, p, "on-error", is);
+  x = o["filter-node-name"];
+  if (x !== undefined) vStr(x, p, "filter-node-name", is);
+  x = o["auto-finalize"];
+  if (x !== undefined) vBool(x, p, "auto-finalize", is);
+  x = o["auto-dismiss"];
+  if (x !== undefined) vBool(x, p, "auto-dismiss", is);
+}
+function k_q_obj_block_stream_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_block_stream_arg.has(k);
+}
+function v_q_obj_block_stream_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_block_stream_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_block_stream_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
 const K_q_obj_block_job_cancel_arg = new Set<string>(["device", "force"]);
@@ -1496,6 +1539,46 @@ function v_MigrationInfo(v: unknown, p: string, n: string | number | undefined, 
   for (const k in v) if (!k_MigrationInfo(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_MigrationCapabilityStatus = new Set<string>(["capability", "state"]);
+function m_MigrationCapabilityStatus(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["capability"];
+  if (x === undefined) is.push(missingIssue(p, "capability")); else v_MigrationCapability(x, p, "capability", is);
+  x = o["state"];
+  if (x === undefined) is.push(missingIssue(p, "state")); else vBool(x, p, "state", is);
+}
+function k_MigrationCapabilityStatus(k: string, _o: Obj): boolean {
+  return K_MigrationCapabilityStatus.has(k);
+}
+function v_MigrationCapabilityStatus(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrationCapabilityStatus(v, path, is);
+  for (const k in v) if (!k_MigrationCapabilityStatus(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_migrate_set_capabilities_arg = new Set<string>(["capabilities"]);
+function m_q_obj_migrate_set_capabilities_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["capabilities"];
+  if (x === undefined) is.push(missingIssue(p, "capabilities")); else l_MigrationCapabilityStatus(x, p, "capabilities", is);
+}
+function k_q_obj_migrate_set_capabilities_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_migrate_set_capabilities_arg.has(k);
+}
+function v_q_obj_migrate_set_capabilities_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_migrate_set_capabilities_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_migrate_set_capabilities_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_FileMigrationArgs = new Set<string>(["filename", "offset"]);
 function m_FileMigrationArgs(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -1635,6 +1718,29 @@ function v_q_obj_migrate_arg(v: unknown, p: string, n: string | number | undefin
   const path = n === undefined ? p : pathOf(p, n);
   m_q_obj_migrate_arg(v, path, is);
   for (const k in v) if (!k_q_obj_migrate_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_migrate_incoming_arg = new Set<string>(["uri", "channels", "exit-on-error"]);
+function m_q_obj_migrate_incoming_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["uri"];
+  if (x === undefined) is.push(missingIssue(p, "uri")); else vStr(x, p, "uri", is);
+  x = o["channels"];
+  if (x !== undefined) l_MigrationChannel(x, p, "channels", is);
+  x = o["exit-on-error"];
+  if (x !== undefined) vBool(x, p, "exit-on-error", is);
+}
+function k_q_obj_migrate_incoming_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_migrate_incoming_arg.has(k);
+}
+function v_q_obj_migrate_incoming_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_migrate_incoming_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_migrate_incoming_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
 const K_q_obj_MIGRATION_arg = new Set<string>(["status"]);
@@ -2306,6 +2412,7 @@ const l_int = vList(vInt64);
 const l_str = vList(vStr);
 const l_uint32 = vList(vUint32);
 const l_SocketAddress = vList(v_SocketAddress);
+const l_MigrationCapabilityStatus = vList(v_MigrationCapabilityStatus);
 const l_MigrationChannel = vList(v_MigrationChannel);
 const l_QMPCapability = vList(v_QMPCapability);
 const l_SchemaInfoEnumMember = vList(v_SchemaInfoEnumMember);
@@ -2353,6 +2460,7 @@ export const validators = {
   BlockErrorAction: createValidator<BlockErrorAction>("BlockErrorAction", v_BlockErrorAction),
   BlockDeviceIoStatus: createValidator<BlockDeviceIoStatus>("BlockDeviceIoStatus", v_BlockDeviceIoStatus),
   BlockJobInfo: createValidator<BlockJobInfo>("BlockJobInfo", v_BlockJobInfo),
+  BlockdevOnError: createValidator<BlockdevOnError>("BlockdevOnError", v_BlockdevOnError),
   QuorumOpType: createValidator<QuorumOpType>("QuorumOpType", v_QuorumOpType),
   DumpGuestMemoryFormat: createValidator<DumpGuestMemoryFormat>("DumpGuestMemoryFormat", v_DumpGuestMemoryFormat),
   DumpStatus: createValidator<DumpStatus>("DumpStatus", v_DumpStatus),
@@ -2371,6 +2479,8 @@ export const validators = {
   MigrationStatus: createValidator<MigrationStatus>("MigrationStatus", v_MigrationStatus),
   VfioStats: createValidator<VfioStats>("VfioStats", v_VfioStats),
   MigrationInfo: createValidator<MigrationInfo>("MigrationInfo", v_MigrationInfo),
+  MigrationCapability: createValidator<MigrationCapability>("MigrationCapability", v_MigrationCapability),
+  MigrationCapabilityStatus: createValidator<MigrationCapabilityStatus>("MigrationCapabilityStatus", v_MigrationCapabilityStatus),
   MigrationAddressType: createValidator<MigrationAddressType>("MigrationAddressType", v_MigrationAddressType),
   FileMigrationArgs: createValidator<FileMigrationArgs>("FileMigrationArgs", v_FileMigrationArgs),
   MigrationExecCommand: createValidator<MigrationExecCommand>("MigrationExecCommand", v_MigrationExecCommand),
@@ -2425,6 +2535,10 @@ export const commandValidators: {
     args: createValidator("query-block-jobs", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-block-jobs" }),
     returns: createValidator("query-block-jobs", l_BlockJobInfo, { subject: "reply of query-block-jobs" }),
   },
+  "block-stream": {
+    args: createValidator("block-stream", v_q_obj_block_stream_arg, { absentAsEmpty: true, subject: "arguments of block-stream" }),
+    returns: createValidator("block-stream", v_q_empty, { subject: "reply of block-stream" }),
+  },
   "block-job-cancel": {
     args: createValidator("block-job-cancel", v_q_obj_block_job_cancel_arg, { absentAsEmpty: true, subject: "arguments of block-job-cancel" }),
     returns: createValidator("block-job-cancel", v_q_empty, { subject: "reply of block-job-cancel" }),
@@ -2457,6 +2571,10 @@ export const commandValidators: {
     args: createValidator("query-migrate", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-migrate" }),
     returns: createValidator("query-migrate", v_MigrationInfo, { subject: "reply of query-migrate" }),
   },
+  "migrate-set-capabilities": {
+    args: createValidator("migrate-set-capabilities", v_q_obj_migrate_set_capabilities_arg, { absentAsEmpty: true, subject: "arguments of migrate-set-capabilities" }),
+    returns: createValidator("migrate-set-capabilities", v_q_empty, { subject: "reply of migrate-set-capabilities" }),
+  },
   "migrate_cancel": {
     args: createValidator("migrate_cancel", v_q_empty, { absentAsEmpty: true, subject: "arguments of migrate_cancel" }),
     returns: createValidator("migrate_cancel", v_q_empty, { subject: "reply of migrate_cancel" }),
@@ -2464,6 +2582,10 @@ export const commandValidators: {
   "migrate": {
     args: createValidator("migrate", v_q_obj_migrate_arg, { absentAsEmpty: true, subject: "arguments of migrate" }),
     returns: createValidator("migrate", v_q_empty, { subject: "reply of migrate" }),
+  },
+  "migrate-incoming": {
+    args: createValidator("migrate-incoming", v_q_obj_migrate_incoming_arg, { absentAsEmpty: true, subject: "arguments of migrate-incoming" }),
+    returns: createValidator("migrate-incoming", v_q_empty, { subject: "reply of migrate-incoming" }),
   },
   "qmp_capabilities": {
     args: createValidator("qmp_capabilities", v_q_obj_qmp_capabilities_arg, { absentAsEmpty: true, subject: "arguments of qmp_capabilities" }),
