@@ -20,6 +20,7 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
+import type { BlockStreamArguments, MigrationCapabilityStatus } from "../generated/index.js";
 import type { MachineCore } from "./machine-core.js";
 import { SimCommandError } from "./machine-core.js";
 import { versionHasEvent } from "./schema-info.js";
@@ -460,16 +461,16 @@ export class SimDevices {
 
   // ------------------------------------------------------------------ migration
 
-  /** `migrate-set-capabilities`: only `events` changes what the simulator does. */
-  setMigrationCapabilities(caps: JsonValue): void {
+  /**
+   * `migrate-set-capabilities`, its arguments already checked by the catalogue's validator for
+   * the release: only `events` changes what the simulator does (the last one listed wins).
+   */
+  setMigrationCapabilities(caps: readonly MigrationCapabilityStatus[]): void {
     if (this.#migrationActive()) {
       throw new SimCommandError("GenericError", "There's a migration process in progress");
     }
-    if (!Array.isArray(caps)) return;
     for (const c of caps) {
-      if (c !== null && typeof c === "object" && !Array.isArray(c) && c.capability === "events") {
-        this.migrationEvents = c.state === true;
-      }
+      if (c.capability === "events") this.migrationEvents = c.state;
     }
   }
 
@@ -625,10 +626,11 @@ export class SimDevices {
    * `block-stream {device, job-id?, speed?}`. The job goes `created`, `running`; when it is done,
    * `waiting`, `pending`, BLOCK_JOB_COMPLETED, `concluded`, `null` (auto-finalize, auto-dismiss).
    * A drive without a backing file has nothing to copy: 7.2.22 runs the whole sequence before
-   * the reply, with `len` 0. With `backingBytes` the job copies for a while.
+   * the reply, with `len` 0. With `backingBytes` the job copies for a while. The arguments are
+   * already checked by the catalogue's validator for the release.
    */
-  blockStream(args: JsonObject): void {
-    const device = String(args.device);
+  blockStream(args: BlockStreamArguments): void {
+    const device = args.device;
     const b =
       this.blocks.get(device) ?? [...this.blocks.values()].find((x) => x.nodeName === device);
     if (b === undefined) {
@@ -637,7 +639,7 @@ export class SimDevices {
         `Cannot find device='${device}' nor node-name='${device}'`,
       );
     }
-    const id = typeof args["job-id"] === "string" ? args["job-id"] : b.id;
+    const id = args["job-id"] ?? b.id;
     if (this.#jobs.has(id)) {
       throw new SimCommandError("GenericError", `Job ID '${id}' already in use`);
     }
@@ -646,7 +648,7 @@ export class SimDevices {
       type: "stream",
       len: b.backingBytes,
       offset: 0,
-      speed: typeof args.speed === "number" ? args.speed : 0,
+      speed: args.speed ?? 0,
       timer: undefined,
     };
     this.#jobs.set(id, job);

@@ -10,10 +10,11 @@
  */
 import * as generated from "../generated/index.js";
 import type { JsonValue } from "../base/json.js";
+import { compileValidators, type SchemaValidators } from "../schema/dynamic.js";
 import { introspect } from "../schema/introspect.js";
 import type { Definition, SchemaModel } from "../schema/model.js";
 import type { Validator } from "../schema/validator.js";
-import { filterModel } from "../schema/version.js";
+import { filterModel, parseQemuVersion, presentIn, type QemuVersion } from "../schema/version.js";
 import { simDefinitions } from "./sim-schema.js";
 
 interface VersionFacts {
@@ -39,6 +40,68 @@ const g = generated as unknown as GeneratedShape;
 export function commandArgsValidator(name: string): Validator<unknown> | undefined {
   const entry = g.commandValidators?.[name];
   return entry?.args;
+}
+
+/**
+ * The argument validator of a command as release `version` has it. The generated validator
+ * accepts what some release accepts (the catalogue's members and values of every release):
+ * usually the same as `version`'s, and then it is the one used. When a member, enum value or
+ * branch the arguments can reach is absent from `version` (block-stream's
+ * `backing-mask-protocol` before 9.0, MigrationCapability's `switchover-ack` before 8.1), the
+ * release's own validator is compiled from its filtered model: the same runtime checks, so the
+ * same issues, which the server words as QEMU does ("Parameter 'x' is unexpected").
+ */
+export function commandArgsValidatorFor(
+  name: string,
+  version: string,
+): Validator<unknown> | undefined {
+  const generatedValidator = commandArgsValidator(name);
+  const model = g.schemaModel;
+  if (generatedValidator === undefined || model === undefined) return generatedValidator;
+  const command = model.definitions.find((d) => d.name === name);
+  if (command?.kind !== "command" || command.args === undefined) return generatedValidator;
+  if (reachesAbsent(model, command.args, parseQemuVersion(version))) {
+    let compiled = releaseValidators.get(version);
+    if (compiled === undefined) {
+      compiled = compileValidators(filterModel(model, version));
+      releaseValidators.set(version, compiled);
+    }
+    return compiled.commandArgs(name) ?? generatedValidator;
+  }
+  return generatedValidator;
+}
+
+/** Validators compiled from a release's model, by version (see {@link commandArgsValidatorFor}). */
+const releaseValidators = new Map<string, SchemaValidators>();
+
+/** Whether some member, value or branch reachable from type `root` is absent in `version`. */
+function reachesAbsent(model: SchemaModel, root: string, version: QemuVersion): boolean {
+  const byName = new Map(model.definitions.map((d) => [d.name, d]));
+  const seen = new Set<string>();
+  const pending = [root];
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const d = byName.get(name);
+    if (d === undefined) continue;
+    const parts =
+      d.kind === "struct"
+        ? d.members
+        : d.kind === "enum"
+          ? d.values
+          : d.kind === "union" || d.kind === "alternate"
+            ? d.branches
+            : [];
+    if (parts.some((x) => !presentIn(x, version))) return true;
+    if (d.kind === "struct") {
+      if (d.base !== undefined) pending.push(d.base);
+      for (const m of d.members) pending.push(m.type.name);
+    } else if (d.kind === "union" || d.kind === "alternate") {
+      if (d.kind === "union") pending.push(d.base);
+      for (const b of d.branches) pending.push(b.type.name);
+    }
+  }
+  return false;
 }
 
 /** The data validator of an event, when the catalogue has it. */

@@ -22,6 +22,7 @@
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import type { QmpCommandMap } from "../generated/index.js";
 import { jsonTypeOf } from "../schema/runtime.js";
 import type { Validator } from "../schema/validator.js";
 import {
@@ -39,7 +40,7 @@ import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
 import type { RunState } from "./run-state.js";
 import {
-  commandArgsValidator,
+  commandArgsValidatorFor,
   commandRegistrationRanks,
   eventDataValidator,
   hasIntrospection,
@@ -767,7 +768,7 @@ export class SimulatedMachine {
         fn: this.#wrap(fn),
         validator:
           opts.validator ??
-          commandArgsValidator(name) ??
+          commandArgsValidatorFor(name, version) ??
           (NO_ARGUMENTS.has(name) ? noArguments : undefined),
         preconfig: opts.preconfig ?? false,
       });
@@ -828,14 +829,17 @@ export class SimulatedMachine {
     add("query-rx-filter", (a) => dev.queryRxFilter(str(a.name)));
     add("balloon", (a) => dev.balloon(Number(a.value)));
     add("query-balloon", () => dev.queryBalloon());
-    add("migrate-set-capabilities", (a) => dev.setMigrationCapabilities(a.capabilities ?? null));
+    // The arguments of these reach the handlers checked by the catalogue's validators (`add`).
+    add("migrate-set-capabilities", (a) =>
+      dev.setMigrationCapabilities(args<"migrate-set-capabilities">(a).capabilities),
+    );
     add("migrate", (a) => dev.migrate(String(a.uri)));
     add("migrate_cancel", () => dev.migrateCancel());
-    add("migrate-incoming", (a) => this.#migrateIncoming(String(a.uri)));
+    add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a).uri));
     add("query-migrate", () => dev.queryMigrate());
     add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
     add("query-dump", () => dev.queryDump());
-    add("block-stream", (a) => dev.blockStream(a));
+    add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));
     add("block-job-cancel", (a) => dev.blockJobCancel(String(a.device)));
     add("query-block-jobs", () => dev.queryBlockJobs());
 
@@ -872,6 +876,14 @@ function queryCommandsOrder(names: Iterable<string>): string[] {
     .map((name, k) => ({ name, r: rank(name, k) }))
     .sort((a, b) => b.r - a.r)
     .map((x) => x.name);
+}
+
+/**
+ * A command's arguments as the catalogue types them. Only for commands registered with the
+ * catalogue's validator ({@link commandArgsValidatorFor}): the server has checked them.
+ */
+function args<K extends keyof QmpCommandMap>(a: JsonObject): QmpCommandMap[K]["args"] {
+  return a as unknown as QmpCommandMap[K]["args"];
 }
 
 /** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */
