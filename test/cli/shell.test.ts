@@ -130,12 +130,20 @@ suite("shell in a terminal", () => {
         term.type("", "Enter");
         await term.waitFor((s) => s.includes('"status": "prelaunch"'), "the result");
 
-        // Two Tabs list the candidates; argument names and enum values complete too.
-        term.type("query-mi", "Tab", "Tab");
+        // Tab extends to the common prefix; a second Tab lists the candidates. The second Tab is
+        // sent only once the first has been seen: keys that reach the shell in one read are a
+        // paste to Node's readline, which inserts every Tab of a paste but the last as text.
+        term.type("query-mig", "Tab");
         await term.waitFor(
-          (s) => s.includes("query-mice") && s.includes("query-migrate-parameters"),
+          () => term.lastLine() === "qmp[prelaunch]> query-migrate",
+          "the common prefix",
+        );
+        term.type("", "Tab");
+        await term.waitFor(
+          (s) => s.includes("query-migrate-capabilities") && s.includes("query-migrate-parameters"),
           "the candidates",
         );
+        // Argument names and enum values complete too.
         term.type("", "C-u");
         term.type("set-action pa", "Tab");
         await term.waitFor(
