@@ -1078,7 +1078,7 @@ export interface VncDisconnectedEventData {
 /**
  * Counters of a memory (or disk) migration stream.
  *
- * Defined in `schema/qapi/migration.json:67`.
+ * Defined in `schema/qapi/migration.json:68`.
  * @since 0.14
  */
 export interface MigrationStats {
@@ -1170,7 +1170,7 @@ export interface MigrationStats {
 /**
  * Counters of the XBZRLE page cache.
  *
- * Defined in `schema/qapi/migration.json:99`.
+ * Defined in `schema/qapi/migration.json:100`.
  * @since 1.2
  */
 export interface XBZRLECacheStats {
@@ -1201,7 +1201,7 @@ export interface XBZRLECacheStats {
  *
  * Removed in QEMU 9.1.
  *
- * Defined in `schema/qapi/migration.json:123`.
+ * Defined in `schema/qapi/migration.json:124`.
  * @since 3.1
  */
 export interface CompressionStats {
@@ -1223,7 +1223,7 @@ export interface CompressionStats {
  * since 0.14; QEMU's schema made it this enumeration in 2.3.  The
  * values' history before 2.3 is not recorded here.
  *
- * Defined in `schema/qapi/migration.json:175`.
+ * Defined in `schema/qapi/migration.json:176`.
  * @since 0.14
  */
 export type MigrationStatus = "none" | "setup" | "cancelling" | "cancelled" | "active" | "postcopy-active" | "postcopy-paused" | "postcopy-recover-setup" | "postcopy-recover" | "completed" | "failed" | "colo" | "pre-switchover" | "device" | "wait-unplug";
@@ -1233,7 +1233,7 @@ export const MigrationStatusValues = ["none", "setup", "cancelling", "cancelled"
 /**
  * Counters of VFIO device state migration.
  *
- * Defined in `schema/qapi/migration.json:191`.
+ * Defined in `schema/qapi/migration.json:192`.
  * @since 5.2
  */
 export interface VfioStats {
@@ -1247,7 +1247,7 @@ export interface VfioStats {
  * empty.  The catalogue has every member QEMU 7.2 reports, those QEMU
  * removed later, and those 8.1 added.
  *
- * Defined in `schema/qapi/migration.json:255`.
+ * Defined in `schema/qapi/migration.json:256`.
  * @since 0.14
  */
 export interface MigrationInfo {
@@ -1343,7 +1343,7 @@ export interface MigrationInfo {
 /**
  * The switches of a migration, set with @migrate-set-capabilities.
  *
- * Defined in `schema/qapi/migration.json:378`.
+ * Defined in `schema/qapi/migration.json:379`.
  * @since 1.2
  */
 export type MigrationCapability = "xbzrle" | "rdma-pin-all" | "auto-converge" | "zero-blocks" | "compress" | "events" | "postcopy-ram" | "x-colo" | "release-ram" | "block" | "return-path" | "pause-before-switchover" | "x-multifd" | "multifd" | "dirty-bitmaps" | "postcopy-blocktime" | "late-block-activate" | "x-ignore-shared" | "validate-uuid" | "background-snapshot" | "zero-copy-send" | "postcopy-preempt" | "switchover-ack" | "dirty-limit" | "mapped-ram";
@@ -1353,7 +1353,7 @@ export const MigrationCapabilityValues = ["xbzrle", "rdma-pin-all", "auto-conver
 /**
  * One migration capability and whether it is on.
  *
- * Defined in `schema/qapi/migration.json:401`.
+ * Defined in `schema/qapi/migration.json:402`.
  * @since 1.2
  */
 export interface MigrationCapabilityStatus {
@@ -1363,7 +1363,7 @@ export interface MigrationCapabilityStatus {
   state: boolean;
 }
 
-/** Defined in `schema/qapi/migration.json:421` (implicit). */
+/** Defined in `schema/qapi/migration.json:422` (implicit). */
 export interface MigrateSetCapabilitiesArguments {
   /** the capabilities to change */
   capabilities: MigrationCapabilityStatus[];
@@ -1372,7 +1372,7 @@ export interface MigrateSetCapabilitiesArguments {
 /**
  * How a migration channel reaches its peer.
  *
- * Defined in `schema/qapi/migration.json:454`.
+ * Defined in `schema/qapi/migration.json:475`.
  * @since 8.2
  */
 export type MigrationAddressType = "socket" | "exec" | "rdma" | "file";
@@ -1382,7 +1382,7 @@ export const MigrationAddressTypeValues = ["socket", "exec", "rdma", "file"] as 
 /**
  * A file to migrate into.
  *
- * Defined in `schema/qapi/migration.json:468`.
+ * Defined in `schema/qapi/migration.json:489`.
  * @since 8.2
  */
 export interface FileMigrationArgs {
@@ -1395,7 +1395,7 @@ export interface FileMigrationArgs {
 /**
  * A command to pipe the migration stream to.
  *
- * Defined in `schema/qapi/migration.json:481`.
+ * Defined in `schema/qapi/migration.json:502`.
  * @since 8.2
  */
 export interface MigrationExecCommand {
@@ -1403,7 +1403,7 @@ export interface MigrationExecCommand {
   args: string[];
 }
 
-/** Defined in `schema/qapi/migration.json:493` (implicit). */
+/** Defined in `schema/qapi/migration.json:514` (implicit). */
 export interface MigrationAddressBase {
   /** how it gets there */
   transport: MigrationAddressType;
@@ -1412,7 +1412,7 @@ export interface MigrationAddressBase {
 /**
  * Where one migration channel goes.
  *
- * Defined in `schema/qapi/migration.json:493`.
+ * Defined in `schema/qapi/migration.json:514`.
  * @since 8.2
  */
 export type MigrationAddress =
@@ -1426,7 +1426,7 @@ export type MigrationAddress =
  * type and @MigrationChannel from 8.1, but they first reached the wire
  * with @migrate's channels in 8.2.
  *
- * Defined in `schema/qapi/migration.json:516`.
+ * Defined in `schema/qapi/migration.json:537`.
  * @since 8.2
  */
 export type MigrationChannelType = "main" | "cpr";
@@ -1436,7 +1436,7 @@ export const MigrationChannelTypeValues = ["main", "cpr"] as const;
 /**
  * One channel of a migration and its destination.
  *
- * Defined in `schema/qapi/migration.json:530`.
+ * Defined in `schema/qapi/migration.json:551`.
  * @since 8.2
  */
 export interface MigrationChannel {
@@ -1446,7 +1446,7 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:568` (implicit). */
+/** Defined in `schema/qapi/migration.json:589` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1476,7 +1476,7 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:598` (implicit). */
+/** Defined in `schema/qapi/migration.json:619` (implicit). */
 export interface MigrateIncomingArguments {
   /** where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" */
   uri: string;
@@ -1492,13 +1492,13 @@ export interface MigrateIncomingArguments {
   "exit-on-error"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:618` (implicit). */
+/** Defined in `schema/qapi/migration.json:639` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:638` (implicit). */
+/** Defined in `schema/qapi/migration.json:659` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -2089,7 +2089,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:292`.
+   * Defined in `schema/qapi/migration.json:293`.
    * @since 0.14
    * @returns a @MigrationInfo
    * @example
@@ -2107,7 +2107,7 @@ export interface QmpCommandMap {
    * Turn migration capabilities on or off; those not listed keep their
    * state.  Fails while a migration is running.
    *
-   * Defined in `schema/qapi/migration.json:421`.
+   * Defined in `schema/qapi/migration.json:422`.
    * @since 1.2
    * @example
    * ```
@@ -2119,10 +2119,26 @@ export interface QmpCommandMap {
    */
   "migrate-set-capabilities": { args: MigrateSetCapabilitiesArguments; returns: Record<string, never> };
   /**
+   * Report every migration capability the release knows and whether it
+   * is on, in the order of @MigrationCapability.  A build without
+   * old-style block migration leaves out "block".
+   *
+   * Defined in `schema/qapi/migration.json:442`.
+   * @since 1.2
+   * @returns one @MigrationCapabilityStatus per capability
+   * @example
+   * ```
+   * -> { "execute": "query-migrate-capabilities" }
+   * <- { "return": [ { "state": false, "capability": "xbzrle" },
+   *                  { "state": true, "capability": "events" } ] }
+   * ```
+   */
+  "query-migrate-capabilities": { args: Record<string, never>; returns: MigrationCapabilityStatus[] };
+  /**
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:437`.
+   * Defined in `schema/qapi/migration.json:458`.
    * @since 0.14
    * @example
    * ```
@@ -2139,7 +2155,7 @@ export interface QmpCommandMap {
    * required, and @uri is optional (the catalogue, which cannot express
    * that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:568`.
+   * Defined in `schema/qapi/migration.json:589`.
    * @since 0.14
    * @example
    * ```
@@ -2156,7 +2172,7 @@ export interface QmpCommandMap {
    * two is then required, and @uri is optional (the catalogue, which
    * cannot express that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:598`.
+   * Defined in `schema/qapi/migration.json:619`.
    * @since 2.3
    * @example
    * ```
@@ -2849,7 +2865,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:618`.
+   * Defined in `schema/qapi/migration.json:639`.
    * @since 2.4
    * @example
    * ```
@@ -2864,7 +2880,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:638`.
+   * Defined in `schema/qapi/migration.json:659`.
    * @since 2.6
    * @example
    * ```
@@ -3006,6 +3022,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
 export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

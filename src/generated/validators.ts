@@ -2575,6 +2575,10 @@ export const commandValidators: {
     args: createValidator("migrate-set-capabilities", v_q_obj_migrate_set_capabilities_arg, { absentAsEmpty: true, subject: "arguments of migrate-set-capabilities" }),
     returns: createValidator("migrate-set-capabilities", v_q_empty, { subject: "reply of migrate-set-capabilities" }),
   },
+  "query-migrate-capabilities": {
+    args: createValidator("query-migrate-capabilities", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-migrate-capabilities" }),
+    returns: createValidator("query-migrate-capabilities", l_MigrationCapabilityStatus, { subject: "reply of query-migrate-capabilities" }),
+  },
   "migrate_cancel": {
     args: createValidator("migrate_cancel", v_q_empty, { absentAsEmpty: true, subject: "arguments of migrate_cancel" }),
     returns: createValidator("migrate_cancel", v_q_empty, { subject: "reply of migrate_cancel" }),
