@@ -23,6 +23,7 @@ import type { JsonObject, JsonValue } from "../base/json.js";
 import type { BlockStreamArguments, MigrationCapabilityStatus } from "../generated/index.js";
 import type { MachineCore } from "./machine-core.js";
 import { SimCommandError } from "./machine-core.js";
+import { type MigrationFailure, SimMigration, type SimMigrationOptions } from "./migration.js";
 import { versionHasEvent } from "./schema-info.js";
 
 /** The timer interface the simulator needs (structurally the server's `ServerClock`). */
@@ -93,6 +94,46 @@ export interface SimDevicesOptions {
   guestDelayMs?: number | undefined;
   /** The RTC's QOM path. Default `/machine/unattached/device[9]` (7.2.22 `-M pc`). */
   rtcQomPath?: string | undefined;
+  /**
+   * Migration bandwidth in bytes per second (QEMU's `max-bandwidth`). Default 134217728
+   * (128 MiB/s, QEMU's default). A small value keeps a migration `active` for a while.
+   */
+  migrationBandwidth?: number | undefined;
+  /**
+   * Which outgoing migrations fail and how (the simulator does not connect anywhere). Default:
+   * all succeed. E.g. `(uri) => uri.startsWith("exec:false") ? { phase: "transfer", desc:
+   * "Unable to write to command: Broken pipe" } : undefined`.
+   */
+  migrationFailure?: ((uri: string) => MigrationFailure | undefined) | undefined;
+}
+
+/** ROM that `-machine pc -nodefaults` migrates besides `-m` (7.2.22: 130 pages). */
+const PC_FIRMWARE_BYTES = 130 * 4096;
+/** Of that, pages that hold data (7.2.22: 49 normal pages from a fresh `-machine pc -S`). */
+const PC_FIRMWARE_DATA_PAGES = 49;
+
+/**
+ * What a migration of this machine sends. `-machine none` has no RAM unless `-m` gives some;
+ * `-machine pc` has `-m` (default 128 MiB) plus its firmware. A guest that has run uses a little
+ * of its RAM (one page in 512 holds data, `guestRan`); the rest are zero pages, as all of a fresh
+ * `-S` machine's RAM is. The device state at the switch-over: 92 bytes for `pc`, 12 for `none`
+ * (7.2.22, idle machines).
+ */
+function migrationRam(
+  machine: "none" | "pc",
+  options: SimDevicesOptions,
+  guestRan: () => boolean,
+): SimMigrationOptions {
+  const pc = machine === "pc";
+  const memory = options.memoryBytes ?? (pc ? 128 * 1024 * 1024 : 0);
+  const used = () => (guestRan() ? Math.floor(memory / 4096 / 512) : 0);
+  return {
+    bandwidth: options.migrationBandwidth,
+    failure: options.migrationFailure,
+    ramBytes: memory + (pc ? PC_FIRMWARE_BYTES : 0),
+    normalPages: () => (pc ? PC_FIRMWARE_DATA_PAGES : 0) + used(),
+    deviceStateBytes: pc ? 92 : memory > 0 ? 12 : 0,
+  };
 }
 
 interface BlockDevice {
@@ -120,13 +161,6 @@ interface QdevDevice {
   rxFilterNotify: boolean;
 }
 
-interface Migration {
-  status: string;
-  pass: number;
-  timer: unknown;
-  startedMicros: number;
-}
-
 interface BlockJob {
   device: string;
   type: string;
@@ -141,9 +175,9 @@ export interface DeviceHost {
   readonly core: MachineCore;
   readonly clock: SimClock;
   emit(name: string, data?: JsonObject): void;
+  /** QEMU's stderr (e.g. why a migration failed). Default: dropped. */
+  stderr?(text: string): void;
 }
-
-const MIGRATION_PROTOCOLS = ["tcp:", "unix:", "exec:", "fd:", "rdma:", "vsock:"];
 
 /** The simulated devices. */
 export class SimDevices {
@@ -155,8 +189,8 @@ export class SimDevices {
   readonly memoryBytes: number;
   readonly guestDelayMs: number;
   readonly rtcQomPath: string;
-  migrationEvents = false;
-  #migration: Migration | undefined;
+  /** Migration: capabilities, the outgoing state machine, the incoming listener. */
+  readonly migration: SimMigration;
   #dump: { status: string; completed: number; total: number } | undefined;
   readonly #jobs = new Map<string, BlockJob>();
   /** Guest work waiting for the vCPUs to run. */
@@ -169,6 +203,11 @@ export class SimDevices {
     this.memoryBytes = options.memoryBytes ?? 128 * 1024 * 1024;
     this.guestDelayMs = options.guestDelayMs ?? 10;
     this.rtcQomPath = options.rtcQomPath ?? "/machine/unattached/device[9]";
+    let guestRan = host.core.state === "running";
+    this.migration = new SimMigration(
+      host,
+      migrationRam(host.core.machine, options, () => guestRan),
+    );
     for (const b of options.blockDevices ?? []) {
       this.blocks.set(b.id, {
         id: b.id,
@@ -193,7 +232,9 @@ export class SimDevices {
       for (const b of this.blocks.values()) b.ioStatus = "ok"; // blk_iostatus_reset
     });
     host.core.runState.onChange((_from, to) => {
-      if (to === "running") this.#flushGuestWork();
+      if (to !== "running") return;
+      guestRan = true;
+      this.#flushGuestWork();
     });
   }
 
@@ -218,7 +259,7 @@ export class SimDevices {
   dispose(): void {
     this.#disposed = true;
     const clear = (t: unknown) => this.host.clock.clearTimer(t as never);
-    if (this.#migration?.timer !== undefined) clear(this.#migration.timer);
+    this.migration.dispose();
     for (const job of this.#jobs.values()) if (job.timer !== undefined) clear(job.timer);
     this.#waiting = [];
   }
@@ -461,108 +502,39 @@ export class SimDevices {
 
   // ------------------------------------------------------------------ migration
 
-  /**
-   * `migrate-set-capabilities`, its arguments already checked by the catalogue's validator for
-   * the release: only `events` changes what the simulator does (the last one listed wins).
-   */
+  /** Whether the `events` migration capability is on (MIGRATION and MIGRATION_PASS are sent). */
+  get migrationEvents(): boolean {
+    return this.migration.capability("events");
+  }
+
+  /** `migrate-set-capabilities` (see {@link SimMigration.setCapabilities}). */
   setMigrationCapabilities(caps: readonly MigrationCapabilityStatus[]): void {
-    if (this.#migrationActive()) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
-    }
-    for (const c of caps) {
-      if (c.capability === "events") this.migrationEvents = c.state;
-    }
+    this.migration.setCapabilities(caps);
   }
 
-  #migrationActive(): boolean {
-    const s = this.#migration?.status;
-    return s === "setup" || s === "active" || s === "cancelling" || s === "device";
-  }
-
-  #migrationState(status: string): void {
-    const m = this.#migration;
-    if (m === undefined) return;
-    m.status = status;
-    if (this.migrationEvents) this.host.emit("MIGRATION", { status });
-  }
-
-  #migrationPass(): void {
-    const m = this.#migration;
-    if (m === undefined) return;
-    m.pass += 1;
-    if (this.migrationEvents) this.host.emit("MIGRATION_PASS", { pass: m.pass });
+  /** `query-migrate-capabilities`. */
+  queryMigrationCapabilities(): JsonValue[] {
+    return this.migration.queryCapabilities();
   }
 
   /**
    * `migrate {uri}`: MIGRATION setup before the reply; then from the migration thread a first
-   * dirty-bitmap sync (MIGRATION_PASS 1), `active`, the switch-over (the VM is stopped into
-   * `finish-migrate`: STOP if it ran), the last pass, `completed`, and `postmigrate` (as 7.2.22
-   * does for a small idle guest).
+   * dirty-bitmap sync (MIGRATION_PASS 1), `active`, passes over memory at the migration
+   * bandwidth, the switch-over (the VM is stopped into `finish-migrate`: STOP if it ran), the
+   * last pass, `completed`, and `postmigrate` (as 7.2.22 does for an idle guest).
    */
   migrate(uri: string): void {
-    const core = this.host.core;
-    if (this.#migrationActive()) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
-    }
-    if (core.state === "inmigrate") {
-      throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
-    }
-    this.#migration = {
-      status: "none",
-      pass: 0,
-      timer: undefined,
-      startedMicros: this.host.clock.nowMicros(),
-    };
-    this.#migrationState("setup");
-    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
-      // 7.2.22: the state machine has already entered setup; a bad URI fails it.
-      this.#migrationState("failed");
-      throw new SimCommandError(
-        "GenericError",
-        "Parameter 'uri' expects a valid migration protocol",
-      );
-    }
-    const steps: Array<() => void> = [
-      () => {
-        this.#migrationPass(); // the first dirty-bitmap sync, in setup
-        this.#migrationState("active");
-      },
-      () => {
-        // Converged: switch over. vm_stop_force_state(finish-migrate) stops a running VM (STOP),
-        // then the last sync (a pass), `completed`, and the source stays in postmigrate
-        // (7.2.22, -m 64: STOP comes between `active` and the second pass).
-        core.vmStop("finish-migrate");
-        if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
-        this.#migrationPass();
-        this.#migrationState("completed");
-        core.runState.set("postmigrate");
-      },
-    ];
-    const next = () => {
-      const m = this.#migration;
-      const step = steps.shift();
-      if (m === undefined || step === undefined || m.status === "cancelled" || core.hasExited)
-        return;
-      step();
-      if (steps.length > 0) m.timer = this.host.clock.setTimer(next, this.guestDelayMs);
-    };
-    this.#migration.timer = this.host.clock.setTimer(next, this.guestDelayMs);
+    this.migration.migrate(uri);
   }
 
-  /** `migrate_cancel`: `cancelling` then `cancelled`; the VM keeps running. */
+  /** `migrate_cancel`: `cancelling` now, `cancelled` at the migration's next step. */
   migrateCancel(): void {
-    const m = this.#migration;
-    if (m === undefined || !this.#migrationActive()) return;
-    if (m.timer !== undefined) this.host.clock.clearTimer(m.timer as never);
-    this.#migrationState("cancelling");
-    this.#migrationState("cancelled");
+    this.migration.cancel();
   }
 
   /** `query-migrate`. */
   queryMigrate(): JsonObject {
-    const m = this.#migration;
-    if (m === undefined) return {};
-    return { status: m.status };
+    return this.migration.query();
   }
 
   // ------------------------------------------------------------------ dump

@@ -25,6 +25,7 @@ interface VersionFacts {
   events(version: string): string[];
   commands(version: string): string[];
   introspect(version: string): unknown[];
+  modelFor?(version: string): SchemaModel;
 }
 
 interface GeneratedShape {
@@ -136,6 +137,16 @@ export function versionHasMember(
 ): boolean | undefined {
   if (g.qemuSchema === undefined) return undefined;
   return g.qemuSchema.hasMember(owner, member, version);
+}
+
+/**
+ * The values of enum `name` in release `version`, in schema order (QEMU's numbering), or
+ * undefined when the catalogue does not describe the enum.
+ */
+export function enumValuesIn(name: string, version: string): string[] | undefined {
+  const model = g.qemuSchema?.modelFor?.(version);
+  const d = model?.definitions.find((x) => x.name === name);
+  return d?.kind === "enum" ? d.values.map((v) => v.name) : undefined;
 }
 
 /** Whether the catalogue can answer `query-qmp-schema`. */

@@ -232,6 +232,7 @@ const NO_ARGUMENTS = new Set([
   "query-balloon",
   "migrate_cancel",
   "query-migrate",
+  "query-migrate-capabilities",
   "query-dump",
   "query-block-jobs",
 ]);
@@ -292,11 +293,20 @@ export class SimulatedMachine {
       },
     );
     this.devices = new SimDevices(
-      { core: this.core, clock: this.#clock, emit: (name, data) => this.emit(name, data) },
+      {
+        core: this.core,
+        clock: this.#clock,
+        emit: (name, data) => this.emit(name, data),
+        stderr: (text) => this.#stderr(text),
+      },
       options.devices,
     );
     const core = this.core;
     const dev = this.devices;
+    // `-incoming URI` listens from the start (`-incoming defer` waits for migrate-incoming).
+    if (typeof options.incoming === "string" && options.incoming !== "defer") {
+      dev.migration.listen(options.incoming);
+    }
     const firmwareResets = options.firmwareResets ?? (core.machine === "pc" ? 2 : 0);
     if (firmwareResets > 0) {
       let resetting = false;
@@ -364,6 +374,7 @@ export class SimulatedMachine {
             "inmigrate",
           );
         }
+        dev.migration.incomingStatus("completed");
         if (core.autostart) core.vmStart();
         else core.runState.set("paused");
       },
@@ -619,8 +630,9 @@ export class SimulatedMachine {
         // On a destination, `completed` ends the incoming migration: the VM then starts
         // (RESUME) if autostart is set, else it stays paused (process_incoming_migration_bh).
         this.emit(event, data);
-        if (data.status === "completed" && this.core.runState.is("inmigrate")) {
-          this.hostSide.incomingMigrationDone();
+        if (this.core.runState.is("inmigrate") && typeof data.status === "string") {
+          if (data.status === "completed") this.hostSide.incomingMigrationDone();
+          else if (data.status !== "setup") dev.migration.incomingStatus(data.status);
         }
         return;
     }
@@ -680,6 +692,7 @@ export class SimulatedMachine {
       throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
     }
     this.#incomingStarted = true;
+    this.devices.migration.listen(uri);
   }
 
   #stderr(text: string): void {
@@ -837,6 +850,7 @@ export class SimulatedMachine {
     add("migrate_cancel", () => dev.migrateCancel());
     add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a).uri));
     add("query-migrate", () => dev.queryMigrate());
+    add("query-migrate-capabilities", () => dev.queryMigrationCapabilities());
     add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
     add("query-dump", () => dev.queryDump());
     add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));

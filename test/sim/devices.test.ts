@@ -189,11 +189,13 @@ suite("migration", () => {
     assert.equal(core.state, "postmigrate");
   });
 
-  test("should cancel with cancelling then cancelled", () => {
-    const { core, dev, log } = rig({});
+  test("should cancel with cancelling at once and cancelled at the migration's next step", () => {
+    const { core, dev, clock, log } = rig({});
     dev.setMigrationCapabilities([{ capability: "events", state: true }]);
     dev.migrate("unix:/tmp/x");
     dev.migrateCancel();
+    assert.deepEqual(log.slice(1), ['MIGRATION {"status":"cancelling"}']);
+    clock.advance(1);
     assert.deepEqual(log.slice(1), [
       'MIGRATION {"status":"cancelling"}',
       'MIGRATION {"status":"cancelled"}',

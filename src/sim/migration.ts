@@ -1,0 +1,610 @@
+/**
+ * Outgoing (and the listening side of incoming) migration of the simulated machine: the
+ * migration state machine with its MIGRATION / MIGRATION_PASS events, the capabilities, and
+ * `query-migrate`'s MigrationInfo with the members QEMU reports in each status.
+ *
+ * Which members appear when (QEMU 7.2 `migration/migration.c`, `fill_source_migration_info`,
+ * `populate_time_info`, `populate_ram_info`, `fill_destination_migration_info`; observed on
+ * 7.2.22):
+ *
+ * | status | members |
+ * |---|---|
+ * | none (never migrated) | nothing: `{}` |
+ * | setup | `status` |
+ * | active, cancelling | `status`, `setup-time`, `total-time` (so far), `expected-downtime`, `ram` (+ `xbzrle-cache` with xbzrle, `compression` with compress) |
+ * | completed | `status`, `setup-time`, `total-time`, `downtime`, `ram` (`remaining` and `dirty-pages-rate` 0; the same extras) |
+ * | failed | `status`, and `error-desc` when the failure has a reason |
+ * | cancelled | `status` |
+ * | destination, listening | `socket-address` only (no `status` until the stream arrives) |
+ * | destination, done | `status` |
+ *
+ * The numbers are the simulator's own, but consistent with each other and with how QEMU counts:
+ * `total` is the RAM the machine has (`-m`, plus 130 pages of firmware ROM on `-machine pc`,
+ * nothing on `-machine none` without `-m`); pages are sent in order at the migration bandwidth
+ * (QEMU's default `max-bandwidth`, 128 MiB/s, unless configured), a zero page costs 9 bytes on
+ * the wire and a normal one its size plus 8; `remaining` is the RAM not yet sent; the switch-over
+ * happens once what remains could be sent within the downtime limit (300 ms); times come from the
+ * simulator's clock, in milliseconds.
+ *
+ * @module
+ */
+import type { JsonObject, JsonValue } from "../base/json.js";
+import type { MigrationCapabilityStatus } from "../generated/index.js";
+import type { MachineCore } from "./machine-core.js";
+import { SimCommandError } from "./machine-core.js";
+import type { RunState } from "./run-state.js";
+import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
+
+/** The timer interface the migration needs (structurally the server's `ServerClock`). */
+export interface MigrationClock {
+  nowMicros(): number;
+  setTimer(fn: () => void, delayMs: number): unknown;
+  clearTimer(timer: never): void;
+}
+
+/** Where the migration sends its effects. */
+export interface MigrationHost {
+  readonly core: MachineCore;
+  readonly clock: MigrationClock;
+  emit(name: string, data?: JsonObject): void;
+  /** QEMU's stderr (a failed migration prints its reason there). */
+  stderr?(text: string): void;
+}
+
+/** How a simulated migration fails (see {@link SimMigrationOptions.failure}). */
+export interface MigrationFailure {
+  /**
+   * `connect`: the destination cannot be reached; the migration fails in `setup`, before any
+   * pass (7.2.22: `tcp:` to a closed port). `transfer`: the stream breaks once memory is being
+   * sent, after the first pass and `active` (7.2.22: an `exec:` command that exits).
+   */
+  phase: "connect" | "transfer";
+  /** `error-desc`, e.g. `Unable to write to command: Broken pipe`. */
+  desc: string;
+}
+
+/** Options of {@link SimMigration}. */
+export interface SimMigrationOptions {
+  /** Bytes of RAM that a migration sends (`ram.total`). */
+  ramBytes: number;
+  /** Of those pages, how many hold data now (the rest are zero pages); read as a migration starts. */
+  normalPages(): number;
+  /** Bytes of device state and section headers sent at the switch-over. */
+  deviceStateBytes: number;
+  /** Bytes per second on the wire. Default 134217728, QEMU's default `max-bandwidth`. */
+  bandwidth?: number | undefined;
+  /** Decides whether a migration to `uri` fails, and how. Default: every migration succeeds. */
+  failure?: ((uri: string) => MigrationFailure | undefined) | undefined;
+}
+
+/** `migrate-set-parameters`'s defaults that the model uses (QEMU 7.2 `migration/migration.c`). */
+const DEFAULT_MAX_BANDWIDTH = 128 * 1024 * 1024;
+const DOWNTIME_LIMIT_MS = 300;
+const DEFAULT_XBZRLE_CACHE_SIZE = 64 * 1024 * 1024;
+/** `qemu_target_page_size()` on x86. */
+const PAGE_SIZE = 4096;
+/** A zero page goes out as its 8-byte header and one byte (`save_zero_page`). */
+const ZERO_PAGE_WIRE = 9;
+/** A normal page goes out as its header and its contents. */
+const NORMAL_PAGE_WIRE = PAGE_SIZE + 8;
+/** How long `setup` lasts before the first dirty-bitmap sync, in ms. */
+const SETUP_MS = 1;
+/** QEMU's rate-limit window (`BUFFER_DELAY`, 100 ms): one iteration sends at most its share. */
+const WINDOW_MS = 100;
+
+const MIGRATION_PROTOCOLS = ["tcp:", "unix:", "exec:", "fd:", "rdma:", "vsock:"];
+
+/** Statuses in which a migration is running (`migration_is_running`). */
+const RUNNING = new Set(["setup", "active", "cancelling", "device", "pre-switchover"]);
+
+interface Outgoing {
+  status: string;
+  uri: string;
+  failure: MigrationFailure | undefined;
+  /** The VM's state before the switch-over stopped it (to restore on cancel or failure). */
+  stoppedFrom: RunState | undefined;
+  startMs: number;
+  setupTime: number;
+  stopMs: number;
+  totalTime: number;
+  downtime: number;
+  passes: number;
+  pagesSent: number;
+  normalSent: number;
+  transferred: number;
+  precopyBytes: number;
+  downtimeBytes: number;
+  mbps: number;
+  pagesPerSecond: number;
+  errorDesc: string | undefined;
+  timer: unknown;
+  /** Capabilities that shape the answer, as they were when the migration started. */
+  xbzrle: boolean;
+  compress: boolean;
+  /** Pages holding data when the migration started. */
+  dataPages: number;
+}
+
+/** The migration subsystem of one simulated machine. */
+export class SimMigration {
+  readonly #host: MigrationHost;
+  readonly #options: SimMigrationOptions;
+  readonly #bandwidth: number;
+  readonly #capabilities = new Map<string, boolean>();
+  #out: Outgoing | undefined;
+  #incoming: { socketAddresses: JsonObject[] | undefined; status: string | undefined } = {
+    socketAddresses: undefined,
+    status: undefined,
+  };
+  #disposed = false;
+
+  constructor(host: MigrationHost, options: SimMigrationOptions) {
+    this.#host = host;
+    this.#options = options;
+    this.#bandwidth = options.bandwidth ?? DEFAULT_MAX_BANDWIDTH;
+    if (!(this.#bandwidth > 0)) {
+      throw new RangeError(`migration bandwidth: must be positive, got ${this.#bandwidth}`);
+    }
+  }
+
+  get #version(): string {
+    return this.#host.core.profile.id;
+  }
+
+  #nowMs(): number {
+    return Math.floor(this.#host.clock.nowMicros() / 1000);
+  }
+
+  /** Whether capability `name` is on. */
+  capability(name: string): boolean {
+    return this.#capabilities.get(name) ?? false;
+  }
+
+  /** Whether an outgoing migration is running (`migration_is_running`). */
+  get running(): boolean {
+    return this.#out !== undefined && RUNNING.has(this.#out.status);
+  }
+
+  /** The outgoing migration's status (`none` before any). */
+  get status(): string {
+    return this.#out?.status ?? "none";
+  }
+
+  /** Stops every timer (the process ended). */
+  dispose(): void {
+    this.#disposed = true;
+    if (this.#out?.timer !== undefined) this.#host.clock.clearTimer(this.#out.timer as never);
+  }
+
+  // ------------------------------------------------------------------ capabilities
+
+  /**
+   * `migrate-set-capabilities`, its arguments already checked by the catalogue's validator for
+   * the release. Refused while a migration runs; the combinations QEMU 7.2 refuses
+   * (`migrate_caps_check`) are refused with its words, and then nothing changes.
+   */
+  setCapabilities(caps: readonly MigrationCapabilityStatus[]): void {
+    if (this.running) {
+      throw new SimCommandError("GenericError", "There's a migration process in progress");
+    }
+    const next = new Map(this.#capabilities);
+    for (const c of caps) next.set(c.capability, c.state);
+    const on = (name: string) => next.get(name) === true;
+    const refuse = (desc: string) => {
+      throw new SimCommandError("GenericError", desc);
+    };
+    if (on("postcopy-ram") && on("x-ignore-shared")) {
+      refuse("Postcopy is not compatible with ignore-shared");
+    }
+    if (on("zero-copy-send") && (!on("multifd") || on("compress") || on("xbzrle"))) {
+      refuse("Zero copy only available for non-compressed non-TLS multifd migration");
+    }
+    if (on("postcopy-preempt")) {
+      if (!on("postcopy-ram")) refuse("Postcopy preempt requires postcopy-ram");
+      if (on("compress")) refuse("Postcopy preempt not compatible with compress");
+    }
+    if (on("multifd") && on("compress")) refuse("Multifd is not compatible with compress");
+    for (const [k, v] of next) this.#capabilities.set(k, v);
+  }
+
+  /** `query-migrate-capabilities`: every capability of the release, in enum order. */
+  queryCapabilities(): JsonValue[] {
+    const names = enumValuesIn("MigrationCapability", this.#version) ?? [
+      ...this.#capabilities.keys(),
+    ];
+    return names.map((capability) => ({ capability, state: this.capability(capability) }));
+  }
+
+  // ------------------------------------------------------------------ outgoing
+
+  #setStatus(status: string): void {
+    const m = this.#out;
+    if (m === undefined) return;
+    m.status = status;
+    if (this.capability("events")) this.#host.emit("MIGRATION", { status });
+  }
+
+  /** A dirty-bitmap sync: the next pass over memory (MIGRATION_PASS, `dirty-sync-count`). */
+  #pass(): void {
+    const m = this.#out;
+    if (m === undefined) return;
+    m.passes += 1;
+    if (this.capability("events")) this.#host.emit("MIGRATION_PASS", { pass: m.passes });
+  }
+
+  #schedule(fn: () => void, delayMs: number): void {
+    const m = this.#out;
+    if (m === undefined) return;
+    m.timer = this.#host.clock.setTimer(() => {
+      m.timer = undefined;
+      if (this.#disposed || this.#host.core.hasExited || this.#out !== m) return;
+      // The migration thread notices a cancel at its next step (migration_iteration_finish).
+      if (m.status === "cancelling") this.#finishCancel(m);
+      else fn();
+    }, delayMs);
+  }
+
+  /**
+   * `migrate {uri}` (7.2 `qmp_migrate`, `migrate_prepare`): refused while one runs, on a
+   * destination, and after a completed one left the VM in `postmigrate`. MIGRATION setup comes
+   * before the reply; an unknown protocol then fails it at once.
+   */
+  migrate(uri: string): void {
+    const core = this.#host.core;
+    if (this.running) {
+      throw new SimCommandError("GenericError", "There's a migration process in progress");
+    }
+    if (core.state === "inmigrate") {
+      throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
+    }
+    if (core.state === "postmigrate") {
+      throw new SimCommandError(
+        "GenericError",
+        "Can't migrate the vm that was paused due to previous migration",
+      );
+    }
+    if (this.#out?.timer !== undefined) this.#host.clock.clearTimer(this.#out.timer as never);
+    this.#out = {
+      status: "none",
+      uri,
+      failure: undefined,
+      stoppedFrom: undefined,
+      startMs: this.#nowMs(),
+      setupTime: 0,
+      stopMs: 0,
+      totalTime: 0,
+      downtime: 0,
+      passes: 0,
+      pagesSent: 0,
+      normalSent: 0,
+      transferred: 0,
+      precopyBytes: 0,
+      downtimeBytes: 0,
+      mbps: 0,
+      pagesPerSecond: 0,
+      errorDesc: undefined,
+      timer: undefined,
+      xbzrle: this.capability("xbzrle"),
+      compress: this.capability("compress"),
+      dataPages: Math.min(
+        this.#options.normalPages(),
+        Math.ceil(this.#options.ramBytes / PAGE_SIZE),
+      ),
+    };
+    this.#setStatus("setup");
+    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
+      // The state machine has already entered setup; a bad URI fails it (no error-desc).
+      this.#setStatus("failed");
+      throw new SimCommandError(
+        "GenericError",
+        "Parameter 'uri' expects a valid migration protocol",
+      );
+    }
+    const m = this.#out;
+    m.failure = this.#options.failure?.(uri);
+    this.#schedule(() => this.#start(m), SETUP_MS);
+  }
+
+  /** The end of setup: the first sync, `active`, and the first iteration. */
+  #start(m: Outgoing): void {
+    if (m.failure?.phase === "connect") {
+      this.#fail(m, m.failure.desc);
+      return;
+    }
+    m.setupTime = this.#nowMs() - m.startMs;
+    this.#pass();
+    this.#setStatus("active");
+    this.#iterate(m, true);
+  }
+
+  get #totalPages(): number {
+    return Math.ceil(this.#options.ramBytes / PAGE_SIZE);
+  }
+
+  /** How many of the first `pages` pages hold data (data pages are spread evenly). */
+  #normalWithin(m: Outgoing, pages: number): number {
+    const total = this.#totalPages;
+    return total === 0 ? 0 : Math.floor((pages * m.dataPages) / total);
+  }
+
+  /** Sends up to `budget` wire bytes of pages; returns the bytes sent. */
+  #sendPages(m: Outgoing, budget: number, all: boolean): { bytes: number; pages: number } {
+    const total = this.#totalPages;
+    let pages = 0;
+    let bytes = 0;
+    while (m.pagesSent + pages < total) {
+      const index = m.pagesSent + pages;
+      const normal = this.#normalWithin(m, index + 1) > this.#normalWithin(m, index);
+      const cost = normal ? NORMAL_PAGE_WIRE : ZERO_PAGE_WIRE;
+      if (!all && pages > 0 && bytes + cost > budget) break;
+      bytes += cost;
+      pages += 1;
+    }
+    m.normalSent = this.#normalWithin(m, m.pagesSent + pages);
+    m.pagesSent += pages;
+    this.#account(m, bytes);
+    return { bytes, pages };
+  }
+
+  /** Counts `bytes` as sent while the guest ran (pre-copy) or while it was stopped (downtime). */
+  #account(m: Outgoing, bytes: number): void {
+    m.transferred += bytes;
+    if (this.#host.core.state === "running") m.precopyBytes += bytes;
+    else m.downtimeBytes += bytes;
+  }
+
+  #remainingBytes(m: Outgoing): number {
+    return Math.max(0, this.#options.ramBytes - m.pagesSent * PAGE_SIZE);
+  }
+
+  /**
+   * One iteration of the migration thread (`migration_iteration_run`): once what remains fits in
+   * the downtime limit at the migration bandwidth, switch over; otherwise send one window's worth
+   * and come back when it has gone out. The first iteration always sends.
+   */
+  #iterate(m: Outgoing, first: boolean): void {
+    if (m.failure?.phase === "transfer") {
+      this.#fail(m, m.failure.desc);
+      return;
+    }
+    const threshold = (this.#bandwidth * DOWNTIME_LIMIT_MS) / 1000;
+    if (!first && this.#remainingBytes(m) <= threshold) {
+      this.#switchOver(m);
+      return;
+    }
+    const sent = this.#sendPages(m, (this.#bandwidth * WINDOW_MS) / 1000, false);
+    const ms = Math.max(1, Math.ceil((sent.bytes * 1000) / this.#bandwidth));
+    m.mbps = (sent.bytes * 8) / ms / 1000;
+    m.pagesPerSecond = Math.round((sent.pages * 1000) / ms);
+    this.#schedule(() => this.#iterate(m, false), ms);
+  }
+
+  /**
+   * `migration_completion`: the VM stops in `finish-migrate` (STOP if it ran), the last sync,
+   * the rest of memory and the device state go out while it is stopped, then `completed` and
+   * `postmigrate`.
+   */
+  #switchOver(m: Outgoing): void {
+    const core = this.#host.core;
+    m.stopMs = this.#nowMs();
+    m.stoppedFrom = core.state;
+    core.vmStop("finish-migrate");
+    if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
+    this.#pass();
+    const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
+    this.#account(m, this.#options.deviceStateBytes);
+    const downtime = Math.ceil((rest * 1000) / this.#bandwidth);
+    this.#schedule(() => this.#complete(m), downtime);
+  }
+
+  #complete(m: Outgoing): void {
+    const now = this.#nowMs();
+    m.totalTime = now - m.startMs;
+    m.downtime = now - m.stopMs;
+    // Throughput over the whole migration after setup (migration_calculate_complete).
+    const transferMs = m.totalTime - m.setupTime;
+    m.mbps = transferMs > 0 ? (m.transferred * 8) / transferMs / 1000 : 0;
+    m.pagesPerSecond = 0;
+    m.stoppedFrom = undefined;
+    this.#setStatus("completed");
+    this.#host.core.runState.set("postmigrate");
+  }
+
+  /** The migration failed: `failed` with its reason (also on QEMU's stderr); the VM goes on. */
+  #fail(m: Outgoing, desc: string): void {
+    m.errorDesc = desc;
+    this.#host.stderr?.(`qemu-system-x86_64: ${desc}\n`);
+    this.#restoreVm(m);
+    this.#setStatus("failed");
+  }
+
+  /** After a failed or cancelled switch-over the VM returns to where it was (running: RESUME). */
+  #restoreVm(m: Outgoing): void {
+    const from = m.stoppedFrom;
+    m.stoppedFrom = undefined;
+    const core = this.#host.core;
+    if (from === undefined || !core.runState.is("finish-migrate")) return;
+    if (from === "running") core.vmStart();
+    else core.runState.set(from);
+  }
+
+  /**
+   * `migrate_cancel`: `cancelling` before the reply; the migration thread notices at its next
+   * step and ends in `cancelled` (7.2.22: about 100 ms later for a rate-limited migration).
+   * Nothing happens when no migration runs.
+   */
+  cancel(): void {
+    const m = this.#out;
+    if (m === undefined || !this.running || m.status === "cancelling") return;
+    this.#setStatus("cancelling");
+    if (m.timer === undefined) this.#finishCancel(m);
+  }
+
+  #finishCancel(m: Outgoing): void {
+    this.#restoreVm(m);
+    this.#setStatus("cancelled");
+  }
+
+  /**
+   * The stream broke (or the destination refused it) while the migration ran: `failed` with
+   * `desc`. For tests and `x-sim-*` drivers; does nothing when no migration runs.
+   */
+  failNow(desc: string): void {
+    const m = this.#out;
+    if (m === undefined || !this.running) return;
+    if (m.timer !== undefined) this.#host.clock.clearTimer(m.timer as never);
+    m.timer = undefined;
+    this.#fail(m, desc);
+  }
+
+  // ------------------------------------------------------------------ incoming
+
+  /**
+   * `migrate-incoming` started listening on `uri`: `query-migrate` reports the addresses
+   * (`socket-address`, as the listener bound them) until the stream arrives.
+   */
+  listen(uri: string): void {
+    this.#incoming = { socketAddresses: socketAddressesOf(uri), status: undefined };
+  }
+
+  /** The incoming side reached `status` (e.g. `completed`): it replaces the addresses. */
+  incomingStatus(status: string): void {
+    this.#incoming = { socketAddresses: undefined, status };
+  }
+
+  // ------------------------------------------------------------------ query-migrate
+
+  /** `query-migrate`: the destination's members first, then the source's (see the module table). */
+  query(): JsonObject {
+    const info: JsonObject = {};
+    if (this.#incoming.socketAddresses !== undefined) {
+      info["socket-address"] = this.#incoming.socketAddresses;
+    }
+    if (this.#incoming.status !== undefined) info.status = this.#incoming.status;
+    const m = this.#out;
+    if (m !== undefined && m.status !== "none") {
+      info.status = m.status;
+      switch (m.status) {
+        case "active":
+        case "cancelling":
+        case "device":
+        case "pre-switchover":
+          this.#timeInfo(info, m);
+          this.#ramInfo(info, m);
+          break;
+        case "completed":
+          this.#timeInfo(info, m);
+          this.#ramInfo(info, m);
+          break;
+        case "failed":
+          if (m.errorDesc !== undefined) info["error-desc"] = m.errorDesc;
+          break;
+      }
+    }
+    return this.#present("MigrationInfo", info);
+  }
+
+  /** `populate_time_info`. */
+  #timeInfo(info: JsonObject, m: Outgoing): void {
+    info["setup-time"] = m.setupTime;
+    if (m.status === "completed") {
+      info["total-time"] = m.totalTime;
+      info.downtime = m.downtime;
+    } else {
+      info["total-time"] = this.#nowMs() - m.startMs;
+      info["expected-downtime"] = DOWNTIME_LIMIT_MS;
+    }
+  }
+
+  /** `populate_ram_info`: the counters, and the blocks of the capabilities that are on. */
+  #ramInfo(info: JsonObject, m: Outgoing): void {
+    const completed = m.status === "completed";
+    info.ram = this.#present("MigrationStats", {
+      transferred: m.transferred,
+      remaining: completed ? 0 : this.#remainingBytes(m),
+      total: this.#options.ramBytes,
+      duplicate: m.pagesSent - m.normalSent,
+      skipped: 0,
+      normal: m.normalSent,
+      "normal-bytes": m.normalSent * PAGE_SIZE,
+      "dirty-pages-rate": 0,
+      mbps: m.mbps,
+      "dirty-sync-count": m.passes,
+      "postcopy-requests": 0,
+      "page-size": PAGE_SIZE,
+      "multifd-bytes": 0,
+      "pages-per-second": m.pagesPerSecond,
+      "precopy-bytes": m.precopyBytes,
+      "downtime-bytes": m.downtimeBytes,
+      "postcopy-bytes": 0,
+      "dirty-sync-missed-zero-copy": 0,
+    });
+    if (m.xbzrle) {
+      // Nothing is dirtied twice in the simulated guest, so XBZRLE never encodes a page.
+      info["xbzrle-cache"] = this.#present("XBZRLECacheStats", {
+        "cache-size": DEFAULT_XBZRLE_CACHE_SIZE,
+        bytes: 0,
+        pages: 0,
+        "cache-miss": 0,
+        "cache-miss-rate": 0,
+        "encoding-rate": 0,
+        overflow: 0,
+      });
+    }
+    if (m.compress) {
+      info.compression = this.#present("CompressionStats", {
+        pages: 0,
+        busy: 0,
+        "busy-rate": 0,
+        "compressed-size": 0,
+        "compression-rate": 0,
+      });
+    }
+  }
+
+  /**
+   * `data` reduced to the members release has, in the schema's order (QEMU's generated visitor
+   * inserts them so, which decides how keys sharing a QDict bucket print, §1.1).
+   */
+  #present(owner: string, data: JsonObject): JsonObject {
+    const version = this.#version;
+    const kept: JsonObject = {};
+    for (const [k, v] of Object.entries(data)) {
+      if (versionHasMember(owner, k, version) !== false) kept[k] = v;
+    }
+    return inSchemaOrder(owner, kept, version);
+  }
+}
+
+/**
+ * The addresses a listener on `uri` reports (`SocketAddress`, as QEMU fills it from the bound
+ * socket): `tcp:HOST:PORT` → inet with the port as a string and `ipv4` or `ipv6` by the host's
+ * family (a host name counts as IPv4, `tcp::PORT` listens on both, IPv6 first); `unix:PATH` →
+ * unix. Port 0 stands for the port the kernel would pick: the simulator picks one in the
+ * ephemeral range. Other transports report nothing.
+ */
+function socketAddressesOf(uri: string): JsonObject[] | undefined {
+  if (uri.startsWith("unix:")) return [{ type: "unix", path: uri.slice("unix:".length) }];
+  if (!uri.startsWith("tcp:")) return undefined;
+  const rest = uri.slice("tcp:".length);
+  const bracketed = /^\[([^\]]*)\]:(\d+)/.exec(rest);
+  const plain = /^([^:]*):(\d+)/.exec(rest);
+  const host = bracketed?.[1] ?? plain?.[1] ?? "";
+  const portText = bracketed?.[2] ?? plain?.[2] ?? "0";
+  // Each listener of a `tcp:HOST:0` gets its own port, as the kernel gives each socket one.
+  const port = () => (Number(portText) === 0 ? String(32768 + (nextPort++ % 28232)) : portText);
+  const inet = (h: string, family: "ipv4" | "ipv6"): JsonObject => ({
+    type: "inet",
+    host: h,
+    port: port(),
+    [family]: true,
+  });
+  if (host === "") return [inet("::", "ipv6"), inet("0.0.0.0", "ipv4")];
+  if (host.includes(":")) return [inet(host, "ipv6")];
+  if (host === "0") return [inet("0.0.0.0", "ipv4")];
+  if (host === "localhost") return [inet("127.0.0.1", "ipv4")];
+  return [inet(host, "ipv4")];
+}
+
+/** The next simulated ephemeral port offset (deterministic within a process). */
+let nextPort = 12_345;
