@@ -36,6 +36,11 @@ export {
   parseGuestTime,
 } from "./guest-script.js";
 export {
+  type MigrationFailure,
+  SimMigration,
+  type SimMigrationOptions,
+} from "./migration.js";
+export {
   type HostSignal,
   MachineCore,
   type MachineCoreOptions,

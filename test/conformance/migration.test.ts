@@ -1,0 +1,368 @@
+/**
+ * Differential conformance of migration (issue 4 §2, "MIGRATION and MIGRATION_PASS through a
+ * migration's statuses"): real QEMU 7.2.22 and the simulator run the same migrations, and
+ * `query-migrate` must have the same shape in every status both reach (member names and JSON
+ * types, nested; the numbers themselves depend on the host and are compared only where QEMU's
+ * are deterministic), the same MIGRATION / MIGRATION_PASS sequence, and byte-identical answers
+ * where nothing varies (`query-migrate-capabilities`, errors, `{}` before any migration).
+ *
+ * Real QEMU is slowed with `migrate-set-parameters max-bandwidth` to be caught `active`; the
+ * simulator, which has no migration parameters, with its `migrationBandwidth` option. A failing
+ * destination is an `exec:false` command or a closed TCP port for QEMU, and the simulator's
+ * `migrationFailure` option with QEMU's texts.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, suite, test } from "node:test";
+import type { JsonValue } from "../../src/base/json.js";
+import {
+  type MigrationFailure,
+  SimulatedMachine,
+  type SimulatedMachineOptions,
+} from "../../src/sim/index.js";
+import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+
+const dir = mkdtempSync(join(tmpdir(), "qmpkit-migration-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+
+/** One side of the comparison: a QMP connection and how to end it. */
+interface Peer {
+  readonly qmp: RawQmp;
+  readonly real: boolean;
+  close(): Promise<void>;
+}
+
+async function realPeer(machine: string, args: string[]): Promise<Peer> {
+  const q = await startQemu({ machine, args });
+  try {
+    // The socket file can appear a moment before QEMU listens on it.
+    let qmp: RawQmp | undefined;
+    for (let attempt = 0; qmp === undefined; attempt++) {
+      try {
+        qmp = await RawQmp.connect(q.socketPath);
+      } catch (error) {
+        if (attempt >= 50) throw error;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await qmp.handshake();
+    return {
+      qmp,
+      real: true,
+      async close() {
+        qmp.close();
+        await q.stop();
+      },
+    };
+  } catch (error) {
+    await q.stop();
+    throw error;
+  }
+}
+
+async function simPeer(options: SimulatedMachineOptions): Promise<Peer> {
+  const vm = new SimulatedMachine({ startPaused: true, ...options });
+  const path = join(dir, `m${counter++}.sock`);
+  await vm.listen(`unix:${path}`);
+  const qmp = await RawQmp.connect(path);
+  await qmp.handshake();
+  return {
+    qmp,
+    real: false,
+    async close() {
+      qmp.close();
+      await vm.close();
+    },
+  };
+}
+
+/** What a run saw: replies by label, query-migrate shapes by status, the migration events. */
+interface Run {
+  readonly replies: Map<string, string>;
+  readonly shapes: Map<string, string>;
+  readonly answers: Map<string, Record<string, JsonValue>>;
+  readonly events: string[];
+}
+
+const newRun = (): Run => ({
+  replies: new Map(),
+  shapes: new Map(),
+  answers: new Map(),
+  events: [],
+});
+
+const TIMESTAMP = /"timestamp": \{"seconds": \d+, "microseconds": \d+\}, /;
+
+/** Sends one command; collects MIGRATION* events until its reply, which it returns as a line. */
+async function exec(peer: Peer, run: Run, command: object): Promise<string> {
+  peer.qmp.send(JSON.stringify(command));
+  for (;;) {
+    const line = await peer.qmp.nextLine(10_000);
+    if (line === undefined) throw new Error(`no reply to ${JSON.stringify(command)}`);
+    if (line.startsWith('{"timestamp"')) {
+      if (line.includes('"event": "MIGRATION')) run.events.push(line.replace(TIMESTAMP, ""));
+      continue;
+    }
+    return line;
+  }
+}
+
+/**
+ * The shape of a JSON value: JSON types, object members by name (sorted), array elements'
+ * shapes. Integers and fractions are both "number": QEMU prints a double that happens to be whole
+ * (`"mbps": 0`) as an integer.
+ */
+function shapeOf(v: JsonValue): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return `[${[...new Set(v.map(shapeOf))].sort().join("|")}]`;
+  if (typeof v === "object") {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${k}: ${shapeOf(v[k] as JsonValue)}`)
+      .join(", ")}}`;
+  }
+  return typeof v;
+}
+
+/** `query-migrate`, remembered by status (the last answer of each status wins). */
+async function queryMigrate(peer: Peer, run: Run): Promise<Record<string, JsonValue>> {
+  const line = await exec(peer, run, { execute: "query-migrate" });
+  const info = (JSON.parse(line) as { return: Record<string, JsonValue> }).return;
+  const status = typeof info.status === "string" ? info.status : "(no status)";
+  run.shapes.set(status, shapeOf(info));
+  run.answers.set(status, info);
+  return info;
+}
+
+/** Polls `query-migrate` every 20 ms until `done` holds (10 s at most). */
+async function pollUntil(
+  peer: Peer,
+  run: Run,
+  done: (info: Record<string, JsonValue>) => boolean,
+): Promise<Record<string, JsonValue>> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const info = await queryMigrate(peer, run);
+    if (done(info)) return info;
+    if (Date.now() > deadline) throw new Error(`query-migrate stuck at ${JSON.stringify(info)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const caps = (list: Array<[string, boolean]>) => ({
+  execute: "migrate-set-capabilities",
+  arguments: { capabilities: list.map(([capability, state]) => ({ capability, state })) },
+});
+
+/** Runs `scenario` on real QEMU and on the simulator. */
+async function both(
+  real: () => Promise<Peer>,
+  sim: () => Promise<Peer>,
+  scenario: (peer: Peer, run: Run) => Promise<void>,
+): Promise<{ real: Run; sim: Run }> {
+  const out = { real: newRun(), sim: newRun() };
+  for (const [side, start] of [
+    ["real", real],
+    ["sim", sim],
+  ] as const) {
+    const peer = await start();
+    try {
+      await scenario(peer, out[side]);
+    } finally {
+      await peer.close();
+    }
+  }
+  return out;
+}
+
+/** The shapes of the statuses both runs reached must agree, and both must reach `statuses`. */
+function assertSameShapes(r: { real: Run; sim: Run }, statuses: readonly string[]): void {
+  for (const s of statuses) {
+    assert.ok(r.real.shapes.has(s), `real QEMU never answered in status ${s}`);
+    assert.ok(r.sim.shapes.has(s), `the simulator never answered in status ${s}`);
+  }
+  for (const [status, shape] of r.real.shapes) {
+    const sim = r.sim.shapes.get(status);
+    if (sim !== undefined) assert.equal(sim, shape, `query-migrate in status ${status}`);
+  }
+}
+
+/** QEMU 7.2.22's words for the failing destinations these tests use. */
+const failures: Record<string, MigrationFailure> = {
+  "exec:false": { phase: "transfer", desc: "Unable to write to command: Broken pipe" },
+  "tcp:127.0.0.1:1": {
+    phase: "connect",
+    desc: "Failed to connect to '127.0.0.1:1': Connection refused",
+  },
+};
+
+suite("migration against QEMU 7.2.22", () => {
+  test(
+    "should answer before, on a bad URI, when completed and after it as QEMU does (-machine none)",
+    realQemuTest(),
+    async () => {
+      const r = await both(
+        () => realPeer("none", []),
+        () => simPeer({}),
+        async (peer, run) => {
+          run.replies.set("before", await exec(peer, run, { execute: "query-migrate" }));
+          run.replies.set(
+            "capabilities",
+            await exec(peer, run, { execute: "query-migrate-capabilities" }),
+          );
+          for (const [label, list] of [
+            ["zero-copy", [["zero-copy-send", true]]],
+            ["preempt", [["postcopy-preempt", true]]],
+            [
+              "multifd+compress",
+              [
+                ["multifd", true],
+                ["compress", true],
+              ],
+            ],
+            ["events", [["events", true]]],
+          ] as Array<[string, Array<[string, boolean]>]>) {
+            run.replies.set(label, await exec(peer, run, caps(list)));
+          }
+          run.replies.set(
+            "after-set",
+            await exec(peer, run, { execute: "query-migrate-capabilities" }),
+          );
+          run.replies.set(
+            "bad-uri",
+            await exec(peer, run, { execute: "migrate", arguments: { uri: "bogus:x" } }),
+          );
+          run.replies.set("failed", JSON.stringify(await queryMigrate(peer, run)));
+          await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
+          await pollUntil(peer, run, (i) => i.status === "completed");
+          run.replies.set(
+            "again",
+            await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat" } }),
+          );
+          run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assert.deepEqual(r.sim.events, r.real.events);
+      assertSameShapes(r, ["failed", "completed"]);
+      // No RAM on -machine none without -m: QEMU's counters are all zero but the pass count.
+      for (const run of [r.real, r.sim]) {
+        const stats = run.answers.get("completed")?.ram as Record<string, JsonValue> | undefined;
+        assert.equal(stats?.total, 0);
+        assert.equal(stats?.transferred, 0);
+        assert.equal(stats?.["dirty-sync-count"], 2);
+      }
+    },
+  );
+
+  test(
+    "should have QEMU's members while active, cancelling and cancelled, and its events (-machine pc -m 16, slowed)",
+    realQemuTest(),
+    async () => {
+      const r = await both(
+        () => realPeer("pc", ["-m", "16"]),
+        () =>
+          simPeer({
+            machine: "pc",
+            devices: { memoryBytes: 16 * 1024 * 1024, migrationBandwidth: 8192 },
+          }),
+        async (peer, run) => {
+          await exec(
+            peer,
+            run,
+            caps([
+              ["events", true],
+              ["xbzrle", true],
+            ]),
+          );
+          if (peer.real) {
+            const slow = {
+              execute: "migrate-set-parameters",
+              arguments: { "max-bandwidth": 8192 },
+            };
+            assert.equal(await exec(peer, run, slow), '{"return": {}}\r\n');
+          }
+          await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
+          const first = await pollUntil(peer, run, (i) => i.status === "active");
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const later = await queryMigrate(peer, run);
+          // Progress while active: more sent, less left, the clock moved on, nothing dirtied yet.
+          const stat = (i: Record<string, JsonValue>, k: string) =>
+            Number((i.ram as Record<string, JsonValue>)[k]);
+          assert.equal(later.status, "active", `${peer.real ? "QEMU" : "sim"} finished too early`);
+          assert.ok(stat(later, "transferred") >= stat(first, "transferred"));
+          assert.ok(stat(later, "remaining") <= stat(first, "remaining"));
+          assert.ok(Number(later["total-time"]) >= Number(first["total-time"]) + 250);
+          assert.equal(stat(later, "total"), 16 * 1024 * 1024 + 130 * 4096);
+          run.replies.set("busy", await exec(peer, run, caps([["events", true]])));
+          run.replies.set(
+            "busy-migrate",
+            await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat" } }),
+          );
+          run.replies.set("cancel", await exec(peer, run, { execute: "migrate_cancel" }));
+          await pollUntil(peer, run, (i) => i.status === "cancelled");
+          run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assert.deepEqual(r.sim.events, r.real.events);
+      assertSameShapes(r, ["active", "cancelled"]);
+      assert.deepEqual(r.real.answers.get("cancelled"), { status: "cancelled" });
+    },
+  );
+
+  test(
+    "should fail with QEMU's error-desc when the destination breaks or cannot be reached",
+    realQemuTest(),
+    async () => {
+      const r = await both(
+        () => realPeer("pc", ["-m", "16"]),
+        () =>
+          simPeer({
+            machine: "pc",
+            devices: { memoryBytes: 16 * 1024 * 1024, migrationFailure: (uri) => failures[uri] },
+          }),
+        async (peer, run) => {
+          await exec(peer, run, caps([["events", true]]));
+          for (const uri of Object.keys(failures)) {
+            await exec(peer, run, { execute: "migrate", arguments: { uri } });
+            const info = await pollUntil(peer, run, (i) => i.status === "failed");
+            run.replies.set(uri, JSON.stringify(info));
+          }
+          run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assert.deepEqual(r.sim.events, r.real.events);
+      assertSameShapes(r, ["failed"]);
+    },
+  );
+
+  test(
+    "should report the listening addresses on a destination (-incoming defer)",
+    realQemuTest(),
+    async () => {
+      const r = await both(
+        () => realPeer("none", ["-incoming", "defer"]),
+        () => simPeer({ incoming: "defer" }),
+        async (peer, run) => {
+          run.replies.set("before", await exec(peer, run, { execute: "query-migrate" }));
+          await exec(peer, run, {
+            execute: "migrate-incoming",
+            arguments: { uri: "tcp:127.0.0.1:0" },
+          });
+          const info = await queryMigrate(peer, run);
+          const addresses = info["socket-address"] as Array<Record<string, JsonValue>>;
+          assert.equal(addresses.length, 1);
+          assert.equal(addresses[0]?.host, "127.0.0.1");
+          assert.match(String(addresses[0]?.port), /^[1-9]\d*$/);
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assertSameShapes(r, ["(no status)"]);
+    },
+  );
+});
