@@ -7,7 +7,9 @@
  * - Human lines: local time (ms), the VM's label, the time since that VM's previous event, the
  *   event name (coloured by what it means), its data flattened to `key=value`; run-state changes
  *   on a line of their own. Colour only when asked (a terminal, `--color`).
- * - JSON lines: the event as QEMU sent it plus `"vm"` (the label), one object per line, for `jq`.
+ * - JSON lines, one object per line for `jq`, each with `"vm"` (the label) and `"timestamp"`: the
+ *   event as QEMU sent it; a run-state change (`"run-state"`); a notice about the watch itself
+ *   (`"watch"`: connected, disconnected, reconnected with the gap, …). Only events have `"event"`.
  *
  * Pure: no I/O; the caller writes the strings.
  *
@@ -232,5 +234,113 @@ export function formatEventJson(vm: string, event: QmpEventMessage): string {
   const out: Record<string, unknown> = { vm, event: event.event };
   if (event.data !== undefined) out.data = event.data;
   out.timestamp = event.timestamp;
+  return stringifyJson(out);
+}
+
+/** A QMP-style timestamp (`{seconds, microseconds}`) of a time in milliseconds since the epoch. */
+export function qmpTimestamp(ms: number): QmpEventMessage["timestamp"] {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, microseconds: Math.round((ms - seconds * 1000) * 1000) };
+}
+
+/** A run-state change as `qmpkit events` reports it. */
+export interface RunStateLine {
+  readonly from: string;
+  readonly to: string;
+  /** The event that caused it, or `query-status` (found after a connect or reconnect). */
+  readonly cause: string;
+  /** When: the causing event's timestamp, or the local time of the `query-status` answer. */
+  readonly atMs: number;
+}
+
+/**
+ * One JSON line (no line end) for a run-state change:
+ * `{"vm", "run-state": {"from", "to", "cause"}, "timestamp"}`. It has no `"event"` member, so
+ * it cannot be taken for a QMP event (`jq 'select(.event)'` keeps only those).
+ */
+export function formatStateJson(vm: string, change: RunStateLine): string {
+  return stringifyJson({
+    vm,
+    "run-state": { from: change.from, to: change.to, cause: change.cause },
+    timestamp: qmpTimestamp(change.atMs),
+  });
+}
+
+/** Something about the watch itself, not sent by QEMU: connects, losses, gaps, drops. */
+export type WatchNotice =
+  /** The demo's simulated QEMU is up (no target given). */
+  | { readonly kind: "started"; readonly address: string; readonly qemu: string }
+  /** With `--follow`: the VM is not there (yet); the watch keeps trying. */
+  | { readonly kind: "waiting"; readonly address: string; readonly error: string }
+  /** Connected and negotiated; `state` is the run state when already known. */
+  | {
+      readonly kind: "connected";
+      readonly address: string;
+      readonly qemu: string;
+      readonly state?: string | undefined;
+    }
+  /** The connection ended; with `--follow` the watch reconnects. */
+  | {
+      readonly kind: "disconnected";
+      readonly reason?: string | undefined;
+      readonly reconnecting: boolean;
+    }
+  /** Connected again; QEMU's events between `sinceMs` and `untilMs` are lost (§1.3: no replay). */
+  | {
+      readonly kind: "reconnected";
+      readonly qemu: string;
+      readonly sinceMs: number;
+      readonly untilMs: number;
+    }
+  /** The output did not keep up: this many events were dropped at this point. */
+  | { readonly kind: "overflow"; readonly dropped: number };
+
+/** The human text of a watch notice (the formatter adds time and label). */
+export function watchNoticeText(notice: WatchNotice): string {
+  switch (notice.kind) {
+    case "started":
+      return `started a simulated QEMU ${notice.qemu} at ${notice.address}, running a demo guest script`;
+    case "waiting":
+      return `waiting for ${notice.address} (${notice.error})`;
+    case "connected":
+      return `connected to QEMU ${notice.qemu}${notice.state ? `, ${notice.state}` : ""}`;
+    case "disconnected":
+      if (notice.reconnecting) return "connection lost; reconnecting";
+      return `disconnected${notice.reason ? ` (${notice.reason})` : ""}`;
+    case "reconnected":
+      return `reconnected to QEMU ${notice.qemu}; events in between are lost`;
+    case "overflow":
+      return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: the output did not keep up`;
+  }
+}
+
+/**
+ * One JSON line (no line end) for a watch notice: `{"vm", "watch": KIND, …, "timestamp"}`, the
+ * notice's members beside `"watch"` (`reconnected` carries `"gap": {"since", "until"}`, the span
+ * whose events are lost), the local time as a QMP-style timestamp. No `"event"` member.
+ */
+export function formatWatchJson(vm: string, notice: WatchNotice, atMs: number): string {
+  const out: Record<string, unknown> = { vm, watch: notice.kind };
+  switch (notice.kind) {
+    case "started":
+    case "waiting":
+    case "connected":
+      Object.assign(out, notice);
+      break;
+    case "disconnected":
+      if (notice.reason !== undefined) out.reason = notice.reason;
+      out.reconnecting = notice.reconnecting;
+      break;
+    case "reconnected":
+      out.qemu = notice.qemu;
+      out.gap = { since: qmpTimestamp(notice.sinceMs), until: qmpTimestamp(notice.untilMs) };
+      break;
+    case "overflow":
+      out.dropped = notice.dropped;
+      break;
+  }
+  delete out.kind;
+  if (out.state === undefined) delete out.state;
+  out.timestamp = qmpTimestamp(atMs);
   return stringifyJson(out);
 }

@@ -17,9 +17,15 @@ import { startDemo } from "./demo.js";
 import {
   createEventFilter,
   formatEventJson,
+  formatStateJson,
+  formatWatchJson,
   HumanEventFormatter,
   type QmpEventMessage,
+  type RunStateLine,
+  timestampMs,
   unknownEventNames,
+  type WatchNotice,
+  watchNoticeText,
 } from "./event-format.js";
 import { sleep, wantColor } from "./io.js";
 import type { CommandContext } from "./context.js";
@@ -41,12 +47,30 @@ Examples:
   $ qmpkit events '/run/vms/*.qmp' --follow         every VM, across restarts and new VMs
   $ qmpkit events vm1.qmp --only STOP,RESUME
   $ qmpkit events vm1.qmp --except 'RTC_*' --where guest=true
-  $ qmpkit events vm1.qmp --json | jq -r .event
+  $ qmpkit events vm1.qmp --json | jq -r 'select(.event) | .event'
+  $ qmpkit events vm1.qmp --json | jq -c 'select(."run-state") | ."run-state"'
 
 Filters: --only/--except take names, comma-separated, with * and ? wildcards;
 --where KEY=VALUE (or KEY!=VALUE) matches event data by dotted path, e.g. action=pause.
+A run-state change is shown with the event that caused it, so only when that event passes
+the filters; one found by query-status (after a connect or reconnect) is always shown;
+--no-state hides them all. Notices about the watch itself are never filtered.
+
 Human output: local time, VM, time since that VM's previous event, event, data; run-state
-changes on their own line. --json: one object per line, the event plus "vm".`;
+changes and notices (connected, lost, reconnected) on lines of their own.
+
+--json: one object per line, each with "vm" and "timestamp" ({"seconds","microseconds"}):
+  {"vm","event","data"?,"timestamp"}                     a QMP event, as QEMU sent it
+  {"vm","run-state":{"from","to","cause"},"timestamp"}   cause: the event's name or
+                                                          "query-status"; timestamp: the event's
+  {"vm","watch":KIND,...,"timestamp"}                    the watch itself (local time):
+    "connected"    "address", "qemu" (version), "state" (run state, when known)
+    "disconnected" "reconnecting" (true with --follow), "reason"?
+    "reconnected"  "qemu", "gap": {"since","until"}: QEMU's events in between are lost
+    "waiting"      "address", "error" (--follow, VM not there yet)
+    "overflow"     "dropped": events dropped because the output did not keep up
+    "started"      "address", "qemu" (the demo's simulated VM)
+Only QMP events have an "event" member. Errors go to stderr.`;
 
 /** Options of `events`, as commander hands them over. */
 export interface EventsOptions {
@@ -80,11 +104,11 @@ export function registerEventsCommand(program: Command, ctx: CommandContext): vo
       "only events whose data matches (key!=value negates); repeatable",
       collect,
     )
-    .option("--json", "one JSON object per line")
+    .option("--json", "one JSON object per line: events, run-state changes, watch notices")
     .option("-f, --follow", "reconnect when a VM goes away, wait for VMs, rescan globs")
     .option("-n, --count <n>", "exit after printing this many events", positiveInteger("--count"))
     .option("--timeout <ms>", "time to connect to each VM (ms)", positiveInteger("--timeout"), 5000)
-    .option("--no-state", "do not print run-state changes")
+    .option("--no-state", "do not print run-state changes (nor their JSON objects)")
     .addHelpText("after", examples)
     .action(async (targets: string[], opts: EventsOptions) => {
       ctx.exitCode = await runEvents(ctx, targets, opts);
@@ -123,16 +147,19 @@ export async function runEvents(
   let failures = 0;
 
   const out = (line: string) => io.stdout.write(`${line}\n`);
-  /** Notices go with the events for people, and to stderr beside a JSON stream. */
-  const notice = (vm: string, text: string) => {
-    if (human) out(human.notice(vm, text));
-    else io.stderr.write(`qmpkit events: ${vm}: ${text}\n`);
+  /** Notices about the watch: a dimmed line for people, a `"watch"` object in a JSON stream. */
+  const notice = (vm: string, n: WatchNotice) => {
+    if (stopper.signal.aborted) return;
+    const now = Date.now();
+    out(human ? human.notice(vm, watchNoticeText(n), now) : formatWatchJson(vm, n, now));
   };
-  const printEvent = (vm: string, event: QmpEventMessage) => {
-    if (stopper.signal.aborted || !filter(event)) return;
-    out(human ? human.event(vm, event) : formatEventJson(vm, event));
-    printed++;
-    if (opts.count !== undefined && printed >= opts.count) stopper.stop();
+  const printState = (vm: string, change: RunStateLine) => {
+    if (stopper.signal.aborted) return;
+    out(
+      human
+        ? human.stateChange(vm, change.from, change.to, change.atMs)
+        : formatStateJson(vm, change),
+    );
   };
 
   const watch = async (endpoint: Endpoint, label: string, follow: boolean): Promise<void> => {
@@ -146,14 +173,9 @@ export async function runEvents(
           signal: stopper.signal,
           reconnect: follow ? { initialDelayMs: 100, maxDelayMs: 2000 } : false,
           onNotice: (n) => {
-            if (n.kind === "disconnected") {
-              if (follow) notice(label, "connection lost; reconnecting");
-            } else if (n.kind === "reconnected") {
-              notice(
-                label,
-                `reconnected to QEMU ${versionText(n.greeting.version)}; events in between are lost`,
-              );
-            }
+            // Reconnections and drops reach the stream in position (gap and overflow notices).
+            if (n.kind === "disconnected" && follow)
+              notice(label, { kind: "disconnected", reconnecting: true, reason: why(n.reason) });
           },
         });
       } catch (error) {
@@ -163,14 +185,15 @@ export async function runEvents(
           io.stderr.write(`qmpkit: ${describeError(error)}\n`);
           return;
         }
-        if (!announcedWait) notice(label, `waiting for ${address} (${describeError(error)})`);
+        if (!announcedWait)
+          notice(label, { kind: "waiting", address, error: describeError(error) });
         announcedWait = true;
         await sleep(delay, stopper.signal);
         continue;
       }
       announcedWait = false;
       try {
-        await follow1(client, label, follow);
+        await follow1(client, label, address, follow);
       } finally {
         await client.close();
       }
@@ -178,59 +201,100 @@ export async function runEvents(
     }
   };
 
-  /** Prints one client's events until it closes for good or the watch stops. */
-  const follow1 = async (client: QmpClient, label: string, follow: boolean): Promise<void> => {
+  /**
+   * Prints one client's events until it closes for good or the watch stops. A run-state change
+   * an event caused is printed right after that event, and only if the event passed the filters
+   * (it belongs to it); one found by `query-status` (after a connect or reconnect) is printed at
+   * once. `--count` counts events only, and the last one's state changes are still printed.
+   */
+  const follow1 = async (
+    client: QmpClient,
+    label: string,
+    address: string,
+    follow: boolean,
+  ): Promise<void> => {
     const state = client.runState;
-    notice(
-      label,
-      `connected to QEMU ${versionText(client.greeting.version)}${state ? `, ${state}` : ""}`,
-    );
-    // The tracker hears an event before the stream hands it over: a change an event caused is
-    // printed after that event, one found by query-status at once.
-    const afterEvent = new Map<string, string[]>();
-    const queried: string[] = [];
+    notice(label, {
+      kind: "connected",
+      address,
+      qemu: versionText(client.greeting.version),
+      state,
+    });
+    // The tracker hears an event before the stream hands it over: a change an event caused waits
+    // for that event, one found by query-status is printed on the next turn (events already
+    // received but not yet printed come first).
+    const afterEvent = new Map<string, RunStateLine[]>();
+    const queried: RunStateLine[] = [];
     const flushQueried = () => {
-      for (const line of queried.splice(0)) if (!stopper.signal.aborted) out(line);
+      for (const change of queried.splice(0)) printState(label, change);
     };
     const eventKey = (e: QmpEventMessage) =>
       `${e.event}|${e.timestamp.seconds}|${e.timestamp.microseconds}`;
     const removeState =
-      opts.state === false || !human
+      opts.state === false
         ? undefined
         : client.onRunStateChange((change) => {
             if (change.from === undefined) return;
-            const line = human.stateChange(label, change.from, change.to);
             if (change.cause === "query-status") {
-              // Events already received but not yet printed come first: print on the next turn.
-              queried.push(line);
+              queried.push({
+                from: change.from,
+                to: change.to,
+                cause: "query-status",
+                atMs: Date.now(),
+              });
               setTimeout(flushQueried, 20);
             } else {
-              const key = eventKey(change.cause as QmpEventMessage);
+              const cause = change.cause as QmpEventMessage;
+              const line = {
+                from: change.from,
+                to: change.to,
+                cause: cause.event,
+                atMs: timestampMs(cause.timestamp),
+              };
+              const key = eventKey(cause);
               afterEvent.set(key, [...(afterEvent.get(key) ?? []), line]);
             }
           });
-    const stream = client.events({ signal: stopper.signal, notices: false, maxQueue: 10_000 });
+    const stream = client.events({ signal: stopper.signal, notices: true, maxQueue: 10_000 });
     let lastEvent: string | undefined;
     try {
       for await (const item of stream) {
+        if ("notice" in item) {
+          if (item.notice === "gap") {
+            notice(label, {
+              kind: "reconnected",
+              qemu: versionText(item.greeting.version),
+              sinceMs: item.since.getTime(),
+              untilMs: item.until.getTime(),
+            });
+          } else {
+            notice(label, { kind: "overflow", dropped: item.dropped });
+          }
+          continue;
+        }
         const event = item as QmpEventMessage;
-        printEvent(label, event);
         lastEvent = event.event;
         const key = eventKey(event);
-        for (const line of afterEvent.get(key) ?? []) if (!stopper.signal.aborted) out(line);
+        const changes = afterEvent.get(key) ?? [];
         afterEvent.delete(key);
+        if (!stopper.signal.aborted && filter(event)) {
+          out(human ? human.event(label, event) : formatEventJson(label, event));
+          for (const change of changes) printState(label, change);
+          printed++;
+          if (opts.count !== undefined && printed >= opts.count) stopper.stop();
+        }
         flushQueried();
         if (stopper.signal.aborted) break;
       }
       if (!stopper.signal.aborted) {
         const reason = await client.closed;
-        const why =
+        const text =
           lastEvent === "SHUTDOWN"
             ? "QEMU exited after SHUTDOWN"
             : reason && !follow
               ? describeError(reason)
-              : "";
-        notice(label, `disconnected${why ? ` (${why})` : ""}`);
+              : undefined;
+        notice(label, { kind: "disconnected", reason: text, reconnecting: false });
       }
     } catch (error) {
       if (!stopper.signal.aborted) throw error;
@@ -260,10 +324,7 @@ export async function runEvents(
   try {
     if (specs.length === 0) {
       demo = await startDemo({ signal: stopper.signal });
-      notice(
-        "demo",
-        `started a simulated QEMU ${demo.version} at ${demo.address}, running a demo guest script`,
-      );
+      notice("demo", { kind: "started", address: demo.address, qemu: demo.version });
       const endpoint: Endpoint = { kind: "unix", path: demo.path, spec: demo.address };
       startWatches([endpoint], new Map([[endpoint, "demo"]]));
       // The demo drives its VM through a script; it starts once the watcher is connected.
@@ -301,6 +362,10 @@ export async function runEvents(
   }
   if (demo?.error) throw demo.error;
   return failures > 0 ? 1 : 0;
+}
+
+function why(reason: Error | undefined): string | undefined {
+  return reason ? describeError(reason) : undefined;
 }
 
 function versionText(version: { qemu: { major: number; minor: number; micro: number } }): string {

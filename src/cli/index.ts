@@ -12,9 +12,14 @@ export {
   type EventFilterOptions,
   flattenData,
   formatEventJson,
+  formatStateJson,
+  formatWatchJson,
   HumanEventFormatter,
   type HumanFormatOptions,
   type QmpEventMessage,
+  type RunStateLine,
+  type WatchNotice,
+  watchNoticeText,
 } from "./event-format.js";
 export { PeerSchema } from "./introspection.js";
 export { type CliIo, type CliOutput, processIo, wantColor } from "./io.js";

@@ -5,10 +5,14 @@ import {
   flattenData,
   formatDelta,
   formatEventJson,
+  formatStateJson,
+  formatWatchJson,
   HumanEventFormatter,
   localTime,
   type QmpEventMessage,
+  qmpTimestamp,
   unknownEventNames,
+  watchNoticeText,
 } from "../../src/cli/event-format.js";
 
 const ts = (seconds: number, microseconds = 0) => ({ seconds, microseconds });
@@ -122,6 +126,82 @@ suite("JSON output", () => {
     assert.equal(
       formatEventJson("x", { event: "E", data: { n: 18446744073709551615n }, timestamp: ts(1) }),
       '{"vm":"x","event":"E","data":{"n":18446744073709551615},"timestamp":{"seconds":1,"microseconds":0}}',
+    );
+  });
+});
+
+suite("JSON run-state and watch objects", () => {
+  test("should turn milliseconds into a QMP timestamp", () => {
+    assert.deepEqual(qmpTimestamp(1_700_000_000_250), ts(1_700_000_000, 250_000));
+    assert.deepEqual(qmpTimestamp(1_700_000_000_250.5), ts(1_700_000_000, 250_500));
+  });
+
+  test("should print a run-state change with its cause and no event member", () => {
+    const line = formatStateJson("web1", {
+      from: "running",
+      to: "paused",
+      cause: "STOP",
+      atMs: 1_700_000_000_750,
+    });
+    assert.equal(
+      line,
+      '{"vm":"web1","run-state":{"from":"running","to":"paused","cause":"STOP"},"timestamp":{"seconds":1700000000,"microseconds":750000}}',
+    );
+  });
+
+  test("should print each watch notice with its members, the kind under watch", () => {
+    const at = 1_700_000_001_000;
+    const t = '"timestamp":{"seconds":1700000001,"microseconds":0}';
+    assert.equal(
+      formatWatchJson("a", { kind: "connected", address: "unix:/x", qemu: "7.2.22" }, at),
+      `{"vm":"a","watch":"connected","address":"unix:/x","qemu":"7.2.22",${t}}`,
+    );
+    assert.equal(
+      formatWatchJson(
+        "a",
+        { kind: "connected", address: "unix:/x", qemu: "7.2.22", state: "paused" },
+        at,
+      ),
+      `{"vm":"a","watch":"connected","address":"unix:/x","qemu":"7.2.22","state":"paused",${t}}`,
+    );
+    assert.equal(
+      formatWatchJson("a", { kind: "disconnected", reconnecting: true }, at),
+      `{"vm":"a","watch":"disconnected","reconnecting":true,${t}}`,
+    );
+    assert.equal(
+      formatWatchJson(
+        "a",
+        { kind: "reconnected", qemu: "8.2.0", sinceMs: 1_700_000_000_000, untilMs: at },
+        at,
+      ),
+      `{"vm":"a","watch":"reconnected","qemu":"8.2.0","gap":{"since":{"seconds":1700000000,"microseconds":0},"until":{"seconds":1700000001,"microseconds":0}},${t}}`,
+    );
+    assert.equal(
+      formatWatchJson("a", { kind: "overflow", dropped: 3 }, at),
+      `{"vm":"a","watch":"overflow","dropped":3,${t}}`,
+    );
+  });
+
+  test("should say the same things to people", () => {
+    assert.equal(
+      watchNoticeText({ kind: "connected", address: "unix:/x", qemu: "7.2.22", state: "paused" }),
+      "connected to QEMU 7.2.22, paused",
+    );
+    assert.equal(
+      watchNoticeText({ kind: "disconnected", reason: "boom", reconnecting: false }),
+      "disconnected (boom)",
+    );
+    assert.equal(
+      watchNoticeText({ kind: "disconnected", reconnecting: true }),
+      "connection lost; reconnecting",
+    );
+    assert.equal(
+      watchNoticeText({ kind: "reconnected", qemu: "9.0.0", sinceMs: 0, untilMs: 1 }),
+      "reconnected to QEMU 9.0.0; events in between are lost",
+    );
+    assert.equal(
+      watchNoticeText({ kind: "overflow", dropped: 1 }),
+      "1 event dropped here: the output did not keep up",
     );
   });
 });

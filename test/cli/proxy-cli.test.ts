@@ -28,7 +28,7 @@ suite("proxy command", () => {
       // A watcher through the proxy, while other clients run commands through it.
       const watcher = spawnCli(["events", shared, "--json", "--count", "2"]);
       const watched = collect(watcher, { timeoutMs: 30_000 });
-      await waitForOutput(watcher, (s) => s.includes("connected"), 15_000, "stderr");
+      await waitForOutput(watcher, (s) => s.includes('"watch":"connected"'));
       for (let i = 0; i < 3; i++)
         clients.push(await QmpClient.connect(`unix:${shared}`, { timeoutMs: 5_000 }));
       const names = await Promise.all(clients.map((c) => c.execute("query-name")));
@@ -43,8 +43,10 @@ suite("proxy command", () => {
         w.stdout
           .trim()
           .split("\n")
-          .map((l) => (JSON.parse(l) as { event: string }).event),
-        ["RESUME", "STOP"],
+          .map((l) => JSON.parse(l) as { event?: string; "run-state"?: { to: string } })
+          .map((l) => l.event ?? l["run-state"]?.to)
+          .filter((x) => x !== undefined),
+        ["RESUME", "running", "STOP", "paused"],
       );
       assert.equal(vm.state, "paused");
     } finally {
