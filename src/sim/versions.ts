@@ -11,6 +11,13 @@
  * - **8.2.0**: 8.1's six `finish-migrate → …` pairs, `singlestep` still in `query-status`, reply first.
  * - **9.1.0**, **10.2.0**: the suspended-state rework (9.0), GUEST_PVSHUTDOWN (9.1), no `singlestep`,
  *   events before the reply.
+ * - **10.0.2**: Debian's backport of QEMU 10.0 (bookworm-backports), checked against the real
+ *   binary like 7.2.22 (`test/conformance/differential-10.test.ts`). It differs from 10.2 in
+ *   nothing the switches here describe: the run-state table (85 pairs, the 9.0 rework), the
+ *   throttle table (HV_BALLOON_STATUS_REPORT 8.2, BLOCK_IO_ERROR 9.2, chosen by the server from
+ *   the version), the order of events and reply (effd60c878, 9.0), and the dispatcher's and
+ *   parser's error texts are the same in both; what 10.1 and 10.2 add (GuestPanicInformation's
+ *   `tdx`, new commands) is the catalogue's `Since:` business.
  * - **2.9.0**, the pre-4.0 profile, from the seeds (`qapi/event.json` of about 2.9): SHUTDOWN and
  *   RESET carry no data (`guest` arrived in 2.10, `reason` in 4.0); the greeting offers no
  *   capabilities (`oob` arrived in 3.0); there is no `-action`/`set-action` (6.0), so a panic
@@ -50,6 +57,13 @@ export interface QemuProfile {
   readonly pvShutdown: boolean;
   /** GUEST_CRASHLOADED (5.0). */
   readonly crashLoaded: boolean;
+  /**
+   * Where `-machine pc` keeps its RTC in the QOM tree (RTC_CHANGE's `qom-path`). Observed:
+   * `/machine/unattached/device[9]` on 7.2.22, `/machine/unattached/device[3]/rtc` on 10.0.2,
+   * where the RTC is the `rtc` child of the PIIX3 south bridge (hw/isa/piix.c; the move came
+   * with the 8.x south-bridge rework, so the 8.2+ profiles take the 10.0 path, by inference).
+   */
+  readonly pcRtcQomPath: string;
 }
 
 function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfile {
@@ -69,6 +83,7 @@ function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfi
     panicExitFailure: at(7, 1),
     pvShutdown: at(9, 1),
     crashLoaded: at(5, 0),
+    pcRtcQomPath: at(8, 2) ? "/machine/unattached/device[3]/rtc" : "/machine/unattached/device[9]",
   };
 }
 
@@ -79,6 +94,7 @@ export const QEMU_PROFILES: ReadonlyMap<string, QemuProfile> = new Map(
     profile("7.2.0", "", false),
     profile("8.2.0", "", false),
     profile("9.1.0", "", true),
+    profile("10.0.2", "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1", true),
     profile("10.2.0", "", true),
     profile("2.9.0", "", false),
   ].map((p) => [p.id, p]),
@@ -99,11 +115,23 @@ export class UnknownQemuVersionError extends QmpError {
 }
 
 /**
- * The profile for `id`. `10.2` means `10.2.0`; anything unknown throws
- * {@link UnknownQemuVersionError} listing the known ones.
+ * The profile for `id`. A `major.minor` id means `major.minor.0` (`10.2` is `10.2.0`, `7.2` is
+ * `7.2.0`), or, where there is no `.0` profile, the release's newest micro (`10.0` is `10.0.2`);
+ * anything unknown throws {@link UnknownQemuVersionError} listing the known ones.
  */
 export function qemuProfile(id: string = DEFAULT_QEMU_VERSION): QemuProfile {
-  const found = QEMU_PROFILES.get(id) ?? QEMU_PROFILES.get(`${id}.0`);
+  const found = QEMU_PROFILES.get(id) ?? QEMU_PROFILES.get(`${id}.0`) ?? newestMicro(id);
   if (found === undefined) throw new UnknownQemuVersionError(id, [...QEMU_PROFILES.keys()]);
   return found;
+}
+
+/** The profile of release `major.minor` (a two-part id) with the highest micro. */
+function newestMicro(id: string): QemuProfile | undefined {
+  if (!/^\d+\.\d+$/.test(id)) return undefined;
+  let best: QemuProfile | undefined;
+  for (const p of QEMU_PROFILES.values()) {
+    if (`${p.version.major}.${p.version.minor}` !== id) continue;
+    if (best === undefined || p.version.micro > best.version.micro) best = p;
+  }
+  return best;
 }

@@ -23,6 +23,7 @@ export const GUEST_NAMES = [
   "reset-triple",
   "pvpanic-panic",
   "pvpanic-crashloaded",
+  "pvpanic-shutdown",
   "watchdog-once",
   "watchdog-storm",
   "rtc-storm",

@@ -2,32 +2,82 @@
  * Test support: start a real `qemu-system-x86_64` with a QMP unix socket, and talk to it (or to
  * any QMP server) byte by byte, keeping a transcript. Real QEMU is the oracle (DESIGN.md).
  *
- * In CI (`CI` set) a missing QEMU is a failure; on a developer machine the real-QEMU tests skip
- * with a loud message.
+ * Two real QEMUs can be run: the system's (Debian 12's 7.2.22, {@link SYSTEM_QEMU}, the default
+ * everywhere) and Debian's backported 10.0 unpacked beside it by `.ci/install-qemu-10`
+ * ({@link QEMU_10}, found through `QMPKIT_QEMU_10`). In CI (`CI` set) a missing QEMU is a
+ * failure; on a developer machine the real-QEMU tests skip with a loud message.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export const qemuBinary = process.env.QMPKIT_QEMU ?? "qemu-system-x86_64";
 
-let available: boolean | undefined;
+/** A real QEMU binary the tests can start. */
+export interface QemuInstallation {
+  /** What to call it in messages, e.g. `QEMU 10.0`. */
+  readonly label: string;
+  readonly binary: string;
+  /**
+   * A data directory passed with `-L` (firmware, option ROMs, keymaps), for a QEMU unpacked away
+   * from the prefix it was built for; QEMU still searches its built-in directory after it, so
+   * the system's SeaBIOS is found where the unpacked tree has none.
+   */
+  readonly dataDir?: string | undefined;
+  /** How to get it, for the skip message. */
+  readonly installHint: string;
+}
 
-/** Whether a runnable QEMU is on this machine. */
-export function qemuAvailable(): boolean {
-  available ??= spawnSync(qemuBinary, ["--version"], { stdio: "ignore" }).status === 0;
-  return available;
+/** The system's QEMU (`QMPKIT_QEMU`, else `qemu-system-x86_64` on the PATH): 7.2.22 here and in CI. */
+export const SYSTEM_QEMU: QemuInstallation = {
+  label: "QEMU",
+  binary: qemuBinary,
+  installHint: "apt-get install qemu-system-x86",
+};
+
+/** Where `.ci/install-qemu-10` unpacks Debian's backported QEMU 10.0 by default. */
+export const DEFAULT_QEMU_10_BINARY = "/opt/qemu-10.0/usr/bin/qemu-system-x86_64";
+
+/** `PREFIX/share/qemu` for `PREFIX/bin/qemu-system-…`, if that directory exists. */
+function dataDirBeside(binary: string): string | undefined {
+  const dir = join(dirname(dirname(binary)), "share", "qemu");
+  return existsSync(dir) ? dir : undefined;
+}
+
+const qemu10Binary = process.env.QMPKIT_QEMU_10 || DEFAULT_QEMU_10_BINARY;
+
+/**
+ * Debian's QEMU 10.0 (bookworm-backports), unpacked beside the system's 7.2 by
+ * `.ci/install-qemu-10`; CI exports its path as `QMPKIT_QEMU_10`.
+ */
+export const QEMU_10: QemuInstallation = {
+  label: "QEMU 10.0",
+  binary: qemu10Binary,
+  dataDir: dataDirBeside(qemu10Binary),
+  installHint: "bash .ci/install-qemu-10 as root, or set QMPKIT_QEMU_10",
+};
+
+const available = new Map<string, boolean>();
+
+/** Whether `qemu` (default: the system's) can be run on this machine. */
+export function qemuAvailable(qemu: QemuInstallation = SYSTEM_QEMU): boolean {
+  let ok = available.get(qemu.binary);
+  if (ok === undefined) {
+    ok = spawnSync(qemu.binary, ["--version"], { stdio: "ignore" }).status === 0;
+    available.set(qemu.binary, ok);
+  }
+  return ok;
 }
 
 /**
- * Options for a test that needs real QEMU: `{ skip }` on a developer machine without it. In CI
- * the test runs anyway and fails on the missing binary, as it must.
+ * Options for a test that needs real QEMU (default: the system's): `{ skip }` on a developer
+ * machine without it. In CI the test runs anyway and fails on the missing binary, as it must.
  */
-export function realQemuTest(): { skip?: string } {
-  if (qemuAvailable() || process.env.CI) return {};
-  const why = `${qemuBinary} not found: real-QEMU conformance tests SKIPPED (apt-get install qemu-system-x86)`;
+export function realQemuTest(qemu: QemuInstallation = SYSTEM_QEMU): { skip?: string } {
+  if (qemuAvailable(qemu) || process.env.CI) return {};
+  const why = `${qemu.binary} not found: real-${qemu.label} conformance tests SKIPPED (${qemu.installHint})`;
   process.stderr.write(`\n*** ${why} ***\n\n`);
   return { skip: why };
 }
@@ -59,6 +109,8 @@ export interface StartQemuOptions {
    * directory that `stop` removes.
    */
   socketPath?: string;
+  /** Which QEMU to run. Default {@link SYSTEM_QEMU}. */
+  qemu?: QemuInstallation | undefined;
 }
 
 /** Starts QEMU with `-qmp unix:…,server=on,wait=off` and waits for the socket to appear. */
@@ -69,7 +121,9 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
   const removeDir = () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   };
+  const qemu = options.qemu ?? SYSTEM_QEMU;
   const args = [
+    ...(qemu.dataDir === undefined ? [] : ["-L", qemu.dataDir]),
     "-machine",
     options.machine ?? "none",
     "-display",
@@ -80,7 +134,7 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
     `unix:${socketPath},server=on,wait=off`,
     ...(options.args ?? []),
   ];
-  const child = spawn(qemuBinary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(qemu.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (s: string) => {
     stderr += s;
@@ -98,7 +152,9 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
     if (gone || Date.now() > deadline) {
       child.kill("SIGKILL");
       removeDir();
-      throw new Error(`qemu did not open its QMP socket: ${args.join(" ")}\n${stderr}`);
+      throw new Error(
+        `qemu did not open its QMP socket: ${qemu.binary} ${args.join(" ")}\n${stderr}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -18,7 +18,7 @@ import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import { parseQemuOptions, SimulatedMachine } from "../../src/sim/index.js";
 import type { GuestImages, GuestName } from "./guests.js";
 import { eventNameOf, isReplyLine, QmpRecorder, type WireEntry } from "./qmp-recorder.js";
-import { qemuBinary, startQemu } from "./real-qemu.js";
+import { type QemuInstallation, SYSTEM_QEMU, startQemu } from "./real-qemu.js";
 import type { RunRecord } from "./transcript.js";
 
 /** One step of a scenario. */
@@ -83,6 +83,10 @@ export interface RunOptions {
    * compared: it sees the same events, and the replies to `x-sim-guest`).
    */
   guestVia?: "api" | "x-sim-guest" | undefined;
+  /** The real QEMU to run (`runOnRealQemu`). Default the system's ({@link SYSTEM_QEMU}). */
+  qemu?: QemuInstallation | undefined;
+  /** The simulator's `--qemu-version` (`runOnSimulator`). Default its own default, 7.2.22. */
+  qemuVersion?: string | undefined;
 }
 
 /** How long "nothing more arrives" must last before a scenario is considered finished. */
@@ -94,19 +98,29 @@ export function baseOptions(scenario: Scenario): string[] {
 }
 
 /** The greeting and negotiation, as they appear at the start of every normalised transcript. */
-export function handshakeLines(packageString: string): string[] {
+export function handshakeLines(
+  packageString: string,
+  version: { readonly major: number; readonly minor: number; readonly micro: number } = {
+    major: 7,
+    minor: 2,
+    micro: 22,
+  },
+): string[] {
+  const { major, minor, micro } = version;
   return [
-    `<<< {"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ${JSON.stringify(packageString)}}, "capabilities": ["oob"]}}`,
+    `<<< {"QMP": {"version": {"qemu": {"micro": ${micro}, "minor": ${minor}, "major": ${major}}, "package": ${JSON.stringify(packageString)}}, "capabilities": ["oob"]}}`,
     '>>> {"execute": "qmp_capabilities"}',
     '<<< {"return": {}}',
   ];
 }
 
-/** The `package` of the installed QEMU (from `--version`), or `undefined`. */
-export async function realQemuPackage(): Promise<string | undefined> {
+/** The `package` of a real QEMU (default the system's), from `--version`, or `undefined`. */
+export async function realQemuPackage(
+  qemu: QemuInstallation = SYSTEM_QEMU,
+): Promise<string | undefined> {
   const { execFileSync } = await import("node:child_process");
   try {
-    const text = execFileSync(qemuBinary, ["--version"], { encoding: "utf8" });
+    const text = execFileSync(qemu.binary, ["--version"], { encoding: "utf8" });
     return /^QEMU emulator version [^\s]+ \((.*)\)$/m.exec(text)?.[1];
   } catch {
     return undefined;
@@ -190,7 +204,7 @@ export async function runOnRealQemu(
     args.push("-bios", await images.image(scenario.guest ?? "idle"));
   }
   args.push(...(scenario.options ?? []));
-  const qemu = await startQemu({ machine, paused: true, args });
+  const qemu = await startQemu({ machine, paused: true, args, qemu: options.qemu });
   let peer: QmpRecorder | undefined;
   try {
     peer = await QmpRecorder.connect(qemu.socketPath, { timeoutMs });
@@ -221,6 +235,7 @@ export async function runOnSimulator(
     ...baseOptions(scenario),
     "-S",
     ...(tinyFirmware ? ["--firmware-resets", "0"] : []),
+    ...(options.qemuVersion === undefined ? [] : ["--qemu-version", options.qemuVersion]),
     ...(scenario.options ?? []),
   ]);
   let stderr = "";

@@ -49,6 +49,22 @@ export const THROTTLED_EVENTS: ReadonlySet<string> = new Set([
   "MEMORY_DEVICE_SIZE_CHANGE",
 ]);
 
+/**
+ * The events QEMU `version` throttles, from the reference's table (§2.1), not from the server's
+ * code under test: 7.2's, plus HV_BALLOON_STATUS_REPORT from 8.2 and BLOCK_IO_ERROR from 9.2.
+ */
+export function throttledEventsOf(version: {
+  readonly major: number;
+  readonly minor: number;
+}): ReadonlySet<string> {
+  const atLeast = (major: number, minor: number) =>
+    version.major > major || (version.major === major && version.minor >= minor);
+  const events = new Set(THROTTLED_EVENTS);
+  if (atLeast(8, 2)) events.add("HV_BALLOON_STATUS_REPORT");
+  if (atLeast(9, 2)) events.add("BLOCK_IO_ERROR");
+  return events;
+}
+
 const EVENT_LINE =
   /^\{"timestamp": \{"seconds": (-?\d+), "microseconds": (-?\d+)\}, "event": "([^"]*)"/;
 
@@ -72,6 +88,11 @@ export interface NormaliseOptions {
    * only their presence is compared. Only for scenarios that boot SeaBIOS.
    */
   dropFirmwareResets?: boolean | undefined;
+  /**
+   * The events to annotate as throttled. Default {@link THROTTLED_EVENTS} (7.2's); 9.2+ adds
+   * BLOCK_IO_ERROR and 8.2+ HV_BALLOON_STATUS_REPORT ({@link throttledEventsOf}).
+   */
+  throttledEvents?: ReadonlySet<string> | undefined;
 }
 
 /** The line that stands for the SeaBIOS guest resets dropped by {@link NormaliseOptions}. */
@@ -117,7 +138,7 @@ export function normaliseTranscript(record: RunRecord, options: NormaliseOptions
     );
     if (name === "RTC_CHANGE") line = line.replace(/"offset": -?\d+/, '"offset": <offset>');
     const notes: string[] = [];
-    if (THROTTLED_EVENTS.has(name)) {
+    if ((options.throttledEvents ?? THROTTLED_EVENTS).has(name)) {
       const first = firstDelivery.get(name) ?? entry.at;
       firstDelivery.set(name, first);
       notes.push(`+${Math.round((entry.at - first) / 1000)}s`);
