@@ -1,0 +1,306 @@
+/** The simulated migration on a manual clock: statuses, query-migrate's members and numbers. */
+import assert from "node:assert/strict";
+import { suite, test } from "node:test";
+import type { JsonObject, JsonValue } from "../../src/base/json.js";
+import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
+import {
+  MachineCore,
+  type MachineCoreOptions,
+  SimCommandError,
+} from "../../src/sim/machine-core.js";
+import { qemuProfile } from "../../src/sim/versions.js";
+import { FakeClock } from "./fake-clock.js";
+
+const MiB = 1024 * 1024;
+
+function rig(devices: SimDevicesOptions, options: MachineCoreOptions & { version?: string } = {}) {
+  const log: string[] = [];
+  const stderr: string[] = [];
+  const emit = (name: string, data?: JsonObject) =>
+    log.push(data === undefined ? name : `${name} ${JSON.stringify(data)}`);
+  const core = new MachineCore(
+    qemuProfile(options.version ?? "7.2.22"),
+    { emit, exit: (s) => log.push(`exit ${s}`), stderr: () => {} },
+    options,
+  );
+  const clock = new FakeClock();
+  const dev = new SimDevices({ core, clock, emit, stderr: (t) => stderr.push(t) }, devices);
+  dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+  log.length = 0;
+  return { core, dev, clock, log, stderr };
+}
+
+const err = (cls: string, desc: string) => (e: unknown) =>
+  e instanceof SimCommandError && e.errorClass === cls && e.desc === desc;
+
+const ram = (info: JsonObject) => info.ram as unknown as Stats;
+const keys = (v: JsonValue | undefined) => Object.keys(v as JsonObject).sort();
+
+/** The MigrationStats members of 7.2 (all of them, in every status that has `ram`). */
+const STATS_7_2 = [
+  "dirty-pages-rate",
+  "dirty-sync-count",
+  "dirty-sync-missed-zero-copy",
+  "downtime-bytes",
+  "duplicate",
+  "mbps",
+  "multifd-bytes",
+  "normal",
+  "normal-bytes",
+  "page-size",
+  "pages-per-second",
+  "postcopy-bytes",
+  "postcopy-requests",
+  "precopy-bytes",
+  "remaining",
+  "skipped",
+  "total",
+  "transferred",
+] as const;
+
+type Stats = { [K in (typeof STATS_7_2)[number]]: number };
+
+suite("query-migrate through a migration's statuses", () => {
+  test("should answer {} before, status alone in setup, and the active members once active", () => {
+    const { dev, clock } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
+    assert.deepEqual(dev.queryMigrate(), {});
+    dev.migrate("exec:cat");
+    assert.deepEqual(dev.queryMigrate(), { status: "setup" });
+    clock.advance(1);
+    const info = dev.queryMigrate();
+    assert.deepEqual(keys(info), [
+      "expected-downtime",
+      "ram",
+      "setup-time",
+      "status",
+      "total-time",
+    ]);
+    assert.deepEqual(keys(info.ram), [...STATS_7_2]);
+    assert.equal(info.status, "active");
+    assert.equal(info["setup-time"], 1);
+    assert.equal(info["expected-downtime"], 300);
+  });
+
+  test("should send more and leave less as the clock runs, at the migration bandwidth", () => {
+    // -machine none -m 16 that never ran: 4096 zero pages of 9 bytes each on the wire.
+    const { dev, clock } = rig(
+      { memoryBytes: 16 * MiB, migrationBandwidth: 9000 },
+      { startPaused: true },
+    );
+    dev.migrate("exec:cat");
+    clock.advance(1);
+    const a = dev.queryMigrate();
+    clock.advance(1000);
+    const b = dev.queryMigrate();
+    assert.equal(ram(a).total, 16 * MiB);
+    assert.equal(ram(a).normal, 0);
+    assert.equal(ram(a).transferred, ram(a).duplicate * 9);
+    assert.equal(ram(a).remaining, 16 * MiB - ram(a).duplicate * 4096);
+    assert.ok(ram(b).transferred > ram(a).transferred);
+    assert.ok(ram(b).remaining < ram(a).remaining);
+    // About one second of bandwidth went out between the two answers.
+    const sent = ram(b).transferred - ram(a).transferred;
+    assert.ok(sent >= 8000 && sent <= 10_000, `sent ${sent}`);
+    assert.equal(Number(b["total-time"]) - Number(a["total-time"]), 1000);
+    // Sent while the VM did not run (-S): downtime bytes, not pre-copy.
+    assert.equal(ram(b)["downtime-bytes"], ram(b).transferred);
+    assert.equal(ram(b)["precopy-bytes"], 0);
+  });
+
+  test("should complete with downtime, remaining 0, two passes and self-consistent counters", () => {
+    const { core, dev, clock, log } = rig(
+      { memoryBytes: 64 * MiB },
+      { machine: "pc", startPaused: false },
+    );
+    dev.migrate("exec:cat");
+    const started = clock.nowMicros();
+    clock.advance(1000);
+    assert.deepEqual(log, [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION_PASS {"pass":1}',
+      'MIGRATION {"status":"active"}',
+      "STOP",
+      'MIGRATION_PASS {"pass":2}',
+      'MIGRATION {"status":"completed"}',
+    ]);
+    assert.equal(core.state, "postmigrate");
+    const info = dev.queryMigrate();
+    assert.deepEqual(keys(info), ["downtime", "ram", "setup-time", "status", "total-time"]);
+    const r = ram(info);
+    assert.deepEqual(keys(info.ram), [...STATS_7_2]);
+    assert.equal(r.total, 64 * MiB + 130 * 4096);
+    assert.equal(r.remaining, 0);
+    assert.equal(r["dirty-sync-count"], 2);
+    assert.equal(r.normal + r.duplicate, r.total / 4096);
+    assert.equal(r["normal-bytes"], r.normal * 4096);
+    // A guest that ran holds data in some pages; the device state (92 bytes on pc) at the end.
+    assert.equal(r.normal, 49 + 32);
+    assert.equal(r.transferred, r.normal * 4104 + r.duplicate * 9 + 92);
+    assert.equal(r.transferred, r["precopy-bytes"] + r["downtime-bytes"]);
+    assert.ok(r["precopy-bytes"] > 0, "the first pass went out while the guest ran");
+    assert.ok(r.mbps > 0);
+    // Times from the clock: the migration ended before the clock's last advance.
+    const total = Number(info["total-time"]);
+    assert.ok(total >= 1 && total <= (clock.nowMicros() - started) / 1000, `total ${total}`);
+    assert.ok(Number(info.downtime) <= total);
+    // Completed stays completed: later answers do not change.
+    clock.advance(5000);
+    assert.deepEqual(dev.queryMigrate(), info);
+  });
+
+  test("should answer cancelling like active, then cancelled alone, and leave the VM as it was", () => {
+    const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
+    dev.migrate("tcp:127.0.0.1:4444");
+    clock.advance(50);
+    const active = dev.queryMigrate();
+    dev.migrateCancel();
+    const cancelling = dev.queryMigrate();
+    assert.equal(cancelling.status, "cancelling");
+    assert.deepEqual(keys(cancelling), keys(active));
+    clock.advance(1000);
+    assert.deepEqual(dev.queryMigrate(), { status: "cancelled" });
+    assert.equal(core.state, "running");
+    assert.deepEqual(log.slice(-2), [
+      'MIGRATION {"status":"cancelling"}',
+      'MIGRATION {"status":"cancelled"}',
+    ]);
+    assert.ok(!log.includes("STOP"));
+  });
+
+  test("should fail with error-desc, on stderr too, after active or before any pass", () => {
+    const { dev, clock, log, stderr } = rig({
+      memoryBytes: 16 * MiB,
+      migrationFailure: (uri) =>
+        uri === "exec:false"
+          ? { phase: "transfer", desc: "Unable to write to command: Broken pipe" }
+          : uri === "tcp:127.0.0.1:1"
+            ? { phase: "connect", desc: "Failed to connect to '127.0.0.1:1': Connection refused" }
+            : undefined,
+    });
+    dev.migrate("exec:false");
+    clock.advance(100);
+    assert.deepEqual(dev.queryMigrate(), {
+      status: "failed",
+      "error-desc": "Unable to write to command: Broken pipe",
+    });
+    assert.deepEqual(log.splice(0), [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION_PASS {"pass":1}',
+      'MIGRATION {"status":"active"}',
+      'MIGRATION {"status":"failed"}',
+    ]);
+    dev.migrate("tcp:127.0.0.1:1");
+    clock.advance(100);
+    assert.equal(
+      dev.queryMigrate()["error-desc"],
+      "Failed to connect to '127.0.0.1:1': Connection refused",
+    );
+    assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}']);
+    assert.deepEqual(stderr, [
+      "qemu-system-x86_64: Unable to write to command: Broken pipe\n",
+      "qemu-system-x86_64: Failed to connect to '127.0.0.1:1': Connection refused\n",
+    ]);
+    // A bad URI fails without a reason.
+    assert.throws(() => dev.migrate("bogus:x"), /valid migration protocol/);
+    assert.deepEqual(dev.queryMigrate(), { status: "failed" });
+  });
+
+  test("should refuse a second migration while one runs and after one completed", () => {
+    const { dev, clock } = rig({}, { startPaused: true });
+    dev.migrate("exec:cat");
+    const busy = err("GenericError", "There's a migration process in progress");
+    assert.throws(() => dev.migrate("exec:cat"), busy);
+    assert.throws(
+      () => dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]),
+      busy,
+    );
+    clock.advance(100);
+    assert.throws(
+      () => dev.migrate("exec:cat"),
+      err("GenericError", "Can't migrate the vm that was paused due to previous migration"),
+    );
+  });
+
+  test("should add the xbzrle-cache block with xbzrle on, and drop members the release lacks", () => {
+    const { dev, clock } = rig({ memoryBytes: 16 * MiB });
+    dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]);
+    dev.migrate("exec:cat");
+    clock.advance(100);
+    const info = dev.queryMigrate();
+    assert.deepEqual(keys(info["xbzrle-cache"]), [
+      "bytes",
+      "cache-miss",
+      "cache-miss-rate",
+      "cache-size",
+      "encoding-rate",
+      "overflow",
+      "pages",
+    ]);
+    // 10.2 has no `skipped` any more (removed in 9.1).
+    const newer = rig({ memoryBytes: 16 * MiB }, { version: "10.2.0" });
+    newer.dev.migrate("exec:cat");
+    newer.clock.advance(100);
+    assert.equal(newer.dev.queryMigrate().status, "completed");
+    assert.ok(!keys(newer.dev.queryMigrate().ram).includes("skipped"));
+  });
+});
+
+suite("migration capabilities", () => {
+  test("should list the release's capabilities in enum order with their state", () => {
+    const { dev } = rig({});
+    const caps = dev.queryMigrationCapabilities() as Array<{ capability: string; state: boolean }>;
+    assert.equal(caps.length, 21);
+    assert.deepEqual(caps[0], { capability: "xbzrle", state: false });
+    assert.deepEqual(
+      caps.find((c) => c.capability === "events"),
+      { capability: "events", state: true },
+    );
+    assert.ok(!caps.some((c) => c.capability === "switchover-ack" || c.capability === "x-multifd"));
+    const newer = rig({}, { version: "10.2.0" });
+    const names = (newer.dev.queryMigrationCapabilities() as Array<{ capability: string }>).map(
+      (c) => c.capability,
+    );
+    assert.ok(names.includes("switchover-ack") && names.includes("mapped-ram"));
+    assert.ok(!names.includes("compress") && !names.includes("block"));
+  });
+
+  test("should refuse the combinations QEMU refuses and then change nothing", () => {
+    const { dev } = rig({});
+    assert.throws(
+      () =>
+        dev.setMigrationCapabilities([
+          { capability: "xbzrle", state: true },
+          { capability: "postcopy-preempt", state: true },
+        ]),
+      err("GenericError", "Postcopy preempt requires postcopy-ram"),
+    );
+    assert.equal(dev.migration.capability("xbzrle"), false);
+    assert.throws(
+      () => dev.setMigrationCapabilities([{ capability: "zero-copy-send", state: true }]),
+      /Zero copy only available/,
+    );
+  });
+});
+
+suite("the destination side", () => {
+  test("should report the listening addresses, then the incoming status", () => {
+    const { dev } = rig({}, { incoming: true });
+    dev.migration.listen("tcp:127.0.0.1:4444");
+    assert.deepEqual(dev.queryMigrate(), {
+      "socket-address": [{ type: "inet", host: "127.0.0.1", port: "4444", ipv4: true }],
+    });
+    dev.migration.listen("tcp::0");
+    const both = dev.queryMigrate()["socket-address"] as JsonObject[];
+    assert.deepEqual(
+      both.map((a) => a.host),
+      ["::", "0.0.0.0"],
+    );
+    assert.notEqual(both[0]?.port, "0");
+    dev.migration.listen("unix:/tmp/in.sock");
+    assert.deepEqual(dev.queryMigrate(), {
+      "socket-address": [{ type: "unix", path: "/tmp/in.sock" }],
+    });
+    dev.migration.incomingStatus("completed");
+    assert.deepEqual(dev.queryMigrate(), { status: "completed" });
+  });
+});
