@@ -411,9 +411,9 @@ export class SimMigration {
   }
 
   /** The migration failed: `failed` with its reason (also on QEMU's stderr); the VM goes on. */
-  #fail(m: Outgoing, desc: string): void {
+  #fail(m: Outgoing, desc: string | undefined): void {
     m.errorDesc = desc;
-    this.#host.stderr?.(`qemu-system-x86_64: ${desc}\n`);
+    if (desc !== undefined) this.#host.stderr?.(`qemu-system-x86_64: ${desc}\n`);
     this.#restoreVm(m);
     this.#setStatus("failed");
   }
@@ -446,10 +446,11 @@ export class SimMigration {
   }
 
   /**
-   * The stream broke (or the destination refused it) while the migration ran: `failed` with
-   * `desc`. For tests and `x-sim-*` drivers; does nothing when no migration runs.
+   * The stream broke (or the destination refused it) while the migration ran: `failed`, with
+   * `error-desc` when `desc` is given (QEMU has failures without a reason too, e.g. a bad URI).
+   * For tests and `x-sim-inject`; does nothing when no migration runs.
    */
-  failNow(desc: string): void {
+  failNow(desc?: string | undefined): void {
     const m = this.#out;
     if (m === undefined || !this.running) return;
     if (m.timer !== undefined) this.#host.clock.clearTimer(m.timer as never);

@@ -627,6 +627,12 @@ export class SimulatedMachine {
         }
         return;
       case "MIGRATION":
+        // On a source with a running migration, `failed` fails it (the event then follows the
+        // `events` capability, as the migration's own events do; no error-desc).
+        if (data.status === "failed" && dev.migration.running) {
+          dev.migration.failNow();
+          return;
+        }
         // On a destination, `completed` ends the incoming migration: the VM then starts
         // (RESUME) if autostart is set, else it stays paused (process_incoming_migration_bh).
         this.emit(event, data);

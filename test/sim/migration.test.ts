@@ -8,6 +8,8 @@ import {
   type MachineCoreOptions,
   SimCommandError,
 } from "../../src/sim/machine-core.js";
+import { ManualClock } from "../../src/server/index.js";
+import { SimulatedMachine } from "../../src/sim/simulated-machine.js";
 import { qemuProfile } from "../../src/sim/versions.js";
 import { FakeClock } from "./fake-clock.js";
 
@@ -242,6 +244,30 @@ suite("query-migrate through a migration's statuses", () => {
     newer.clock.advance(100);
     assert.equal(newer.dev.queryMigrate().status, "completed");
     assert.ok(!keys(newer.dev.queryMigrate().ram).includes("skipped"));
+  });
+});
+
+suite("x-sim-inject MIGRATION on a source", () => {
+  test("should fail the running migration (no error-desc) and resume a VM stopped for it", () => {
+    const clock = new ManualClock();
+    const vm = new SimulatedMachine({
+      clock,
+      machine: "pc",
+      devices: { memoryBytes: 16 * MiB, migrationBandwidth: 8192 },
+    });
+    try {
+      vm.devices.migrate("exec:cat");
+      clock.advance(10);
+      assert.equal(vm.devices.queryMigrate().status, "active");
+      vm.hostSide.inject("MIGRATION", { status: "failed" });
+      assert.deepEqual(vm.devices.queryMigrate(), { status: "failed" });
+      assert.equal(vm.state, "running");
+      // Without a running migration the event is only sent.
+      vm.hostSide.inject("MIGRATION", { status: "failed" });
+      assert.deepEqual(vm.devices.queryMigrate(), { status: "failed" });
+    } finally {
+      void vm.close();
+    }
   });
 });
 
