@@ -12,8 +12,10 @@ import { UsageError } from "./usage-error.js";
 
 const examples = `
 Each client gets its own greeting and negotiation; commands reach QEMU one at a time, with
-their ids mapped; events go to every client. If QEMU goes away, pending commands fail with a
-clear error, clients are disconnected, and the proxy reconnects to QEMU when it is back.
+their ids mapped; events go to every client. When QEMU offers OOB, so does the proxy: a
+client that enables it may send exec-oob, which goes to QEMU at once, ahead of queued
+in-band commands. If QEMU goes away, pending commands fail with a clear error, clients are
+disconnected, and the proxy reconnects to QEMU when it is back.
 
 Examples:
   $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp

@@ -5,9 +5,9 @@
  * QEMU serves one client per monitor socket (§1.2). The proxy plays QEMU towards each client and
  * a single client towards QEMU:
  *
- * - Each client gets its own greeting (the upstream's version; no `oob` offered, so each client
- *   runs strictly in order as QEMU does without OOB, §1.7) and its own negotiation, answered here
- *   with QEMU's exact replies (§1.3): anything but `qmp_capabilities` before it is refused with
+ * - Each client gets its own greeting (the upstream's version, and `oob` when the upstream
+ *   offered it and the proxy enabled it there) and its own negotiation, answered here with
+ *   QEMU's exact replies (§1.3): anything but `qmp_capabilities` before it is refused with
  *   `Expecting capabilities negotiation with 'qmp_capabilities'`, a second one with
  *   `Capabilities negotiation is already complete, command ignored`.
  * - Requests are checked as QEMU checks them (§1.4, the server's own `checkRequest`), so a
@@ -16,6 +16,14 @@
  * - Commands go upstream one at a time, taken round-robin across clients (QEMU's dispatcher,
  *   `monitor_qmp_requests_pop_any_with_lock`), with the id replaced by the proxy's own
  *   (`qmpkit-proxy#N`) and the client's id (or its absence) restored on the reply.
+ * - Out-of-band (§1.7): a client that enabled `oob` may send `exec-oob`. As QEMU dispatches such
+ *   a request at once, without queueing it (`handle_qmp_command`), the proxy sends it upstream
+ *   at once, beside the in-band command in flight and ahead of queued ones, with its own id,
+ *   and hands the reply back as soon as it comes. Upstream QEMU judges it (a command without
+ *   `allow-oob` is refused with `The command X does not support OOB`); only
+ *   `qmp_capabilities`, which the proxy answers itself, is refused here, with the same text.
+ *   QEMU stops reading a client with 8 in-band requests queued, which delays an `exec-oob`
+ *   behind them; the proxy does not (qmp-spec asks clients to keep at most 8 in flight).
  * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6).
  * - When the upstream goes away, the command in flight and every queued one are answered with a
  *   GenericError saying so, and the clients are disconnected: the VM they talked to is gone, and
@@ -67,13 +75,25 @@ interface ClientState {
   readonly number: number;
   readonly port: ProxyClientPort;
   phase: "waiting" | "negotiating" | "command" | "closed";
+  /** Whether this client enabled `oob` in its negotiation. */
+  oob: boolean;
   readonly queue: QueueEntry[];
+  /** Input that came before the greeting, read once the client is greeted. */
+  readonly early: JsonStreamItem[];
 }
+
+type ForwardEntry = Extract<QueueEntry, { kind: "forward" }>;
 
 interface InFlight {
   readonly client: ClientState;
   readonly upstreamId: string;
-  readonly entry: Extract<QueueEntry, { kind: "forward" }>;
+  readonly entry: ForwardEntry;
+}
+
+/** Options of {@link ProxyCore.upstreamConnected}. */
+export interface UpstreamSession {
+  /** The proxy enabled `oob` upstream: it is offered to clients, and `exec-oob` passes. */
+  readonly oob?: boolean | undefined;
 }
 
 /** The id prefix the proxy uses upstream; a client's own ids never reach QEMU. */
@@ -89,11 +109,29 @@ function errorReply(
   return hasId ? { id: id ?? null, error } : { error };
 }
 
+/**
+ * An upstream reply rebuilt for the client: its own id (or none), QEMU's member order (`return`
+ * then `id`, `id` then `error`, §1.1) for the writer to apply.
+ */
+function clientReply(message: JsonObject, entry: ForwardEntry): JsonObject {
+  const reply: JsonObject = {};
+  if ("return" in message) {
+    reply.return = message.return as JsonValue;
+    if (entry.hasId) reply.id = entry.id ?? null;
+  } else {
+    if (entry.hasId) reply.id = entry.id ?? null;
+    reply.error = message.error as JsonValue;
+  }
+  return reply;
+}
+
 /** The proxy's state machine. */
 export class ProxyCore {
   private readonly clients = new Map<ProxyClientPort, ClientState>();
   private greeting: JsonObject | undefined;
   private inFlight: InFlight | undefined;
+  /** `exec-oob` requests sent upstream and not yet answered, by the proxy's id. */
+  private readonly oobInFlight = new Map<string, InFlight>();
   private nextId = 1;
   private clientCount = 0;
   /** Round-robin position: the number of the client served last. */
@@ -117,7 +155,14 @@ export class ProxyCore {
 
   /** A client connected: it is greeted now, or as soon as the upstream is ready. */
   addClient(port: ProxyClientPort): number {
-    const state: ClientState = { number: ++this.clientCount, port, phase: "waiting", queue: [] };
+    const state: ClientState = {
+      number: ++this.clientCount,
+      port,
+      phase: "waiting",
+      oob: false,
+      queue: [],
+      early: [],
+    };
     this.clients.set(port, state);
     this.log(`client ${state.number} connected`);
     if (this.greeting) this.greet(state);
@@ -126,7 +171,11 @@ export class ProxyCore {
 
   private greet(client: ClientState): void {
     client.phase = "negotiating";
+    client.oob = false;
     client.port.send(this.greeting!);
+    // What the client wrote before its greeting is read now, as QEMU reads a socket only once
+    // it serves it; each item sees the negotiation the ones before it made.
+    for (const item of client.early.splice(0)) this.clientItem(client.port, item);
   }
 
   /** A client went away: its queued commands are dropped, a reply in flight is discarded. */
@@ -135,6 +184,7 @@ export class ProxyCore {
     if (!client) return;
     client.phase = "closed";
     client.queue.length = 0;
+    client.early.length = 0;
     this.clients.delete(port);
     this.log(`client ${client.number} disconnected`);
   }
@@ -146,20 +196,44 @@ export class ProxyCore {
   clientItem(port: ProxyClientPort, item: JsonStreamItem): void {
     const client = this.clients.get(port);
     if (!client || client.phase === "closed") return;
-    const entry = this.classify(client, item);
-    // `exec-oob` skips the queue even when OOB is off, so its error can overtake in-band
-    // replies (§1.7); the proxy offers no OOB, so that error is all there is to send.
-    if (
-      item.kind === "value" &&
-      isOobRequest(item.value) &&
-      entry.kind === "reply" &&
-      client.phase !== "waiting"
-    ) {
-      client.port.send(entry.message);
+    if (client.phase === "waiting") {
+      client.early.push(item);
       return;
+    }
+    const entry = this.classify(client, item);
+    // `exec-oob` skips the queue, OOB enabled or not (§1.7): its error can overtake in-band
+    // replies, and with OOB enabled the command itself goes upstream at once.
+    if (item.kind === "value" && isOobRequest(item.value)) {
+      if (entry.kind === "reply") {
+        client.port.send(entry.message);
+        return;
+      }
+      if (client.oob && client.phase === "command") {
+        this.forwardOob(client, entry);
+        return;
+      }
     }
     client.queue.push(entry);
     this.pump();
+  }
+
+  /** Sends an `exec-oob` request upstream now, or answers it here (`qmp_capabilities`). */
+  private forwardOob(client: ClientState, entry: ForwardEntry): void {
+    if (entry.name === "qmp_capabilities") {
+      // The proxy answers qmp_capabilities itself; QEMU registers it without allow-oob.
+      client.port.send(
+        errorReply(
+          entry.id,
+          entry.hasId,
+          "GenericError",
+          "The command qmp_capabilities does not support OOB",
+        ),
+      );
+      return;
+    }
+    const upstreamId = `${PROXY_ID_PREFIX}${this.nextId++}`;
+    this.oobInFlight.set(upstreamId, { client, upstreamId, entry });
+    this.options.upstream.send({ ...entry.request, id: upstreamId });
   }
 
   /**
@@ -168,7 +242,7 @@ export class ProxyCore {
    * negotiation phase is judged when the request reaches the head of the queue, as in QEMU,
    * because `qmp_capabilities` may still be queued ahead of it.
    */
-  private classify(_client: ClientState, item: JsonStreamItem): QueueEntry {
+  private classify(client: ClientState, item: JsonStreamItem): QueueEntry {
     if (item.kind === "error") {
       return {
         kind: "reply",
@@ -177,7 +251,10 @@ export class ProxyCore {
     }
     const value = item.value;
     const hasId = isJsonObject(value) && Object.hasOwn(value, "id");
-    const checked = checkRequest(value, { oobEnabled: false, orderKeys: this.options.orderKeys });
+    const checked = checkRequest(value, {
+      oobEnabled: client.oob,
+      orderKeys: this.options.orderKeys,
+    });
     if (checked.kind === "error") {
       return {
         kind: "reply",
@@ -215,7 +292,8 @@ export class ProxyCore {
       const missing = checkCapabilitiesOffered(checked.enable, offered);
       if (missing !== undefined) return errorReply(id, hasId, "GenericError", missing);
       client.phase = "command";
-      this.log(`client ${client.number} negotiated`);
+      client.oob = checked.enable.includes("oob");
+      this.log(`client ${client.number} negotiated${client.oob ? " (oob)" : ""}`);
       return hasId ? { return: {}, id: id ?? null } : { return: {} };
     }
     if (entry.name === "qmp_capabilities") {
@@ -272,12 +350,17 @@ export class ProxyCore {
     }
   }
 
-  /** The upstream greeted and accepted `qmp_capabilities`: clients are greeted with its version. */
-  upstreamConnected(upstreamGreeting: JsonObject): void {
+  /**
+   * The upstream greeted and accepted `qmp_capabilities`: clients are greeted with its version,
+   * and offered `oob` when it was enabled upstream (`session.oob`).
+   */
+  upstreamConnected(upstreamGreeting: JsonObject, session: UpstreamSession = {}): void {
     const greeting = restoreQdictOrder(upstreamGreeting) as JsonObject;
     const qmp = isJsonObject(greeting.QMP) ? greeting.QMP : {};
-    // No OOB towards clients: the proxy serialises commands, so it cannot let one overtake.
-    this.greeting = { QMP: { version: qmp.version ?? {}, capabilities: [] } };
+    // OOB towards clients only when it is on upstream: an exec-oob must reach QEMU as one.
+    this.greeting = {
+      QMP: { version: qmp.version ?? {}, capabilities: session.oob === true ? ["oob"] : [] },
+    };
     this.log(`upstream ${this.options.upstreamName} connected`);
     for (const client of this.clients.values()) if (client.phase === "waiting") this.greet(client);
     this.pump();
@@ -295,6 +378,15 @@ export class ProxyCore {
       return;
     }
     if (!("return" in message) && !("error" in message)) return;
+    if (this.oobInFlight.size > 0 && typeof message.id === "string") {
+      const oob = this.oobInFlight.get(message.id);
+      if (oob) {
+        // An out-of-band reply goes back at once, whatever is queued in band (§1.7).
+        this.oobInFlight.delete(message.id);
+        if (oob.client.phase !== "closed") oob.client.port.send(clientReply(message, oob.entry));
+        return;
+      }
+    }
     const flight = this.inFlight;
     // With one command in flight, an id-less error can only be its answer (a parse error of
     // what the proxy wrote); a reply with another id is not ours and is dropped (qmp-spec 2.4).
@@ -306,17 +398,7 @@ export class ProxyCore {
     const { client, entry } = flight;
     if (client.phase !== "closed" && client.queue[0] === entry) {
       client.queue.shift();
-      const reply: JsonObject = {};
-      // Rebuild the reply with the client's id, keeping QEMU's member order (`return` then `id`,
-      // `id` then `error`, §1.1) for the writer to apply.
-      if ("return" in message) {
-        reply.return = message.return as JsonValue;
-        if (entry.hasId) reply.id = entry.id ?? null;
-      } else {
-        if (entry.hasId) reply.id = entry.id ?? null;
-        reply.error = message.error as JsonValue;
-      }
-      client.port.send(reply);
+      client.port.send(clientReply(message, entry));
     }
     this.pump();
   }
@@ -330,10 +412,18 @@ export class ProxyCore {
     this.greeting = undefined;
     const flight = this.inFlight;
     this.inFlight = undefined;
+    const oobFlights = [...this.oobInFlight.values()];
+    this.oobInFlight.clear();
     const name = this.options.upstreamName;
+    const unanswered = (entry: ForwardEntry) =>
+      `qmpkit proxy: lost the connection to ${name} (${reason}) before '${entry.name}' was answered; it may or may not have run`;
     for (const client of [...this.clients.values()]) {
       // A client not yet greeted keeps waiting for the next upstream, its input untouched.
       if (client.phase === "closed" || client.phase === "waiting") continue;
+      // Out-of-band requests went upstream ahead of anything queued: their answers come first.
+      for (const { entry } of oobFlights.filter((f) => f.client === client)) {
+        client.port.send(errorReply(entry.id, entry.hasId, "GenericError", unanswered(entry)));
+      }
       for (const entry of client.queue) {
         if (entry.kind === "reply") {
           client.port.send(entry.message);
@@ -341,7 +431,7 @@ export class ProxyCore {
         }
         const desc =
           flight?.entry === entry
-            ? `qmpkit proxy: lost the connection to ${name} (${reason}) before '${entry.name}' was answered; it may or may not have run`
+            ? unanswered(entry)
             : `qmpkit proxy: lost the connection to ${name} (${reason}); '${entry.name}' was not sent`;
         client.port.send(errorReply(entry.id, entry.hasId, "GenericError", desc));
       }

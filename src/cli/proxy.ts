@@ -136,6 +136,7 @@ export class QmpProxy {
     }
     let phase: "greeting" | "negotiating" | "ready" = "greeting";
     let greeting: JsonObject | undefined;
+    let oob = false;
     let settle!: (error?: Error) => void;
     const handshake = new Promise<void>((resolve, reject) => {
       settle = (error) => (error ? reject(error) : resolve());
@@ -166,7 +167,18 @@ export class QmpProxy {
           }
           greeting = value;
           phase = "negotiating";
-          connection.send({ execute: "qmp_capabilities", id: `${PROXY_ID_PREFIX}0` });
+          // OOB is enabled upstream whenever offered, so that clients can be offered it (§1.7).
+          const caps = value.QMP.capabilities;
+          oob = Array.isArray(caps) && caps.includes("oob");
+          connection.send(
+            oob
+              ? {
+                  execute: "qmp_capabilities",
+                  arguments: { enable: ["oob"] },
+                  id: `${PROXY_ID_PREFIX}0`,
+                }
+              : { execute: "qmp_capabilities", id: `${PROXY_ID_PREFIX}0` },
+          );
         } else if (isJsonObject(value) && "return" in value) {
           phase = "ready";
           settle();
@@ -211,7 +223,7 @@ export class QmpProxy {
     }
     this.upstream = connection;
     this.delay = this.options.reconnectDelayMs ?? 100;
-    this.core.upstreamConnected(greeting!);
+    this.core.upstreamConnected(greeting!, { oob });
   }
 
   private upstreamGone(connection: Connection, error: Error | undefined): void {

@@ -11,6 +11,7 @@ import { isCommandError } from "../../src/base/errors.js";
 import { QmpClient } from "../../src/client/index.js";
 import { QmpServer } from "../../src/server/index.js";
 import { SimulatedMachine } from "../../src/sim/index.js";
+import { RawQmp } from "../support/real-qemu.js";
 import { collect, runCli, spawnCli, waitForOutput } from "./support.js";
 
 suite("proxy command", () => {
@@ -119,6 +120,89 @@ suite("proxy command", () => {
       proxy.kill("SIGINT");
       await proxyDone;
       await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should offer OOB and answer exec-oob while an in-band command hangs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-oob-"));
+    const upstream = join(dir, "oob.qmp");
+    const shared = join(dir, "shared.qmp");
+    const server = new QmpServer();
+    server.command("x-hang", () => new Promise(() => {}));
+    server.command("x-ping", (args) => ({ pong: args.n ?? null }), { allowOob: true });
+    await server.listen(`unix:${upstream}`);
+    const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`]);
+    const proxyDone = collect(proxy, { timeoutMs: 60_000 });
+    let client: QmpClient | undefined;
+    try {
+      await waitForOutput(proxy, (s) => s.includes("sharing"), 15_000, "stderr");
+      // The client library negotiates OOB only if the greeting offers it.
+      client = await QmpClient.connect(`unix:${shared}`, {
+        timeoutMs: 5_000,
+        trackRunState: false,
+        oob: true,
+      });
+      const hung = client.execute("x-hang").catch((e: unknown) => e);
+      const queued = client.execute("x-ping", { n: 0 }).catch((e: unknown) => e);
+      // In band, x-ping would wait for ever behind x-hang; out of band it is answered now.
+      assert.deepEqual(await client.execute("x-ping", { n: 1 }, { oob: true, timeoutMs: 5_000 }), {
+        pong: 1,
+      });
+      assert.deepEqual(await client.execute("x-ping", { n: 2 }, { oob: true, timeoutMs: 5_000 }), {
+        pong: 2,
+      });
+      await client.close();
+      await Promise.all([hung, queued]);
+    } finally {
+      await client?.close();
+      proxy.kill("SIGINT");
+      const r = await proxyDone;
+      assert.match(r.stderr, /client \d+ negotiated \(oob\)/);
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("should answer exec-oob through the proxy as the simulator answers it directly", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-oob-sim-"));
+    const upstream = join(dir, "vm.qmp");
+    const second = join(dir, "direct.qmp");
+    const shared = join(dir, "shared.qmp");
+    const vm = new SimulatedMachine({ qemuVersion: "7.2.22" });
+    await vm.listen(`unix:${upstream}`);
+    await vm.listen(`unix:${second}`);
+    const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`]);
+    const proxyDone = collect(proxy, { timeoutMs: 60_000 });
+    const raws: RawQmp[] = [];
+    try {
+      await waitForOutput(proxy, (s) => s.includes("sharing"), 15_000, "stderr");
+      const direct = await RawQmp.connect(second);
+      const viaProxy = await RawQmp.connect(shared);
+      raws.push(direct, viaProxy);
+      assert.equal(await viaProxy.nextLine(), await direct.nextLine());
+      for (const r of raws) {
+        r.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+        assert.equal(await r.nextLine(), '{"return": {}}\r\n');
+      }
+      for (const request of [
+        '{"exec-oob":"query-status","id":"s"}',
+        '{"exec-oob":"migrate-pause","id":"p"}',
+        '{"exec-oob":"qmp_capabilities","id":"c"}',
+        '{"exec-oob":"query-name","execute":"query-name"}',
+        '{"execute":"query-name","id":"in-band"}',
+      ]) {
+        direct.send(request);
+        viaProxy.send(request);
+        const expected = await direct.nextLine();
+        assert.ok(expected, request);
+        assert.equal(await viaProxy.nextLine(), expected, request);
+      }
+    } finally {
+      for (const r of raws) r.close();
+      proxy.kill("SIGINT");
+      await proxyDone;
+      await vm.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

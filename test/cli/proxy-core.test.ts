@@ -47,7 +47,7 @@ function harness() {
 }
 
 suite("proxy core", () => {
-  test("should greet each client itself once the upstream is ready, without offering OOB", () => {
+  test("should greet each client itself once the upstream is ready, without OOB when it is off upstream", () => {
     const h = harness();
     const a = h.client();
     assert.deepEqual(a.received, []);
@@ -237,5 +237,113 @@ suite("proxy core", () => {
     );
     h.answer({ return: { ok: true } });
     assert.deepEqual(b.received.at(-1), { return: { ok: true } });
+  });
+
+  test("should offer OOB when it is on upstream, and pass exec-oob at once, ahead of in-band", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting, { oob: true });
+    const a = h.client();
+    const b = h.client();
+    assert.deepEqual(a.received, [
+      { QMP: { version: upstreamGreeting.QMP.version, capabilities: ["oob"] } },
+    ]);
+    a.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+    b.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    b.received.length = 0;
+    // One in-band command in flight, one queued behind it, then an out-of-band one.
+    a.write('{"execute":"query-name","id":"n"}{"execute":"query-status","id":"s"}');
+    a.write('{"exec-oob":"migrate-pause","id":"oob"}');
+    assert.deepEqual(
+      h.upstream.map((m) => [m["exec-oob"] ?? m.execute, m.id]),
+      [
+        ["query-name", `${PROXY_ID_PREFIX}1`],
+        ["migrate-pause", `${PROXY_ID_PREFIX}2`],
+      ],
+    );
+    // Its reply overtakes the in-band ones, with the client's id.
+    const desc = "migrate-pause is currently only supported during postcopy-active state";
+    h.core.upstreamMessage({
+      id: `${PROXY_ID_PREFIX}2`,
+      error: { class: "GenericError", desc },
+    });
+    assert.deepEqual(a.received, [{ id: "oob", error: { class: "GenericError", desc } }]);
+    h.core.upstreamMessage({ return: { name: "vm" }, id: `${PROXY_ID_PREFIX}1` });
+    h.answer({ return: { status: "running" } });
+    assert.deepEqual(a.received.slice(1), [
+      { return: { name: "vm" }, id: "n" },
+      { return: { status: "running" }, id: "s" },
+    ]);
+    // A client that did not enable OOB gets QEMU's error for exec-oob, as before.
+    b.write('{"exec-oob":"migrate-pause","id":3}');
+    assert.deepEqual(b.received, [
+      {
+        id: 3,
+        error: { class: "GenericError", desc: "QMP input member 'exec-oob' is unexpected" },
+      },
+    ]);
+    assert.equal(h.upstream.length, 3);
+  });
+
+  test("should refuse exec-oob where QEMU does, without asking upstream", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting, { oob: true });
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+    a.received.length = 0;
+    a.write('{"exec-oob":"qmp_capabilities","id":1}');
+    a.write('{"exec-oob":"yank","execute":"query-status","id":2}');
+    a.write('{"exec-oob":"yank","arguments":[]}');
+    assert.deepEqual(a.received, [
+      {
+        id: 1,
+        error: {
+          class: "GenericError",
+          desc: "The command qmp_capabilities does not support OOB",
+        },
+      },
+      {
+        id: 2,
+        error: {
+          class: "GenericError",
+          desc: "QMP input member 'execute' clashes with 'exec-oob'",
+        },
+      },
+      { error: { class: "GenericError", desc: "QMP input member 'arguments' must be an object" } },
+    ]);
+    assert.deepEqual(h.upstream, []);
+  });
+
+  test("should read input sent before the greeting once greeted, OOB negotiation included", () => {
+    const h = harness();
+    const a = h.client();
+    a.write(
+      '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}{"exec-oob":"query-yank","id":1}',
+    );
+    assert.deepEqual(a.received, []);
+    h.core.upstreamConnected(upstreamGreeting, { oob: true });
+    assert.deepEqual(a.received.slice(1), [{ return: {} }]);
+    assert.deepEqual(h.upstream, [{ "exec-oob": "query-yank", id: `${PROXY_ID_PREFIX}1` }]);
+    h.core.upstreamMessage({ return: [], id: `${PROXY_ID_PREFIX}1` });
+    assert.deepEqual(a.received.at(-1), { return: [], id: 1 });
+  });
+
+  test("should fail an exec-oob in flight when the upstream goes, before the queued ones", () => {
+    const h = harness();
+    h.core.upstreamConnected(upstreamGreeting, { oob: true });
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+    a.write('{"execute":"stop","id":1}{"execute":"cont","id":2}{"exec-oob":"yank","id":3}');
+    a.received.length = 0;
+    h.core.upstreamLost("EOF");
+    assert.deepEqual(
+      a.received.map((m) => [m.id, (m.error as { desc: string }).desc.replace(/^.*\(EOF\)/, "")]),
+      [
+        [3, " before 'yank' was answered; it may or may not have run"],
+        [1, " before 'stop' was answered; it may or may not have run"],
+        [2, "; 'cont' was not sent"],
+      ],
+    );
+    assert.ok(a.closed());
   });
 });

@@ -11,7 +11,7 @@ import { QmpProxy } from "../../src/cli/proxy.js";
 import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
 
 const greetingLine =
-  /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \[\]\}\}\r\n$/;
+  /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \["oob"\]\}\}\r\n$/;
 
 suite("proxy against real QEMU", () => {
   test("should serve several clients at once over one QEMU monitor", realQemuTest(), async () => {
@@ -107,4 +107,95 @@ suite("proxy against real QEMU", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test(
+    "should pass exec-oob through to QEMU, answered as QEMU answers it, ahead of in-band commands",
+    realQemuTest(),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "qmpkit-proxy-oob-"));
+      const upstreamPath = join(dir, "qemu.sock");
+      const directPath = join(dir, "direct.sock");
+      const proxyPath = join(dir, "proxy.sock");
+      // A second monitor on the same QEMU, to ask it directly what the proxy's clients ask.
+      const qemu = await startQemu({
+        socketPath: upstreamPath,
+        args: ["-qmp", `unix:${directPath},server=on,wait=off`],
+      });
+      const clients: RawQmp[] = [];
+      let proxy: QmpProxy | undefined;
+      try {
+        // QEMU's own greeting, read before the proxy takes the monitor: the proxy's is the same.
+        const first = await RawQmp.connect(upstreamPath);
+        const qemuGreeting = await first.nextLine();
+        first.close();
+        proxy = await QmpProxy.start({
+          upstream: `unix:${upstreamPath}`,
+          listen: [`unix:${proxyPath}`],
+        });
+        const direct = await RawQmp.connect(directPath);
+        clients.push(direct);
+        const a = await RawQmp.connect(proxyPath);
+        const b = await RawQmp.connect(proxyPath);
+        clients.push(a, b);
+        assert.equal(await a.nextLine(), qemuGreeting);
+        assert.match(qemuGreeting!, /"capabilities": \["oob"\]/);
+        await direct.nextLine();
+        await b.nextLine();
+        for (const cl of [direct, a]) {
+          cl.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+          assert.equal(await cl.nextLine(), '{"return": {}}\r\n');
+        }
+        b.send('{"execute":"qmp_capabilities"}');
+        assert.equal(await b.nextLine(), '{"return": {}}\r\n');
+
+        // Out-of-band requests QEMU refuses or fails (none of 7.2's allow-oob commands can act
+        // on a VM with no migration), and one it runs: byte for byte what QEMU says directly.
+        const requests = [
+          '{"exec-oob":"migrate-pause","id":"p"}',
+          '{"exec-oob":"query-status","id":"s"}',
+          '{"exec-oob":"no-such-command","id":"n"}',
+          '{"exec-oob":"qmp_capabilities","id":"c"}',
+          '{"exec-oob":"yank","arguments":{"instances":[]},"id":"y"}',
+          '{"exec-oob":"migrate-recover","arguments":{"uri":"unix:/nonexistent"},"id":"r"}',
+          '{"exec-oob":"yank","execute":"query-status","id":"x"}',
+        ];
+        for (const request of requests) {
+          direct.send(request);
+          a.send(request);
+          const expected = await direct.nextLine();
+          assert.equal(await a.nextLine(), expected, request);
+        }
+        assert.equal(await a.nextLine(1), undefined, "one reply per request, and no event");
+        // A client that did not enable OOB gets QEMU's refusal.
+        b.send('{"exec-oob":"query-yank","id":1}');
+        assert.equal(
+          await b.nextLine(),
+          '{"id": 1, "error": {"class": "GenericError", "desc": "QMP input member \'exec-oob\' is unexpected"}}\r\n',
+        );
+
+        // exec-oob is not serialised behind in-band commands: b and a queue 20 in-band commands
+        // each, a then asks out of band; its answer comes long before a's in-band ones end.
+        const inBand = (n: number) =>
+          Array.from({ length: n }, (_, i) => `{"execute":"query-status","id":${i}}`).join("");
+        b.send(inBand(20));
+        a.send(`${inBand(20)}{"exec-oob":"query-yank","id":"fast"}`);
+        const aLines: string[] = [];
+        for (let i = 0; i < 21; i++) aLines.push((await a.nextLine())!);
+        const at = aLines.findIndex((l) => l.endsWith('"id": "fast"}\r\n'));
+        assert.ok(at >= 0 && at <= 2, `the out-of-band reply came at ${at}:\n${aLines.join("")}`);
+        assert.match(aLines[at]!, /^\{"return": \[.*\], "id": "fast"\}\r\n$/);
+        // The in-band replies keep their order and ids.
+        assert.deepEqual(
+          aLines.filter((_, i) => i !== at).map((l) => (JSON.parse(l) as { id: number }).id),
+          Array.from({ length: 20 }, (_, i) => i),
+        );
+        for (let i = 0; i < 20; i++) assert.match((await b.nextLine())!, new RegExp(`"id": ${i}}`));
+      } finally {
+        for (const cl of clients) cl.close();
+        await proxy?.close();
+        await qemu.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
