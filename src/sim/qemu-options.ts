@@ -73,6 +73,8 @@ export interface SimCommandLine {
       removable: boolean;
       werror?: BlockErrorAction | undefined;
       rerror?: BlockErrorAction | undefined;
+      /** `node-name`: the name of the drive's top node (BLOCK_IO_ERROR's `node-name`). */
+      nodeName?: string | undefined;
     }
   >;
 }
@@ -340,6 +342,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
         removable: boolean;
         werror?: BlockErrorAction;
         rerror?: BlockErrorAction;
+        nodeName?: string;
       } = {
         id: "",
         removable: false,
@@ -348,6 +351,9 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
       for (const [k, v] of splitQemuOpts(value)) {
         if (k === "id") id = v;
         else if (k === "media") drive.removable = v === "cdrom";
+        // The top node's name, as QEMU's block layer gives it ([obs] 7.2.22 and 10.0.2:
+        // BLOCK_IO_ERROR's node-name is the -drive node-name).
+        else if (k === "node-name" && v !== undefined) drive.nodeName = v;
         else if (k === "werror" || k === "rerror") {
           if (v === undefined || !errorActions.has(v)) {
             throw new QemuOptionError(option, `'${k}' must be one of report, ignore, stop, enospc`);
@@ -383,6 +389,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
       const driver = parts[0]?.[0] ?? "";
       const opts = new Map(parts.slice(1).map(([k, v]) => [k, v ?? "on"]));
       const id = opts.get("id");
+      const blocker = placeOnBus(line, driver, opts);
       if (driver.startsWith("virtio-balloon")) {
         line.balloon = true;
         if (id !== undefined) line.devices.push({ id, driver });
@@ -421,6 +428,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
         };
         if (drive.werror !== undefined) block.werror = drive.werror;
         if (drive.rerror !== undefined) block.rerror = drive.rerror;
+        if (drive.nodeName !== undefined) block.nodeName = drive.nodeName;
         line.blockDevices.push(block);
         // IDE and floppy buses cannot hot-unplug (7.2.22: "Bus 'ide.1' does not support hotplugging").
         const hotpluggable = !driver.startsWith("ide-") && driver !== "floppy";
@@ -431,9 +439,12 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
           bus: hotpluggable ? "pci.0" : "ide.1",
         });
       } else if (id !== undefined) {
-        line.devices.push({ id, driver });
+        const device: QdevDeviceOptions = { id, driver };
+        if (blocker !== undefined) blocker.device = device;
+        line.devices.push(device);
       }
-      // Anything else without an id (controllers, watchdogs, pvpanic) has nothing to simulate.
+      // Anything else without an id (controllers, watchdogs, pvpanic) has nothing to simulate;
+      // a non-migratable device without an id blocks migration in QEMU but not here.
     },
   },
   netdev: {
@@ -559,7 +570,125 @@ export function parseQemuOptions(
     }
     spec.apply(line, value, arg);
   }
+  finishPlacement(line);
   return line;
+}
+
+// ---------------------------------------------------------------------- PCI and USB placement
+
+/**
+ * Drivers that sit on the PCI bus (besides every `*-pci`): what takes a slot on `-machine pc`.
+ */
+const PCI_DRIVERS = new Set([
+  "qemu-xhci",
+  "nec-usb-xhci",
+  "usb-ehci",
+  "ich9-usb-ehci1",
+  "piix3-usb-uhci",
+  "piix4-usb-uhci",
+  "e1000",
+  "e1000e",
+  "rtl8139",
+  "vmxnet3",
+  "i6300esb",
+  "ahci",
+  "nvme",
+  "megasas",
+  "lsi53c895a",
+  "intel-hda",
+  "ich9-intel-hda",
+  "AC97",
+  "ES1370",
+  "VGA",
+  "cirrus-vga",
+  "qxl-vga",
+  "bochs-display",
+  "ivshmem-plain",
+  "ivshmem-doorbell",
+  "pvpanic-pci",
+]);
+
+/** USB host controllers the simulator places devices on (their bus is `ID.0`). */
+const USB_CONTROLLERS = new Set(["qemu-xhci", "nec-usb-xhci"]);
+
+/**
+ * USB devices whose vmstate QEMU 7.2 marks unmigratable (hw/usb/dev-network.c,
+ * hw/usb/dev-serial.c); the vmstate name is the driver name. Checked on 7.2.22.
+ */
+const UNMIGRATABLE_USB = new Set(["usb-net", "usb-serial"]);
+
+interface PciSlot {
+  /** `addr=` given on the command line, else assigned once all options are read. */
+  slot: number | undefined;
+}
+
+interface Placement {
+  pci: PciSlot[];
+  controllers: Array<{ bus: string; pci: PciSlot; nextPort: number }>;
+  blockers: Array<{ pci: PciSlot; port: number; vmstate: string; device?: QdevDeviceOptions }>;
+}
+
+const placements = new WeakMap<SimCommandLine, Placement>();
+
+/**
+ * Records where a `-device` goes: a PCI slot, or a port of a USB controller (numbered from 1 in
+ * the order devices are plugged, as 7.2.22 numbers USB 2 ports of qemu-xhci). Returns the
+ * record of a non-migratable device, whose `device` the caller sets when the simulator keeps it.
+ */
+function placeOnBus(
+  line: SimCommandLine,
+  driver: string,
+  opts: ReadonlyMap<string, string>,
+): { device?: QdevDeviceOptions } | undefined {
+  let p = placements.get(line);
+  if (p === undefined) {
+    p = { pci: [], controllers: [], blockers: [] };
+    placements.set(line, p);
+  }
+  if (driver.endsWith("-pci") || PCI_DRIVERS.has(driver)) {
+    const addr = opts.get("addr");
+    const explicit = addr === undefined ? undefined : Number.parseInt(addr.split(".")[0] ?? "", 16);
+    const slot: PciSlot = { slot: Number.isNaN(explicit) ? undefined : explicit };
+    p.pci.push(slot);
+    if (USB_CONTROLLERS.has(driver)) {
+      p.controllers.push({ bus: `${opts.get("id") ?? driver}.0`, pci: slot, nextPort: 1 });
+    }
+    return undefined;
+  }
+  if (!driver.startsWith("usb-")) return undefined;
+  const bus = opts.get("bus");
+  const controller =
+    bus === undefined ? p.controllers[0] : p.controllers.find((c) => c.bus === bus);
+  if (controller === undefined) return undefined;
+  const port = controller.nextPort++;
+  if (!UNMIGRATABLE_USB.has(driver)) return undefined;
+  const blocker: Placement["blockers"][number] = { pci: controller.pci, port, vmstate: driver };
+  p.blockers.push(blocker);
+  return blocker;
+}
+
+/**
+ * Once every option is read: PCI slots for the devices without `addr=` (on `-machine pc` the
+ * first free one from 2 with `-nodefaults`, from 3 without, where the default VGA has 2; checked
+ * on 7.2.22), and the vmstate paths of the non-migratable devices kept by the simulator
+ * (`0000:00:SS.0/PORT/NAME`).
+ */
+function finishPlacement(line: SimCommandLine): void {
+  const p = placements.get(line);
+  if (p === undefined || line.machine !== "pc") return;
+  const taken = new Set(p.pci.flatMap((s) => (s.slot === undefined ? [] : [s.slot])));
+  let next = line.nodefaults ? 2 : 3;
+  for (const s of p.pci) {
+    if (s.slot !== undefined) continue;
+    while (taken.has(next)) next++;
+    s.slot = next;
+    taken.add(next);
+  }
+  for (const b of p.blockers) {
+    if (b.device === undefined || b.pci.slot === undefined) continue;
+    const slot = b.pci.slot.toString(16).padStart(2, "0");
+    b.device.unmigratable = `0000:00:${slot}.0/${b.port}/${b.vmstate}`;
+  }
 }
 
 /** One help line per option, for `qmpkit sim --help`. */

@@ -7,7 +7,7 @@
  * storm…) 200 ms after it starts, then halts. See `guests/firmware.inc`.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,7 @@ export const GUEST_NAMES = [
   "watchdog-once",
   "watchdog-storm",
   "rtc-storm",
+  "ata-read-storm",
 ] as const;
 
 /** One of {@link GUEST_NAMES}. */
@@ -56,6 +57,21 @@ export class GuestImages {
       this.built.set(name, path);
     }
     return path;
+  }
+
+  /**
+   * A 1 MiB raw disk image and a blkdebug configuration that fails every read of it with EIO
+   * (`inject-error` on the `read_aio` event), made once in this directory; returns the value for
+   * `-drive file=…`.
+   */
+  failingDisk(): string {
+    const image = join(this.dir, "failing-disk.img");
+    const config = join(this.dir, "failing-disk.blkdebug");
+    if (!existsSync(config)) {
+      writeFileSync(image, Buffer.alloc(1024 * 1024));
+      writeFileSync(config, '[inject-error]\nevent = "read_aio"\nerrno = "5"\n');
+    }
+    return `blkdebug:${config}:${image}`;
   }
 
   dispose(): void {

@@ -64,6 +64,14 @@ export interface Scenario {
    * default SeaBIOS model (two guest resets after each reset or wake-up, §4.3 note).
    */
   readonly firmware?: "tiny" | "seabios" | undefined;
+  /**
+   * A disk whose every read fails (EIO from a blkdebug rule): `-drive if=none,id=DRIVE,
+   * format=raw,node-name=NODE,file=blkdebug:…` and `-device ide-hd,drive=DRIVE,id=DEVICE`
+   * (on ide.1, the secondary channel). The real run gets the files; the simulator the same line.
+   */
+  readonly failingDisk?:
+    | { readonly drive: string; readonly node: string; readonly device: string }
+    | undefined;
   readonly steps: readonly ScenarioStep[];
   /** The expected normalised transcript, after the greeting and negotiation. */
   readonly expect: readonly string[];
@@ -95,6 +103,18 @@ const QUIET_MS = 300;
 /** The options every run gets (the issue's machine line); `-S` and `-qmp` are added by the runners. */
 export function baseOptions(scenario: Scenario): string[] {
   return ["-machine", scenario.machine ?? "pc", "-accel", "tcg", "-display", "none", "-nodefaults"];
+}
+
+/** The options of a scenario's failing disk (`file` is the value for `-drive file=`). */
+function failingDiskOptions(scenario: Scenario, file: string): string[] {
+  const disk = scenario.failingDisk;
+  if (disk === undefined) return [];
+  return [
+    "-drive",
+    `if=none,id=${disk.drive},format=raw,node-name=${disk.node},file=${file}`,
+    "-device",
+    `ide-hd,drive=${disk.drive},id=${disk.device}`,
+  ];
 }
 
 /** The greeting and negotiation, as they appear at the start of every normalised transcript. */
@@ -204,6 +224,9 @@ export async function runOnRealQemu(
     args.push("-bios", await images.image(scenario.guest ?? "idle"));
   }
   args.push(...(scenario.options ?? []));
+  if (scenario.failingDisk !== undefined) {
+    args.push(...failingDiskOptions(scenario, images.failingDisk()));
+  }
   const qemu = await startQemu({ machine, paused: true, args, qemu: options.qemu });
   let peer: QmpRecorder | undefined;
   try {
@@ -237,6 +260,11 @@ export async function runOnSimulator(
     ...(tinyFirmware ? ["--firmware-resets", "0"] : []),
     ...(options.qemuVersion === undefined ? [] : ["--qemu-version", options.qemuVersion]),
     ...(scenario.options ?? []),
+    // The simulator reads no file: the path only has to be well formed.
+    ...failingDiskOptions(
+      scenario,
+      "blkdebug:/nonexistent/failing-disk.blkdebug:/nonexistent/failing-disk.img",
+    ),
   ]);
   let stderr = "";
   const vm = new SimulatedMachine({
