@@ -293,10 +293,43 @@ const blockIoErrorStorm: Scenario = {
   ],
 };
 
+/**
+ * A failing read with rerror=stop: BLOCK_IO_ERROR{action: stop}, STOP, state io-error; `cont`
+ * resumes and the device retries the read, which fails and stops the VM again. The 1.5 s pause
+ * lets the throttle record of the first event lapse (§2.2 step 5), so the second goes out at once.
+ */
+const blockIoErrorStop: Scenario = {
+  name: "BLOCK_IO_ERROR with rerror=stop: STOP and io-error; cont retries the read, which stops the VM again",
+  reference:
+    "§4.3 BLOCK_IO_ERROR action stop (io-error); §5 cont from io-error (§3.2 io-error → running); §2.2 step 5",
+  guest: "ata-read-storm",
+  failingDisk: { drive: "d0", node: "n0", device: "disk0", rerror: "stop" },
+  steps: [
+    send("cont"),
+    { do: "guest", action: "io-error", args: { device: "d0", operation: "read" }, storm: true },
+    untilEvent("STOP"),
+    send("query-status"),
+    { do: "sleep", ms: 1_500 },
+    send("cont"),
+    { do: "until-event", event: "STOP", count: 2 },
+  ],
+  expect: [
+    ...CONT,
+    `${ev("BLOCK_IO_ERROR", BLOCK_IO_ERROR_DATA.replace('"report"', '"stop"'))} [+0s]`,
+    ev("STOP"),
+    ...query("io-error"),
+    ...CONT,
+    `${ev("BLOCK_IO_ERROR", BLOCK_IO_ERROR_DATA.replace('"report"', '"stop"'))} [+2s]`,
+    ev("STOP"),
+    ...query("io-error"),
+  ],
+};
+
 /** The throttling storms (§2), on QEMU 10.0: run them one at a time. */
 export const THROTTLE_SCENARIOS_10: readonly Scenario[] = [
   ...THROTTLE_SCENARIOS.map(on10),
   blockIoErrorStorm,
+  blockIoErrorStop,
 ];
 
 /**

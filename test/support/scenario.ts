@@ -70,7 +70,13 @@ export interface Scenario {
    * (on ide.1, the secondary channel). The real run gets the files; the simulator the same line.
    */
   readonly failingDisk?:
-    | { readonly drive: string; readonly node: string; readonly device: string }
+    | {
+        readonly drive: string;
+        readonly node: string;
+        readonly device: string;
+        /** `rerror=` of the drive. Default QEMU's (`report`). */
+        readonly rerror?: "report" | "ignore" | "stop" | undefined;
+      }
     | undefined;
   readonly steps: readonly ScenarioStep[];
   /** The expected normalised transcript, after the greeting and negotiation. */
@@ -111,7 +117,7 @@ function failingDiskOptions(scenario: Scenario, file: string): string[] {
   if (disk === undefined) return [];
   return [
     "-drive",
-    `if=none,id=${disk.drive},format=raw,node-name=${disk.node},file=${file}`,
+    `if=none,id=${disk.drive},format=raw,node-name=${disk.node},${disk.rerror === undefined ? "" : `rerror=${disk.rerror},`}file=${file}`,
     "-device",
     `ide-hd,drive=${disk.drive},id=${disk.device}`,
   ];
