@@ -73,6 +73,13 @@ export interface QdevDeviceOptions {
    * `host` (USB devices, virtio-serial ports: at once). Default: by driver.
    */
   unplug?: "guest" | "host" | undefined;
+  /**
+   * The device cannot be migrated (QEMU 7.2: `usb-net`, `usb-serial`, whose vmstate is marked
+   * unmigratable): its vmstate instance path, e.g. `0000:00:02.0/1/usb-serial` (controller's PCI
+   * address / USB port / vmstate name), which `query-migrate`'s `blocked-reasons` and `migrate`'s
+   * refusal name. Unplugging the device lifts the block.
+   */
+  unmigratable?: string | undefined;
 }
 
 /** The devices a simulated machine has. Default: none, as `-nodefaults`. */
@@ -123,6 +130,7 @@ function migrationRam(
   machine: "none" | "pc",
   options: SimDevicesOptions,
   guestRan: () => boolean,
+  blockers: () => string[],
 ): SimMigrationOptions {
   const pc = machine === "pc";
   const memory = options.memoryBytes ?? (pc ? 128 * 1024 * 1024 : 0);
@@ -130,6 +138,7 @@ function migrationRam(
   return {
     bandwidth: options.migrationBandwidth,
     failure: options.migrationFailure,
+    blockers,
     ramBytes: memory + (pc ? PC_FIRMWARE_BYTES : 0),
     normalPages: () => (pc ? PC_FIRMWARE_DATA_PAGES : 0) + used(),
     deviceStateBytes: pc ? 92 : memory > 0 ? 12 : 0,
@@ -159,6 +168,7 @@ interface QdevDevice {
   unplugPending: boolean;
   nic: boolean;
   rxFilterNotify: boolean;
+  unmigratable: string | undefined;
 }
 
 interface BlockJob {
@@ -206,7 +216,12 @@ export class SimDevices {
     let guestRan = host.core.state === "running";
     this.migration = new SimMigration(
       host,
-      migrationRam(host.core.machine, options, () => guestRan),
+      migrationRam(
+        host.core.machine,
+        options,
+        () => guestRan,
+        () => this.#migrationBlockers(),
+      ),
     );
     for (const b of options.blockDevices ?? []) {
       this.blocks.set(b.id, {
@@ -238,6 +253,14 @@ export class SimDevices {
     });
   }
 
+  /** The instance paths of the devices that block migration, in the order they were created. */
+  #migrationBlockers(): string[] {
+    const paths: string[] = [];
+    for (const d of this.qdevs.values())
+      if (d.unmigratable !== undefined) paths.push(d.unmigratable);
+    return paths;
+  }
+
   #addQdev(d: QdevDeviceOptions, nic: boolean): void {
     this.qdevs.set(d.id, {
       id: d.id,
@@ -250,6 +273,7 @@ export class SimDevices {
       unplugPending: false,
       nic,
       rxFilterNotify: true,
+      unmigratable: d.unmigratable,
     });
   }
 

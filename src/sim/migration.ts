@@ -10,6 +10,7 @@
  * | status | members |
  * |---|---|
  * | none (never migrated) | nothing: `{}` |
+ * | any, while a device cannot be migrated | also `blocked-reasons` (6.0+), newest device first |
  * | setup | `status` |
  * | active, cancelling | `status`, `setup-time`, `total-time` (so far), `expected-downtime`, `ram` (+ `xbzrle-cache` with xbzrle, `compression` with compress) |
  * | completed | `status`, `setup-time`, `total-time`, `downtime`, `ram` (`remaining` and `dirty-pages-rate` 0; the same extras) |
@@ -75,6 +76,11 @@ export interface SimMigrationOptions {
   bandwidth?: number | undefined;
   /** Decides whether a migration to `uri` fails, and how. Default: every migration succeeds. */
   failure?: ((uri: string) => MigrationFailure | undefined) | undefined;
+  /**
+   * The vmstate instance paths of the non-migratable devices present now, in creation order.
+   * Default: none.
+   */
+  blockers?: (() => readonly string[]) | undefined;
 }
 
 /** `migrate-set-parameters`'s defaults that the model uses (QEMU 7.2 `migration/migration.c`). */
@@ -261,6 +267,14 @@ export class SimMigration {
       throw new SimCommandError(
         "GenericError",
         "Can't migrate the vm that was paused due to previous migration",
+      );
+    }
+    // qemu_savevm_state_blocked: the first non-migratable device, before MIGRATION setup.
+    const blocker = this.#options.blockers?.()[0];
+    if (blocker !== undefined) {
+      throw new SimCommandError(
+        "GenericError",
+        `State blocked by non-migratable device '${blocker}'`,
       );
     }
     if (this.#out?.timer !== undefined) this.#host.clock.clearTimer(this.#out.timer as never);
@@ -482,6 +496,12 @@ export class SimMigration {
       info["socket-address"] = this.#incoming.socketAddresses;
     }
     if (this.#incoming.status !== undefined) info.status = this.#incoming.status;
+    // Whatever the status (even before any migration): why a migration is impossible now, the
+    // newest device first (qemu_savevm_non_migratable_list prepends).
+    const blockers = this.#options.blockers?.() ?? [];
+    if (blockers.length > 0) {
+      info["blocked-reasons"] = blockers.map((p) => `non-migratable device: ${p}`).reverse();
+    }
     const m = this.#out;
     if (m !== undefined && m.status !== "none") {
       info.status = m.status;

@@ -17,8 +17,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import type { JsonValue } from "../../src/base/json.js";
+import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import {
   type MigrationFailure,
+  parseQemuOptions,
   SimulatedMachine,
   type SimulatedMachineOptions,
 } from "../../src/sim/index.js";
@@ -338,6 +340,61 @@ suite("migration against QEMU 7.2.22", () => {
       assert.deepEqual([...r.sim.replies], [...r.real.replies]);
       assert.deepEqual(r.sim.events, r.real.events);
       assertSameShapes(r, ["failed"]);
+    },
+  );
+
+  test(
+    "should list non-migratable devices in blocked-reasons and refuse to migrate until they are gone",
+    realQemuTest(),
+    async () => {
+      const args = [
+        "-m",
+        "16",
+        "-device",
+        "qemu-xhci,id=xhci",
+        "-device",
+        "usb-kbd,id=kbd",
+        "-chardev",
+        "null,id=c0",
+        "-device",
+        "usb-serial,chardev=c0,id=ser0",
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "usb-net,netdev=n0,id=un0,bus=xhci.0",
+      ];
+      const simArgs = args.filter((a, i) => a !== "-chardev" && args[i - 1] !== "-chardev");
+      const r = await both(
+        () => realPeer("pc", args),
+        () =>
+          simPeer(
+            machineOptionsFrom(
+              parseQemuOptions(["-machine", "pc", "-nodefaults", "-S", ...simArgs]),
+            ),
+          ),
+        async (peer, run) => {
+          await exec(peer, run, caps([["events", true]]));
+          const steps: Array<[string, object]> = [
+            ["before", { execute: "query-migrate" }],
+            ["refused", { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } }],
+            ["unplug-net", { execute: "device_del", arguments: { id: "un0" } }],
+            ["after-net", { execute: "query-migrate" }],
+            ["unplug-serial", { execute: "device_del", arguments: { id: "ser0" } }],
+            ["after-serial", { execute: "query-migrate" }],
+            ["allowed", { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } }],
+          ];
+          for (const [label, command] of steps) {
+            run.replies.set(label, await exec(peer, run, command));
+            // DEVICE_DELETED follows device_del's reply for USB devices: let it arrive.
+            if (label.startsWith("unplug")) await new Promise((res) => setTimeout(res, 100));
+          }
+          await pollUntil(peer, run, (i) => i.status === "completed");
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assert.match(r.real.replies.get("before") ?? "", /"blocked-reasons": \["non-migratable/);
+      assert.deepEqual(r.sim.events, r.real.events);
+      assertSameShapes(r, ["completed"]);
     },
   );
 

@@ -247,6 +247,43 @@ suite("query-migrate through a migration's statuses", () => {
   });
 });
 
+suite("non-migratable devices", () => {
+  test("should list them in blocked-reasons, newest first, refuse migrate, and unblock on unplug", () => {
+    const { dev, clock, log } = rig({
+      devices: [
+        {
+          id: "ser0",
+          driver: "usb-serial",
+          unplug: "host",
+          unmigratable: "0000:00:02.0/1/usb-serial",
+        },
+        { id: "kbd", driver: "usb-kbd", unplug: "host" },
+        { id: "un0", driver: "usb-net", unplug: "host", unmigratable: "0000:00:02.0/3/usb-net" },
+      ],
+    });
+    assert.deepEqual(dev.queryMigrate(), {
+      "blocked-reasons": [
+        "non-migratable device: 0000:00:02.0/3/usb-net",
+        "non-migratable device: 0000:00:02.0/1/usb-serial",
+      ],
+    });
+    assert.throws(
+      () => dev.migrate("exec:cat"),
+      err("GenericError", "State blocked by non-migratable device '0000:00:02.0/1/usb-serial'"),
+    );
+    assert.deepEqual(log, [], "no MIGRATION setup for a refused migrate");
+    dev.deviceDel("ser0");
+    clock.advance(1);
+    assert.throws(() => dev.migrate("exec:cat"), /usb-net/);
+    dev.deviceDel("un0");
+    clock.advance(1);
+    assert.deepEqual(dev.queryMigrate(), {});
+    dev.migrate("exec:cat");
+    clock.advance(100);
+    assert.equal(dev.queryMigrate().status, "completed");
+  });
+});
+
 suite("x-sim-inject MIGRATION on a source", () => {
   test("should fail the running migration (no error-desc) and resume a VM stopped for it", () => {
     const clock = new ManualClock();

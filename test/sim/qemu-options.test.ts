@@ -122,6 +122,58 @@ suite("parseQemuOptions", () => {
   });
 });
 
+suite("PCI and USB placement of non-migratable devices", () => {
+  const unmigratable = (argv: string[]) =>
+    parseQemuOptions(argv)
+      .devices.filter((d) => d.unmigratable !== undefined)
+      .map((d) => `${d.id} ${d.unmigratable}`);
+  const usb = [
+    "-device",
+    "qemu-xhci,id=xhci",
+    "-device",
+    "usb-kbd,id=kbd",
+    "-device",
+    "usb-serial,chardev=c0,id=ser0",
+    "-device",
+    "usb-net,netdev=n0,id=un0,bus=xhci.0",
+  ];
+  test("should name them by controller slot, USB port and vmstate, as 7.2.22 does", () => {
+    // 7.2.22: xhci in slot 2 with -nodefaults, 3 without (the default VGA takes 2).
+    assert.deepEqual(unmigratable(["-M", "pc", "-nodefaults", ...usb]), [
+      "ser0 0000:00:02.0/2/usb-serial",
+      "un0 0000:00:02.0/3/usb-net",
+    ]);
+    assert.deepEqual(unmigratable([...usb, "-machine", "pc"]), [
+      "ser0 0000:00:03.0/2/usb-serial",
+      "un0 0000:00:03.0/3/usb-net",
+    ]);
+  });
+
+  test("should skip slots given with addr= and place devices on the named bus", () => {
+    const line = [
+      "-M",
+      "pc",
+      "-nodefaults",
+      "-device",
+      "virtio-balloon-pci,addr=0x2",
+      "-device",
+      "qemu-xhci,id=a",
+      "-device",
+      "nec-usb-xhci,id=b,addr=0x7",
+      "-device",
+      "usb-net,netdev=n0,id=un0,bus=b.0",
+      "-device",
+      "usb-serial,id=s0",
+    ];
+    assert.deepEqual(unmigratable(line), [
+      "un0 0000:00:07.0/1/usb-net",
+      "s0 0000:00:03.0/1/usb-serial",
+    ]);
+    // No PCI bus on -machine none: nothing placed.
+    assert.deepEqual(unmigratable(["-M", "none", ...usb]), []);
+  });
+});
+
 suite("splitQemuOpts", () => {
   test("should split on commas with ,, as a literal comma", () => {
     assert.deepEqual(splitQemuOpts("unix:/a,,b,server=on,nowait"), [
