@@ -19,6 +19,7 @@ import {
 const v72 = { major: 7, minor: 2, micro: 22 };
 const v81 = { major: 8, minor: 1, micro: 0 };
 const v90 = { major: 9, minor: 0, micro: 0 };
+const v100 = { major: 10, minor: 0, micro: 2 };
 const v102 = { major: 10, minor: 2, micro: 0 };
 
 /** §3.2, column v7.2.0: "from: to, to, …". */
@@ -66,10 +67,11 @@ function expected(version: "7.2" | "8.1" | "9.0"): Set<string> {
 }
 
 suite("run-state table", () => {
-  test("should have 71 pairs in 7.2, 77 in 8.1 and 85 in 9.0 and 10.2", () => {
+  test("should have 71 pairs in 7.2, 77 in 8.1 and 85 in 9.0, 10.0 and 10.2", () => {
     assert.equal(runStateTransitions(v72).length, 71);
     assert.equal(runStateTransitions(v81).length, 77);
     assert.equal(runStateTransitions(v90).length, 85);
+    assert.equal(runStateTransitions(v100).length, 85);
     assert.equal(runStateTransitions(v102).length, 85);
     assert.equal(runStateTransitions({ major: 8, minor: 0, micro: 5 }).length, 71);
   });
@@ -77,6 +79,9 @@ suite("run-state table", () => {
   for (const [name, version, tag] of [
     ["7.2.22", v72, "7.2"],
     ["8.1.0", v81, "8.1"],
+    // 10.0.2: the stop-from-suspended (suspended → paused → suspended) and reset paths are
+    // exercised on the real binary by test/conformance/differential-10.test.ts.
+    ["10.0.2", v100, "9.0"],
     ["10.2.0", v102, "9.0"],
   ] as const) {
     const allowed = expected(tag);
