@@ -247,11 +247,60 @@ const pvShutdown: Scenario[] = [
   },
 ];
 
+// ------------------------------------------------------------------ host commands that drive device events
+
+const devices: Scenario[] = [
+  {
+    name: "eject of an empty IDE CD-ROM drive: the tray opens once; device_del refused on IDE",
+    reference: "issue 4 §2 eject → DEVICE_TRAY_MOVED; IDE cannot hot-unplug",
+    options: ["-drive", "if=none,id=cd0,media=cdrom", "-device", "ide-cd,drive=cd0,id=cdrom0"],
+    steps: [
+      send("eject", '{"id": "cdrom0"}'),
+      send("eject", '{"device": "cd0"}'),
+      send("eject", "{}"),
+      send("device_del", '{"id": "cdrom0"}'),
+    ],
+    note: "The expectation is what QEMU 10.0.2 showed (the reference has no row for it); the simulator's model of it came from 7.2.22.",
+    expect: [
+      sent("eject", '{"id": "cdrom0"}'),
+      ev("DEVICE_TRAY_MOVED", '{"device": "cd0", "tray-open": true, "id": "cdrom0"}'),
+      RETURN,
+      sent("eject", '{"device": "cd0"}'),
+      RETURN,
+      sent("eject", "{}"),
+      error("Need exactly one of 'device' and 'id'"),
+      sent("device_del", '{"id": "cdrom0"}'),
+      error("Bus 'ide.1' does not support hotplugging"),
+      ...query("prelaunch"),
+    ],
+  },
+  {
+    name: "device_del of a USB tablet: DEVICE_DELETED without the guest; again refused",
+    reference: "issue 4 §2 device_del → DEVICE_DELETED (USB: no guest acknowledgement)",
+    options: ["-device", "qemu-xhci,id=xhci", "-device", "usb-tablet,id=tab0"],
+    steps: [
+      send("device_del", '{"id": "tab0"}'),
+      { do: "until-event", event: "DEVICE_DELETED" },
+      send("device_del", '{"id": "tab0"}'),
+    ],
+    note: "The expectation is what QEMU 10.0.2 showed (as 7.2.22 does: the event just after the reply).",
+    expect: [
+      sent("device_del", '{"id": "tab0"}'),
+      RETURN,
+      ev("DEVICE_DELETED", '{"device": "tab0", "path": "/machine/peripheral/tab0"}'),
+      sent("device_del", '{"id": "tab0"}'),
+      `<<< {"error": {"class": "DeviceNotFound", "desc": "Device 'tab0' not found"}}`,
+      ...query("prelaunch"),
+    ],
+  },
+];
+
 /** The scenarios without throttling, on QEMU 10.0. */
 export const SCENARIOS_10: readonly Scenario[] = [
   ...SCENARIOS.filter((s) => s.name !== REPLACED_ON_10).map(on10),
   ...suspended,
   ...pvShutdown,
+  ...devices,
 ];
 
 // ------------------------------------------------------------------ 9.2: BLOCK_IO_ERROR throttled
