@@ -25,6 +25,18 @@ export interface QapiString {
 }
 
 /**
+ * A string, or JSON null where null means "reset to the default"
+ * (for example an empty TLS setting).  QEMU declared it in 2.10; the
+ * catalogue dates it from 2.7 because migrate-set-parameters' TLS
+ * settings use it, and those arrived in 2.7 as plain strings (null
+ * was refused before 2.10, which the conventions cannot express).
+ *
+ * Defined in `schema/qapi/common.json:38`.
+ * @since 2.7
+ */
+export type StrOrNull = string | null;
+
+/**
  * The kind of address an endpoint has.  The VNC events have sent
  * "ipv4" and "ipv6" since 0.13; QEMU's schema declared the type in 2.1.
  *
@@ -1078,7 +1090,7 @@ export interface VncDisconnectedEventData {
 /**
  * Counters of a memory (or disk) migration stream.
  *
- * Defined in `schema/qapi/migration.json:68`.
+ * Defined in `schema/qapi/migration.json:69`.
  * @since 0.14
  */
 export interface MigrationStats {
@@ -1170,7 +1182,7 @@ export interface MigrationStats {
 /**
  * Counters of the XBZRLE page cache.
  *
- * Defined in `schema/qapi/migration.json:100`.
+ * Defined in `schema/qapi/migration.json:101`.
  * @since 1.2
  */
 export interface XBZRLECacheStats {
@@ -1201,7 +1213,7 @@ export interface XBZRLECacheStats {
  *
  * Removed in QEMU 9.1.
  *
- * Defined in `schema/qapi/migration.json:124`.
+ * Defined in `schema/qapi/migration.json:125`.
  * @since 3.1
  */
 export interface CompressionStats {
@@ -1223,7 +1235,7 @@ export interface CompressionStats {
  * since 0.14; QEMU's schema made it this enumeration in 2.3.  The
  * values' history before 2.3 is not recorded here.
  *
- * Defined in `schema/qapi/migration.json:176`.
+ * Defined in `schema/qapi/migration.json:177`.
  * @since 0.14
  */
 export type MigrationStatus = "none" | "setup" | "cancelling" | "cancelled" | "active" | "postcopy-active" | "postcopy-paused" | "postcopy-recover-setup" | "postcopy-recover" | "completed" | "failed" | "colo" | "pre-switchover" | "device" | "wait-unplug";
@@ -1233,7 +1245,7 @@ export const MigrationStatusValues = ["none", "setup", "cancelling", "cancelled"
 /**
  * Counters of VFIO device state migration.
  *
- * Defined in `schema/qapi/migration.json:192`.
+ * Defined in `schema/qapi/migration.json:193`.
  * @since 5.2
  */
 export interface VfioStats {
@@ -1247,7 +1259,7 @@ export interface VfioStats {
  * empty.  The catalogue has every member QEMU 7.2 reports, those QEMU
  * removed later, and those 8.1 added.
  *
- * Defined in `schema/qapi/migration.json:256`.
+ * Defined in `schema/qapi/migration.json:257`.
  * @since 0.14
  */
 export interface MigrationInfo {
@@ -1343,7 +1355,7 @@ export interface MigrationInfo {
 /**
  * The switches of a migration, set with @migrate-set-capabilities.
  *
- * Defined in `schema/qapi/migration.json:379`.
+ * Defined in `schema/qapi/migration.json:380`.
  * @since 1.2
  */
 export type MigrationCapability = "xbzrle" | "rdma-pin-all" | "auto-converge" | "zero-blocks" | "compress" | "events" | "postcopy-ram" | "x-colo" | "release-ram" | "block" | "return-path" | "pause-before-switchover" | "x-multifd" | "multifd" | "dirty-bitmaps" | "postcopy-blocktime" | "late-block-activate" | "x-ignore-shared" | "validate-uuid" | "background-snapshot" | "zero-copy-send" | "postcopy-preempt" | "switchover-ack" | "dirty-limit" | "mapped-ram";
@@ -1353,7 +1365,7 @@ export const MigrationCapabilityValues = ["xbzrle", "rdma-pin-all", "auto-conver
 /**
  * One migration capability and whether it is on.
  *
- * Defined in `schema/qapi/migration.json:402`.
+ * Defined in `schema/qapi/migration.json:403`.
  * @since 1.2
  */
 export interface MigrationCapabilityStatus {
@@ -1363,16 +1375,473 @@ export interface MigrationCapabilityStatus {
   state: boolean;
 }
 
-/** Defined in `schema/qapi/migration.json:422` (implicit). */
+/** Defined in `schema/qapi/migration.json:423` (implicit). */
 export interface MigrateSetCapabilitiesArguments {
   /** the capabilities to change */
   capabilities: MigrationCapabilityStatus[];
 }
 
 /**
+ * How multifd channels compress pages.
+ *
+ * Defined in `schema/qapi/migration.json:467`.
+ * @since 5.0
+ */
+export type MultiFDCompression = "none" | "zlib" | "zstd" | "qpl" | "uadk" | "qatzip";
+/** Every value of {@link MultiFDCompression}, in schema order. */
+export const MultiFDCompressionValues = ["none", "zlib", "zstd", "qpl", "uadk", "qatzip"] as const;
+
+/**
+ * What a migration is for.
+ *
+ * Defined in `schema/qapi/migration.json:489`.
+ * @since 8.2
+ */
+export type MigMode = "normal" | "cpr-reboot" | "cpr-transfer";
+/** Every value of {@link MigMode}, in schema order. */
+export const MigModeValues = ["normal", "cpr-reboot", "cpr-transfer"] as const;
+
+/**
+ * Where zero pages are looked for.
+ *
+ * Defined in `schema/qapi/migration.json:506`.
+ * @since 9.0
+ */
+export type ZeroPageDetection = "none" | "legacy" | "multifd";
+/** Every value of {@link ZeroPageDetection}, in schema order. */
+export const ZeroPageDetectionValues = ["none", "legacy", "multifd"] as const;
+
+/**
+ * Changes applied to a dirty bitmap as it is migrated.
+ *
+ * Defined in `schema/qapi/migration.json:519`.
+ * @since 6.0
+ */
+export interface BitmapMigrationBitmapAliasTransform {
+  /** make the bitmap persistent (true) or transient (false) on the destination */
+  persistent?: boolean | undefined;
+}
+
+/**
+ * The name a dirty bitmap travels under.
+ *
+ * Defined in `schema/qapi/migration.json:535`.
+ * @since 5.2
+ */
+export interface BitmapMigrationBitmapAlias {
+  /** the bitmap's name on this side */
+  name: string;
+  /** the name in the migration stream */
+  alias: string;
+  /**
+   * changes made to the bitmap on the way (since 6.0)
+   * @since 6.0
+   */
+  transform?: BitmapMigrationBitmapAliasTransform | undefined;
+}
+
+/**
+ * The name a block node and its dirty bitmaps travel under.
+ *
+ * Defined in `schema/qapi/migration.json:553`.
+ * @since 5.2
+ */
+export interface BitmapMigrationNodeAlias {
+  /** the node's name on this side */
+  "node-name": string;
+  /** the name in the migration stream */
+  alias: string;
+  /** the aliases of the node's bitmaps */
+  bitmaps: BitmapMigrationBitmapAlias[];
+}
+
+/**
+ * The migration parameters to change; those left out keep their
+ * value.  The same members as @MigrationParameters, except that the
+ * TLS settings also take null (an empty setting).  Before 4.0 the
+ * multifd channel count was the experimental x-multifd-channels
+ * (2.11 to 3.1), which the catalogue does not record.
+ *
+ * Defined in `schema/qapi/migration.json:670`.
+ * @since 2.4
+ */
+export interface MigrateSetParameters {
+  /**
+   * milliseconds before the first self-announcement of the guest's NICs after migration (since 4.0)
+   * @since 4.0
+   */
+  "announce-initial"?: number | undefined;
+  /**
+   * the longest delay between two announcements, in ms (since 4.0)
+   * @since 4.0
+   */
+  "announce-max"?: number | undefined;
+  /**
+   * how many announcements are sent (since 4.0)
+   * @since 4.0
+   */
+  "announce-rounds"?: number | undefined;
+  /**
+   * how much the delay grows between announcements, in ms (since 4.0)
+   * @since 4.0
+   */
+  "announce-step"?: number | undefined;
+  /**
+   * zlib level for the compress capability, 0 to 9 (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "compress-level"?: number | undefined;
+  /**
+   * compression threads on the source (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "compress-threads"?: number | undefined;
+  /**
+   * whether to wait for a free compression thread rather than send the page uncompressed (since 3.1) (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   * @since 3.1
+   */
+  "compress-wait-thread"?: boolean | undefined;
+  /**
+   * decompression threads on the destination (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "decompress-threads"?: number | undefined;
+  /**
+   * the dirty/sent ratio, in percent, above which auto-converge throttles (since 5.0)
+   * @since 5.0
+   */
+  "throttle-trigger-threshold"?: number | undefined;
+  /**
+   * the first throttling step, in percent (since 2.7)
+   * @since 2.7
+   */
+  "cpu-throttle-initial"?: number | undefined;
+  /**
+   * how much each further step adds, in percent (since 2.7)
+   * @since 2.7
+   */
+  "cpu-throttle-increment"?: number | undefined;
+  /**
+   * throttle more gently near the end (since 5.1)
+   * @since 5.1
+   */
+  "cpu-throttle-tailslow"?: boolean | undefined;
+  /**
+   * id of the tls-creds object for the migration channel; empty or null for plain text (since 2.7)
+   * @since 2.7
+   */
+  "tls-creds"?: StrOrNull | undefined;
+  /**
+   * the host name the destination's certificate must carry (since 2.7)
+   * @since 2.7
+   */
+  "tls-hostname"?: StrOrNull | undefined;
+  /**
+   * id of the authz object checking the peer's certificate name (since 4.0)
+   * @since 4.0
+   */
+  "tls-authz"?: StrOrNull | undefined;
+  /**
+   * the migration's speed limit in bytes per second (since 2.8)
+   * @since 2.8
+   */
+  "max-bandwidth"?: number | undefined;
+  /**
+   * the bandwidth, in bytes per second, to assume when deciding to switch over; 0 lets QEMU estimate it (since 8.2)
+   * @since 8.2
+   */
+  "avail-switchover-bandwidth"?: number | undefined;
+  /**
+   * the longest tolerated guest downtime, in ms (since 2.8)
+   * @since 2.8
+   */
+  "downtime-limit"?: number | undefined;
+  /**
+   * ms between two COLO checkpoints (since 2.8)
+   * @since 2.8
+   * @experimental QEMU marks this unstable (feature `unstable`).
+   */
+  "x-checkpoint-delay"?: number | undefined;
+  /**
+   * in block migration, copy only the top image (since 2.10) (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   * @since 2.10
+   */
+  "block-incremental"?: boolean | undefined;
+  /**
+   * how many channels multifd uses (since 4.0)
+   * @since 4.0
+   */
+  "multifd-channels"?: number | undefined;
+  /**
+   * the XBZRLE cache size in bytes (since 2.11)
+   * @since 2.11
+   */
+  "xbzrle-cache-size"?: number | undefined;
+  /**
+   * the speed limit during post-copy, 0 for none (since 3.0)
+   * @since 3.0
+   */
+  "max-postcopy-bandwidth"?: number | undefined;
+  /**
+   * the most auto-converge may throttle, in percent (since 3.1)
+   * @since 3.1
+   */
+  "max-cpu-throttle"?: number | undefined;
+  /**
+   * how multifd compresses (since 5.0)
+   * @since 5.0
+   */
+  "multifd-compression"?: MultiFDCompression | undefined;
+  /**
+   * the zlib level for multifd, 0 to 9 (since 5.0)
+   * @since 5.0
+   */
+  "multifd-zlib-level"?: number | undefined;
+  /**
+   * the QATzip level for multifd, 1 to 9 (since 9.2)
+   * @since 9.2
+   */
+  "multifd-qatzip-level"?: number | undefined;
+  /**
+   * the zstd level for multifd, 0 to 20 (since 5.0)
+   * @since 5.0
+   */
+  "multifd-zstd-level"?: number | undefined;
+  /**
+   * the names block nodes and their dirty bitmaps travel under (since 5.2)
+   * @since 5.2
+   */
+  "block-bitmap-mapping"?: BitmapMigrationNodeAlias[] | undefined;
+  /**
+   * the period of the dirty-limit capability, in ms (since 8.1)
+   * @since 8.1
+   * @experimental QEMU marks this unstable (feature `unstable`).
+   */
+  "x-vcpu-dirty-limit-period"?: number | undefined;
+  /**
+   * each vCPU's dirtying limit in MB/s under the dirty-limit capability (since 8.1)
+   * @since 8.1
+   */
+  "vcpu-dirty-limit"?: number | undefined;
+  /**
+   * what the migration is for (since 8.2)
+   * @since 8.2
+   */
+  mode?: MigMode | undefined;
+  /**
+   * where zero pages are looked for (since 9.0)
+   * @since 9.0
+   */
+  "zero-page-detection"?: ZeroPageDetection | undefined;
+  /**
+   * open migration files with O_DIRECT, with the mapped-ram capability (since 9.1)
+   * @since 9.1
+   */
+  "direct-io"?: boolean | undefined;
+}
+
+/**
+ * The current migration parameters.  Every member is always present
+ * in @query-migrate-parameters' answer (block-bitmap-mapping only once
+ * it was set); they are optional in the schema for historical
+ * reasons.  The TLS settings read as strings, empty when unset.
+ *
+ * Defined in `schema/qapi/migration.json:811`.
+ * @since 2.4
+ */
+export interface MigrationParameters {
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "announce-initial"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "announce-max"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "announce-rounds"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "announce-step"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "compress-level"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "compress-threads"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 3.1) (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   * @since 3.1
+   */
+  "compress-wait-thread"?: boolean | undefined;
+  /**
+   * see @MigrateSetParameters (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   */
+  "decompress-threads"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.0)
+   * @since 5.0
+   */
+  "throttle-trigger-threshold"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.7)
+   * @since 2.7
+   */
+  "cpu-throttle-initial"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.7)
+   * @since 2.7
+   */
+  "cpu-throttle-increment"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.1)
+   * @since 5.1
+   */
+  "cpu-throttle-tailslow"?: boolean | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.7)
+   * @since 2.7
+   */
+  "tls-creds"?: string | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.7)
+   * @since 2.7
+   */
+  "tls-hostname"?: string | undefined;
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "tls-authz"?: string | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.8)
+   * @since 2.8
+   */
+  "max-bandwidth"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 8.2)
+   * @since 8.2
+   */
+  "avail-switchover-bandwidth"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.8)
+   * @since 2.8
+   */
+  "downtime-limit"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.8)
+   * @since 2.8
+   * @experimental QEMU marks this unstable (feature `unstable`).
+   */
+  "x-checkpoint-delay"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.10) (removed in 9.1)
+   *
+   * Removed in QEMU 9.1.
+   * @since 2.10
+   */
+  "block-incremental"?: boolean | undefined;
+  /**
+   * see @MigrateSetParameters (since 4.0)
+   * @since 4.0
+   */
+  "multifd-channels"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 2.11)
+   * @since 2.11
+   */
+  "xbzrle-cache-size"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 3.0)
+   * @since 3.0
+   */
+  "max-postcopy-bandwidth"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 3.1)
+   * @since 3.1
+   */
+  "max-cpu-throttle"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.0)
+   * @since 5.0
+   */
+  "multifd-compression"?: MultiFDCompression | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.0)
+   * @since 5.0
+   */
+  "multifd-zlib-level"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 9.2)
+   * @since 9.2
+   */
+  "multifd-qatzip-level"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.0)
+   * @since 5.0
+   */
+  "multifd-zstd-level"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 5.2)
+   * @since 5.2
+   */
+  "block-bitmap-mapping"?: BitmapMigrationNodeAlias[] | undefined;
+  /**
+   * see @MigrateSetParameters (since 8.1)
+   * @since 8.1
+   * @experimental QEMU marks this unstable (feature `unstable`).
+   */
+  "x-vcpu-dirty-limit-period"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 8.1)
+   * @since 8.1
+   */
+  "vcpu-dirty-limit"?: number | undefined;
+  /**
+   * see @MigrateSetParameters (since 8.2)
+   * @since 8.2
+   */
+  mode?: MigMode | undefined;
+  /**
+   * see @MigrateSetParameters (since 9.0)
+   * @since 9.0
+   */
+  "zero-page-detection"?: ZeroPageDetection | undefined;
+  /**
+   * see @MigrateSetParameters (since 9.1)
+   * @since 9.1
+   */
+  "direct-io"?: boolean | undefined;
+}
+
+/**
  * How a migration channel reaches its peer.
  *
- * Defined in `schema/qapi/migration.json:475`.
+ * Defined in `schema/qapi/migration.json:898`.
  * @since 8.2
  */
 export type MigrationAddressType = "socket" | "exec" | "rdma" | "file";
@@ -1382,7 +1851,7 @@ export const MigrationAddressTypeValues = ["socket", "exec", "rdma", "file"] as 
 /**
  * A file to migrate into.
  *
- * Defined in `schema/qapi/migration.json:489`.
+ * Defined in `schema/qapi/migration.json:912`.
  * @since 8.2
  */
 export interface FileMigrationArgs {
@@ -1395,7 +1864,7 @@ export interface FileMigrationArgs {
 /**
  * A command to pipe the migration stream to.
  *
- * Defined in `schema/qapi/migration.json:502`.
+ * Defined in `schema/qapi/migration.json:925`.
  * @since 8.2
  */
 export interface MigrationExecCommand {
@@ -1403,7 +1872,7 @@ export interface MigrationExecCommand {
   args: string[];
 }
 
-/** Defined in `schema/qapi/migration.json:514` (implicit). */
+/** Defined in `schema/qapi/migration.json:937` (implicit). */
 export interface MigrationAddressBase {
   /** how it gets there */
   transport: MigrationAddressType;
@@ -1412,7 +1881,7 @@ export interface MigrationAddressBase {
 /**
  * Where one migration channel goes.
  *
- * Defined in `schema/qapi/migration.json:514`.
+ * Defined in `schema/qapi/migration.json:937`.
  * @since 8.2
  */
 export type MigrationAddress =
@@ -1426,7 +1895,7 @@ export type MigrationAddress =
  * type and @MigrationChannel from 8.1, but they first reached the wire
  * with @migrate's channels in 8.2.
  *
- * Defined in `schema/qapi/migration.json:537`.
+ * Defined in `schema/qapi/migration.json:960`.
  * @since 8.2
  */
 export type MigrationChannelType = "main" | "cpr";
@@ -1436,7 +1905,7 @@ export const MigrationChannelTypeValues = ["main", "cpr"] as const;
 /**
  * One channel of a migration and its destination.
  *
- * Defined in `schema/qapi/migration.json:551`.
+ * Defined in `schema/qapi/migration.json:974`.
  * @since 8.2
  */
 export interface MigrationChannel {
@@ -1446,7 +1915,7 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:589` (implicit). */
+/** Defined in `schema/qapi/migration.json:1012` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1476,7 +1945,7 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:619` (implicit). */
+/** Defined in `schema/qapi/migration.json:1042` (implicit). */
 export interface MigrateIncomingArguments {
   /** where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" */
   uri: string;
@@ -1492,13 +1961,13 @@ export interface MigrateIncomingArguments {
   "exit-on-error"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:639` (implicit). */
+/** Defined in `schema/qapi/migration.json:1062` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:659` (implicit). */
+/** Defined in `schema/qapi/migration.json:1082` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -2089,7 +2558,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:293`.
+   * Defined in `schema/qapi/migration.json:294`.
    * @since 0.14
    * @returns a @MigrationInfo
    * @example
@@ -2107,7 +2576,7 @@ export interface QmpCommandMap {
    * Turn migration capabilities on or off; those not listed keep their
    * state.  Fails while a migration is running.
    *
-   * Defined in `schema/qapi/migration.json:422`.
+   * Defined in `schema/qapi/migration.json:423`.
    * @since 1.2
    * @example
    * ```
@@ -2123,7 +2592,7 @@ export interface QmpCommandMap {
    * is on, in the order of @MigrationCapability.  A build without
    * old-style block migration leaves out "block".
    *
-   * Defined in `schema/qapi/migration.json:442`.
+   * Defined in `schema/qapi/migration.json:443`.
    * @since 1.2
    * @returns one @MigrationCapabilityStatus per capability
    * @example
@@ -2135,10 +2604,39 @@ export interface QmpCommandMap {
    */
   "query-migrate-capabilities": { args: Record<string, never>; returns: MigrationCapabilityStatus[] };
   /**
+   * Change migration parameters.  A value out of its range is refused
+   * and then nothing changes.
+   *
+   * Defined in `schema/qapi/migration.json:722`.
+   * @since 2.4
+   * @example
+   * ```
+   * -> { "execute": "migrate-set-parameters",
+   *      "arguments": { "max-bandwidth": 8192 } }
+   * <- { "return": {} }
+   * ```
+   */
+  "migrate-set-parameters": { args: MigrateSetParameters; returns: Record<string, never> };
+  /**
+   * Report the migration parameters.
+   *
+   * Defined in `schema/qapi/migration.json:865`.
+   * @since 2.4
+   * @returns the @MigrationParameters
+   * @example
+   * ```
+   * -> { "execute": "query-migrate-parameters" }
+   * <- { "return": { "max-bandwidth": 134217728,
+   *                  "downtime-limit": 300,
+   *                  "multifd-channels": 2 } }
+   * ```
+   */
+  "query-migrate-parameters": { args: Record<string, never>; returns: MigrationParameters };
+  /**
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:458`.
+   * Defined in `schema/qapi/migration.json:881`.
    * @since 0.14
    * @example
    * ```
@@ -2155,7 +2653,7 @@ export interface QmpCommandMap {
    * required, and @uri is optional (the catalogue, which cannot express
    * that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:589`.
+   * Defined in `schema/qapi/migration.json:1012`.
    * @since 0.14
    * @example
    * ```
@@ -2172,7 +2670,7 @@ export interface QmpCommandMap {
    * two is then required, and @uri is optional (the catalogue, which
    * cannot express that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:619`.
+   * Defined in `schema/qapi/migration.json:1042`.
    * @since 2.3
    * @example
    * ```
@@ -2865,7 +3363,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:639`.
+   * Defined in `schema/qapi/migration.json:1062`.
    * @since 2.4
    * @example
    * ```
@@ -2880,7 +3378,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:659`.
+   * Defined in `schema/qapi/migration.json:1082`.
    * @since 2.6
    * @example
    * ```
@@ -3022,6 +3520,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate-set-parameters", "query-migrate-parameters", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
 export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

@@ -2,9 +2,9 @@
 // Do not edit: run `npm run gen` to regenerate.
 
 import { type ValidationIssue } from "../base/errors.js";
-import { createValidator, isObject, missingIssue, pathOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNumber, vStr, vUint16, vUint32, vUint64 } from "../schema/runtime.js";
+import { createValidator, isObject, missingIssue, pathOf, qtypeOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNull, vNumber, vStr, vUint16, vUint32, vUint64, vUint8 } from "../schema/runtime.js";
 import { type Validator } from "../schema/validator.js";
-import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationStats, type MigrationStatus, MigrationStatusValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats } from "./types.js";
+import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BitmapMigrationBitmapAlias, type BitmapMigrationBitmapAliasTransform, type BitmapMigrationNodeAlias, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigMode, MigModeValues, type MigrateSetParameters, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationParameters, type MigrationStats, type MigrationStatus, MigrationStatusValues, type MultiFDCompression, MultiFDCompressionValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type StrOrNull, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats, type ZeroPageDetection, ZeroPageDetectionValues } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -42,6 +42,9 @@ const v_DumpStatus = vEnum(DumpStatusValues);
 const v_RxState = vEnum(RxStateValues);
 const v_MigrationStatus = vEnum(MigrationStatusValues);
 const v_MigrationCapability = vEnum(MigrationCapabilityValues);
+const v_MultiFDCompression = vEnum(MultiFDCompressionValues);
+const v_MigMode = vEnum(MigModeValues);
+const v_ZeroPageDetection = vEnum(ZeroPageDetectionValues);
 const v_MigrationAddressType = vEnum(MigrationAddressTypeValues);
 const v_MigrationChannelType = vEnum(MigrationChannelTypeValues);
 const v_QMPCapability = vEnum(QMPCapabilityValues);
@@ -83,6 +86,18 @@ function v_String(v: unknown, p: string, n: string | number | undefined, is: Iss
   const path = n === undefined ? p : pathOf(p, n);
   m_String(v, path, is);
   for (const k in v) if (!k_String(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+function v_StrOrNull(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  switch (qtypeOf(v)) {
+    case "string":
+      vStr(v, p, n, is);
+      return;
+    case "null":
+      vNull(v, p, n, is);
+      return;
+  }
+  is.push(typeIssue(p, n, "StrOrNull", v));
 }
 
 const K_InetSocketAddressBase = new Set<string>(["host", "port"]);
@@ -1579,6 +1594,241 @@ function v_q_obj_migrate_set_capabilities_arg(v: unknown, p: string, n: string |
   for (const k in v) if (!k_q_obj_migrate_set_capabilities_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_BitmapMigrationBitmapAliasTransform = new Set<string>(["persistent"]);
+function m_BitmapMigrationBitmapAliasTransform(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["persistent"];
+  if (x !== undefined) vBool(x, p, "persistent", is);
+}
+function k_BitmapMigrationBitmapAliasTransform(k: string, _o: Obj): boolean {
+  return K_BitmapMigrationBitmapAliasTransform.has(k);
+}
+function v_BitmapMigrationBitmapAliasTransform(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_BitmapMigrationBitmapAliasTransform(v, path, is);
+  for (const k in v) if (!k_BitmapMigrationBitmapAliasTransform(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_BitmapMigrationBitmapAlias = new Set<string>(["name", "alias", "transform"]);
+function m_BitmapMigrationBitmapAlias(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["name"];
+  if (x === undefined) is.push(missingIssue(p, "name")); else vStr(x, p, "name", is);
+  x = o["alias"];
+  if (x === undefined) is.push(missingIssue(p, "alias")); else vStr(x, p, "alias", is);
+  x = o["transform"];
+  if (x !== undefined) v_BitmapMigrationBitmapAliasTransform(x, p, "transform", is);
+}
+function k_BitmapMigrationBitmapAlias(k: string, _o: Obj): boolean {
+  return K_BitmapMigrationBitmapAlias.has(k);
+}
+function v_BitmapMigrationBitmapAlias(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_BitmapMigrationBitmapAlias(v, path, is);
+  for (const k in v) if (!k_BitmapMigrationBitmapAlias(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_BitmapMigrationNodeAlias = new Set<string>(["node-name", "alias", "bitmaps"]);
+function m_BitmapMigrationNodeAlias(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["node-name"];
+  if (x === undefined) is.push(missingIssue(p, "node-name")); else vStr(x, p, "node-name", is);
+  x = o["alias"];
+  if (x === undefined) is.push(missingIssue(p, "alias")); else vStr(x, p, "alias", is);
+  x = o["bitmaps"];
+  if (x === undefined) is.push(missingIssue(p, "bitmaps")); else l_BitmapMigrationBitmapAlias(x, p, "bitmaps", is);
+}
+function k_BitmapMigrationNodeAlias(k: string, _o: Obj): boolean {
+  return K_BitmapMigrationNodeAlias.has(k);
+}
+function v_BitmapMigrationNodeAlias(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_BitmapMigrationNodeAlias(v, path, is);
+  for (const k in v) if (!k_BitmapMigrationNodeAlias(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_MigrateSetParameters = new Set<string>(["announce-initial", "announce-max", "announce-rounds", "announce-step", "compress-level", "compress-threads", "compress-wait-thread", "decompress-threads", "throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment", "cpu-throttle-tailslow", "tls-creds", "tls-hostname", "tls-authz", "max-bandwidth", "avail-switchover-bandwidth", "downtime-limit", "x-checkpoint-delay", "block-incremental", "multifd-channels", "xbzrle-cache-size", "max-postcopy-bandwidth", "max-cpu-throttle", "multifd-compression", "multifd-zlib-level", "multifd-qatzip-level", "multifd-zstd-level", "block-bitmap-mapping", "x-vcpu-dirty-limit-period", "vcpu-dirty-limit", "mode", "zero-page-detection", "direct-io"]);
+function m_MigrateSetParameters(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["announce-initial"];
+  if (x !== undefined) vUint64(x, p, "announce-initial", is);
+  x = o["announce-max"];
+  if (x !== undefined) vUint64(x, p, "announce-max", is);
+  x = o["announce-rounds"];
+  if (x !== undefined) vUint64(x, p, "announce-rounds", is);
+  x = o["announce-step"];
+  if (x !== undefined) vUint64(x, p, "announce-step", is);
+  x = o["compress-level"];
+  if (x !== undefined) vUint8(x, p, "compress-level", is);
+  x = o["compress-threads"];
+  if (x !== undefined) vUint8(x, p, "compress-threads", is);
+  x = o["compress-wait-thread"];
+  if (x !== undefined) vBool(x, p, "compress-wait-thread", is);
+  x = o["decompress-threads"];
+  if (x !== undefined) vUint8(x, p, "decompress-threads", is);
+  x = o["throttle-trigger-threshold"];
+  if (x !== undefined) vUint8(x, p, "throttle-trigger-threshold", is);
+  x = o["cpu-throttle-initial"];
+  if (x !== undefined) vUint8(x, p, "cpu-throttle-initial", is);
+  x = o["cpu-throttle-increment"];
+  if (x !== undefined) vUint8(x, p, "cpu-throttle-increment", is);
+  x = o["cpu-throttle-tailslow"];
+  if (x !== undefined) vBool(x, p, "cpu-throttle-tailslow", is);
+  x = o["tls-creds"];
+  if (x !== undefined) v_StrOrNull(x, p, "tls-creds", is);
+  x = o["tls-hostname"];
+  if (x !== undefined) v_StrOrNull(x, p, "tls-hostname", is);
+  x = o["tls-authz"];
+  if (x !== undefined) v_StrOrNull(x, p, "tls-authz", is);
+  x = o["max-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "max-bandwidth", is);
+  x = o["avail-switchover-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "avail-switchover-bandwidth", is);
+  x = o["downtime-limit"];
+  if (x !== undefined) vUint64(x, p, "downtime-limit", is);
+  x = o["x-checkpoint-delay"];
+  if (x !== undefined) vUint32(x, p, "x-checkpoint-delay", is);
+  x = o["block-incremental"];
+  if (x !== undefined) vBool(x, p, "block-incremental", is);
+  x = o["multifd-channels"];
+  if (x !== undefined) vUint8(x, p, "multifd-channels", is);
+  x = o["xbzrle-cache-size"];
+  if (x !== undefined) vUint64(x, p, "xbzrle-cache-size", is);
+  x = o["max-postcopy-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "max-postcopy-bandwidth", is);
+  x = o["max-cpu-throttle"];
+  if (x !== undefined) vUint8(x, p, "max-cpu-throttle", is);
+  x = o["multifd-compression"];
+  if (x !== undefined) v_MultiFDCompression(x, p, "multifd-compression", is);
+  x = o["multifd-zlib-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-zlib-level", is);
+  x = o["multifd-qatzip-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-qatzip-level", is);
+  x = o["multifd-zstd-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-zstd-level", is);
+  x = o["block-bitmap-mapping"];
+  if (x !== undefined) l_BitmapMigrationNodeAlias(x, p, "block-bitmap-mapping", is);
+  x = o["x-vcpu-dirty-limit-period"];
+  if (x !== undefined) vUint64(x, p, "x-vcpu-dirty-limit-period", is);
+  x = o["vcpu-dirty-limit"];
+  if (x !== undefined) vUint64(x, p, "vcpu-dirty-limit", is);
+  x = o["mode"];
+  if (x !== undefined) v_MigMode(x, p, "mode", is);
+  x = o["zero-page-detection"];
+  if (x !== undefined) v_ZeroPageDetection(x, p, "zero-page-detection", is);
+  x = o["direct-io"];
+  if (x !== undefined) vBool(x, p, "direct-io", is);
+}
+function k_MigrateSetParameters(k: string, _o: Obj): boolean {
+  return K_MigrateSetParameters.has(k);
+}
+function v_MigrateSetParameters(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrateSetParameters(v, path, is);
+  for (const k in v) if (!k_MigrateSetParameters(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_MigrationParameters = new Set<string>(["announce-initial", "announce-max", "announce-rounds", "announce-step", "compress-level", "compress-threads", "compress-wait-thread", "decompress-threads", "throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment", "cpu-throttle-tailslow", "tls-creds", "tls-hostname", "tls-authz", "max-bandwidth", "avail-switchover-bandwidth", "downtime-limit", "x-checkpoint-delay", "block-incremental", "multifd-channels", "xbzrle-cache-size", "max-postcopy-bandwidth", "max-cpu-throttle", "multifd-compression", "multifd-zlib-level", "multifd-qatzip-level", "multifd-zstd-level", "block-bitmap-mapping", "x-vcpu-dirty-limit-period", "vcpu-dirty-limit", "mode", "zero-page-detection", "direct-io"]);
+function m_MigrationParameters(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["announce-initial"];
+  if (x !== undefined) vUint64(x, p, "announce-initial", is);
+  x = o["announce-max"];
+  if (x !== undefined) vUint64(x, p, "announce-max", is);
+  x = o["announce-rounds"];
+  if (x !== undefined) vUint64(x, p, "announce-rounds", is);
+  x = o["announce-step"];
+  if (x !== undefined) vUint64(x, p, "announce-step", is);
+  x = o["compress-level"];
+  if (x !== undefined) vUint8(x, p, "compress-level", is);
+  x = o["compress-threads"];
+  if (x !== undefined) vUint8(x, p, "compress-threads", is);
+  x = o["compress-wait-thread"];
+  if (x !== undefined) vBool(x, p, "compress-wait-thread", is);
+  x = o["decompress-threads"];
+  if (x !== undefined) vUint8(x, p, "decompress-threads", is);
+  x = o["throttle-trigger-threshold"];
+  if (x !== undefined) vUint8(x, p, "throttle-trigger-threshold", is);
+  x = o["cpu-throttle-initial"];
+  if (x !== undefined) vUint8(x, p, "cpu-throttle-initial", is);
+  x = o["cpu-throttle-increment"];
+  if (x !== undefined) vUint8(x, p, "cpu-throttle-increment", is);
+  x = o["cpu-throttle-tailslow"];
+  if (x !== undefined) vBool(x, p, "cpu-throttle-tailslow", is);
+  x = o["tls-creds"];
+  if (x !== undefined) vStr(x, p, "tls-creds", is);
+  x = o["tls-hostname"];
+  if (x !== undefined) vStr(x, p, "tls-hostname", is);
+  x = o["tls-authz"];
+  if (x !== undefined) vStr(x, p, "tls-authz", is);
+  x = o["max-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "max-bandwidth", is);
+  x = o["avail-switchover-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "avail-switchover-bandwidth", is);
+  x = o["downtime-limit"];
+  if (x !== undefined) vUint64(x, p, "downtime-limit", is);
+  x = o["x-checkpoint-delay"];
+  if (x !== undefined) vUint32(x, p, "x-checkpoint-delay", is);
+  x = o["block-incremental"];
+  if (x !== undefined) vBool(x, p, "block-incremental", is);
+  x = o["multifd-channels"];
+  if (x !== undefined) vUint8(x, p, "multifd-channels", is);
+  x = o["xbzrle-cache-size"];
+  if (x !== undefined) vUint64(x, p, "xbzrle-cache-size", is);
+  x = o["max-postcopy-bandwidth"];
+  if (x !== undefined) vUint64(x, p, "max-postcopy-bandwidth", is);
+  x = o["max-cpu-throttle"];
+  if (x !== undefined) vUint8(x, p, "max-cpu-throttle", is);
+  x = o["multifd-compression"];
+  if (x !== undefined) v_MultiFDCompression(x, p, "multifd-compression", is);
+  x = o["multifd-zlib-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-zlib-level", is);
+  x = o["multifd-qatzip-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-qatzip-level", is);
+  x = o["multifd-zstd-level"];
+  if (x !== undefined) vUint8(x, p, "multifd-zstd-level", is);
+  x = o["block-bitmap-mapping"];
+  if (x !== undefined) l_BitmapMigrationNodeAlias(x, p, "block-bitmap-mapping", is);
+  x = o["x-vcpu-dirty-limit-period"];
+  if (x !== undefined) vUint64(x, p, "x-vcpu-dirty-limit-period", is);
+  x = o["vcpu-dirty-limit"];
+  if (x !== undefined) vUint64(x, p, "vcpu-dirty-limit", is);
+  x = o["mode"];
+  if (x !== undefined) v_MigMode(x, p, "mode", is);
+  x = o["zero-page-detection"];
+  if (x !== undefined) v_ZeroPageDetection(x, p, "zero-page-detection", is);
+  x = o["direct-io"];
+  if (x !== undefined) vBool(x, p, "direct-io", is);
+}
+function k_MigrationParameters(k: string, _o: Obj): boolean {
+  return K_MigrationParameters.has(k);
+}
+function v_MigrationParameters(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_MigrationParameters(v, path, is);
+  for (const k in v) if (!k_MigrationParameters(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_FileMigrationArgs = new Set<string>(["filename", "offset"]);
 function m_FileMigrationArgs(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -2413,6 +2663,8 @@ const l_str = vList(vStr);
 const l_uint32 = vList(vUint32);
 const l_SocketAddress = vList(v_SocketAddress);
 const l_MigrationCapabilityStatus = vList(v_MigrationCapabilityStatus);
+const l_BitmapMigrationBitmapAlias = vList(v_BitmapMigrationBitmapAlias);
+const l_BitmapMigrationNodeAlias = vList(v_BitmapMigrationNodeAlias);
 const l_MigrationChannel = vList(v_MigrationChannel);
 const l_QMPCapability = vList(v_QMPCapability);
 const l_SchemaInfoEnumMember = vList(v_SchemaInfoEnumMember);
@@ -2429,6 +2681,7 @@ const l_ACPIOSTInfo = vList(v_ACPIOSTInfo);
 export const validators = {
   QType: createValidator<QType>("QType", v_QType),
   String: createValidator<QapiString>("String", v_String),
+  StrOrNull: createValidator<StrOrNull>("StrOrNull", v_StrOrNull),
   NetworkAddressFamily: createValidator<NetworkAddressFamily>("NetworkAddressFamily", v_NetworkAddressFamily),
   InetSocketAddressBase: createValidator<InetSocketAddressBase>("InetSocketAddressBase", v_InetSocketAddressBase),
   InetSocketAddress: createValidator<InetSocketAddress>("InetSocketAddress", v_InetSocketAddress),
@@ -2481,6 +2734,14 @@ export const validators = {
   MigrationInfo: createValidator<MigrationInfo>("MigrationInfo", v_MigrationInfo),
   MigrationCapability: createValidator<MigrationCapability>("MigrationCapability", v_MigrationCapability),
   MigrationCapabilityStatus: createValidator<MigrationCapabilityStatus>("MigrationCapabilityStatus", v_MigrationCapabilityStatus),
+  MultiFDCompression: createValidator<MultiFDCompression>("MultiFDCompression", v_MultiFDCompression),
+  MigMode: createValidator<MigMode>("MigMode", v_MigMode),
+  ZeroPageDetection: createValidator<ZeroPageDetection>("ZeroPageDetection", v_ZeroPageDetection),
+  BitmapMigrationBitmapAliasTransform: createValidator<BitmapMigrationBitmapAliasTransform>("BitmapMigrationBitmapAliasTransform", v_BitmapMigrationBitmapAliasTransform),
+  BitmapMigrationBitmapAlias: createValidator<BitmapMigrationBitmapAlias>("BitmapMigrationBitmapAlias", v_BitmapMigrationBitmapAlias),
+  BitmapMigrationNodeAlias: createValidator<BitmapMigrationNodeAlias>("BitmapMigrationNodeAlias", v_BitmapMigrationNodeAlias),
+  MigrateSetParameters: createValidator<MigrateSetParameters>("MigrateSetParameters", v_MigrateSetParameters),
+  MigrationParameters: createValidator<MigrationParameters>("MigrationParameters", v_MigrationParameters),
   MigrationAddressType: createValidator<MigrationAddressType>("MigrationAddressType", v_MigrationAddressType),
   FileMigrationArgs: createValidator<FileMigrationArgs>("FileMigrationArgs", v_FileMigrationArgs),
   MigrationExecCommand: createValidator<MigrationExecCommand>("MigrationExecCommand", v_MigrationExecCommand),
@@ -2578,6 +2839,14 @@ export const commandValidators: {
   "query-migrate-capabilities": {
     args: createValidator("query-migrate-capabilities", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-migrate-capabilities" }),
     returns: createValidator("query-migrate-capabilities", l_MigrationCapabilityStatus, { subject: "reply of query-migrate-capabilities" }),
+  },
+  "migrate-set-parameters": {
+    args: createValidator("migrate-set-parameters", v_MigrateSetParameters, { absentAsEmpty: true, subject: "arguments of migrate-set-parameters" }),
+    returns: createValidator("migrate-set-parameters", v_q_empty, { subject: "reply of migrate-set-parameters" }),
+  },
+  "query-migrate-parameters": {
+    args: createValidator("query-migrate-parameters", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-migrate-parameters" }),
+    returns: createValidator("query-migrate-parameters", v_MigrationParameters, { subject: "reply of query-migrate-parameters" }),
   },
   "migrate_cancel": {
     args: createValidator("migrate_cancel", v_q_empty, { absentAsEmpty: true, subject: "arguments of migrate_cancel" }),
