@@ -102,8 +102,9 @@ export interface SimDevicesOptions {
   /** The RTC's QOM path. Default `/machine/unattached/device[9]` (7.2.22 `-M pc`). */
   rtcQomPath?: string | undefined;
   /**
-   * Migration bandwidth in bytes per second (QEMU's `max-bandwidth`). Default 134217728
-   * (128 MiB/s, QEMU's default). A small value keeps a migration `active` for a while.
+   * The initial migration bandwidth in bytes per second (QEMU's `max-bandwidth` parameter, which
+   * `migrate-set-parameters` changes). Default 134217728 (128 MiB/s, QEMU's default). A small
+   * value keeps a migration `active` for a while.
    */
   migrationBandwidth?: number | undefined;
   /**

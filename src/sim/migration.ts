@@ -24,8 +24,14 @@
  * nothing on `-machine none` without `-m`); pages are sent in order at the migration bandwidth
  * (QEMU's default `max-bandwidth`, 128 MiB/s, unless configured), a zero page costs 9 bytes on
  * the wire and a normal one its size plus 8; `remaining` is the RAM not yet sent; the switch-over
- * happens once what remains could be sent within the downtime limit (300 ms); times come from the
+ * happens once what remains could be sent within the downtime limit (300 ms by default); times
+ * come from the
  * simulator's clock, in milliseconds.
+ *
+ * The migration parameters (`query-migrate-parameters`, `migrate-set-parameters`) start from
+ * QEMU's defaults; `max-bandwidth` and `downtime-limit` drive the model, `xbzrle-cache-size`
+ * shows in `xbzrle-cache`, the rest are kept and reported. Range checks and their texts follow
+ * 7.2's `migrate_params_check` (checked on 7.2.22 and 10.0).
  *
  * @module
  */
@@ -72,7 +78,10 @@ export interface SimMigrationOptions {
   normalPages(): number;
   /** Bytes of device state and section headers sent at the switch-over. */
   deviceStateBytes: number;
-  /** Bytes per second on the wire. Default 134217728, QEMU's default `max-bandwidth`. */
+  /**
+   * The initial `max-bandwidth` in bytes per second (later changed by `migrate-set-parameters`).
+   * Default 134217728, QEMU's.
+   */
   bandwidth?: number | undefined;
   /** Decides whether a migration to `uri` fails, and how. Default: every migration succeeds. */
   failure?: ((uri: string) => MigrationFailure | undefined) | undefined;
@@ -83,10 +92,115 @@ export interface SimMigrationOptions {
   blockers?: (() => readonly string[]) | undefined;
 }
 
-/** `migrate-set-parameters`'s defaults that the model uses (QEMU 7.2 `migration/migration.c`). */
-const DEFAULT_MAX_BANDWIDTH = 128 * 1024 * 1024;
-const DOWNTIME_LIMIT_MS = 300;
-const DEFAULT_XBZRLE_CACHE_SIZE = 64 * 1024 * 1024;
+/**
+ * The migration parameters of a fresh QEMU, in schema order (`query-migrate-parameters` on 7.2.22
+ * and on 10.0; each release answers with the members it has). `block-bitmap-mapping` is absent
+ * until set.
+ */
+const DEFAULT_PARAMETERS: Readonly<JsonObject> = {
+  "announce-initial": 50,
+  "announce-max": 550,
+  "announce-rounds": 5,
+  "announce-step": 100,
+  "compress-level": 1,
+  "compress-threads": 8,
+  "compress-wait-thread": true,
+  "decompress-threads": 2,
+  "throttle-trigger-threshold": 50,
+  "cpu-throttle-initial": 20,
+  "cpu-throttle-increment": 10,
+  "cpu-throttle-tailslow": false,
+  "tls-creds": "",
+  "tls-hostname": "",
+  "tls-authz": "",
+  "max-bandwidth": 128 * 1024 * 1024,
+  "avail-switchover-bandwidth": 0,
+  "downtime-limit": 300,
+  "x-checkpoint-delay": 20000,
+  "block-incremental": false,
+  "multifd-channels": 2,
+  "xbzrle-cache-size": 64 * 1024 * 1024,
+  "max-postcopy-bandwidth": 0,
+  "max-cpu-throttle": 99,
+  "multifd-compression": "none",
+  "multifd-zlib-level": 1,
+  "multifd-qatzip-level": 1,
+  "multifd-zstd-level": 1,
+  "x-vcpu-dirty-limit-period": 1000,
+  "vcpu-dirty-limit": 1,
+  mode: "normal",
+  "zero-page-detection": "multifd",
+  "direct-io": false,
+};
+
+/**
+ * `migrate_params_check` (7.2 `migration/migration.c`), in its order: the member, the name QEMU
+ * uses in the message (C spelling), whether a value passes (given all the merged values), and
+ * what it expects. The texts are 7.2.22's; multifd-qatzip-level and x-vcpu-dirty-limit-period
+ * (absent from 7.2) are 10.0's.
+ */
+const PARAMETER_CHECKS: ReadonlyArray<
+  readonly [string, string, (v: number, all: JsonObject) => boolean, string]
+> = [
+  ["compress-level", "compress_level", (v) => v <= 9, "a value between 0 and 9"],
+  ["compress-threads", "compress_threads", (v) => v >= 1, "a value between 1 and 255"],
+  ["decompress-threads", "decompress_threads", (v) => v >= 1, "a value between 1 and 255"],
+  [
+    "throttle-trigger-threshold",
+    "throttle_trigger_threshold",
+    (v) => v >= 1 && v <= 100,
+    "an integer in the range of 1 to 100",
+  ],
+  [
+    "cpu-throttle-initial",
+    "cpu_throttle_initial",
+    (v) => v >= 1 && v <= 99,
+    "an integer in the range of 1 to 99",
+  ],
+  [
+    "cpu-throttle-increment",
+    "cpu_throttle_increment",
+    (v) => v >= 1 && v <= 99,
+    "an integer in the range of 1 to 99",
+  ],
+  [
+    "downtime-limit",
+    "downtime_limit",
+    (v) => v <= 2_000_000,
+    "an integer in the range of 0 to (2000 * 1000) ms",
+  ],
+  ["multifd-channels", "multifd_channels", (v) => v >= 1, "a value between 1 and 255"],
+  ["multifd-zlib-level", "multifd_zlib_level", (v) => v <= 9, "a value between 0 and 9"],
+  [
+    "multifd-qatzip-level",
+    "multifd_qatzip_level",
+    (v) => v >= 1 && v <= 9,
+    "a value between 1 and 9",
+  ],
+  ["multifd-zstd-level", "multifd_zstd_level", (v) => v <= 20, "a value between 0 and 20"],
+  [
+    "xbzrle-cache-size",
+    "xbzrle_cache_size",
+    (v) => v >= PAGE_SIZE && Number.isInteger(Math.log2(v)),
+    "a power of two no less than the target page size",
+  ],
+  [
+    "max-cpu-throttle",
+    "max_cpu_throttle",
+    (v, all) => v >= Number(all["cpu-throttle-initial"] ?? 0) && v <= 99,
+    "an integer in the range of cpu_throttle_initial to 99",
+  ],
+  ["announce-initial", "announce_initial", (v) => v <= 100_000, "a value between 0 and 100000"],
+  ["announce-max", "announce_max", (v) => v <= 100_000, "a value between 0 and 100000"],
+  ["announce-rounds", "announce_rounds", (v) => v <= 1000, "a value between 0 and 1000"],
+  ["announce-step", "announce_step", (v) => v >= 1 && v <= 10_000, "a value between 0 and 10000"],
+  [
+    "x-vcpu-dirty-limit-period",
+    "x-vcpu-dirty-limit-period",
+    (v) => v >= 1 && v <= 1000,
+    "a value between 1 and 1000",
+  ],
+];
 /** `qemu_target_page_size()` on x86. */
 const PAGE_SIZE = 4096;
 /** A zero page goes out as its 8-byte header and one byte (`save_zero_page`). */
@@ -129,13 +243,16 @@ interface Outgoing {
   compress: boolean;
   /** Pages holding data when the migration started. */
   dataPages: number;
+  /** `expected-downtime`: the downtime limit when the migration started (nothing is dirtied). */
+  expectedDowntime: number;
 }
 
 /** The migration subsystem of one simulated machine. */
 export class SimMigration {
   readonly #host: MigrationHost;
   readonly #options: SimMigrationOptions;
-  readonly #bandwidth: number;
+  /** The migration parameters (`query-migrate-parameters`), for the release. */
+  #params: JsonObject;
   readonly #capabilities = new Map<string, boolean>();
   #out: Outgoing | undefined;
   #incoming: { socketAddresses: JsonObject[] | undefined; status: string | undefined } = {
@@ -147,10 +264,58 @@ export class SimMigration {
   constructor(host: MigrationHost, options: SimMigrationOptions) {
     this.#host = host;
     this.#options = options;
-    this.#bandwidth = options.bandwidth ?? DEFAULT_MAX_BANDWIDTH;
-    if (!(this.#bandwidth > 0)) {
-      throw new RangeError(`migration bandwidth: must be positive, got ${this.#bandwidth}`);
+    const bandwidth = options.bandwidth ?? DEFAULT_PARAMETERS["max-bandwidth"];
+    if (typeof bandwidth !== "number" || !(bandwidth >= 0)) {
+      throw new RangeError(`migration bandwidth: must be 0 or more bytes/s, got ${bandwidth}`);
     }
+    this.#params = this.#present("MigrationParameters", {
+      ...DEFAULT_PARAMETERS,
+      "max-bandwidth": bandwidth,
+    });
+  }
+
+  /** `max-bandwidth` in bytes per second; 0 means no limit. */
+  get #bandwidth(): number {
+    const b = Number(this.#params["max-bandwidth"] ?? 0);
+    return b > 0 ? b : Number.POSITIVE_INFINITY;
+  }
+
+  get #downtimeLimitMs(): number {
+    return Number(this.#params["downtime-limit"] ?? 300);
+  }
+
+  // ------------------------------------------------------------------ parameters
+
+  /** `query-migrate-parameters`: every parameter of the release. */
+  queryParameters(): JsonObject {
+    return { ...this.#params };
+  }
+
+  /**
+   * `migrate-set-parameters`, its arguments already checked by the catalogue's validator for the
+   * release (types and integer ranges). The merged values are checked as QEMU checks them; the
+   * first failure is refused with QEMU's words and nothing changes. A null TLS setting reads
+   * back as "". Allowed during a migration: a new `max-bandwidth` or `downtime-limit` applies
+   * from its next step.
+   */
+  setParameters(args: JsonObject): void {
+    const merged: JsonObject = { ...this.#params };
+    // Before 9.0 the multifd compression levels were neither checked nor applied (QEMU forgot
+    // them in migrate_params_test_apply and migrate_params_apply; 7.2.22 answers {} and keeps
+    // the old level; fixed in March 2024, migration/options.c, first in 9.0).
+    const v = this.#host.core.profile.version;
+    const levelsIgnored = v.major < 9;
+    for (const [k, value] of Object.entries(args)) {
+      if (levelsIgnored && (k === "multifd-zlib-level" || k === "multifd-zstd-level")) continue;
+      merged[k] = value === null ? "" : value;
+    }
+    for (const [member, cName, ok, expects] of PARAMETER_CHECKS) {
+      const v = merged[member];
+      if (typeof v === "number" && !ok(v, merged)) {
+        throw new SimCommandError("GenericError", `Parameter '${cName}' expects ${expects}`);
+      }
+    }
+    this.#params = this.#present("MigrationParameters", merged);
   }
 
   get #version(): string {
@@ -300,6 +465,7 @@ export class SimMigration {
       timer: undefined,
       xbzrle: this.capability("xbzrle"),
       compress: this.capability("compress"),
+      expectedDowntime: this.#downtimeLimitMs,
       dataPages: Math.min(
         this.#options.normalPages(),
         Math.ceil(this.#options.ramBytes / PAGE_SIZE),
@@ -381,7 +547,7 @@ export class SimMigration {
       this.#fail(m, m.failure.desc);
       return;
     }
-    const threshold = (this.#bandwidth * DOWNTIME_LIMIT_MS) / 1000;
+    const threshold = (this.#bandwidth * this.#downtimeLimitMs) / 1000;
     if (!first && this.#remainingBytes(m) <= threshold) {
       this.#switchOver(m);
       return;
@@ -533,7 +699,7 @@ export class SimMigration {
       info.downtime = m.downtime;
     } else {
       info["total-time"] = this.#nowMs() - m.startMs;
-      info["expected-downtime"] = DOWNTIME_LIMIT_MS;
+      info["expected-downtime"] = m.expectedDowntime;
     }
   }
 
@@ -563,7 +729,7 @@ export class SimMigration {
     if (m.xbzrle) {
       // Nothing is dirtied twice in the simulated guest, so XBZRLE never encodes a page.
       info["xbzrle-cache"] = this.#present("XBZRLECacheStats", {
-        "cache-size": DEFAULT_XBZRLE_CACHE_SIZE,
+        "cache-size": Number(this.#params["xbzrle-cache-size"] ?? 0),
         bytes: 0,
         pages: 0,
         "cache-miss": 0,

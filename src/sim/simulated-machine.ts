@@ -233,6 +233,7 @@ const NO_ARGUMENTS = new Set([
   "migrate_cancel",
   "query-migrate",
   "query-migrate-capabilities",
+  "query-migrate-parameters",
   "query-dump",
   "query-block-jobs",
 ]);
@@ -857,6 +858,8 @@ export class SimulatedMachine {
     add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a).uri));
     add("query-migrate", () => dev.queryMigrate());
     add("query-migrate-capabilities", () => dev.queryMigrationCapabilities());
+    add("migrate-set-parameters", (a) => dev.migration.setParameters(a));
+    add("query-migrate-parameters", () => dev.migration.queryParameters());
     add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
     add("query-dump", () => dev.queryDump());
     add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));

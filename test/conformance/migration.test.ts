@@ -6,8 +6,7 @@
  * are deterministic), the same MIGRATION / MIGRATION_PASS sequence, and byte-identical answers
  * where nothing varies (`query-migrate-capabilities`, errors, `{}` before any migration).
  *
- * Real QEMU is slowed with `migrate-set-parameters max-bandwidth` to be caught `active`; the
- * simulator, which has no migration parameters, with its `migrationBandwidth` option. A failing
+ * Both are slowed with `migrate-set-parameters max-bandwidth` to be caught `active`. A failing
  * destination is an `exec:false` command or a closed TCP port for QEMU, and the simulator's
  * `migrationFailure` option with QEMU's texts.
  */
@@ -24,7 +23,13 @@ import {
   SimulatedMachine,
   type SimulatedMachineOptions,
 } from "../../src/sim/index.js";
-import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import {
+  QEMU_10,
+  type QemuInstallation,
+  RawQmp,
+  realQemuTest,
+  startQemu,
+} from "../support/real-qemu.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-migration-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,8 +42,12 @@ interface Peer {
   close(): Promise<void>;
 }
 
-async function realPeer(machine: string, args: string[]): Promise<Peer> {
-  const q = await startQemu({ machine, args });
+async function realPeer(
+  machine: string,
+  args: string[],
+  qemu: QemuInstallation | undefined = undefined,
+): Promise<Peer> {
+  const q = await startQemu({ machine, args, qemu });
   try {
     // The socket file can appear a moment before QEMU listens on it.
     let qmp: RawQmp | undefined;
@@ -266,11 +275,7 @@ suite("migration against QEMU 7.2.22", () => {
     async () => {
       const r = await both(
         () => realPeer("pc", ["-m", "16"]),
-        () =>
-          simPeer({
-            machine: "pc",
-            devices: { memoryBytes: 16 * 1024 * 1024, migrationBandwidth: 8192 },
-          }),
+        () => simPeer({ machine: "pc", devices: { memoryBytes: 16 * 1024 * 1024 } }),
         async (peer, run) => {
           await exec(
             peer,
@@ -280,13 +285,8 @@ suite("migration against QEMU 7.2.22", () => {
               ["xbzrle", true],
             ]),
           );
-          if (peer.real) {
-            const slow = {
-              execute: "migrate-set-parameters",
-              arguments: { "max-bandwidth": 8192 },
-            };
-            assert.equal(await exec(peer, run, slow), '{"return": {}}\r\n');
-          }
+          const slow = { execute: "migrate-set-parameters", arguments: { "max-bandwidth": 8192 } };
+          run.replies.set("slow", await exec(peer, run, slow));
           await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
           const first = await pollUntil(peer, run, (i) => i.status === "active");
           await new Promise((resolve) => setTimeout(resolve, 300));
@@ -399,6 +399,55 @@ suite("migration against QEMU 7.2.22", () => {
   );
 
   test(
+    "should answer query-migrate-parameters and refuse out-of-range parameters as QEMU does",
+    realQemuTest(),
+    async () => {
+      const r = await both(
+        () => realPeer("none", []),
+        () => simPeer({}),
+        async (peer, run) => {
+          const set = (a: object) => ({ execute: "migrate-set-parameters", arguments: a });
+          const query = { execute: "query-migrate-parameters" };
+          run.replies.set("defaults", await exec(peer, run, query));
+          const attempts: object[] = [
+            { "downtime-limit": 2_000_001 },
+            { "downtime-limit": 2_000_000 },
+            { "compress-level": 10 },
+            { "compress-level": 300 },
+            { "compress-threads": 0 },
+            { "xbzrle-cache-size": 5000 },
+            { "max-cpu-throttle": 10 },
+            { "cpu-throttle-initial": 0 },
+            { "throttle-trigger-threshold": 101 },
+            { "multifd-channels": 0 },
+            { "multifd-zstd-level": 21 },
+            { "announce-step": 0 },
+            { "announce-rounds": 1001 },
+            { "tls-creds": null },
+            { "tls-hostname": "example.org" },
+            { "multifd-compression": "qpl" },
+            { "multifd-compression": "zstd", "multifd-zstd-level": 3 },
+            { "max-bandwidth": 8192, "compress-level": 10 },
+            { "block-bitmap-mapping": [] },
+            {
+              "block-bitmap-mapping": [
+                { "node-name": "n", alias: "a", bitmaps: [{ name: "b", alias: "c" }] },
+              ],
+            },
+            { "x-checkpoint-delay": 100, "xbzrle-cache-size": 8192 },
+            { bogus: 1 },
+          ];
+          for (const [i, a] of attempts.entries()) {
+            run.replies.set(`set ${i} ${JSON.stringify(a)}`, await exec(peer, run, set(a)));
+          }
+          run.replies.set("after", await exec(peer, run, query));
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+    },
+  );
+
+  test(
     "should report the listening addresses on a destination (-incoming defer)",
     realQemuTest(),
     async () => {
@@ -420,6 +469,43 @@ suite("migration against QEMU 7.2.22", () => {
       );
       assert.deepEqual([...r.sim.replies], [...r.real.replies]);
       assertSameShapes(r, ["(no status)"]);
+    },
+  );
+});
+
+suite("migration parameters against QEMU 10.0", () => {
+  test(
+    "should have 10.0's parameters and checks (compress-* gone, multifd levels applied)",
+    realQemuTest(QEMU_10),
+    async () => {
+      const r = await both(
+        () => realPeer("none", [], QEMU_10),
+        () => simPeer({ qemuVersion: "10.0.2" }),
+        async (peer, run) => {
+          const set = (a: object) => ({ execute: "migrate-set-parameters", arguments: a });
+          const query = { execute: "query-migrate-parameters" };
+          run.replies.set("defaults", await exec(peer, run, query));
+          const attempts: object[] = [
+            { "compress-level": 1 },
+            { "block-incremental": true },
+            { "multifd-qatzip-level": 10 },
+            { "x-vcpu-dirty-limit-period": 0 },
+            { "multifd-zstd-level": 21 },
+            { "multifd-zstd-level": 3, "multifd-zlib-level": 4 },
+            { mode: "cpr-transfer", "zero-page-detection": "legacy", "direct-io": true },
+            { "avail-switchover-bandwidth": 4096, "vcpu-dirty-limit": 2 },
+          ];
+          for (const [i, a] of attempts.entries()) {
+            run.replies.set(`set ${i} ${JSON.stringify(a)}`, await exec(peer, run, set(a)));
+          }
+          run.replies.set("after", await exec(peer, run, query));
+          run.replies.set(
+            "capabilities",
+            await exec(peer, run, { execute: "query-migrate-capabilities" }),
+          );
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
     },
   );
 });

@@ -308,6 +308,67 @@ suite("x-sim-inject MIGRATION on a source", () => {
   });
 });
 
+suite("migration parameters", () => {
+  test("should start from QEMU's defaults, as the release has them", () => {
+    const old = rig({}).dev.migration.queryParameters();
+    assert.equal(old["max-bandwidth"], 134217728);
+    assert.equal(old["downtime-limit"], 300);
+    assert.equal(old["compress-level"], 1);
+    assert.ok(!("mode" in old) && !("block-bitmap-mapping" in old));
+    const newer = rig({}, { version: "10.0.2" }).dev.migration.queryParameters();
+    assert.equal(newer.mode, "normal");
+    assert.ok(!("compress-level" in newer) && !("block-incremental" in newer));
+    assert.equal(
+      rig({ migrationBandwidth: 8192 }).dev.migration.queryParameters()["max-bandwidth"],
+      8192,
+    );
+  });
+
+  test("should refuse the first bad merged value with QEMU's words and then change nothing", () => {
+    const m = rig({}).dev.migration;
+    assert.throws(
+      () => m.setParameters({ "max-bandwidth": 1, "cpu-throttle-initial": 0 }),
+      err(
+        "GenericError",
+        "Parameter 'cpu_throttle_initial' expects an integer in the range of 1 to 99",
+      ),
+    );
+    assert.equal(m.queryParameters()["max-bandwidth"], 134217728);
+    // Checked against the merged values: a lower max-cpu-throttle than the initial step fails.
+    m.setParameters({ "cpu-throttle-initial": 50 });
+    assert.throws(() => m.setParameters({ "max-cpu-throttle": 40 }), /cpu_throttle_initial to 99/);
+    m.setParameters({ "tls-creds": null, "tls-hostname": "h" });
+    assert.equal(m.queryParameters()["tls-creds"], "");
+    assert.equal(m.queryParameters()["tls-hostname"], "h");
+  });
+
+  test("should ignore the multifd levels before 9.0 and apply them from 9.0", () => {
+    const old = rig({}).dev.migration;
+    old.setParameters({ "multifd-zstd-level": 21 });
+    assert.equal(old.queryParameters()["multifd-zstd-level"], 1);
+    const newer = rig({}, { version: "10.0.2" }).dev.migration;
+    assert.throws(() => newer.setParameters({ "multifd-zstd-level": 21 }), /between 0 and 20/);
+    newer.setParameters({ "multifd-zstd-level": 3 });
+    assert.equal(newer.queryParameters()["multifd-zstd-level"], 3);
+  });
+
+  test("should speed a running migration up when max-bandwidth grows, and use downtime-limit", () => {
+    const { dev, clock } = rig({ memoryBytes: 16 * MiB }, { startPaused: true });
+    dev.migration.setParameters({ "max-bandwidth": 9000, "downtime-limit": 50 });
+    dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]);
+    dev.migration.setParameters({ "xbzrle-cache-size": 8192 });
+    dev.migrate("exec:cat");
+    clock.advance(1000);
+    const slow = dev.queryMigrate();
+    assert.equal(slow.status, "active");
+    assert.equal(slow["expected-downtime"], 50);
+    assert.equal((slow["xbzrle-cache"] as JsonObject)["cache-size"], 8192);
+    dev.migration.setParameters({ "max-bandwidth": 0 }); // no limit
+    clock.advance(1000);
+    assert.equal(dev.queryMigrate().status, "completed");
+  });
+});
+
 suite("migration capabilities", () => {
   test("should list the release's capabilities in enum order with their state", () => {
     const { dev } = rig({});
