@@ -8,11 +8,12 @@ import type { Command } from "commander";
 import type { CommandContext } from "./context.js";
 import { QmpProxy } from "./proxy.js";
 import { endpointAddress, parseTargetArg } from "./targets.js";
-import { UsageError } from "./usage-error.js";
+import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
-Each client gets its own greeting and negotiation; commands reach QEMU one at a time, with
-their ids mapped; events go to every client. When QEMU offers OOB, so does the proxy: a
+Each client gets its own greeting and negotiation; commands reach QEMU round-robin across
+clients, with their ids mapped (up to --max-in-flight sent ahead: QEMU runs them in order);
+events go to every client. When QEMU offers OOB, so does the proxy: a
 client that enables it may send exec-oob, which goes to QEMU at once, ahead of queued
 in-band commands. If QEMU goes away, pending commands fail with a clear error, clients are
 disconnected, and the proxy reconnects to QEMU when it is back.
@@ -45,23 +46,37 @@ export function registerProxyCommand(program: Command, ctx: CommandContext): voi
       collect,
     )
     .option("-q, --quiet", "do not log connections on stderr")
+    .option(
+      "--max-in-flight <n>",
+      "commands sent to QEMU before their replies come back (1: one at a time)",
+      positiveInteger("--max-in-flight"),
+      8,
+    )
     .addHelpText("after", examples)
-    .action(async (target: string, opts: { listen: string[]; quiet?: boolean }) => {
-      const upstream = singleTarget(target);
-      const listenOn = opts.listen.map(singleTarget);
-      const io = ctx.io;
-      const log = opts.quiet
-        ? undefined
-        : (line: string) => io.stderr.write(`qmpkit proxy: ${line}\n`);
-      const proxy = await QmpProxy.start({ upstream, listen: listenOn, log, signal: io.signal });
-      log?.(`sharing ${upstream} on ${proxy.addresses.join(", ")}`);
-      try {
-        await new Promise<void>((resolve) => {
-          if (io.signal.aborted) resolve();
-          io.signal.addEventListener("abort", () => resolve(), { once: true });
+    .action(
+      async (target: string, opts: { listen: string[]; quiet?: boolean; maxInFlight: number }) => {
+        const upstream = singleTarget(target);
+        const listenOn = opts.listen.map(singleTarget);
+        const io = ctx.io;
+        const log = opts.quiet
+          ? undefined
+          : (line: string) => io.stderr.write(`qmpkit proxy: ${line}\n`);
+        const proxy = await QmpProxy.start({
+          upstream,
+          listen: listenOn,
+          log,
+          signal: io.signal,
+          maxInFlight: opts.maxInFlight,
         });
-      } finally {
-        await proxy.close();
-      }
-    });
+        log?.(`sharing ${upstream} on ${proxy.addresses.join(", ")}`);
+        try {
+          await new Promise<void>((resolve) => {
+            if (io.signal.aborted) resolve();
+            io.signal.addEventListener("abort", () => resolve(), { once: true });
+          });
+        } finally {
+          await proxy.close();
+        }
+      },
+    );
 }

@@ -13,9 +13,16 @@
  * - Requests are checked as QEMU checks them (§1.4, the server's own `checkRequest`), so a
  *   malformed request is answered here exactly as upstream would answer it; JSON errors come from
  *   the QEMU-dialect decoder with QEMU's text. Every reply keeps its place in the client's order.
- * - Commands go upstream one at a time, taken round-robin across clients (QEMU's dispatcher,
+ * - Commands go upstream taken round-robin across clients (QEMU's dispatcher,
  *   `monitor_qmp_requests_pop_any_with_lock`), with the id replaced by the proxy's own
- *   (`qmpkit-proxy#N`) and the client's id (or its absence) restored on the reply.
+ *   (`qmpkit-proxy#N`) and the client's id (or its absence) restored on the reply. Up to
+ *   `maxInFlight` (default 8, the in-band queue qmp-spec asks clients to stay within) are sent
+ *   without waiting for the replies: QEMU runs them one at a time, in that order, and answers in
+ *   that order (§1.7: pipelined requests wait in the socket), so nothing changes but the round
+ *   trips saved. With `maxInFlight: 1` a command is sent only once the previous one is answered.
+ * - Replies and events are passed on as the text QEMU wrote when the transport has it
+ *   (`upstreamMessage(value, text)`): events verbatim, replies with the id spliced in; the
+ *   parsed value is used only to route them.
  * - Out-of-band (§1.7): a client that enabled `oob` may send `exec-oob`. As QEMU dispatches such
  *   a request at once, without queueing it (`handle_qmp_command`), the proxy sends it upstream
  *   at once, beside the in-band command in flight and ahead of queued ones, with its own id,
@@ -35,12 +42,17 @@
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "../server/capabilities.js";
 import { checkRequest, isOobRequest, type KeyOrder } from "../server/request.js";
-import { type JsonStreamItem, restoreQdictOrder } from "../wire/index.js";
+import { type JsonStreamItem, restoreQdictOrder, writeQemuJson } from "../wire/index.js";
 
 /** What the core needs to reach one client. */
 export interface ProxyClientPort {
   /** Writes one message to the client (the transport adds QEMU's `\r\n`). */
   send(message: JsonObject): void;
+  /**
+   * Writes one message given as QEMU's text, line end included (`{"return": {}}\r\n`). Without
+   * it the core passes the message to `send`.
+   */
+  sendText?: ((text: string) => void) | undefined;
   /** Ends the client's connection after what was written. */
   close(): void;
 }
@@ -59,16 +71,26 @@ export interface ProxyCoreOptions {
   readonly upstreamName: string;
   /** Reports what the proxy does (client connected, upstream lost, …), for a log. */
   readonly log?: ((text: string) => void) | undefined;
+  /**
+   * In-band commands sent upstream before their replies come back (≥ 1). Default
+   * {@link DEFAULT_MAX_IN_FLIGHT}.
+   */
+  readonly maxInFlight?: number | undefined;
 }
 
+/** Default of {@link ProxyCoreOptions.maxInFlight}: QMP's in-band queue length (§1.7). */
+export const DEFAULT_MAX_IN_FLIGHT = 8;
+
 type QueueEntry =
-  | { readonly kind: "reply"; readonly message: JsonObject }
+  | { readonly kind: "reply"; readonly message: JsonObject | string }
   | {
       readonly kind: "forward";
       readonly request: JsonObject;
       readonly name: string;
       readonly id: JsonValue | undefined;
       readonly hasId: boolean;
+      /** Set once sent upstream. */
+      upstreamId?: string | undefined;
     };
 
 interface ClientState {
@@ -109,11 +131,42 @@ function errorReply(
   return hasId ? { id: id ?? null, error } : { error };
 }
 
+/** A message parsed from QEMU's output, its objects in the order QEMU built them. */
+function qemuOrdered(received: JsonObject): JsonObject {
+  // Restoring the order QEMU built it in makes the writer print it to each client byte for byte
+  // as QEMU printed it (§1.1, same-bucket keys).
+  return restoreQdictOrder(received) as JsonObject;
+}
+
 /**
- * An upstream reply rebuilt for the client: its own id (or none), QEMU's member order (`return`
- * then `id`, `id` then `error`, §1.1) for the writer to apply.
+ * An upstream reply for the client: its own id (or none) in place of the proxy's. From the
+ * upstream's text when there is one of QEMU's form (`{"return": R, "id": "qmpkit-proxy#N"}`,
+ * `{"id": "qmpkit-proxy#N", "error": E}`): the id is spliced in as QEMU would print it, R and E
+ * are passed on untouched. Otherwise rebuilt from the parsed reply, in QEMU's member order
+ * (`return` then `id`, `id` then `error`, §1.1) for the writer to apply.
  */
-function clientReply(message: JsonObject, entry: ForwardEntry): JsonObject {
+function clientReply(
+  flight: InFlight,
+  received: JsonObject,
+  text: string | undefined,
+): JsonObject | string {
+  const { entry, upstreamId } = flight;
+  if (text !== undefined) {
+    const idText = entry.hasId ? writeQemuJson(entry.id ?? null) : undefined;
+    const tail = `, "id": "${upstreamId}"}`;
+    if ("return" in received && text.startsWith('{"return": ') && text.endsWith(tail)) {
+      const body = text.slice(0, text.length - tail.length);
+      return idText === undefined ? `${body}}\r\n` : `${body}, "id": ${idText}}\r\n`;
+    }
+    const head = `{"id": "${upstreamId}", "error": `;
+    if ("error" in received && text.startsWith(head)) {
+      const rest = text.slice(head.length);
+      return idText === undefined
+        ? `{"error": ${rest}\r\n`
+        : `{"id": ${idText}, "error": ${rest}\r\n`;
+    }
+  }
+  const message = qemuOrdered(received);
   const reply: JsonObject = {};
   if ("return" in message) {
     reply.return = message.return as JsonValue;
@@ -129,7 +182,9 @@ function clientReply(message: JsonObject, entry: ForwardEntry): JsonObject {
 export class ProxyCore {
   private readonly clients = new Map<ProxyClientPort, ClientState>();
   private greeting: JsonObject | undefined;
-  private inFlight: InFlight | undefined;
+  /** In-band requests sent upstream, oldest first: QEMU answers them in this order. */
+  private readonly inBand: InFlight[] = [];
+  private readonly maxInFlight: number;
   /** `exec-oob` requests sent upstream and not yet answered, by the proxy's id. */
   private readonly oobInFlight = new Map<string, InFlight>();
   private nextId = 1;
@@ -137,7 +192,9 @@ export class ProxyCore {
   /** Round-robin position: the number of the client served last. */
   private lastServed = 0;
 
-  constructor(private readonly options: ProxyCoreOptions) {}
+  constructor(private readonly options: ProxyCoreOptions) {
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  }
 
   /** Whether the upstream is negotiated and commands can go out. */
   get upstreamReady(): boolean {
@@ -205,7 +262,7 @@ export class ProxyCore {
     // replies, and with OOB enabled the command itself goes upstream at once.
     if (item.kind === "value" && isOobRequest(item.value)) {
       if (entry.kind === "reply") {
-        client.port.send(entry.message);
+        this.write(client, entry.message);
         return;
       }
       if (client.oob && client.phase === "command") {
@@ -313,41 +370,76 @@ export class ProxyCore {
     return Array.isArray(caps) ? caps.filter((c): c is string => typeof c === "string") : [];
   }
 
-  /** Serves queues: local answers at once in each client's order, one command upstream at a time. */
+  /**
+   * Serves queues: local answers at once in each client's order; in-band commands upstream,
+   * round-robin across clients, while fewer than `maxInFlight` await their replies.
+   */
   private pump(): void {
     for (const client of this.clients.values()) this.drainLocal(client);
-    if (this.inFlight || !this.greeting) return;
-    const order = [...this.clients.values()].sort((a, b) => a.number - b.number);
-    const start = order.findIndex((c) => c.number > this.lastServed);
-    const rotated = start < 0 ? order : [...order.slice(start), ...order.slice(0, start)];
-    for (const client of rotated) {
-      const head = client.queue[0];
-      if (head?.kind !== "forward" || client.phase !== "command") continue;
-      const upstreamId = `${PROXY_ID_PREFIX}${this.nextId++}`;
-      this.inFlight = { client, upstreamId, entry: head };
-      this.lastServed = client.number;
-      const request: JsonObject = { ...head.request, id: upstreamId };
-      this.options.upstream.send(request);
-      return;
+    if (!this.greeting) return;
+    while (this.inBand.length < this.maxInFlight) {
+      if (!this.sendNext(true) && !this.sendNext(false)) return;
     }
+  }
+
+  /**
+   * Sends the next command of the first client, after the one served last (`after`) or from
+   * the first, that has one. Round-robin: the clients map keeps the order they came in, which
+   * is the order of their numbers.
+   */
+  private sendNext(after: boolean): boolean {
+    for (const client of this.clients.values()) {
+      if (after !== client.number > this.lastServed) continue;
+      const entry = this.nextToSend(client);
+      if (!entry) continue;
+      const upstreamId = `${PROXY_ID_PREFIX}${this.nextId++}`;
+      entry.upstreamId = upstreamId;
+      this.inBand.push({ client, upstreamId, entry });
+      this.lastServed = client.number;
+      this.options.upstream.send({ ...entry.request, id: upstreamId });
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A client's next command to send upstream: its first one not yet sent, in order. Only a
+   * negotiated client's, and never `qmp_capabilities`, which is answered here when its turn in
+   * the client's order comes.
+   */
+  private nextToSend(client: ClientState): ForwardEntry | undefined {
+    if (client.phase !== "command") return undefined;
+    for (const entry of client.queue) {
+      if (entry.kind !== "forward" || entry.upstreamId !== undefined) continue;
+      if (entry.name !== "qmp_capabilities") return entry;
+    }
+    return undefined;
   }
 
   /** Writes every reply at the head of a client's queue that needs no upstream. */
   private drainLocal(client: ClientState): void {
     if (client.phase === "waiting" || client.phase === "closed") return;
     while (client.queue.length > 0) {
-      if (this.inFlight?.client === client) return;
       const head = client.queue[0]!;
       if (head.kind === "reply") {
         client.queue.shift();
-        client.port.send(head.message);
+        this.write(client, head.message);
         continue;
       }
+      // Sent upstream: the reply takes its place in the queue when it comes.
+      if (head.upstreamId !== undefined) return;
       const local = this.answerLocally(client, head);
       if (local === undefined) return;
       client.queue.shift();
       client.port.send(local);
     }
+  }
+
+  /** Writes a message, given as an object or as QEMU's text (line end included). */
+  private write(client: ClientState, message: JsonObject | string): void {
+    if (typeof message !== "string") client.port.send(message);
+    else if (client.port.sendText) client.port.sendText(message);
+    else client.port.send(JSON.parse(message) as JsonObject);
   }
 
   /**
@@ -366,52 +458,60 @@ export class ProxyCore {
     this.pump();
   }
 
-  /** One message from the upstream: a reply to route back, or an event to fan out. */
-  upstreamMessage(received: JsonValue): void {
+  /**
+   * One message from the upstream: a reply to route back, or an event to fan out. `text`, when
+   * the transport has it, is the message exactly as the upstream wrote it, on one line without
+   * its line end: it is passed on as is (events) or with the client's id spliced in (replies),
+   * instead of printing the parsed value again.
+   */
+  upstreamMessage(received: JsonValue, text?: string | undefined): void {
     if (!isJsonObject(received)) return;
-    // Parsed from QEMU's output: restore the order QEMU built it in, so that the writer prints
-    // it to each client byte for byte as QEMU printed it (§1.1, same-bucket keys).
-    const message = restoreQdictOrder(received) as JsonObject;
-    if (typeof message.event === "string") {
-      for (const client of this.clients.values())
-        if (client.phase === "command") client.port.send(message);
+    if (typeof received.event === "string") {
+      let out: JsonObject | string | undefined;
+      for (const client of this.clients.values()) {
+        if (client.phase !== "command") continue;
+        // Printed once for every client, byte for byte as QEMU printed it (§1.6).
+        out ??= text !== undefined ? `${text}\r\n` : qemuOrdered(received);
+        this.write(client, out);
+      }
       return;
     }
-    if (!("return" in message) && !("error" in message)) return;
-    if (this.oobInFlight.size > 0 && typeof message.id === "string") {
-      const oob = this.oobInFlight.get(message.id);
+    if (!("return" in received) && !("error" in received)) return;
+    if (this.oobInFlight.size > 0 && typeof received.id === "string") {
+      const oob = this.oobInFlight.get(received.id);
       if (oob) {
         // An out-of-band reply goes back at once, whatever is queued in band (§1.7).
-        this.oobInFlight.delete(message.id);
-        if (oob.client.phase !== "closed") oob.client.port.send(clientReply(message, oob.entry));
+        this.oobInFlight.delete(received.id);
+        if (oob.client.phase !== "closed") this.write(oob.client, clientReply(oob, received, text));
         return;
       }
     }
-    const flight = this.inFlight;
-    // With one command in flight, an id-less error can only be its answer (a parse error of
-    // what the proxy wrote); a reply with another id is not ours and is dropped (qmp-spec 2.4).
-    if (!flight || (Object.hasOwn(message, "id") && message.id !== flight.upstreamId)) {
-      this.log(`dropped an upstream reply that matches no request: ${JSON.stringify(message)}`);
+    const flight = this.inBand[0];
+    // QEMU answers in-band requests in order: this is the reply to the oldest one. An id-less
+    // error can only be its answer (a parse error of what the proxy wrote); a reply with another
+    // id is not ours and is dropped (qmp-spec 2.4).
+    if (!flight || (Object.hasOwn(received, "id") && received.id !== flight.upstreamId)) {
+      this.log(`dropped an upstream reply that matches no request: ${JSON.stringify(received)}`);
       return;
     }
-    this.inFlight = undefined;
+    this.inBand.shift();
     const { client, entry } = flight;
-    if (client.phase !== "closed" && client.queue[0] === entry) {
-      client.queue.shift();
-      client.port.send(clientReply(message, entry));
+    const at = client.phase === "closed" ? -1 : client.queue.indexOf(entry);
+    if (at >= 0) {
+      // The reply takes the request's place, and goes out once everything before it has.
+      client.queue[at] = { kind: "reply", message: clientReply(flight, received, text) };
     }
     this.pump();
   }
 
   /**
-   * The upstream connection ended (`reason` says how). Answers the command in flight (its
+   * The upstream connection ended (`reason` says how). Answers the commands sent (their
    * outcome is unknown) and every queued one (not sent), then disconnects every client.
    */
   upstreamLost(reason: string): void {
     const was = this.greeting !== undefined;
     this.greeting = undefined;
-    const flight = this.inFlight;
-    this.inFlight = undefined;
+    this.inBand.length = 0;
     const oobFlights = [...this.oobInFlight.values()];
     this.oobInFlight.clear();
     const name = this.options.upstreamName;
@@ -426,11 +526,11 @@ export class ProxyCore {
       }
       for (const entry of client.queue) {
         if (entry.kind === "reply") {
-          client.port.send(entry.message);
+          this.write(client, entry.message);
           continue;
         }
         const desc =
-          flight?.entry === entry
+          entry.upstreamId !== undefined
             ? unanswered(entry)
             : `qmpkit proxy: lost the connection to ${name} (${reason}); '${entry.name}' was not sent`;
         client.port.send(errorReply(entry.id, entry.hasId, "GenericError", desc));

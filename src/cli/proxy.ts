@@ -23,6 +23,8 @@ import {
 } from "../wire/index.js";
 import { PROXY_ID_PREFIX, type ProxyClientPort, ProxyCore } from "./proxy-core.js";
 
+const nonAscii = /[^\x00-\x7f]/;
+
 /** Options of {@link QmpProxy.start}. */
 export interface QmpProxyOptions {
   /** The QMP server to share: `unix:PATH` or `tcp:HOST:PORT`. */
@@ -35,6 +37,11 @@ export interface QmpProxyOptions {
   readonly reconnectDelayMs?: number | undefined;
   /** Upper bound of the reconnection delay (ms). Default 2 000. */
   readonly maxDelayMs?: number | undefined;
+  /**
+   * In-band commands sent upstream before their replies come back. Default 8; 1 sends each
+   * only once the previous one is answered.
+   */
+  readonly maxInFlight?: number | undefined;
   /** What the proxy does, one line each (client connected, upstream lost, reconnected). */
   readonly log?: ((line: string) => void) | undefined;
   /** Aborts `start()`. */
@@ -58,6 +65,7 @@ export class QmpProxy {
       orderKeys: qdictKeyOrder,
       upstreamName: options.upstream,
       log: options.log,
+      maxInFlight: options.maxInFlight,
     });
   }
 
@@ -111,6 +119,7 @@ export class QmpProxy {
     });
     port = {
       send: (message) => connection.send(message),
+      sendText: (text) => connection.sendRaw(text),
       close: () => connection.close(),
     };
     const clientPort = port;
@@ -135,6 +144,30 @@ export class QmpProxy {
       });
     }
     let phase: "greeting" | "negotiating" | "ready" = "greeting";
+    // The text of each message as the upstream wrote it, for the core to pass on instead of
+    // printing the parsed value again. The decoder tells each message's size in bytes and skips
+    // the whitespace between messages; sizes in bytes are sizes in characters as long as the
+    // upstream writes ASCII, as QEMU always does (§1.1). Anything else (non-ASCII, a JSON error)
+    // turns this off for the connection, and the core prints the parsed values.
+    let received = "";
+    let textual = true;
+    const stopText = () => {
+      textual = false;
+      received = "";
+    };
+    const messageText = (bytes: number): string | undefined => {
+      if (!textual) return undefined;
+      let start = 0;
+      while (start < received.length && " \t\r\n".includes(received[start]!)) start++;
+      const text = received.slice(start, start + bytes);
+      received = received.slice(start + bytes);
+      if (text.length !== bytes || text[0] !== "{" || text[bytes - 1] !== "}") {
+        stopText();
+        return undefined;
+      }
+      // QEMU's pretty form spans lines: the core rebuilds such a message in the plain form.
+      return text.includes("\n") ? undefined : text;
+    };
     let greeting: JsonObject | undefined;
     let oob = false;
     let settle!: (error?: Error) => void;
@@ -144,8 +177,14 @@ export class QmpProxy {
     const connection = new Connection(stream, {
       dialect: "client",
       writer: "compact",
+      onTraffic: (direction, text) => {
+        if (direction !== "in" || !textual) return;
+        if (nonAscii.test(text)) stopText();
+        else received += text;
+      },
       onItem: (item: JsonStreamItem) => {
         if (item.kind === "error") {
+          stopText();
           if (phase !== "ready")
             connection.close(
               new ProtocolError(`${target} is not a QMP server: ${item.error.desc}`),
@@ -153,8 +192,9 @@ export class QmpProxy {
           return;
         }
         const value = item.value;
+        const text = messageText(item.bytes);
         if (phase === "ready") {
-          this.core.upstreamMessage(value);
+          this.core.upstreamMessage(value, text);
         } else if (phase === "greeting") {
           if (!isJsonObject(value) || !isJsonObject(value.QMP)) {
             connection.close(

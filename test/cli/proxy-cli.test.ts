@@ -73,7 +73,15 @@ suite("proxy command", () => {
     };
     let server = hanging();
     await server.listen(`unix:${upstream}`);
-    const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`]);
+    // One command upstream at a time: query-name waits in the proxy behind x-hang.
+    const proxy = spawnCli([
+      "proxy",
+      upstream,
+      "--listen",
+      `unix:${shared}`,
+      "--max-in-flight",
+      "1",
+    ]);
     const proxyDone = collect(proxy, { timeoutMs: 60_000 });
     let client: QmpClient | undefined;
     try {

@@ -11,7 +11,8 @@ const upstreamGreeting = {
   },
 };
 
-function harness() {
+/** A core with fake ports; `maxInFlight: 1` (one command upstream at a time) unless given. */
+function harness(options: { maxInFlight?: number; text?: boolean } = {}) {
   const upstream: JsonObject[] = [];
   const log: string[] = [];
   const core = new ProxyCore({
@@ -19,16 +20,31 @@ function harness() {
     orderKeys: qdictKeyOrder,
     upstreamName: "unix:/vm.qmp",
     log: (l) => log.push(l),
+    maxInFlight: options.maxInFlight ?? 1,
   });
   const client = () => {
     const received: JsonObject[] = [];
+    /** What went out as text (`sendText`), line ends included. */
+    const texts: string[] = [];
     let closed = false;
     const decoder = new JsonStreamDecoder({ dialect: "qemu" });
-    const port: ProxyClientPort = { send: (m) => received.push(m), close: () => (closed = true) };
+    const port: ProxyClientPort = {
+      send: (m) => received.push(m),
+      close: () => (closed = true),
+      ...(options.text
+        ? {
+            sendText: (t: string) => {
+              texts.push(t);
+              received.push(JSON.parse(t) as JsonObject);
+            },
+          }
+        : {}),
+    };
     core.addClient(port);
     return {
       port,
       received,
+      texts,
       closed: () => closed,
       /** Sends raw text, as a client would write it. */
       write(text: string) {
@@ -345,5 +361,96 @@ suite("proxy core", () => {
       ],
     );
     assert.ok(a.closed());
+  });
+
+  test("should keep up to maxInFlight commands upstream, round-robin, replies in each client's order", () => {
+    const h = harness({ maxInFlight: 4 });
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    b.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    b.received.length = 0;
+    a.write('{"execute":"a1","id":1}{"execute":"qmp_capabilities","id":2}{"execute":"a3","id":3}');
+    a.write('{"execute":"a4","id":4}{"execute":"a5","id":5}');
+    b.write('{"execute":"b1","id":1}');
+    // Sent without waiting, a's first ones before b wrote; qmp_capabilities stays here.
+    assert.deepEqual(
+      h.upstream.map((m) => m.execute),
+      ["a1", "a3", "a4", "a5"],
+    );
+    assert.equal(a.received.length, 0, "the local answer waits for a1's reply");
+    const ids = h.upstream.map((m) => m.id as JsonValue);
+    h.core.upstreamMessage({ return: { n: 1 }, id: ids[0]! });
+    // a1 answered: its reply, then the local one behind it; b1 takes the free place.
+    assert.deepEqual(a.received, [
+      { return: { n: 1 }, id: 1 },
+      {
+        id: 2,
+        error: {
+          class: "CommandNotFound",
+          desc: "Capabilities negotiation is already complete, command ignored",
+        },
+      },
+    ]);
+    assert.equal(h.upstream.at(-1)!.execute, "b1");
+    for (const [i, id] of [...ids.slice(1), h.upstream.at(-1)!.id as JsonValue].entries())
+      h.core.upstreamMessage({ return: { n: i + 3 }, id });
+    assert.deepEqual(
+      a.received.slice(2).map((m) => m.id),
+      [3, 4, 5],
+    );
+    assert.deepEqual(b.received, [{ return: { n: 6 }, id: 1 }]);
+  });
+
+  test("should fail every command sent when the upstream goes as of unknown outcome", () => {
+    const h = harness({ maxInFlight: 2 });
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    a.received.length = 0;
+    a.write('{"execute":"stop","id":1}{"execute":"cont","id":2}{"execute":"quit","id":3}');
+    h.core.upstreamLost("EOF");
+    assert.deepEqual(
+      a.received.map((m) => [m.id, (m.error as { desc: string }).desc.replace(/^.*\(EOF\)/, "")]),
+      [
+        [1, " before 'stop' was answered; it may or may not have run"],
+        [2, " before 'cont' was answered; it may or may not have run"],
+        [3, "; 'quit' was not sent"],
+      ],
+    );
+  });
+
+  test("should pass the upstream's text on: events verbatim, replies with the client's id spliced in", () => {
+    const h = harness({ maxInFlight: 4, text: true });
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    a.texts.length = 0;
+    a.write('{"execute":"q1","id":{"b":1,"a":[2]}}{"execute":"q2"}{"execute":"q3","id":"x"}');
+    a.write('{"execute":"q4"}{"execute":"q5","id":5}');
+    const [q1, q2, q3, q4] = h.upstream.map((m) => m.id as string);
+    // Text as QEMU writes it, parsed value beside it; ids printed as QEMU prints what it parsed
+    // (QDict order), as the writer does without text. (as the transport hands both over).
+    const fromQemu = (text: string) => h.core.upstreamMessage(JSON.parse(text) as JsonValue, text);
+    fromQemu(`{"return": {"status": "running", "x": "\\u00E9"}, "id": "${q1}"}`);
+    fromQemu(`{"return": {}, "id": "${q2}"}`);
+    fromQemu(`{"id": "${q3}", "error": {"class": "GenericError", "desc": "no"}}`);
+    fromQemu(`{"id": "${q4}", "error": {"class": "GenericError", "desc": "no"}}`);
+    const event = '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}';
+    fromQemu(event);
+    assert.deepEqual(a.texts, [
+      '{"return": {"status": "running", "x": "\\u00E9"}, "id": {"a": [2], "b": 1}}\r\n',
+      '{"return": {}}\r\n',
+      '{"id": "x", "error": {"class": "GenericError", "desc": "no"}}\r\n',
+      '{"error": {"class": "GenericError", "desc": "no"}}\r\n',
+      `${event}\r\n`,
+    ]);
+    // Text in another form (another writer, pretty): rebuilt from the parsed value instead.
+    const q5 = h.upstream.at(-1)!.id as string;
+    h.core.upstreamMessage({ id: q5, return: { ok: true } }, `{"id":"${q5}","return":{"ok":true}}`);
+    assert.deepEqual(a.received.at(-1), { return: { ok: true }, id: 5 });
+    assert.equal(a.texts.length, 5);
   });
 });
