@@ -16,7 +16,8 @@
  * | completed | `status`, `setup-time`, `total-time`, `downtime`, `ram` (`remaining` and `dirty-pages-rate` 0; the same extras) |
  * | failed | `status`, and `error-desc` when the failure has a reason |
  * | cancelled | `status` |
- * | destination, listening | `socket-address` only (no `status` until the stream arrives) |
+ * | destination, listening | `socket-address` only (no `status` until the stream arrives; 10.0: `status` setup too) |
+ * | device (10.0: at the switch-over) | as active |
  * | destination, done | `status` |
  *
  * The numbers are the simulator's own, but consistent with each other and with how QEMU counts:
@@ -39,7 +40,7 @@ import type { JsonObject, JsonValue } from "../base/json.js";
 import type { MigrationCapabilityStatus } from "../generated/index.js";
 import type { MachineCore } from "./machine-core.js";
 import { SimCommandError } from "./machine-core.js";
-import type { RunState } from "./run-state.js";
+import { type RunState, versionAtLeast } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
 
 /** The timer interface the migration needs (structurally the server's `ServerClock`). */
@@ -322,6 +323,17 @@ export class SimMigration {
     return this.#host.core.profile.id;
   }
 
+  /**
+   * Whether the release behaves as QEMU 10.0 does where the course of a migration changed after
+   * 7.2 (observed on Debian's 10.0.2). Where the change itself is dated (the `device` status:
+   * commit 48814111366b, first in 10.0) that is its release; where it is not (the early URI
+   * check, the listening destination's `status`, multifd with xbzrle refused), 10.0 is the
+   * first release the simulator knows to have it and 8.x/9.x keep 7.2's behaviour.
+   */
+  get #asOf10(): boolean {
+    return versionAtLeast(this.#host.core.profile.version, 10, 0);
+  }
+
   #nowMs(): number {
     return Math.floor(this.#host.clock.nowMicros() / 1000);
   }
@@ -375,6 +387,9 @@ export class SimMigration {
       if (on("compress")) refuse("Postcopy preempt not compatible with compress");
     }
     if (on("multifd") && on("compress")) refuse("Multifd is not compatible with compress");
+    if (this.#asOf10 && on("multifd") && on("xbzrle")) {
+      refuse("Multifd is not compatible with xbzrle");
+    }
     for (const [k, v] of next) this.#capabilities.set(k, v);
   }
 
@@ -422,6 +437,11 @@ export class SimMigration {
    */
   migrate(uri: string): void {
     const core = this.#host.core;
+    const knownProtocol = MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p));
+    if (!knownProtocol && this.#asOf10) {
+      // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
+      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+    }
     if (this.running) {
       throw new SimCommandError("GenericError", "There's a migration process in progress");
     }
@@ -472,7 +492,7 @@ export class SimMigration {
       ),
     };
     this.#setStatus("setup");
-    if (!MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p))) {
+    if (!knownProtocol) {
       // The state machine has already entered setup; a bad URI fails it (no error-desc).
       this.#setStatus("failed");
       throw new SimCommandError(
@@ -570,6 +590,8 @@ export class SimMigration {
     m.stoppedFrom = core.state;
     core.vmStop("finish-migrate");
     if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
+    // 10.0: the device state goes out in the `device` status (commit 48814111366b).
+    if (this.#asOf10) this.#setStatus("device");
     this.#pass();
     const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
     this.#account(m, this.#options.deviceStateBytes);
@@ -645,7 +667,11 @@ export class SimMigration {
    * (`socket-address`, as the listener bound them) until the stream arrives.
    */
   listen(uri: string): void {
-    this.#incoming = { socketAddresses: socketAddressesOf(uri), status: undefined };
+    // 10.0 reports the destination as `setup` while it listens; 7.2 reports no status yet.
+    this.#incoming = {
+      socketAddresses: socketAddressesOf(uri),
+      status: this.#asOf10 ? "setup" : undefined,
+    };
   }
 
   /** The incoming side reached `status` (e.g. `completed`): it replaces the addresses. */

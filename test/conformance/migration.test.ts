@@ -473,7 +473,7 @@ suite("migration against QEMU 7.2.22", () => {
   );
 });
 
-suite("migration parameters against QEMU 10.0", () => {
+suite("migration against QEMU 10.0", () => {
   test(
     "should have 10.0's parameters and checks (compress-* gone, multifd levels applied)",
     realQemuTest(QEMU_10),
@@ -506,6 +506,65 @@ suite("migration parameters against QEMU 10.0", () => {
         },
       );
       assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+    },
+  );
+
+  test(
+    "should go through device at the switch-over and refuse a bad URI up front, as 10.0 does",
+    realQemuTest(QEMU_10),
+    async () => {
+      const r = await both(
+        () => realPeer("none", [], QEMU_10),
+        () => simPeer({ qemuVersion: "10.0.2" }),
+        async (peer, run) => {
+          await exec(peer, run, caps([["events", true]]));
+          run.replies.set(
+            "multifd+xbzrle",
+            await exec(
+              peer,
+              run,
+              caps([
+                ["multifd", true],
+                ["xbzrle", true],
+              ]),
+            ),
+          );
+          run.replies.set(
+            "bad-uri",
+            await exec(peer, run, { execute: "migrate", arguments: { uri: "bogus:x" } }),
+          );
+          run.replies.set("before", await exec(peer, run, { execute: "query-migrate" }));
+          await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
+          await pollUntil(peer, run, (i) => i.status === "completed");
+          run.replies.set(
+            "again",
+            await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat" } }),
+          );
+        },
+      );
+      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+      assert.deepEqual(r.sim.events, r.real.events);
+      assert.ok(r.real.events.some((e) => e.includes('"status": "device"')));
+      assertSameShapes(r, ["completed"]);
+    },
+  );
+
+  test(
+    "should report a listening destination as setup with its addresses, as 10.0 does",
+    realQemuTest(QEMU_10),
+    async () => {
+      const r = await both(
+        () => realPeer("none", ["-incoming", "defer"], QEMU_10),
+        () => simPeer({ qemuVersion: "10.0.2", incoming: "defer" }),
+        async (peer, run) => {
+          await exec(peer, run, {
+            execute: "migrate-incoming",
+            arguments: { uri: "tcp:127.0.0.1:0" },
+          });
+          await queryMigrate(peer, run);
+        },
+      );
+      assertSameShapes(r, ["setup"]);
     },
   );
 });

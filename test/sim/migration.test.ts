@@ -369,6 +369,43 @@ suite("migration parameters", () => {
   });
 });
 
+suite("the course of a migration in 10.0", () => {
+  test("should pass through device after STOP at the switch-over", () => {
+    const { dev, clock, log } = rig({ memoryBytes: 16 * MiB }, { version: "10.0.2" });
+    dev.migrate("exec:cat");
+    clock.advance(1000);
+    assert.deepEqual(log, [
+      'MIGRATION {"status":"setup"}',
+      'MIGRATION_PASS {"pass":1}',
+      'MIGRATION {"status":"active"}',
+      "STOP",
+      'MIGRATION {"status":"device"}',
+      'MIGRATION_PASS {"pass":2}',
+      'MIGRATION {"status":"completed"}',
+    ]);
+    // 7.2 has no device status.
+    const old = rig({ memoryBytes: 16 * MiB });
+    old.dev.migrate("exec:cat");
+    old.clock.advance(1000);
+    assert.ok(!old.log.some((l) => l.includes("device")));
+  });
+
+  test("should refuse a bad URI before anything starts, and report a listener as setup", () => {
+    const { dev, log } = rig({}, { version: "10.0.2" });
+    assert.throws(
+      () => dev.migrate("bogus:x"),
+      err("GenericError", "unknown migration protocol: bogus:x"),
+    );
+    assert.deepEqual(log, []);
+    assert.deepEqual(dev.queryMigrate(), {});
+    dev.migration.listen("unix:/tmp/in.sock");
+    assert.deepEqual(dev.queryMigrate(), {
+      status: "setup",
+      "socket-address": [{ type: "unix", path: "/tmp/in.sock" }],
+    });
+  });
+});
+
 suite("migration capabilities", () => {
   test("should list the release's capabilities in enum order with their state", () => {
     const { dev } = rig({});
