@@ -259,7 +259,7 @@ export async function runEvents(
     let lastEvent: string | undefined;
     try {
       for await (const item of stream) {
-        if ("notice" in item) {
+        if ("notice" in item && !("event" in item)) {
           if (item.notice === "gap") {
             notice(label, {
               kind: "reconnected",

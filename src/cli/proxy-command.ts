@@ -13,10 +13,10 @@ import { positiveInteger, UsageError } from "./usage-error.js";
 const examples = `
 Each client gets its own greeting and negotiation; commands reach QEMU round-robin across
 clients, with their ids mapped (up to --max-in-flight sent ahead: QEMU runs them in order);
-events go to every client. When QEMU offers OOB, so does the proxy: a
-client that enables it may send exec-oob, which goes to QEMU at once, ahead of queued
-in-band commands. If QEMU goes away, pending commands fail with a clear error, clients are
-disconnected, and the proxy reconnects to QEMU when it is back.
+events go to every client. When QEMU offers OOB, so does the proxy: a client that enables it
+may send exec-oob, which goes to QEMU at once, ahead of queued in-band commands. If QEMU goes
+away, pending commands fail with a clear error, clients are disconnected, and the proxy
+reconnects to QEMU when it is back.
 
 Examples:
   $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
