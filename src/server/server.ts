@@ -36,6 +36,7 @@ import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/ind
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
 import { type ServerClock, systemClock } from "./clock.js";
 import { isQmpReplyError } from "./reply-error.js";
+import { successText } from "./reply-text.js";
 import { checkRequest, describeArgumentIssue, selectArgumentIssue } from "./request.js";
 import { QmpSession, type SessionHost, type SessionInfo } from "./session.js";
 import { EventThrottle, type ThrottleTable, throttleTableFor } from "./throttle.js";
@@ -787,23 +788,21 @@ export class QmpServer {
     afterReply: ReadonlyArray<() => void> | undefined,
     command = "request",
   ): void {
-    let response: JsonObject;
-    if (outcome.ok) {
-      response = successResponse(
-        outcome.value === undefined ? {} : (outcome.value as JsonValue),
-        id,
-      );
-    } else {
-      const { errorClass } = outcome;
-      const desc =
-        session.state === "negotiating" && errorClass === "CommandNotFound"
-          ? "Expecting capabilities negotiation with 'qmp_capabilities'"
-          : outcome.desc;
-      response = errorResponse(errorClass, desc, id);
-    }
     let text: string;
     try {
-      text = this.serialize(response, session.pretty);
+      if (!outcome.ok) {
+        const { errorClass } = outcome;
+        const desc =
+          session.state === "negotiating" && errorClass === "CommandNotFound"
+            ? "Expecting capabilities negotiation with 'qmp_capabilities'"
+            : outcome.desc;
+        text = this.serialize(errorResponse(errorClass, desc, id), session.pretty);
+      } else {
+        const value = outcome.value === undefined ? {} : (outcome.value as JsonValue);
+        text = session.pretty
+          ? this.serialize(successResponse(value, id), true)
+          : successText(value, id);
+      }
     } catch (error) {
       // A handler returned something that is not JSON (a function, a cycle, …): the client
       // still gets an answer, and the bug is reported.

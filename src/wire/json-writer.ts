@@ -398,8 +398,8 @@ function writePrettyQemu(value: JsonValue, depth: number): string {
  * @example
  * writeQemuJson({ id: 6, return: {} }); // '{"return": {}, "id": 6}'
  */
-export function writeQemuJson(value: JsonValue, options: WriteQemuJsonOptions = {}): string {
-  return options.pretty === true ? writePrettyQemu(value, 0) : writeCompactQemu(value);
+export function writeQemuJson(value: JsonValue, options?: WriteQemuJsonOptions): string {
+  return options?.pretty === true ? writePrettyQemu(value, 0) : writeCompactQemu(value);
 }
 
 function writeCompactSlow(value: JsonValue): string {
