@@ -41,6 +41,7 @@ import {
   type GapNotice,
 } from "./event-stream.js";
 import { describe, parseGreeting } from "./greeting.js";
+import { PendingTable } from "./pending-table.js";
 import { requestText } from "./request-text.js";
 import {
   ABANDONED_IDS_KEPT,
@@ -98,12 +99,12 @@ export interface ExecuteAndWaitResult<K extends string, E extends string> {
 }
 
 interface Pending {
-  readonly id: string;
-  /** The number in `id` (`${ID_PREFIX}${seq}`): the key in `Link.pending`. */
+  /** The number in the command's id (`${ID_PREFIX}${seq}`): its key in `Link.pending`. */
   readonly seq: number;
   readonly command: string;
-  resolve(value: unknown): void;
-  reject(reason: unknown): void;
+  /** Set by the promise's executor ({@link capture}). */
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -120,7 +121,7 @@ class Link {
    * rather than the id strings: a fresh string must be hashed on every lookup, a number need not
    * (issue 2 §6). {@link pendingFor} maps an id back, exactly.
    */
-  readonly pending = new Map<number, Pending>();
+  readonly pending = new PendingTable<Pending>();
   greeting: QmpGreeting | undefined;
   /** Negotiated `oob`. */
   oob = false;
@@ -157,14 +158,33 @@ function pendingFor(link: Link, id: string): Pending | undefined {
   if (n <= ID_PREFIX.length || n > ID_PREFIX.length + 15 || !id.startsWith(ID_PREFIX)) {
     return undefined;
   }
+  // Ids count from 1 and are written without leading zeros: `__qmpkit#01` names no command.
+  if (id.charCodeAt(ID_PREFIX.length) === 0x30) return undefined;
   let seq = 0;
   for (let i = ID_PREFIX.length; i < n; i++) {
     const d = id.charCodeAt(i) - 0x30;
     if (d < 0 || d > 9) return undefined;
     seq = seq * 10 + d;
   }
-  const pending = link.pending.get(seq);
-  return pending !== undefined && pending.id === id ? pending : undefined;
+  // At most 15 digits: `seq` is exact, so the id is exactly `${ID_PREFIX}${seq}`.
+  return link.pending.get(seq);
+}
+
+function noop(): void {}
+
+/**
+ * The command whose promise is being created: `capture`, the promise's executor, stores the
+ * promise's resolve and reject functions in it. One shared executor instead of a closure per
+ * command (issue 2 §6); the executor runs synchronously inside `new Promise`, so the variable is
+ * only ever read right after it was set.
+ */
+let capturing: Pending | undefined;
+
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  const pending = capturing!;
+  capturing = undefined;
+  pending.resolve = resolve;
+  pending.reject = reject;
 }
 
 /** The options of a command called without any (shared: `#send` only reads them). */
@@ -562,64 +582,63 @@ export class QmpClient implements AsyncDisposable {
       );
     }
     const seq = ++this.#nextId;
-    const id = `${ID_PREFIX}${seq}`;
     const text = requestText(name, args, seq, options.oob === true);
+    try {
+      link.connection.sendRaw(text);
+    } catch (error) {
+      // The wire layer throws only when the connection is already closed.
+      return Promise.reject(
+        new ConnectionClosedError(
+          `${name} failed: the connection is closed, the command was not sent`,
+          name,
+          false,
+          { cause: error },
+        ),
+      );
+    }
+    // Sent: the reply cannot arrive before this function returns (it is read by the event loop).
+    const pending: Pending = {
+      seq,
+      command: name,
+      resolve: noop,
+      reject: noop,
+      timer: undefined,
+      signal,
+      onAbort: undefined,
+      oob: options.oob === true,
+      undecodableBefore: link.undecodable.count,
+    };
+    capturing = pending;
+    const promise = new Promise<unknown>(capture);
+    link.pending.add(pending);
     const timeoutMs = options.timeoutMs ?? this.#options.commandTimeoutMs;
-    return new Promise<unknown>((resolve, reject) => {
-      const pending: Pending = {
-        id,
-        seq,
-        command: name,
-        resolve,
-        reject,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-        oob: options.oob === true,
-        undecodableBefore: link.undecodable.count,
-      };
-      try {
-        link.connection.sendRaw(text);
-      } catch (error) {
-        // The wire layer throws only when the connection is already closed.
-        reject(
-          new ConnectionClosedError(
-            `${name} failed: the connection is closed, the command was not sent`,
+    if (timeoutMs !== undefined) {
+      pending.timer = setTimeout(() => {
+        this.#abandon(link, pending);
+        pending.reject(
+          new TimeoutError(
+            `${name} timed out after ${timeoutMs} ms: the command was sent, its outcome is unknown`,
             name,
-            false,
-            { cause: error },
+            timeoutMs,
+            true,
           ),
         );
-        return;
-      }
-      link.pending.set(seq, pending);
-      if (timeoutMs !== undefined) {
-        pending.timer = setTimeout(() => {
-          this.#abandon(link, pending);
-          reject(
-            new TimeoutError(
-              `${name} timed out after ${timeoutMs} ms: the command was sent, its outcome is unknown`,
-              name,
-              timeoutMs,
-              true,
-            ),
-          );
-        }, timeoutMs);
-      }
-      if (signal !== undefined) {
-        pending.onAbort = () => {
-          this.#abandon(link, pending);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", pending.onAbort, { once: true });
-      }
-    });
+      }, timeoutMs);
+    }
+    if (signal !== undefined) {
+      pending.onAbort = () => {
+        this.#abandon(link, pending);
+        pending.reject(signal.reason);
+      };
+      signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
+    return promise;
   }
 
   /** Stops waiting for `pending`; remembers its id so a late reply is recognised. */
   #abandon(link: Link, pending: Pending): void {
     this.#settle(link, pending);
-    this.#abandoned.set(pending.id, pending.command);
+    this.#abandoned.set(`${ID_PREFIX}${pending.seq}`, pending.command);
     if (this.#abandoned.size > ABANDONED_IDS_KEPT) {
       this.#abandoned.delete(this.#abandoned.keys().next().value!);
     }
@@ -627,7 +646,7 @@ export class QmpClient implements AsyncDisposable {
 
   /** Removes `pending` from its link and clears its timer and abort listener. */
   #settle(link: Link, pending: Pending): void {
-    link.pending.delete(pending.seq);
+    link.pending.delete(pending);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
     if (pending.onAbort !== undefined)
       pending.signal?.removeEventListener("abort", pending.onAbort);
@@ -962,8 +981,7 @@ export class QmpClient implements AsyncDisposable {
         },
       ),
     );
-    const pending = [...link.pending.values()];
-    link.pending.clear();
+    const pending = link.pending.clear();
     for (const p of pending) {
       if (p.timer !== undefined) clearTimeout(p.timer);
       if (p.onAbort !== undefined) p.signal?.removeEventListener("abort", p.onAbort);

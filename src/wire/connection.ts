@@ -18,6 +18,9 @@ import type { JsonValue } from "../base/json.js";
 import { type JsonDialect, type JsonStreamItem, JsonStreamDecoder } from "./json-stream.js";
 import { writeCompactJson, writeQemuJson } from "./json-writer.js";
 
+/** The empty queue, shared: a delivered chunk leaves no array behind. */
+const NO_ITEMS: JsonStreamItem[] = [];
+
 /** Direction of raw traffic, from this end's point of view. */
 export type TrafficDirection = "in" | "out";
 
@@ -194,7 +197,8 @@ export class Connection {
       this.delivering = false;
     }
     if (this.queueHead === this.queue.length) {
-      this.queue = [];
+      // Nothing is ever pushed onto an empty queue (onData replaces it), so it can be shared.
+      this.queue = NO_ITEMS;
       this.queueHead = 0;
       if (this.endPending) this.close();
     }
