@@ -175,6 +175,8 @@ suite("proxy against real QEMU", () => {
 
         // exec-oob is not serialised behind in-band commands: b and a queue 20 in-band commands
         // each, a then asks out of band; its answer comes long before a's in-band ones end.
+        // Behind it at most the ones of a's the proxy had sent already (half of its 8 in
+        // flight; QEMU reads a byte at a time, §1.7, and may answer them first), never 20.
         const inBand = (n: number) =>
           Array.from({ length: n }, (_, i) => `{"execute":"query-status","id":${i}}`).join("");
         b.send(inBand(20));
@@ -182,7 +184,7 @@ suite("proxy against real QEMU", () => {
         const aLines: string[] = [];
         for (let i = 0; i < 21; i++) aLines.push((await a.nextLine())!);
         const at = aLines.findIndex((l) => l.endsWith('"id": "fast"}\r\n'));
-        assert.ok(at >= 0 && at <= 2, `the out-of-band reply came at ${at}:\n${aLines.join("")}`);
+        assert.ok(at >= 0 && at <= 8, `the out-of-band reply came at ${at}:\n${aLines.join("")}`);
         assert.match(aLines[at]!, /^\{"return": \[.*\], "id": "fast"\}\r\n$/);
         // The in-band replies keep their order and ids.
         assert.deepEqual(
