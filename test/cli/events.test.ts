@@ -156,6 +156,30 @@ suite("events: several VMs", () => {
   });
 });
 
+suite("events: --no-state", () => {
+  test("should leave run-state objects out of the JSON stream, and only those", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-events-nostate-"));
+    const vm = new SimulatedMachine();
+    try {
+      await vm.listen(`unix:${join(dir, "vm.qmp")}`);
+      const child = spawnCli(["events", join(dir, "vm.qmp"), "--json", "--no-state", "-n", "2"]);
+      const result = collect(child, { timeoutMs: 20_000 });
+      await waitForOutput(child, (s) => s.includes('"watch":"connected"'));
+      vm.core.stop();
+      vm.core.cont();
+      const r = await result;
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(
+        jsonLines(r.stdout).map((l) => l.event ?? l.watch),
+        ["connected", "STOP", "RESUME"],
+      );
+    } finally {
+      await vm.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 suite("events: --follow", () => {
   test("should wait for a VM, reconnect when it restarts, and say so, in both outputs", async () => {
     const dir = mkdtempSync(join(tmpdir(), "qmpkit-follow-"));
