@@ -252,8 +252,11 @@ interface Outgoing {
 export class SimMigration {
   readonly #host: MigrationHost;
   readonly #options: SimMigrationOptions;
-  /** The migration parameters (`query-migrate-parameters`), for the release. */
-  #params: JsonObject;
+  /**
+   * The migration parameters (`query-migrate-parameters`), for the release; made on first use,
+   * so that thousands of machines that never migrate do not each carry a copy.
+   */
+  #paramsMade: JsonObject | undefined;
   readonly #capabilities = new Map<string, boolean>();
   #out: Outgoing | undefined;
   #incoming: { socketAddresses: JsonObject[] | undefined; status: string | undefined } = {
@@ -265,14 +268,18 @@ export class SimMigration {
   constructor(host: MigrationHost, options: SimMigrationOptions) {
     this.#host = host;
     this.#options = options;
-    const bandwidth = options.bandwidth ?? DEFAULT_PARAMETERS["max-bandwidth"];
-    if (typeof bandwidth !== "number" || !(bandwidth >= 0)) {
+    const bandwidth = options.bandwidth;
+    if (bandwidth !== undefined && !(bandwidth >= 0)) {
       throw new RangeError(`migration bandwidth: must be 0 or more bytes/s, got ${bandwidth}`);
     }
-    this.#params = this.#present("MigrationParameters", {
+  }
+
+  get #params(): JsonObject {
+    this.#paramsMade ??= this.#present("MigrationParameters", {
       ...DEFAULT_PARAMETERS,
-      "max-bandwidth": bandwidth,
+      "max-bandwidth": this.#options.bandwidth ?? DEFAULT_PARAMETERS["max-bandwidth"] ?? 0,
     });
+    return this.#paramsMade;
   }
 
   /** `max-bandwidth` in bytes per second; 0 means no limit. */
@@ -316,7 +323,7 @@ export class SimMigration {
         throw new SimCommandError("GenericError", `Parameter '${cName}' expects ${expects}`);
       }
     }
-    this.#params = this.#present("MigrationParameters", merged);
+    this.#paramsMade = this.#present("MigrationParameters", merged);
   }
 
   get #version(): string {
