@@ -252,6 +252,21 @@ suite("JsonStreamDecoder", () => {
     }
   });
 
+  test("should reject a byte-order mark at the start of a chunk on every path, as QEMU's lexer does", () => {
+    const bom = Uint8Array.of(0xef, 0xbb, 0xbf);
+    const line = enc.encode('{"execute": "query-status"}\n');
+    const input = new Uint8Array([...bom, ...line]);
+    for (const dialect of ["qemu", "client"] as const) {
+      const exact = decode(input, { dialect, fastPath: false });
+      assert.equal(exact.length, 2, exact.join(" | "));
+      assert.match(exact[0]!, /^E:/);
+      assert.deepEqual(decode(input, { dialect }), exact, dialect);
+      // Also when the mark starts a later chunk, after a whole line.
+      const twice = new Uint8Array([...line, ...input]);
+      assert.deepEqual(decode(twice, { dialect }, [line.length]), [exact[1], ...exact], dialect);
+    }
+  });
+
   test("should deliver a number or word only once the next byte ends it", () => {
     for (const path of allPaths) {
       const decoder = new JsonStreamDecoder(path.options);

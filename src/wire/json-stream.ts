@@ -642,7 +642,12 @@ export class JsonStreamDecoder {
   private readonly maxNesting: number;
   private readonly maxTokens: number;
   private readonly walkThreshold: number;
-  private readonly utf8 = new TextDecoder("utf-8", { fatal: true });
+  /**
+   * `ignoreBOM`: a byte-order mark stays in the text. By default `TextDecoder` drops one at the
+   * start of its input, and the fast path would then read a message that QEMU's lexer rejects
+   * (its bytes are no JSON token): kept, it sends the line to the exact path, which says so.
+   */
+  private readonly utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   private readonly walk = new ValueMeasure();
   private readonly encoder = new TextEncoder();
 
