@@ -27,10 +27,12 @@ export { type ArgumentTyping, parseKeyValues } from "./key-value.js";
 export { createProgram, main } from "./main.js";
 export { QmpProxy, type QmpProxyOptions } from "./proxy.js";
 export {
+  DEFAULT_MAX_IN_FLIGHT,
   PROXY_ID_PREFIX,
   type ProxyClientPort,
   ProxyCore,
   type ProxyCoreOptions,
+  type UpstreamSession,
 } from "./proxy-core.js";
 export { DROP_IN_OPTIONS, IGNORED_OPTIONS, resolveDropIn } from "./qemu-dropin.js";
 export { qemuMain, runSimDropIn } from "./qemu-main.js";
