@@ -1090,7 +1090,7 @@ export interface VncDisconnectedEventData {
 /**
  * Counters of a memory (or disk) migration stream.
  *
- * Defined in `schema/qapi/migration.json:69`.
+ * Defined in `schema/qapi/migration.json:70`.
  * @since 0.14
  */
 export interface MigrationStats {
@@ -1182,7 +1182,7 @@ export interface MigrationStats {
 /**
  * Counters of the XBZRLE page cache.
  *
- * Defined in `schema/qapi/migration.json:101`.
+ * Defined in `schema/qapi/migration.json:102`.
  * @since 1.2
  */
 export interface XBZRLECacheStats {
@@ -1213,7 +1213,7 @@ export interface XBZRLECacheStats {
  *
  * Removed in QEMU 9.1.
  *
- * Defined in `schema/qapi/migration.json:125`.
+ * Defined in `schema/qapi/migration.json:126`.
  * @since 3.1
  */
 export interface CompressionStats {
@@ -1235,7 +1235,7 @@ export interface CompressionStats {
  * since 0.14; QEMU's schema made it this enumeration in 2.3.  The
  * values' history before 2.3 is not recorded here.
  *
- * Defined in `schema/qapi/migration.json:177`.
+ * Defined in `schema/qapi/migration.json:178`.
  * @since 0.14
  */
 export type MigrationStatus = "none" | "setup" | "cancelling" | "cancelled" | "active" | "postcopy-active" | "postcopy-paused" | "postcopy-recover-setup" | "postcopy-recover" | "completed" | "failed" | "colo" | "pre-switchover" | "device" | "wait-unplug";
@@ -1245,7 +1245,7 @@ export const MigrationStatusValues = ["none", "setup", "cancelling", "cancelled"
 /**
  * Counters of VFIO device state migration.
  *
- * Defined in `schema/qapi/migration.json:193`.
+ * Defined in `schema/qapi/migration.json:194`.
  * @since 5.2
  */
 export interface VfioStats {
@@ -1259,7 +1259,7 @@ export interface VfioStats {
  * empty.  The catalogue has every member QEMU 7.2 reports, those QEMU
  * removed later, and those 8.1 added.
  *
- * Defined in `schema/qapi/migration.json:257`.
+ * Defined in `schema/qapi/migration.json:258`.
  * @since 0.14
  */
 export interface MigrationInfo {
@@ -1355,7 +1355,7 @@ export interface MigrationInfo {
 /**
  * The switches of a migration, set with @migrate-set-capabilities.
  *
- * Defined in `schema/qapi/migration.json:380`.
+ * Defined in `schema/qapi/migration.json:381`.
  * @since 1.2
  */
 export type MigrationCapability = "xbzrle" | "rdma-pin-all" | "auto-converge" | "zero-blocks" | "compress" | "events" | "postcopy-ram" | "x-colo" | "release-ram" | "block" | "return-path" | "pause-before-switchover" | "x-multifd" | "multifd" | "dirty-bitmaps" | "postcopy-blocktime" | "late-block-activate" | "x-ignore-shared" | "validate-uuid" | "background-snapshot" | "zero-copy-send" | "postcopy-preempt" | "switchover-ack" | "dirty-limit" | "mapped-ram";
@@ -1365,7 +1365,7 @@ export const MigrationCapabilityValues = ["xbzrle", "rdma-pin-all", "auto-conver
 /**
  * One migration capability and whether it is on.
  *
- * Defined in `schema/qapi/migration.json:403`.
+ * Defined in `schema/qapi/migration.json:404`.
  * @since 1.2
  */
 export interface MigrationCapabilityStatus {
@@ -1375,7 +1375,7 @@ export interface MigrationCapabilityStatus {
   state: boolean;
 }
 
-/** Defined in `schema/qapi/migration.json:423` (implicit). */
+/** Defined in `schema/qapi/migration.json:424` (implicit). */
 export interface MigrateSetCapabilitiesArguments {
   /** the capabilities to change */
   capabilities: MigrationCapabilityStatus[];
@@ -1384,7 +1384,7 @@ export interface MigrateSetCapabilitiesArguments {
 /**
  * How multifd channels compress pages.
  *
- * Defined in `schema/qapi/migration.json:467`.
+ * Defined in `schema/qapi/migration.json:468`.
  * @since 5.0
  */
 export type MultiFDCompression = "none" | "zlib" | "zstd" | "qpl" | "uadk" | "qatzip";
@@ -1394,7 +1394,7 @@ export const MultiFDCompressionValues = ["none", "zlib", "zstd", "qpl", "uadk", 
 /**
  * What a migration is for.
  *
- * Defined in `schema/qapi/migration.json:489`.
+ * Defined in `schema/qapi/migration.json:490`.
  * @since 8.2
  */
 export type MigMode = "normal" | "cpr-reboot" | "cpr-transfer";
@@ -1404,7 +1404,7 @@ export const MigModeValues = ["normal", "cpr-reboot", "cpr-transfer"] as const;
 /**
  * Where zero pages are looked for.
  *
- * Defined in `schema/qapi/migration.json:506`.
+ * Defined in `schema/qapi/migration.json:507`.
  * @since 9.0
  */
 export type ZeroPageDetection = "none" | "legacy" | "multifd";
@@ -1414,7 +1414,7 @@ export const ZeroPageDetectionValues = ["none", "legacy", "multifd"] as const;
 /**
  * Changes applied to a dirty bitmap as it is migrated.
  *
- * Defined in `schema/qapi/migration.json:519`.
+ * Defined in `schema/qapi/migration.json:520`.
  * @since 6.0
  */
 export interface BitmapMigrationBitmapAliasTransform {
@@ -1425,7 +1425,7 @@ export interface BitmapMigrationBitmapAliasTransform {
 /**
  * The name a dirty bitmap travels under.
  *
- * Defined in `schema/qapi/migration.json:535`.
+ * Defined in `schema/qapi/migration.json:536`.
  * @since 5.2
  */
 export interface BitmapMigrationBitmapAlias {
@@ -1443,7 +1443,7 @@ export interface BitmapMigrationBitmapAlias {
 /**
  * The name a block node and its dirty bitmaps travel under.
  *
- * Defined in `schema/qapi/migration.json:553`.
+ * Defined in `schema/qapi/migration.json:554`.
  * @since 5.2
  */
 export interface BitmapMigrationNodeAlias {
@@ -1462,7 +1462,7 @@ export interface BitmapMigrationNodeAlias {
  * multifd channel count was the experimental x-multifd-channels
  * (2.11 to 3.1), which the catalogue does not record.
  *
- * Defined in `schema/qapi/migration.json:670`.
+ * Defined in `schema/qapi/migration.json:671`.
  * @since 2.4
  */
 export interface MigrateSetParameters {
@@ -1653,7 +1653,7 @@ export interface MigrateSetParameters {
  * it was set); they are optional in the schema for historical
  * reasons.  The TLS settings read as strings, empty when unset.
  *
- * Defined in `schema/qapi/migration.json:811`.
+ * Defined in `schema/qapi/migration.json:812`.
  * @since 2.4
  */
 export interface MigrationParameters {
@@ -1838,10 +1838,16 @@ export interface MigrationParameters {
   "direct-io"?: boolean | undefined;
 }
 
+/** Defined in `schema/qapi/migration.json:901` (implicit). */
+export interface MigrateContinueArguments {
+  /** the status the migration is expected to be in; the command fails when it is in another */
+  state: MigrationStatus;
+}
+
 /**
  * How a migration channel reaches its peer.
  *
- * Defined in `schema/qapi/migration.json:898`.
+ * Defined in `schema/qapi/migration.json:918`.
  * @since 8.2
  */
 export type MigrationAddressType = "socket" | "exec" | "rdma" | "file";
@@ -1851,7 +1857,7 @@ export const MigrationAddressTypeValues = ["socket", "exec", "rdma", "file"] as 
 /**
  * A file to migrate into.
  *
- * Defined in `schema/qapi/migration.json:912`.
+ * Defined in `schema/qapi/migration.json:932`.
  * @since 8.2
  */
 export interface FileMigrationArgs {
@@ -1864,7 +1870,7 @@ export interface FileMigrationArgs {
 /**
  * A command to pipe the migration stream to.
  *
- * Defined in `schema/qapi/migration.json:925`.
+ * Defined in `schema/qapi/migration.json:945`.
  * @since 8.2
  */
 export interface MigrationExecCommand {
@@ -1872,7 +1878,7 @@ export interface MigrationExecCommand {
   args: string[];
 }
 
-/** Defined in `schema/qapi/migration.json:937` (implicit). */
+/** Defined in `schema/qapi/migration.json:957` (implicit). */
 export interface MigrationAddressBase {
   /** how it gets there */
   transport: MigrationAddressType;
@@ -1881,7 +1887,7 @@ export interface MigrationAddressBase {
 /**
  * Where one migration channel goes.
  *
- * Defined in `schema/qapi/migration.json:937`.
+ * Defined in `schema/qapi/migration.json:957`.
  * @since 8.2
  */
 export type MigrationAddress =
@@ -1895,7 +1901,7 @@ export type MigrationAddress =
  * type and @MigrationChannel from 8.1, but they first reached the wire
  * with @migrate's channels in 8.2.
  *
- * Defined in `schema/qapi/migration.json:960`.
+ * Defined in `schema/qapi/migration.json:980`.
  * @since 8.2
  */
 export type MigrationChannelType = "main" | "cpr";
@@ -1905,7 +1911,7 @@ export const MigrationChannelTypeValues = ["main", "cpr"] as const;
 /**
  * One channel of a migration and its destination.
  *
- * Defined in `schema/qapi/migration.json:974`.
+ * Defined in `schema/qapi/migration.json:994`.
  * @since 8.2
  */
 export interface MigrationChannel {
@@ -1915,7 +1921,7 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:1012` (implicit). */
+/** Defined in `schema/qapi/migration.json:1032` (implicit). */
 export interface MigrateArguments {
   /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
   uri: string;
@@ -1945,7 +1951,7 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1042` (implicit). */
+/** Defined in `schema/qapi/migration.json:1062` (implicit). */
 export interface MigrateIncomingArguments {
   /** where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" */
   uri: string;
@@ -1961,13 +1967,13 @@ export interface MigrateIncomingArguments {
   "exit-on-error"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1062` (implicit). */
+/** Defined in `schema/qapi/migration.json:1082` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:1082` (implicit). */
+/** Defined in `schema/qapi/migration.json:1102` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
@@ -2558,7 +2564,7 @@ export interface QmpCommandMap {
   /**
    * Report the state of the current or last migration.
    *
-   * Defined in `schema/qapi/migration.json:294`.
+   * Defined in `schema/qapi/migration.json:295`.
    * @since 0.14
    * @returns a @MigrationInfo
    * @example
@@ -2576,7 +2582,7 @@ export interface QmpCommandMap {
    * Turn migration capabilities on or off; those not listed keep their
    * state.  Fails while a migration is running.
    *
-   * Defined in `schema/qapi/migration.json:423`.
+   * Defined in `schema/qapi/migration.json:424`.
    * @since 1.2
    * @example
    * ```
@@ -2592,7 +2598,7 @@ export interface QmpCommandMap {
    * is on, in the order of @MigrationCapability.  A build without
    * old-style block migration leaves out "block".
    *
-   * Defined in `schema/qapi/migration.json:443`.
+   * Defined in `schema/qapi/migration.json:444`.
    * @since 1.2
    * @returns one @MigrationCapabilityStatus per capability
    * @example
@@ -2607,7 +2613,7 @@ export interface QmpCommandMap {
    * Change migration parameters.  A value out of its range is refused
    * and then nothing changes.
    *
-   * Defined in `schema/qapi/migration.json:722`.
+   * Defined in `schema/qapi/migration.json:723`.
    * @since 2.4
    * @example
    * ```
@@ -2620,7 +2626,7 @@ export interface QmpCommandMap {
   /**
    * Report the migration parameters.
    *
-   * Defined in `schema/qapi/migration.json:865`.
+   * Defined in `schema/qapi/migration.json:866`.
    * @since 2.4
    * @returns the @MigrationParameters
    * @example
@@ -2636,7 +2642,7 @@ export interface QmpCommandMap {
    * Cancel the current outgoing migration.  Does nothing when none is
    * running.
    *
-   * Defined in `schema/qapi/migration.json:881`.
+   * Defined in `schema/qapi/migration.json:882`.
    * @since 0.14
    * @example
    * ```
@@ -2646,6 +2652,20 @@ export interface QmpCommandMap {
    */
   "migrate_cancel": { args: Record<string, never>; returns: Record<string, never> };
   /**
+   * Let a migration paused by the pause-before-switchover capability go
+   * on: it then sends the device state (status "device") and completes.
+   *
+   * Defined in `schema/qapi/migration.json:901`.
+   * @since 2.11
+   * @example
+   * ```
+   * -> { "execute": "migrate-continue",
+   *      "arguments": { "state": "pre-switchover" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "migrate-continue": { args: MigrateContinueArguments; returns: Record<string, never> };
+  /**
    * Start an outgoing migration.  The command returns once it started;
    * progress is reported by MIGRATION events (with the "events"
    * capability) and @query-migrate.  From 8.2 the destination can be
@@ -2653,7 +2673,7 @@ export interface QmpCommandMap {
    * required, and @uri is optional (the catalogue, which cannot express
    * that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:1012`.
+   * Defined in `schema/qapi/migration.json:1032`.
    * @since 0.14
    * @example
    * ```
@@ -2670,7 +2690,7 @@ export interface QmpCommandMap {
    * two is then required, and @uri is optional (the catalogue, which
    * cannot express that change, keeps @uri mandatory as in 7.2).
    *
-   * Defined in `schema/qapi/migration.json:1042`.
+   * Defined in `schema/qapi/migration.json:1062`.
    * @since 2.3
    * @example
    * ```
@@ -3363,7 +3383,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1062`.
+   * Defined in `schema/qapi/migration.json:1082`.
    * @since 2.4
    * @example
    * ```
@@ -3378,7 +3398,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1082`.
+   * Defined in `schema/qapi/migration.json:1102`.
    * @since 2.6
    * @example
    * ```
@@ -3520,6 +3540,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate-set-parameters", "query-migrate-parameters", "migrate_cancel", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate-set-parameters", "query-migrate-parameters", "migrate_cancel", "migrate-continue", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
 export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

@@ -1829,6 +1829,25 @@ function v_MigrationParameters(v: unknown, p: string, n: string | number | undef
   for (const k in v) if (!k_MigrationParameters(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_q_obj_migrate_continue_arg = new Set<string>(["state"]);
+function m_q_obj_migrate_continue_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["state"];
+  if (x === undefined) is.push(missingIssue(p, "state")); else v_MigrationStatus(x, p, "state", is);
+}
+function k_q_obj_migrate_continue_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_migrate_continue_arg.has(k);
+}
+function v_q_obj_migrate_continue_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_migrate_continue_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_migrate_continue_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_FileMigrationArgs = new Set<string>(["filename", "offset"]);
 function m_FileMigrationArgs(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -2851,6 +2870,10 @@ export const commandValidators: {
   "migrate_cancel": {
     args: createValidator("migrate_cancel", v_q_empty, { absentAsEmpty: true, subject: "arguments of migrate_cancel" }),
     returns: createValidator("migrate_cancel", v_q_empty, { subject: "reply of migrate_cancel" }),
+  },
+  "migrate-continue": {
+    args: createValidator("migrate-continue", v_q_obj_migrate_continue_arg, { absentAsEmpty: true, subject: "arguments of migrate-continue" }),
+    returns: createValidator("migrate-continue", v_q_empty, { subject: "reply of migrate-continue" }),
   },
   "migrate": {
     args: createValidator("migrate", v_q_obj_migrate_arg, { absentAsEmpty: true, subject: "arguments of migrate" }),

@@ -548,8 +548,8 @@ export class SimDevices {
    * bandwidth, the switch-over (the VM is stopped into `finish-migrate`: STOP if it ran), the
    * last pass, `completed`, and `postmigrate` (as 7.2.22 does for an idle guest).
    */
-  migrate(uri: string): void {
-    this.migration.migrate(uri);
+  migrate(uri: string, options: { resume?: boolean | undefined } = {}): void {
+    this.migration.migrate(uri, options);
   }
 
   /** `migrate_cancel`: `cancelling` now, `cancelled` at the migration's next step. */

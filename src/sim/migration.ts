@@ -17,7 +17,7 @@
  * | failed | `status`, and `error-desc` when the failure has a reason |
  * | cancelled | `status` |
  * | destination, listening | `socket-address` only (no `status` until the stream arrives; 10.0: `status` setup too) |
- * | device (10.0: at the switch-over) | as active |
+ * | pre-switchover, device (pause-before-switchover; 10.0: device always) | as active |
  * | destination, done | `status` |
  *
  * The numbers are the simulator's own, but consistent with each other and with how QEMU counts:
@@ -239,7 +239,8 @@ interface Outgoing {
   pagesPerSecond: number;
   errorDesc: string | undefined;
   timer: unknown;
-  /** Capabilities that shape the answer, as they were when the migration started. */
+  /** Capabilities that shape the answer or the course, as they were when the migration started. */
+  pauseBeforeSwitchover: boolean;
   xbzrle: boolean;
   compress: boolean;
   /** Pages holding data when the migration started. */
@@ -442,12 +443,16 @@ export class SimMigration {
    * destination, and after a completed one left the VM in `postmigrate`. MIGRATION setup comes
    * before the reply; an unknown protocol then fails it at once.
    */
-  migrate(uri: string): void {
+  migrate(uri: string, options: { resume?: boolean | undefined } = {}): void {
     const core = this.#host.core;
     const knownProtocol = MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p));
     if (!knownProtocol && this.#asOf10) {
       // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
       throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+    }
+    if (options.resume === true) {
+      // Only a post-copy migration paused by a broken stream can resume; none is simulated.
+      throw new SimCommandError("GenericError", "Cannot resume if there is no paused migration");
     }
     if (this.running) {
       throw new SimCommandError("GenericError", "There's a migration process in progress");
@@ -490,6 +495,7 @@ export class SimMigration {
       pagesPerSecond: 0,
       errorDesc: undefined,
       timer: undefined,
+      pauseBeforeSwitchover: this.capability("pause-before-switchover"),
       xbzrle: this.capability("xbzrle"),
       compress: this.capability("compress"),
       expectedDowntime: this.#downtimeLimitMs,
@@ -597,8 +603,20 @@ export class SimMigration {
     m.stoppedFrom = core.state;
     core.vmStop("finish-migrate");
     if (!core.runState.is("finish-migrate")) core.runState.set("finish-migrate");
-    // 10.0: the device state goes out in the `device` status (commit 48814111366b).
-    if (this.#asOf10) this.#setStatus("device");
+    if (m.pauseBeforeSwitchover) {
+      // migration_maybe_pause: wait, stopped, until migrate-continue.
+      this.#setStatus("pre-switchover");
+      return;
+    }
+    this.#sendDeviceState(m);
+  }
+
+  /**
+   * The last sync, the rest of memory and the device state (in the `device` status after a
+   * pre-switchover pause, and always from 10.0: commit 48814111366b), then `completed`.
+   */
+  #sendDeviceState(m: Outgoing): void {
+    if (m.pauseBeforeSwitchover || this.#asOf10) this.#setStatus("device");
     this.#pass();
     const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
     this.#account(m, this.#options.deviceStateBytes);
@@ -635,6 +653,20 @@ export class SimMigration {
     if (from === undefined || !core.runState.is("finish-migrate")) return;
     if (from === "running") core.vmStart();
     else core.runState.set(from);
+  }
+
+  /**
+   * `migrate-continue {state}`: a migration paused in `pre-switchover` goes on. Refused unless
+   * the migration is in `state` (7.2 `qmp_migrate_continue`).
+   */
+  continue(state: string): void {
+    const m = this.#out;
+    const current = m?.status ?? "none";
+    if (m === undefined || current !== state) {
+      throw new SimCommandError("GenericError", `Migration not in expected state: ${current}`);
+    }
+    if (state !== "pre-switchover") return;
+    this.#sendDeviceState(m);
   }
 
   /**

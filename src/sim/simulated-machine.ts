@@ -853,7 +853,11 @@ export class SimulatedMachine {
     add("migrate-set-capabilities", (a) =>
       dev.setMigrationCapabilities(args<"migrate-set-capabilities">(a).capabilities),
     );
-    add("migrate", (a) => dev.migrate(String(a.uri)));
+    add("migrate", (a) => {
+      const m = args<"migrate">(a);
+      dev.migrate(m.uri, { resume: m.resume });
+    });
+    add("migrate-continue", (a) => dev.migration.continue(args<"migrate-continue">(a).state));
     add("migrate_cancel", () => dev.migrateCancel());
     add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a).uri));
     add("query-migrate", () => dev.queryMigrate());

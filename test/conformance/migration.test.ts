@@ -46,8 +46,9 @@ async function realPeer(
   machine: string,
   args: string[],
   qemu: QemuInstallation | undefined = undefined,
+  paused = true,
 ): Promise<Peer> {
-  const q = await startQemu({ machine, args, qemu });
+  const q = await startQemu({ machine, args, qemu, paused });
   try {
     // The socket file can appear a moment before QEMU listens on it.
     let qmp: RawQmp | undefined;
@@ -395,6 +396,61 @@ suite("migration against QEMU 7.2.22", () => {
       assert.match(r.real.replies.get("before") ?? "", /"blocked-reasons": \["non-migratable/);
       assert.deepEqual(r.sim.events, r.real.events);
       assertSameShapes(r, ["completed"]);
+    },
+  );
+
+  test(
+    "should pause before the switch-over until migrate-continue, or resume the VM on cancel",
+    realQemuTest(),
+    async () => {
+      const pause = caps([
+        ["events", true],
+        ["pause-before-switchover", true],
+      ]);
+      const migrate = { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } };
+      const cont = (state: string) => ({ execute: "migrate-continue", arguments: { state } });
+      const status = { execute: "query-status" };
+      for (const ending of ["continue", "cancel"] as const) {
+        const r = await both(
+          () => realPeer("pc", ["-m", "16"], undefined, false),
+          () =>
+            simPeer({
+              machine: "pc",
+              startPaused: false,
+              firmwareResets: 0,
+              devices: { memoryBytes: 16 * 1024 * 1024 },
+            }),
+          async (peer, run) => {
+            run.replies.set("continue-none", await exec(peer, run, cont("pre-switchover")));
+            await exec(peer, run, pause);
+            await exec(peer, run, migrate);
+            await pollUntil(peer, run, (i) => i.status === "pre-switchover");
+            run.replies.set("paused-status", await exec(peer, run, status));
+            run.replies.set("continue-wrong", await exec(peer, run, cont("active")));
+            if (ending === "continue") {
+              run.replies.set("continue", await exec(peer, run, cont("pre-switchover")));
+              await pollUntil(peer, run, (i) => i.status === "completed");
+            } else {
+              run.replies.set("cancel", await exec(peer, run, { execute: "migrate_cancel" }));
+              await pollUntil(peer, run, (i) => i.status === "cancelled");
+            }
+            run.replies.set("status", await exec(peer, run, status));
+            run.replies.set(
+              "resume",
+              await exec(peer, run, {
+                execute: "migrate",
+                arguments: { uri: "exec:cat", resume: true },
+              }),
+            );
+          },
+        );
+        assert.deepEqual([...r.sim.replies], [...r.real.replies], ending);
+        assert.deepEqual(r.sim.events, r.real.events, ending);
+        assertSameShapes(
+          r,
+          ending === "continue" ? ["pre-switchover", "completed"] : ["cancelled"],
+        );
+      }
     },
   );
 

@@ -369,6 +369,56 @@ suite("migration parameters", () => {
   });
 });
 
+suite("pause-before-switchover", () => {
+  test("should stop in pre-switchover until migrate-continue, counting downtime from the stop", () => {
+    const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB });
+    dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
+    assert.throws(
+      () => dev.migration.continue("pre-switchover"),
+      err("GenericError", "Migration not in expected state: none"),
+    );
+    dev.migrate("exec:cat");
+    clock.advance(100);
+    assert.equal(dev.queryMigrate().status, "pre-switchover");
+    assert.equal(core.state, "finish-migrate");
+    assert.throws(
+      () => dev.migration.continue("active"),
+      err("GenericError", "Migration not in expected state: pre-switchover"),
+    );
+    clock.advance(500);
+    dev.migration.continue("pre-switchover");
+    clock.advance(100);
+    assert.deepEqual(log.slice(2), [
+      'MIGRATION {"status":"active"}',
+      "STOP",
+      'MIGRATION {"status":"pre-switchover"}',
+      'MIGRATION {"status":"device"}',
+      'MIGRATION_PASS {"pass":2}',
+      'MIGRATION {"status":"completed"}',
+    ]);
+    assert.ok(Number(dev.queryMigrate().downtime) >= 500);
+    assert.equal(core.state, "postmigrate");
+  });
+
+  test("should resume the VM when cancelled in pre-switchover, and refuse resume", () => {
+    const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB });
+    dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
+    dev.migrate("exec:cat");
+    clock.advance(100);
+    dev.migrateCancel();
+    assert.deepEqual(log.slice(-3), [
+      'MIGRATION {"status":"cancelling"}',
+      "RESUME",
+      'MIGRATION {"status":"cancelled"}',
+    ]);
+    assert.equal(core.state, "running");
+    assert.throws(
+      () => dev.migrate("exec:cat", { resume: true }),
+      err("GenericError", "Cannot resume if there is no paused migration"),
+    );
+  });
+});
+
 suite("the course of a migration in 10.0", () => {
   test("should pass through device after STOP at the switch-over", () => {
     const { dev, clock, log } = rig({ memoryBytes: 16 * MiB }, { version: "10.0.2" });
