@@ -25,15 +25,15 @@
  *   parsed value is used only to route them.
  * - Out-of-band (§1.7): a client that enabled `oob` may send `exec-oob`. As QEMU dispatches such
  *   a request at once, without queueing it (`handle_qmp_command`), the proxy sends it upstream
- *   at once, beside the in-band command in flight and ahead of queued ones, with its own id,
+ *   at once, beside the in-band commands in flight and ahead of queued ones, with its own id,
  *   and hands the reply back as soon as it comes. Upstream QEMU judges it (a command without
  *   `allow-oob` is refused with `The command X does not support OOB`); only
  *   `qmp_capabilities`, which the proxy answers itself, is refused here, with the same text.
  *   QEMU stops reading a client with 8 in-band requests queued, which delays an `exec-oob`
  *   behind them; the proxy does not (qmp-spec asks clients to keep at most 8 in flight).
  * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6).
- * - When the upstream goes away, the command in flight and every queued one are answered with a
- *   GenericError saying so, and the clients are disconnected: the VM they talked to is gone, and
+ * - When the upstream goes away, the commands sent (outcome unknown) and the queued ones (not
+ *   sent) are answered with a GenericError saying so, and the clients are disconnected: the VM they talked to is gone, and
  *   a client that reconnects waits for its greeting until the upstream is back (as a second
  *   client waits on a busy QEMU socket, §1.2).
  *
@@ -235,7 +235,10 @@ export class ProxyCore {
     for (const item of client.early.splice(0)) this.clientItem(client.port, item);
   }
 
-  /** A client went away: its queued commands are dropped, a reply in flight is discarded. */
+  /**
+   * A client went away: its queued commands are dropped; those already sent upstream still run
+   * there (QEMU cannot take them back), and their replies are discarded.
+   */
   removeClient(port: ProxyClientPort): void {
     const client = this.clients.get(port);
     if (!client) return;
