@@ -11,8 +11,15 @@
  * share) and a raw client against QmpServer (the server's share). A fifth, for information, is
  * the least any JSON protocol costs here: a client and a server that only `JSON.stringify` and
  * `JSON.parse` (no framing rules, checks, QEMU output form or command routing): the "JSON floor".
- * Rounds alternate between all five so that machine noise hits them alike; ratios are taken
- * from the medians.
+ * Rounds alternate between all five (in reverse order on odd rounds) so that machine noise hits
+ * them alike; ratios are taken from the medians.
+ *
+ * Each round also records the process's CPU time (user + system, `process.cpuUsage`): both ends
+ * live in this one process and a ping-pong never overlaps them, so on a quiet machine CPU time
+ * and wall time per round trip are the same, but when other processes compete for the cores, the
+ * wall time also counts the waits for a core, which come and go from round to round, while the
+ * CPU time does not. The goal is stated on wall time; the CPU ratio beside it is the steadier
+ * figure to compare two builds with on a busy machine.
  *
  * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds] [--dist[=DIR]]`; with
  * `--dist` the library is loaded from a compiled build (`npm run build` first) instead of `src/`.
@@ -54,6 +61,11 @@ export interface RoundTripResult {
   readonly qmpMicros: number;
   /** `qmpMicros / rawMicros` (goal ≤ 1.5). */
   readonly ratio: number;
+  /** Median CPU time (user + system) per round trip of the raw floor and of QmpClient → QmpServer. */
+  readonly rawCpuMicros: number;
+  readonly qmpCpuMicros: number;
+  /** `qmpCpuMicros / rawCpuMicros`: the same comparison in CPU time, steadier on a busy machine. */
+  readonly cpuRatio: number;
   /** QmpClient ↔ a raw peer that only echoes the id into a fixed reply: the client's share. */
   readonly clientMicros: number;
   /** A raw client ↔ QmpServer: the server's share. */
@@ -246,20 +258,41 @@ export async function roundTripBench(
       server: [],
       json: [],
     };
+    const cpu: Record<keyof typeof configs, number[]> = {
+      raw: [],
+      qmp: [],
+      client: [],
+      server: [],
+      json: [],
+    };
+    const entries = Object.entries(configs) as Array<
+      [keyof typeof configs, () => Promise<unknown>]
+    >;
     for (let round = 0; round <= rounds; round++) {
-      for (const [name, roundTrip] of Object.entries(configs)) {
+      for (const [name, roundTrip] of round % 2 === 0 ? entries : [...entries].reverse()) {
         const start = process.hrtime.bigint();
+        const cpuStart = process.cpuUsage();
         for (let i = 0; i < perRound; i++) await roundTrip();
+        const used = process.cpuUsage(cpuStart);
         const micros = Number(process.hrtime.bigint() - start) / 1_000 / perRound;
-        if (round > 0) times[name as keyof typeof configs].push(micros); // round 0 warms up
+        if (round > 0) {
+          // round 0 warms up
+          times[name].push(micros);
+          cpu[name].push((used.user + used.system) / perRound);
+        }
       }
     }
     const rawMicros = median(times.raw);
     const qmpMicros = median(times.qmp);
+    const rawCpuMicros = median(cpu.raw);
+    const qmpCpuMicros = median(cpu.qmp);
     return {
       rawMicros,
       qmpMicros,
       ratio: qmpMicros / rawMicros,
+      rawCpuMicros,
+      qmpCpuMicros,
+      cpuRatio: qmpCpuMicros / rawCpuMicros,
       clientMicros: median(times.client),
       serverMicros: median(times.server),
       jsonMicros: median(times.json),
@@ -290,6 +323,7 @@ export function formatRoundTrip(result: RoundTripResult): string {
     line("  server share: raw client → QmpServer", result.serverMicros),
     `${line("JSON floor: JSON.stringify/parse pair", result.jsonMicros)}  (${(result.jsonMicros / result.rawMicros).toFixed(2)}×, for information)`,
     `  ratio ${result.ratio.toFixed(2)}× the raw round trip (goal ≤ 1.50×) ${result.ratio <= 1.5 ? "MET" : "NOT MET"}`,
+    `  in CPU time: ${result.qmpCpuMicros.toFixed(1)} against ${result.rawCpuMicros.toFixed(1)} µs per round trip, ${result.cpuRatio.toFixed(2)}× (steadier than wall time when the machine is busy)`,
   ].join("\n");
 }
 
