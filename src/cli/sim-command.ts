@@ -62,8 +62,11 @@ export function machineOptionsFrom(line: SimCommandLine): SimulatedMachineOption
       balloon: line.balloon,
       serialPorts: line.serialPorts,
       memoryBytes: line.memoryBytes,
+      // The RTC's QOM path moved with the PC machine's composition (reference: versions.ts).
       rtcQomPath:
-        line.machine === "pc" ? "/machine/unattached/device[9]" : "/machine/unattached/device[0]",
+        line.machine === "pc"
+          ? qemuProfile(line.qemuVersion).pcRtcQomPath
+          : "/machine/unattached/device[0]",
     },
   };
 }

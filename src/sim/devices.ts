@@ -213,7 +213,7 @@ export class SimDevices {
   ) {
     this.memoryBytes = options.memoryBytes ?? 128 * 1024 * 1024;
     this.guestDelayMs = options.guestDelayMs ?? 10;
-    this.rtcQomPath = options.rtcQomPath ?? "/machine/unattached/device[9]";
+    this.rtcQomPath = options.rtcQomPath ?? host.core.profile.pcRtcQomPath;
     let guestRan = host.core.state === "running";
     this.migration = new SimMigration(
       host,
@@ -384,7 +384,10 @@ export class SimDevices {
     data["node-name"] = b.nodeName;
     data.operation = operation;
     data.action = action;
-    if (nospace) data.nospace = true;
+    // QEMU sends `nospace` whenever the device keeps an I/O status, which every device the
+    // simulator models does (block/block-backend.c send_qmp_error_event); seen false on 7.2.22
+    // and 10.0.2.
+    data.nospace = nospace;
     data.reason = options.reason ?? (nospace ? "No space left on device" : "Input/output error");
     this.applyBlockIoError(data);
   }

@@ -34,7 +34,7 @@ suite("block devices", () => {
     const { core, dev, log } = rig({ blockDevices: [{ id: "drive0", werror: "stop" }] });
     dev.guestIoError("drive0");
     assert.deepEqual(log, [
-      'BLOCK_IO_ERROR {"device":"drive0","node-name":"node-drive0","operation":"write","action":"stop","reason":"Input/output error"}',
+      'BLOCK_IO_ERROR {"device":"drive0","node-name":"node-drive0","operation":"write","action":"stop","nospace":false,"reason":"Input/output error"}',
       "STOP",
     ]);
     assert.equal(core.state, "io-error");
