@@ -1979,6 +1979,12 @@ export interface MigrationPassEventData {
   pass: number;
 }
 
+/** Defined in `schema/qapi/migration.json:1123` (implicit). */
+export interface MigrateRecoverArguments {
+  /** where to listen, as for @migrate-incoming */
+  uri: string;
+}
+
 /** Defined in `schema/qapi/control.json:32` (implicit). */
 export interface QmpCapabilitiesArguments {
   /**
@@ -2318,6 +2324,67 @@ export interface MemUnplugErrorEventData {
   device: string;
   /** what went wrong, for humans */
   msg: string;
+}
+
+/**
+ * The kinds of connection owner that can be yanked.
+ *
+ * Defined in `schema/qapi/yank.json:25`.
+ * @since 6.0
+ */
+export type YankInstanceType = "block-node" | "chardev" | "migration";
+/** Every value of {@link YankInstanceType}, in schema order. */
+export const YankInstanceTypeValues = ["block-node", "chardev", "migration"] as const;
+
+/**
+ * Names a block node for @yank.
+ *
+ * Defined in `schema/qapi/yank.json:37`.
+ * @since 6.0
+ */
+export interface YankInstanceBlockNode {
+  /** the node's name in the block graph */
+  "node-name": string;
+}
+
+/**
+ * Names a character device for @yank.
+ *
+ * Defined in `schema/qapi/yank.json:51`.
+ * @since 6.0
+ */
+export interface YankInstanceChardev {
+  /** the character device's id (a QMP monitor given with -qmp has the id "compat_monitorN", N counting the -qmp and -monitor options from 0) */
+  id: string;
+}
+
+/** Defined in `schema/qapi/yank.json:69` (implicit). */
+export interface YankInstanceBase {
+  /** which kind it is */
+  type: YankInstanceType;
+}
+
+/**
+ * Something that owns connections QEMU can shut down on request.
+ * Yanking an NBD block node drops its server connection for good (no
+ * reconnection); yanking a socket character device drops its client
+ * (for a QMP monitor: the client that is connected to it); yanking the
+ * migration shuts its sockets down, so the migration ends "failed"
+ * rather than "cancelled" as after @migrate_cancel.  The migration has
+ * no further members.
+ *
+ * Defined in `schema/qapi/yank.json:69`.
+ * @since 6.0
+ */
+export type YankInstance =
+  | (YankInstanceBase & { type: "block-node" } & YankInstanceBlockNode)
+  | (YankInstanceBase & { type: "chardev" } & YankInstanceChardev)
+  | (YankInstanceBase & { type: "migration" });
+
+/** Defined in `schema/qapi/yank.json:98` (implicit). */
+export interface YankArguments {
+  /** what to yank (may be empty) */
+  instances: YankInstance[];
 }
 
 /**
@@ -2701,6 +2768,39 @@ export interface QmpCommandMap {
    */
   "migrate-incoming": { args: MigrateIncomingArguments; returns: Record<string, never> };
   /**
+   * On the destination of a post-copy migration whose stream broke
+   * (status "postcopy-paused"), listen on @uri for the source to
+   * reconnect with @migrate and "resume": true.  In any other status it
+   * fails.  May be sent out of band.
+   *
+   * Defined in `schema/qapi/migration.json:1123`.
+   * @since 3.0
+   * @example
+   * ```
+   * -> { "exec-oob": "migrate-recover",
+   *      "arguments": { "uri": "tcp:192.0.2.7:4446" } }
+   * <- { "return": {} }
+   * ```
+   */
+  "migrate-recover": { args: MigrateRecoverArguments; returns: Record<string, never> };
+  /**
+   * Break the stream of a post-copy migration on purpose, on either
+   * side, so that it can later be resumed (@migrate-recover, then
+   * @migrate with "resume": true).  Only in status "postcopy-active"
+   * (from 8.2 also "postcopy-recover"); otherwise it fails.  May be sent
+   * out of band, which is the point: a post-copy migration that hangs
+   * may also hang the main loop.
+   *
+   * Defined in `schema/qapi/migration.json:1144`.
+   * @since 3.0
+   * @example
+   * ```
+   * -> { "exec-oob": "migrate-pause", "id": "p1" }
+   * <- { "return": {}, "id": "p1" }
+   * ```
+   */
+  "migrate-pause": { args: Record<string, never>; returns: Record<string, never> };
+  /**
    * Leave capabilities negotiation mode and switch the session to normal
    * command mode, optionally turning on protocol extensions.  A new
    * session accepts no other command until this one succeeded, and
@@ -2858,6 +2958,39 @@ export interface QmpCommandMap {
    * ```
    */
   "query-balloon": { args: Record<string, never>; returns: BalloonInfo };
+  /**
+   * Shut down the connections of the given instances, to get a QEMU
+   * that waits on a dead peer going again.  Every instance must exist:
+   * otherwise nothing is yanked and the command fails with
+   * DeviceNotFound.  It may be sent out of band, so it works while the
+   * main loop is stuck.
+   *
+   * Errors: - DeviceNotFound when an instance does not exist
+   *
+   * Defined in `schema/qapi/yank.json:98`.
+   * @since 6.0
+   * @example
+   * ```
+   * -> { "execute": "yank",
+   *      "arguments": { "instances": [ { "type": "migration" } ] } }
+   * <- { "return": {} }
+   * ```
+   */
+  "yank": { args: YankArguments; returns: Record<string, never> };
+  /**
+   * List what can be yanked now, in the order it was registered.  May
+   * be sent out of band.
+   *
+   * Defined in `schema/qapi/yank.json:117`.
+   * @since 6.0
+   * @returns the instances
+   * @example
+   * ```
+   * -> { "execute": "query-yank" }
+   * <- { "return": [ { "type": "chardev", "id": "compat_monitor0" } ] }
+   * ```
+   */
+  "query-yank": { args: Record<string, never>; returns: YankInstance[] };
   /**
    * Report the virtual machine's name.
    *
@@ -3540,6 +3673,6 @@ export type QmpEventMessage<K extends keyof QmpEventMap> = [QmpEventMap[K]] exte
 export type QmpEvent = { [K in keyof QmpEventMap]: QmpEventMessage<K> }[keyof QmpEventMap];
 
 /** The name of every command in the schema, in schema order. */
-export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate-set-parameters", "query-migrate-parameters", "migrate_cancel", "migrate-continue", "migrate", "migrate-incoming", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
+export const qmpCommandNames = ["query-status", "watchdog-set-action", "set-action", "query-block-jobs", "block-stream", "block-job-cancel", "eject", "blockdev-open-tray", "blockdev-close-tray", "dump-guest-memory", "query-dump", "query-rx-filter", "query-migrate", "migrate-set-capabilities", "query-migrate-capabilities", "migrate-set-parameters", "query-migrate-parameters", "migrate_cancel", "migrate-continue", "migrate", "migrate-incoming", "migrate-recover", "migrate-pause", "qmp_capabilities", "query-version", "query-commands", "quit", "query-qmp-schema", "device_del", "system_reset", "system_powerdown", "system_wakeup", "balloon", "query-balloon", "yank", "query-yank", "query-name", "stop", "cont", "query-acpi-ospm-status"] as const satisfies readonly (keyof QmpCommandMap)[];
 /** The name of every event in the schema, in schema order. */
 export const qmpEventNames = ["SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "WATCHDOG", "GUEST_PANICKED", "GUEST_CRASHLOADED", "GUEST_PVSHUTDOWN", "MEMORY_FAILURE", "JOB_STATUS_CHANGE", "BLOCK_IO_ERROR", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "QUORUM_FAILURE", "QUORUM_REPORT_BAD", "DEVICE_TRAY_MOVED", "VSERPORT_CHANGE", "DUMP_COMPLETED", "NIC_RX_FILTER_CHANGED", "SPICE_CONNECTED", "SPICE_INITIALIZED", "SPICE_DISCONNECTED", "SPICE_MIGRATE_COMPLETED", "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED", "MIGRATION", "MIGRATION_PASS", "COMMAND_DROPPED", "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR", "BALLOON_CHANGE", "MEM_UNPLUG_ERROR", "RTC_CHANGE", "ACPI_DEVICE_OST"] as const satisfies readonly (keyof QmpEventMap)[];

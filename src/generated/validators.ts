@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, qtypeOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNull, vNumber, vStr, vUint16, vUint32, vUint64, vUint8 } from "../schema/runtime.js";
 import { type Validator } from "../schema/validator.js";
-import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BitmapMigrationBitmapAlias, type BitmapMigrationBitmapAliasTransform, type BitmapMigrationNodeAlias, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigMode, MigModeValues, type MigrateSetParameters, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationParameters, type MigrationStats, type MigrationStatus, MigrationStatusValues, type MultiFDCompression, MultiFDCompressionValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type StrOrNull, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats, type ZeroPageDetection, ZeroPageDetectionValues } from "./types.js";
+import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BitmapMigrationBitmapAlias, type BitmapMigrationBitmapAliasTransform, type BitmapMigrationNodeAlias, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigMode, MigModeValues, type MigrateSetParameters, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationParameters, type MigrationStats, type MigrationStatus, MigrationStatusValues, type MultiFDCompression, MultiFDCompressionValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type StrOrNull, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats, type YankInstance, type YankInstanceBlockNode, type YankInstanceChardev, type YankInstanceType, YankInstanceTypeValues, type ZeroPageDetection, ZeroPageDetectionValues } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -51,6 +51,7 @@ const v_QMPCapability = vEnum(QMPCapabilityValues);
 const v_CommandDropReason = vEnum(CommandDropReasonValues);
 const v_SchemaMetaType = vEnum(SchemaMetaTypeValues);
 const v_JSONType = vEnum(JSONTypeValues);
+const v_YankInstanceType = vEnum(YankInstanceTypeValues);
 const v_ACPISlotType = vEnum(ACPISlotTypeValues);
 
 const K_q_empty = new Set<string>([]);
@@ -2050,6 +2051,25 @@ function v_q_obj_MIGRATION_PASS_arg(v: unknown, p: string, n: string | number | 
   for (const k in v) if (!k_q_obj_MIGRATION_PASS_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_q_obj_migrate_recover_arg = new Set<string>(["uri"]);
+function m_q_obj_migrate_recover_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["uri"];
+  if (x === undefined) is.push(missingIssue(p, "uri")); else vStr(x, p, "uri", is);
+}
+function k_q_obj_migrate_recover_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_migrate_recover_arg.has(k);
+}
+function v_q_obj_migrate_recover_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_migrate_recover_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_migrate_recover_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_q_obj_qmp_capabilities_arg = new Set<string>(["enable"]);
 function m_q_obj_qmp_capabilities_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -2591,6 +2611,104 @@ function v_q_obj_MEM_UNPLUG_ERROR_arg(v: unknown, p: string, n: string | number 
   for (const k in v) if (!k_q_obj_MEM_UNPLUG_ERROR_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_YankInstanceBlockNode = new Set<string>(["node-name"]);
+function m_YankInstanceBlockNode(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["node-name"];
+  if (x === undefined) is.push(missingIssue(p, "node-name")); else vStr(x, p, "node-name", is);
+}
+function k_YankInstanceBlockNode(k: string, _o: Obj): boolean {
+  return K_YankInstanceBlockNode.has(k);
+}
+function v_YankInstanceBlockNode(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_YankInstanceBlockNode(v, path, is);
+  for (const k in v) if (!k_YankInstanceBlockNode(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_YankInstanceChardev = new Set<string>(["id"]);
+function m_YankInstanceChardev(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["id"];
+  if (x === undefined) is.push(missingIssue(p, "id")); else vStr(x, p, "id", is);
+}
+function k_YankInstanceChardev(k: string, _o: Obj): boolean {
+  return K_YankInstanceChardev.has(k);
+}
+function v_YankInstanceChardev(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_YankInstanceChardev(v, path, is);
+  for (const k in v) if (!k_YankInstanceChardev(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_YankInstance_base = new Set<string>(["type"]);
+function m_q_obj_YankInstance_base(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["type"];
+  if (x === undefined) is.push(missingIssue(p, "type")); else v_YankInstanceType(x, p, "type", is);
+}
+function k_q_obj_YankInstance_base(k: string, _o: Obj): boolean {
+  return K_q_obj_YankInstance_base.has(k);
+}
+
+function m_YankInstance(o: Obj, p: string, is: Issues): void {
+  m_q_obj_YankInstance_base(o, p, is);
+  switch (o["type"]) {
+    case "block-node":
+      m_YankInstanceBlockNode(o, p, is);
+      break;
+    case "chardev":
+      m_YankInstanceChardev(o, p, is);
+      break;
+  }
+}
+function k_YankInstance(k: string, o: Obj): boolean {
+  if (k_q_obj_YankInstance_base(k, o)) return true;
+  switch (o["type"]) {
+    case "block-node":
+      return k_YankInstanceBlockNode(k, o);
+    case "chardev":
+      return k_YankInstanceChardev(k, o);
+  }
+  return false;
+}
+function v_YankInstance(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_YankInstance(v, path, is);
+  for (const k in v) if (!k_YankInstance(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_yank_arg = new Set<string>(["instances"]);
+function m_q_obj_yank_arg(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["instances"];
+  if (x === undefined) is.push(missingIssue(p, "instances")); else l_YankInstance(x, p, "instances", is);
+}
+function k_q_obj_yank_arg(k: string, _o: Obj): boolean {
+  return K_q_obj_yank_arg.has(k);
+}
+function v_q_obj_yank_arg(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_q_obj_yank_arg(v, path, is);
+  for (const k in v) if (!k_q_obj_yank_arg(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 const K_NameInfo = new Set<string>(["name"]);
 function m_NameInfo(o: Obj, p: string, is: Issues): void {
   let x: unknown;
@@ -2690,6 +2808,7 @@ const l_SchemaInfoEnumMember = vList(v_SchemaInfoEnumMember);
 const l_SchemaInfoObjectMember = vList(v_SchemaInfoObjectMember);
 const l_SchemaInfoObjectVariant = vList(v_SchemaInfoObjectVariant);
 const l_SchemaInfoAlternateMember = vList(v_SchemaInfoAlternateMember);
+const l_YankInstance = vList(v_YankInstance);
 const l_BlockJobInfo = vList(v_BlockJobInfo);
 const l_RxFilterInfo = vList(v_RxFilterInfo);
 const l_CommandInfo = vList(v_CommandInfo);
@@ -2787,6 +2906,10 @@ export const validators = {
   SchemaInfoCommand: createValidator<SchemaInfoCommand>("SchemaInfoCommand", v_SchemaInfoCommand),
   SchemaInfoEvent: createValidator<SchemaInfoEvent>("SchemaInfoEvent", v_SchemaInfoEvent),
   BalloonInfo: createValidator<BalloonInfo>("BalloonInfo", v_BalloonInfo),
+  YankInstanceType: createValidator<YankInstanceType>("YankInstanceType", v_YankInstanceType),
+  YankInstanceBlockNode: createValidator<YankInstanceBlockNode>("YankInstanceBlockNode", v_YankInstanceBlockNode),
+  YankInstanceChardev: createValidator<YankInstanceChardev>("YankInstanceChardev", v_YankInstanceChardev),
+  YankInstance: createValidator<YankInstance>("YankInstance", v_YankInstance),
   NameInfo: createValidator<NameInfo>("NameInfo", v_NameInfo),
   ACPISlotType: createValidator<ACPISlotType>("ACPISlotType", v_ACPISlotType),
   ACPIOSTInfo: createValidator<ACPIOSTInfo>("ACPIOSTInfo", v_ACPIOSTInfo),
@@ -2883,6 +3006,14 @@ export const commandValidators: {
     args: createValidator("migrate-incoming", v_q_obj_migrate_incoming_arg, { absentAsEmpty: true, subject: "arguments of migrate-incoming" }),
     returns: createValidator("migrate-incoming", v_q_empty, { subject: "reply of migrate-incoming" }),
   },
+  "migrate-recover": {
+    args: createValidator("migrate-recover", v_q_obj_migrate_recover_arg, { absentAsEmpty: true, subject: "arguments of migrate-recover" }),
+    returns: createValidator("migrate-recover", v_q_empty, { subject: "reply of migrate-recover" }),
+  },
+  "migrate-pause": {
+    args: createValidator("migrate-pause", v_q_empty, { absentAsEmpty: true, subject: "arguments of migrate-pause" }),
+    returns: createValidator("migrate-pause", v_q_empty, { subject: "reply of migrate-pause" }),
+  },
   "qmp_capabilities": {
     args: createValidator("qmp_capabilities", v_q_obj_qmp_capabilities_arg, { absentAsEmpty: true, subject: "arguments of qmp_capabilities" }),
     returns: createValidator("qmp_capabilities", v_q_empty, { subject: "reply of qmp_capabilities" }),
@@ -2926,6 +3057,14 @@ export const commandValidators: {
   "query-balloon": {
     args: createValidator("query-balloon", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-balloon" }),
     returns: createValidator("query-balloon", v_BalloonInfo, { subject: "reply of query-balloon" }),
+  },
+  "yank": {
+    args: createValidator("yank", v_q_obj_yank_arg, { absentAsEmpty: true, subject: "arguments of yank" }),
+    returns: createValidator("yank", v_q_empty, { subject: "reply of yank" }),
+  },
+  "query-yank": {
+    args: createValidator("query-yank", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-yank" }),
+    returns: createValidator("query-yank", l_YankInstance, { subject: "reply of query-yank" }),
   },
   "query-name": {
     args: createValidator("query-name", v_q_empty, { absentAsEmpty: true, subject: "arguments of query-name" }),

@@ -265,6 +265,8 @@ export class SimMigration {
     status: undefined,
   };
   #disposed = false;
+  /** An incoming migration is under way (its yank instance is registered). */
+  #incomingUnderWay = false;
 
   constructor(host: MigrationHost, options: SimMigrationOptions) {
     this.#host = host;
@@ -359,6 +361,27 @@ export class SimMigration {
   /** The outgoing migration's status (`none` before any). */
   get status(): string {
     return this.#out?.status ?? "none";
+  }
+
+  /**
+   * Whether `query-yank` lists the migration: QEMU registers its yank instance when an outgoing
+   * migration starts (`qmp_migrate`) or an incoming one starts listening
+   * (`qemu_start_incoming_migration`), and removes it when that migration ends.
+   */
+  get yankable(): boolean {
+    return this.running || this.#incomingUnderWay;
+  }
+
+  /**
+   * `yank` of the migration: QEMU shuts down the migration's socket channels (only sockets
+   * register a yank function, migration/yank_functions.c), so an outgoing migration over
+   * `tcp:`, `unix:` or `vsock:` fails ("Unable to write to socket: Broken pipe" on 7.2.22),
+   * one into `exec:` or `fd:` goes on, and a listening destination is not affected.
+   */
+  yank(): void {
+    const m = this.#out;
+    if (m === undefined || !this.running) return;
+    if (/^(tcp|unix|vsock):/.test(m.uri)) this.failNow("Unable to write to socket: Broken pipe");
   }
 
   /** Stops every timer (the process ended). */
@@ -706,6 +729,7 @@ export class SimMigration {
    * (`socket-address`, as the listener bound them) until the stream arrives.
    */
   listen(uri: string): void {
+    this.#incomingUnderWay = true;
     // 10.0 reports the destination as `setup` while it listens; 7.2 reports no status yet.
     this.#incoming = {
       socketAddresses: socketAddressesOf(uri),
@@ -715,6 +739,8 @@ export class SimMigration {
 
   /** The incoming side reached `status` (e.g. `completed`): it replaces the addresses. */
   incomingStatus(status: string): void {
+    if (status === "completed" || status === "failed" || status === "cancelled")
+      this.#incomingUnderWay = false;
     this.#incoming = { socketAddresses: undefined, status };
   }
 

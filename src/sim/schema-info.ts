@@ -110,6 +110,15 @@ export function eventDataValidator(name: string): Validator<unknown> | undefined
   return g.eventValidators?.[name];
 }
 
+/**
+ * Whether the catalogue marks the command `allow-oob` (it may then be sent with `exec-oob` and
+ * runs at once, ahead of queued in-band commands, §1.7). False for commands it does not know.
+ */
+export function commandAllowsOob(name: string): boolean {
+  const d = g.schemaModel?.definitions.find((x) => x.kind === "command" && x.name === name);
+  return d?.kind === "command" && d.allowOob;
+}
+
 /** Whether the catalogue knows the command at all (any version). */
 export function catalogueHasCommand(name: string): boolean {
   return g.commandValidators !== undefined && Object.hasOwn(g.commandValidators, name);

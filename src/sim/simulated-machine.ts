@@ -38,8 +38,10 @@ import type { RunStateActions } from "./actions.js";
 import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
-import type { RunState } from "./run-state.js";
+import { type RunState, versionAtLeast } from "./run-state.js";
+import { type Listener, listen } from "../wire/index.js";
 import {
+  commandAllowsOob,
   commandArgsValidatorFor,
   commandRegistrationRanks,
   eventDataValidator,
@@ -258,6 +260,12 @@ export class SimulatedMachine {
   #ctx: CommandContext | undefined;
   #closed = false;
   #script: GuestScriptRunner | undefined;
+  /** Monitors made so far by `listen` and `accept` (QEMU numbers `-qmp` options the same way). */
+  #monitorCount = 0;
+  /** The listening sockets of `listen` (the machine's own, so that it can reach the streams). */
+  readonly #listeners: Listener[] = [];
+  /** Socket chardevs (`query-yank`), in registration order, with their connected streams. */
+  readonly #chardevs: Array<{ readonly id: string; readonly streams: Set<Duplex> }> = [];
   #handlers:
     | Map<
         string,
@@ -265,6 +273,7 @@ export class SimulatedMachine {
           fn: (args: JsonObject, ctx: CommandContext) => unknown;
           validator: Validator<unknown> | undefined;
           preconfig: boolean;
+          oob: boolean;
         }
       >
     | undefined;
@@ -423,25 +432,59 @@ export class SimulatedMachine {
       onHandlerError: (error) => this.#internalError(error),
     });
     for (const [name, h] of this.#commandTable()) {
-      server.command(name, h.fn, { args: h.validator, allowPreconfig: h.preconfig });
+      server.command(name, h.fn, {
+        args: h.validator,
+        allowPreconfig: h.preconfig,
+        allowOob: h.oob,
+      });
     }
     this.#servers.push(server);
     return server;
   }
 
-  /** Listens on `unix:PATH` or `tcp:HOST:PORT` as a new monitor; resolves with the address. */
+  /**
+   * Listens on `unix:PATH` or `tcp:HOST:PORT` as a new monitor; resolves with the address. The
+   * monitor is a socket chardev, so `query-yank` lists it and `yank` drops its client: its id
+   * is `chardev`, by default `compat_monitorN` as QEMU names the chardev of the N-th `-qmp`
+   * (counting from 0, every `listen` and `accept` of this machine; vl.c `monitor_parse`).
+   */
   async listen(
     target: string,
-    options: { pretty?: boolean | undefined; signal?: AbortSignal | undefined } = {},
+    options: {
+      pretty?: boolean | undefined;
+      signal?: AbortSignal | undefined;
+      chardev?: string | undefined;
+    } = {},
   ): Promise<string> {
+    options.signal?.throwIfAborted();
+    const id = options.chardev ?? `compat_monitor${this.#monitorCount}`;
     const server = this.addMonitor({ pretty: options.pretty });
-    const listener = await server.listen(target, { signal: options.signal });
+    this.#monitorCount++;
+    const monitor = server.addMonitor({ maxClients: this.#options.maxClients ?? 1 });
+    const chardev = { id, streams: new Set<Duplex>() };
+    const listener = await listen(target, (stream) => {
+      chardev.streams.add(stream);
+      stream.once("close", () => chardev.streams.delete(stream));
+      monitor.accept(stream);
+    });
+    if (this.#closed || options.signal?.aborted) {
+      await listener.close();
+      options.signal?.throwIfAborted();
+      throw new StateError(
+        `listen on ${target} failed: the simulated QEMU has ended`,
+        "exited",
+        "alive",
+      );
+    }
+    this.#listeners.push(listener);
+    this.#chardevs.push(chardev);
     return listener.address;
   }
 
   /** Serves one connected stream (e.g. one end of `createMemoryPair()`) on a new monitor. */
   accept(stream: Duplex): void {
     this.addMonitor().accept(stream);
+    this.#monitorCount++;
   }
 
   /** Plays a guest script (see `guest-script.ts`) from now on. */
@@ -475,7 +518,10 @@ export class SimulatedMachine {
       this.devices.dispose();
       this.#resolveExited(this.core.exitStatus);
     }
-    await Promise.all(this.#servers.map((s) => s.close()));
+    await Promise.all([
+      ...this.#servers.map((s) => s.close()),
+      ...this.#listeners.map((l) => l.close()),
+    ]);
   }
 
   // ------------------------------------------------------------------ events and triggers
@@ -725,7 +771,10 @@ export class SimulatedMachine {
     this.#script?.stop();
     this.devices.dispose();
     this.#closed = true;
-    void Promise.all(this.#servers.map((s) => s.close())).then(() => this.#resolveExited(status));
+    void Promise.all([
+      ...this.#servers.map((s) => s.close()),
+      ...this.#listeners.map((l) => l.close()),
+    ]).then(() => this.#resolveExited(status));
   }
 
   /**
@@ -757,6 +806,41 @@ export class SimulatedMachine {
     };
   }
 
+  /**
+   * `query-yank` (util/yank.c): the yank instances in registration order: the socket chardevs
+   * of the monitors (QEMU creates the chardevs at start-up), then the migration while one is
+   * under way (registered when `migrate` or `migrate-incoming` starts, gone at its end).
+   */
+  #yankInstances(): JsonObject[] {
+    const out: JsonObject[] = this.#chardevs.map((c) => ({ type: "chardev", id: c.id }));
+    if (this.devices.migration.yankable) out.push({ type: "migration" });
+    return out;
+  }
+
+  /**
+   * `yank` (util/yank.c `qmp_yank`): every instance must exist, else DeviceNotFound and nothing
+   * happens; then each is yanked. A chardev's connected client is dropped (shut down, no reply
+   * if it asked itself; observed on 7.2.22), a migration over a socket breaks.
+   */
+  #yank(instances: readonly { type: string; id?: string; "node-name"?: string }[]): void {
+    const found = instances.map((i) => {
+      if (i.type === "chardev") return this.#chardevs.find((c) => c.id === i.id);
+      if (i.type === "migration") return this.devices.migration.yankable ? "migration" : undefined;
+      return undefined; // block nodes: the simulator has no network block devices
+    });
+    if (found.some((f) => f === undefined)) {
+      throw new SimCommandError("DeviceNotFound", "Instance not found");
+    }
+    for (const f of found) {
+      if (f === "migration") this.devices.migration.yank();
+      else if (f !== undefined) {
+        // A socket chardev has one client at a time: the oldest open connection is served.
+        const [stream] = f.streams;
+        stream?.destroy();
+      }
+    }
+  }
+
   /** The commands this machine answers, for its version (built once, shared by its monitors). */
   #commandTable(): Map<
     string,
@@ -764,6 +848,7 @@ export class SimulatedMachine {
       fn: (args: JsonObject, ctx: CommandContext) => unknown;
       validator: Validator<unknown> | undefined;
       preconfig: boolean;
+      oob: boolean;
     }
   > {
     if (this.#handlers !== undefined) return this.#handlers;
@@ -776,6 +861,7 @@ export class SimulatedMachine {
         fn: (args: JsonObject, ctx: CommandContext) => unknown;
         validator: Validator<unknown> | undefined;
         preconfig: boolean;
+        oob: boolean;
       }
     >();
     const add = (
@@ -791,6 +877,7 @@ export class SimulatedMachine {
           commandArgsValidatorFor(name, version) ??
           (NO_ARGUMENTS.has(name) ? noArguments : undefined),
         preconfig: opts.preconfig ?? false,
+        oob: commandAllowsOob(name),
       });
     };
     const str = (v: JsonValue | undefined) => (typeof v === "string" ? v : undefined);
@@ -869,6 +956,27 @@ export class SimulatedMachine {
     add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));
     add("block-job-cancel", (a) => dev.blockJobCancel(String(a.device)));
     add("query-block-jobs", () => dev.queryBlockJobs());
+    // Out of band (allow-oob in the catalogue): answered at once, ahead of queued commands.
+    add("query-yank", () => this.#yankInstances());
+    add("yank", (a) => this.#yank(args<"yank">(a).instances));
+    add("migrate-pause", () => {
+      // Only a post-copy migration can pause, and the simulator never enters post-copy
+      // (7.2 qmp_migrate_pause; from 8.2 postcopy-recover also qualifies, and says so).
+      const states = versionAtLeast(this.profile.version, 8, 2)
+        ? "postcopy-active or postcopy-recover state"
+        : "postcopy-active state";
+      throw new SimCommandError(
+        "GenericError",
+        `migrate-pause is currently only supported during ${states}`,
+      );
+    });
+    add("migrate-recover", () => {
+      // qmp_migrate_recover: only on a destination whose post-copy stream broke.
+      throw new SimCommandError(
+        "GenericError",
+        "Migrate recover can only be run when postcopy is paused.",
+      );
+    });
 
     // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
     if (!this.strict) {

@@ -515,3 +515,51 @@ suite("the destination side", () => {
     assert.deepEqual(dev.queryMigrate(), { status: "completed" });
   });
 });
+
+suite("the migration's yank instance", () => {
+  test("should be listed while an outgoing migration runs, and not before or after", () => {
+    const { dev, clock } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
+    assert.equal(dev.migration.yankable, false);
+    dev.migrate("exec:cat");
+    assert.equal(dev.migration.yankable, true);
+    clock.advance(1);
+    assert.equal(dev.migration.status, "active");
+    assert.equal(dev.migration.yankable, true);
+    dev.migrateCancel();
+    clock.advance(1_000);
+    assert.equal(dev.migration.status, "cancelled");
+    assert.equal(dev.migration.yankable, false);
+  });
+
+  test("should break a migration over a socket and leave one into a command running", () => {
+    const socket = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
+    socket.dev.migrate("tcp:127.0.0.1:4444");
+    socket.clock.advance(1);
+    socket.log.length = 0;
+    socket.dev.migration.yank();
+    assert.equal(socket.dev.migration.status, "failed");
+    assert.deepEqual(socket.log, ['MIGRATION {"status":"failed"}']);
+    assert.deepEqual(socket.dev.queryMigrate(), {
+      status: "failed",
+      "error-desc": "Unable to write to socket: Broken pipe",
+    });
+    assert.equal(socket.dev.migration.yankable, false);
+
+    const exec = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
+    exec.dev.migrate("exec:cat");
+    exec.clock.advance(1);
+    exec.dev.migration.yank();
+    assert.equal(exec.dev.migration.status, "active");
+  });
+
+  test("should be listed while the destination listens, until the incoming migration ends", () => {
+    const { dev } = rig({}, { incoming: true });
+    assert.equal(dev.migration.yankable, false);
+    dev.migration.listen("tcp:127.0.0.1:0");
+    assert.equal(dev.migration.yankable, true);
+    dev.migration.yank();
+    assert.equal(dev.migration.yankable, true);
+    dev.migration.incomingStatus("completed");
+    assert.equal(dev.migration.yankable, false);
+  });
+});

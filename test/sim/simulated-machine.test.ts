@@ -11,6 +11,7 @@ import { machineOptionsFrom } from "../../src/cli/sim-command.js";
 import { qemuSchema } from "../../src/generated/index.js";
 import { compareSchemaInfo, type SchemaInfo } from "../../src/schema/introspect.js";
 import { ManualClock } from "../../src/server/index.js";
+import { createMemoryPair } from "../../src/wire/index.js";
 import {
   parseQemuOptions,
   SimulatedMachine,
@@ -786,4 +787,54 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       }
     },
   );
+});
+
+suite("yank and the monitors' chardevs", () => {
+  test("should list each listening monitor as a chardev, named as QEMU names -qmp's or as given", async () => {
+    const { vm, qmp } = await start({ startPaused: true });
+    try {
+      await vm.listen(`unix:${join(dir, `vm${counter++}.sock`)}`, { chardev: "mon1" });
+      vm.accept(createMemoryPair()[0]); // compat_monitor2, not a socket chardev: not listed
+      await vm.listen(`unix:${join(dir, `vm${counter++}.sock`)}`);
+      assert.deepEqual(await transcript(qmp, ['{"execute": "query-yank"}']), [
+        '>> {"execute": "query-yank"}\n',
+        '{"return": [{"type": "chardev", "id": "compat_monitor0"}, {"type": "chardev", "id": "mon1"}, {"type": "chardev", "id": "compat_monitor3"}]}\r\n',
+      ]);
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
+
+  test("should drop the other monitor's client, answer the one that asked, and refuse unknown instances", async () => {
+    const { vm, qmp } = await start({ startPaused: true });
+    const second = join(dir, `vm${counter++}.sock`);
+    try {
+      await vm.listen(`unix:${second}`);
+      const other = await RawQmp.connect(second);
+      await other.handshake();
+      assert.deepEqual(
+        await transcript(qmp, [
+          '{"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "compat_monitor1"}, {"type": "migration"}]}}',
+          '{"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "compat_monitor1"}]}}',
+        ]),
+        [
+          '>> {"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "compat_monitor1"}, {"type": "migration"}]}}\n',
+          '{"error": {"class": "DeviceNotFound", "desc": "Instance not found"}}\r\n',
+          '>> {"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "compat_monitor1"}]}}\n',
+          '{"return": {}}\r\n',
+        ],
+      );
+      assert.equal(await other.nextLine(2_000), undefined);
+      assert.equal(other.isEnded, true);
+      other.close();
+      // The monitor still listens: the next client gets a greeting.
+      const again = await RawQmp.connect(second);
+      assert.match((await again.nextLine()) ?? "", /^\{"QMP": /);
+      again.close();
+    } finally {
+      qmp.close();
+      await vm.close();
+    }
+  });
 });
