@@ -21,7 +21,9 @@
  * CPU time does not. The goal is stated on wall time; the CPU ratio beside it is the steadier
  * figure to compare two builds with on a busy machine.
  *
- * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds] [--dist[=DIR]]`; with
+ * Run: `npx tsx bench/roundtrip.ts [round-trips-per-round] [rounds] [--dist[=DIR]]` (default
+ * 1000 × 21: shorter rounds, more of them, so that a burst of load elsewhere spoils few rounds
+ * and the medians hold; 7 rounds of 2000 swung by ±0.1 on a busy machine); with
  * `--dist` the library is loaded from a compiled build (`npm run build` first) instead of `src/`.
  *
  * Under tsx, esbuild's `keepNames` wraps every named function created at run time in a
@@ -203,12 +205,12 @@ function median(values: number[]): number {
 }
 
 /**
- * Runs the four configurations in alternating rounds (after one warm-up round each) and returns
+ * Runs the five configurations in alternating rounds (after one warm-up round each) and returns
  * their medians.
  */
 export async function roundTripBench(
-  perRound = 2_000,
-  rounds = 7,
+  perRound = 1_000,
+  rounds = 21,
   dist?: string | undefined,
 ): Promise<RoundTripResult> {
   const { QmpClient, QmpServer } = await loadLibrary(dist);
@@ -331,7 +333,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const args = process.argv.slice(2);
   const distArg = args.find((a) => a === "--dist" || a.startsWith("--dist="));
   const dist = distArg === undefined ? undefined : distArg.slice("--dist=".length) || "dist";
-  const [perRound = 2_000, rounds = 7] = args.filter((a) => !a.startsWith("--")).map(Number);
+  const [perRound = 1_000, rounds = 21] = args.filter((a) => !a.startsWith("--")).map(Number);
   console.log(`library: ${dist === undefined ? "src/ (TypeScript)" : `${dist} (compiled)`}`);
   console.log(formatRoundTrip(await roundTripBench(perRound, rounds, dist)));
 }
