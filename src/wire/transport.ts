@@ -81,8 +81,12 @@ export async function openStream(
   const { signal, timeoutMs } = options;
   signal?.throwIfAborted();
   return await new Promise<Duplex>((resolve, reject) => {
+    // No Nagle on TCP: each QMP message is one write, and a pipelined command must not wait
+    // for the acknowledgement of the one before it.
     const socket: Socket =
-      parsed.kind === "unix" ? connect(parsed.path) : connect(parsed.port, parsed.host);
+      parsed.kind === "unix"
+        ? connect(parsed.path)
+        : connect({ port: parsed.port, host: parsed.host, noDelay: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const cleanup = (): void => {
       if (timer !== undefined) clearTimeout(timer);
@@ -136,7 +140,7 @@ export async function listen(
   const parsed = typeof target === "string" ? parseTarget(target) : target;
   const name = typeof target === "string" ? target : formatTarget(parsed);
   const open = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  const server: Server = createServer({ noDelay: true }, (socket) => {
     open.add(socket);
     socket.once("close", () => open.delete(socket));
     onStream(socket);
