@@ -22,58 +22,11 @@ import {
   realQemuTest,
   startQemu,
 } from "../support/real-qemu.js";
-
-type Mode = "negotiating" | "command" | "oob";
-
-interface Case {
-  readonly name: string;
-  readonly mode: Mode;
-  /** Each element is one write. */
-  readonly send: ReadonlyArray<string | Uint8Array>;
-}
-
-const SENTINEL = '{"execute":"query-name","id":"__end"}';
-
-/** Runs one case against the server at `path`: the lines received, sentinel reply included. */
-async function runCase(path: string, c: Case): Promise<string[]> {
-  const qmp = await RawQmp.connect(path);
-  try {
-    const greeting = await qmp.nextLine();
-    assert.ok(greeting?.startsWith('{"QMP"'), `no greeting for ${c.name}: ${greeting}`);
-    if (c.mode !== "negotiating") {
-      qmp.send(
-        c.mode === "oob"
-          ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'
-          : '{"execute":"qmp_capabilities"}',
-      );
-      assert.equal(await qmp.nextLine(), '{"return": {}}\r\n');
-    }
-    for (const chunk of c.send) qmp.send(chunk);
-    qmp.send(SENTINEL);
-    const lines: string[] = [];
-    for (;;) {
-      const line = await qmp.nextLine(5_000);
-      if (line === undefined) {
-        lines.push("<no sentinel reply: stream ended or timed out>");
-        return lines;
-      }
-      // Event timestamps differ from run to run (§1.6); nothing else is changed.
-      lines.push(
-        line.replace(
-          /^\{"timestamp": \{"seconds": \d+, "microseconds": \d+\}/,
-          '{"timestamp": <ts>',
-        ),
-      );
-      if (line.includes('"id": "__end"')) return lines;
-    }
-  } finally {
-    qmp.close();
-  }
-}
+import { type RequestCase, runRequestCase } from "../support/request-cases.js";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
-const cases: Case[] = [
+const cases: RequestCase[] = [
   // Negotiation mode (§1.3).
   {
     name: "commands before negotiation",
@@ -344,8 +297,8 @@ suite(
 
     for (const c of cases) {
       test(`should answer ${c.name} exactly as QEMU 10.0 does`, async () => {
-        const expected = await runCase(qemu!.socketPath, c);
-        const actual = await runCase(simPath, c);
+        const expected = await runRequestCase(qemu!.socketPath, c);
+        const actual = await runRequestCase(simPath, c);
         assert.deepEqual(actual, expected);
         assert.ok(
           expected.at(-1)?.includes("__end"),

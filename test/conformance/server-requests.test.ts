@@ -18,50 +18,7 @@ import {
   noArguments,
 } from "../../src/server/index.js";
 import { type QemuProcess, RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
-
-type Mode = "negotiating" | "command" | "oob";
-
-interface Case {
-  readonly name: string;
-  readonly mode: Mode;
-  /** Each element is one write. */
-  readonly send: ReadonlyArray<string | Uint8Array>;
-  /** exec-oob replies (ids starting `oob-`) may come anywhere: compare them as a set. */
-  readonly oobMayOvertake?: boolean;
-}
-
-const SENTINEL = '{"execute":"query-name","id":"__end"}';
-
-/** Runs one case against the server at `path`: the lines received, sentinel reply included. */
-async function runCase(path: string, c: Case): Promise<string[]> {
-  const qmp = await RawQmp.connect(path);
-  try {
-    const greeting = await qmp.nextLine();
-    assert.ok(greeting?.startsWith('{"QMP"'), `no greeting for ${c.name}: ${greeting}`);
-    if (c.mode !== "negotiating") {
-      qmp.send(
-        c.mode === "oob"
-          ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'
-          : '{"execute":"qmp_capabilities"}',
-      );
-      assert.equal(await qmp.nextLine(), '{"return": {}}\r\n');
-    }
-    for (const chunk of c.send) qmp.send(chunk);
-    qmp.send(SENTINEL);
-    const lines: string[] = [];
-    for (;;) {
-      const line = await qmp.nextLine(5_000);
-      if (line === undefined) {
-        lines.push("<no sentinel reply: stream ended or timed out>");
-        return lines;
-      }
-      lines.push(line);
-      if (line.includes('"id": "__end"')) return lines;
-    }
-  } finally {
-    qmp.close();
-  }
-}
+import { type RequestCase, runRequestCase } from "../support/request-cases.js";
 
 /** A QmpServer set up like `qemu-system-x86_64 -machine none -S` for the commands used here. */
 function serverLike(version: QmpVersionInfo): QmpServer {
@@ -93,7 +50,7 @@ function serverLike(version: QmpVersionInfo): QmpServer {
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
-const cases: Case[] = [
+const cases: RequestCase[] = [
   // Negotiation mode (§1.3).
   {
     name: "a command before negotiation",
@@ -475,8 +432,8 @@ suite("QmpServer conforms to QEMU 7.2 on requests and bad input", realQemuTest()
 
   for (const c of cases) {
     test(`should answer ${c.name} exactly as QEMU does`, async () => {
-      const expected = await runCase(qemu!.socketPath, c);
-      const actual = await runCase(serverPath, c);
+      const expected = await runRequestCase(qemu!.socketPath, c);
+      const actual = await runRequestCase(serverPath, c);
       if (c.oobMayOvertake) {
         const inBand = (lines: string[]) => lines.filter((l) => !l.includes('"id": "oob-'));
         assert.deepEqual(inBand(actual), inBand(expected));
