@@ -565,13 +565,20 @@ export interface BlockIoErrorEventData {
 }
 
 /**
- * The state of one block job.  This is the shape QEMU 7.2 has; 8.2
- * turned it into a union with extra members for mirror jobs.
+ * @BlockJobInfo as QEMU sent it up to 8.1: one struct for every kind
+ * of job, whose @type is a plain string.  QEMU called it BlockJobInfo
+ * too; the catalogue gives this older shape its own name and marks it
+ * as a shape of @BlockJobInfo, so that releases before 8.2 see it
+ * there.
  *
- * Defined in `schema/qapi/block-core.json:146`.
+ * Removed in QEMU 8.2.
+ *
+ * What `BlockJobInfo` is in the releases that have this type; the command and event maps use the newest `BlockJobInfo`.
+ *
+ * Defined in `schema/qapi/block-core.json:153`.
  * @since 1.1
  */
-export interface BlockJobInfo {
+export interface LegacyBlockJobInfo {
   /** the job's kind (a @JobType name) */
   type: string;
   /** the job's id (for jobs started without one, the device name) */
@@ -625,16 +632,76 @@ export interface BlockJobInfo {
 }
 
 /**
+ * What @BlockJobInfo adds for a mirror job.
+ *
+ * Defined in `schema/qapi/block-core.json:171`.
+ * @since 8.2
+ */
+export interface BlockJobInfoMirror {
+  /** true once source and target hold the same data and each new guest write goes to both before it completes */
+  "actively-synced": boolean;
+}
+
+/** Defined in `schema/qapi/block-core.json:211` (implicit). */
+export interface BlockJobInfoBase {
+  /** the job's kind */
+  type: JobType;
+  /** the job's id (for jobs started without one, the device name) */
+  device: string;
+  /** the progress value at which the job is done; may change while it runs */
+  len: number;
+  /** the current progress value */
+  offset: number;
+  /** whether the job is working right now, as opposed to waiting */
+  busy: boolean;
+  /** whether the job is currently held */
+  paused: boolean;
+  /** the rate limit in bytes per second, 0 for none */
+  speed: number;
+  /** the job's I/O error state */
+  "io-status": BlockDeviceIoStatus;
+  /** whether the job can be completed */
+  ready: boolean;
+  /** the job's life-cycle state */
+  status: JobStatus;
+  /** whether the job finalizes without a job-finalize */
+  "auto-finalize": boolean;
+  /** whether the job disappears without a job-dismiss */
+  "auto-dismiss": boolean;
+  /** why the job failed, for humans; only after a failure */
+  error?: string | undefined;
+}
+
+/**
+ * The state of one block job.  This shape dates from 8.2, when QEMU
+ * made it a union on @type with extra members for some kinds of job;
+ * releases before see @LegacyBlockJobInfo in its place.
+ *
+ * Defined in `schema/qapi/block-core.json:211`.
+ * @since 8.2
+ */
+export type BlockJobInfo =
+  | (BlockJobInfoBase & { type: "commit" })
+  | (BlockJobInfoBase & { type: "stream" })
+  | (BlockJobInfoBase & { type: "mirror" } & BlockJobInfoMirror)
+  | (BlockJobInfoBase & { type: "backup" })
+  | (BlockJobInfoBase & { type: "create" })
+  | (BlockJobInfoBase & { type: "amend" })
+  | (BlockJobInfoBase & { type: "snapshot-load" })
+  | (BlockJobInfoBase & { type: "snapshot-save" })
+  | (BlockJobInfoBase & { type: "snapshot-delete" });
+
+/**
  * What a block job does when an I/O request fails.
  *
- * Defined in `schema/qapi/block-core.json:189`.
+ * Defined in `schema/qapi/block-core.json:256`.
  * @since 1.3
  */
 export type BlockdevOnError = "report" | "ignore" | "enospc" | "stop" | "auto";
 /** Every value of {@link BlockdevOnError}, in schema order. */
 export const BlockdevOnErrorValues = ["report", "ignore", "enospc", "stop", "auto"] as const;
 
-/** Defined in `schema/qapi/block-core.json:242` (implicit). */
+/** Defined in `schema/qapi/block-core.json:309` (implicit). */
 export interface BlockStreamArguments {
   /**
    * the new job's id; the default is the name of the device (since 2.7)
@@ -689,7 +756,7 @@ export interface BlockStreamArguments {
   "auto-dismiss"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:271` (implicit). */
+/** Defined in `schema/qapi/block-core.json:338` (implicit). */
 export interface BlockJobCancelArguments {
   /** the job's id */
   device: string;
@@ -700,7 +767,7 @@ export interface BlockJobCancelArguments {
   force?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:302` (implicit). */
+/** Defined in `schema/qapi/block-core.json:369` (implicit). */
 export interface BlockJobCompletedEventData {
   /** the job's kind */
   type: JobType;
@@ -716,7 +783,7 @@ export interface BlockJobCompletedEventData {
   error?: string | undefined;
 }
 
-/** Defined in `schema/qapi/block-core.json:335` (implicit). */
+/** Defined in `schema/qapi/block-core.json:402` (implicit). */
 export interface BlockJobCancelledEventData {
   /** the job's kind */
   type: JobType;
@@ -733,14 +800,14 @@ export interface BlockJobCancelledEventData {
 /**
  * The kind of request a quorum report is about.
  *
- * Defined in `schema/qapi/block-core.json:355`.
+ * Defined in `schema/qapi/block-core.json:422`.
  * @since 2.6
  */
 export type QuorumOpType = "read" | "write" | "flush";
 /** Every value of {@link QuorumOpType}, in schema order. */
 export const QuorumOpTypeValues = ["read", "write", "flush"] as const;
 
-/** Defined in `schema/qapi/block-core.json:379` (implicit). */
+/** Defined in `schema/qapi/block-core.json:446` (implicit). */
 export interface QuorumFailureEventData {
   /** the device name, or the node name when there is none */
   reference: string;
@@ -750,7 +817,7 @@ export interface QuorumFailureEventData {
   "sectors-count": number;
 }
 
-/** Defined in `schema/qapi/block-core.json:409` (implicit). */
+/** Defined in `schema/qapi/block-core.json:476` (implicit). */
 export interface QuorumReportBadEventData {
   /**
    * the kind of request (since 2.6)
@@ -1921,10 +1988,14 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:1032` (implicit). */
+/** Defined in `schema/qapi/migration.json:1031` (implicit). */
 export interface MigrateArguments {
-  /** where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" */
-  uri: string;
+  /**
+   * where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" (optional since 8.2)
+   *
+   * Optional since QEMU 8.2; releases before require it.
+   */
+  uri?: string | undefined;
   /**
    * the destination as a list of channels; QEMU accepts exactly one, of type "main" (since 8.2)
    * @since 8.2
@@ -1951,10 +2022,14 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1062` (implicit). */
+/** Defined in `schema/qapi/migration.json:1061` (implicit). */
 export interface MigrateIncomingArguments {
-  /** where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" */
-  uri: string;
+  /**
+   * where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" (optional since 9.0)
+   *
+   * Optional since QEMU 9.0; releases before require it.
+   */
+  uri?: string | undefined;
   /**
    * the source as a list of channels; QEMU accepts exactly one, of type "main" (since 9.0)
    * @since 9.0
@@ -1967,19 +2042,19 @@ export interface MigrateIncomingArguments {
   "exit-on-error"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1082` (implicit). */
+/** Defined in `schema/qapi/migration.json:1081` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:1102` (implicit). */
+/** Defined in `schema/qapi/migration.json:1101` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
 }
 
-/** Defined in `schema/qapi/migration.json:1123` (implicit). */
+/** Defined in `schema/qapi/migration.json:1122` (implicit). */
 export interface MigrateRecoverArguments {
   /** where to listen, as for @migrate-incoming */
   uri: string;
@@ -2492,7 +2567,7 @@ export interface QmpCommandMap {
   /**
    * List the block jobs that exist.
    *
-   * Defined in `schema/qapi/block-core.json:168`.
+   * Defined in `schema/qapi/block-core.json:235`.
    * @since 1.1
    * @returns one @BlockJobInfo per job
    * @example
@@ -2510,7 +2585,7 @@ export interface QmpCommandMap {
    * with BLOCK_JOB_COMPLETED, or BLOCK_JOB_CANCELLED after
    * @block-job-cancel.
    *
-   * Defined in `schema/qapi/block-core.json:242`.
+   * Defined in `schema/qapi/block-core.json:309`.
    * @since 1.1
    * @example
    * ```
@@ -2525,7 +2600,7 @@ export interface QmpCommandMap {
    * ready mirror job cancelled without @force ends with
    * BLOCK_JOB_COMPLETED instead, having left the copy consistent.
    *
-   * Defined in `schema/qapi/block-core.json:271`.
+   * Defined in `schema/qapi/block-core.json:338`.
    * @since 1.1
    * @example
    * ```
@@ -2737,10 +2812,9 @@ export interface QmpCommandMap {
    * progress is reported by MIGRATION events (with the "events"
    * capability) and @query-migrate.  From 8.2 the destination can be
    * given as @channels instead of @uri; exactly one of the two is then
-   * required, and @uri is optional (the catalogue, which cannot express
-   * that change, keeps @uri mandatory as in 7.2).
+   * required.
    *
-   * Defined in `schema/qapi/migration.json:1032`.
+   * Defined in `schema/qapi/migration.json:1031`.
    * @since 0.14
    * @example
    * ```
@@ -2754,10 +2828,9 @@ export interface QmpCommandMap {
    * Start listening for an incoming migration.  Only allowed when QEMU
    * was started with "-incoming defer", and only once.  From 9.0 the
    * source can be given as @channels instead of @uri; exactly one of the
-   * two is then required, and @uri is optional (the catalogue, which
-   * cannot express that change, keeps @uri mandatory as in 7.2).
+   * two is then required.
    *
-   * Defined in `schema/qapi/migration.json:1062`.
+   * Defined in `schema/qapi/migration.json:1061`.
    * @since 2.3
    * @example
    * ```
@@ -2773,7 +2846,7 @@ export interface QmpCommandMap {
    * reconnect with @migrate and "resume": true.  In any other status it
    * fails.  May be sent out of band.
    *
-   * Defined in `schema/qapi/migration.json:1123`.
+   * Defined in `schema/qapi/migration.json:1122`.
    * @since 3.0
    * @example
    * ```
@@ -2791,7 +2864,7 @@ export interface QmpCommandMap {
    * out of band, which is the point: a post-copy migration that hangs
    * may also hang the main loop.
    *
-   * Defined in `schema/qapi/migration.json:1144`.
+   * Defined in `schema/qapi/migration.json:1143`.
    * @since 3.0
    * @example
    * ```
@@ -3273,7 +3346,7 @@ export interface QmpEventMap {
   /**
    * A block job ended, successfully or not.
    *
-   * Defined in `schema/qapi/block-core.json:302`.
+   * Defined in `schema/qapi/block-core.json:369`.
    * @since 1.1
    * @example
    * ```
@@ -3288,7 +3361,7 @@ export interface QmpEventMap {
   /**
    * A block job was cancelled before it finished.
    *
-   * Defined in `schema/qapi/block-core.json:335`.
+   * Defined in `schema/qapi/block-core.json:402`.
    * @since 1.1
    * @example
    * ```
@@ -3304,7 +3377,7 @@ export interface QmpEventMap {
    * A quorum device could not reach a quorum on a read.  QEMU throttles
    * this event to one per second.
    *
-   * Defined in `schema/qapi/block-core.json:379`.
+   * Defined in `schema/qapi/block-core.json:446`.
    * @since 2.0
    * @example
    * ```
@@ -3320,7 +3393,7 @@ export interface QmpEventMap {
    * disagrees with the others.  QEMU throttles this event to one per
    * second for each @node-name.
    *
-   * Defined in `schema/qapi/block-core.json:409`.
+   * Defined in `schema/qapi/block-core.json:476`.
    * @since 2.0
    * @example
    * ```
@@ -3516,7 +3589,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1082`.
+   * Defined in `schema/qapi/migration.json:1081`.
    * @since 2.4
    * @example
    * ```
@@ -3531,7 +3604,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1102`.
+   * Defined in `schema/qapi/migration.json:1101`.
    * @since 2.6
    * @example
    * ```

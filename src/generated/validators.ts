@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, qtypeOf, typeIssue, unexpectedIssue, vAny, vBool, vEnum, vInt64, vList, vNull, vNumber, vStr, vUint16, vUint32, vUint64, vUint8 } from "../schema/runtime.js";
 import { type Validator } from "../schema/validator.js";
-import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BitmapMigrationBitmapAlias, type BitmapMigrationBitmapAliasTransform, type BitmapMigrationNodeAlias, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigMode, MigModeValues, type MigrateSetParameters, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationParameters, type MigrationStats, type MigrationStatus, MigrationStatusValues, type MultiFDCompression, MultiFDCompressionValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type StrOrNull, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats, type YankInstance, type YankInstanceBlockNode, type YankInstanceChardev, type YankInstanceType, YankInstanceTypeValues, type ZeroPageDetection, ZeroPageDetectionValues } from "./types.js";
+import { type ACPIOSTInfo, type ACPISlotType, ACPISlotTypeValues, type BalloonInfo, type BitmapMigrationBitmapAlias, type BitmapMigrationBitmapAliasTransform, type BitmapMigrationNodeAlias, type BlockDeviceIoStatus, BlockDeviceIoStatusValues, type BlockdevOnError, BlockdevOnErrorValues, type BlockErrorAction, BlockErrorActionValues, type BlockJobInfo, type BlockJobInfoMirror, type CommandDropReason, CommandDropReasonValues, type CommandInfo, type CompressionStats, type DumpGuestMemoryFormat, DumpGuestMemoryFormatValues, type DumpQueryResult, type DumpStatus, DumpStatusValues, type FileMigrationArgs, type GuestPanicAction, GuestPanicActionValues, type GuestPanicInformation, type GuestPanicInformationHyperV, type GuestPanicInformationS390, type GuestPanicInformationTdx, type GuestPanicInformationType, GuestPanicInformationTypeValues, type InetSocketAddress, type InetSocketAddressBase, type IoOperationType, IoOperationTypeValues, type JobStatus, JobStatusValues, type JobType, JobTypeValues, type JSONType, JSONTypeValues, type LegacyBlockJobInfo, type MemoryFailureAction, MemoryFailureActionValues, type MemoryFailureFlags, type MemoryFailureRecipient, MemoryFailureRecipientValues, type MigMode, MigModeValues, type MigrateSetParameters, type MigrationAddress, type MigrationAddressType, MigrationAddressTypeValues, type MigrationCapability, type MigrationCapabilityStatus, MigrationCapabilityValues, type MigrationChannel, type MigrationChannelType, MigrationChannelTypeValues, type MigrationExecCommand, type MigrationInfo, type MigrationParameters, type MigrationStats, type MigrationStatus, MigrationStatusValues, type MultiFDCompression, MultiFDCompressionValues, type NameInfo, type NetworkAddressFamily, NetworkAddressFamilyValues, type NotifyVmexitOption, NotifyVmexitOptionValues, type PanicAction, PanicActionValues, type QapiString, type QMPCapability, QMPCapabilityValues, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type QuorumOpType, QuorumOpTypeValues, type RebootAction, RebootActionValues, type RunState, RunStateValues, type RxFilterInfo, type RxState, RxStateValues, type S390CrashReason, S390CrashReasonValues, type SchemaInfo, type SchemaInfoAlternate, type SchemaInfoAlternateMember, type SchemaInfoArray, type SchemaInfoBuiltin, type SchemaInfoCommand, type SchemaInfoEnum, type SchemaInfoEnumMember, type SchemaInfoEvent, type SchemaInfoObject, type SchemaInfoObjectMember, type SchemaInfoObjectVariant, type SchemaMetaType, SchemaMetaTypeValues, type ShutdownAction, ShutdownActionValues, type ShutdownCause, ShutdownCauseValues, type SocketAddress, type SocketAddressType, SocketAddressTypeValues, type SpiceBasicInfo, type SpiceChannel, type SpiceServerInfo, type StatusInfo, type StrOrNull, type UnixSocketAddress, type VersionInfo, type VersionTriple, type VfioStats, type VncBasicInfo, type VncClientInfo, type VncServerInfo, type VsockSocketAddress, type WatchdogAction, WatchdogActionValues, type XBZRLECacheStats, type YankInstance, type YankInstanceBlockNode, type YankInstanceChardev, type YankInstanceType, YankInstanceTypeValues, type ZeroPageDetection, ZeroPageDetectionValues } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -634,8 +634,8 @@ function v_q_obj_BLOCK_IO_ERROR_arg(v: unknown, p: string, n: string | number | 
   for (const k in v) if (!k_q_obj_BLOCK_IO_ERROR_arg(k, v)) is.push(unexpectedIssue(path, k));
 }
 
-const K_BlockJobInfo = new Set<string>(["type", "device", "len", "offset", "busy", "paused", "speed", "io-status", "ready", "status", "auto-finalize", "auto-dismiss", "error"]);
-function m_BlockJobInfo(o: Obj, p: string, is: Issues): void {
+const K_LegacyBlockJobInfo = new Set<string>(["type", "device", "len", "offset", "busy", "paused", "speed", "io-status", "ready", "status", "auto-finalize", "auto-dismiss", "error"]);
+function m_LegacyBlockJobInfo(o: Obj, p: string, is: Issues): void {
   let x: unknown;
   x = o["type"];
   if (x === undefined) is.push(missingIssue(p, "type")); else vStr(x, p, "type", is);
@@ -664,8 +664,87 @@ function m_BlockJobInfo(o: Obj, p: string, is: Issues): void {
   x = o["error"];
   if (x !== undefined) vStr(x, p, "error", is);
 }
-function k_BlockJobInfo(k: string, _o: Obj): boolean {
-  return K_BlockJobInfo.has(k);
+function k_LegacyBlockJobInfo(k: string, _o: Obj): boolean {
+  return K_LegacyBlockJobInfo.has(k);
+}
+function v_LegacyBlockJobInfo(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_LegacyBlockJobInfo(v, path, is);
+  for (const k in v) if (!k_LegacyBlockJobInfo(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_BlockJobInfoMirror = new Set<string>(["actively-synced"]);
+function m_BlockJobInfoMirror(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["actively-synced"];
+  if (x === undefined) is.push(missingIssue(p, "actively-synced")); else vBool(x, p, "actively-synced", is);
+}
+function k_BlockJobInfoMirror(k: string, _o: Obj): boolean {
+  return K_BlockJobInfoMirror.has(k);
+}
+function v_BlockJobInfoMirror(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_BlockJobInfoMirror(v, path, is);
+  for (const k in v) if (!k_BlockJobInfoMirror(k, v)) is.push(unexpectedIssue(path, k));
+}
+
+const K_q_obj_BlockJobInfo_base = new Set<string>(["type", "device", "len", "offset", "busy", "paused", "speed", "io-status", "ready", "status", "auto-finalize", "auto-dismiss", "error"]);
+function m_q_obj_BlockJobInfo_base(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["type"];
+  if (x === undefined) is.push(missingIssue(p, "type")); else v_JobType(x, p, "type", is);
+  x = o["device"];
+  if (x === undefined) is.push(missingIssue(p, "device")); else vStr(x, p, "device", is);
+  x = o["len"];
+  if (x === undefined) is.push(missingIssue(p, "len")); else vInt64(x, p, "len", is);
+  x = o["offset"];
+  if (x === undefined) is.push(missingIssue(p, "offset")); else vInt64(x, p, "offset", is);
+  x = o["busy"];
+  if (x === undefined) is.push(missingIssue(p, "busy")); else vBool(x, p, "busy", is);
+  x = o["paused"];
+  if (x === undefined) is.push(missingIssue(p, "paused")); else vBool(x, p, "paused", is);
+  x = o["speed"];
+  if (x === undefined) is.push(missingIssue(p, "speed")); else vInt64(x, p, "speed", is);
+  x = o["io-status"];
+  if (x === undefined) is.push(missingIssue(p, "io-status")); else v_BlockDeviceIoStatus(x, p, "io-status", is);
+  x = o["ready"];
+  if (x === undefined) is.push(missingIssue(p, "ready")); else vBool(x, p, "ready", is);
+  x = o["status"];
+  if (x === undefined) is.push(missingIssue(p, "status")); else v_JobStatus(x, p, "status", is);
+  x = o["auto-finalize"];
+  if (x === undefined) is.push(missingIssue(p, "auto-finalize")); else vBool(x, p, "auto-finalize", is);
+  x = o["auto-dismiss"];
+  if (x === undefined) is.push(missingIssue(p, "auto-dismiss")); else vBool(x, p, "auto-dismiss", is);
+  x = o["error"];
+  if (x !== undefined) vStr(x, p, "error", is);
+}
+function k_q_obj_BlockJobInfo_base(k: string, _o: Obj): boolean {
+  return K_q_obj_BlockJobInfo_base.has(k);
+}
+
+function m_BlockJobInfo(o: Obj, p: string, is: Issues): void {
+  m_q_obj_BlockJobInfo_base(o, p, is);
+  switch (o["type"]) {
+    case "mirror":
+      m_BlockJobInfoMirror(o, p, is);
+      break;
+  }
+}
+function k_BlockJobInfo(k: string, o: Obj): boolean {
+  if (k_q_obj_BlockJobInfo_base(k, o)) return true;
+  switch (o["type"]) {
+    case "mirror":
+      return k_BlockJobInfoMirror(k, o);
+  }
+  return false;
 }
 function v_BlockJobInfo(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
   if (!isObject(v)) {
@@ -1965,7 +2044,7 @@ const K_q_obj_migrate_arg = new Set<string>(["uri", "channels", "blk", "inc", "d
 function m_q_obj_migrate_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
   x = o["uri"];
-  if (x === undefined) is.push(missingIssue(p, "uri")); else vStr(x, p, "uri", is);
+  if (x !== undefined) vStr(x, p, "uri", is);
   x = o["channels"];
   if (x !== undefined) l_MigrationChannel(x, p, "channels", is);
   x = o["blk"];
@@ -1994,7 +2073,7 @@ const K_q_obj_migrate_incoming_arg = new Set<string>(["uri", "channels", "exit-o
 function m_q_obj_migrate_incoming_arg(o: Obj, p: string, is: Issues): void {
   let x: unknown;
   x = o["uri"];
-  if (x === undefined) is.push(missingIssue(p, "uri")); else vStr(x, p, "uri", is);
+  if (x !== undefined) vStr(x, p, "uri", is);
   x = o["channels"];
   if (x !== undefined) l_MigrationChannel(x, p, "channels", is);
   x = o["exit-on-error"];
@@ -2850,6 +2929,8 @@ export const validators = {
   IoOperationType: createValidator<IoOperationType>("IoOperationType", v_IoOperationType),
   BlockErrorAction: createValidator<BlockErrorAction>("BlockErrorAction", v_BlockErrorAction),
   BlockDeviceIoStatus: createValidator<BlockDeviceIoStatus>("BlockDeviceIoStatus", v_BlockDeviceIoStatus),
+  LegacyBlockJobInfo: createValidator<LegacyBlockJobInfo>("LegacyBlockJobInfo", v_LegacyBlockJobInfo),
+  BlockJobInfoMirror: createValidator<BlockJobInfoMirror>("BlockJobInfoMirror", v_BlockJobInfoMirror),
   BlockJobInfo: createValidator<BlockJobInfo>("BlockJobInfo", v_BlockJobInfo),
   BlockdevOnError: createValidator<BlockdevOnError>("BlockdevOnError", v_BlockdevOnError),
   QuorumOpType: createValidator<QuorumOpType>("QuorumOpType", v_QuorumOpType),

@@ -232,3 +232,87 @@ void suite("doc comment indentation", () => {
     ok(doc("#   line two", "#   three"), { naming: "strict", qemuVersion: "5.1.0" });
   });
 });
+
+void suite("buildModel(): qmpkit's history marks", () => {
+  /** A documented definition: `@NAME:`, member descriptions, then sections. */
+  const doc = (name: string, members: string[], sections: string[]) =>
+    [
+      "##",
+      `# @${name}:`,
+      "#",
+      ...members.flatMap((m) => [`# ${m}`, "#"]),
+      ...sections.map((s) => `# ${s}`),
+      "##",
+    ].join("\n");
+
+  test("should read '(optional since X.Y)' on optional members and refuse it on mandatory ones", () => {
+    const m = ok(
+      `${doc("S", ["@a: one (optional since 2.0)", "@b: two"], ["Since: 1.0"])}\n{ 'struct': 'S', 'data': { '*a': 'int', '*b': 'int' } }`,
+    );
+    const s = new SchemaIndex(m).get("S");
+    assert.ok(s?.kind === "struct");
+    assert.deepEqual(
+      s.members.map((x) => [x.name, x.optionalSince]),
+      [
+        ["a", "2.0"],
+        ["b", undefined],
+      ],
+    );
+    assert.equal(
+      errorOf(
+        `${doc("S", ["@a: one (optional since 2.0)"], ["Since: 1.0"])}\n{ 'struct': 'S', 'data': { 'a': 'int' } }`,
+      ),
+      "t.json:8:1: struct 'S': member 'a' says '(optional since 2.0)' but is not optional (write '*a')",
+    );
+  });
+
+  test("should keep 'Shape-of' out of the sections and check what it relates", () => {
+    const box = `${doc("Box", ["@w: width"], ["Since: 2.0"])}\n{ 'struct': 'Box', 'data': { 'w': 'int' } }`;
+    const use = "{ 'command': 'c', 'returns': 'Box' }";
+    const old = (sections: string[], name = "OldBox") =>
+      `${doc(name, ["@n: size"], sections)}\n{ 'struct': '${name}', 'data': { 'n': 'int' } }`;
+    const m = ok(
+      [box, old(["Since: 1.0", "Removed: 2.0", "Shape-of: Box (before 2.0)"]), use].join("\n"),
+    );
+    const d = new SchemaIndex(m).get("OldBox");
+    assert.equal(d?.shapeOf, "Box");
+    assert.equal(d?.sections, undefined);
+    assert.match(
+      errorOf([box, old(["Since: 1.0", "Removed: 2.0", "Shape-of: Bx"]), use].join("\n")),
+      /struct 'OldBox': 'Shape-of' names unknown definition 'Bx'/,
+    );
+    assert.match(
+      errorOf([box, old(["Since: 1.0", "Removed: 2.1", "Shape-of: Box"]), use].join("\n")),
+      /struct 'OldBox': present in the same releases as struct 'Box', and both are 'Box' there/,
+    );
+    assert.match(
+      errorOf([box, old(["Since: 1.0", "Shape-of: Box"]), use].join("\n")),
+      /present in the same releases as struct 'Box'/,
+    );
+    assert.match(
+      errorOf(
+        [
+          box,
+          old(["Since: 1.0", "Removed: 2.0", "Shape-of: Box"]),
+          "{ 'command': 'd', 'returns': 'OldBox' }",
+        ].join("\n"),
+      ),
+      /struct 'OldBox': a shape is not referred to by its own name: refer to 'Box'/,
+    );
+    assert.match(
+      errorOf([box, old(["Since: 1.0", "Removed: 2.0", "Shape-of: c"]), use].join("\n")),
+      /struct 'OldBox': 'Shape-of' relates types only, not command 'c'/,
+    );
+    assert.match(
+      errorOf(
+        [
+          box,
+          old(["Since: 1.0", "Removed: 1.5", "Shape-of: Box"]),
+          old(["Since: 1.2", "Removed: 2.0", "Shape-of: Box"], "MidBox"),
+          use,
+        ].join("\n"),
+      ),
+      /struct 'OldBox': present in the same releases as struct 'MidBox', and both are 'Box' there/,
+    );
+  });
+});

@@ -21,7 +21,14 @@
  * @module
  */
 import type { DocBlock } from "./doc.js";
-import { docRemoved, docSince, textRemoved, textSince } from "./doc.js";
+import {
+  docRemoved,
+  docShapeOf,
+  docSince,
+  textOptionalSince,
+  textRemoved,
+  textSince,
+} from "./doc.js";
 import {
   type Branch,
   type BuiltinDef,
@@ -144,6 +151,7 @@ class Checker {
       this.checkModernRules(e);
     }
     for (const d of this.defs) this.checkSemantics(d);
+    this.checkHistory();
     if (this.modernRules) {
       for (const doc of this.parsed.freeDocs) {
         if (doc.lateHeadingLine !== undefined) {
@@ -747,6 +755,81 @@ class Checker {
     return d;
   }
 
+  /**
+   * qmpkit's history marks beyond Since/Removed (doc.ts): `(optional since X.Y)` only on optional
+   * members; `Shape-of: NAME` only between types, NAME not itself a shape, never referred to by
+   * its own name, and no two shapes of NAME (NAME included) present in the same release.
+   */
+  private checkHistory(): void {
+    for (const d of this.defs) {
+      if (d.kind !== "struct") continue;
+      for (const m of d.members) {
+        if (m.optionalSince !== undefined && !m.optional) {
+          throw schemaError(
+            `${describe(d)}: member '${m.name}' says '(optional since ${m.optionalSince})' but is not optional (write '*${m.name}')`,
+            d.info,
+          );
+        }
+      }
+    }
+    const shapes = this.defs.filter((d) => d.shapeOf !== undefined);
+    if (shapes.length === 0) return;
+    const isType = (d: Definition) =>
+      d.kind === "struct" || d.kind === "union" || d.kind === "alternate" || d.kind === "enum";
+    const referenced = new Set<string>();
+    const ref = (name: string | undefined) => {
+      if (name !== undefined) referenced.add(name);
+    };
+    for (const d of this.defs) {
+      switch (d.kind) {
+        case "struct":
+          ref(d.base);
+          for (const m of d.members) ref(m.type.name);
+          break;
+        case "union":
+          ref(d.base);
+          for (const b of d.branches) ref(b.type.name);
+          break;
+        case "alternate":
+          for (const b of d.branches) ref(b.type.name);
+          break;
+        case "command":
+          ref(d.args);
+          ref(d.returns?.name);
+          break;
+        case "event":
+          ref(d.data);
+          break;
+      }
+    }
+    for (const d of shapes) {
+      const what = describe(d);
+      const target = this.byName.get(d.shapeOf!);
+      if (target === undefined)
+        throw schemaError(`${what}: 'Shape-of' names unknown definition '${d.shapeOf}'`, d.info);
+      if (!isType(d) || !isType(target))
+        throw schemaError(
+          `${what}: 'Shape-of' relates types only, not ${describe(target)}`,
+          d.info,
+        );
+      if (target.shapeOf !== undefined)
+        throw schemaError(`${what}: 'Shape-of' names ${describe(target)}, itself a shape`, d.info);
+      if (referenced.has(d.name))
+        throw schemaError(
+          `${what}: a shape is not referred to by its own name: refer to '${target.name}'`,
+          d.info,
+        );
+      // The releases of each shape of the target, the target included, must not meet.
+      for (const other of [target, ...shapes.filter((s) => s.shapeOf === target.name)]) {
+        if (other === d || !rangesMeet(d, other)) continue;
+        throw schemaError(
+          `${what}: present in the same releases as ${describe(other)}, and both are '${target.name}' there (give them Since/Removed that do not overlap)`,
+          d.info,
+        );
+      }
+    }
+  }
+
   private checkSemantics(d: Definition): void {
     const what = describe(d);
     const info = d.info;
@@ -1230,19 +1313,37 @@ function dupCheck(
   }
 }
 
+/** `"8.2"` → `[8, 2, 0]`, for ordering releases (version.ts has the full parser). */
+function releaseKey(v: string): number {
+  const [a = 0, b = 0, c = 0] = v.split(".").map(Number);
+  return (a * 1000 + b) * 1000 + c;
+}
+
+/** Whether two definitions' Since/Removed ranges share a release. */
+function rangesMeet(a: Definition, b: Definition): boolean {
+  const from = (d: Definition) => (d.since === undefined ? 0 : releaseKey(d.since));
+  const to = (d: Definition) => (d.removed === undefined ? Infinity : releaseKey(d.removed));
+  return Math.max(from(a), from(b)) < Math.min(to(a), to(b));
+}
+
 function versionOf(doc: DocBlock | undefined): {
   since?: string;
   removed?: string;
+  shapeOf?: string;
   doc?: string;
   sections?: { tag: string; text: string }[];
 } {
   if (doc === undefined) return {};
   const since = docSince(doc);
   const removed = docRemoved(doc);
-  const sections = doc.sections.filter((s) => s.tag !== "Since" && s.tag !== "Removed");
+  const shapeOf = docShapeOf(doc);
+  const sections = doc.sections.filter(
+    (s) => s.tag !== "Since" && s.tag !== "Removed" && s.tag !== "Shape-of",
+  );
   return {
     ...(since !== undefined ? { since } : {}),
     ...(removed !== undefined ? { removed } : {}),
+    ...(shapeOf !== undefined ? { shapeOf } : {}),
     ...(doc.body !== "" ? { doc: doc.body } : {}),
     ...(sections.length > 0 ? { sections } : {}),
   };
@@ -1251,14 +1352,17 @@ function versionOf(doc: DocBlock | undefined): {
 function withDocs<T extends object>(
   base: T,
   text: string | undefined,
-): T & { since?: string; removed?: string; doc?: string } {
+): T & { since?: string; removed?: string; optionalSince?: string; doc?: string } {
   if (text === undefined) return base;
   const since = textSince(text);
   const removed = textRemoved(text);
+  // Only members can change optionality; elsewhere the words are plain text.
+  const optionalSince = "optional" in base ? textOptionalSince(text) : undefined;
   return {
     ...base,
     ...(text !== "" ? { doc: text } : {}),
     ...(since !== undefined ? { since } : {}),
     ...(removed !== undefined ? { removed } : {}),
+    ...(optionalSince !== undefined ? { optionalSince } : {}),
   };
 }

@@ -8,7 +8,10 @@
  * reStructuredText forms `.. note::` and `.. qmp-example::` open sections too.
  *
  * qmpkit's own convention adds `Removed: X.Y` (a definition QEMU dropped) and `(removed in X.Y)`
- * in a member description, beside QEMU's `Since: X.Y` and `(since X.Y)`.
+ * in a member description, beside QEMU's `Since: X.Y` and `(since X.Y)`; `(optional since X.Y)`
+ * in the description of an optional member that QEMU required before X.Y; and `Shape-of: NAME`
+ * on a definition that, in the releases it is present in, stands in the place of definition NAME
+ * (an earlier shape of a type that QEMU changed: `BlockJobInfo` became a union in 8.2).
  *
  * @module
  */
@@ -97,7 +100,7 @@ function findDeindents(
 }
 
 const sectionTag =
-  /^(Returns|Errors|Since|Removed|Notes?|Examples?|TODO|See also|Use instead|Features)\s*:\s*(.*)$/;
+  /^(Returns|Errors|Since|Removed|Shape-of|Notes?|Examples?|TODO|See also|Use instead|Features)\s*:\s*(.*)$/;
 const directive =
   /^\.\. (note|qmp-example|admonition|warning|caution|important|code-block)::\s*(.*)$/;
 const itemLine = /^@([^:\s]+):\s?(.*)$/;
@@ -235,6 +238,21 @@ export function docSince(doc: DocBlock | undefined): string | undefined {
 export function docRemoved(doc: DocBlock | undefined): string | undefined {
   const s = doc?.sections.find((x) => x.tag === "Removed");
   return s ? versionPattern.exec(s.text)?.[1] : undefined;
+}
+
+/**
+ * The definition named by the block's `Shape-of:` section (qmpkit's convention): the first word
+ * of the section, the rest being free text.
+ */
+export function docShapeOf(doc: DocBlock | undefined): string | undefined {
+  const s = doc?.sections.find((x) => x.tag === "Shape-of");
+  return s ? /^\S+/.exec(s.text)?.[0] : undefined;
+}
+
+/** `(optional since X.Y)` in a member description (qmpkit's convention). */
+export function textOptionalSince(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  return /\(\s*optional\s+since\s+(\d+\.\d+(?:\.\d+)?)\s*\)/i.exec(text)?.[1];
 }
 
 /** `(since X.Y)` in a member description (QEMU's convention); also `Since X.Y` at the end. */

@@ -248,3 +248,53 @@ void suite("filterModel()", () => {
     assert.deepEqual(u("2.0"), ["a", "b"]);
   });
 });
+
+void suite("filterModel(): changes of shape", () => {
+  const model = buildModel(
+    parseSchemaText(
+      [
+        "##\n# @Box:\n#\n# @w: width\n#\n# @h: height (optional since 3.0)\n#\n# Since: 2.0\n##",
+        "{ 'struct': 'Box', 'data': { 'w': 'int', '*h': 'int' } }",
+        "##\n# @OldBox:\n#\n# @n: size\n#\n# Since: 1.0\n#\n# Removed: 2.0\n#\n# Shape-of: Box\n##",
+        "{ 'struct': 'OldBox', 'data': { 'n': 'str' } }",
+        "{ 'command': 'get', 'returns': ['Box'] }",
+      ].join("\n"),
+    ),
+  );
+  const box = (version: string) => {
+    const m = filterModel(model, version);
+    assert.equal(
+      m.definitions.some((d) => d.name === "OldBox"),
+      false,
+    );
+    const d = m.definitions.find((x) => x.name === "Box");
+    return d?.kind === "struct"
+      ? d.members.map((x) => `${x.name}${x.optional ? "?" : ""}:${x.type.name}`)
+      : d?.kind;
+  };
+
+  test("should put the release's shape in the place of the name", () => {
+    assert.deepEqual(box("1.5"), ["n:str"]);
+    assert.deepEqual(box("2.0"), ["w:int", "h:int"]);
+    assert.equal(box("0.9"), undefined);
+    // Introspection follows: the command returns the old shape in 1.5.
+    const infos = introspect(filterModel(model, "1.5"));
+    const get = infos.find((i) => i.name === "get");
+    const arr = infos.find((i) => get?.["meta-type"] === "command" && i.name === get["ret-type"]);
+    const el = infos.find((i) => arr?.["meta-type"] === "array" && i.name === arr["element-type"]);
+    assert.deepEqual(el?.["meta-type"] === "object" ? el.members : undefined, [
+      { name: "n", type: "str" },
+    ]);
+  });
+
+  test("should make a member mandatory before its '(optional since X.Y)'", () => {
+    assert.deepEqual(box("2.9"), ["w:int", "h:int"]);
+    assert.deepEqual(box("3.0"), ["w:int", "h?:int"]);
+    assert.deepEqual(
+      createVersionQueries(model)
+        .members("Box", "3.1")
+        .map((m) => m.optional),
+      [false, true],
+    );
+  });
+});

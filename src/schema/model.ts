@@ -42,7 +42,13 @@ export interface Versioned {
 /** A member of an object type (struct, union base, command arguments, event data). */
 export interface Member extends Versioned {
   readonly name: string;
+  /** Whether the member may be left out (`*name`), in the newest release that has it. */
   readonly optional: boolean;
+  /**
+   * `(optional since X.Y)`: the member is optional from X.Y and was mandatory before (QEMU's
+   * `migrate` made `uri` optional when `channels` arrived). Only on optional members.
+   */
+  readonly optionalSince?: string | undefined;
   readonly type: TypeRef;
   readonly ifcond?: IfCond | undefined;
   readonly features: readonly Feature[];
@@ -72,6 +78,14 @@ export interface DefinitionBase extends Versioned {
   readonly sections?: readonly { readonly tag: string; readonly text: string }[] | undefined;
   /** Whether the compiler made this type up (command arguments, union bases, simple-union kinds). */
   readonly implicit?: boolean | undefined;
+  /**
+   * `Shape-of: NAME`: this type is another shape of type NAME. In every release it is present in
+   * (its Since/Removed, which no other shape of NAME shares) it stands in NAME's place: the
+   * release's model calls it NAME, so references to NAME reach it. Nothing refers to it by its
+   * own name. How QEMU's `BlockJobInfo` of before 8.2 (a struct) is kept beside the union it
+   * became.
+   */
+  readonly shapeOf?: string | undefined;
 }
 
 export interface EnumDef extends DefinitionBase {

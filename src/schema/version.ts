@@ -6,6 +6,11 @@
  * (`Removed: X.Y`, `(removed in X.Y)`). Something is present in release V when
  * `since <= V < removed`; without `Since` it is taken to have always been there.
  *
+ * Two more marks (qmpkit's too) record changes of shape: a member described `(optional since
+ * X.Y)` is mandatory in releases before X.Y; a definition with `Shape-of: NAME` is, in the
+ * releases it is present in, what NAME is there (the release's model renames it NAME, so every
+ * reference to NAME reaches it), while NAME itself is dated from its own shape's first release.
+ *
  * @module
  */
 import { introspect, type SchemaInfo } from "./introspect.js";
@@ -59,15 +64,26 @@ export function presentIn(item: Versioned, version: QemuVersion): boolean {
 export function filterModel(model: SchemaModel, version: string | QemuVersion): SchemaModel {
   const v = typeof version === "string" ? parseQemuVersion(version) : version;
   const keep = <T extends Versioned>(xs: readonly T[]) => xs.filter((x) => presentIn(x, v));
+  // A member that became optional later is mandatory before (`(optional since X.Y)`).
+  const optionality = (m: Member): Member =>
+    m.optionalSince !== undefined && compareQemuVersions(parseQemuVersion(m.optionalSince), v) > 0
+      ? { ...m, optional: false }
+      : m;
   const definitions: Definition[] = [];
-  for (const d of model.definitions) {
-    if (!presentIn(d, v)) continue;
+  for (const present of model.definitions) {
+    if (!presentIn(present, v)) continue;
+    // The shape of NAME that this release has takes NAME's place (the checker made sure that
+    // NAME itself and its other shapes are absent here).
+    const d: Definition =
+      present.shapeOf === undefined
+        ? present
+        : { ...present, name: present.shapeOf, shapeOf: undefined };
     switch (d.kind) {
       case "enum":
         definitions.push({ ...d, values: keep(d.values) });
         break;
       case "struct":
-        definitions.push({ ...d, members: keep(d.members) });
+        definitions.push({ ...d, members: keep(d.members).map(optionality) });
         break;
       case "union":
       case "alternate":

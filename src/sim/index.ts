@@ -83,6 +83,8 @@ export {
   type SimulatedMachineOptions,
 } from "./simulated-machine.js";
 export {
+  BUILD_SYMBOLS,
+  DEBIAN_BUILD,
   DEFAULT_QEMU_VERSION,
   QEMU_PROFILES,
   type QemuProfile,

@@ -14,7 +14,15 @@ import { compileValidators, type SchemaValidators } from "../schema/dynamic.js";
 import { introspect } from "../schema/introspect.js";
 import type { Definition, SchemaModel } from "../schema/model.js";
 import type { Validator } from "../schema/validator.js";
-import { filterModel, parseQemuVersion, presentIn, type QemuVersion } from "../schema/version.js";
+import {
+  compareQemuVersions,
+  evaluateIf,
+  filterModel,
+  filterModelByConfig,
+  parseQemuVersion,
+  presentIn,
+  type QemuVersion,
+} from "../schema/version.js";
 import { simDefinitions } from "./sim-schema.js";
 
 interface VersionFacts {
@@ -55,28 +63,57 @@ export function commandArgsValidator(name: string): Validator<unknown> | undefin
 export function commandArgsValidatorFor(
   name: string,
   version: string,
+  config?: ReadonlySet<string> | undefined,
 ): Validator<unknown> | undefined {
   const generatedValidator = commandArgsValidator(name);
   const model = g.schemaModel;
   if (generatedValidator === undefined || model === undefined) return generatedValidator;
   const command = model.definitions.find((d) => d.name === name);
   if (command?.kind !== "command" || command.args === undefined) return generatedValidator;
-  if (reachesAbsent(model, command.args, parseQemuVersion(version))) {
-    let compiled = releaseValidators.get(version);
+  if (reachesAbsent(model, command.args, parseQemuVersion(version), config)) {
+    const key = buildKey(version, config);
+    let compiled = releaseValidators.get(key);
     if (compiled === undefined) {
-      compiled = compileValidators(filterModel(model, version));
-      releaseValidators.set(version, compiled);
+      compiled = compileValidators(releaseModel(model, version, config));
+      releaseValidators.set(key, compiled);
     }
     return compiled.commandArgs(name) ?? generatedValidator;
   }
   return generatedValidator;
 }
 
-/** Validators compiled from a release's model, by version (see {@link commandArgsValidatorFor}). */
+/** Validators compiled from a release's model, by version and build (see {@link commandArgsValidatorFor}). */
 const releaseValidators = new Map<string, SchemaValidators>();
 
-/** Whether some member, value or branch reachable from type `root` is absent in `version`. */
-function reachesAbsent(model: SchemaModel, root: string, version: QemuVersion): boolean {
+/** A cache key for a release and a build (`undefined`: every symbol on). */
+function buildKey(version: string, config: ReadonlySet<string> | undefined): string {
+  return config === undefined ? version : `${version} ${[...config].sort().join(",")}`;
+}
+
+/** The model of release `version` as a build with `config`'s symbols on has it. */
+function releaseModel(
+  model: SchemaModel,
+  version: string,
+  config: ReadonlySet<string> | undefined,
+): SchemaModel {
+  const released = filterModel(model, version);
+  return config === undefined ? released : filterModelByConfig(released, (s) => config.has(s));
+}
+
+/**
+ * Whether type `root` reaches, in `version` and the build with `config`'s symbols, something
+ * that the generated validators (which accept what any release and any build accepts) treat
+ * otherwise: a definition, member, value or branch absent from the release or compiled out of
+ * the build, or a member that was still mandatory (`(optional since X.Y)`).
+ */
+function reachesAbsent(
+  model: SchemaModel,
+  root: string,
+  version: QemuVersion,
+  config?: ReadonlySet<string> | undefined,
+): boolean {
+  const built = (x: { readonly ifcond?: Definition["ifcond"] }) =>
+    config === undefined || evaluateIf(x.ifcond, (s) => config.has(s));
   const byName = new Map(model.definitions.map((d) => [d.name, d]));
   const seen = new Set<string>();
   const pending = [root];
@@ -85,6 +122,7 @@ function reachesAbsent(model: SchemaModel, root: string, version: QemuVersion): 
     seen.add(name);
     const d = byName.get(name);
     if (d === undefined) continue;
+    if (!presentIn(d, version) || !built(d)) return true;
     const parts =
       d.kind === "struct"
         ? d.members
@@ -93,8 +131,12 @@ function reachesAbsent(model: SchemaModel, root: string, version: QemuVersion): 
           : d.kind === "union" || d.kind === "alternate"
             ? d.branches
             : [];
-    if (parts.some((x) => !presentIn(x, version))) return true;
+    if (parts.some((x) => !presentIn(x, version) || !built(x))) return true;
     if (d.kind === "struct") {
+      const mandatory = (m: { readonly optionalSince?: string | undefined }) =>
+        m.optionalSince !== undefined &&
+        compareQemuVersions(parseQemuVersion(m.optionalSince), version) > 0;
+      if (d.members.some(mandatory)) return true;
       if (d.base !== undefined) pending.push(d.base);
       for (const m of d.members) pending.push(m.type.name);
     } else if (d.kind === "union" || d.kind === "alternate") {
@@ -191,15 +233,24 @@ export function commandRegistrationRanks(): ReadonlyMap<string, number> {
 const introspectionCache = new Map<string, JsonValue>();
 
 /**
- * The `query-qmp-schema` answer of `version` (computed once per version and shared by every
- * machine), or undefined without a catalogue.
+ * The `query-qmp-schema` answer of `version` for the build with `config`'s `if` symbols on
+ * (default: every symbol), computed once per release and build and shared by every machine;
+ * undefined without a catalogue.
  */
-export function introspection(version: string): JsonValue | undefined {
-  if (g.qemuSchema === undefined) return undefined;
-  let answer = introspectionCache.get(version);
+export function introspection(
+  version: string,
+  config?: ReadonlySet<string> | undefined,
+): JsonValue | undefined {
+  const model = g.schemaModel;
+  if (model === undefined || g.qemuSchema === undefined) return undefined;
+  const key = buildKey(version, config);
+  let answer = introspectionCache.get(key);
   if (answer === undefined) {
-    answer = g.qemuSchema.introspect(version) as JsonValue;
-    introspectionCache.set(version, answer);
+    answer = introspect(filterModel(model, version), {
+      version,
+      ...(config === undefined ? {} : { defined: (s: string) => config.has(s) }),
+    }) as unknown as JsonValue;
+    introspectionCache.set(key, answer);
   }
   return answer;
 }
@@ -230,19 +281,23 @@ const withSimCache = new Map<string, JsonValue>();
  * Types are numbered over the whole answer, as QEMU numbers them at build time, so the numbers
  * differ from the `strict` answer's; clients must not rely on them (QEMU's own rule).
  */
-export function introspectionWithSimCommands(version: string): JsonValue | undefined {
+export function introspectionWithSimCommands(
+  version: string,
+  config?: ReadonlySet<string> | undefined,
+): JsonValue | undefined {
   const model = g.schemaModel;
   if (model === undefined) return undefined;
-  let answer = withSimCache.get(version);
+  const key = buildKey(version, config);
+  let answer = withSimCache.get(key);
   if (answer === undefined) {
     const released = filterModel(model, version);
     const known = new Set(released.definitions.map((d) => d.name));
     const extra: Definition[] = simDefinitions().filter((d) => !known.has(d.name));
     answer = introspect(
       { definitions: [...released.definitions, ...extra], files: released.files },
-      { version },
+      { version, ...(config === undefined ? {} : { defined: (s: string) => config.has(s) }) },
     ) as unknown as JsonValue;
-    withSimCache.set(version, answer);
+    withSimCache.set(key, answer);
   }
   return answer;
 }

@@ -37,6 +37,7 @@ import {
 import type { RunStateActions } from "./actions.js";
 import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
+import { migrationTarget } from "./migration.js";
 import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
 import { type RunState, versionAtLeast } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
@@ -61,6 +62,12 @@ export interface SimulatedMachineOptions {
   qemuVersion?: string | undefined;
   /** `query-version`'s `package`. Default: the profile's (`Debian 1:7.2+dfsg-7+deb12u18+b3` for 7.2.22). */
   package?: string | undefined;
+  /**
+   * The build imitated: the catalogue's `if` symbols that are on (`CONFIG_QPL`, …; see
+   * `BUILD_SYMBOLS`). What a symbol that is off guards is missing from `query-qmp-schema` and
+   * refused in arguments, as QEMU compiles it out. Default: the profile's (Debian's build).
+   */
+  config?: Iterable<string> | undefined;
   /** `-S`: start in `prelaunch`. Default false (running). */
   startPaused?: boolean | undefined;
   /** `-action …` (and `-no-reboot` = reboot:shutdown, `-no-shutdown` = shutdown:pause). */
@@ -256,6 +263,7 @@ export class SimulatedMachine {
   readonly #servers: QmpServer[] = [];
   readonly #options: SimulatedMachineOptions;
   readonly #package: string;
+  readonly #config: ReadonlySet<string>;
   #resolveExited!: (status: number | undefined) => void;
   #ctx: CommandContext | undefined;
   #closed = false;
@@ -282,6 +290,7 @@ export class SimulatedMachine {
     this.#options = options;
     this.profile = qemuProfile(options.qemuVersion);
     this.#package = options.package ?? this.profile.package;
+    this.#config = options.config === undefined ? this.profile.config : new Set(options.config);
     this.#clock = options.clock ?? systemClock;
     this.name = options.name;
     this.strict = options.strict ?? false;
@@ -729,7 +738,7 @@ export class SimulatedMachine {
    * (`-incoming URI` has already started it); MIGRATION setup (with the `events` capability)
    * even for a URI it then refuses.
    */
-  #migrateIncoming(uri: string): void {
+  #migrateIncoming(a: QmpCommandMap["migrate-incoming"]["args"]): void {
     const incoming = this.#options.incoming;
     if (incoming === undefined || incoming === false) {
       throw new SimCommandError(
@@ -740,6 +749,7 @@ export class SimulatedMachine {
     if (incoming !== "defer" || this.#incomingStarted) {
       throw new SimCommandError("GenericError", "The incoming migration has already been started");
     }
+    const uri = migrationTarget("migrate-incoming", a, this.profile.version);
     if (this.devices.migrationEvents) this.emit("MIGRATION", { status: "setup" });
     if (!/^(tcp|unix|exec|fd|rdma|vsock):/.test(uri)) {
       throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
@@ -874,7 +884,7 @@ export class SimulatedMachine {
         fn: this.#wrap(fn),
         validator:
           opts.validator ??
-          commandArgsValidatorFor(name, version) ??
+          commandArgsValidatorFor(name, version, this.#config) ??
           (NO_ARGUMENTS.has(name) ? noArguments : undefined),
         preconfig: opts.preconfig ?? false,
         oob: commandAllowsOob(name),
@@ -892,7 +902,10 @@ export class SimulatedMachine {
     if (hasIntrospection())
       add(
         "query-qmp-schema",
-        () => (this.strict ? introspection(version) : introspectionWithSimCommands(version)),
+        () =>
+          this.strict
+            ? introspection(version, this.#config)
+            : introspectionWithSimCommands(version, this.#config),
         { preconfig: true },
       );
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
@@ -942,11 +955,11 @@ export class SimulatedMachine {
     );
     add("migrate", (a) => {
       const m = args<"migrate">(a);
-      dev.migrate(m.uri, { resume: m.resume });
+      dev.migrate(migrationTarget("migrate", m, this.profile.version), { resume: m.resume });
     });
     add("migrate-continue", (a) => dev.migration.continue(args<"migrate-continue">(a).state));
     add("migrate_cancel", () => dev.migrateCancel());
-    add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a).uri));
+    add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a)));
     add("query-migrate", () => dev.queryMigrate());
     add("query-migrate-capabilities", () => dev.queryMigrationCapabilities());
     add("migrate-set-parameters", (a) => dev.migration.setParameters(a));

@@ -24,6 +24,13 @@
  *   follows the old fixed path: GUEST_PANICKED{pause} and a stop, then, unless `-no-shutdown`,
  *   GUEST_PANICKED{poweroff} and a shutdown (vl.c before 6.0).
  *
+ * Each profile also names the build it imitates: the `if` symbols of the catalogue
+ * (`CONFIG_…`, `HAVE_…`) that are on ({@link QemuProfile.config}). QEMU compiles out what a
+ * condition leaves out, so `query-qmp-schema` does not list it and the argument checks refuse it.
+ * Every profile takes Debian's build, checked on 7.2.22 and 10.0.2 ({@link DEBIAN_BUILD}): SPICE,
+ * VNC, zstd, MPTCP, Linux; not the accelerator libraries QPL, UADK and QATzip (multifd
+ * compression methods `qpl`, `uadk`, `qatzip`), which few builds have.
+ *
  * Output is always QEMU's own byte format (the server writes it: key order, separators, `\r\n`,
  * escapes); that format did not change between 2.x and 10.2, so every profile is byte-exact.
  *
@@ -64,7 +71,37 @@ export interface QemuProfile {
    * with the 8.x south-bridge rework, so the 8.2+ profiles take the 10.0 path, by inference).
    */
   readonly pcRtcQomPath: string;
+  /** The `if` symbols the imitated build has on (see {@link BUILD_SYMBOLS}). */
+  readonly config: ReadonlySet<string>;
 }
+
+/**
+ * Every `if` symbol the catalogue uses, so that each build says yes or no to each: a symbol
+ * missing here is an error the tests catch (`test/sim/versions.test.ts`).
+ */
+export const BUILD_SYMBOLS: readonly string[] = [
+  "CONFIG_LINUX",
+  "CONFIG_SPICE",
+  "CONFIG_VNC",
+  "CONFIG_ZSTD",
+  "HAVE_IPPROTO_MPTCP",
+  "CONFIG_QPL",
+  "CONFIG_UADK",
+  "CONFIG_QATZIP",
+];
+
+/**
+ * Debian's QEMU builds (12's 7.2.22, the 10.0.2 backport): the symbols that are on, as their
+ * `query-qmp-schema` shows (SPICE and VNC events, `zstd`, `mptcp`, `abstract`/`tight`; none of
+ * `qpl`, `uadk`, `qatzip`).
+ */
+export const DEBIAN_BUILD: ReadonlySet<string> = new Set([
+  "CONFIG_LINUX",
+  "CONFIG_SPICE",
+  "CONFIG_VNC",
+  "CONFIG_ZSTD",
+  "HAVE_IPPROTO_MPTCP",
+]);
 
 function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfile {
   const [major = 0, minor = 0, micro = 0] = id.split(".").map(Number);
@@ -84,6 +121,7 @@ function profile(id: string, pkg: string, eventsBeforeReply: boolean): QemuProfi
     pvShutdown: at(9, 1),
     crashLoaded: at(5, 0),
     pcRtcQomPath: at(8, 2) ? "/machine/unattached/device[3]/rtc" : "/machine/unattached/device[9]",
+    config: DEBIAN_BUILD,
   };
 }
 

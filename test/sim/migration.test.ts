@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import type { JsonObject, JsonValue } from "../../src/base/json.js";
+import type { MigrationChannel } from "../../src/generated/index.js";
 import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
 import {
   MachineCore,
@@ -9,6 +10,7 @@ import {
   SimCommandError,
 } from "../../src/sim/machine-core.js";
 import { ManualClock } from "../../src/server/index.js";
+import { migrationTarget } from "../../src/sim/migration.js";
 import { SimulatedMachine } from "../../src/sim/simulated-machine.js";
 import { qemuProfile } from "../../src/sim/versions.js";
 import { FakeClock } from "./fake-clock.js";
@@ -561,5 +563,63 @@ suite("the migration's yank instance", () => {
     assert.equal(dev.migration.yankable, true);
     dev.migration.incomingStatus("completed");
     assert.equal(dev.migration.yankable, false);
+  });
+});
+
+suite("migrate and migrate-incoming with channels (8.2+, 9.0+)", () => {
+  const v10 = qemuProfile("10.0.2").version;
+  const v82 = qemuProfile("8.2.0").version;
+  const channel = (addr: JsonObject, type = "main") =>
+    ({ "channel-type": type, addr }) as unknown as MigrationChannel;
+
+  test("should take the channel's address as the URI that says the same", () => {
+    const cases: [JsonObject, string][] = [
+      [
+        { transport: "socket", type: "inet", host: "192.0.2.1", port: "4446" },
+        "tcp:192.0.2.1:4446",
+      ],
+      [{ transport: "socket", type: "unix", path: "/run/m.sock" }, "unix:/run/m.sock"],
+      [{ transport: "socket", type: "vsock", cid: "3", port: "9" }, "vsock:3:9"],
+      [{ transport: "socket", type: "fd", str: "mig" }, "fd:mig"],
+      [{ transport: "exec", args: ["gzip", "-c"] }, "exec:gzip -c"],
+      [{ transport: "rdma", host: "h", port: "1" }, "rdma:h:1"],
+      [{ transport: "file", filename: "/tmp/x", offset: 4096 }, "file:/tmp/x,offset=4096"],
+    ];
+    for (const [addr, uri] of cases) {
+      assert.equal(migrationTarget("migrate", { channels: [channel(addr)] }, v10), uri);
+    }
+    assert.equal(migrationTarget("migrate", { uri: "exec:cat", channels: [] }, v10), "exec:cat");
+  });
+
+  test("should refuse what QEMU refuses, in its words for the release", () => {
+    const exec = channel({ transport: "exec", args: ["cat"] });
+    const refused = (fn: () => unknown, desc: string) =>
+      assert.throws(fn, err("GenericError", desc));
+    refused(() => migrationTarget("migrate", {}, v10), "need either 'uri' or 'channels' argument");
+    refused(
+      () => migrationTarget("migrate", { uri: "exec:cat", channels: [exec] }, v10),
+      "need either 'uri' or 'channels' argument",
+    );
+    refused(
+      () => migrationTarget("migrate", { channels: [exec, exec] }, v10),
+      "Channel list has more than one main entry",
+    );
+    refused(
+      () =>
+        migrationTarget(
+          "migrate",
+          { channels: [channel({ transport: "exec", args: [] }, "cpr")] },
+          v10,
+        ),
+      "Channel list has no main entry",
+    );
+    refused(
+      () => migrationTarget("migrate-incoming", { channels: [exec, exec] }, v10),
+      "Channel list must have only one entry, for type 'main'",
+    );
+    refused(
+      () => migrationTarget("migrate", { channels: [exec, exec] }, v82),
+      "Channel list has more than one entries",
+    );
   });
 });

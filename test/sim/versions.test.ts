@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import { qemuSchema } from "../../src/generated/index.js";
-import { QEMU_PROFILES, qemuProfile, UnknownQemuVersionError } from "../../src/sim/versions.js";
+import type { IfCond } from "../../src/schema/model.js";
+import {
+  BUILD_SYMBOLS,
+  DEBIAN_BUILD,
+  QEMU_PROFILES,
+  qemuProfile,
+  UnknownQemuVersionError,
+} from "../../src/sim/versions.js";
 
 suite("version profiles", () => {
   for (const p of QEMU_PROFILES.values()) {
@@ -65,5 +72,59 @@ suite("version profiles", () => {
         "2.9.0:false",
       ],
     );
+  });
+});
+
+suite("builds", () => {
+  /** Every `if` symbol the catalogue uses, anywhere (definitions, members, values, branches, features). */
+  function catalogueSymbols(): Set<string> {
+    const out = new Set<string>();
+    const walk = (cond: IfCond | undefined) => {
+      if (cond === undefined) return;
+      if (typeof cond === "string") out.add(cond);
+      else if ("all" in cond) cond.all.forEach(walk);
+      else if ("any" in cond) cond.any.forEach(walk);
+      else walk(cond.not);
+    };
+    for (const d of qemuSchema.model.definitions) {
+      walk(d.ifcond);
+      for (const f of d.features) walk(f.ifcond);
+      const parts =
+        d.kind === "struct"
+          ? d.members
+          : d.kind === "enum"
+            ? d.values
+            : d.kind === "union" || d.kind === "alternate"
+              ? d.branches
+              : [];
+      for (const p of parts) {
+        walk(p.ifcond);
+        if ("features" in p) for (const f of p.features) walk(f.ifcond);
+      }
+    }
+    return out;
+  }
+
+  test("should decide every if symbol of the catalogue in every profile's build", () => {
+    const used = catalogueSymbols();
+    assert.ok(used.has("CONFIG_QPL") && used.has("CONFIG_SPICE"), [...used].join());
+    assert.deepEqual(
+      [...used].filter((s) => !BUILD_SYMBOLS.includes(s)),
+      [],
+      "a new if symbol: add it to BUILD_SYMBOLS and say whether Debian's build has it",
+    );
+    for (const p of QEMU_PROFILES.values()) {
+      for (const s of p.config) assert.ok(BUILD_SYMBOLS.includes(s), `${p.id}: ${s}`);
+    }
+  });
+
+  test("should leave the accelerator libraries out of Debian's build", () => {
+    for (const s of ["CONFIG_QPL", "CONFIG_UADK", "CONFIG_QATZIP"]) {
+      assert.equal(DEBIAN_BUILD.has(s), false, s);
+    }
+    for (const s of ["CONFIG_SPICE", "CONFIG_VNC", "CONFIG_ZSTD"]) {
+      assert.equal(DEBIAN_BUILD.has(s), true, s);
+    }
+    assert.equal(qemuProfile("10.0.2").config, DEBIAN_BUILD);
   });
 });

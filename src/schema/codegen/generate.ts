@@ -204,6 +204,8 @@ class Emitter {
       doc?: string | undefined;
       since?: string | undefined;
       removed?: string | undefined;
+      optionalSince?: string | undefined;
+      shapeOf?: string | undefined;
       features?: readonly { name: string }[] | undefined;
       sections?: readonly { tag: string; text: string }[] | undefined;
     },
@@ -218,6 +220,13 @@ class Emitter {
         para(`${s.tag === "Errors" ? "Errors" : "Note"}: ${s.text}`);
     }
     if (d.removed) para(`Removed in QEMU ${d.removed}.`);
+    // The types follow the newest release; these say what older releases did instead.
+    if (d.optionalSince)
+      para(`Optional since QEMU ${d.optionalSince}; releases before require it.`);
+    if (d.shapeOf)
+      para(
+        `What \`${d.shapeOf}\` is in the releases that have this type; the command and event maps use the newest \`${d.shapeOf}\`.`,
+      );
     if (where) para(where);
     if (d.since) lines.push(`@since ${d.since}`);
     for (const s of d.sections ?? []) {

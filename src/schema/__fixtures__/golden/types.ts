@@ -93,9 +93,26 @@ export interface Box {
 }
 
 /**
+ * A rectangle as releases before 1.0 gave it.
+ *
+ * Removed in QEMU 1.0.
+ *
+ * What `Box` is in the releases that have this type; the command and event maps use the newest `Box`.
+ *
+ * Defined in `demo.json:108`.
+ * @since 0.9
+ */
+export interface OldBox {
+  /** how wide */
+  width: number;
+  /** how high */
+  height: number;
+}
+
+/**
  * A size, as a number or by name.
  *
- * Defined in `demo.json:104`.
+ * Defined in `demo.json:121`.
  * @since 1.1
  */
 export type Size = number | SizeName;
@@ -103,22 +120,26 @@ export type Size = number | SizeName;
 /**
  * Sizes by name.
  *
- * Defined in `demo.json:117`.
+ * Defined in `demo.json:134`.
  * @since 1.1
  */
 export type SizeName = "small" | "large";
 /** Every value of {@link SizeName}, in schema order. */
 export const SizeNameValues = ["small", "large"] as const;
 
-/** Defined in `demo.json:132` (implicit). */
+/** Defined in `demo.json:149` (implicit). */
 export interface DrawArguments {
   /** what to draw */
   shape: Shape;
-  /** how large */
+  /**
+   * how large (optional since 1.1)
+   *
+   * Optional since QEMU 1.1; releases before require it.
+   */
   size?: Size | undefined;
 }
 
-/** Defined in `demo.json:159` (implicit). */
+/** Defined in `demo.json:176` (implicit). */
 export interface DrawnEventData {
   /** what was drawn */
   shape: Shape;
@@ -136,7 +157,7 @@ export interface QmpCommandMap {
   /**
    * Draw a shape.
    *
-   * Defined in `demo.json:132`.
+   * Defined in `demo.json:149`.
    * @since 1.0
    * @returns where it was drawn
    */
@@ -144,7 +165,7 @@ export interface QmpCommandMap {
   /**
    * Start over.
    *
-   * Defined in `demo.json:146`.
+   * Defined in `demo.json:163`.
    * @since 1.0
    * @deprecated QEMU marks this deprecated (feature `deprecated`).
    */
@@ -156,7 +177,7 @@ export interface QmpEventMap {
   /**
    * Something was drawn.
    *
-   * Defined in `demo.json:159`.
+   * Defined in `demo.json:176`.
    * @since 1.0
    */
   DRAWN: DrawnEventData;
@@ -165,7 +186,7 @@ export interface QmpEventMap {
    *
    * Removed in QEMU 2.0.
    *
-   * Defined in `demo.json:170`.
+   * Defined in `demo.json:187`.
    * @since 1.0
    */
   CLEARED: undefined;

@@ -4,7 +4,7 @@
 import { type ValidationIssue } from "../../../base/errors.js";
 import { createValidator, isObject, missingIssue, pathOf, qtypeOf, typeIssue, unexpectedIssue, vEnum, vInt64, vList, vStr, vUint64, vUint8 } from "../../../schema/runtime.js";
 import { type Validator } from "../../../schema/validator.js";
-import { type Box, type Colour, ColourValues, type Named, type Point, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type Shape, type ShapeKind, ShapeKindValues, type Size, type SizeName, SizeNameValues } from "./types.js";
+import { type Box, type Colour, ColourValues, type Named, type OldBox, type Point, type QmpCommandMap, type QmpEventMap, type QType, QTypeValues, type Shape, type ShapeKind, ShapeKindValues, type Size, type SizeName, SizeNameValues } from "./types.js";
 
 /**
  * Validators for every type, command and event, generated ahead of time.
@@ -143,6 +143,27 @@ function v_Box(v: unknown, p: string, n: string | number | undefined, is: Issues
   for (const k in v) if (!k_Box(k, v)) is.push(unexpectedIssue(path, k));
 }
 
+const K_OldBox = new Set<string>(["width", "height"]);
+function m_OldBox(o: Obj, p: string, is: Issues): void {
+  let x: unknown;
+  x = o["width"];
+  if (x === undefined) is.push(missingIssue(p, "width")); else vInt64(x, p, "width", is);
+  x = o["height"];
+  if (x === undefined) is.push(missingIssue(p, "height")); else vInt64(x, p, "height", is);
+}
+function k_OldBox(k: string, _o: Obj): boolean {
+  return K_OldBox.has(k);
+}
+function v_OldBox(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
+  if (!isObject(v)) {
+    is.push(typeIssue(p, n, "object", v));
+    return;
+  }
+  const path = n === undefined ? p : pathOf(p, n);
+  m_OldBox(v, path, is);
+  for (const k in v) if (!k_OldBox(k, v)) is.push(unexpectedIssue(path, k));
+}
+
 function v_Size(v: unknown, p: string, n: string | number | undefined, is: Issues): void {
   switch (qtypeOf(v)) {
     case "number":
@@ -209,6 +230,7 @@ export const validators = {
   Shape: createValidator<Shape>("Shape", v_Shape),
   ShapeKind: createValidator<ShapeKind>("ShapeKind", v_ShapeKind),
   Box: createValidator<Box>("Box", v_Box),
+  OldBox: createValidator<OldBox>("OldBox", v_OldBox),
   Size: createValidator<Size>("Size", v_Size),
   SizeName: createValidator<SizeName>("SizeName", v_SizeName),
 } as const;
