@@ -407,7 +407,7 @@ test(
  * `MultiFDCompression` values), must equal its `query-qmp-schema`. This checks the history the
  * catalogue records between the two releases: what 8.x to 10.0 added and removed, and the
  * changes of shape (`BlockJobInfo` a union from 8.2 through `Shape-of`, `migrate`'s and
- * `migrate-incoming`'s `uri` optional from 8.2 and 9.0 through `(optional since …)`).
+ * `migrate-incoming`'s `uri` optional from 9.0 and 8.2 through `(optional since …)`).
  */
 test(
   "should match a real QEMU 10.0 structurally for every command and event both define",

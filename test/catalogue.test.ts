@@ -213,21 +213,22 @@ test("should give query-block-jobs the struct BlockJobInfo before 8.2 and the un
   }
 });
 
-test("should make migrate's uri optional from 8.2 and migrate-incoming's from 9.0", () => {
+test("should make migrate's uri optional from 9.0 and migrate-incoming's from 8.2", () => {
   const uri = (command: string, version: string) =>
     q.members(command, version).find((m) => m.name === "uri")?.optional;
   assert.equal(uri("migrate", "7.2"), false);
-  assert.equal(uri("migrate", "8.1"), false);
-  assert.equal(uri("migrate", "8.2"), true);
+  assert.equal(uri("migrate", "8.2"), false, "8.2.0 still required it, beside channels");
+  assert.equal(uri("migrate", "9.0"), true);
   assert.equal(uri("migrate", "10.0"), true);
-  assert.equal(uri("migrate-incoming", "8.2"), false);
-  assert.equal(uri("migrate-incoming", "9.0"), true);
+  assert.equal(uri("migrate-incoming", "8.1"), false);
+  assert.equal(uri("migrate-incoming", "8.2"), true);
+  assert.ok(q.hasMember("migrate-incoming", "channels", "8.2"));
   // The newest shape is what the model (and the generated types) say without a release.
   const args = index.get("q_obj_migrate-arg");
   assert.ok(args?.kind === "struct");
   assert.deepEqual(
     args.members.filter((m) => m.name === "uri").map((m) => [m.optional, m.optionalSince]),
-    [[true, "8.2"]],
+    [[true, "9.0"]],
   );
 });
 

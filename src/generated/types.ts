@@ -1988,12 +1988,12 @@ export interface MigrationChannel {
   addr: MigrationAddress;
 }
 
-/** Defined in `schema/qapi/migration.json:1031` (implicit). */
+/** Defined in `schema/qapi/migration.json:1032` (implicit). */
 export interface MigrateArguments {
   /**
-   * where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" (optional since 8.2)
+   * where to send the stream, e.g. "tcp:HOST:PORT", "unix:PATH", "exec:COMMAND" or "fd:NAME" (optional since 9.0)
    *
-   * Optional since QEMU 8.2; releases before require it.
+   * Optional since QEMU 9.0; releases before require it.
    */
   uri?: string | undefined;
   /**
@@ -2022,17 +2022,17 @@ export interface MigrateArguments {
   resume?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1061` (implicit). */
+/** Defined in `schema/qapi/migration.json:1062` (implicit). */
 export interface MigrateIncomingArguments {
   /**
-   * where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" (optional since 9.0)
+   * where to listen, e.g. "tcp:HOST:PORT" or "unix:PATH" (optional since 8.2)
    *
-   * Optional since QEMU 9.0; releases before require it.
+   * Optional since QEMU 8.2; releases before require it.
    */
   uri?: string | undefined;
   /**
-   * the source as a list of channels; QEMU accepts exactly one, of type "main" (since 9.0)
-   * @since 9.0
+   * the source as a list of channels; QEMU accepts exactly one, of type "main" (since 8.2)
+   * @since 8.2
    */
   channels?: MigrationChannel[] | undefined;
   /**
@@ -2042,19 +2042,19 @@ export interface MigrateIncomingArguments {
   "exit-on-error"?: boolean | undefined;
 }
 
-/** Defined in `schema/qapi/migration.json:1081` (implicit). */
+/** Defined in `schema/qapi/migration.json:1082` (implicit). */
 export interface MigrationEventData {
   /** the new phase */
   status: MigrationStatus;
 }
 
-/** Defined in `schema/qapi/migration.json:1101` (implicit). */
+/** Defined in `schema/qapi/migration.json:1102` (implicit). */
 export interface MigrationPassEventData {
   /** the pass number, counting from 1 */
   pass: number;
 }
 
-/** Defined in `schema/qapi/migration.json:1122` (implicit). */
+/** Defined in `schema/qapi/migration.json:1123` (implicit). */
 export interface MigrateRecoverArguments {
   /** where to listen, as for @migrate-incoming */
   uri: string;
@@ -2810,11 +2810,12 @@ export interface QmpCommandMap {
   /**
    * Start an outgoing migration.  The command returns once it started;
    * progress is reported by MIGRATION events (with the "events"
-   * capability) and @query-migrate.  From 8.2 the destination can be
-   * given as @channels instead of @uri; exactly one of the two is then
-   * required.
+   * capability) and @query-migrate.  @channels came in 8.2 as another
+   * way to name the destination, exactly one of the two to be given,
+   * but 8.2.0 still required @uri (QEMU's schema fixed that in 9.0, and
+   * 8.2's stable releases took the fix).
    *
-   * Defined in `schema/qapi/migration.json:1031`.
+   * Defined in `schema/qapi/migration.json:1032`.
    * @since 0.14
    * @example
    * ```
@@ -2826,11 +2827,11 @@ export interface QmpCommandMap {
   "migrate": { args: MigrateArguments; returns: Record<string, never> };
   /**
    * Start listening for an incoming migration.  Only allowed when QEMU
-   * was started with "-incoming defer", and only once.  From 9.0 the
+   * was started with "-incoming defer", and only once.  From 8.2 the
    * source can be given as @channels instead of @uri; exactly one of the
    * two is then required.
    *
-   * Defined in `schema/qapi/migration.json:1061`.
+   * Defined in `schema/qapi/migration.json:1062`.
    * @since 2.3
    * @example
    * ```
@@ -2846,7 +2847,7 @@ export interface QmpCommandMap {
    * reconnect with @migrate and "resume": true.  In any other status it
    * fails.  May be sent out of band.
    *
-   * Defined in `schema/qapi/migration.json:1122`.
+   * Defined in `schema/qapi/migration.json:1123`.
    * @since 3.0
    * @example
    * ```
@@ -2864,7 +2865,7 @@ export interface QmpCommandMap {
    * out of band, which is the point: a post-copy migration that hangs
    * may also hang the main loop.
    *
-   * Defined in `schema/qapi/migration.json:1143`.
+   * Defined in `schema/qapi/migration.json:1144`.
    * @since 3.0
    * @example
    * ```
@@ -3589,7 +3590,7 @@ export interface QmpEventMap {
    * The migration moved to another phase.  Sent only when the "events"
    * migration capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1081`.
+   * Defined in `schema/qapi/migration.json:1082`.
    * @since 2.4
    * @example
    * ```
@@ -3604,7 +3605,7 @@ export interface QmpEventMap {
    * the dirty bitmap).  Sent only when the "events" migration
    * capability is on.
    *
-   * Defined in `schema/qapi/migration.json:1101`.
+   * Defined in `schema/qapi/migration.json:1102`.
    * @since 2.6
    * @example
    * ```

@@ -220,15 +220,19 @@ const WINDOW_MS = 100;
 const MIGRATION_PROTOCOLS = ["tcp:", "unix:", "exec:", "fd:", "rdma:", "vsock:"];
 
 /**
- * Where `migrate` or `migrate-incoming` sends or listens, from its `uri` or, from 8.2 (`migrate`)
- * and 9.0 (`migrate-incoming`), its `channels` instead, as the URI that means the same address
- * (the simulator keys its failures and its yank on the URI). The arguments are checked as QEMU
- * checks them before anything starts (checked against Debian's 10.0.2): exactly one of the two,
- * an empty list counting as none; for `migrate` one `main` channel at most, for
- * `migrate-incoming` exactly one entry, of type `main`. Before 10.0, which added the `cpr`
- * channel type, both refused any second entry in 8.2's words (from QEMU's source, not checked).
- * QEMU 10.0.2 crashes on a `migrate` whose channels have no `main` entry (seen); the simulator
- * refuses it.
+ * Where `migrate` or `migrate-incoming` sends or listens, from its `uri` or, from 8.2, its
+ * `channels` instead, as the URI that means the same address (the simulator keys its failures
+ * and its yank on the URI). The arguments are checked as QEMU checks them before anything starts:
+ *
+ * - 10.0 (compared with Debian's 10.0.2): exactly one of the two, an empty list counting as none
+ *   ("need either …"); `migrate` takes one `main` channel at most (and a `cpr` one, which 10.0
+ *   added), `migrate-incoming` exactly one entry, of type `main`. QEMU 10.0.2 crashes on a
+ *   `migrate` whose channels have no `main` entry (seen); the simulator refuses it instead.
+ * - 9.0 to 9.2: the same first check; a second entry is refused in 8.2's words.
+ * - 8.2 (commit 074dbce5fcce, before the checks were reworded for 9.0): both given, even an empty
+ *   list, or neither, each refused in a sentence naming the command (with QEMU's trailing space).
+ *
+ * The texts before 10.0 come from QEMU's source of those releases, not from a running QEMU.
  */
 export function migrationTarget(
   command: "migrate" | "migrate-incoming",
@@ -238,28 +242,34 @@ export function migrationTarget(
   },
   version: QemuVersionNumber,
 ): string {
+  const refuse = (desc: string): never => {
+    throw new SimCommandError("GenericError", desc);
+  };
   const channels = args.channels ?? [];
-  if ((args.uri === undefined) === (channels.length === 0)) {
-    throw new SimCommandError("GenericError", "need either 'uri' or 'channels' argument");
+  if (!versionAtLeast(version, 9, 0)) {
+    if (args.uri !== undefined && args.channels !== undefined) {
+      refuse(
+        `'uri' and 'channels' arguments are mutually exclusive; exactly one of the two should be present in '${command}' qmp command `,
+      );
+    }
+    if (args.uri === undefined && channels.length === 0) {
+      refuse(`neither 'uri' or 'channels' argument are specified in '${command}' qmp command `);
+    }
+  } else if ((args.uri === undefined) === (channels.length === 0)) {
+    refuse("need either 'uri' or 'channels' argument");
   }
   if (args.uri !== undefined) return args.uri;
+  if (!versionAtLeast(version, 10, 0)) {
+    if (channels.length > 1) refuse("Channel list has more than one entries");
+    return addressUri(channels[0]!.addr);
+  }
   const main = channels.filter((c) => c["channel-type"] === "main");
-  if (!versionAtLeast(version, 10, 0) && channels.length > 1) {
-    throw new SimCommandError("GenericError", "Channel list has more than one entries");
-  }
   if (command === "migrate-incoming" && (channels.length !== 1 || main.length !== 1)) {
-    throw new SimCommandError(
-      "GenericError",
-      "Channel list must have only one entry, for type 'main'",
-    );
+    refuse("Channel list must have only one entry, for type 'main'");
   }
-  if (main.length > 1) {
-    throw new SimCommandError("GenericError", "Channel list has more than one main entry");
-  }
+  if (main.length > 1) refuse("Channel list has more than one main entry");
   const first = main[0];
-  if (first === undefined) {
-    throw new SimCommandError("GenericError", "Channel list has no main entry");
-  }
+  if (first === undefined) return refuse("Channel list has no main entry");
   return addressUri(first.addr);
 }
 

@@ -5,7 +5,7 @@
  * optionality, features, enum values in order, union tags and branches), by the schema
  * toolchain's `compareSchemaInfo`. Strict for all of them: any difference fails, including the
  * history the catalogue records with its own marks (`BlockJobInfo`'s union shape from 8.2,
- * `migrate`'s and `migrate-incoming`'s `uri` optional from 8.2 and 9.0) and the build options
+ * `migrate`'s and `migrate-incoming`'s `uri` optional from 9.0 and 8.2) and the build options
  * Debian's binary lacks (`MultiFDCompression`'s `qpl`, `uadk`, `qatzip`).
  *
  * The scenarios of the 10.0 differential suite use the entities in {@link SCENARIO_ENTITIES};

@@ -569,6 +569,7 @@ suite("the migration's yank instance", () => {
 suite("migrate and migrate-incoming with channels (8.2+, 9.0+)", () => {
   const v10 = qemuProfile("10.0.2").version;
   const v82 = qemuProfile("8.2.0").version;
+  const v91 = qemuProfile("9.1.0").version;
   const channel = (addr: JsonObject, type = "main") =>
     ({ "channel-type": type, addr }) as unknown as MigrationChannel;
 
@@ -618,8 +619,22 @@ suite("migrate and migrate-incoming with channels (8.2+, 9.0+)", () => {
       "Channel list must have only one entry, for type 'main'",
     );
     refused(
-      () => migrationTarget("migrate", { channels: [exec, exec] }, v82),
+      () => migrationTarget("migrate", { channels: [exec, exec] }, v91),
       "Channel list has more than one entries",
     );
+    refused(
+      () => migrationTarget("migrate-incoming", {}, v91),
+      "need either 'uri' or 'channels' argument",
+    );
+    // 8.2 worded the first checks per command, and took an empty list as given.
+    refused(
+      () => migrationTarget("migrate-incoming", { uri: "tcp:h:1", channels: [] }, v82),
+      "'uri' and 'channels' arguments are mutually exclusive; exactly one of the two should be present in 'migrate-incoming' qmp command ",
+    );
+    refused(
+      () => migrationTarget("migrate", { channels: [] }, v82),
+      "neither 'uri' or 'channels' argument are specified in 'migrate' qmp command ",
+    );
+    assert.equal(migrationTarget("migrate-incoming", { channels: [exec] }, v82), "exec:cat");
   });
 });
