@@ -445,7 +445,17 @@ suite("migration against QEMU 7.2.22", () => {
           },
         );
         assert.deepEqual([...r.sim.replies], [...r.real.replies], ending);
-        assert.deepEqual(r.sim.events, r.real.events, ending);
+        // A race in QEMU 7.2's migrate_fd_cancel: it wakes the paused migration thread before it
+        // sets `cancelling`, so the thread sometimes moves on to `device` first (seen once in
+        // several runs). The simulator takes the other path; both end cancelled.
+        const realEvents =
+          ending === "cancel"
+            ? r.real.events.filter(
+                (e, i, all) =>
+                  !(e.includes('"status": "device"') && all[i + 1]?.includes('"cancelling"')),
+              )
+            : r.real.events;
+        assert.deepEqual(r.sim.events, realEvents, ending);
         assertSameShapes(
           r,
           ending === "continue" ? ["pre-switchover", "completed"] : ["cancelled"],
