@@ -454,8 +454,9 @@ export class SimulatedMachine {
   /**
    * Listens on `unix:PATH` or `tcp:HOST:PORT` as a new monitor; resolves with the address. The
    * monitor is a socket chardev, so `query-yank` lists it and `yank` drops its client: its id
-   * is `chardev`, by default `compat_monitorN` as QEMU names the chardev of the N-th `-qmp`
-   * (counting from 0, every `listen` and `accept` of this machine; vl.c `monitor_parse`).
+   * is `chardev` (as `-chardev socket,id=… -mon chardev=…` names it), by default
+   * `compat_monitorN` as QEMU names the chardev of the N-th `-qmp` (counting from 0 the monitors
+   * of this machine made by `listen` without `chardev` and by `accept`; vl.c `monitor_parse`).
    */
   async listen(
     target: string,
@@ -466,16 +467,9 @@ export class SimulatedMachine {
     } = {},
   ): Promise<string> {
     options.signal?.throwIfAborted();
-    const id = options.chardev ?? `compat_monitor${this.#monitorCount}`;
-    const server = this.addMonitor({ pretty: options.pretty });
-    this.#monitorCount++;
-    const monitor = server.addMonitor({ maxClients: this.#options.maxClients ?? 1 });
-    const chardev = { id, streams: new Set<Duplex>() };
-    const listener = await listen(target, (stream) => {
-      chardev.streams.add(stream);
-      stream.once("close", () => chardev.streams.delete(stream));
-      monitor.accept(stream);
-    });
+    const id = options.chardev ?? `compat_monitor${this.#monitorCount++}`;
+    const monitor = this.addChardevMonitor(id, { pretty: options.pretty });
+    const listener = await listen(target, (stream) => monitor.accept(stream));
     if (this.#closed || options.signal?.aborted) {
       await listener.close();
       options.signal?.throwIfAborted();
@@ -486,8 +480,30 @@ export class SimulatedMachine {
       );
     }
     this.#listeners.push(listener);
-    this.#chardevs.push(chardev);
     return listener.address;
+  }
+
+  /**
+   * A new monitor on a socket chardev named `id` whose connections the caller makes (a socket
+   * it accepted or inherited, as for `-chardev socket,id=ID,fd=N -mon chardev=ID`): every stream
+   * given to `accept` is served there, `maxClients` at a time; `query-yank` lists the chardev and
+   * `yank` drops its connected client, as QEMU does for any socket chardev.
+   */
+  addChardevMonitor(
+    id: string,
+    options: { pretty?: boolean | undefined } = {},
+  ): { accept(stream: Duplex): void } {
+    const server = this.addMonitor({ pretty: options.pretty });
+    const monitor = server.addMonitor({ maxClients: this.#options.maxClients ?? 1 });
+    const chardev = { id, streams: new Set<Duplex>() };
+    this.#chardevs.push(chardev);
+    return {
+      accept: (stream) => {
+        chardev.streams.add(stream);
+        stream.once("close", () => chardev.streams.delete(stream));
+        monitor.accept(stream);
+      },
+    };
   }
 
   /** Serves one connected stream (e.g. one end of `createMemoryPair()`) on a new monitor. */

@@ -794,12 +794,27 @@ suite("yank and the monitors' chardevs", () => {
     const { vm, qmp } = await start({ startPaused: true });
     try {
       await vm.listen(`unix:${join(dir, `vm${counter++}.sock`)}`, { chardev: "mon1" });
-      vm.accept(createMemoryPair()[0]); // compat_monitor2, not a socket chardev: not listed
+      vm.accept(createMemoryPair()[0]); // compat_monitor1, not a socket chardev: not listed
       await vm.listen(`unix:${join(dir, `vm${counter++}.sock`)}`);
+      const [a, b] = createMemoryPair();
+      vm.addChardevMonitor("fdmon").accept(a);
       assert.deepEqual(await transcript(qmp, ['{"execute": "query-yank"}']), [
         '>> {"execute": "query-yank"}\n',
-        '{"return": [{"type": "chardev", "id": "compat_monitor0"}, {"type": "chardev", "id": "mon1"}, {"type": "chardev", "id": "compat_monitor3"}]}\r\n',
+        '{"return": [{"type": "chardev", "id": "compat_monitor0"}, {"type": "chardev", "id": "mon1"}, {"type": "chardev", "id": "compat_monitor2"}, {"type": "chardev", "id": "fdmon"}]}\r\n',
       ]);
+      // Yanking the caller-connected chardev ends its stream.
+      const closed = new Promise<void>((resolve) => b.once("close", () => resolve()));
+      b.resume();
+      assert.deepEqual(
+        await transcript(qmp, [
+          '{"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "fdmon"}]}}',
+        ]),
+        [
+          '>> {"execute": "yank", "arguments": {"instances": [{"type": "chardev", "id": "fdmon"}]}}\n',
+          '{"return": {}}\r\n',
+        ],
+      );
+      await closed;
     } finally {
       qmp.close();
       await vm.close();
