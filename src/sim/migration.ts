@@ -330,7 +330,12 @@ interface Outgoing {
   dataPages: number;
   /** `expected-downtime`: the downtime limit when the migration started (nothing is dirtied). */
   expectedDowntime: number;
+  /** `yank` shut the socket down: the next write fails. */
+  yanked: boolean;
 }
+
+/** What a write to a socket that `yank` shut down reports (7.2.22 and 10.0.2). */
+const YANKED_DESC = "Unable to write to socket: Broken pipe";
 
 /** The migration subsystem of one simulated machine. */
 export class SimMigration {
@@ -458,13 +463,16 @@ export class SimMigration {
   /**
    * `yank` of the migration: QEMU shuts down the migration's socket channels (only sockets
    * register a yank function, migration/yank_functions.c), so an outgoing migration over
-   * `tcp:`, `unix:` or `vsock:` fails ("Unable to write to socket: Broken pipe" on 7.2.22),
-   * one into `exec:` or `fd:` goes on, and a listening destination is not affected.
+   * `tcp:`, `unix:` or `vsock:` fails at its next write: while memory is sent, at the next
+   * window ("Unable to write to socket: Broken pipe"); paused in `pre-switchover`, only after
+   * `migrate-continue`, through `device` and the last pass (7.2.22 then reports no reason,
+   * 10.0.2 the same one). One into `exec:` or `fd:` goes on; a listening destination is not
+   * affected. (All as 7.2.22 and 10.0.2 do it.)
    */
   yank(): void {
     const m = this.#out;
-    if (m === undefined || !this.running) return;
-    if (/^(tcp|unix|vsock):/.test(m.uri)) this.failNow("Unable to write to socket: Broken pipe");
+    if (m === undefined || !this.running || !/^(tcp|unix|vsock):/.test(m.uri)) return;
+    m.yanked = true;
   }
 
   /** Stops every timer (the process ended). */
@@ -605,6 +613,7 @@ export class SimMigration {
       xbzrle: this.capability("xbzrle"),
       compress: this.capability("compress"),
       expectedDowntime: this.#downtimeLimitMs,
+      yanked: false,
       dataPages: Math.min(
         this.#options.normalPages(),
         Math.ceil(this.#options.ramBytes / PAGE_SIZE),
@@ -626,6 +635,10 @@ export class SimMigration {
 
   /** The end of setup: the first sync, `active`, and the first iteration. */
   #start(m: Outgoing): void {
+    if (m.yanked) {
+      this.#fail(m, YANKED_DESC);
+      return;
+    }
     if (m.failure?.phase === "connect") {
       this.#fail(m, m.failure.desc);
       return;
@@ -682,6 +695,10 @@ export class SimMigration {
    * and come back when it has gone out. The first iteration always sends.
    */
   #iterate(m: Outgoing, first: boolean): void {
+    if (m.yanked) {
+      this.#fail(m, YANKED_DESC);
+      return;
+    }
     if (m.failure?.phase === "transfer") {
       this.#fail(m, m.failure.desc);
       return;
@@ -727,7 +744,11 @@ export class SimMigration {
     const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
     this.#account(m, this.#options.deviceStateBytes);
     const downtime = Math.ceil((rest * 1000) / this.#bandwidth);
-    this.#schedule(() => this.#complete(m), downtime);
+    this.#schedule(() => {
+      // A yanked socket fails the last writes (7.2 gives no reason there).
+      if (m.yanked) this.#fail(m, this.#asOf10 ? YANKED_DESC : undefined);
+      else this.#complete(m);
+    }, downtime);
   }
 
   #complete(m: Outgoing): void {
@@ -752,13 +773,18 @@ export class SimMigration {
   }
 
   /** After a failed or cancelled switch-over the VM returns to where it was (running: RESUME). */
+  /**
+   * A VM that ran runs again. One that did not stays stopped: in `postmigrate` up to 9.x
+   * (7.2 `migration_iteration_finish`; seen on 7.2.22 after a cancel or a failure past the
+   * switch-over of a `-S` machine), in the state it had from 10.0 (seen on 10.0.2: `prelaunch`).
+   */
   #restoreVm(m: Outgoing): void {
     const from = m.stoppedFrom;
     m.stoppedFrom = undefined;
     const core = this.#host.core;
     if (from === undefined || !core.runState.is("finish-migrate")) return;
     if (from === "running") core.vmStart();
-    else core.runState.set(from);
+    else core.runState.set(this.#asOf10 ? from : "postmigrate");
   }
 
   /**

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
@@ -634,3 +635,79 @@ suite("migration against QEMU 10.0", () => {
     },
   );
 });
+
+/** A TCP port nothing listens on now (the kernel's pick, released at once). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.ok(address !== null && typeof address === "object");
+  return address.port;
+}
+
+for (const [label, qemu, version] of [
+  ["QEMU 7.2.22", undefined, "7.2.22"],
+  ["QEMU 10.0", QEMU_10, "10.0.2"],
+] as const) {
+  suite(`yank of a migration against ${label}`, realQemuTest(qemu), () => {
+    test("should break a socket migration paused before the switch-over once it goes on", async () => {
+      // The real source needs a real destination to reach pre-switchover over TCP.
+      const port = await freePort();
+      const dest = await startQemu({
+        qemu,
+        args: ["-m", "16", "-incoming", `tcp:127.0.0.1:${port}`],
+      });
+      try {
+        const uri = `tcp:127.0.0.1:${port}`;
+        const yank = {
+          execute: "yank",
+          arguments: { instances: [{ type: "migration" }] },
+        };
+        const r = await both(
+          () => realPeer("none", ["-m", "16"], qemu),
+          () => simPeer({ qemuVersion: version, devices: { memoryBytes: 16 * 1024 * 1024 } }),
+          async (peer, run) => {
+            await exec(
+              peer,
+              run,
+              caps([
+                ["events", true],
+                ["pause-before-switchover", true],
+              ]),
+            );
+            run.replies.set("yank-none", await exec(peer, run, yank));
+            run.replies.set(
+              "migrate",
+              await exec(peer, run, { execute: "migrate", arguments: { uri } }),
+            );
+            await pollUntil(peer, run, (i) => i.status === "pre-switchover");
+            run.replies.set("yank", await exec(peer, run, yank));
+            run.replies.set("listed", await exec(peer, run, { execute: "query-yank" }));
+            run.replies.set("paused", JSON.stringify((await queryMigrate(peer, run)).status));
+            run.replies.set(
+              "continue",
+              await exec(peer, run, {
+                execute: "migrate-continue",
+                arguments: { state: "pre-switchover" },
+              }),
+            );
+            run.replies.set(
+              "failed",
+              JSON.stringify(await pollUntil(peer, run, (i) => i.status === "failed")),
+            );
+            run.replies.set("gone", await exec(peer, run, { execute: "query-yank" }));
+            run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
+          },
+        );
+        assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+        // How many passes QEMU makes depends on the host; the statuses do not.
+        const statuses = (run: Run) => run.events.filter((e) => !e.includes("MIGRATION_PASS"));
+        assert.deepEqual(statuses(r.sim), statuses(r.real));
+        assert.ok(statuses(r.real).some((e) => e.includes('"device"')));
+      } finally {
+        await dest.stop();
+      }
+    });
+  });
+}

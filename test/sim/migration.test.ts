@@ -539,6 +539,9 @@ suite("the migration's yank instance", () => {
     socket.clock.advance(1);
     socket.log.length = 0;
     socket.dev.migration.yank();
+    // The migration thread notices at its next write, after the reply.
+    assert.equal(socket.dev.migration.status, "active");
+    socket.clock.advance(1_000);
     assert.equal(socket.dev.migration.status, "failed");
     assert.deepEqual(socket.log, ['MIGRATION {"status":"failed"}']);
     assert.deepEqual(socket.dev.queryMigrate(), {
@@ -552,6 +555,43 @@ suite("the migration's yank instance", () => {
     exec.clock.advance(1);
     exec.dev.migration.yank();
     assert.equal(exec.dev.migration.status, "active");
+  });
+
+  test("should fail a yanked migration paused before the switch-over only once it goes on", () => {
+    for (const [version, desc, state] of [
+      ["7.2.22", undefined, "postmigrate"],
+      ["10.0.2", "Unable to write to socket: Broken pipe", "prelaunch"],
+    ] as const) {
+      const { core, dev, clock, log } = rig(
+        { memoryBytes: 16 * MiB, migrationBandwidth: 1 << 30 },
+        { startPaused: true, version },
+      );
+      dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
+      dev.migrate("unix:/run/dest.sock");
+      clock.advance(1_000);
+      assert.equal(dev.migration.status, "pre-switchover", version);
+      dev.migration.yank();
+      clock.advance(1_000);
+      assert.equal(dev.migration.status, "pre-switchover", version);
+      assert.equal(dev.migration.yankable, true);
+      log.length = 0;
+      dev.migration.continue("pre-switchover");
+      clock.advance(1_000);
+      assert.deepEqual(
+        log.filter((l) => l.startsWith("MIGRATION")).map((l) => l.replace(/\d+/, "N")),
+        [
+          'MIGRATION {"status":"device"}',
+          'MIGRATION_PASS {"pass":N}',
+          'MIGRATION {"status":"failed"}',
+        ],
+        version,
+      );
+      assert.deepEqual(
+        dev.queryMigrate(),
+        desc === undefined ? { status: "failed" } : { status: "failed", "error-desc": desc },
+      );
+      assert.equal(core.state, state, version);
+    }
   });
 
   test("should be listed while the destination listens, until the incoming migration ends", () => {
