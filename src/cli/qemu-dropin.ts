@@ -43,12 +43,18 @@ export type ChardevSpec =
 export interface DropInSettings {
   /** Monitors on inherited descriptors (listening or connected sockets). */
   readonly fdMonitors: ReadonlyArray<{
+    /** The `-chardev` id. */
+    readonly id: string;
     readonly fd: number;
     readonly server: boolean;
     readonly pretty: boolean;
   }>;
   /** Monitors on sockets the simulator connects out to (`-chardev socket,path=P` without server=on). */
-  readonly connectMonitors: ReadonlyArray<{ readonly target: string; readonly pretty: boolean }>;
+  readonly connectMonitors: ReadonlyArray<{
+    readonly id: string;
+    readonly target: string;
+    readonly pretty: boolean;
+  }>;
   readonly pidfile?: string | undefined;
   readonly daemonize: boolean;
 }
@@ -145,6 +151,8 @@ const EXTRA_FD_MONITORS = "drop-in-fd-monitors";
 
 interface PendingState {
   chardevs: Map<string, ChardevSpec>;
+  /** How many `-qmp` monitors came before each `-chardev` (see {@link attachMonitors}). */
+  qmpBefore: Map<string, number>;
   /** `-mon` options waiting for their `-chardev` (QEMU does not care about their order). */
   mons: Array<{ chardev: string; pretty: boolean }>;
 }
@@ -154,21 +162,29 @@ const pending = new WeakMap<SimCommandLine, PendingState>();
 function stateOf(line: SimCommandLine): PendingState {
   let state = pending.get(line);
   if (!state) {
-    state = { chardevs: new Map(), mons: [] };
+    state = { chardevs: new Map(), qmpBefore: new Map(), mons: [] };
     pending.set(line, state);
   }
   return state;
 }
 
-/** Attaches every `-mon` whose chardev is known: listening ones become ordinary monitors. */
+/**
+ * Attaches every `-mon` whose chardev is known: listening ones become ordinary monitors, kept in
+ * the order their chardevs were declared among the `-qmp` ones. QEMU creates chardevs in
+ * command-line order (a `-qmp` makes one, `compat_monitorN`), and `query-yank` lists them in
+ * that order (seen on 7.2.22).
+ */
 function attachMonitors(line: SimCommandLine): void {
   const state = stateOf(line);
+  const before = state.mons.length;
   state.mons = state.mons.filter((mon) => {
     const chardev = state.chardevs.get(mon.chardev);
     if (!chardev) return true;
     if (chardev.kind === "listen") {
       line.monitors.push(
-        mon.pretty ? { target: chardev.target, pretty: true } : { target: chardev.target },
+        mon.pretty
+          ? { target: chardev.target, pretty: true, chardev: chardev.id }
+          : { target: chardev.target, chardev: chardev.id },
       );
     } else {
       if (!line.extra[EXTRA_FD_MONITORS]) line.extra[EXTRA_FD_MONITORS] = [];
@@ -176,6 +192,16 @@ function attachMonitors(line: SimCommandLine): void {
     }
     return false;
   });
+  if (state.mons.length === before) return;
+  const declared = [...state.chardevs.keys()];
+  let qmpSeen = 0;
+  const keyed = line.monitors.map((m) =>
+    m.chardev === undefined
+      ? { m, key: [qmpSeen++, 1, 0] }
+      : { m, key: [state.qmpBefore.get(m.chardev) ?? 0, 0, declared.indexOf(m.chardev)] },
+  );
+  keyed.sort((a, b) => a.key[0]! - b.key[0]! || a.key[1]! - b.key[1]! || a.key[2]! - b.key[2]!);
+  line.monitors.splice(0, line.monitors.length, ...keyed.map((k) => k.m));
 }
 
 function ignored(help: string): QemuOptionSpec {
@@ -244,6 +270,7 @@ export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
       if (state.chardevs.has(spec.id))
         throw new QemuOptionError(option, `Duplicate ID '${spec.id}' for chardev`);
       state.chardevs.set(spec.id, spec);
+      state.qmpBefore.set(spec.id, line.monitors.filter((m) => m.chardev === undefined).length);
       attachMonitors(line);
     },
   },
@@ -295,14 +322,14 @@ export function resolveDropIn(line: SimCommandLine): DropInSettings {
   const state = stateOf(line);
   const missing = state.mons[0];
   if (missing) throw new QemuOptionError("-mon", `chardev '${missing.chardev}' not found`);
-  const fdMonitors: Array<{ fd: number; server: boolean; pretty: boolean }> = [];
-  const connectMonitors: Array<{ target: string; pretty: boolean }> = [];
+  const fdMonitors: Array<{ id: string; fd: number; server: boolean; pretty: boolean }> = [];
+  const connectMonitors: Array<{ id: string; target: string; pretty: boolean }> = [];
   for (const text of line.extra[EXTRA_FD_MONITORS] ?? []) {
     const spec = JSON.parse(text) as ChardevSpec & { pretty: boolean };
     if (spec.kind === "fd")
-      fdMonitors.push({ fd: spec.fd, server: spec.server, pretty: spec.pretty });
+      fdMonitors.push({ id: spec.id, fd: spec.fd, server: spec.server, pretty: spec.pretty });
     else if (spec.kind === "connect")
-      connectMonitors.push({ target: spec.target, pretty: spec.pretty });
+      connectMonitors.push({ id: spec.id, target: spec.target, pretty: spec.pretty });
   }
   return {
     fdMonitors,

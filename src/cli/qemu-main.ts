@@ -88,7 +88,8 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
       onReady: async (vm: SimulatedMachine, line) => {
         const settings = resolveDropIn(line);
         for (const m of settings.fdMonitors) {
-          const monitor = vm.addMonitor({ pretty: m.pretty });
+          // A named chardev: query-yank lists it by its id, and yank cuts it.
+          const monitor = vm.addChardevMonitor(m.id, { pretty: m.pretty });
           if (m.server) {
             const server = createServer((socket) => monitor.accept(socket));
             await new Promise<void>((ok, fail) => {
@@ -101,7 +102,7 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
           }
         }
         for (const m of settings.connectMonitors) {
-          vm.addMonitor({ pretty: m.pretty }).accept(
+          vm.addChardevMonitor(m.id, { pretty: m.pretty }).accept(
             await openStream(m.target, { timeoutMs: 10_000 }),
           );
         }

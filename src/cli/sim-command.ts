@@ -130,7 +130,7 @@ export async function runSim(
   }
   try {
     for (const monitor of line.monitors)
-      await vm.listen(monitor.target, { pretty: monitor.pretty });
+      await vm.listen(monitor.target, { pretty: monitor.pretty, chardev: monitor.chardev });
     await options.onReady?.(vm, line);
   } catch (e) {
     await vm.close();

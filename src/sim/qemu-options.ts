@@ -36,6 +36,12 @@ export interface MonitorSpec {
   target: string;
   /** `pretty=on` (`-mon`). */
   pretty?: boolean | undefined;
+  /**
+   * The `-chardev` id when the monitor sits on a named chardev (`-chardev …,id=ID` with
+   * `-mon chardev=ID`): `query-yank` lists it under that name; a `-qmp` monitor has none and is
+   * listed as `compat_monitorN`.
+   */
+  chardev?: string | undefined;
 }
 
 /** What a command line asks for. */

@@ -94,15 +94,32 @@ suite("drop-in QEMU options", () => {
       "4",
     ]);
     assert.deepEqual(line.monitors, [
-      { target: "unix:/a.sock" },
-      { target: "unix:/b.sock", pretty: true },
+      { target: "unix:/a.sock", chardev: "early" },
+      { target: "unix:/b.sock", pretty: true, chardev: "late" },
     ]);
     assert.ok(hasDropInMonitors(line));
     assert.deepEqual(resolveDropIn(line), {
-      fdMonitors: [{ fd: 5, server: false, pretty: false }],
+      fdMonitors: [{ id: "fd", fd: 5, server: false, pretty: false }],
       connectMonitors: [],
       pidfile: "/run/q.pid",
       daemonize: true,
     });
+  });
+
+  test("should keep chardev monitors where their -chardev stands among -qmp ones (QEMU's creation order)", () => {
+    const line = parse([
+      "-qmp",
+      "unix:/q0.sock,server=on,wait=off",
+      "-chardev",
+      "socket,id=m,path=/m.sock,server=on,wait=off",
+      "-qmp",
+      "unix:/q1.sock,server=on,wait=off",
+      "-mon",
+      "chardev=m,mode=control",
+    ]);
+    assert.deepEqual(
+      line.monitors.map((m) => m.target),
+      ["unix:/q0.sock", "unix:/m.sock", "unix:/q1.sock"],
+    );
   });
 });

@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
-import { RawQmp } from "../support/real-qemu.js";
+import { qemuBinary, RawQmp, realQemuTest } from "../support/real-qemu.js";
 import { waitForPath } from "../support/wait-for-path.js";
 import { cliMain, collect, repoRoot, runCli } from "./support.js";
 
@@ -230,6 +230,61 @@ suite("sim as a drop-in QEMU", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test(
+    "should name -chardev monitors by their id in query-yank, in command-line order among -qmp ones, as QEMU 7.2 does",
+    realQemuTest(),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "qmpkit-dropin-yank-"));
+      /** query-yank on the chardev monitor of `argv` run by `command`, then quit. */
+      const yankList = async (command: string[], argv: string[], sock: string) => {
+        const child = spawn(command[0]!, [...command.slice(1), ...argv], {
+          cwd: repoRoot,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        try {
+          await waitForPath(sock, { child, timeoutMs: 15_000 });
+          const qmp = await RawQmp.connect(sock);
+          await qmp.nextLine();
+          qmp.send('{"execute":"qmp_capabilities"}{"execute":"query-yank","id":1}');
+          await qmp.nextLine();
+          const reply = await qmp.nextLine();
+          qmp.close();
+          return reply;
+        } finally {
+          child.kill("SIGKILL");
+        }
+      };
+      try {
+        let n = 0;
+        for (const chardevFirst of [true, false]) {
+          const lists: Array<string | undefined> = [];
+          for (const command of [[qemuBinary], [process.execPath, "--import", "tsx", qemuMain]]) {
+            const mon = join(dir, `mon${n}.sock`);
+            const qmp = join(dir, `qmp${n++}.sock`);
+            const chardev = ["-chardev", `socket,id=mon0,path=${mon},server=on,wait=off`];
+            const compat = ["-qmp", `unix:${qmp},server=on,wait=off`];
+            const argv = [
+              ...["-machine", "none", "-display", "none", "-nodefaults", "-S"],
+              ...(chardevFirst ? [...chardev, ...compat] : [...compat, ...chardev]),
+              ...["-mon", "chardev=mon0,mode=control"],
+            ];
+            lists.push(await yankList(command, argv, mon));
+          }
+          const [real, sim] = lists;
+          assert.equal(
+            real,
+            chardevFirst
+              ? '{"return": [{"type": "chardev", "id": "mon0"}, {"type": "chardev", "id": "compat_monitor0"}], "id": 1}\r\n'
+              : '{"return": [{"type": "chardev", "id": "compat_monitor0"}, {"type": "chardev", "id": "mon0"}], "id": 1}\r\n',
+          );
+          assert.equal(sim, real);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("should answer -version like QEMU", async () => {
     const r = await runCli(["sim", "-version"]);
