@@ -82,11 +82,20 @@ export interface QdevDeviceOptions {
   unmigratable?: string | undefined;
 }
 
+/** A NIC (`-device virtio-net-pci|e1000|rtl8139,id=…`). */
+export interface NicOptions {
+  id: string;
+  /** The device type; it decides whether a virtio backend child goes with it. */
+  driver: string;
+}
+
 /** The devices a simulated machine has. Default: none, as `-nodefaults`. */
 export interface SimDevicesOptions {
   blockDevices?: readonly BlockDeviceOptions[] | undefined;
-  /** NIC qdev ids (virtio-net, with rx-filter events). Each is also a qdev device. */
-  nics?: readonly string[] | undefined;
+  /**
+   * NICs, with rx-filter events; a bare id is a `virtio-net-pci`. Each is also a qdev device.
+   */
+  nics?: readonly (string | NicOptions)[] | undefined;
   /** Host network backends (`-netdev` ids): net clients that are not NICs. */
   netdevs?: readonly string[] | undefined;
   /** Other guest devices. */
@@ -240,7 +249,9 @@ export class SimDevices {
       });
     }
     this.netdevs = new Set(options.netdevs ?? []);
-    for (const id of options.nics ?? []) this.#addQdev({ id, driver: "virtio-net-pci" }, true);
+    for (const nic of options.nics ?? []) {
+      this.#addQdev(typeof nic === "string" ? { id: nic, driver: "virtio-net-pci" } : nic, true);
+    }
     for (const d of options.devices ?? []) this.#addQdev(d, false);
     if (options.balloon) this.balloonActual = this.memoryBytes;
     for (const id of options.serialPorts ?? []) this.serialPorts.set(id, false);
@@ -434,6 +445,9 @@ export class SimDevices {
    * The guest released a device after `device_del`: DEVICE_DELETED{device, path}. A virtio PCI
    * proxy first loses its `virtio-backend` child, which has no id: DEVICE_DELETED{path} comes
    * before the device's own (every unrealized device reports itself, qdev `device_unparent`).
+   * Other PCI devices (an `e1000`) have no such child: only their own event. On `-machine pc`
+   * the guest's acknowledgement is its write of the slot's bit to the PIIX4 eject register
+   * (hw/acpi/pcihp.c); compared with QEMU 7.2.22 and 10.0.2 (test/conformance/guest-devices).
    */
   guestAckUnplug(id: string): void {
     const d = this.qdevs.get(id);

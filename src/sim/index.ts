@@ -24,6 +24,7 @@ export {
 export {
   type BlockDeviceOptions,
   type BlockErrorAction,
+  type NicOptions,
   type QdevDeviceOptions,
   SimDevices,
   type SimDevicesOptions,

@@ -16,7 +16,12 @@
  */
 import { QmpError } from "../base/errors.js";
 import { checkActions, type RunStateActions } from "./actions.js";
-import type { BlockDeviceOptions, BlockErrorAction, QdevDeviceOptions } from "./devices.js";
+import type {
+  BlockDeviceOptions,
+  BlockErrorAction,
+  NicOptions,
+  QdevDeviceOptions,
+} from "./devices.js";
 
 /** A bad command line. The message names the option, as QEMU's do. */
 export class QemuOptionError extends QmpError {
@@ -63,7 +68,8 @@ export interface SimCommandLine {
   guestScript?: string | undefined;
   firmwareResets?: number | undefined;
   blockDevices: BlockDeviceOptions[];
-  nics: string[];
+  /** NICs with their driver (only a virtio one has a `virtio-backend` child). */
+  nics: NicOptions[];
   /** `-netdev` ids: net clients that are not NICs. */
   netdevs: string[];
   devices: QdevDeviceOptions[];
@@ -402,7 +408,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
       } else if (driver.startsWith("virtio-net") || driver === "e1000" || driver === "rtl8139") {
         if (id === undefined)
           throw new QemuOptionError(option, `${driver} needs id=… in the simulator`);
-        line.nics.push(id);
+        line.nics.push({ id, driver });
       } else if (driver === "virtserialport" || driver === "virtconsole") {
         // VSERPORT_CHANGE names the port by its qdev id (hw/char/virtio-console.c), so only a
         // port with an id can report; the guest-visible `name` plays no part in QMP.

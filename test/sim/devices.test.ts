@@ -93,6 +93,20 @@ suite("device_del", () => {
     assert.throws(() => dev.deviceDel("net0"), err("DeviceNotFound", "Device 'net0' not found"));
   });
 
+  test("should emit only the device's own DEVICE_DELETED for a PCI NIC that is not virtio", () => {
+    const { dev, clock, log } = rig({ nics: [{ id: "e1", driver: "e1000" }, "net0"] });
+    dev.deviceDel("e1");
+    dev.deviceDel("net0");
+    clock.advance(10);
+    // As QEMU 7.2.22 and 10.0.2 showed after the guest's eject (hw/acpi/pcihp.c): an e1000 has
+    // no virtio-backend child, a virtio-net-pci does.
+    assert.deepEqual(log, [
+      'DEVICE_DELETED {"device":"e1","path":"/machine/peripheral/e1"}',
+      'DEVICE_DELETED {"path":"/machine/peripheral/net0/virtio-backend"}',
+      'DEVICE_DELETED {"device":"net0","path":"/machine/peripheral/net0"}',
+    ]);
+  });
+
   test("should refuse a device on a bus without hotplug", () => {
     const { dev } = rig({ devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }] });
     assert.throws(

@@ -83,7 +83,7 @@ suite("parseQemuOptions", () => {
       { id: "cd0", qdevId: "cdrom0", removable: true },
       { id: "d1", qdevId: "disk1", removable: false, werror: "stop" },
     ]);
-    assert.deepEqual(line.nics, ["net0"]);
+    assert.deepEqual(line.nics, [{ id: "net0", driver: "virtio-net-pci" }]);
     assert.equal(line.balloon, true);
     assert.deepEqual(line.serialPorts, ["qga0"]);
     assert.equal(line.devices.find((d) => d.id === "cdrom0")?.hotpluggable, false);

@@ -28,6 +28,9 @@ export const GUEST_NAMES = [
   "watchdog-storm",
   "rtc-storm",
   "ata-read-storm",
+  "balloon-storm",
+  "balloon-driver",
+  "pci-unplug-ack",
 ] as const;
 
 /** One of {@link GUEST_NAMES}. */

@@ -1,0 +1,211 @@
+/**
+ * The differential conformance suite for two device behaviours a real guest completes, on QEMU
+ * 7.2.22 and 10.0.2 against the simulator's matching profiles:
+ *
+ * - BALLOON_CHANGE (`-device virtio-balloon-pci`): QEMU emits it when the guest writes a new
+ *   `actual` into the balloon's configuration space, in bytes, the RAM size less `actual` 4 KiB
+ *   pages (hw/virtio/virtio-balloon.c, set_config; no DRIVER_OK status is needed, as seen on
+ *   both versions). It is throttled (§2.1): a storm of three sizes shows the first at once and
+ *   the last held for a second; `balloon` with a guest driver that follows `num_pages` shows the
+ *   reply, then the event.
+ * - PCI hot-unplug on `-machine pc` (PIIX4 ACPI PCI hotplug, hw/acpi/pcihp.c): `device_del`
+ *   only raises the request (the slot's bit in the "down" register, 0xae04); QEMU unplugs the
+ *   device when the guest writes that bit to the eject register (0xae08), as an OS's `_EJ0` does.
+ *   Then DEVICE_DELETED, after the reply: for a virtio proxy first its `virtio-backend` child
+ *   (no id), then the device. Both versions behave the same (10.0's `pc` machine still uses ACPI
+ *   PCI hotplug on the root bus).
+ *
+ * The guests are `balloon-storm`, `balloon-driver` and `pci-unplug-ack` (test/support/guests).
+ * These scenarios depend on host timing (the throttle's second), so they run one at a time.
+ */
+import { after, describe, test } from "node:test";
+import { DifferentialHarness } from "../support/differential.js";
+import { QEMU_10 } from "../support/real-qemu.js";
+import type { Scenario, ScenarioStep } from "../support/scenario.js";
+
+// ------------------------------------------------------------------ building blocks
+
+function exec(name: string, args?: string): string {
+  return args === undefined
+    ? `{"execute": "${name}"}`
+    : `{"execute": "${name}", "arguments": ${args}}`;
+}
+
+function send(name: string, args?: string): ScenarioStep {
+  return { do: "command", text: exec(name, args) };
+}
+
+function sent(name: string, args?: string): string {
+  return `>>> ${exec(name, args)}`;
+}
+
+function ev(name: string, data: string): string {
+  return `<<< {"timestamp": <ts>, "event": "${name}", "data": ${data}}`;
+}
+
+const RETURN = '<<< {"return": {}}';
+const CONT = [sent("cont"), ev("RESUME", "").replace(', "data": ', ""), RETURN];
+
+/** The final `query-status` of the runner: `singlestep` only before 9.0 (§3.3). */
+function finalStatus(state: string, on10: boolean): string[] {
+  const running = state === "running";
+  return [
+    sent("query-status"),
+    on10
+      ? `<<< {"return": {"status": "${state}", "running": ${running}}}`
+      : `<<< {"return": {"status": "${state}", "singlestep": false, "running": ${running}}}`,
+  ];
+}
+
+const MIB = 1024 * 1024;
+/** `-m` default of `pc`: 128 MiB (the balloon's size while the guest has taken nothing). */
+const RAM = 128 * MIB;
+/** BALLOON_CHANGE's `actual` when the guest reports `pages` 4 KiB pages in the balloon. */
+const actualFor = (pages: number) => RAM - pages * 4096;
+
+const balloonChange = (actual: number) => ev("BALLOON_CHANGE", `{"actual": ${actual}}`);
+const queryBalloon = (actual: number) => [
+  sent("query-balloon"),
+  `<<< {"return": {"actual": ${actual}}}`,
+];
+
+// ------------------------------------------------------------------ scenarios
+
+function scenarios(on10: boolean): Scenario[] {
+  const BALLOON = ["-device", "virtio-balloon-pci"];
+  return [
+    {
+      name: "balloon storm from the guest: BALLOON_CHANGE at once, the last of the second held",
+      reference: "§2.1 BALLOON_CHANGE throttled; §2.2; hw/virtio/virtio-balloon.c set_config",
+      guest: "balloon-storm",
+      options: BALLOON,
+      steps: [
+        send("query-balloon"),
+        send("cont"),
+        // The guest reports 256, 512, then 768 pages within microseconds.
+        ...[256, 512, 768].map(
+          (pages): ScenarioStep => ({
+            do: "guest",
+            action: "balloon-change",
+            args: { actual: actualFor(pages) },
+          }),
+        ),
+        { do: "until-event", event: "BALLOON_CHANGE", count: 2 },
+        send("query-balloon"),
+      ],
+      expect: [
+        ...queryBalloon(RAM),
+        ...CONT,
+        `${balloonChange(actualFor(256))} [+0s]`,
+        `${balloonChange(actualFor(768))} [+1s] [held]`,
+        ...queryBalloon(actualFor(768)),
+        ...finalStatus("running", on10),
+      ],
+    },
+    {
+      name: "balloon twice with a guest driver: each reply, then BALLOON_CHANGE; the second held",
+      reference: "issue 4 §2 balloon → BALLOON_CHANGE; §2.1 throttled",
+      guest: "balloon-driver",
+      options: BALLOON,
+      steps: [
+        send("cont"),
+        send("balloon", `{"value": ${64 * MIB}}`),
+        { do: "until-event", event: "BALLOON_CHANGE" },
+        send("balloon", `{"value": ${96 * MIB}}`),
+        { do: "until-event", event: "BALLOON_CHANGE", count: 2 },
+        send("query-balloon"),
+      ],
+      expect: [
+        ...CONT,
+        sent("balloon", `{"value": ${64 * MIB}}`),
+        RETURN,
+        `${balloonChange(64 * MIB)} [+0s]`,
+        sent("balloon", `{"value": ${96 * MIB}}`),
+        RETURN,
+        `${balloonChange(96 * MIB)} [+1s] [held]`,
+        ...queryBalloon(96 * MIB),
+        ...finalStatus("running", on10),
+      ],
+    },
+    {
+      name: "device_del of a virtio-net-pci acknowledged by the guest: backend, then device",
+      reference: "issue 4 §2 device_del → DEVICE_DELETED; hw/acpi/pcihp.c eject register",
+      guest: "pci-unplug-ack",
+      options: [
+        "-netdev",
+        "user,id=u0",
+        "-device",
+        "virtio-net-pci,id=n1,netdev=u0,bus=pci.0,addr=5",
+      ],
+      steps: [
+        send("cont"),
+        send("device_del", '{"id": "n1"}'),
+        { do: "guest", action: "unplug-ack", args: { id: "n1" } },
+        { do: "until-event", event: "DEVICE_DELETED", count: 2 },
+        send("device_del", '{"id": "n1"}'),
+      ],
+      expect: [
+        ...CONT,
+        sent("device_del", '{"id": "n1"}'),
+        RETURN,
+        ev("DEVICE_DELETED", '{"path": "/machine/peripheral/n1/virtio-backend"}'),
+        ev("DEVICE_DELETED", '{"device": "n1", "path": "/machine/peripheral/n1"}'),
+        sent("device_del", '{"id": "n1"}'),
+        `<<< {"error": {"class": "DeviceNotFound", "desc": "Device 'n1' not found"}}`,
+        ...finalStatus("running", on10),
+      ],
+    },
+    {
+      name: "device_del of an e1000 while paused: pending (a second refused) until the guest runs and ejects",
+      reference: "issue 4 §2 device_del needs running vCPUs; hw/acpi/pcihp.c; qdev_unplug",
+      guest: "pci-unplug-ack",
+      options: ["-netdev", "user,id=u0", "-device", "e1000,id=e1,netdev=u0,bus=pci.0,addr=6"],
+      steps: [
+        send("device_del", '{"id": "e1"}'),
+        send("device_del", '{"id": "e1"}'),
+        send("cont"),
+        { do: "guest", action: "unplug-ack", args: { id: "e1" } },
+        { do: "until-event", event: "DEVICE_DELETED" },
+      ],
+      expect: [
+        sent("device_del", '{"id": "e1"}'),
+        RETURN,
+        sent("device_del", '{"id": "e1"}'),
+        `<<< {"error": {"class": "GenericError", "desc": "Device e1 is already in the process of unplug"}}`,
+        ...CONT,
+        ev("DEVICE_DELETED", '{"device": "e1", "path": "/machine/peripheral/e1"}'),
+        ...finalStatus("running", on10),
+      ],
+    },
+  ];
+}
+
+/** The scenarios on QEMU 7.2 (the 7.2.22 profile). */
+export const GUEST_DEVICE_SCENARIOS: readonly Scenario[] = scenarios(false);
+/** The same on QEMU 10.0 (the 10.0.2 profile). */
+export const GUEST_DEVICE_SCENARIOS_10: readonly Scenario[] = scenarios(true);
+
+const harness72 = await DifferentialHarness.create();
+const harness10 = await DifferentialHarness.create({ qemu: QEMU_10, qemuVersion: "10.0.2" });
+after(() => {
+  harness72.finish("conformance (balloon, PCI unplug) on QEMU 7.2");
+  harness10.finish("conformance (balloon, PCI unplug) on QEMU 10.0");
+});
+
+describe("differential conformance with QEMU 7.2.22: balloon and PCI unplug", {
+  concurrency: 1,
+}, () => {
+  for (const scenario of GUEST_DEVICE_SCENARIOS) {
+    test(`should agree on: ${scenario.name} [${scenario.reference}]`, (t) =>
+      harness72.check(t, scenario));
+  }
+});
+
+describe("differential conformance with QEMU 10.0.2: balloon and PCI unplug", {
+  concurrency: 1,
+}, () => {
+  for (const scenario of GUEST_DEVICE_SCENARIOS_10) {
+    test(`should agree on: ${scenario.name} [${scenario.reference}]`, (t) =>
+      harness10.check(t, scenario));
+  }
+});
