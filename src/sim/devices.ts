@@ -176,6 +176,8 @@ interface QdevDevice {
   bus: string;
   unplug: "guest" | "host";
   unplugPending: boolean;
+  /** The guest's run time (ms) when `device_del` asked for it (see `deviceDel`). */
+  unplugRequestedAtMs: number;
   nic: boolean;
   rxFilterNotify: boolean;
   unmigratable: string | undefined;
@@ -215,6 +217,9 @@ export class SimDevices {
   readonly #jobs = new Map<string, BlockJob>();
   /** Guest work waiting for the vCPUs to run. */
   #waiting: Array<() => void> = [];
+  /** QEMU_CLOCK_VIRTUAL: run time before the current run, and when the current run began (µs). */
+  #virtualBeforeUs = 0;
+  #runningSinceUs: number | undefined;
 
   constructor(
     readonly host: DeviceHost,
@@ -258,8 +263,16 @@ export class SimDevices {
     host.core.beforeCont.push(() => {
       for (const b of this.blocks.values()) b.ioStatus = "ok"; // blk_iostatus_reset
     });
+    if (host.core.state === "running") this.#runningSinceUs = host.clock.nowMicros();
     host.core.runState.onChange((_from, to) => {
-      if (to !== "running") return;
+      if (to !== "running") {
+        if (this.#runningSinceUs !== undefined) {
+          this.#virtualBeforeUs += host.clock.nowMicros() - this.#runningSinceUs;
+          this.#runningSinceUs = undefined;
+        }
+        return;
+      }
+      this.#runningSinceUs ??= host.clock.nowMicros();
       guestRan = true;
       this.#flushGuestWork();
     });
@@ -283,6 +296,7 @@ export class SimDevices {
         d.unplug ??
         (/^(usb-|virtserialport$|virtconsole$)/.test(d.driver ?? "") ? "host" : "guest"),
       unplugPending: false,
+      unplugRequestedAtMs: 0,
       nic,
       rxFilterNotify: true,
       unmigratable: d.unmigratable,
@@ -314,6 +328,13 @@ export class SimDevices {
     } else {
       this.#waiting.push(() => this.host.clock.setTimer(attempt, this.guestDelayMs));
     }
+  }
+
+  /** The guest's virtual clock in whole ms: it advances only while the vCPUs run (QEMU_CLOCK_VIRTUAL). */
+  virtualClockMs(): number {
+    const running =
+      this.#runningSinceUs === undefined ? 0 : this.host.clock.nowMicros() - this.#runningSinceUs;
+    return Math.floor((this.#virtualBeforeUs + running) / 1000);
   }
 
   #flushGuestWork(): void {
@@ -426,10 +447,16 @@ export class SimDevices {
     if (!d.hotpluggable) {
       throw new SimCommandError("GenericError", `Bus '${d.bus}' does not support hotplugging`);
     }
-    if (d.unplugPending) {
+    // A pending PCI unplug "expires" at the virtual-clock ms of its request (hw/acpi/pcihp.c
+    // sets pending_deleted_expires_ms to now; qdev-monitor.c refuses while it is 0 or still
+    // ahead), so a repeated device_del is refused only when the first came before the guest had
+    // run a millisecond (from -S). Otherwise it raises the request again, paused or not; the
+    // guest's one eject gives one DEVICE_DELETED. Seen on QEMU 7.2.22 and 10.0.2.
+    if (d.unplugPending && (d.unplug === "host" || d.unplugRequestedAtMs === 0)) {
       throw new SimCommandError("GenericError", `Device ${id} is already in the process of unplug`);
     }
     d.unplugPending = true;
+    d.unplugRequestedAtMs = this.virtualClockMs();
     if (d.unplug === "host") {
       // USB and virtio-serial ports unplug without the guest; 7.2.22 sends DEVICE_DELETED just
       // after the reply.
@@ -514,18 +541,29 @@ export class SimDevices {
     return { actual: this.#requireBalloon() };
   }
 
-  /** `balloon {value}`: the guest driver moves toward the target, then BALLOON_CHANGE. */
+  /**
+   * `balloon {value}`: the guest driver moves toward the target, then BALLOON_CHANGE. QEMU asks
+   * the guest for whole 4 KiB pages, `num_pages` = (RAM − target) / 4096 rounded down, a target
+   * above the RAM size asking for none (hw/virtio/virtio-balloon.c, virtio_balloon_to_target):
+   * so a driver that follows reports RAM − num_pages × 4096, a target rounded up to a page.
+   */
   balloon(value: number): void {
     this.#requireBalloon();
     if (value <= 0) throw new SimCommandError("GenericError", "Parameter 'target' expects a size");
-    const target = Math.min(value, this.memoryBytes);
-    this.#guestWork(() => this.guestBalloonChange(target));
+    const pages = Math.floor((this.memoryBytes - Math.min(value, this.memoryBytes)) / 4096);
+    this.#guestWork(() => this.guestBalloonChange(this.memoryBytes - pages * 4096));
   }
 
-  /** The guest balloon driver reports a new size (BALLOON_CHANGE, throttled by the server). */
+  /**
+   * The guest balloon driver reports a size (BALLOON_CHANGE, throttled by the server). QEMU
+   * emits only when the reported `actual` changes (hw/virtio/virtio-balloon.c, set_config): a
+   * driver asked for the size it has already reported writes nothing new, and no event follows
+   * (seen on QEMU 7.2.22 and 10.0.2 with a tiny guest driver).
+   */
   guestBalloonChange(actual: number): void {
     this.host.core.assertGuestRunning("balloon change");
-    this.#requireBalloon();
+    const before = this.#requireBalloon();
+    if (actual === before) return;
     this.balloonActual = actual;
     this.host.emit("BALLOON_CHANGE", { actual });
   }

@@ -107,6 +107,22 @@ suite("device_del", () => {
     ]);
   });
 
+  test("should take a repeated device_del once the guest has run, as ACPI PCI hotplug does", () => {
+    const { core, dev, clock, log } = rig({ nics: [{ id: "e1", driver: "e1000" }] });
+    clock.advance(5); // the vCPUs have run: the request's virtual-clock ms is not 0
+    dev.deviceDel("e1");
+    dev.deviceDel("e1"); // raised again, while running
+    core.stop();
+    dev.deviceDel("e1"); // and while paused
+    core.cont();
+    clock.advance(10);
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("DEVICE_DELETED")),
+      ['DEVICE_DELETED {"device":"e1","path":"/machine/peripheral/e1"}'],
+    );
+    assert.throws(() => dev.deviceDel("e1"), err("DeviceNotFound", "Device 'e1' not found"));
+  });
+
   test("should refuse a device on a bus without hotplug", () => {
     const { dev } = rig({ devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }] });
     assert.throws(
@@ -153,6 +169,20 @@ suite("balloon", () => {
     clock.advance(10);
     assert.deepEqual(log, ['BALLOON_CHANGE {"actual":33554432}']);
     assert.deepEqual(dev.queryBalloon(), { actual: 33554432 });
+  });
+
+  test("should round the target to whole pages and report only a change", () => {
+    const { dev, clock, log } = rig({ balloon: true, memoryBytes: 128 * 1024 * 1024 });
+    dev.balloon(67108865); // num_pages 16383: the driver reports 64 MiB + 4 KiB
+    clock.advance(10);
+    dev.balloon(67108864 + 4096); // the same number of pages: nothing new to report
+    clock.advance(10);
+    dev.balloon(1 << 30); // above the RAM: no pages asked for
+    clock.advance(10);
+    assert.deepEqual(log, [
+      'BALLOON_CHANGE {"actual":67112960}',
+      'BALLOON_CHANGE {"actual":134217728}',
+    ]);
   });
 });
 
