@@ -487,6 +487,9 @@ export class SimDevices {
 
   /** Removes a device and emits DEVICE_DELETED (also the follow-up of an injected one). */
   removeDevice(id: string, path = `/machine/peripheral/${id}`): void {
+    // An unplugged balloon takes its handler with it (hw/virtio/virtio-balloon.c unrealize):
+    // `balloon` and `query-balloon` are DeviceNotActive again (seen on QEMU 7.2.22 and 10.0.2).
+    if (this.qdevs.get(id)?.driver.startsWith("virtio-balloon")) this.balloonActual = undefined;
     this.qdevs.delete(id);
     this.host.emit("DEVICE_DELETED", { device: id, path });
   }
@@ -551,7 +554,11 @@ export class SimDevices {
     this.#requireBalloon();
     if (value <= 0) throw new SimCommandError("GenericError", "Parameter 'target' expects a size");
     const pages = Math.floor((this.memoryBytes - Math.min(value, this.memoryBytes)) / 4096);
-    this.#guestWork(() => this.guestBalloonChange(this.memoryBytes - pages * 4096));
+    this.#guestWork(() => {
+      // The balloon may have been unplugged meanwhile: then no driver is left to answer.
+      if (this.balloonActual !== undefined)
+        this.guestBalloonChange(this.memoryBytes - pages * 4096);
+    });
   }
 
   /**

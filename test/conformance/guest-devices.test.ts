@@ -72,6 +72,9 @@ const queryBalloon = (actual: number) => [
   `<<< {"return": {"actual": ${actual}}}`,
 ];
 
+const NO_BALLOON =
+  '<<< {"error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}}';
+
 // ------------------------------------------------------------------ scenarios
 
 function scenarios(on10: boolean): Scenario[] {
@@ -210,6 +213,35 @@ function scenarios(on10: boolean): Scenario[] {
         `<<< {"error": {"class": "GenericError", "desc": "Device e1 is already in the process of unplug"}}`,
         ...CONT,
         ev("DEVICE_DELETED", '{"device": "e1", "path": "/machine/peripheral/e1"}'),
+        ...finalStatus("running", on10),
+      ],
+    },
+    {
+      name: "device_del of the balloon: after the guest's eject, balloon and query-balloon are refused",
+      reference:
+        "hw/virtio/virtio-balloon.c unrealize removes the balloon handler; hw/acpi/pcihp.c",
+      guest: "pci-unplug-ack",
+      options: ["-device", "virtio-balloon-pci,id=b0,bus=pci.0,addr=7"],
+      steps: [
+        send("cont"),
+        send("query-balloon"),
+        send("device_del", '{"id": "b0"}'),
+        { do: "guest", action: "unplug-ack", args: { id: "b0" } },
+        { do: "until-event", event: "DEVICE_DELETED", count: 2 },
+        send("query-balloon"),
+        send("balloon", `{"value": ${64 * MIB}}`),
+      ],
+      expect: [
+        ...CONT,
+        ...queryBalloon(RAM),
+        sent("device_del", '{"id": "b0"}'),
+        RETURN,
+        ev("DEVICE_DELETED", '{"path": "/machine/peripheral/b0/virtio-backend"}'),
+        ev("DEVICE_DELETED", '{"device": "b0", "path": "/machine/peripheral/b0"}'),
+        sent("query-balloon"),
+        NO_BALLOON,
+        sent("balloon", `{"value": ${64 * MIB}}`),
+        NO_BALLOON,
         ...finalStatus("running", on10),
       ],
     },

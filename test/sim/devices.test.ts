@@ -171,6 +171,24 @@ suite("balloon", () => {
     assert.deepEqual(dev.queryBalloon(), { actual: 33554432 });
   });
 
+  test("should have no balloon once its device is unplugged", () => {
+    const { dev, clock, log } = rig({
+      balloon: true,
+      devices: [{ id: "b0", driver: "virtio-balloon-pci" }],
+    });
+    dev.deviceDel("b0");
+    dev.balloon(33554432); // accepted: the guest has not ejected the balloon yet, then it does
+    clock.advance(10);
+    assert.deepEqual(log, [
+      'DEVICE_DELETED {"path":"/machine/peripheral/b0/virtio-backend"}',
+      'DEVICE_DELETED {"device":"b0","path":"/machine/peripheral/b0"}',
+    ]);
+    assert.throws(
+      () => dev.queryBalloon(),
+      err("DeviceNotActive", "No balloon device has been activated"),
+    );
+  });
+
   test("should round the target to whole pages and report only a change", () => {
     const { dev, clock, log } = rig({ balloon: true, memoryBytes: 128 * 1024 * 1024 });
     dev.balloon(67108865); // num_pages 16383: the driver reports 64 MiB + 4 KiB
