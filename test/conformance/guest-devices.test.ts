@@ -16,7 +16,8 @@
  *   PCI hotplug on the root bus).
  *
  * The guests are `balloon-storm`, `balloon-driver` and `pci-unplug-ack` (test/support/guests).
- * Also: `balloon` asks for whole pages and a driver's unchanged report makes no event; a
+ * Also: `query-rx-filter` answers only for virtio-net (an `e1000` is refused by name and left
+ * out of the list), its default MAC counting every NIC; `balloon` asks for whole pages and a driver's unchanged report makes no event; a
  * repeated `device_del` is refused only if the first came before the guest ran a millisecond of
  * virtual time (the pending unplug expires at once, hw/acpi/pcihp.c; 7.2.22 has that fix too).
  * These scenarios depend on host timing (the throttle's second), so they run one at a time.
@@ -74,6 +75,17 @@ const queryBalloon = (actual: number) => [
 
 const NO_BALLOON =
   '<<< {"error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}}';
+
+/**
+ * virtio-net's filter before the guest touched it, as QEMU prints it: the second NIC created,
+ * so the default MAC's last byte is 0x57; every VLAN allowed (the table lists 4095 down to 0).
+ */
+const RX_FILTER_N1 = [
+  '{"promiscuous": true, "name": "n1", "main-mac": "52:54:00:12:34:57", "unicast": "normal", "vlan": "all", ',
+  `"vlan-table": [${Array.from({ length: 4096 }, (_, i) => 4095 - i).join(", ")}], `,
+  '"unicast-table": [], "multicast": "normal", "multicast-overflow": false, ',
+  '"unicast-overflow": false, "multicast-table": [], "broadcast-allowed": false}',
+].join("");
 
 // ------------------------------------------------------------------ scenarios
 
@@ -243,6 +255,37 @@ function scenarios(on10: boolean): Scenario[] {
         sent("balloon", `{"value": ${64 * MIB}}`),
         NO_BALLOON,
         ...finalStatus("running", on10),
+      ],
+    },
+    {
+      name: "query-rx-filter with an e1000 and a virtio-net-pci: only virtio answers, MACs count both",
+      reference: "net/net.c qmp_query_rx_filter, qemu_macaddr_default_if_unset",
+      options: [
+        "-netdev",
+        "user,id=u0",
+        "-netdev",
+        "user,id=u1",
+        "-device",
+        "e1000,id=e1,netdev=u0",
+        "-device",
+        "virtio-net-pci,id=n1,netdev=u1",
+      ],
+      steps: [
+        send("query-rx-filter", '{"name": "e1"}'),
+        send("query-rx-filter", '{"name": "u0"}'),
+        send("query-rx-filter", '{"name": "n1"}'),
+        send("query-rx-filter"),
+      ],
+      expect: [
+        sent("query-rx-filter", '{"name": "e1"}'),
+        '<<< {"error": {"class": "GenericError", "desc": "net client(e1) doesn\'t support rx-filter querying"}}',
+        sent("query-rx-filter", '{"name": "u0"}'),
+        '<<< {"error": {"class": "GenericError", "desc": "net client(u0) isn\'t a NIC"}}',
+        sent("query-rx-filter", '{"name": "n1"}'),
+        `<<< {"return": [${RX_FILTER_N1}]}`,
+        sent("query-rx-filter"),
+        `<<< {"return": [${RX_FILTER_N1}]}`,
+        ...finalStatus("prelaunch", on10),
       ],
     },
     {

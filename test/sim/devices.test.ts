@@ -133,6 +133,21 @@ suite("device_del", () => {
 });
 
 suite("NIC rx filter", () => {
+  test("should answer only for virtio-net, with MACs counted over every NIC", () => {
+    const { dev } = rig({ nics: [{ id: "e1", driver: "e1000" }, "net0"] });
+    assert.throws(
+      () => dev.queryRxFilter("e1"),
+      err("GenericError", "net client(e1) doesn't support rx-filter querying"),
+    );
+    const named = dev.queryRxFilter("net0") as JsonObject[];
+    assert.equal(named[0]?.["main-mac"], "52:54:00:12:34:57");
+    assert.deepEqual(
+      (dev.queryRxFilter(undefined) as JsonObject[]).map((i) => i.name),
+      ["net0"],
+    );
+    assert.throws(() => dev.guestRxFilterChange("e1"), /has no rx-filter events/);
+  });
+
   test("should emit NIC_RX_FILTER_CHANGED once until query-rx-filter re-arms it", () => {
     const { dev, log } = rig({ nics: ["net0"] });
     dev.guestRxFilterChange("net0");
