@@ -265,6 +265,7 @@ export class SimDevices {
     host.core.beforeCont.push(() => {
       for (const b of this.blocks.values()) b.ioStatus = "ok"; // blk_iostatus_reset
     });
+    host.core.onReset.push(() => this.#ejectPendingOnReset());
     if (host.core.state === "running") this.#runningSinceUs = host.clock.nowMicros();
     host.core.runState.onChange((_from, to) => {
       if (to !== "running") {
@@ -488,6 +489,21 @@ export class SimDevices {
       this.host.emit("DEVICE_DELETED", { path: `/machine/peripheral/${id}/virtio-backend` });
     }
     this.removeDevice(id);
+  }
+
+  /**
+   * A system reset carries out the PCI unplugs the guest has not acknowledged (hw/acpi/pcihp.c
+   * runs every pending removal when the PIIX4 resets): their DEVICE_DELETED follow the RESET
+   * event and the command's reply, as QEMU 7.2.22 and 10.0.2 showed for a `system_reset` with
+   * a `device_del` pending since `-S`.
+   */
+  #ejectPendingOnReset(): void {
+    const pending = [...this.qdevs.values()].filter((d) => d.unplugPending && d.unplug === "guest");
+    if (pending.length === 0) return;
+    this.host.clock.setTimer(() => {
+      if (this.#disposed || this.host.core.hasExited) return;
+      for (const d of pending) this.guestAckUnplug(d.id);
+    }, 0);
   }
 
   /** Removes a device and emits DEVICE_DELETED (also the follow-up of an injected one). */

@@ -17,7 +17,8 @@
  *
  * The guests are `balloon-storm`, `balloon-driver` and `pci-unplug-ack` (test/support/guests).
  * Also: `query-rx-filter` answers only for virtio-net (an `e1000` is refused by name and left
- * out of the list), its default MAC counting every NIC; `balloon` asks for whole pages and a driver's unchanged report makes no event; a
+ * out of the list), its default MAC counting every NIC; a system reset carries out a pending
+ * unplug the guest never acknowledged; `balloon` asks for whole pages and a driver's unchanged report makes no event; a
  * repeated `device_del` is refused only if the first came before the guest ran a millisecond of
  * virtual time (the pending unplug expires at once, hw/acpi/pcihp.c; 7.2.22 has that fix too).
  * These scenarios depend on host timing (the throttle's second), so they run one at a time.
@@ -285,6 +286,28 @@ function scenarios(on10: boolean): Scenario[] {
         `<<< {"return": [${RX_FILTER_N1}]}`,
         sent("query-rx-filter"),
         `<<< {"return": [${RX_FILTER_N1}]}`,
+        ...finalStatus("prelaunch", on10),
+      ],
+    },
+    {
+      name: "device_del pending since -S, then system_reset: the reset ejects it, DEVICE_DELETED after the reply",
+      reference: "hw/acpi/pcihp.c: pending removals run at reset; §5 system_reset",
+      options: ["-netdev", "user,id=u0", "-device", "e1000,id=e1,netdev=u0,bus=pci.0,addr=6"],
+      steps: [
+        send("device_del", '{"id": "e1"}'),
+        send("system_reset"),
+        { do: "until-event", event: "DEVICE_DELETED" },
+        send("device_del", '{"id": "e1"}'),
+      ],
+      expect: [
+        sent("device_del", '{"id": "e1"}'),
+        RETURN,
+        sent("system_reset"),
+        ev("RESET", '{"guest": false, "reason": "host-qmp-system-reset"}'),
+        RETURN,
+        ev("DEVICE_DELETED", '{"device": "e1", "path": "/machine/peripheral/e1"}'),
+        sent("device_del", '{"id": "e1"}'),
+        `<<< {"error": {"class": "DeviceNotFound", "desc": "Device 'e1' not found"}}`,
         ...finalStatus("prelaunch", on10),
       ],
     },

@@ -123,6 +123,21 @@ suite("device_del", () => {
     assert.throws(() => dev.deviceDel("e1"), err("DeviceNotFound", "Device 'e1' not found"));
   });
 
+  test("should carry out a pending PCI unplug at a system reset, after the RESET", () => {
+    const { core, dev, clock, log } = rig({ nics: ["net0"] }, { startPaused: true });
+    dev.deviceDel("net0");
+    core.systemResetNow("host-qmp-system-reset");
+    assert.equal(log.length, 1); // RESET; the removal follows the reply
+    clock.advance(0);
+    assert.deepEqual(log.slice(1), [
+      'DEVICE_DELETED {"path":"/machine/peripheral/net0/virtio-backend"}',
+      'DEVICE_DELETED {"device":"net0","path":"/machine/peripheral/net0"}',
+    ]);
+    core.cont();
+    clock.advance(10);
+    assert.equal(log.filter((l) => l.startsWith("DEVICE_DELETED")).length, 2);
+  });
+
   test("should refuse a device on a bus without hotplug", () => {
     const { dev } = rig({ devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }] });
     assert.throws(
