@@ -147,6 +147,29 @@ function scenarios(on10: boolean): Scenario[] {
       ],
     },
     {
+      name: "balloon in prelaunch: the reply at once, BALLOON_CHANGE only once the guest runs",
+      reference: "issue 4 §2 balloon → BALLOON_CHANGE (needs the guest driver)",
+      guest: "balloon-driver",
+      options: BALLOON,
+      steps: [
+        send("balloon", `{"value": ${64 * MIB}}`),
+        { do: "sleep", ms: 300 },
+        send("query-balloon"),
+        send("cont"),
+        { do: "until-event", event: "BALLOON_CHANGE" },
+        send("query-balloon"),
+      ],
+      expect: [
+        sent("balloon", `{"value": ${64 * MIB}}`),
+        RETURN,
+        ...queryBalloon(RAM),
+        ...CONT,
+        `${balloonChange(64 * MIB)} [+0s]`,
+        ...queryBalloon(64 * MIB),
+        ...finalStatus("running", on10),
+      ],
+    },
+    {
       name: "balloon off a page boundary, again to the same pages, then above the RAM: events only for a change",
       reference:
         "hw/virtio/virtio-balloon.c virtio_balloon_to_target (whole pages), set_config (only a change)",
