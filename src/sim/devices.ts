@@ -470,7 +470,10 @@ export class SimDevices {
         if (!this.#disposed && !this.host.core.hasExited) this.removeDevice(id);
       }, 0);
     } else {
-      this.#guestWork(() => this.guestAckUnplug(id));
+      // The guest answers this request, if it still stands (it may have ejected meanwhile).
+      this.#guestWork(() => {
+        if (this.qdevs.get(id)?.unplugPending === true) this.guestAckUnplug(id);
+      });
     }
   }
 
@@ -481,10 +484,13 @@ export class SimDevices {
    * Other PCI devices (an `e1000`) have no such child: only their own event. On `-machine pc`
    * the guest's acknowledgement is its write of the slot's bit to the PIIX4 eject register
    * (hw/acpi/pcihp.c); compared with QEMU 7.2.22 and 10.0.2 (test/conformance/guest-devices).
+   * That write needs no request: QEMU ejects whatever hot-pluggable PCI device is in the slot,
+   * so the guest may release one that no `device_del` asked for (seen on both versions). A
+   * device that is not hot-pluggable, or that the host unplugs itself (USB), is left alone.
    */
   guestAckUnplug(id: string): void {
     const d = this.qdevs.get(id);
-    if (d === undefined || !d.unplugPending) return;
+    if (d === undefined || !d.hotpluggable || d.unplug !== "guest") return;
     if (/^virtio-.*-pci/.test(d.driver)) {
       this.host.emit("DEVICE_DELETED", { path: `/machine/peripheral/${id}/virtio-backend` });
     }
@@ -502,7 +508,7 @@ export class SimDevices {
     if (pending.length === 0) return;
     this.host.clock.setTimer(() => {
       if (this.#disposed || this.host.core.hasExited) return;
-      for (const d of pending) this.guestAckUnplug(d.id);
+      for (const d of pending) if (this.qdevs.get(d.id) === d) this.guestAckUnplug(d.id);
     }, 0);
   }
 

@@ -132,7 +132,10 @@ export interface GuestControls {
   serialPort(id: string, open: boolean): void;
   /** The guest reprograms a NIC's receive filter: NIC_RX_FILTER_CHANGED (once per query-rx-filter). */
   rxFilterChange(nic: string): void;
-  /** The guest releases a device after `device_del`: DEVICE_DELETED. */
+  /**
+   * The guest ejects a hot-pluggable PCI device (its answer to `device_del`, or on its own, as
+   * the PIIX4 eject register allows): DEVICE_DELETED.
+   */
   ackUnplug(id: string): void;
 }
 

@@ -15,7 +15,8 @@
  *   (no id), then the device. Both versions behave the same (10.0's `pc` machine still uses ACPI
  *   PCI hotplug on the root bus).
  *
- * The guests are `balloon-storm`, `balloon-driver` and `pci-unplug-ack` (test/support/guests).
+ * The guests are `balloon-storm`, `balloon-driver`, `pci-unplug-ack` and `pci-eject-slot6`
+ * (test/support/guests).
  * Also: `query-rx-filter` answers only for virtio-net (an `e1000` is refused by name and left
  * out of the list), its default MAC counting every NIC; a system reset carries out a pending
  * unplug the guest never acknowledged; `balloon` asks for whole pages and a driver's unchanged report makes no event; a
@@ -339,6 +340,25 @@ function scenarios(on10: boolean): Scenario[] {
         sent("device_del", '{"id": "e1"}'),
         `<<< {"error": {"class": "DeviceNotFound", "desc": "Device 'e1' not found"}}`,
         ...finalStatus("prelaunch", on10),
+      ],
+    },
+    {
+      name: "the guest ejects a PCI device nobody asked to unplug: DEVICE_DELETED all the same",
+      reference: "hw/acpi/pcihp.c: the eject register needs no pending request",
+      guest: "pci-eject-slot6",
+      options: ["-netdev", "user,id=u0", "-device", "e1000,id=e1,netdev=u0,bus=pci.0,addr=6"],
+      steps: [
+        send("cont"),
+        { do: "guest", action: "unplug-ack", args: { id: "e1" } },
+        { do: "until-event", event: "DEVICE_DELETED" },
+        send("device_del", '{"id": "e1"}'),
+      ],
+      expect: [
+        ...CONT,
+        ev("DEVICE_DELETED", '{"device": "e1", "path": "/machine/peripheral/e1"}'),
+        sent("device_del", '{"id": "e1"}'),
+        `<<< {"error": {"class": "DeviceNotFound", "desc": "Device 'e1' not found"}}`,
+        ...finalStatus("running", on10),
       ],
     },
     {

@@ -138,6 +138,18 @@ suite("device_del", () => {
     assert.equal(log.filter((l) => l.startsWith("DEVICE_DELETED")).length, 2);
   });
 
+  test("should let the guest eject a PCI device that no device_del asked for", () => {
+    const { dev, log } = rig({
+      nics: [{ id: "e1", driver: "e1000" }],
+      devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }],
+    });
+    dev.guestAckUnplug("cdrom0"); // not hot-pluggable: stays
+    dev.guestAckUnplug("e1");
+    dev.guestAckUnplug("e1"); // already gone
+    assert.deepEqual(log, ['DEVICE_DELETED {"device":"e1","path":"/machine/peripheral/e1"}']);
+    assert.throws(() => dev.deviceDel("e1"), err("DeviceNotFound", "Device 'e1' not found"));
+  });
+
   test("should refuse a device on a bus without hotplug", () => {
     const { dev } = rig({ devices: [{ id: "cdrom0", hotpluggable: false, bus: "ide.1" }] });
     assert.throws(

@@ -31,6 +31,7 @@ export const GUEST_NAMES = [
   "balloon-storm",
   "balloon-driver",
   "pci-unplug-ack",
+  "pci-eject-slot6",
 ] as const;
 
 /** One of {@link GUEST_NAMES}. */
