@@ -165,6 +165,22 @@ async function pollUntil(
   }
 }
 
+/**
+ * Waits for `completed`, then for the run state to leave `finish-migrate`. QEMU sets the status
+ * in the migration thread before it takes the main lock to move the VM to `postmigrate`
+ * (migration/migration.c: migration_completion, then migration_iteration_finish), so a
+ * `query-status` in between still says `finish-migrate`; the simulator does both at once.
+ */
+async function untilCompleted(peer: Peer, run: Run): Promise<Record<string, JsonValue>> {
+  const info = await pollUntil(peer, run, (i) => i.status === "completed");
+  const deadline = Date.now() + 10_000;
+  while ((await exec(peer, run, { execute: "query-status" })).includes('"finish-migrate"')) {
+    if (Date.now() > deadline) throw new Error("the VM stayed in finish-migrate after completed");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return info;
+}
+
 const caps = (list: Array<[string, boolean]>) => ({
   execute: "migrate-set-capabilities",
   arguments: { capabilities: list.map(([capability, state]) => ({ capability, state })) },
@@ -250,7 +266,7 @@ suite("migration against QEMU 7.2.22", () => {
           );
           run.replies.set("failed", JSON.stringify(await queryMigrate(peer, run)));
           await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
-          await pollUntil(peer, run, (i) => i.status === "completed");
+          await untilCompleted(peer, run);
           run.replies.set(
             "again",
             await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat" } }),
@@ -390,7 +406,7 @@ suite("migration against QEMU 7.2.22", () => {
             // DEVICE_DELETED follows device_del's reply for USB devices: let it arrive.
             if (label.startsWith("unplug")) await new Promise((res) => setTimeout(res, 100));
           }
-          await pollUntil(peer, run, (i) => i.status === "completed");
+          await untilCompleted(peer, run);
         },
       );
       assert.deepEqual([...r.sim.replies], [...r.real.replies]);
@@ -430,7 +446,7 @@ suite("migration against QEMU 7.2.22", () => {
             run.replies.set("continue-wrong", await exec(peer, run, cont("active")));
             if (ending === "continue") {
               run.replies.set("continue", await exec(peer, run, cont("pre-switchover")));
-              await pollUntil(peer, run, (i) => i.status === "completed");
+              await untilCompleted(peer, run);
             } else {
               run.replies.set("cancel", await exec(peer, run, { execute: "migrate_cancel" }));
               await pollUntil(peer, run, (i) => i.status === "cancelled");
@@ -602,7 +618,7 @@ suite("migration against QEMU 10.0", () => {
           );
           run.replies.set("before", await exec(peer, run, { execute: "query-migrate" }));
           await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat > /dev/null" } });
-          await pollUntil(peer, run, (i) => i.status === "completed");
+          await untilCompleted(peer, run);
           run.replies.set(
             "again",
             await exec(peer, run, { execute: "migrate", arguments: { uri: "exec:cat" } }),
