@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { unixSocketListening } from "./wait-for-path.js";
 
 export const qemuBinary = process.env.QMPKIT_QEMU ?? "qemu-system-x86_64";
 
@@ -148,7 +149,10 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
   void exited.then(() => {
     gone = true;
   });
-  while (!existsSync(socketPath)) {
+  // Every listening unix socket of the command line, ours first: QEMU creates them in order,
+  // each file a moment before it listens.
+  const sockets = [socketPath, ...listeningSocketPaths(options.args ?? [])];
+  while (!sockets.every(unixSocketListening)) {
     if (gone || Date.now() > deadline) {
       child.kill("SIGKILL");
       removeDir();
@@ -171,6 +175,25 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
       removeDir();
     },
   };
+}
+
+/** The paths of `-qmp unix:PATH,server…` and `-chardev socket,…path=PATH,…server=on` in `args`. */
+function listeningSocketPaths(args: readonly string[]): string[] {
+  const paths: string[] = [];
+  for (let i = 0; i + 1 < args.length; i++) {
+    const value = args[i + 1]!;
+    if (args[i] === "-qmp" && value.startsWith("unix:") && /,server(=on)?(,|$)/.test(value)) {
+      paths.push(value.slice(5).split(",")[0]!);
+    } else if (
+      args[i] === "-chardev" &&
+      value.startsWith("socket,") &&
+      /,server(=on)?(,|$)/.test(value)
+    ) {
+      const path = /(?:^|,)path=([^,]+)/.exec(value)?.[1];
+      if (path !== undefined) paths.push(path);
+    }
+  }
+  return paths;
 }
 
 /**
