@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { ConnectError, ProtocolError } from "../base/errors.js";
 import { isJsonObject, type JsonObject } from "../base/json.js";
@@ -25,15 +24,6 @@ import {
 import { PROXY_ID_PREFIX, type ProxyClientPort, ProxyCore } from "./proxy-core.js";
 
 const nonAscii = /[^\x00-\x7f]/;
-
-/**
- * Turns Nagle's algorithm off on a TCP socket (a no-op elsewhere). The proxy relays small
- * messages both ways and keeps several upstream at once: with Nagle a message written while an
- * earlier one is unacknowledged waits for that acknowledgement, which the peer may delay.
- */
-function noDelay(stream: Duplex): void {
-  if (stream instanceof Socket) stream.setNoDelay(true);
-}
 
 /** Options of {@link QmpProxy.start}. */
 export interface QmpProxyOptions {
@@ -118,7 +108,6 @@ export class QmpProxy {
       stream.destroy();
       return;
     }
-    noDelay(stream);
     let port: ProxyClientPort | undefined;
     const connection = new Connection(stream, {
       dialect: "qemu",
@@ -154,7 +143,6 @@ export class QmpProxy {
         cause: error,
       });
     }
-    noDelay(stream);
     let phase: "greeting" | "negotiating" | "ready" = "greeting";
     // The text of each message as the upstream wrote it, for the core to pass on instead of
     // printing the parsed value again. The decoder tells each message's size in bytes and skips
