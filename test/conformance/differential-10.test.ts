@@ -10,15 +10,9 @@ import { after, describe, test } from "node:test";
 import { DifferentialHarness } from "../support/differential.js";
 import { QEMU_10 } from "../support/real-qemu.js";
 import { SCENARIOS } from "./scenarios.js";
-import {
-  knownDivergences10,
-  REPLACED_ON_10,
-  SCENARIOS_10,
-  THROTTLE_SCENARIOS_10,
-} from "./scenarios-10.js";
+import { REPLACED_ON_10, SCENARIOS_10, THROTTLE_SCENARIOS_10 } from "./scenarios-10.js";
 
 const harness = await DifferentialHarness.create({ qemu: QEMU_10, qemuVersion: "10.0.2" });
-const known = await knownDivergences10();
 after(() => harness.finish("conformance on QEMU 10.0 (§4.3, §5, §2)"));
 
 test("should replace exactly one 7.2 scenario (stop/cont while suspended changed in 9.0)", () => {
@@ -32,13 +26,13 @@ test("should replace exactly one 7.2 scenario (stop/cont while suspended changed
 describe("differential conformance with QEMU 10.0.2 (§4.3, §5, 9.0+)", { concurrency: 2 }, () => {
   for (const scenario of SCENARIOS_10) {
     test(`should agree on: ${scenario.name} [${scenario.reference}]`, (t) =>
-      harness.check(t, scenario, { known: known.get(scenario.name) }));
+      harness.check(t, scenario));
   }
 });
 
 describe("differential conformance with QEMU 10.0.2: throttling (§2)", { concurrency: 1 }, () => {
   for (const scenario of THROTTLE_SCENARIOS_10) {
     test(`should agree on: ${scenario.name} [${scenario.reference}]`, (t) =>
-      harness.check(t, scenario, { known: known.get(scenario.name) }));
+      harness.check(t, scenario));
   }
 });

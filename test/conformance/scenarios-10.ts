@@ -19,13 +19,6 @@
  * The decisive check on 10.0 is real QEMU against the simulator byte for byte; the expectations
  * here say what the reference predicts, and a difference between them and real 10.0 is a finding.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { JsonObject } from "../../src/base/json.js";
-import { machineOptionsFrom } from "../../src/cli/sim-command.js";
-import { parseQemuOptions, SimulatedMachine } from "../../src/sim/index.js";
-import { RawQmp } from "../support/real-qemu.js";
 import type { Scenario, ScenarioStep } from "../support/scenario.js";
 import { SCENARIOS, THROTTLE_SCENARIOS } from "./scenarios.js";
 
@@ -381,57 +374,3 @@ export const THROTTLE_SCENARIOS_10: readonly Scenario[] = [
   blockIoErrorStorm,
   blockIoErrorStop,
 ];
-
-/**
- * What the simulator (10.0.2 profile, from its command line as the runner builds it, running)
- * sends for `x-sim-guest` `action` on `-machine pc` with `options`: the first event line with its
- * timestamp cut, or the error reply.
- */
-async function simulatedEvent(options: readonly string[], action: JsonObject): Promise<string> {
-  const line = parseQemuOptions(["-machine", "pc", "--qemu-version", "10.0.2", ...options]);
-  const vm = new SimulatedMachine(machineOptionsFrom(line));
-  const dir = mkdtempSync(join(tmpdir(), "qmpkit-probe10-"));
-  let qmp: RawQmp | undefined;
-  try {
-    await vm.listen(`unix:${join(dir, "qmp.sock")}`);
-    qmp = await RawQmp.connect(join(dir, "qmp.sock"));
-    await qmp.handshake();
-    qmp.send(JSON.stringify({ execute: "x-sim-guest", arguments: action }));
-    for (;;) {
-      const reply = await qmp.nextLine();
-      if (reply === undefined) return "<nothing>";
-      if (reply.includes('"error"')) return reply;
-      if (reply.includes('"event"')) return reply.replace(/^\{"timestamp": \{[^}]*\}, /, "{");
-    }
-  } finally {
-    qmp?.close();
-    await vm.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Divergences between real QEMU 10.0 and the simulator whose fix lies in files the simulator's
- * version profiles do not cover, by scenario name: their checks are `todo` while the divergence
- * lasts. Each is probed on the simulator, so an entry disappears by itself once the fix lands.
- */
-export async function knownDivergences10(): Promise<ReadonlyMap<string, string>> {
-  const known = new Map<string, string>();
-  const all = [...SCENARIOS_10, ...THROTTLE_SCENARIOS_10];
-  const rtc = await simulatedEvent([], { action: "rtc-change", offset: 0 });
-  if (!rtc.includes(RTC_QOM_PATH_10)) {
-    const why = `the simulator's -machine pc RTC_CHANGE is ${rtc.trim()}, real 10.0.2 has qom-path ${RTC_QOM_PATH_10}: src/cli/sim-command.ts machineOptionsFrom should take qemuProfile(line.qemuVersion).pcRtcQomPath`;
-    for (const s of all)
-      if (s.expect.some((l) => l.includes(RTC_QOM_PATH_10))) known.set(s.name, why);
-  }
-  const io = await simulatedEvent(
-    ["-drive", "if=none,id=d0,node-name=n0", "-device", "ide-hd,drive=d0,id=disk0"],
-    { action: "io-error", device: "d0", operation: "read" },
-  );
-  if (!io.includes('"nospace": false')) {
-    const why = `the simulator's BLOCK_IO_ERROR lacks "nospace": false (${io.trim()}); QEMU sends nospace whenever the device has I/O status enabled (IDE, SCSI, virtio-blk): src/sim/devices.ts guestIoError should set data.nospace = nospace always`;
-    for (const s of all)
-      if (s.expect.some((l) => l.includes('"nospace": false'))) known.set(s.name, why);
-  }
-  return known;
-}

@@ -73,17 +73,8 @@ export class DifferentialHarness {
     return new DifferentialHarness(real ?? qemuProfile(options.qemuVersion).package, options);
   }
 
-  /**
-   * Runs `scenario` on both sides, then the checks as subtests of `t`. `known` names a known
-   * divergence of the simulator whose fix lies outside the test: the checks of the simulator
-   * against the reference and against real QEMU are then marked `todo` (reported, not failing
-   * the run); real QEMU is still held to the reference.
-   */
-  async check(
-    t: TestContext,
-    scenario: Scenario,
-    options: { known?: string | undefined } = {},
-  ): Promise<void> {
+  /** Runs `scenario` on both sides, then the checks as subtests of `t`. */
+  async check(t: TestContext, scenario: Scenario): Promise<void> {
     const profile = qemuProfile(this.qemuVersion);
     const expected = [...handshakeLines(this.packageString, profile.version), ...scenario.expect];
     const sim = { package: this.packageString, qemuVersion: this.qemuVersion };
@@ -110,15 +101,13 @@ export class DifferentialHarness {
         assert.fail(`real QEMU did not run: ${this.qemu.binary} or nasm missing`);
       return realLines;
     };
-    const todo = options.known === undefined ? {} : { todo: options.known };
-    const withReal = { ...this.realOptions, ...todo };
     await t.test("real QEMU should produce the reference transcript", this.realOptions, () => {
       assert.deepEqual(ran(), expected);
     });
-    await t.test("the simulator should produce the reference transcript", todo, () => {
+    await t.test("the simulator should produce the reference transcript", () => {
       assert.deepEqual(simLines, expected);
     });
-    await t.test("the simulator should match real QEMU byte for byte", withReal, () => {
+    await t.test("the simulator should match real QEMU byte for byte", this.realOptions, () => {
       assert.deepEqual(simLines, ran());
     });
     await t.test("the simulator should do the same when the guest acts through x-sim-guest", () => {
