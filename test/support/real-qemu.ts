@@ -114,7 +114,7 @@ export interface StartQemuOptions {
   qemu?: QemuInstallation | undefined;
 }
 
-/** Starts QEMU with `-qmp unix:…,server=on,wait=off` and waits for the socket to appear. */
+/** Starts QEMU with `-qmp unix:…,server=on,wait=off` and waits until its sockets listen. */
 export async function startQemu(options: StartQemuOptions = {}): Promise<QemuProcess> {
   const dir =
     options.socketPath === undefined ? mkdtempSync(join(tmpdir(), "qmpkit-qemu-")) : undefined;
