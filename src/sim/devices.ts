@@ -213,8 +213,11 @@ export class SimDevices {
   readonly memoryBytes: number;
   readonly guestDelayMs: number;
   readonly rtcQomPath: string;
-  /** Migration: capabilities, the outgoing state machine, the incoming listener. */
-  readonly migration: SimMigration;
+  /** The migration subsystem, made on first use (see {@link SimDevices.migration}). */
+  #migration: SimMigration | undefined;
+  readonly #options: SimDevicesOptions;
+  /** The guest has run (its RAM then holds some data; see `migrationRam`). */
+  #guestRan: boolean;
   #dump: { status: string; completed: number; total: number } | undefined;
   readonly #jobs = new Map<string, BlockJob>();
   /** Guest work waiting for the vCPUs to run. */
@@ -230,16 +233,10 @@ export class SimDevices {
     this.memoryBytes = options.memoryBytes ?? 128 * 1024 * 1024;
     this.guestDelayMs = options.guestDelayMs ?? 10;
     this.rtcQomPath = options.rtcQomPath ?? host.core.profile.pcRtcQomPath;
-    let guestRan = host.core.state === "running";
-    this.migration = new SimMigration(
-      host,
-      migrationRam(
-        host.core.machine,
-        options,
-        () => guestRan,
-        () => this.#migrationBlockers(),
-      ),
-    );
+    this.#options = options;
+    this.#guestRan = host.core.state === "running";
+    // A bad bandwidth is refused when the machine is made, not at its first migration command.
+    if (options.migrationBandwidth !== undefined) void this.migration;
     for (const b of options.blockDevices ?? []) {
       this.blocks.set(b.id, {
         id: b.id,
@@ -276,9 +273,26 @@ export class SimDevices {
         return;
       }
       this.#runningSinceUs ??= host.clock.nowMicros();
-      guestRan = true;
+      this.#guestRan = true;
       this.#flushGuestWork();
     });
+  }
+
+  /**
+   * Migration: capabilities, parameters, the outgoing state machine, the incoming listener.
+   * Made on first use, so that the many machines that never migrate do not each carry it.
+   */
+  get migration(): SimMigration {
+    this.#migration ??= new SimMigration(
+      this.host,
+      migrationRam(
+        this.host.core.machine,
+        this.#options,
+        () => this.#guestRan,
+        () => this.#migrationBlockers(),
+      ),
+    );
+    return this.#migration;
   }
 
   /** The instance paths of the devices that block migration, in the order they were created. */
@@ -315,7 +329,7 @@ export class SimDevices {
   dispose(): void {
     this.#disposed = true;
     const clear = (t: unknown) => this.host.clock.clearTimer(t as never);
-    this.migration.dispose();
+    this.#migration?.dispose();
     for (const job of this.#jobs.values()) if (job.timer !== undefined) clear(job.timer);
     this.#waiting = [];
   }
@@ -634,7 +648,7 @@ export class SimDevices {
 
   /** Whether the `events` migration capability is on (MIGRATION and MIGRATION_PASS are sent). */
   get migrationEvents(): boolean {
-    return this.migration.capability("events");
+    return this.#migration?.capability("events") ?? false;
   }
 
   /** `migrate-set-capabilities` (see {@link SimMigration.setCapabilities}). */
