@@ -36,7 +36,6 @@ import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/ind
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
 import { type ServerClock, systemClock } from "./clock.js";
 import { isQmpReplyError } from "./reply-error.js";
-import { successText } from "./reply-text.js";
 import { checkRequest, describeArgumentIssue, selectArgumentIssue } from "./request.js";
 import { QmpSession, type SessionHost, type SessionInfo } from "./session.js";
 import { EventThrottle, type ThrottleTable, throttleTableFor } from "./throttle.js";
@@ -799,9 +798,7 @@ export class QmpServer {
         text = this.serialize(errorResponse(errorClass, desc, id), session.pretty);
       } else {
         const value = outcome.value === undefined ? {} : (outcome.value as JsonValue);
-        text = session.pretty
-          ? this.serialize(successResponse(value, id), true)
-          : successText(value, id);
+        text = this.serialize(successResponse(value, id), session.pretty);
       }
     } catch (error) {
       // A handler returned something that is not JSON (a function, a cycle, …): the client
