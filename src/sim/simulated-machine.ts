@@ -27,6 +27,7 @@ import { jsonTypeOf } from "../schema/runtime.js";
 import type { Validator } from "../schema/validator.js";
 import {
   type CommandContext,
+  type CommandOptions,
   describeArgumentIssue,
   noArguments,
   QmpReplyError,
@@ -250,6 +251,15 @@ const NO_ARGUMENTS = new Set([
   "query-block-jobs",
 ]);
 
+/**
+ * One command of a machine's table: its handler, and the options every monitor registers it
+ * with (one object shared by all the machine's monitors).
+ */
+interface SimCommand {
+  readonly fn: (args: JsonObject, ctx: CommandContext) => unknown;
+  readonly options: CommandOptions;
+}
+
 /** A simulated QEMU. */
 export class SimulatedMachine {
   readonly profile: QemuProfile;
@@ -277,17 +287,7 @@ export class SimulatedMachine {
   readonly #listeners: Listener[] = [];
   /** Socket chardevs (`query-yank`), in registration order, with their connected streams. */
   readonly #chardevs: Array<{ readonly id: string; readonly streams: Set<Duplex> }> = [];
-  #handlers:
-    | Map<
-        string,
-        {
-          fn: (args: JsonObject, ctx: CommandContext) => unknown;
-          validator: Validator<unknown> | undefined;
-          preconfig: boolean;
-          oob: boolean;
-        }
-      >
-    | undefined;
+  #handlers: Map<string, SimCommand> | undefined;
 
   constructor(options: SimulatedMachineOptions = {}) {
     this.#options = options;
@@ -444,11 +444,7 @@ export class SimulatedMachine {
       onHandlerError: (error) => this.#internalError(error),
     });
     for (const [name, h] of this.#commandTable()) {
-      server.command(name, h.fn, {
-        args: h.validator,
-        allowPreconfig: h.preconfig,
-        allowOob: h.oob,
-      });
+      server.command(name, h.fn, h.options);
     }
     this.#servers.push(server);
     return server;
@@ -871,28 +867,12 @@ export class SimulatedMachine {
   }
 
   /** The commands this machine answers, for its version (built once, shared by its monitors). */
-  #commandTable(): Map<
-    string,
-    {
-      fn: (args: JsonObject, ctx: CommandContext) => unknown;
-      validator: Validator<unknown> | undefined;
-      preconfig: boolean;
-      oob: boolean;
-    }
-  > {
+  #commandTable(): Map<string, SimCommand> {
     if (this.#handlers !== undefined) return this.#handlers;
     const core = this.core;
     const dev = this.devices;
     const version = this.profile.id;
-    const table = new Map<
-      string,
-      {
-        fn: (args: JsonObject, ctx: CommandContext) => unknown;
-        validator: Validator<unknown> | undefined;
-        preconfig: boolean;
-        oob: boolean;
-      }
-    >();
+    const table = new Map<string, SimCommand>();
     const add = (
       name: string,
       fn: (args: JsonObject, ctx: CommandContext) => unknown,
@@ -901,12 +881,14 @@ export class SimulatedMachine {
       if (!opts.always && !versionHasCommand(name, version)) return;
       table.set(name, {
         fn: this.#wrap(fn),
-        validator:
-          opts.validator ??
-          commandArgsValidatorFor(name, version, this.#config) ??
-          (NO_ARGUMENTS.has(name) ? noArguments : undefined),
-        preconfig: opts.preconfig ?? false,
-        oob: commandAllowsOob(name),
+        options: {
+          args:
+            opts.validator ??
+            commandArgsValidatorFor(name, version, this.#config) ??
+            (NO_ARGUMENTS.has(name) ? noArguments : undefined),
+          allowPreconfig: opts.preconfig ?? false,
+          allowOob: commandAllowsOob(name),
+        },
       });
     };
     const str = (v: JsonValue | undefined) => (typeof v === "string" ? v : undefined);
