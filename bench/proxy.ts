@@ -19,11 +19,13 @@
  * @module
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QmpClient } from "../src/client/index.js";
+import { waitForPath } from "../test/support/wait-for-path.js";
+import { median } from "./support/events.js";
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const argv = process.argv.slice(2);
@@ -32,17 +34,6 @@ const perRound = numbers[0] ?? 1000;
 const rounds = numbers[1] ?? 9;
 const useQemu = argv.includes("--qemu");
 const depth = 8;
-
-const median = (xs: readonly number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-
-async function waitForPath(path: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600 && !existsSync(path); i++) {
-    if (child.exitCode !== null) throw new Error(`${child.spawnargs.join(" ")} exited early`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!existsSync(path)) throw new Error(`${path} did not appear`);
-}
 
 /** Commands per second: `n` commands, at most `inFlight` at a time. */
 async function rate(client: QmpClient, command: string, n: number, inFlight = 1): Promise<number> {
@@ -95,10 +86,10 @@ try {
   } else {
     qemu = cli(["sim", "-S", ...monitors]);
   }
-  await waitForPath(first, qemu);
-  await waitForPath(second, qemu);
+  await waitForPath(first, { child: qemu, timeoutMs: 30_000 });
+  await waitForPath(second, { child: qemu, timeoutMs: 30_000 });
   const proxy = cli(["proxy", `unix:${second}`, "--listen", `unix:${listen}`, "-q"]);
-  await waitForPath(listen, proxy);
+  await waitForPath(listen, { child: proxy, timeoutMs: 30_000 });
 
   const direct = await QmpClient.connect(`unix:${first}`, { trackRunState: false });
   const proxied = await QmpClient.connect(`unix:${listen}`, { trackRunState: false });
