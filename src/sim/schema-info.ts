@@ -65,6 +65,23 @@ export function commandArgsValidatorFor(
   version: string,
   config?: ReadonlySet<string> | undefined,
 ): Validator<unknown> | undefined {
+  // Every machine asks for each of its commands when it builds its table: answered once per
+  // release, build and command (the walk below scans the whole model).
+  const key = `${buildKey(version, config)}\n${name}`;
+  if (argsValidatorFor.has(key)) return argsValidatorFor.get(key);
+  const found = findArgsValidator(name, version, config);
+  argsValidatorFor.set(key, found);
+  return found;
+}
+
+/** {@link commandArgsValidatorFor}'s answers, by release, build and command. */
+const argsValidatorFor = new Map<string, Validator<unknown> | undefined>();
+
+function findArgsValidator(
+  name: string,
+  version: string,
+  config: ReadonlySet<string> | undefined,
+): Validator<unknown> | undefined {
   const generatedValidator = commandArgsValidator(name);
   const model = g.schemaModel;
   if (generatedValidator === undefined || model === undefined) return generatedValidator;
@@ -152,13 +169,18 @@ export function eventDataValidator(name: string): Validator<unknown> | undefined
   return g.eventValidators?.[name];
 }
 
+/** The catalogue's `allow-oob` commands, collected on first use. */
+let oobCommands: ReadonlySet<string> | undefined;
+
 /**
  * Whether the catalogue marks the command `allow-oob` (it may then be sent with `exec-oob` and
  * runs at once, ahead of queued in-band commands, §1.7). False for commands it does not know.
  */
 export function commandAllowsOob(name: string): boolean {
-  const d = g.schemaModel?.definitions.find((x) => x.kind === "command" && x.name === name);
-  return d?.kind === "command" && d.allowOob;
+  oobCommands ??= new Set(
+    g.schemaModel?.definitions.flatMap((d) => (d.kind === "command" && d.allowOob ? [d.name] : [])),
+  );
+  return oobCommands.has(name);
 }
 
 /** Whether the catalogue knows the command at all (any version). */
