@@ -17,7 +17,7 @@ import {
   SimulatedMachine,
   type SimulatedMachineOptions,
 } from "../../src/sim/index.js";
-import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { RawQmp, realQemuTest, type StartQemuOptions, startQemu } from "../support/real-qemu.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,6 +56,22 @@ async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promis
     out.push(...(await qmp.drain(quietMs)));
   }
   return norm(out);
+}
+
+/** What real QEMU started with `options` answers to `session` ({@link transcript}); it is stopped after. */
+async function realTranscript(
+  options: StartQemuOptions,
+  session: string[],
+  quietMs: number,
+): Promise<string[]> {
+  const real = await startQemu(options);
+  try {
+    const qmp = await RawQmp.connect(real.socketPath);
+    await qmp.handshake();
+    return await transcript(qmp, session, quietMs);
+  } finally {
+    await real.stop();
+  }
 }
 
 suite("SimulatedMachine over QMP", () => {
@@ -599,15 +615,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
         '{"execute":"cont"}',
         '{"execute":"quit"}',
       ];
-      const real = await startQemu({ machine: "pc", paused: false, args });
-      let expected: string[];
-      try {
-        const qmp = await RawQmp.connect(real.socketPath);
-        await qmp.handshake();
-        expected = await transcript(qmp, session, 400);
-      } finally {
-        await real.stop();
-      }
+      const expected = await realTranscript({ machine: "pc", paused: false, args }, session, 400);
       const line = parseQemuOptions(["-machine", "pc", ...args]);
       const { vm, qmp } = await start(machineOptionsFrom(line));
       const got = await transcript(qmp, session, 100);
@@ -681,15 +689,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       '{"execute":"system_reset"}',
       '{"execute":"query-status"}',
     ];
-    const real = await startQemu({ args: ["-incoming", "defer"] });
-    let expected: string[];
-    try {
-      const qmp = await RawQmp.connect(real.socketPath);
-      await qmp.handshake();
-      expected = await transcript(qmp, session, 200);
-    } finally {
-      await real.stop();
-    }
+    const expected = await realTranscript({ args: ["-incoming", "defer"] }, session, 200);
     const { vm, qmp } = await start({ startPaused: true, incoming: "defer" });
     try {
       assert.deepEqual(await transcript(qmp, session), expected);
@@ -720,15 +720,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
         '{"execute":"device_del","arguments":{"id":"vs"}}',
         '{"execute":"device_del","arguments":{"id":"kbd1"}}',
       ];
-      const real = await startQemu({ machine: "pc", args });
-      let expected: string[];
-      try {
-        const qmp = await RawQmp.connect(real.socketPath);
-        await qmp.handshake();
-        expected = await transcript(qmp, session, 200);
-      } finally {
-        await real.stop();
-      }
+      const expected = await realTranscript({ machine: "pc", args }, session, 200);
       const { vm, qmp } = await start(
         machineOptionsFrom(parseQemuOptions(["-machine", "pc", "-S", ...args])),
       );
@@ -767,15 +759,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
         '{"execute":"block-stream","arguments":{"device":"d0","backing-mask-protocol":true}}',
         '{"execute":"block-stream","arguments":{"device":"d0","job-id":"j1","on-error":"stop","auto-finalize":true}}',
       ];
-      const real = await startQemu({ machine: "pc", args });
-      let expected: string[];
-      try {
-        const qmp = await RawQmp.connect(real.socketPath);
-        await qmp.handshake();
-        expected = await transcript(qmp, session, 200);
-      } finally {
-        await real.stop();
-      }
+      const expected = await realTranscript({ machine: "pc", args }, session, 200);
       const { vm, qmp } = await start(
         machineOptionsFrom(parseQemuOptions(["-machine", "pc", "-S", ...args])),
       );
