@@ -208,6 +208,16 @@ async function both(
 }
 
 /** The shapes of the statuses both runs reached must agree, and both must reach `statuses`. */
+/**
+ * The simulator's run matches real QEMU's: the same replies, the same events, and the same
+ * `query-migrate` shapes, each of `statuses` seen by both.
+ */
+function assertSameRuns(r: { real: Run; sim: Run }, statuses: readonly string[]): void {
+  assert.deepEqual([...r.sim.replies], [...r.real.replies]);
+  assert.deepEqual(r.sim.events, r.real.events);
+  assertSameShapes(r, statuses);
+}
+
 function assertSameShapes(r: { real: Run; sim: Run }, statuses: readonly string[]): void {
   for (const s of statuses) {
     assert.ok(r.real.shapes.has(s), `real QEMU never answered in status ${s}`);
@@ -274,9 +284,7 @@ suite("migration against QEMU 7.2.22", () => {
           run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
         },
       );
-      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
-      assert.deepEqual(r.sim.events, r.real.events);
-      assertSameShapes(r, ["failed", "completed"]);
+      assertSameRuns(r, ["failed", "completed"]);
       // No RAM on -machine none without -m: QEMU's counters are all zero but the pass count.
       for (const run of [r.real, r.sim]) {
         const stats = run.answers.get("completed")?.ram as Record<string, JsonValue> | undefined;
@@ -327,9 +335,7 @@ suite("migration against QEMU 7.2.22", () => {
           run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
         },
       );
-      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
-      assert.deepEqual(r.sim.events, r.real.events);
-      assertSameShapes(r, ["active", "cancelled"]);
+      assertSameRuns(r, ["active", "cancelled"]);
       assert.deepEqual(r.real.answers.get("cancelled"), { status: "cancelled" });
     },
   );
@@ -355,9 +361,7 @@ suite("migration against QEMU 7.2.22", () => {
           run.replies.set("status", await exec(peer, run, { execute: "query-status" }));
         },
       );
-      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
-      assert.deepEqual(r.sim.events, r.real.events);
-      assertSameShapes(r, ["failed"]);
+      assertSameRuns(r, ["failed"]);
     },
   );
 
@@ -409,10 +413,8 @@ suite("migration against QEMU 7.2.22", () => {
           await untilCompleted(peer, run);
         },
       );
-      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
       assert.match(r.real.replies.get("before") ?? "", /"blocked-reasons": \["non-migratable/);
-      assert.deepEqual(r.sim.events, r.real.events);
-      assertSameShapes(r, ["completed"]);
+      assertSameRuns(r, ["completed"]);
     },
   );
 
@@ -625,10 +627,8 @@ suite("migration against QEMU 10.0", () => {
           );
         },
       );
-      assert.deepEqual([...r.sim.replies], [...r.real.replies]);
-      assert.deepEqual(r.sim.events, r.real.events);
       assert.ok(r.real.events.some((e) => e.includes('"status": "device"')));
-      assertSameShapes(r, ["completed"]);
+      assertSameRuns(r, ["completed"]);
     },
   );
 
