@@ -32,6 +32,7 @@ const cases: [string, Uint8Array][] = [
   ["control character 0x1f inside a key", bytes('{"a', [0x1f], '": 1}\n')],
   ["NUL byte", bytes([0x00])],
   ["byte 0xFF", bytes([0xff])],
+  ["byte-order mark before a message", bytes([0xef, 0xbb, 0xbf], '{"execute": "query-status"}\n')],
   ["byte 0xFE inside a string", bytes('{"execute": "a', [0xfe], '"}\n')],
   ["byte 0x80 outside a string", bytes("[", [0x80], "]\n")],
   ["number ended by a high byte", bytes("[1", [0xff], "]\n[1.5", [0x80], "]\n")],
