@@ -42,26 +42,10 @@ import type {
   MigrationCapabilityStatus,
   MigrationChannel,
 } from "../generated/index.js";
-import type { MachineCore } from "./machine-core.js";
+import type { DeviceHost } from "./devices.js";
 import { SimCommandError } from "./machine-core.js";
 import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
-
-/** The timer interface the migration needs (structurally the server's `ServerClock`). */
-export interface MigrationClock {
-  nowMicros(): number;
-  setTimer(fn: () => void, delayMs: number): unknown;
-  clearTimer(timer: never): void;
-}
-
-/** Where the migration sends its effects. */
-export interface MigrationHost {
-  readonly core: MachineCore;
-  readonly clock: MigrationClock;
-  emit(name: string, data?: JsonObject): void;
-  /** QEMU's stderr (a failed migration prints its reason there). */
-  stderr?(text: string): void;
-}
 
 /** How a simulated migration fails (see {@link SimMigrationOptions.failure}). */
 export interface MigrationFailure {
@@ -339,7 +323,7 @@ const YANKED_DESC = "Unable to write to socket: Broken pipe";
 
 /** The migration subsystem of one simulated machine. */
 export class SimMigration {
-  readonly #host: MigrationHost;
+  readonly #host: DeviceHost;
   readonly #options: SimMigrationOptions;
   /**
    * The migration parameters (`query-migrate-parameters`), for the release; made on first use,
@@ -356,7 +340,7 @@ export class SimMigration {
   /** An incoming migration is under way (its yank instance is registered). */
   #incomingUnderWay = false;
 
-  constructor(host: MigrationHost, options: SimMigrationOptions) {
+  constructor(host: DeviceHost, options: SimMigrationOptions) {
     this.#host = host;
     this.#options = options;
     const bandwidth = options.bandwidth;
