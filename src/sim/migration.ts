@@ -598,10 +598,7 @@ export class SimMigration {
       compress: this.capability("compress"),
       expectedDowntime: this.#downtimeLimitMs,
       yanked: false,
-      dataPages: Math.min(
-        this.#options.normalPages(),
-        Math.ceil(this.#options.ramBytes / PAGE_SIZE),
-      ),
+      dataPages: Math.min(this.#options.normalPages(), this.#totalPages),
     };
     this.#setStatus("setup");
     if (!knownProtocol) {
@@ -860,9 +857,6 @@ export class SimMigration {
         case "cancelling":
         case "device":
         case "pre-switchover":
-          this.#timeInfo(info, m);
-          this.#ramInfo(info, m);
-          break;
         case "completed":
           this.#timeInfo(info, m);
           this.#ramInfo(info, m);
