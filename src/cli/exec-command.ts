@@ -17,6 +17,7 @@ import { stringifyJson } from "./json-text.js";
 import { parseJsonText, parseKeyValues } from "./key-value.js";
 import type { CommandContext } from "./context.js";
 import { singleTarget } from "./proxy-command.js";
+import { didYouMean } from "./suggest.js";
 import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
@@ -104,14 +105,18 @@ export async function runExec(
   });
   try {
     let args = base;
-    if (items.length > 0) {
-      let schema: PeerSchema | undefined;
+    let schema: PeerSchema | undefined;
+    const loadSchema = async () => {
       try {
-        schema = new PeerSchema(await client.execute("query-qmp-schema", undefined, { timeoutMs }));
+        return new PeerSchema(await client.execute("query-qmp-schema", undefined, { timeoutMs }));
       } catch (error) {
         // A QEMU without introspection (before 2.5): values are typed by their look alone.
         if (!isCommandError(error)) throw error;
+        return undefined;
       }
+    };
+    if (items.length > 0) {
+      schema = await loadSchema();
       args = mergeArguments(base, parseKeyValues(items, schema ? { schema, command } : undefined));
     }
     const hasArgs = Object.keys(args).length > 0 || opts.json !== undefined;
@@ -123,7 +128,13 @@ export async function runExec(
       });
     } catch (error) {
       if (!isCommandError(error)) throw error;
-      io.stderr.write(`qmpkit: ${command}: ${error.errorClass}: ${error.desc}\n`);
+      // An unknown command gets the names of the VM's that are close to it.
+      let hint = "";
+      if (error.errorClass === "CommandNotFound") {
+        schema ??= await loadSchema().catch(() => undefined);
+        hint = schema ? didYouMean(command, schema.commands.keys()) : "";
+      }
+      io.stderr.write(`qmpkit: ${command}: ${error.errorClass}: ${error.desc}${hint}\n`);
       return 1;
     }
     const pretty = opts.compact ? false : (opts.pretty ?? io.stdout.isTTY === true);

@@ -178,10 +178,11 @@ export class PeerSchema {
 
   /**
    * The members an object type has, including those of the union branch chosen by `tagValue`
-   * when given (or of every branch when not, for completion).
+   * when given (or of every branch when not, for completion). An alternate with an object
+   * branch (`BlockdevRef`: options or a node name) has the members of that branch.
    */
   membersOf(typeName: string, tagValue?: string | undefined): MemberInfo[] {
-    const t = this.types.get(typeName);
+    const t = this.types.get(this.objectBranchOf(typeName) ?? typeName);
     if (t?.meta !== "object") return [];
     const out = [...t.members];
     for (const v of t.variants ?? []) {
@@ -189,6 +190,38 @@ export class PeerSchema {
       for (const m of this.membersOf(v.type)) if (!out.some((o) => o.name === m.name)) out.push(m);
     }
     return out;
+  }
+
+  /**
+   * The object type a value of this type can be: the type itself when it is an object, the
+   * object branch of an alternate; undefined otherwise.
+   */
+  objectBranchOf(typeName: string): string | undefined {
+    const t = this.types.get(typeName);
+    if (t?.meta === "object") return typeName;
+    if (t?.meta === "alternate") return t.types.find((x) => this.types.get(x)?.meta === "object");
+    return undefined;
+  }
+
+  /** The union branches of an object type: its tag member and each tag value's own members. */
+  branchesOf(
+    typeName: string,
+  ):
+    | { readonly tag: string; readonly branches: ReadonlyArray<readonly [string, MemberInfo[]]> }
+    | undefined {
+    const t = this.types.get(this.objectBranchOf(typeName) ?? typeName);
+    if (t?.meta !== "object" || t.tag === undefined || !t.variants?.length) return undefined;
+    const variants = new Map(t.variants.map((v) => [v.case, v.type]));
+    const tagType = this.types.get(t.members.find((m) => m.name === t.tag)?.type ?? "");
+    // Every tag value has a branch, empty where the union names no type for it.
+    const cases = tagType?.meta === "enum" ? tagType.values : [...variants.keys()];
+    return {
+      tag: t.tag,
+      branches: cases.map((c) => {
+        const type = variants.get(c);
+        return [c, type === undefined ? [] : this.membersOf(type)] as const;
+      }),
+    };
   }
 
   /** The argument members of a command (empty when it takes none or is unknown). */
@@ -209,7 +242,7 @@ export class PeerSchema {
   ): string | undefined {
     let current = typeName;
     for (let i = 0; i < path.length; i++) {
-      const t = this.types.get(current);
+      const t = this.types.get(this.objectBranchOf(current) ?? current);
       let tagValue: string | undefined;
       if (t?.meta === "object" && t.tag !== undefined) {
         const v = given.get([...path.slice(0, i), t.tag].join("."));
@@ -239,9 +272,13 @@ export class PeerSchema {
         return t.types.map((x) => this.describeType(x, depth)).join(" or ");
       case "object": {
         if (depth >= 2) return "{…}";
-        const members = this.membersOf(typeName);
+        // A union shows its common members only: the branches of one are described on their
+        // own (`help COMMAND BRANCH`); flattened, blockdev-add's would be hundreds of KB.
+        const union = this.branchesOf(typeName);
+        const members = union ? t.members : this.membersOf(typeName);
         if (members.length === 0) return "{}";
-        return `{ ${members.map((m) => `${m.name}${m.optional ? "?" : ""}: ${this.describeType(m.type, depth + 1)}`).join(", ")} }`;
+        const more = union ? `, … per ${union.tag}` : "";
+        return `{ ${members.map((m) => `${m.name}${m.optional ? "?" : ""}: ${this.describeType(m.type, depth + 1)}`).join(", ")}${more} }`;
       }
     }
   }

@@ -8,6 +8,10 @@
  *   null, array or object is taken as JSON and anything else as a string.
  * - `a.b=value`: a member of a nested object (`a` becomes `{ "b": value }`).
  * - `key:=JSON`: the value is JSON, whatever the schema says (for an array or an object in one go).
+ * - An integer member takes QEMU's size suffixes as its command line does (`size=1G`, `1.5k`;
+ *   see {@link parseSize}): a peer's introspection reports QAPI `size` as `int`, so every integer
+ *   member accepts them (a suffixed number means nothing else). A list member given a single
+ *   word is a one-element list (`devices=vda` → `["vda"]`).
  *
  * Every failure is a `UsageError` naming the argument, e.g.
  * `invalid argument 'level=abc': 'level' expects an integer`.
@@ -125,6 +129,49 @@ function typedValue(
   );
 }
 
+const sizeUnits: Record<string, number> = { b: 0, k: 1, m: 2, g: 3, t: 4, p: 5, e: 6 };
+
+/**
+ * A byte count with QEMU's suffixes (util/cutils.c qemu_strtosz: B, K, M, G, T, P, E, in powers
+ * of 1024, either case; a fraction only with a suffix, as `1.5G`), or undefined when the text is
+ * not one. Beyond 2^53 the count is a bigint, as the wire layer keeps such integers.
+ */
+export function parseSize(text: string): number | bigint | undefined {
+  const m = /^(\d+)(?:\.(\d+))?([bkmgtpe])$/i.exec(text);
+  if (!m) return undefined;
+  const unit = 1024n ** BigInt(sizeUnits[m[3]!.toLowerCase()]!);
+  const fraction = m[2] ?? "";
+  const scale = 10n ** BigInt(fraction.length);
+  const bytes = (BigInt(m[1]!) * scale + BigInt(fraction === "" ? "0" : fraction)) * unit;
+  // QEMU refuses a count that is not a whole number of bytes, or above UINT64_MAX.
+  if (bytes % scale !== 0n || bytes / scale > 2n ** 64n - 1n) return undefined;
+  const value = bytes / scale;
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+}
+
+/**
+ * A `key=value` value typed by its member's schema type: a `size` with its suffixes, a list
+ * from one word, else by the JSON types the member accepts.
+ */
+function valueOfType(
+  schema: PeerSchema,
+  typeName: string,
+  arg: string,
+  key: string,
+  text: string,
+): JsonValue {
+  const jsonTypes = schema.jsonTypesOf(typeName);
+  const info = schema.type(typeName);
+  if (jsonTypes.includes("int")) {
+    const bytes = parseSize(text);
+    if (bytes !== undefined) return bytes;
+  }
+  if (info?.meta === "array" && !text.trimStart().startsWith("[")) {
+    return [valueOfType(schema, info.elementType, arg, key, text)];
+  }
+  return typedValue(arg, key, text, jsonTypes);
+}
+
 function untypedValue(text: string): JsonValue {
   const parsed = tryJson(text);
   return parsed.ok ? parsed.value : text;
@@ -173,7 +220,7 @@ export function parseKeyValues(
       value =
         memberType === undefined
           ? untypedValue(text)
-          : typedValue(item, key, text, typing.schema.jsonTypesOf(memberType));
+          : valueOfType(typing.schema, memberType, item, key, text);
     } else {
       value = untypedValue(text);
     }

@@ -9,6 +9,7 @@
  * | `proxy TARGET --listen ADDR` | `proxy-command.ts` |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
+ * | `completion bash\|zsh` | `completion-command.ts` |
  *
  * `main(argv)` never exits the process and never throws: it returns the exit status, having
  * written any failure as one line on stderr (`report.ts`). Run directly (`npx tsx
@@ -17,6 +18,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { registerCompletionCommand } from "./completion-command.js";
 import type { CommandContext } from "./context.js";
 import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
@@ -87,6 +89,8 @@ export function createProgram(ctx: CommandContext): Command {
     const text = schemaExamples[cmd === schema ? "" : cmd.name()];
     if (text) cmd.addHelpText("after", `\nExamples:\n  $ ${text}`);
   }
+  // Last: its scripts are made from every command registered above.
+  registerCompletionCommand(program, context);
   return program;
 }
 

@@ -74,6 +74,10 @@ export function registerProxyCommand(program: Command, ctx: CommandContext): voi
             if (io.signal.aborted) resolve();
             io.signal.addEventListener("abort", () => resolve(), { once: true });
           });
+          const clients = proxy.clients;
+          log?.(
+            `shutting down: closing ${clients} client${clients === 1 ? "" : "s"} and the connection to ${upstream}`,
+          );
         } finally {
           await proxy.close();
         }

@@ -33,9 +33,12 @@
  *   behind them; the proxy does not (qmp-spec asks clients to keep at most 8 in flight).
  * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6).
  * - When the upstream goes away, the commands sent (outcome unknown) and the queued ones (not
- *   sent) are answered with a GenericError saying so, and the clients are disconnected: the VM they talked to is gone, and
- *   a client that reconnects waits for its greeting until the upstream is back (as a second
- *   client waits on a busy QEMU socket, §1.2).
+ *   sent) are answered with a GenericError saying so, and the clients are disconnected: the VM
+ *   they talked to is gone. A client that connects while it is away is greeted with the last
+ *   greeting and may negotiate, and each command it sends is answered with a GenericError that
+ *   says the upstream is not connected, since when, and that the proxy is reconnecting; once the
+ *   upstream is back its commands go through again. (Left waiting for a greeting, as on a busy
+ *   QEMU socket, the client would time out and suspect another client, which is not the case.)
  *
  * @module
  */
@@ -71,6 +74,8 @@ export interface ProxyCoreOptions {
   readonly upstreamName: string;
   /** Reports what the proxy does (client connected, upstream lost, …), for a log. */
   readonly log?: ((text: string) => void) | undefined;
+  /** The clock for "lost N s ago" (ms). Default `Date.now`. */
+  readonly now?: (() => number) | undefined;
   /**
    * In-band commands sent upstream before their replies come back (≥ 1). Default
    * {@link DEFAULT_MAX_IN_FLIGHT}.
@@ -116,6 +121,14 @@ interface InFlight {
 export interface UpstreamSession {
   /** The proxy enabled `oob` upstream: it is offered to clients, and `exec-oob` passes. */
   readonly oob?: boolean | undefined;
+}
+
+/** `1.2 s`, `45 s`, `3 min 5 s`. */
+function formatSeconds(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
 /** The id prefix the proxy uses upstream; a client's own ids never reach QEMU. */
@@ -181,7 +194,12 @@ function clientReply(
 /** The proxy's state machine. */
 export class ProxyCore {
   private readonly clients = new Map<ProxyClientPort, ClientState>();
+  /** The upstream's greeting while it is connected and negotiated. */
   private greeting: JsonObject | undefined;
+  /** The last greeting the upstream sent, kept while it is away to greet clients with. */
+  private lastGreeting: JsonObject | undefined;
+  /** When the upstream went away (ms), while it is away. */
+  private lostAt: number | undefined;
   /** In-band requests sent upstream, oldest first: QEMU answers them in this order. */
   private readonly inBand: InFlight[] = [];
   private readonly maxInFlight: number;
@@ -210,6 +228,10 @@ export class ProxyCore {
     this.options.log?.(text);
   }
 
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   /** A client connected: it is greeted now, or as soon as the upstream is ready. */
   addClient(port: ProxyClientPort): number {
     const state: ClientState = {
@@ -222,14 +244,14 @@ export class ProxyCore {
     };
     this.clients.set(port, state);
     this.log(`client ${state.number} connected`);
-    if (this.greeting) this.greet(state);
+    if (this.greeting ?? this.lastGreeting) this.greet(state);
     return state.number;
   }
 
   private greet(client: ClientState): void {
     client.phase = "negotiating";
     client.oob = false;
-    client.port.send(this.greeting!);
+    client.port.send((this.greeting ?? this.lastGreeting)!);
     // What the client wrote before its greeting is read now, as QEMU reads a socket only once
     // it serves it; each item sees the negotiation the ones before it made.
     for (const item of client.early.splice(0)) this.clientItem(client.port, item);
@@ -368,7 +390,7 @@ export class ProxyCore {
   }
 
   private offeredCapabilities(): string[] {
-    const qmp = this.greeting?.QMP;
+    const qmp = (this.greeting ?? this.lastGreeting)?.QMP;
     const caps = isJsonObject(qmp) ? qmp.capabilities : undefined;
     return Array.isArray(caps) ? caps.filter((c): c is string => typeof c === "string") : [];
   }
@@ -378,6 +400,7 @@ export class ProxyCore {
    * round-robin across clients, while fewer than `maxInFlight` await their replies.
    */
   private pump(): void {
+    if (!this.greeting) this.refuseWhileAway();
     for (const client of this.clients.values()) this.drainLocal(client);
     if (!this.greeting) return;
     while (this.inBand.length < this.maxInFlight) {
@@ -419,6 +442,31 @@ export class ProxyCore {
     return undefined;
   }
 
+  /**
+   * While the upstream is away, a negotiated client's commands are answered at once with an
+   * error that says so (they are not kept for later: the client should know now).
+   */
+  private refuseWhileAway(): void {
+    const away =
+      this.lostAt === undefined ? "" : `, lost ${formatSeconds(this.now() - this.lostAt)} ago`;
+    for (const client of this.clients.values()) {
+      if (client.phase !== "command") continue;
+      client.queue.forEach((entry, i) => {
+        if (entry.kind !== "forward" || entry.upstreamId !== undefined) return;
+        if (entry.name === "qmp_capabilities") return;
+        client.queue[i] = {
+          kind: "reply",
+          message: errorReply(
+            entry.id,
+            entry.hasId,
+            "GenericError",
+            `qmpkit proxy: QEMU at ${this.options.upstreamName} is not connected${away}; the proxy is reconnecting; '${entry.name}' was not sent`,
+          ),
+        };
+      });
+    }
+  }
+
   /** Writes every reply at the head of a client's queue that needs no upstream. */
   private drainLocal(client: ClientState): void {
     if (client.phase === "waiting" || client.phase === "closed") return;
@@ -456,7 +504,13 @@ export class ProxyCore {
     this.greeting = {
       QMP: { version: qmp.version ?? {}, capabilities: session.oob === true ? ["oob"] : [] },
     };
-    this.log(`upstream ${this.options.upstreamName} connected`);
+    this.log(
+      this.lostAt === undefined
+        ? `upstream ${this.options.upstreamName} connected`
+        : `upstream ${this.options.upstreamName} is back after ${formatSeconds(this.now() - this.lostAt)}`,
+    );
+    this.lastGreeting = this.greeting;
+    this.lostAt = undefined;
     for (const client of this.clients.values()) if (client.phase === "waiting") this.greet(client);
     this.pump();
   }
@@ -514,6 +568,7 @@ export class ProxyCore {
   upstreamLost(reason: string): void {
     const was = this.greeting !== undefined;
     this.greeting = undefined;
+    if (was) this.lostAt = this.now();
     this.inBand.length = 0;
     const oobFlights = [...this.oobInFlight.values()];
     this.oobInFlight.clear();

@@ -269,6 +269,8 @@ export class QmpProxy {
   private upstreamGone(connection: Connection, error: Error | undefined): void {
     if (this.upstream !== connection) return;
     this.upstream = undefined;
+    // Closing the proxy closes the upstream too: that is no loss to report.
+    if (this.closed) return;
     this.core.upstreamLost(error ? error.message : "it closed the connection");
     if (!this.closed) this.scheduleReconnect();
   }
@@ -278,10 +280,8 @@ export class QmpProxy {
     this.delay = Math.min(this.delay * 2, this.options.maxDelayMs ?? 2_000);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.connectUpstream().catch((error: unknown) => {
-        this.options.log?.(
-          `reconnecting to ${this.options.upstream} failed: ${(error as Error).message}`,
-        );
+      // Failed attempts are not logged: the loss was, and the return will be (ProxyCore).
+      this.connectUpstream().catch(() => {
         if (!this.closed) this.scheduleReconnect();
       });
     }, wait);

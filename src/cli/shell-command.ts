@@ -3,7 +3,12 @@
  *
  * - Commands as `name key=value ...` (typed by the peer's schema) or raw JSON;
  * - Tab completion of commands, argument names and enum values from the peer's own
- *   `query-qmp-schema` (`shell-line.ts`);
+ *   `query-qmp-schema` (`shell-line.ts`), "did you mean" for an unknown command;
+ * - Ctrl-R searches the history (`reverse-search.ts`);
+ * - `-v` shows the JSON sent and received, `--log FILE` keeps it in a file, `-H` sends each line
+ *   as a human monitor (HMP) command, as QEMU's `qmp-shell` does;
+ * - `quit` is QMP's quit (it stops QEMU; asked first in a terminal); `exit` and Ctrl-D leave the
+ *   shell and QEMU running;
  * - history kept across runs in `$XDG_STATE_HOME/qmpkit/shell_history` (default
  *   `~/.local/state/qmpkit/shell_history`);
  * - results pretty-printed (coloured on a terminal), errors in one line;
@@ -12,11 +17,12 @@
  * - `help COMMAND`: the signature from the peer, the description from qmpkit's catalogue.
  *
  * Without a terminal (a pipe, a script) it reads lines, prints results and exits at the end of
- * input, so `printf 'query-status\n' | qmpkit shell vm.qmp` works.
+ * input, so `printf 'query-status\n' | qmpkit shell vm.qmp` works: results alone on stdout
+ * (events go to stderr when stdout is not a terminal), and exit status 1 when any command failed.
  *
  * @module
  */
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
@@ -32,6 +38,7 @@ import { stringifyJson } from "./json-text.js";
 import type { CommandContext } from "./context.js";
 import { singleTarget } from "./proxy-command.js";
 import { describeError } from "./report.js";
+import { installReverseSearch } from "./reverse-search.js";
 import { catalogueDocs, formatDoc } from "./schema-docs.js";
 import {
   completeLine,
@@ -40,6 +47,7 @@ import {
   parseShellLine,
   shellWords,
 } from "./shell-line.js";
+import { didYouMean } from "./suggest.js";
 import { positiveInteger } from "./usage-error.js";
 
 const examples = `
@@ -49,15 +57,20 @@ In the shell:
   blockdev-add driver=null-co node-name=n0 cache.direct=on
   {"execute": "query-name"}          raw JSON
   help set-action | help SHUTDOWN    signature and documentation of a command or event
+  help blockdev-add raw              one branch of a union (here driver=raw)
   commands [PREFIX]                  list the VM's commands
   events off | events on             hide or show events as they arrive
-  quit                               (or Ctrl-D)
-Tab completes command names, argument names and enum values from the VM's own schema.
-History is kept in $XDG_STATE_HOME/qmpkit/shell_history (default ~/.local/state/qmpkit).
+  exit                               leave the shell, QEMU keeps running (or Ctrl-D)
+  quit                               QMP's quit: stops QEMU (asks first in a terminal)
+Tab completes command names, argument names and enum values from the VM's own schema;
+Ctrl-R searches the history, kept in $XDG_STATE_HOME/qmpkit/shell_history
+(default ~/.local/state/qmpkit).
 
 Examples:
   $ qmpkit shell unix:/run/vm1.qmp
-  $ printf 'stop\\nquery-status\\n' | qmpkit shell /run/vm1.qmp`;
+  $ printf 'stop\\nquery-status\\n' | qmpkit shell /run/vm1.qmp    (exit 1 if one fails)
+  $ qmpkit shell -H /run/vm1.qmp                  HMP: info status, info block, …
+  $ qmpkit shell -v --log session.log /run/vm1.qmp`;
 
 /** The history file: `$XDG_STATE_HOME/qmpkit/shell_history`, else under `~/.local/state`. */
 export function historyFile(env: Readonly<Record<string, string | undefined>>): string {
@@ -66,6 +79,9 @@ export function historyFile(env: Readonly<Record<string, string | undefined>>): 
 }
 
 const HISTORY_SIZE = 1000;
+
+/** How long the shell waits for QEMU to close the connection after answering `quit` (ms). */
+const QUIT_CLOSE_WAIT_MS = 5_000;
 
 function loadHistory(file: string): string[] {
   try {
@@ -108,6 +124,19 @@ export function colorJson(text: string, enabled: boolean): string {
   );
 }
 
+/** Options of `shell`. */
+export interface ShellOptions {
+  readonly timeout: number;
+  readonly events: boolean;
+  readonly history: boolean;
+  /** Print the JSON sent (`>>`) and received (`<<`). */
+  readonly verbose?: boolean | undefined;
+  /** Append every message, both ways, to this file (created 0600). */
+  readonly log?: string | undefined;
+  /** Send lines as human monitor (HMP) commands through `human-monitor-command`. */
+  readonly hmp?: boolean | undefined;
+}
+
 export function registerShellCommand(program: Command, ctx: CommandContext): void {
   program
     .command("shell")
@@ -116,23 +145,51 @@ export function registerShellCommand(program: Command, ctx: CommandContext): voi
     .option("--timeout <ms>", "time to connect (ms)", positiveInteger("--timeout"), 5000)
     .option("--no-events", "do not print events as they arrive")
     .option("--no-history", "do not read or write the history file")
+    .option("-v, --verbose", "show the JSON sent (>>) and received (<<)")
+    .option("-l, --log <file>", "append every message, both ways, to FILE (created 0600)")
+    .option("-H, --hmp", "human monitor mode: each line is an HMP command (info status, …)")
     .addHelpText("after", examples)
-    .action(
-      async (target: string, opts: { timeout: number; events: boolean; history: boolean }) => {
-        ctx.exitCode = await runShell(ctx, target, opts);
-      },
-    );
+    .action(async (target: string, opts: ShellOptions) => {
+      ctx.exitCode = await runShell(ctx, target, opts);
+    });
 }
 
-/** Runs the shell; resolves with the exit status (1 when the connection was lost). */
+/** Opens the session log: private, as QMP lines can carry secrets. */
+function openLog(file: string): (direction: "in" | "out", text: string) => void {
+  const fd = openSync(file, "a", 0o600);
+  return (direction, text) => {
+    try {
+      const body = text.endsWith("\n") ? text : `${text}\n`;
+      writeSync(fd, `${direction === "out" ? ">>" : "<<"} ${body}`);
+    } catch {
+      // A full disk must not break the shell; the log is a record, not the session.
+    }
+  };
+}
+
+/**
+ * Runs the shell; resolves with the exit status: 1 when the connection was lost, or (without a
+ * terminal) when any command failed; else 0.
+ */
 export async function runShell(
   ctx: CommandContext,
   target: string,
-  opts: { timeout: number; events: boolean; history: boolean },
+  opts: ShellOptions,
 ): Promise<number> {
   const io = ctx.io;
   const address = singleTarget(target);
-  const client = await QmpClient.connect(address, { timeoutMs: opts.timeout, signal: io.signal });
+  const log = opts.log !== undefined ? openLog(opts.log) : undefined;
+  // -v shows the traffic once the shell is up (not the greeting or the schema it loads).
+  let showTraffic = false;
+  let printTraffic: (direction: "in" | "out", text: string) => void = () => {};
+  const client = await QmpClient.connect(address, {
+    timeoutMs: opts.timeout,
+    signal: io.signal,
+    onTraffic: (direction, text) => {
+      log?.(direction, text);
+      if (showTraffic) printTraffic(direction, text);
+    },
+  });
   const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
   const color = wantColor(io.stdout, io.env, ctx.color());
   const c = pc.createColors(color);
@@ -144,21 +201,26 @@ export async function runShell(
   } catch (error) {
     if (!isCommandError(error)) throw error;
   }
+  const hmp = opts.hmp === true;
   const histFile = historyFile(io.env);
   const rl: Interface = createInterface({
     input: io.stdin,
     output: io.stdout,
     terminal,
-    completer: (line: string) => completeLine(line, schema),
+    completer: (line: string) =>
+      hmp ? [[...shellWords].filter((w) => w.startsWith(line)), line] : completeLine(line, schema),
     history: opts.history && terminal ? loadHistory(histFile) : [],
     historySize: HISTORY_SIZE,
     removeHistoryDuplicates: true,
     tabSize: 4,
   });
   const v = client.greeting.version.qemu;
-  const promptText = () => `${c.bold("qmp")}${c.dim(`[${client.runState ?? "?"}]`)}> `;
+  const promptText = () =>
+    `${c.bold(hmp ? "hmp" : "qmp")}${c.dim(`[${client.runState ?? "?"}]`)}> `;
+  if (terminal) installReverseSearch(rl, promptText);
   let busy = false;
   let showEvents = opts.events;
+  let failures = 0;
   const formatter = new HumanEventFormatter({ color, showLabel: false });
 
   /** Prints a block of text above the line being typed, then redraws the prompt and the line. */
@@ -173,40 +235,135 @@ export async function runShell(
     }
   };
   const say = (text: string) => io.stdout.write(`${text}\n`);
+  // Without a terminal stdout carries results alone, so that a script can parse them.
+  const notice = terminal ? printAbove : (text: string) => io.stderr.write(`${text}\n`);
+  const fail = (text: string) => {
+    failures++;
+    say(c.red(text));
+  };
+  printTraffic = (direction, text) =>
+    notice(c.dim(`${direction === "out" ? ">>" : "<<"} ${text.replace(/\r?\n$/, "")}`));
 
   const removeEvents = client.on("*", (event) => {
-    if (showEvents) printAbove(formatter.event("", event as QmpEventMessage));
+    if (showEvents) notice(formatter.event("", event as QmpEventMessage));
   });
   if (terminal) {
     say(
       c.dim(
         `Connected to QEMU ${v.major}.${v.minor}.${v.micro}${client.greeting.version.package ? ` (${client.greeting.version.package})` : ""}; ` +
-          `${schema ? `${schema.commands.size} commands` : "no schema"}. Tab completes; 'help' for help; Ctrl-D quits.`,
+          `${schema ? `${schema.commands.size} commands` : "no schema"}${hmp ? "; HMP mode" : ""}. ` +
+          "Tab completes; Ctrl-R searches; 'help' for help; 'exit' or Ctrl-D leaves.",
       ),
     );
   }
 
   let lost: Error | undefined;
-  let lostNow = false;
+  let closing = false;
+  let quitSent = false;
   void client.closed.then((reason) => {
-    if (lostNow) return;
+    if (closing) return;
+    if (quitSent) {
+      // The peer went away because it was told to quit: the expected end, not a loss.
+      notice(c.dim("QEMU quit; the connection is closed"));
+      rl.close();
+      return;
+    }
     lost = reason ?? new Error("the connection closed");
-    printAbove(c.red(`connection lost: ${describeError(lost)}`));
+    notice(c.red(`connection lost: ${describeError(lost)}`));
     rl.close();
   });
 
+  /** `quit` stops QEMU: in a terminal the shell asks first and says how to leave instead. */
+  const confirmQuit = async (): Promise<boolean> => {
+    if (!terminal) return true;
+    const answer = await new Promise<string>((resolve) =>
+      rl.question(
+        "'quit' stops QEMU (QMP quit); 'exit' or Ctrl-D leaves the shell and keeps it running. Stop QEMU? [y/N] ",
+        resolve,
+      ),
+    );
+    return /^y(es)?$/i.test(answer.trim());
+  };
+
+  /** After `quit` is answered QEMU closes the connection: the lines after it are not sent. */
+  const quitDone = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, QUIT_CLOSE_WAIT_MS);
+      void client.closed.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+
+  const execute = async (
+    name: string,
+    args: Record<string, JsonValue> | undefined,
+  ): Promise<void> => {
+    if (name === "quit" && !(await confirmQuit())) return;
+    if (name === "quit") quitSent = true;
+    showTraffic = opts.verbose === true;
+    try {
+      const result = await client.execute(name, args, { signal: io.signal });
+      say(colorJson(stringifyJson(result, 2), color));
+      if (quitSent) await quitDone();
+    } catch (error) {
+      if (isCommandError(error)) {
+        const hint =
+          error.errorClass === "CommandNotFound" && schema
+            ? didYouMean(name, schema.commands.keys())
+            : "";
+        fail(`${error.errorClass}: ${error.desc}${hint}`);
+      } else if (quitSent && name === "quit") {
+        // QEMU may close before its reply to quit arrives (qmp-spec: quit).
+      } else if (!lost) fail(describeError(error));
+    } finally {
+      showTraffic = false;
+    }
+  };
+
+  /** HMP mode: the line as `human-monitor-command`, its output printed as QEMU wrote it. */
+  const executeHmp = async (line: string): Promise<void> => {
+    if (/^quit\b|^q$/.test(line.trim()) && !(await confirmQuit())) return;
+    if (/^quit\b|^q$/.test(line.trim())) quitSent = true;
+    showTraffic = opts.verbose === true;
+    try {
+      const output = await client.execute(
+        "human-monitor-command",
+        { "command-line": line },
+        { signal: io.signal },
+      );
+      if (typeof output === "string" && output !== "")
+        io.stdout.write(output.replace(/\r\n/g, "\n"));
+    } catch (error) {
+      if (isCommandError(error)) fail(`${error.errorClass}: ${error.desc}`);
+      else if (!quitSent && !lost) fail(describeError(error));
+    } finally {
+      showTraffic = false;
+    }
+  };
+
+  /** Runs one line; false when the shell should end. */
   const run = async (line: string): Promise<boolean> => {
     let parsed: ReturnType<typeof parseShellLine>;
     try {
       parsed = parseShellLine(line, schema);
     } catch (error) {
-      say(c.red(describeError(error)));
+      if (!hmp) {
+        fail(describeError(error));
+        return true;
+      }
+      parsed = { kind: "empty" };
+    }
+    if (hmp && (parsed.kind === "execute" || parsed.kind === "raw")) {
+      await executeHmp(line.trim());
       return true;
     }
     switch (parsed.kind) {
       case "empty":
+        if (hmp && line.trim() !== "" && !line.trim().startsWith("#"))
+          await executeHmp(line.trim());
         return true;
-      case "quit":
+      case "exit":
         return false;
       case "events":
         if (parsed.show !== undefined) showEvents = parsed.show;
@@ -219,24 +376,9 @@ export async function runShell(
         say(names.join("\n"));
         return true;
       }
-      case "help": {
-        if (parsed.command === undefined) {
-          say(examples.trim().split("\n\nExamples:")[0]!);
-          say(`Shell words: ${shellWords.join(", ")}`);
-          return true;
-        }
-        const signature = schema
-          ? (describeCommand(schema, parsed.command) ?? describeEvent(schema, parsed.command))
-          : undefined;
-        const doc = catalogueDocs().get(parsed.command);
-        if (!signature && !doc) {
-          say(c.red(`'${parsed.command}' is neither a command nor an event of this VM`));
-          return true;
-        }
-        if (signature) say(c.bold(signature));
-        if (doc) say(`\n${formatDoc(doc)}`);
+      case "help":
+        help(parsed.command, parsed.branch);
         return true;
-      }
       case "raw": {
         const value = parsed.value;
         if (
@@ -244,35 +386,49 @@ export async function runShell(
           typeof value.execute !== "string" ||
           (value.arguments !== undefined && !isJsonObject(value.arguments))
         ) {
-          say(c.red(`raw input must be {"execute": NAME, "arguments": {...}}`));
+          fail(`raw input must be {"execute": NAME, "arguments": {...}}`);
           return true;
         }
-        return execute(value.execute, isJsonObject(value.arguments) ? value.arguments : undefined);
+        await execute(value.execute, isJsonObject(value.arguments) ? value.arguments : undefined);
+        return true;
       }
       case "execute":
-        return execute(
+        await execute(
           parsed.command,
           Object.keys(parsed.args).length > 0 ? parsed.args : undefined,
         );
+        return true;
     }
   };
 
-  const execute = async (
-    name: string,
-    args: Record<string, JsonValue> | undefined,
-  ): Promise<boolean> => {
-    try {
-      const result = await client.execute(name, args, { signal: io.signal });
-      say(colorJson(stringifyJson(result, 2), color));
-    } catch (error) {
-      if (isCommandError(error)) say(c.red(`${error.errorClass}: ${error.desc}`));
-      else if (!lost) say(c.red(describeError(error)));
+  const help = (command: string | undefined, branch: string | undefined) => {
+    if (command === undefined) {
+      say(examples.trim().split("\n\nExamples:")[0]!);
+      say(`Shell words: ${shellWords.join(", ")}`);
+      return;
     }
-    return true;
+    const signature = schema
+      ? (describeCommand(schema, command, branch) ??
+        (branch === undefined ? describeEvent(schema, command) : undefined))
+      : undefined;
+    const doc = catalogueDocs().get(command);
+    if (!signature && branch !== undefined && schema?.commands.has(command)) {
+      fail(`'${branch}' is not a branch of ${command}'s arguments`);
+      return;
+    }
+    if (!signature && !doc) {
+      const names = schema ? [...schema.commands.keys(), ...schema.events.keys()] : [];
+      fail(
+        `'${command}' is neither a command nor an event of this VM${didYouMean(command, names)}`,
+      );
+      return;
+    }
+    if (signature) say(c.bold(signature));
+    if (doc) say(`\n${formatDoc(doc)}`);
   };
 
   // Ctrl-C in a terminal reaches readline, not the process: like a shell, it drops the line
-  // being typed and gives a fresh prompt (Ctrl-D or `quit` leave).
+  // being typed and gives a fresh prompt (Ctrl-D or `exit` leave).
   rl.on("SIGINT", () => {
     io.stdout.write("^C\n");
     rl.write(null, { ctrl: true, name: "u" });
@@ -285,11 +441,11 @@ export async function runShell(
     rl.setPrompt(promptText());
     if (terminal) rl.prompt();
     for await (const line of rl) {
-      if (opts.history && terminal && line.trim() !== "") saveHistoryLine(histFile, line);
+      if (opts.history && terminal && line.trim() !== "") saveHistoryLine(histFile, line.trimEnd());
       busy = true;
       const goOn = await run(line);
       busy = false;
-      if (!goOn || lost) break;
+      if (!goOn || lost || client.state === "closed") break;
       rl.setPrompt(promptText());
       if (terminal) rl.prompt();
     }
@@ -297,9 +453,10 @@ export async function runShell(
     io.signal.removeEventListener("abort", onAbort);
     removeEvents();
     rl.close();
-    lostNow = !lost;
+    closing = lost === undefined;
     await client.close();
   }
   if (terminal && !lost) say("");
-  return lost ? 1 : 0;
+  if (lost) return 1;
+  return !terminal && failures > 0 ? 1 : 0;
 }

@@ -5,7 +5,10 @@
  * - `COMMAND [key=value | key:=JSON ...]`: qmp-shell's shorthand, typed by the peer's schema
  *   (see `key-value.ts`); values may be quoted (`id="a b"`, `id='a b'`);
  * - raw JSON: `{"execute": "...", "arguments": {...}}` (or any JSON text: the peer judges it);
- * - a shell word: `help [COMMAND]`, `commands`, `events [on|off]`, `quit` / `exit`.
+ * - a shell word: `help [COMMAND [BRANCH]]`, `commands`, `events [on|off]`, `exit`.
+ *
+ * `quit` is QMP's `quit`, as in QMP itself and in QEMU's `qmp-shell`: it stops QEMU (the shell
+ * asks first when it runs in a terminal). `exit` and Ctrl-D leave the shell and QEMU running.
  *
  * Completion offers, from the peer's own `query-qmp-schema`: command names (and shell words) for
  * the first word; then the command's argument names as `name=` (nested members as `a.b=`), and
@@ -14,22 +17,26 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
-import type { PeerSchema } from "./introspection.js";
+import type { MemberInfo, PeerSchema } from "./introspection.js";
 import { parseJsonText, parseKeyValues } from "./key-value.js";
 import { UsageError } from "./usage-error.js";
 
 /** The words the shell itself understands. */
-export const shellWords = ["help", "commands", "events", "quit", "exit"] as const;
+export const shellWords = ["help", "commands", "events", "exit"] as const;
 
 /** What a line asks for. */
 export type ShellLine =
   | { readonly kind: "empty" }
   | { readonly kind: "execute"; readonly command: string; readonly args: JsonObject }
   | { readonly kind: "raw"; readonly value: JsonValue }
-  | { readonly kind: "help"; readonly command?: string | undefined }
+  | {
+      readonly kind: "help";
+      readonly command?: string | undefined;
+      readonly branch?: string | undefined;
+    }
   | { readonly kind: "commands"; readonly filter?: string | undefined }
   | { readonly kind: "events"; readonly show?: boolean | undefined }
-  | { readonly kind: "quit" };
+  | { readonly kind: "exit" };
 
 /** One word of a line, unquoted, with where it started. */
 export interface Token {
@@ -100,12 +107,11 @@ export function parseShellLine(line: string, schema?: PeerSchema | undefined): S
   const [first, ...rest] = tokens;
   if (first === undefined) return { kind: "empty" };
   switch (first) {
-    case "quit":
     case "exit":
-      return { kind: "quit" };
+      return { kind: "exit" };
     case "help":
     case "?":
-      return { kind: "help", command: rest[0] };
+      return { kind: "help", command: rest[0], branch: rest[1] };
     case "commands":
       return { kind: "commands", filter: rest[0] };
     case "events":
@@ -125,9 +131,30 @@ function matching(candidates: Iterable<string>, word: string): string[] {
 }
 
 /**
+ * Completions of a whole word (a command, a value): a unique one gets a trailing space, as a
+ * shell's does, so that the next word can be typed at once.
+ */
+function wholeWords(candidates: Iterable<string>, word: string): string[] {
+  const found = matching(candidates, word);
+  return found.length === 1 ? [`${found[0]} `] : found;
+}
+
+/** The `given` key=value map of the words before the cursor. */
+function givenValues(words: readonly Token[]): Map<string, JsonValue> {
+  const given = new Map<string, JsonValue>();
+  for (const t of words) {
+    const eq = t.text.indexOf("=");
+    if (eq > 0) given.set(t.text.slice(0, eq).replace(/:$/, ""), t.text.slice(eq + 1));
+  }
+  return given;
+}
+
+/**
  * Completes the word under the cursor (the end of `line`), readline style: the candidates, and
  * the text they replace. Command names first; then `name=` for the command's arguments
- * (nested objects as `name.` to go on); after `name=`, enum values and booleans.
+ * (nested objects as `name.` to go on, and both for a member that takes an object or a
+ * scalar, such as `file` of `blockdev-add`); after `name=`, enum values and booleans. A unique
+ * command name or value is completed with a trailing space.
  */
 export function completeLine(line: string, schema: PeerSchema | undefined): [string[], string] {
   let tokens: Token[];
@@ -141,21 +168,28 @@ export function completeLine(line: string, schema: PeerSchema | undefined): [str
   const before = endsInSpace ? tokens : tokens.slice(0, -1);
   if (line.trimStart().startsWith("{")) return [[], current];
   const commandNames = schema ? schema.commandNames() : [];
-  if (before.length === 0) return [matching([...commandNames, ...shellWords], current), current];
+  if (before.length === 0) return [wholeWords([...commandNames, ...shellWords], current), current];
   const command = before[0]!.text;
   if (command === "help" || command === "?") {
     const names = [...commandNames, ...(schema ? schema.eventNames() : [])];
-    return before.length === 1 ? [matching(names, current), current] : [[], current];
+    if (before.length === 1) return [wholeWords(names, current), current];
+    const info = schema?.commands.get(before[1]!.text);
+    const union = info && before.length === 2 ? schema?.branchesOf(info.argType) : undefined;
+    return [
+      union
+        ? wholeWords(
+            union.branches.map(([c]) => c),
+            current,
+          )
+        : [],
+      current,
+    ];
   }
   if (command === "events")
-    return before.length === 1 ? [matching(["on", "off"], current), current] : [[], current];
+    return before.length === 1 ? [wholeWords(["on", "off"], current), current] : [[], current];
   if (!schema?.commands.has(command)) return [[], current];
   const argType = schema.commands.get(command)!.argType;
-  const given = new Map<string, JsonValue>();
-  for (const t of before.slice(1)) {
-    const eq = t.text.indexOf("=");
-    if (eq > 0) given.set(t.text.slice(0, eq).replace(/:$/, ""), t.text.slice(eq + 1));
-  }
+  const given = givenValues(before.slice(1));
   const eq = current.indexOf("=");
   if (eq > 0) {
     // A value: the member's enum values, or booleans.
@@ -173,7 +207,7 @@ export function completeLine(line: string, schema: PeerSchema | undefined): [str
     }
     if (schema.jsonTypesOf(type).includes("boolean")) values.push("true", "false");
     return [
-      matching(
+      wholeWords(
         values.map((v) => `${key}=${v}`),
         current,
       ),
@@ -185,7 +219,7 @@ export function completeLine(line: string, schema: PeerSchema | undefined): [str
   const prefix = dot >= 0 ? current.slice(0, dot) : "";
   const parentType = prefix === "" ? argType : schema.typeAtPath(argType, prefix.split("."), given);
   if (parentType === undefined) return [[], current];
-  const tagOf = schema.type(parentType);
+  const tagOf = schema.type(schema.objectBranchOf(parentType) ?? parentType);
   const tagKey =
     tagOf?.meta === "object" && tagOf.tag !== undefined
       ? prefix
@@ -194,28 +228,59 @@ export function completeLine(line: string, schema: PeerSchema | undefined): [str
       : undefined;
   const tagValue = tagKey !== undefined ? given.get(tagKey) : undefined;
   const members = schema.membersOf(parentType, typeof tagValue === "string" ? tagValue : undefined);
-  const candidates = members
-    .map((m) => {
-      const full = prefix ? `${prefix}.${m.name}` : m.name;
-      const isObject = schema.jsonTypesOf(m.type).every((t) => t === "object");
-      return isObject ? `${full}.` : `${full}=`;
-    })
-    .filter((c) => !given.has(c.slice(0, -1)));
+  const candidates = members.flatMap((m) => {
+    const full = prefix ? `${prefix}.${m.name}` : m.name;
+    if (given.has(full)) return [];
+    const types = schema.jsonTypesOf(m.type);
+    const object = types.includes("object") ? [`${full}.`] : [];
+    const scalar = types.some((t) => t !== "object") ? [`${full}=`] : [];
+    return [...object, ...scalar];
+  });
   return [matching(candidates, current), current];
 }
 
+/** The widest a branch summary line of `help` grows before it is cut with `…`. */
+const BRANCH_LINE_WIDTH = 100;
+
+function memberLine(schema: PeerSchema, m: MemberInfo): string {
+  return `  ${m.optional ? `[${m.name}]` : m.name}: ${schema.describeType(m.type)}`;
+}
+
 /**
- * A command's usage from the peer's schema: `name arg=<type> [opt=<type>] -> <returns>`, one
- * argument per line when there are several.
+ * A command's usage from the peer's schema: `name ARGS -> <returns>`, then one argument per
+ * line. A union's arguments (`blockdev-add`: `driver` selects the branch) show the common
+ * members, then one line per tag value naming that branch's own members; with `branch`, that
+ * branch's members in full instead. Undefined when the peer has no such command (or, with
+ * `branch`, no such branch).
  */
-export function describeCommand(schema: PeerSchema, command: string): string | undefined {
+export function describeCommand(
+  schema: PeerSchema,
+  command: string,
+  branch?: string | undefined,
+): string | undefined {
   const info = schema.commands.get(command);
   if (!info) return undefined;
-  const args = schema.argumentsOf(command);
+  const union = schema.branchesOf(info.argType);
+  const common = union
+    ? (schema.type(info.argType) as { members: readonly MemberInfo[] }).members
+    : schema.argumentsOf(command);
   const ret = info.retType ? schema.describeType(info.retType) : "{}";
-  const lines = [`${command}${args.length === 0 ? "" : " ARGS"}  ->  ${ret}`];
-  for (const m of args) {
-    lines.push(`  ${m.optional ? `[${m.name}]` : m.name}: ${schema.describeType(m.type)}`);
+  const lines = [`${command}${common.length === 0 && !union ? "" : " ARGS"}  ->  ${ret}`];
+  for (const m of common) lines.push(memberLine(schema, m));
+  if (union && branch !== undefined) {
+    const members = union.branches.find(([c]) => c === branch)?.[1];
+    if (members === undefined) return undefined;
+    lines.push(`  with ${union.tag}=${branch}:${members.length === 0 ? " (no more members)" : ""}`);
+    for (const m of members) lines.push(`  ${memberLine(schema, m)}`);
+  } else if (union) {
+    lines.push(`  and per ${union.tag} ('help ${command} ${union.tag.toUpperCase()}' shows one):`);
+    for (const [c, members] of union.branches) {
+      const names = members.map((m) => (m.optional ? `[${m.name}]` : m.name)).join(" ");
+      const line = `    ${c}: ${names === "" ? "-" : names}`;
+      lines.push(
+        line.length > BRANCH_LINE_WIDTH ? `${line.slice(0, BRANCH_LINE_WIDTH - 1)}…` : line,
+      );
+    }
   }
   const flags = [info.allowOob ? "allow-oob" : "", ...info.features].filter((s) => s !== "");
   if (flags.length > 0) lines.push(`  (${flags.join(", ")})`);

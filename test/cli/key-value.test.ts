@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import { PeerSchema } from "../../src/cli/introspection.js";
-import { parseJsonText, parseKeyValues } from "../../src/cli/key-value.js";
+import { parseJsonText, parseKeyValues, parseSize } from "../../src/cli/key-value.js";
 
 /** A small introspection answer shaped like QEMU's (masked type names, builtins by name). */
 const schema = new PeerSchema([
@@ -138,5 +138,34 @@ suite("key=value arguments", () => {
       a: 9007199254740993n,
       b: "9007199254740993",
     });
+  });
+});
+
+suite("key=value conveniences", () => {
+  test("should read QEMU's size suffixes for integer members", () => {
+    assert.deepEqual(parseKeyValues(["level=1G"], typing), { level: 1073741824 });
+    assert.deepEqual(parseKeyValues(["level=1.5k"], typing), { level: 1536 });
+    assert.deepEqual(parseKeyValues(["level=512B"], typing), { level: 512 });
+    assert.deepEqual(parseKeyValues(["level=8E"], typing), { level: 2n ** 63n });
+    // The alternate of int and str keeps a suffixed word as the integer it spells.
+    assert.deepEqual(parseKeyValues(["either=4M"], typing), { either: 4194304 });
+    // A string member keeps the text; a fraction of a byte is no size.
+    assert.deepEqual(parseKeyValues(["id=1G"], typing), { id: "1G" });
+    assert.throws(() => parseKeyValues(["level=0.3b"], typing), /'level' expects an integer/);
+  });
+
+  test("should make a one-element list of a single word", () => {
+    assert.deepEqual(parseKeyValues(["list=7"], typing), { list: [7] });
+    assert.deepEqual(parseKeyValues(["list=[1,2]"], typing), { list: [1, 2] });
+    assert.throws(() => parseKeyValues(["list=x"], typing), /'list' expects an integer/);
+  });
+
+  test("should parse sizes as qemu_strtosz does", () => {
+    assert.equal(parseSize("0k"), 0);
+    assert.equal(parseSize("2T"), 2 * 1024 ** 4);
+    assert.equal(parseSize("12"), undefined, "a bare number is an integer, not a size here");
+    assert.equal(parseSize("1.5"), undefined);
+    assert.equal(parseSize("17E"), undefined, "above UINT64_MAX");
+    assert.equal(parseSize("1Q"), undefined);
   });
 });

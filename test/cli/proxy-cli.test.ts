@@ -110,14 +110,21 @@ suite("proxy command", () => {
       assert.ok(isCommandError(notSent), String(notSent));
       assert.match(notSent.desc, /'query-name' was not sent$/);
       await client.closed;
+      // While QEMU is away a client is greeted and told so, not left to time out.
+      const early = await QmpClient.connect(`unix:${shared}`, {
+        timeoutMs: 5_000,
+        trackRunState: false,
+      });
+      const refused = await early.execute("query-name").then(
+        () => assert.fail("query-name cannot run while the upstream is away"),
+        (e: unknown) => e,
+      );
+      assert.ok(isCommandError(refused), String(refused));
+      assert.match(refused.desc, /is not connected, lost .* ago; the proxy is reconnecting/);
+      await early.close();
       server = hanging();
       await server.listen(`unix:${upstream}`);
-      await waitForOutput(
-        proxy,
-        (s) => s.includes("upstream unix:") && s.includes("connected"),
-        15_000,
-        "stderr",
-      );
+      await waitForOutput(proxy, (s) => s.includes("is back after"), 15_000, "stderr");
       client = await QmpClient.connect(`unix:${shared}`, {
         timeoutMs: 5_000,
         trackRunState: false,
@@ -126,8 +133,13 @@ suite("proxy command", () => {
     } finally {
       await client?.close();
       proxy.kill("SIGINT");
-      await proxyDone;
+      const done = await proxyDone;
       await server.close();
+      // One line when the upstream went, one when it came back, none per failed attempt.
+      assert.equal(done.stderr.match(/ lost: /g)?.length, 1, done.stderr);
+      assert.equal(done.stderr.match(/is back after/g)?.length, 1, done.stderr);
+      assert.doesNotMatch(done.stderr, /reconnecting to .* failed/);
+      assert.match(done.stderr, /shutting down: closing \d+ clients? and the connection to /);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -15,12 +15,14 @@ const upstreamGreeting = {
 function harness(options: { maxInFlight?: number; text?: boolean } = {}) {
   const upstream: JsonObject[] = [];
   const log: string[] = [];
+  const clock = { ms: 0 };
   const core = new ProxyCore({
     upstream: { send: (m) => upstream.push(m) },
     orderKeys: qdictKeyOrder,
     upstreamName: "unix:/vm.qmp",
     log: (l) => log.push(l),
     maxInFlight: options.maxInFlight ?? 1,
+    now: () => clock.ms,
   });
   const client = () => {
     const received: JsonObject[] = [];
@@ -59,7 +61,7 @@ function harness(options: { maxInFlight?: number; text?: boolean } = {}) {
     assert.ok(request, "a request should be in flight upstream");
     core.upstreamMessage({ ...reply, id: request.id as JsonValue });
   };
-  return { core, upstream, log, client, answer };
+  return { core, upstream, log, client, answer, clock };
 }
 
 suite("proxy core", () => {
@@ -229,11 +231,28 @@ suite("proxy core", () => {
     ]);
     assert.ok(a.closed() && b.closed());
     assert.equal(h.core.clientsConnected, 0);
-    // A client arriving now waits for its greeting until the upstream is back.
+    // A client arriving now is greeted with the last greeting, may negotiate, and is told at
+    // once that the upstream is away; once it is back, its commands go through.
+    h.clock.ms += 12_300;
     const c = h.client();
-    assert.deepEqual(c.received, []);
+    assert.equal(c.received.length, 1, "greeted");
+    c.write('{"execute":"qmp_capabilities"}');
+    c.write('{"execute":"query-status","id":1}');
+    assert.deepEqual(c.received.slice(1), [
+      { return: {} },
+      {
+        id: 1,
+        error: {
+          class: "GenericError",
+          desc: "qmpkit proxy: QEMU at unix:/vm.qmp is not connected, lost 12 s ago; the proxy is reconnecting; 'query-status' was not sent",
+        },
+      },
+    ]);
+    h.clock.ms += 2_000;
     h.core.upstreamConnected(upstreamGreeting);
-    assert.equal(c.received.length, 1);
+    assert.equal(h.log.at(-1), "upstream unix:/vm.qmp is back after 14 s");
+    c.write('{"execute":"query-status","id":2}');
+    assert.equal(h.upstream.at(-1)?.execute, "query-status");
   });
 
   test("should drop a reply whose client left, and go on with the next", () => {

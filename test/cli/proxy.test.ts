@@ -86,6 +86,9 @@ suite("proxy against real QEMU", () => {
       }
       rmSync(upstreamPath, { force: true });
       qemu = await startQemu({ socketPath: upstreamPath });
+      // A client that came now would be told QEMU is away: wait until the proxy is back.
+      for (let i = 0; !proxy.upstreamReady && i < 200; i++)
+        await new Promise((r) => setTimeout(r, 50));
       const d = await RawQmp.connect(proxyPath);
       clients.push(d);
       assert.match((await d.nextLine(10_000))!, greetingLine);

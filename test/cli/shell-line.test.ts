@@ -56,7 +56,15 @@ const schema = new PeerSchema([
   },
   { name: "4", "meta-type": "object", members: [{ name: "direct", type: "bool", default: null }] },
   { name: "5", "meta-type": "object", members: [{ name: "filename", type: "str" }] },
-  { name: "6", "meta-type": "object", members: [{ name: "file", type: "str" }] },
+  {
+    name: "6",
+    "meta-type": "object",
+    members: [
+      { name: "file", type: "str" },
+      { name: "backing", type: "7", default: null },
+    ],
+  },
+  { name: "7", "meta-type": "alternate", members: [{ type: "3" }, { type: "str" }] },
   { name: "10", "meta-type": "enum", values: ["pause", "shutdown", "exit-failure", "none"] },
   { name: "11", "meta-type": "enum", values: ["poweroff", "pause"] },
   { name: "12", "meta-type": "enum", values: ["file", "qcow2"] },
@@ -97,10 +105,18 @@ suite("shell line parsing", () => {
     assert.deepEqual(parseShellLine("help query-status"), {
       kind: "help",
       command: "query-status",
+      branch: undefined,
+    });
+    assert.deepEqual(parseShellLine("help blockdev-add raw"), {
+      kind: "help",
+      command: "blockdev-add",
+      branch: "raw",
     });
     assert.deepEqual(parseShellLine("events off"), { kind: "events", show: false });
     assert.deepEqual(parseShellLine("  # a comment"), { kind: "empty" });
-    assert.deepEqual(parseShellLine("quit"), { kind: "quit" });
+    assert.deepEqual(parseShellLine("exit"), { kind: "exit" });
+    // `quit` is QMP's command (it stops QEMU), as in QMP and qmp-shell: not a shell word.
+    assert.deepEqual(parseShellLine("quit"), { kind: "execute", command: "quit", args: {} });
     assert.throws(() => parseShellLine("{nope"), /invalid JSON/);
     assert.throws(() => parseShellLine("events maybe"), /events takes 'on' or 'off', not 'maybe'/);
   });
@@ -109,8 +125,10 @@ suite("shell line parsing", () => {
 suite("shell completion", () => {
   test("should complete command names and shell words", () => {
     assert.deepEqual(completeLine("query-", schema), [["query-name", "query-status"], "query-"]);
-    assert.deepEqual(completeLine("he", schema), [["help"], "he"]);
-    assert.deepEqual(completeLine("help query-s", schema), [["query-status"], "query-s"]);
+    // A unique command name is completed with a trailing space, ready for the arguments.
+    assert.deepEqual(completeLine("he", schema), [["help "], "he"]);
+    assert.deepEqual(completeLine("help query-s", schema), [["query-status "], "query-s"]);
+    assert.deepEqual(completeLine("quer", schema), [["query-name", "query-status"], "quer"]);
   });
 
   test("should complete argument names, leaving out those given", () => {
@@ -128,7 +146,7 @@ suite("shell completion", () => {
   });
 
   test("should complete enum and boolean values", () => {
-    assert.deepEqual(completeLine("set-action panic=p", schema), [["panic=pause"], "panic=p"]);
+    assert.deepEqual(completeLine("set-action panic=p", schema), [["panic=pause "], "panic=p"]);
     assert.deepEqual(completeLine("blockdev-add read-only=", schema), [
       ["read-only=false", "read-only=true"],
       "read-only=",
@@ -151,5 +169,66 @@ suite("shell completion", () => {
     );
     assert.equal(describeEvent(schema, "STOP"), "event STOP (no data)");
     assert.deepEqual(completeLine("help S", schema), [["SHUTDOWN", "STOP"], "S"]);
+  });
+
+  test("should complete the members of an alternate's object branch, and its scalar", () => {
+    // `file` of the qcow2 branch is a BlockdevRef-like alternate: options, or a node name.
+    const [candidates] = completeLine("blockdev-add driver=qcow2 backing", schema);
+    assert.deepEqual(candidates, ["backing.", "backing="]);
+    // Until its driver is given, the nested options offer every branch's members.
+    assert.deepEqual(completeLine("blockdev-add driver=qcow2 backing.", schema)[0], [
+      "backing.backing.",
+      "backing.backing=",
+      "backing.cache.",
+      "backing.driver=",
+      "backing.file=",
+      "backing.filename=",
+      "backing.node-name=",
+      "backing.read-only=",
+    ]);
+    assert.deepEqual(completeLine("blockdev-add driver=qcow2 backing.driver=f", schema)[0], [
+      "backing.driver=file ",
+    ]);
+    assert.deepEqual(
+      completeLine("blockdev-add driver=qcow2 backing.driver=file backing.f", schema)[0],
+      ["backing.filename="],
+    );
+  });
+
+  test("should complete a union's branches after help COMMAND", () => {
+    assert.deepEqual(completeLine("help blockdev-add q", schema), [["qcow2 "], "q"]);
+    assert.deepEqual(completeLine("help set-action p", schema), [[], "p"]);
+  });
+
+  test("should describe a union by its common members and one line per branch", () => {
+    assert.equal(
+      describeCommand(schema, "blockdev-add"),
+      [
+        "blockdev-add ARGS  ->  {}",
+        "  driver: 'file'|'qcow2'",
+        "  [node-name]: str",
+        "  [read-only]: bool",
+        "  [cache]: { direct?: bool }",
+        "  and per driver ('help blockdev-add DRIVER' shows one):",
+        "    file: filename",
+        "    qcow2: file [backing]",
+        "  (allow-oob)",
+      ].join("\n"),
+    );
+    assert.equal(
+      describeCommand(schema, "blockdev-add", "qcow2"),
+      [
+        "blockdev-add ARGS  ->  {}",
+        "  driver: 'file'|'qcow2'",
+        "  [node-name]: str",
+        "  [read-only]: bool",
+        "  [cache]: { direct?: bool }",
+        "  with driver=qcow2:",
+        "    file: str",
+        "    [backing]: { driver: 'file'|'qcow2', node-name?: str, read-only?: bool, cache?: { direct?: bool }, … per driver } or str",
+        "  (allow-oob)",
+      ].join("\n"),
+    );
+    assert.equal(describeCommand(schema, "blockdev-add", "vmdk"), undefined);
   });
 });

@@ -185,25 +185,56 @@ suite("shell in a terminal", () => {
           (s) => s.includes("GenericError: Parameter 'panic' does not accept value 'bogus'"),
           "the QMP error",
         );
+        // `quit` is QMP's quit: the shell asks before it stops QEMU; no keeps both running.
         term.type("quit", "Enter");
+        await term.waitFor((s) => s.includes("Stop QEMU? [y/N]"), "the question");
+        term.type("n", "Enter");
+        await term.waitFor(() => term.lastLine() === "qmp[running]>", "the prompt again");
+        term.type("exit", "Enter");
         for (let i = 0; term.alive() && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
-        assert.ok(!term.alive(), "quit should end the shell");
+        assert.ok(!term.alive(), "exit should end the shell");
+        await other.drain();
+        other.send('{"execute":"query-status","id":"alive"}');
+        assert.match((await other.nextLine()) ?? "", /"id": "alive"/, "QEMU keeps running");
         const historyPath = join(dir, "state", "qmpkit", "shell_history");
         assert.equal(statSync(historyPath).mode & 0o777, 0o600, "the history is private");
         const history = readFileSync(historyPath, "utf8");
         assert.match(
           history,
-          /^query-status\n.*set-action panic=pause\nquery-name\nhelp set-action\nset-action panic=bogus\nquit\n$/s,
+          /^query-status\n.*set-action panic=pause\nquery-name\nhelp set-action\nset-action panic=bogus\nquit\nexit\n$/s,
         );
 
         // History survives: a new shell recalls the previous commands with Up.
         term.close();
         term = new Terminal(shell(), env);
         await term.waitFor((s) => s.includes("qmp[running]>"), "the second prompt");
-        term.type("", "Up", "Up");
+        term.type("", "Up", "Up", "Up");
         await term.waitFor(
           () => term.lastLine() === "qmp[running]> set-action panic=bogus",
           "history recall",
+        );
+        term.type("", "C-u");
+
+        // Ctrl-R searches the history: newest match first, Ctrl-R again for older, Enter runs.
+        term.type("", "C-r");
+        await term.waitFor(() => term.lastLine() === "(reverse-i-search)'':", "the search prompt");
+        term.type("panic");
+        await term.waitFor(
+          () => term.lastLine() === "(reverse-i-search)'panic': set-action panic=bogus",
+          "the newest match",
+        );
+        term.type("", "C-r");
+        await term.waitFor(
+          () => term.lastLine() === "(reverse-i-search)'panic': set-action panic=pause",
+          "the older match",
+        );
+        term.type("", "Enter");
+        await term.waitFor((s) => /> set-action panic=pause\n\{\}\n/.test(s), "the match run");
+        // A union's help: the common members and one line per driver, not every branch flattened.
+        term.type("help blockdev-add", "Enter");
+        await term.waitFor(
+          (s) => s.includes("    raw: file [offset] [size]") && s.includes("    vvfat: dir"),
+          "the union's help",
         );
       } finally {
         term.close();
@@ -224,9 +255,9 @@ suite("shell without a terminal", () => {
       const r = await runCli(["shell", join(dir, "vm.qmp")], {
         input: 'query-name\n{"execute": "cont"}\nquery-status\nset-action panic=nope\nstop extra\n',
       });
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.status, 1, "two lines failed");
       assert.match(r.stdout, /"name": "piped"/);
-      assert.match(r.stdout, /RESUME/);
+      assert.match(r.stderr, /RESUME/, "events go to stderr when stdout is not a terminal");
       assert.match(r.stdout, /"status": "running"/);
       assert.match(r.stdout, /GenericError: Parameter 'panic' does not accept value 'nope'/);
       assert.match(r.stdout, /invalid argument 'extra': expected key=value/);
@@ -235,4 +266,52 @@ suite("shell without a terminal", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+suite("shell in a script, against real QEMU", () => {
+  test(
+    "should keep stdout for results, log the traffic, speak HMP, fail on a failed command, quit QEMU",
+    realQemuTest(),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "qmpkit-shell-script-"));
+      const qemu = await startQemu();
+      try {
+        const log = join(dir, "session.log");
+        const r = await runCli(["shell", "-v", "--log", log, qemu.socketPath], {
+          input: "cont\nquery-stauts\nquery-status\n",
+        });
+        assert.equal(r.status, 1, "a failed command makes the script fail");
+        // Results alone on stdout; the event and the traffic on stderr.
+        assert.doesNotMatch(r.stdout, /RESUME|>>/);
+        assert.match(r.stdout, /"status": "running"/);
+        assert.match(
+          r.stdout,
+          /CommandNotFound: The command query-stauts has not been found \(did you mean [^)]*query-status/,
+        );
+        assert.match(r.stderr, /RESUME/);
+        assert.match(r.stderr, />> \{"execute":"cont"/);
+        assert.match(r.stderr, /<< \{"return": \{\}/);
+        assert.equal(statSync(log).mode & 0o777, 0o600, "the log is private");
+        const logged = readFileSync(log, "utf8");
+        assert.match(logged, /^<< \{"QMP": \{"version"/, "the greeting first");
+        assert.match(logged, />> \{"execute":"query-status"/);
+
+        const hmp = await runCli(["shell", "-H", qemu.socketPath], {
+          input: "info status\nstop\ninfo status\n",
+        });
+        assert.equal(hmp.status, 0, hmp.stderr);
+        assert.match(hmp.stdout, /VM status: running\n/);
+        assert.match(hmp.stdout, /VM status: paused\n/);
+
+        // Without a terminal `quit` is QMP's quit, as in qmp-shell: QEMU stops, the shell ends.
+        const quit = await runCli(["shell", qemu.socketPath], { input: "quit\nquery-status\n" });
+        assert.equal(quit.status, 0, quit.stderr);
+        await qemu.exited;
+        assert.match(quit.stderr, /QEMU quit/);
+      } finally {
+        await qemu.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
