@@ -12,6 +12,10 @@ for (const layer of ["base", "schema", "generated", "wire", "client", "server", 
   const module = await import(`qmpkit/${layer}`);
   assert.ok(Object.keys(module).length > 0, `qmpkit/${layer} exports something`);
 }
+for (const release of ["7.2", "10.0"]) {
+  const module = await import(`qmpkit/qemu/${release}`);
+  assert.ok(Array.isArray(module.qmpCommandNames), `qmpkit/qemu/${release} lists its commands`);
+}
 const help = execFileSync(process.execPath, ["bin/qmpkit.js", "--help"], { encoding: "utf8" });
 assert.match(help, /^Usage: qmpkit /);
 const version = execFileSync(process.execPath, ["bin/qmpkit-qemu.js", "-version"], {

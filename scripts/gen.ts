@@ -5,21 +5,26 @@
  * The work is `generateFromCatalogue()` (also used by `check-generated.ts`); this file writes.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { isSchemaError } from "../src/base/errors.js";
 import { formatSchemaError } from "../src/schema/source.js";
 import { generatedDir, generateFromCatalogue, readFileAtRevision } from "./generate-catalogue.js";
+import { generateReleaseTypes } from "./release-schemas.js";
 
 const at = process.argv.indexOf("--from-git");
 const revision = at >= 0 ? process.argv[at + 1] : undefined;
 if (at >= 0 && revision === undefined) throw new Error("--from-git needs a revision, e.g. HEAD");
 
 try {
-  const files = generateFromCatalogue(
-    revision === undefined ? undefined : readFileAtRevision(revision),
-  );
-  mkdirSync(generatedDir, { recursive: true });
-  for (const f of files) writeFileSync(join(generatedDir, f.name), f.content());
+  const files = [
+    ...generateFromCatalogue(revision === undefined ? undefined : readFileAtRevision(revision)),
+    // Every command and event of the recorded QEMU releases (schema/releases/).
+    ...generateReleaseTypes(),
+  ];
+  for (const f of files) {
+    mkdirSync(dirname(join(generatedDir, f.name)), { recursive: true });
+    writeFileSync(join(generatedDir, f.name), f.content());
+  }
   console.log(`generated ${files.map((f) => join(generatedDir, f.name)).join(", ")}`);
 } catch (e) {
   if (!isSchemaError(e)) throw e;

@@ -15,6 +15,7 @@ const rank: Record<string, number> = {
   base: 0,
   schema: 1,
   generated: 2,
+  qemu: 2,
   wire: 3,
   client: 4,
   server: 4,

@@ -84,7 +84,13 @@ void suite("qmpkit schema", () => {
       );
       assert.match(out, /wrote .*types\.ts/);
       const types = readFileSync(join(dir, "b", "types.ts"), "utf8");
-      assert.match(types, /"draw": \{ args: DrawArguments; returns: Type1 \};/);
+      // Masked type names are named from their place, never `TypeN`.
+      assert.match(types, /"draw": \{ args: DrawArguments; returns: DrawResult \};/);
+      assert.doesNotMatch(types, /\bType\d+\b/);
+      assert.match(
+        types,
+        /^\/\/ Do not edit: regenerate with `qmpkit schema gen --from-introspection .*reply\.json`\.$/m,
+      );
       assert.match(readFileSync(join(dir, "b", "validators.ts"), "utf8"), /from "qmpkit\/schema";/);
       await assert.rejects(
         run("schema", "gen", "--out", dir),

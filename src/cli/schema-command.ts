@@ -180,9 +180,19 @@ export function registerSchemaCommands(program: Command): Command {
         }
         source = file;
       }
+      const shown = relative(process.cwd(), source) || source;
       const files = generateTypeScript(model, {
-        source: relative(process.cwd(), source) || source,
+        source: shown,
         runtimeImport: "package",
+        regenerate:
+          opts.qapiDir !== undefined
+            ? `regenerate with \`qmpkit schema gen --qapi-dir ${opts.qapiDir}\``
+            : `regenerate with \`qmpkit schema gen --from-introspection ${shown}\``,
+        ...(opts.fromIntrospection !== undefined
+          ? {
+              description: `Every command and event of the QEMU whose query-qmp-schema answer is ${shown}; QEMU masks the names of its types, so they are named here from where they are used (a command's Arguments and Result, an event's EventData, then member and branch names).`,
+            }
+          : {}),
       });
       mkdirSync(opts.out, { recursive: true });
       for (const f of files) writeFileSync(join(opts.out, f.name), f.content());

@@ -38,16 +38,39 @@ export interface QmpTimestamp {
   readonly microseconds: number;
 }
 
-/** Event names the generated schema knows. */
-export type KnownEventName = keyof QmpEventMap & string;
+/**
+ * What a client is typed by: a map of commands (`{ args, returns }` per name) and a map of events
+ * (data per name). A typing with `open: true` also accepts any other name, untyped; without it
+ * only its own names compile.
+ */
+export interface QmpTyping {
+  readonly commands: object;
+  readonly events: object;
+  readonly open?: true | undefined;
+}
 
-/** An event name: a known one (with autocompletion) or any other string. */
-export type EventName = KnownEventName | (string & {});
+/**
+ * The default typing: qmpkit's catalogue, open (real QEMUs have commands and events the
+ * catalogue does not describe). For the whole of one release, closed, use `qmpkit/qemu/7.2`'s
+ * `Qemu7_2` or `qmpkit/qemu/10.0`'s `Qemu10_0`.
+ */
+export interface CatalogueTyping {
+  readonly commands: QmpCommandMap;
+  readonly events: QmpEventMap;
+  readonly open: true;
+}
 
-/** The data of event `N`: generated for known names, plain JSON (or absent) otherwise. */
-export type EventData<N extends string> = N extends KnownEventName
-  ? QmpEventMap[N]
-  : JsonObject | undefined;
+/** Event names the typing knows. */
+export type KnownEventName<T extends QmpTyping = CatalogueTyping> = keyof T["events"] & string;
+
+/** An event name: a known one (with autocompletion), or, in an open typing, any other string. */
+export type EventName<T extends QmpTyping = CatalogueTyping> = T extends { open: true }
+  ? KnownEventName<T> | (string & {})
+  : KnownEventName<T>;
+
+/** The data of event `N`: as typed for known names, plain JSON (or absent) otherwise. */
+export type EventData<N extends string, T extends QmpTyping = CatalogueTyping> =
+  N extends KnownEventName<T> ? T["events"][N & keyof T["events"]] : JsonObject | undefined;
 
 /**
  * One QMP event (§1.6). `data` is `undefined` for events without data (STOP, RESUME, …), as QEMU
@@ -60,33 +83,39 @@ export interface QmpEvent<N extends string = string, D = EventData<N>> {
 }
 
 /** The typed event union for a set of names (distributes over the union `N`). */
-export type QmpEventOf<N extends string> = N extends unknown ? QmpEvent<N> : never;
+export type QmpEventOf<N extends string, T extends QmpTyping = CatalogueTyping> = N extends unknown
+  ? QmpEvent<N, EventData<N, T>>
+  : never;
 
-/** Command names the generated schema knows. */
-export type KnownCommandName = keyof QmpCommandMap & string;
+/** Command names the typing knows. */
+export type KnownCommandName<T extends QmpTyping = CatalogueTyping> = keyof T["commands"] & string;
 
-/** A command name: a known one (with autocompletion) or any other string. */
-export type CommandName = KnownCommandName | (string & {});
+/** A command name: a known one (with autocompletion), or, in an open typing, any other string. */
+export type CommandName<T extends QmpTyping = CatalogueTyping> = T extends { open: true }
+  ? KnownCommandName<T> | (string & {})
+  : KnownCommandName<T>;
 
-/** The arguments of command `K`: generated for known names, any JSON object otherwise. */
-export type CommandArgs<K extends string> = K extends KnownCommandName
-  ? QmpCommandMap[K] extends { args: infer A }
-    ? A
-    : JsonObject
-  : JsonObject;
+/** The arguments of command `K`: as typed for known names, any JSON object otherwise. */
+export type CommandArgs<K extends string, T extends QmpTyping = CatalogueTyping> =
+  K extends KnownCommandName<T>
+    ? T["commands"][K & keyof T["commands"]] extends { args: infer A }
+      ? A
+      : JsonObject
+    : JsonObject;
 
-/** What command `K` returns: generated for known names, `unknown` otherwise. */
-export type CommandReturn<K extends string> = K extends KnownCommandName
-  ? QmpCommandMap[K] extends { returns: infer R }
-    ? R
-    : unknown
-  : unknown;
+/** What command `K` returns: as typed for known names, `unknown` otherwise. */
+export type CommandReturn<K extends string, T extends QmpTyping = CatalogueTyping> =
+  K extends KnownCommandName<T>
+    ? T["commands"][K & keyof T["commands"]] extends { returns: infer R }
+      ? R
+      : unknown
+    : unknown;
 
 /**
  * The parameters after the command name: the arguments may be left out when every member is
  * optional (or there are none), and must be given otherwise.
  */
-export type CommandParams<K extends string, O> =
-  {} extends CommandArgs<K>
-    ? [args?: CommandArgs<K> | undefined, options?: O | undefined]
-    : [args: CommandArgs<K>, options?: O | undefined];
+export type CommandParams<K extends string, O, T extends QmpTyping = CatalogueTyping> =
+  {} extends CommandArgs<K, T>
+    ? [args?: CommandArgs<K, T> | undefined, options?: O | undefined]
+    : [args: CommandArgs<K, T>, options?: O | undefined];

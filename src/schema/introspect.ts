@@ -307,9 +307,75 @@ function isSchemaInfo(v: unknown): v is SchemaInfo {
 }
 
 /**
- * A live peer's `query-qmp-schema` reply → a model. Numbered type names become `TypeN`; the
- * arguments of a command or the data of an event, when no other definition uses that type,
- * become implicit `q_obj_NAME-arg` types as in a schema file.
+ * Names for the masked (numbered) types of a `query-qmp-schema` answer, from the first place each
+ * is used, walking the commands and events in order: a command's arguments and reply
+ * (`BlockdevAddArguments`, `QueryBlockResult`, also the element of a reply list), an event's
+ * data (`ShutdownEventData`); below those, the owner's name and the member's
+ * (`BlockdevAddArgumentsDriver`), the union branch's (`BlockdevAddArgumentsRaw`) or the
+ * alternate branch's kind (`…Object`, `…Enum`). A name already taken gets a number.
+ * Names already in `names`, and names the peer did not mask, are kept.
+ */
+function nameFromPlace(
+  infos: readonly SchemaInfo[],
+  byName: ReadonlyMap<string, SchemaInfo>,
+  names: Map<string, string>,
+): void {
+  const pascal = (s: string) =>
+    s
+      .split(/[^A-Za-z0-9]+/)
+      .filter((p) => p !== "")
+      .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+      .join("");
+  const taken = new Set([...names.values(), ...byName.keys()]);
+  const queue: string[] = [];
+  /** Gives `n` (or the element of `[n]`) the name `wanted` unless it has one. */
+  const give = (n: string, wanted: string) => {
+    const element = /^\[(.*)\]$/.exec(n)?.[1] ?? n;
+    if (!/^\d+$/.test(element)) return;
+    if (!names.has(element)) {
+      let name = wanted;
+      for (let i = 2; taken.has(name); i++) name = `${wanted}${i}`;
+      taken.add(name);
+      names.set(element, name);
+    }
+    queue.push(element);
+  };
+  for (const i of infos) {
+    if (i["meta-type"] === "command") {
+      give(i["arg-type"], `${pascal(i.name)}Arguments`);
+      give(i["ret-type"], `${pascal(i.name)}Result`);
+    } else if (i["meta-type"] === "event") {
+      give(i["arg-type"], `${pascal(i.name)}EventData`);
+    }
+  }
+  const seen = new Set<string>();
+  while (queue.length > 0) {
+    const n = queue.shift()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    const t = byName.get(n);
+    const own = names.get(n) ?? n;
+    // q_obj_NAME-arg reads as NAME-arg: its children are named from the readable form.
+    const owner = pascal(own.replace(/^q_obj_/, ""));
+    if (t?.["meta-type"] === "object") {
+      for (const m of t.members) give(m.type, `${owner}${pascal(m.name)}`);
+      for (const v of t.variants ?? []) give(v.type, `${owner}${pascal(v.case)}`);
+    } else if (t?.["meta-type"] === "alternate") {
+      for (const m of t.members) {
+        const kind = byName.get(/^\[(.*)\]$/.exec(m.type)?.[1] ?? m.type)?.["meta-type"] ?? "type";
+        give(m.type, `${owner}${pascal(kind)}`);
+      }
+    } else if (t?.["meta-type"] === "array") {
+      give(t["element-type"], `${owner}Element`);
+    }
+  }
+}
+
+/**
+ * A live peer's `query-qmp-schema` reply → a model. The arguments of a command or the data of
+ * an event, when no other definition uses that type, become implicit `q_obj_NAME-arg` types as
+ * in a schema file; other masked (numbered) type names are named from their place
+ * ({@link nameFromPlace}).
  * @throws TypeError when the reply is not a `SchemaInfo` list or refers to unknown names.
  */
 export function modelFromIntrospection(reply: JsonValue | readonly SchemaInfo[]): SchemaModel {
@@ -352,7 +418,9 @@ export function modelFromIntrospection(reply: JsonValue | readonly SchemaInfo[])
     if (i["meta-type"] === "command" || i["meta-type"] === "event") {
       const arg = i["arg-type"];
       const t = byName.get(arg);
+      // Only a masked (numbered) name is replaced: a name the peer gave is kept.
       if (
+        /^\d+$/.test(arg) &&
         t?.["meta-type"] === "object" &&
         !t.tag &&
         t.members.length > 0 &&
@@ -367,6 +435,7 @@ export function modelFromIntrospection(reply: JsonValue | readonly SchemaInfo[])
       const ret = i["ret-type"];
       const t = byName.get(ret);
       if (
+        /^\d+$/.test(ret) &&
         t?.["meta-type"] === "object" &&
         t.members.length > 0 &&
         refs.get(ret) === 1 &&
@@ -380,13 +449,14 @@ export function modelFromIntrospection(reply: JsonValue | readonly SchemaInfo[])
     const t = byName.get(n);
     return t?.["meta-type"] === "object" && t.members.length === 0 && !t.tag;
   };
+  nameFromPlace(infos, byName, names);
   const typeName = (n: string): string => {
     const t = byName.get(n);
     if (t === undefined)
       throw new TypeError(`query-qmp-schema reply is invalid: unknown type '${n}'`);
     if (t["meta-type"] === "builtin") return builtinName(t);
     if (isEmptyObject(n)) return emptyObjectName;
-    return names.get(n) ?? (/^\d+$/.test(n) ? `Type${n}` : n);
+    return names.get(n) ?? n;
   };
   const ref = (n: string): TypeRef => {
     const t = byName.get(n);

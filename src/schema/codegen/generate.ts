@@ -36,6 +36,10 @@ export interface GenerateOptions {
   readonly runtimeImport?: "relative" | "package" | undefined;
   /** With `relative` imports: the path from the output directory to `src/`. Default `../`. */
   readonly relativePrefix?: string | undefined;
+  /** How to make the files again, for their headers. Default: run `npm run gen`. */
+  readonly regenerate?: string | undefined;
+  /** What `types.ts` describes, for its module documentation. */
+  readonly description?: string | undefined;
 }
 
 const builtinTs: Record<string, string> = {
@@ -176,6 +180,12 @@ class Emitter {
     return jsGlobals.has(id) ? `Qapi${id}` : id;
   }
 
+  private file(name: string): GeneratedFile {
+    return this.options.regenerate === undefined
+      ? new GeneratedFile(name, this.options.source)
+      : new GeneratedFile(name, this.options.source, this.options.regenerate);
+  }
+
   private mod(path: string): string {
     return this.options.runtimeImport === "package"
       ? `qmpkit/${path.split("/")[0]}`
@@ -247,6 +257,8 @@ class Emitter {
 
   private where(d: Definition): string | undefined {
     if (d.info.file === "<builtin>") return "Built into QAPI.";
+    // A model read from a query-qmp-schema answer has no file to point at.
+    if (d.info.file === "<introspection>") return undefined;
     return `Defined in \`${d.info.file}:${d.info.line}\`${d.implicit ? " (implicit)" : ""}.`;
   }
 
@@ -266,8 +278,12 @@ class Emitter {
   }
 
   private types(): GeneratedFile {
-    const f = new GeneratedFile("types.ts", this.options.source);
-    f.jsDoc(["Types of every QAPI definition in the schema, command and event maps.", "@module"]);
+    const f = this.file("types.ts");
+    f.jsDoc([
+      this.options.description ??
+        "Types of every QAPI definition in the schema, command and event maps.",
+      "@module",
+    ]);
     f.print("");
     for (const d of this.model.definitions) {
       if (d.kind === "builtin" || d.name === emptyObjectName) continue;
@@ -419,7 +435,7 @@ class Emitter {
   }
 
   private validators(): GeneratedFile {
-    const f = new GeneratedFile("validators.ts", this.options.source);
+    const f = this.file("validators.ts");
     const rt = (n: string) => f.import(n, this.mod("schema/runtime"));
     f.jsDoc([
       "Validators for every type, command and event, generated ahead of time.",
@@ -734,7 +750,7 @@ class Emitter {
   // ---- schema-data.ts and index.ts -------------------------------------------------------------
 
   private data(): GeneratedFile {
-    const f = new GeneratedFile("schema-data.ts", this.options.source);
+    const f = this.file("schema-data.ts");
     f.jsDoc([
       "The checked schema model without its prose: what version queries and `query-qmp-schema`",
       "answers are computed from.",
@@ -756,7 +772,7 @@ class Emitter {
   }
 
   private indexFile(): GeneratedFile {
-    const f = new GeneratedFile("index.ts", this.options.source);
+    const f = this.file("index.ts");
     f.jsDoc(["Types, validators and version data generated from the QAPI schema.", "@module"]);
     f.print("");
     const create = f.import("createVersionQueries", this.mod("schema/version"));
