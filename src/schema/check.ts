@@ -35,13 +35,15 @@ import {
   builtinJsonTypes,
   type Definition,
   type EnumValue,
+  emptyObjectName,
   type Feature,
   type IfCond,
   type Member,
   type SchemaModel,
   type StructDef,
-  type TypeRef,
+  jsonCategories,
   qtypeValues,
+  type TypeRef,
 } from "./model.js";
 import type { ParsedExpr, ParsedSchema, QapiObject, QapiValue } from "./parser.js";
 import { type SourceInfo, schemaError } from "./source.js";
@@ -94,9 +96,6 @@ const allowedKeys: Record<Meta, readonly string[]> = {
 
 /** expr.py `valid_name`: an optional `__vendor_` prefix, an optional `x-`, then a letter first. */
 const validName = /^(__[a-zA-Z0-9.-]+_)?(x-)?([a-zA-Z][a-zA-Z0-9_-]*)$/;
-
-/** The empty object type every argument-less command and data-less event uses. */
-export const emptyObjectName = "q_empty";
 
 /** Check parsed expressions and build the model. @throws SchemaError on the first problem. */
 export function buildModel(parsed: ParsedSchema, options: CheckOptions = {}): SchemaModel {
@@ -916,8 +915,7 @@ class Checker {
               info,
             );
           }
-          const cats = this.jsonCategories(t, br.type.array);
-          const conflicting = new Set(cats);
+          const conflicting = new Set<string>(jsonCategories(t, br.type.array));
           if (!br.type.array && t.kind === "enum") {
             for (const v of t.values) {
               if (v.name === "on" || v.name === "off") conflicting.add("boolean");
@@ -1046,28 +1044,6 @@ class Checker {
         );
       }
       seen.set(key, m);
-    }
-  }
-
-  /** The QType categories a branch occupies in an alternate (schema.py alternate checks). */
-  private jsonCategories(t: Definition, array: boolean): string[] {
-    if (array) return ["array"];
-    switch (t.kind) {
-      case "builtin":
-        return t.jsonType === "int"
-          ? ["number"]
-          : t.jsonType === "value"
-            ? ["string", "number", "boolean", "null", "object", "array"]
-            : [t.jsonType];
-      case "enum":
-        return ["string"];
-      case "struct":
-      case "union":
-        return ["object"];
-      case "alternate":
-        return ["alternate"];
-      default:
-        return [t.kind];
     }
   }
 }

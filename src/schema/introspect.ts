@@ -16,12 +16,13 @@
  * @module
  */
 import type { JsonValue } from "../base/json.js";
-import { emptyObjectName } from "./check.js";
 import {
   type Branch,
   type BuiltinDef,
   builtinJsonTypes,
   type Definition,
+  emptyObjectName,
+  evaluateIf,
   type Feature,
   type IfCond,
   type Member,
@@ -31,7 +32,7 @@ import {
   type TypeRef,
 } from "./model.js";
 import type { SourceInfo } from "./source.js";
-import { compareQemuVersions, evaluateIf, parseQemuVersion } from "./version.js";
+import { compareQemuVersions, parseQemuVersion } from "./version.js";
 
 /** One entry of `query-qmp-schema` (`SchemaInfo` in QEMU's `qapi/introspect.json`). */
 export type SchemaInfo =

@@ -16,6 +16,7 @@
 import { introspect, type SchemaInfo } from "./introspect.js";
 import {
   type Definition,
+  evaluateIf,
   type IfCond,
   type Member,
   SchemaIndex,
@@ -123,18 +124,6 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
       }
     }),
   };
-}
-
-/** Whether condition `cond` holds when `defined(symbol)` says which config symbols are set. */
-export function evaluateIf(
-  cond: IfCond | undefined,
-  defined: (symbol: string) => boolean,
-): boolean {
-  if (cond === undefined) return true;
-  if (typeof cond === "string") return defined(cond);
-  if ("all" in cond) return cond.all.every((c) => evaluateIf(c, defined));
-  if ("any" in cond) return cond.any.some((c) => evaluateIf(c, defined));
-  return !evaluateIf(cond.not, defined);
 }
 
 /**
