@@ -24,27 +24,20 @@ import {
   type UnionDef,
   type Versioned,
 } from "./model.js";
+import {
+  compareQemuVersions,
+  formatQemuVersion,
+  parseQemuVersion,
+  type QemuVersion,
+} from "./qemu-version.js";
 
-/** A release as `[major, minor, micro]`. */
-export type QemuVersion = readonly [number, number, number];
-
-/**
- * Parse `"7.2"`, `"7.2.22"` or `{ major, minor, micro }` (the greeting's shape).
- * @throws RangeError when the text is not a version.
- */
-export function parseQemuVersion(
-  version: string | { major: number; minor: number; micro: number },
-): QemuVersion {
-  if (typeof version !== "string") return [version.major, version.minor, version.micro];
-  const m = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?\s*$/.exec(version);
-  if (!m) throw new RangeError(`invalid QEMU version: '${version}' (expected X.Y or X.Y.Z)`);
-  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-}
-
-/** Negative, zero or positive as `a` is older than, equal to or newer than `b`. */
-export function compareQemuVersions(a: QemuVersion, b: QemuVersion): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
-}
+export {
+  compareQemuVersions,
+  formatQemuVersion,
+  parseQemuVersion,
+  type QemuVersion,
+  versionAtLeast,
+} from "./qemu-version.js";
 
 /** Whether `item` exists in release `version` (its `since`/`removed` marks). */
 export function presentIn(item: Versioned, version: QemuVersion): boolean {
@@ -202,7 +195,7 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
   const introspected = new Map<string, SchemaInfo[]>();
   const modelFor = (version: string): SchemaModel => {
     const v = parseQemuVersion(version);
-    const key = v.join(".");
+    const key = formatQemuVersion(v);
     let m = cache.get(key);
     if (m === undefined) {
       m = filterModel(model, v);
@@ -248,7 +241,7 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
         return introspect(modelFor(version), { version, defined: options.defined });
       }
       // Computed once per release; each caller gets its own copy to change as it likes.
-      const key = parseQemuVersion(version).join(".");
+      const key = formatQemuVersion(parseQemuVersion(version));
       let infos = introspected.get(key);
       if (infos === undefined) {
         infos = introspect(modelFor(version), { version });
