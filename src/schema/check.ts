@@ -274,28 +274,18 @@ class Checker {
       ...(ifcond !== undefined ? { ifcond } : {}),
       ...versionOf(doc),
     };
-    const c: DefineContext = { expr, what, name, common, info, doc };
-    switch (meta) {
-      case "enum":
-        this.defineEnum(c);
-        break;
-      case "struct":
-        this.defineStruct(c);
-        break;
-      case "union":
-        this.defineUnion(c);
-        break;
-      case "alternate":
-        this.defineAlternate(c);
-        break;
-      case "command":
-        this.defineCommand(c);
-        break;
-      case "event":
-        this.defineEvent(c);
-        break;
-    }
+    this.definers[meta]({ expr, what, name, common, info, doc });
   }
+
+  /** The structural check and model building of each definition keyword. */
+  private readonly definers: Record<Meta, (c: DefineContext) => void> = {
+    enum: (c) => this.defineEnum(c),
+    struct: (c) => this.defineStruct(c),
+    union: (c) => this.defineUnion(c),
+    alternate: (c) => this.defineAlternate(c),
+    command: (c) => this.defineCommand(c),
+    event: (c) => this.defineEvent(c),
+  };
 
   /** expr.py `check_enum`: the values, their names, documentation and features. */
   private defineEnum(c: DefineContext): void {
