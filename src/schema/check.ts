@@ -50,6 +50,7 @@ import {
   type UnionDef,
 } from "./model.js";
 import type { ParsedExpr, ParsedSchema, QapiObject, QapiValue } from "./parser.js";
+import { compareQemuVersions, parseQemuVersion, versionAtLeast } from "./qemu-version.js";
 import { type SourceInfo, schemaError } from "./source.js";
 
 /** Options for {@link buildModel}. */
@@ -136,14 +137,16 @@ class Checker {
     this.strictNames =
       options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
     const docs = options.memberDocs ?? "auto";
+    // A tree's VERSION may carry a suffix (`9.2.50`, `10.0.0-rc1`): its release is X.Y.
     const release = /^(\d+)\.(\d+)/.exec(options.qemuVersion ?? "");
-    const major = release ? Number(release[1]) : undefined;
-    const minor = release ? Number(release[2]) : 0;
+    const version = release
+      ? { major: Number(release[1]), minor: Number(release[2]), micro: 0 }
+      : undefined;
     this.indentRule = !this.strictNames
       ? undefined
-      : major === undefined || major >= 10
+      : version === undefined || versionAtLeast(version, 10, 0)
         ? "modern"
-        : major > 5 || (major === 5 && minor >= 2)
+        : versionAtLeast(version, 5, 2)
           ? "legacy"
           : undefined;
     this.modernRules =
@@ -1363,17 +1366,14 @@ function dupCheck(
   }
 }
 
-/** `"8.2"` → `[8, 2, 0]`, for ordering releases (version.ts has the full parser). */
-function releaseKey(v: string): number {
-  const [a = 0, b = 0, c = 0] = v.split(".").map(Number);
-  return (a * 1000 + b) * 1000 + c;
-}
-
 /** Whether two definitions' Since/Removed ranges share a release. */
 function rangesMeet(a: Definition, b: Definition): boolean {
-  const from = (d: Definition) => (d.since === undefined ? 0 : releaseKey(d.since));
-  const to = (d: Definition) => (d.removed === undefined ? Infinity : releaseKey(d.removed));
-  return Math.max(from(a), from(b)) < Math.min(to(a), to(b));
+  const from = (d: Definition) => parseQemuVersion(d.since ?? "0.0");
+  // They meet when the later of the two first releases comes before both removals.
+  const [later] = [from(a), from(b)].sort((x, y) => compareQemuVersions(y, x));
+  const before = (d: Definition) =>
+    d.removed === undefined || compareQemuVersions(later!, parseQemuVersion(d.removed)) < 0;
+  return before(a) && before(b);
 }
 
 function versionOf(doc: DocBlock | undefined): {
