@@ -1,11 +1,16 @@
 /**
- * Validators built at run time from a model: for a schema known only when the program runs,
- * typically a live peer's `query-qmp-schema` turned into a model by `modelFromIntrospection`
- * ("validate against the exact QEMU you talk to").
+ * Validators built at run time from a model: the runtime front end of the one validator engine
+ * whose ahead-of-time front end is the code generator (`codegen/generate.ts`). It serves every
+ * schema known only when the program runs: a live peer's `query-qmp-schema` turned into a model
+ * by `modelFromIntrospection` (the client's `validators: "peer"`, "validate against the exact
+ * QEMU you talk to"), and the simulator's per-release models.
  *
- * The schema is walked once, when a validator is first asked for, into closures over the same
- * runtime checks the generated validators use (`runtime.ts`), so issues are identical in kind,
- * path and order to the generated ones; checking a value interprets no schema.
+ * Each type is compiled once, when a validator first needs it, into closures shaped like the
+ * generated functions (`v_`, `m_`, `k_`: value, members, known keys) over the same runtime checks
+ * (`runtime.ts`), and alternates pick their branch by the same `jsonCategories` (model.ts); so
+ * issues are identical in kind, path, order and wording to the generated ones, and checking a
+ * value interprets no schema. (Evaluating the generator's own output with `new Function` would be
+ * faster still, but would turn a peer's answer into code.)
  *
  * @module
  */
