@@ -12,8 +12,10 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
+  compareQemuVersions,
   createVersionQueries,
   type Definition,
+  formatQemuVersion,
   loadSchema,
   parseQemuVersion,
   presentIn,
@@ -383,16 +385,16 @@ function danglingIn(v: QemuVersion): string[] {
 test("should resolve every reference in every release that has it", () => {
   const versions = mentionedVersions(model);
   assert.ok(versions.length > 20, `only ${versions.length} versions mentioned`);
-  const problems = versions.flatMap((v) => danglingIn(v).map((p) => `${v.join(".")}: ${p}`));
+  const problems = versions.flatMap((v) =>
+    danglingIn(v).map((p) => `${formatQemuVersion(v)}: ${p}`),
+  );
   assert.deepEqual(problems, []);
 });
 
 test("should never date a member before its definition or a removal before an addition", () => {
   const problems: string[] = [];
-  const older = (a: string, b: string) => {
-    const [x, y] = [parseQemuVersion(a), parseQemuVersion(b)];
-    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
-  };
+  const older = (a: string, b: string) =>
+    compareQemuVersions(parseQemuVersion(a), parseQemuVersion(b));
   const check = (owner: Versioned & { name: string }, x: Versioned & { name: string }) => {
     if (x.since !== undefined && owner.since !== undefined && older(x.since, owner.since) < 0) {
       problems.push(`${owner.name}.${x.name}: since ${x.since} before ${owner.since}`);

@@ -10,13 +10,13 @@
  */
 import type { JsonObject } from "../base/json.js";
 import type { QmpCommandMap, QmpEventMap } from "../generated/index.js";
+import type { QemuVersion } from "../schema/qemu-version.js";
 
-/** `{ major, minor, micro }` of the peer's QEMU (qmp-spec "Server Greeting", §1.2). */
-export interface QemuVersionTriple {
-  readonly major: number;
-  readonly minor: number;
-  readonly micro: number;
-}
+/**
+ * `{ major, minor, micro }` of the peer's QEMU (qmp-spec "Server Greeting", §1.2): the project's
+ * one version type (schema/qemu-version.ts), compared with `compareQemuVersions`.
+ */
+export type QemuVersionTriple = QemuVersion;
 
 /**
  * The greeting the peer sends on connect (§1.2):

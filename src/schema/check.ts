@@ -30,20 +30,27 @@ import {
   textSince,
 } from "./doc.js";
 import {
+  type AlternateDef,
   type Branch,
   type BuiltinDef,
   builtinJsonTypes,
+  type CommandDef,
   type Definition,
   type EnumValue,
+  type EventDef,
+  emptyObjectName,
   type Feature,
   type IfCond,
   type Member,
   type SchemaModel,
   type StructDef,
-  type TypeRef,
+  jsonCategories,
   qtypeValues,
+  type TypeRef,
+  type UnionDef,
 } from "./model.js";
 import type { ParsedExpr, ParsedSchema, QapiObject, QapiValue } from "./parser.js";
+import { compareQemuVersions, parseQemuVersion, versionAtLeast } from "./qemu-version.js";
 import { type SourceInfo, schemaError } from "./source.js";
 
 /** Options for {@link buildModel}. */
@@ -95,12 +102,21 @@ const allowedKeys: Record<Meta, readonly string[]> = {
 /** expr.py `valid_name`: an optional `__vendor_` prefix, an optional `x-`, then a letter first. */
 const validName = /^(__[a-zA-Z0-9.-]+_)?(x-)?([a-zA-Z][a-zA-Z0-9_-]*)$/;
 
-/** The empty object type every argument-less command and data-less event uses. */
-export const emptyObjectName = "q_empty";
-
 /** Check parsed expressions and build the model. @throws SchemaError on the first problem. */
 export function buildModel(parsed: ParsedSchema, options: CheckOptions = {}): SchemaModel {
   return new Checker(parsed, options).run();
+}
+
+/** What every `defineXxx` of the checker gets: one expression, its name and common fields. */
+interface DefineContext {
+  readonly expr: QapiObject;
+  /** `struct 'Name'`: how error messages name the definition. */
+  readonly what: string;
+  readonly name: string;
+  /** The fields every definition has: name, info, features, `if`, version marks, docs. */
+  readonly common: Omit<StructDef, "kind" | "members" | "base">;
+  readonly info: SourceInfo;
+  readonly doc: DocBlock | undefined;
 }
 
 class Checker {
@@ -121,14 +137,16 @@ class Checker {
     this.strictNames =
       options.naming === "strict" || ((options.naming ?? "auto") === "auto" && !legacy);
     const docs = options.memberDocs ?? "auto";
+    // A tree's VERSION may carry a suffix (`9.2.50`, `10.0.0-rc1`): its release is X.Y.
     const release = /^(\d+)\.(\d+)/.exec(options.qemuVersion ?? "");
-    const major = release ? Number(release[1]) : undefined;
-    const minor = release ? Number(release[2]) : 0;
+    const version = release
+      ? { major: Number(release[1]), minor: Number(release[2]), micro: 0 }
+      : undefined;
     this.indentRule = !this.strictNames
       ? undefined
-      : major === undefined || major >= 10
+      : version === undefined || versionAtLeast(version, 10, 0)
         ? "modern"
-        : major > 5 || (major === 5 && minor >= 2)
+        : versionAtLeast(version, 5, 2)
           ? "legacy"
           : undefined;
     this.modernRules =
@@ -235,31 +253,9 @@ class Checker {
 
   private define(e: ParsedExpr): void {
     const { expr, info, doc } = e;
-    const metas = metaKeys.filter((k) => k in expr);
-    if (metas.length !== 1) {
-      throw schemaError(
-        metas.length === 0
-          ? `expression is missing a definition keyword: expected one of ${metaKeys.map((k) => `'${k}'`).join(", ")}, found keys ${Object.keys(
-              expr,
-            )
-              .map((k) => `'${k}'`)
-              .join(", ")}`
-          : `expression has more than one definition keyword: ${metas.map((k) => `'${k}'`).join(", ")}`,
-        info,
-      );
-    }
-    const meta = metas[0]!;
-    const name = expr[meta];
-    if (typeof name !== "string") throw schemaError(`'${meta}' requires a string name`, info);
+    const { meta, name } = definitionKeyword(expr, info);
     const what = `${meta} '${name}'`;
-    for (const key of Object.keys(expr)) {
-      if (!allowedKeys[meta].includes(key)) {
-        throw schemaError(
-          `${what} has unknown key '${key}' (valid keys: ${allowedKeys[meta].map((k) => `'${k}'`).join(", ")})`,
-          info,
-        );
-      }
-    }
+    checkKeys(expr, meta, what, info);
     this.checkDefinitionName(meta, name, info);
     this.checkDoc(what, name, doc, info);
     checkFlags(expr, what, info);
@@ -268,21 +264,7 @@ class Checker {
     }
     const ifcond = parseIf(expr.if, what, info, this.strictNames);
     const features = parseFeatures(expr.features, what, info, this.strictNames);
-    if (doc !== undefined) {
-      // parser.py `QAPIDoc.check`: the Features section documents exactly the features of the
-      // definition and of its members (and values).
-      const all = new Set([...features.map((f) => f.name), ...innerFeatures(expr)]);
-      for (const f of doc.features) {
-        if (!all.has(f.name)) {
-          throw schemaError(`${what}: documented feature '${f.name}' does not exist`, info);
-        }
-      }
-      for (const f of all) {
-        if (!doc.features.some((x) => x.name === f)) {
-          throw schemaError(`${what}: feature '${f}' lacks documentation`, info);
-        }
-      }
-    }
+    checkFeatureDocs(expr, features, what, doc, info);
     // schema.py: the special features mean something for commands, events and members only.
     const special = features.find((f) => f.name === "deprecated" || f.name === "unstable");
     if (special && meta !== "command" && meta !== "event") {
@@ -295,224 +277,235 @@ class Checker {
       ...(ifcond !== undefined ? { ifcond } : {}),
       ...versionOf(doc),
     };
-    const memberDoc = (m: string) => doc?.members.find((x) => x.name === m)?.text;
-    switch (meta) {
-      case "enum": {
-        const data = expr.data;
-        if (!Array.isArray(data))
-          throw schemaError(`${what}: 'data' must be an array of names`, info);
-        const prefix = expr.prefix;
-        if (prefix !== undefined && typeof prefix !== "string") {
-          throw schemaError(`${what}: 'prefix' must be a string`, info);
-        }
-        const values: EnumValue[] = data.map((v) => {
-          const m = normalizeNamed(v, `${what} value`, info, ["name", "if", "features"]);
-          this.checkMemberName(m.name, `value '${m.name}' of ${what}`, name, info, true);
-          return withDocs(
-            {
-              name: m.name,
-              features: parseFeatures(m.features, what, info, this.strictNames),
-              ...ifOf(m.if, what, info, this.strictNames),
-            },
-            memberDoc(m.name),
-          );
-        });
-        dupCheck(
-          values.map((v) => v.name),
-          (n) => `${what} has duplicate value '${n}'`,
-          info,
-        );
-        clashCheckNames(
-          values.map((v) => v.name),
-          "value",
-          what,
-          info,
-        );
-        this.docMembers(
-          what,
-          name,
-          doc,
-          values.map((v) => v.name),
-          info,
-        );
-        this.add(
-          { kind: "enum", ...common, values, ...(prefix !== undefined ? { prefix } : {}) },
-          info,
-        );
-        return;
-      }
-      case "struct": {
-        const base = expr.base;
-        if (base !== undefined && typeof base !== "string") {
-          throw schemaError(`${what}: 'base' must be a type name`, info);
-        }
-        const members = this.members(expr.data, what, name, info, doc);
-        this.docMembers(
-          what,
-          name,
-          doc,
-          members.map((m) => m.name),
-          info,
-        );
-        this.add(
-          { kind: "struct", ...common, members, ...(base !== undefined ? { base } : {}) },
-          info,
-        );
-        return;
-      }
-      case "union":
-        this.defineUnion(expr, what, name, common, info, doc);
-        return;
-      case "alternate": {
-        const data = expr.data;
-        if (!isObject(data) || Object.keys(data).length === 0) {
-          throw schemaError(`${what}: 'data' must be an object with at least one branch`, info);
-        }
-        const branches: Branch[] = Object.entries(data).map(([b, v]) => {
-          this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
-          const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
-          return withDocs(
-            { name: b, type: t.type, ...ifOf(t.if, what, info, this.strictNames) },
-            memberDoc(b),
-          );
-        });
-        clashCheckNames(
-          branches.map((b) => b.name),
-          "branch",
-          what,
-          info,
-        );
-        this.docMembers(
-          what,
-          name,
-          doc,
-          branches.map((b) => b.name),
-          info,
-        );
-        this.add({ kind: "alternate", ...common, branches }, info);
-        return;
-      }
-      case "command": {
-        const boxed = boolKey(expr, "boxed", what, info, false);
-        const args = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
-        let returns: TypeRef | undefined;
-        if (expr.returns !== undefined) {
-          if (isObject(expr.returns)) {
-            // Very old schemas spelled an anonymous return object inline.
-            if (this.strictNames)
-              throw schemaError(`${what}: 'returns' should be a type name`, info);
-            const members = this.members(expr.returns, what, name, info, undefined);
-            const retName = `q_obj_${name}-ret`;
-            this.add(
-              {
-                kind: "struct",
-                name: retName,
-                info,
-                features: [],
-                members,
-                implicit: true,
-                ...ifOf(expr.if, what, info, this.strictNames),
-              },
-              info,
-            );
-            returns = { name: retName, array: false };
-          } else returns = typeRef(expr.returns, `'returns' of ${what}`, info);
-        }
+    this.definers[meta]({ expr, what, name, common, info, doc });
+  }
+
+  /** The structural check and model building of each definition keyword. */
+  private readonly definers: Record<Meta, (c: DefineContext) => void> = {
+    enum: (c) => this.defineEnum(c),
+    struct: (c) => this.defineStruct(c),
+    union: (c) => this.defineUnion(c),
+    alternate: (c) => this.defineAlternate(c),
+    command: (c) => this.defineCommand(c),
+    event: (c) => this.defineEvent(c),
+  };
+
+  /** expr.py `check_enum`: the values, their names, documentation and features. */
+  private defineEnum(c: DefineContext): void {
+    const { expr, what, name, common, info, doc } = c;
+    const data = expr.data;
+    if (!Array.isArray(data)) throw schemaError(`${what}: 'data' must be an array of names`, info);
+    const prefix = expr.prefix;
+    if (prefix !== undefined && typeof prefix !== "string") {
+      throw schemaError(`${what}: 'prefix' must be a string`, info);
+    }
+    const values: EnumValue[] = data.map((v) => {
+      const m = normalizeNamed(v, `${what} value`, info, ["name", "if", "features"]);
+      this.checkMemberName(m.name, `value '${m.name}' of ${what}`, name, info, true);
+      return withDocs(
+        {
+          name: m.name,
+          features: parseFeatures(m.features, what, info, this.strictNames),
+          ...ifOf(m.if, what, info, this.strictNames),
+        },
+        memberDoc(doc, m.name),
+      );
+    });
+    dupCheck(
+      values.map((v) => v.name),
+      (n) => `${what} has duplicate value '${n}'`,
+      info,
+    );
+    clashCheckNames(
+      values.map((v) => v.name),
+      "value",
+      what,
+      info,
+    );
+    this.docMembers(
+      what,
+      name,
+      doc,
+      values.map((v) => v.name),
+      info,
+    );
+    this.add(
+      { kind: "enum", ...common, values, ...(prefix !== undefined ? { prefix } : {}) },
+      info,
+    );
+  }
+
+  /** expr.py `check_struct`: the base and the members. */
+  private defineStruct(c: DefineContext): void {
+    const { expr, what, name, common, info, doc } = c;
+    const base = expr.base;
+    if (base !== undefined && typeof base !== "string") {
+      throw schemaError(`${what}: 'base' must be a type name`, info);
+    }
+    const members = this.members(expr.data, what, name, info, doc);
+    this.docMembers(
+      what,
+      name,
+      doc,
+      members.map((m) => m.name),
+      info,
+    );
+    this.add({ kind: "struct", ...common, members, ...(base !== undefined ? { base } : {}) }, info);
+  }
+
+  /** expr.py `check_alternate`: at least one branch, each a named type. */
+  private defineAlternate(c: DefineContext): void {
+    const { expr, what, name, common, info, doc } = c;
+    const data = expr.data;
+    if (!isObject(data) || Object.keys(data).length === 0) {
+      throw schemaError(`${what}: 'data' must be an object with at least one branch`, info);
+    }
+    const branches: Branch[] = Object.entries(data).map(([b, v]) => {
+      this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
+      const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
+      return withDocs(
+        { name: b, type: t.type, ...ifOf(t.if, what, info, this.strictNames) },
+        memberDoc(doc, b),
+      );
+    });
+    clashCheckNames(
+      branches.map((b) => b.name),
+      "branch",
+      what,
+      info,
+    );
+    this.docMembers(
+      what,
+      name,
+      doc,
+      branches.map((b) => b.name),
+      info,
+    );
+    this.add({ kind: "alternate", ...common, branches }, info);
+  }
+
+  /** expr.py `check_command`: arguments, reply and the command's flags. */
+  private defineCommand(c: DefineContext): void {
+    const { expr, what, name, common, info, doc } = c;
+    const boxed = boolKey(expr, "boxed", what, info, false);
+    const args = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
+    let returns: TypeRef | undefined;
+    if (expr.returns !== undefined) {
+      if (isObject(expr.returns)) {
+        // Very old schemas spelled an anonymous return object inline.
+        if (this.strictNames) throw schemaError(`${what}: 'returns' should be a type name`, info);
+        const members = this.members(expr.returns, what, name, info, undefined);
+        const retName = `q_obj_${name}-ret`;
         this.add(
           {
-            kind: "command",
-            ...common,
-            ...(args !== undefined ? { args } : {}),
-            boxed,
-            ...(returns !== undefined ? { returns } : {}),
-            gen: boolKey(expr, "gen", what, info, true),
-            successResponse: boolKey(expr, "success-response", what, info, true),
-            allowOob: boolKey(expr, "allow-oob", what, info, false),
-            allowPreconfig: boolKey(expr, "allow-preconfig", what, info, false),
-            coroutine: boolKey(expr, "coroutine", what, info, false),
+            kind: "struct",
+            name: retName,
+            info,
+            features: [],
+            members,
+            implicit: true,
+            ...ifOf(expr.if, what, info, this.strictNames),
           },
           info,
         );
-        return;
-      }
-      case "event": {
-        const boxed = boolKey(expr, "boxed", what, info, false);
-        const data = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
-        this.add(
-          { kind: "event", ...common, ...(data !== undefined ? { data } : {}), boxed },
-          info,
-        );
-        return;
-      }
+        returns = { name: retName, array: false };
+      } else returns = typeRef(expr.returns, `'returns' of ${what}`, info);
     }
+    this.add(
+      {
+        kind: "command",
+        ...common,
+        ...(args !== undefined ? { args } : {}),
+        boxed,
+        ...(returns !== undefined ? { returns } : {}),
+        gen: boolKey(expr, "gen", what, info, true),
+        successResponse: boolKey(expr, "success-response", what, info, true),
+        allowOob: boolKey(expr, "allow-oob", what, info, false),
+        allowPreconfig: boolKey(expr, "allow-preconfig", what, info, false),
+        coroutine: boolKey(expr, "coroutine", what, info, false),
+      },
+      info,
+    );
   }
 
-  private defineUnion(
-    expr: QapiObject,
-    what: string,
-    name: string,
-    common: Omit<StructDef, "kind" | "members" | "base">,
-    info: SourceInfo,
-    doc: DocBlock | undefined,
-  ): void {
+  /** expr.py `check_event`: the data and `boxed`. */
+  private defineEvent(c: DefineContext): void {
+    const { expr, what, name, common, info, doc } = c;
+    const boxed = boolKey(expr, "boxed", what, info, false);
+    const data = this.argsType(expr.data, what, name, info, doc, boxed, expr.if);
+    this.add({ kind: "event", ...common, ...(data !== undefined ? { data } : {}), boxed }, info);
+  }
+
+  /** expr.py `check_union`: a flat union (base and discriminator) or a legacy simple one. */
+  private defineUnion(c: DefineContext): void {
+    const { expr, what, info } = c;
     const data = expr.data;
     if (!isObject(data)) throw schemaError(`${what}: 'data' must be an object of branches`, info);
-    const memberDoc = (m: string) => doc?.members.find((x) => x.name === m)?.text;
-    const discriminator = expr.discriminator;
-    if (discriminator === undefined) {
-      // A simple (legacy) union: an implicit enum NAMEKind, tag member `type`, and each branch
-      // wrapped in an implicit object `{ data: T }` (schema.py `_make_simple_variant`).
-      if (expr.base !== undefined)
-        throw schemaError(`${what}: 'base' requires 'discriminator'`, info);
-      const kindName = `${name}Kind`;
-      const branches: Branch[] = [];
-      const values: EnumValue[] = [];
-      for (const [b, v] of Object.entries(data)) {
-        this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
-        const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
-        const ifc = ifOf(t.if, what, info, this.strictNames);
-        values.push({ name: b, features: [], ...ifc });
-        const wrapper = `q_obj_${t.type.array ? `${t.type.name}List` : t.type.name}-wrapper`;
-        if (!this.byName.has(wrapper)) {
-          this.add(
-            {
-              kind: "struct",
-              name: wrapper,
-              info,
-              features: [],
-              members: [{ name: "data", optional: false, type: t.type, features: [] }],
-              implicit: true,
-            },
+    if (expr.discriminator === undefined) this.defineSimpleUnion(c, data);
+    else this.defineFlatUnion(c, data);
+  }
+
+  /**
+   * A simple (legacy) union: an implicit enum NAMEKind, tag member `type`, and each branch
+   * wrapped in an implicit object `{ data: T }` (schema.py `_make_simple_variant`).
+   */
+  private defineSimpleUnion(c: DefineContext, data: QapiObject): void {
+    const { expr, what, name, common, info, doc } = c;
+    if (expr.base !== undefined)
+      throw schemaError(`${what}: 'base' requires 'discriminator'`, info);
+    const kindName = `${name}Kind`;
+    const branches: Branch[] = [];
+    const values: EnumValue[] = [];
+    for (const [b, v] of Object.entries(data)) {
+      this.checkMemberName(b, `branch '${b}' of ${what}`, name, info, false);
+      const t = normalizeTyped(v, `branch '${b}' of ${what}`, info, ["type", "if"]);
+      const ifc = ifOf(t.if, what, info, this.strictNames);
+      values.push({ name: b, features: [], ...ifc });
+      const wrapper = `q_obj_${t.type.array ? `${t.type.name}List` : t.type.name}-wrapper`;
+      if (!this.byName.has(wrapper)) {
+        this.add(
+          {
+            kind: "struct",
+            name: wrapper,
             info,
-          );
-        }
-        branches.push(
-          withDocs({ name: b, type: { name: wrapper, array: false }, ...ifc }, memberDoc(b)),
+            features: [],
+            members: [{ name: "data", optional: false, type: t.type, features: [] }],
+            implicit: true,
+          },
+          info,
         );
       }
-      this.add({ kind: "enum", name: kindName, info, features: [], values, implicit: true }, info);
-      const baseName = `q_obj_${name}-base`;
-      this.add(
-        {
-          kind: "struct",
-          name: baseName,
-          info,
-          features: [],
-          members: [
-            { name: "type", optional: false, type: { name: kindName, array: false }, features: [] },
-          ],
-          implicit: true,
-        },
-        info,
+      branches.push(
+        withDocs({ name: b, type: { name: wrapper, array: false }, ...ifc }, memberDoc(doc, b)),
       );
-      // Old schemas document the implicit tag member `type` too.
-      this.docMembers(what, name, doc, Object.keys(data), info, ["type"]);
-      this.add(
-        { kind: "union", ...common, base: baseName, discriminator: "type", branches, simple: true },
-        info,
-      );
-      return;
     }
+    this.add({ kind: "enum", name: kindName, info, features: [], values, implicit: true }, info);
+    const baseName = `q_obj_${name}-base`;
+    this.add(
+      {
+        kind: "struct",
+        name: baseName,
+        info,
+        features: [],
+        members: [
+          { name: "type", optional: false, type: { name: kindName, array: false }, features: [] },
+        ],
+        implicit: true,
+      },
+      info,
+    );
+    // Old schemas document the implicit tag member `type` too.
+    this.docMembers(what, name, doc, Object.keys(data), info, ["type"]);
+    this.add(
+      { kind: "union", ...common, base: baseName, discriminator: "type", branches, simple: true },
+      info,
+    );
+  }
+
+  /** A flat union: a base (a struct, or inline members) whose enum member picks the branch. */
+  private defineFlatUnion(c: DefineContext, data: QapiObject): void {
+    const { expr, what, name, common, info, doc } = c;
+    const discriminator = expr.discriminator;
     if (typeof discriminator !== "string")
       throw schemaError(`${what}: 'discriminator' must be a string`, info);
     let base: string;
@@ -545,7 +538,7 @@ class Checker {
       if (t.type.array) throw schemaError(`${what}: branch '${b}' cannot be an array`, info);
       return withDocs(
         { name: b, type: t.type, ...ifOf(t.if, what, info, this.strictNames) },
-        memberDoc(b),
+        memberDoc(doc, b),
       );
     });
     this.docMembers(what, name, doc, docNames, info, Object.keys(data));
@@ -830,6 +823,7 @@ class Checker {
     }
   }
 
+  /** The checks that need every definition (schema.py `check()`), one per kind. */
   private checkSemantics(d: Definition): void {
     const what = describe(d);
     const info = d.info;
@@ -837,154 +831,172 @@ class Checker {
       case "builtin":
       case "enum":
         return;
-      case "struct": {
-        for (const m of d.members) this.lookupType(m.type, `${what}: member '${m.name}'`, info);
-        if (d.base !== undefined) {
-          const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
-          if (b.kind !== "struct")
-            throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
-          this.checkNoBaseLoop(d.name, info);
-        }
-        this.clashCheck(this.allMembers(d.name, info), what, info);
-        return;
+      case "struct":
+        this.checkStruct(d, what, info);
+        break;
+      case "union":
+        this.checkUnion(d, what, info);
+        break;
+      case "alternate":
+        this.checkAlternate(d, what, info);
+        break;
+      case "command":
+        this.checkCommand(d, what, info);
+        break;
+      case "event":
+        this.checkEvent(d, what, info);
+        break;
+    }
+  }
+
+  /** schema.py `QAPISchemaObjectType.check`: member types exist, the base is a struct without a loop, no member names clash. */
+  private checkStruct(d: StructDef, what: string, info: SourceInfo): void {
+    for (const m of d.members) this.lookupType(m.type, `${what}: member '${m.name}'`, info);
+    if (d.base !== undefined) {
+      const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
+      if (b.kind !== "struct")
+        throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
+      this.checkNoBaseLoop(d.name, info);
+    }
+    this.clashCheck(this.allMembers(d.name, info), what, info);
+  }
+
+  /** schema.py `QAPISchemaVariants.check`: the base, the discriminator (a mandatory, unconditional enum member of it) and the branches, whose members must not clash with the base's. */
+  private checkUnion(d: UnionDef, what: string, info: SourceInfo): void {
+    const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
+    if (b.kind !== "struct")
+      throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
+    const baseMembers = this.allMembers(d.base, info);
+    const tag = baseMembers.find((m) => m.name === d.discriminator);
+    const baseWhat = b.implicit ? "the base" : `base '${d.base}'`;
+    if (tag === undefined) {
+      throw schemaError(
+        `${what}: discriminator '${d.discriminator}' is not a member of ${baseWhat}`,
+        info,
+      );
+    }
+    if (tag.optional)
+      throw schemaError(
+        `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be optional`,
+        info,
+      );
+    if (tag.ifcond !== undefined) {
+      throw schemaError(
+        `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be conditional`,
+        info,
+      );
+    }
+    const tagType = this.lookupType(tag.type, `${what}: discriminator`, info);
+    if (tagType.kind !== "enum" || tag.type.array) {
+      throw schemaError(
+        `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must be of enum type, not '${tag.type.name}'`,
+        info,
+      );
+    }
+    const values = new Set(tagType.values.map((v) => v.name));
+    // Tag values without a branch get the empty type, so only an empty enum leaves none.
+    if (values.size === 0 && d.branches.length === 0)
+      throw schemaError(`${what}: union has no branches`, info);
+    for (const br of d.branches) {
+      if (!values.has(br.name))
+        throw schemaError(
+          `${what}: branch '${br.name}' is not a value of enum '${tagType.name}'`,
+          info,
+        );
+      const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
+      if (!d.simple && t.kind !== "struct" && t.kind !== "union") {
+        throw schemaError(
+          `${what}: branch '${br.name}' requires an object type, not ${describe(t)}`,
+          info,
+        );
       }
-      case "union": {
-        const b = this.lookupType({ name: d.base, array: false }, `${what}: 'base'`, info);
-        if (b.kind !== "struct")
-          throw schemaError(`${what}: 'base' requires a struct type, not ${describe(b)}`, info);
-        const baseMembers = this.allMembers(d.base, info);
-        const tag = baseMembers.find((m) => m.name === d.discriminator);
-        const baseWhat = b.implicit ? "the base" : `base '${d.base}'`;
-        if (tag === undefined) {
+      // A branch that is itself a union adds its own branches' members too (QEMU 10).
+      for (const set of this.variantMemberSets(br.type.name, info)) {
+        this.clashCheck([...baseMembers, ...set], `${what} branch '${br.name}'`, info);
+      }
+    }
+  }
+
+  /** schema.py `QAPISchemaAlternateType.check`: the branches must be told apart by their JSON type. */
+  private checkAlternate(d: AlternateDef, what: string, info: SourceInfo): void {
+    // schema.py `QAPISchemaAlternateType.check`: branches must differ in JSON type, and
+    // since the command line passes everything as strings, a string branch also takes the
+    // places of numbers and booleans unless it is an enum whose values cannot look like one.
+    const seen = new Map<string, string>();
+    for (const br of d.branches) {
+      const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
+      if (t.kind === "alternate" && !br.type.array) {
+        throw schemaError(
+          `${what}: branch '${br.name}' cannot use alternate type '${t.name}'`,
+          info,
+        );
+      }
+      const conflicting = new Set<string>(jsonCategories(t, br.type.array));
+      if (!br.type.array && t.kind === "enum") {
+        for (const v of t.values) {
+          if (v.name === "on" || v.name === "off") conflicting.add("boolean");
+          if (/^[-+0-9.]/.test(v.name)) conflicting.add("number");
+        }
+      } else if (!br.type.array && t.kind === "builtin" && t.jsonType === "string") {
+        conflicting.add("number");
+        conflicting.add("boolean");
+      }
+      for (const cat of conflicting) {
+        const prior = seen.get(cat);
+        if (prior !== undefined) {
           throw schemaError(
-            `${what}: discriminator '${d.discriminator}' is not a member of ${baseWhat}`,
+            `${what}: branch '${br.name}' can't be distinguished from '${prior}'`,
             info,
           );
         }
-        if (tag.optional)
-          throw schemaError(
-            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be optional`,
-            info,
-          );
-        if (tag.ifcond !== undefined) {
-          throw schemaError(
-            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must not be conditional`,
-            info,
-          );
-        }
-        const tagType = this.lookupType(tag.type, `${what}: discriminator`, info);
-        if (tagType.kind !== "enum" || tag.type.array) {
-          throw schemaError(
-            `${what}: discriminator member '${d.discriminator}' of ${baseWhat} must be of enum type, not '${tag.type.name}'`,
-            info,
-          );
-        }
-        const values = new Set(tagType.values.map((v) => v.name));
-        // Tag values without a branch get the empty type, so only an empty enum leaves none.
-        if (values.size === 0 && d.branches.length === 0)
-          throw schemaError(`${what}: union has no branches`, info);
-        for (const br of d.branches) {
-          if (!values.has(br.name))
-            throw schemaError(
-              `${what}: branch '${br.name}' is not a value of enum '${tagType.name}'`,
-              info,
-            );
-          const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
-          if (!d.simple && t.kind !== "struct" && t.kind !== "union") {
-            throw schemaError(
-              `${what}: branch '${br.name}' requires an object type, not ${describe(t)}`,
-              info,
-            );
-          }
-          // A branch that is itself a union adds its own branches' members too (QEMU 10).
-          for (const set of this.variantMemberSets(br.type.name, info)) {
-            this.clashCheck([...baseMembers, ...set], `${what} branch '${br.name}'`, info);
-          }
-        }
-        return;
       }
-      case "alternate": {
-        // schema.py `QAPISchemaAlternateType.check`: branches must differ in JSON type, and
-        // since the command line passes everything as strings, a string branch also takes the
-        // places of numbers and booleans unless it is an enum whose values cannot look like one.
-        const seen = new Map<string, string>();
-        for (const br of d.branches) {
-          const t = this.lookupType(br.type, `${what}: branch '${br.name}'`, info);
-          if (t.kind === "alternate" && !br.type.array) {
-            throw schemaError(
-              `${what}: branch '${br.name}' cannot use alternate type '${t.name}'`,
-              info,
-            );
-          }
-          const cats = this.jsonCategories(t, br.type.array);
-          const conflicting = new Set(cats);
-          if (!br.type.array && t.kind === "enum") {
-            for (const v of t.values) {
-              if (v.name === "on" || v.name === "off") conflicting.add("boolean");
-              if (/^[-+0-9.]/.test(v.name)) conflicting.add("number");
-            }
-          } else if (!br.type.array && t.kind === "builtin" && t.jsonType === "string") {
-            conflicting.add("number");
-            conflicting.add("boolean");
-          }
-          for (const cat of conflicting) {
-            const prior = seen.get(cat);
-            if (prior !== undefined) {
-              throw schemaError(
-                `${what}: branch '${br.name}' can't be distinguished from '${prior}'`,
-                info,
-              );
-            }
-          }
-          for (const cat of conflicting) seen.set(cat, br.name);
-        }
-        return;
+      for (const cat of conflicting) seen.set(cat, br.name);
+    }
+  }
+
+  /** schema.py `QAPISchemaCommand.check`: the arguments and the reply type. */
+  private checkCommand(d: CommandDef, what: string, info: SourceInfo): void {
+    if (d.args !== undefined) {
+      const a = this.lookupType({ name: d.args, array: false }, `${what}: 'data'`, info);
+      const ok = a.kind === "struct" || (d.boxed && (a.kind === "union" || a.kind === "alternate"));
+      // QEMU 10: the arguments of a non-boxed command cannot be conditional one by one.
+      if (
+        this.modernRules &&
+        a.kind === "struct" &&
+        !d.boxed &&
+        !a.implicit &&
+        this.allMembers(a.name, info).some((m) => m.ifcond !== undefined)
+      ) {
+        throw schemaError(`${what}: conditional command arguments require 'boxed': true`, info);
       }
-      case "command": {
-        if (d.args !== undefined) {
-          const a = this.lookupType({ name: d.args, array: false }, `${what}: 'data'`, info);
-          const ok =
-            a.kind === "struct" || (d.boxed && (a.kind === "union" || a.kind === "alternate"));
-          // QEMU 10: the arguments of a non-boxed command cannot be conditional one by one.
-          if (
-            this.modernRules &&
-            a.kind === "struct" &&
-            !d.boxed &&
-            !a.implicit &&
-            this.allMembers(a.name, info).some((m) => m.ifcond !== undefined)
-          ) {
-            throw schemaError(`${what}: conditional command arguments require 'boxed': true`, info);
-          }
-          if (!ok)
-            throw schemaError(
-              `${what}: 'data' requires a struct type${d.boxed ? " (or union with 'boxed')" : ""}, not ${describe(a)}`,
-              info,
-            );
-        }
-        if (d.returns !== undefined) {
-          const r = this.lookupType(d.returns, `${what}: 'returns'`, info);
-          const objectish = r.kind === "struct" || r.kind === "union";
-          if (!objectish && !this.parsed.pragmas.commandReturnsExceptions.has(d.name)) {
-            throw schemaError(
-              `${what}: 'returns' must be an object type or an array of one, not '${d.returns.array ? `[${r.name}]` : r.name}' (or list the command in pragma 'command-returns-exceptions')`,
-              info,
-            );
-          }
-        }
-        return;
+      if (!ok)
+        throw schemaError(
+          `${what}: 'data' requires a struct type${d.boxed ? " (or union with 'boxed')" : ""}, not ${describe(a)}`,
+          info,
+        );
+    }
+    if (d.returns !== undefined) {
+      const r = this.lookupType(d.returns, `${what}: 'returns'`, info);
+      const objectish = r.kind === "struct" || r.kind === "union";
+      if (!objectish && !this.parsed.pragmas.commandReturnsExceptions.has(d.name)) {
+        throw schemaError(
+          `${what}: 'returns' must be an object type or an array of one, not '${d.returns.array ? `[${r.name}]` : r.name}' (or list the command in pragma 'command-returns-exceptions')`,
+          info,
+        );
       }
-      case "event": {
-        if (d.data !== undefined) {
-          const a = this.lookupType({ name: d.data, array: false }, `${what}: 'data'`, info);
-          const ok = a.kind === "struct" || (d.boxed && a.kind === "union");
-          if (!ok)
-            throw schemaError(
-              `${what}: 'data' requires a struct type${d.boxed ? " or union" : ""}, not ${describe(a)}`,
-              info,
-            );
-        }
-        return;
-      }
+    }
+  }
+
+  /** schema.py `QAPISchemaEvent.check`: the data type. */
+  private checkEvent(d: EventDef, what: string, info: SourceInfo): void {
+    if (d.data !== undefined) {
+      const a = this.lookupType({ name: d.data, array: false }, `${what}: 'data'`, info);
+      const ok = a.kind === "struct" || (d.boxed && a.kind === "union");
+      if (!ok)
+        throw schemaError(
+          `${what}: 'data' requires a struct type${d.boxed ? " or union" : ""}, not ${describe(a)}`,
+          info,
+        );
     }
   }
 
@@ -1048,26 +1060,67 @@ class Checker {
       seen.set(key, m);
     }
   }
+}
 
-  /** The QType categories a branch occupies in an alternate (schema.py alternate checks). */
-  private jsonCategories(t: Definition, array: boolean): string[] {
-    if (array) return ["array"];
-    switch (t.kind) {
-      case "builtin":
-        return t.jsonType === "int"
-          ? ["number"]
-          : t.jsonType === "value"
-            ? ["string", "number", "boolean", "null", "object", "array"]
-            : [t.jsonType];
-      case "enum":
-        return ["string"];
-      case "struct":
-      case "union":
-        return ["object"];
-      case "alternate":
-        return ["alternate"];
-      default:
-        return [t.kind];
+/** The documentation text of member (value, branch) `member` in a definition's doc comment. */
+function memberDoc(doc: DocBlock | undefined, member: string): string | undefined {
+  return doc?.members.find((x) => x.name === member)?.text;
+}
+
+/** expr.py `check_exprs`: exactly one definition keyword, naming the definition with a string. */
+function definitionKeyword(expr: QapiObject, info: SourceInfo): { meta: Meta; name: string } {
+  const metas = metaKeys.filter((k) => k in expr);
+  if (metas.length !== 1) {
+    throw schemaError(
+      metas.length === 0
+        ? `expression is missing a definition keyword: expected one of ${metaKeys.map((k) => `'${k}'`).join(", ")}, found keys ${Object.keys(
+            expr,
+          )
+            .map((k) => `'${k}'`)
+            .join(", ")}`
+        : `expression has more than one definition keyword: ${metas.map((k) => `'${k}'`).join(", ")}`,
+      info,
+    );
+  }
+  const meta = metas[0]!;
+  const name = expr[meta];
+  if (typeof name !== "string") throw schemaError(`'${meta}' requires a string name`, info);
+  return { meta, name };
+}
+
+/** expr.py `check_keys`: only the keys the definition keyword allows. */
+function checkKeys(expr: QapiObject, meta: Meta, what: string, info: SourceInfo): void {
+  for (const key of Object.keys(expr)) {
+    if (!allowedKeys[meta].includes(key)) {
+      throw schemaError(
+        `${what} has unknown key '${key}' (valid keys: ${allowedKeys[meta].map((k) => `'${k}'`).join(", ")})`,
+        info,
+      );
+    }
+  }
+}
+
+/**
+ * parser.py `QAPIDoc.check`: the Features section documents exactly the features of the
+ * definition and of its members (and values).
+ */
+function checkFeatureDocs(
+  expr: QapiObject,
+  features: readonly Feature[],
+  what: string,
+  doc: DocBlock | undefined,
+  info: SourceInfo,
+): void {
+  if (doc === undefined) return;
+  const all = new Set([...features.map((f) => f.name), ...innerFeatures(expr)]);
+  for (const f of doc.features) {
+    if (!all.has(f.name)) {
+      throw schemaError(`${what}: documented feature '${f.name}' does not exist`, info);
+    }
+  }
+  for (const f of all) {
+    if (!doc.features.some((x) => x.name === f)) {
+      throw schemaError(`${what}: feature '${f}' lacks documentation`, info);
     }
   }
 }
@@ -1313,17 +1366,14 @@ function dupCheck(
   }
 }
 
-/** `"8.2"` → `[8, 2, 0]`, for ordering releases (version.ts has the full parser). */
-function releaseKey(v: string): number {
-  const [a = 0, b = 0, c = 0] = v.split(".").map(Number);
-  return (a * 1000 + b) * 1000 + c;
-}
-
 /** Whether two definitions' Since/Removed ranges share a release. */
 function rangesMeet(a: Definition, b: Definition): boolean {
-  const from = (d: Definition) => (d.since === undefined ? 0 : releaseKey(d.since));
-  const to = (d: Definition) => (d.removed === undefined ? Infinity : releaseKey(d.removed));
-  return Math.max(from(a), from(b)) < Math.min(to(a), to(b));
+  const from = (d: Definition) => parseQemuVersion(d.since ?? "0.0");
+  // They meet when the later of the two first releases comes before both removals.
+  const [later] = [from(a), from(b)].sort((x, y) => compareQemuVersions(y, x));
+  const before = (d: Definition) =>
+    d.removed === undefined || compareQemuVersions(later!, parseQemuVersion(d.removed)) < 0;
+  return before(a) && before(b);
 }
 
 function versionOf(doc: DocBlock | undefined): {

@@ -1,17 +1,27 @@
 /**
- * Validators built at run time from a model: for a schema known only when the program runs,
- * typically a live peer's `query-qmp-schema` turned into a model by `modelFromIntrospection`
- * ("validate against the exact QEMU you talk to").
+ * Validators built at run time from a model: the runtime front end of the one validator engine
+ * whose ahead-of-time front end is the code generator (`codegen/generate.ts`). It serves every
+ * schema known only when the program runs: a live peer's `query-qmp-schema` turned into a model
+ * by `modelFromIntrospection` (the client's `validators: "peer"`, "validate against the exact
+ * QEMU you talk to"), and the simulator's per-release models.
  *
- * The schema is walked once, when a validator is first asked for, into closures over the same
- * runtime checks the generated validators use (`runtime.ts`), so issues are identical in kind,
- * path and order to the generated ones; checking a value interprets no schema.
+ * Each type is compiled once, when a validator first needs it, into closures shaped like the
+ * generated functions (`v_`, `m_`, `k_`: value, members, known keys) over the same runtime checks
+ * (`runtime.ts`), and alternates pick their branch by the same `jsonCategories` (model.ts); so
+ * issues are identical in kind, path, order and wording to the generated ones, and checking a
+ * value interprets no schema. (Evaluating the generator's own output with `new Function` would be
+ * faster still, but would turn a peer's answer into code.)
  *
  * @module
  */
 import type { ValidationIssue } from "../base/errors.js";
-import { emptyObjectName } from "./check.js";
-import { SchemaIndex, type SchemaModel, type TypeRef } from "./model.js";
+import {
+  emptyObjectName,
+  jsonCategories,
+  SchemaIndex,
+  type SchemaModel,
+  type TypeRef,
+} from "./model.js";
 import {
   createValidator,
   isObject,
@@ -72,54 +82,41 @@ export interface SchemaValidators {
 type MembersFn = (o: Record<string, unknown>, p: string, is: ValidationIssue[]) => void;
 type KnownFn = (k: string, o: Record<string, unknown>) => boolean;
 
+/**
+ * `build` memoised by name. A name asked for again while its own function is being built (a
+ * recursive type) gets a forwarder to the finished function; every other caller gets the built
+ * function itself, so checking a value calls the same chain of functions the generated code
+ * does, with no lookup on the way.
+ */
+function once<F extends (...args: never[]) => unknown>(
+  build: (name: string) => F,
+): (name: string) => F {
+  const built = new Map<string, F>();
+  const building = new Set<string>();
+  return (name) => {
+    const done = built.get(name);
+    if (done !== undefined) return done;
+    if (building.has(name)) {
+      return ((...args: Parameters<F>) => built.get(name)!(...args)) as unknown as F;
+    }
+    building.add(name);
+    const fn = build(name);
+    building.delete(name);
+    built.set(name, fn);
+    return fn;
+  };
+}
+
 /** Build validators for `model` (see the module doc). */
 export function compileValidators(model: SchemaModel): SchemaValidators {
   const index = new SchemaIndex(model);
-  const fns = new Map<string, ValidateFn>();
-  const members = new Map<string, MembersFn>();
-  const known = new Map<string, KnownFn>();
-
-  // Lookups go through these indirections so that recursive types compile lazily.
-  const validateFn = (name: string): ValidateFn => {
-    const b = builtins[name];
-    if (b !== undefined) return b;
-    let fn = fns.get(name);
-    if (fn === undefined) {
-      let real: ValidateFn | undefined;
-      fn = (v, p, n, is) => {
-        real ??= compileType(name);
-        real(v, p, n, is);
-      };
-      fns.set(name, fn);
-    }
-    return fn;
-  };
+  // Each type is compiled once, with everything it reaches, the first time a validator needs
+  // it; only a recursive reference goes through a forwarder (see `once`).
+  const validateFn = once((name): ValidateFn => builtins[name] ?? compileType(name));
   const refFn = (ref: TypeRef): ValidateFn =>
     ref.array ? vList(validateFn(ref.name)) : validateFn(ref.name);
-  const membersFn = (name: string): MembersFn => {
-    let fn = members.get(name);
-    if (fn === undefined) {
-      let real: MembersFn | undefined;
-      fn = (o, p, is) => {
-        real ??= compileMembers(name);
-        real(o, p, is);
-      };
-      members.set(name, fn);
-    }
-    return fn;
-  };
-  const knownFn = (name: string): KnownFn => {
-    let fn = known.get(name);
-    if (fn === undefined) {
-      let real: KnownFn | undefined;
-      fn = (k, o) => {
-        real ??= compileKnown(name);
-        return real(k, o);
-      };
-      known.set(name, fn);
-    }
-    return fn;
-  };
+  const membersFn = once(compileMembers);
+  const knownFn = once(compileKnown);
 
   function compileMembers(name: string): MembersFn {
     const t = index.type(name);
@@ -186,7 +183,7 @@ export function compileValidators(model: SchemaModel): SchemaValidators {
         const byCategory = new Map<string, ValidateFn>();
         for (const b of t.branches) {
           const fn = refFn(b.type);
-          for (const cat of categories(index, b.type))
+          for (const cat of jsonCategories(index.type(b.type.name), b.type.array))
             if (!byCategory.has(cat)) byCategory.set(cat, fn);
         }
         return (v, p, n, is) => {
@@ -237,25 +234,4 @@ export function compileValidators(model: SchemaModel): SchemaValidators {
         });
       }),
   };
-}
-
-/** The JSON categories an alternate branch takes (as the generated code switches on them). */
-function categories(index: SchemaIndex, ref: TypeRef): string[] {
-  if (ref.array) return ["array"];
-  const t = index.type(ref.name);
-  switch (t.kind) {
-    case "builtin":
-      return t.jsonType === "int"
-        ? ["number"]
-        : t.jsonType === "value"
-          ? ["string", "number", "boolean", "null", "object", "array"]
-          : [t.jsonType];
-    case "enum":
-      return ["string"];
-    case "struct":
-    case "union":
-      return ["object"];
-    case "alternate":
-      return [];
-  }
 }

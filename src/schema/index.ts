@@ -10,7 +10,6 @@ export {
   buildModel,
   cName,
   describe as describeDefinition,
-  emptyObjectName,
 } from "./check.js";
 export { compileValidators, type SchemaValidators } from "./dynamic.js";
 export { type DocBlock, type DocItem, type DocSection, parseDocBlock } from "./doc.js";

@@ -178,8 +178,12 @@ void suite("compareSchemaInfo()", () => {
 
 void suite("version queries", () => {
   test("should parse versions and answer presence by Since/Removed", () => {
-    assert.deepEqual(parseQemuVersion("7.2"), [7, 2, 0]);
-    assert.deepEqual(parseQemuVersion({ major: 10, minor: 2, micro: 1 }), [10, 2, 1]);
+    assert.deepEqual(parseQemuVersion("7.2"), { major: 7, minor: 2, micro: 0 });
+    assert.deepEqual(parseQemuVersion({ major: 10, minor: 2, micro: 1 }), {
+      major: 10,
+      minor: 2,
+      micro: 1,
+    });
     assert.throws(() => parseQemuVersion("seven"), /invalid QEMU version: 'seven'/);
     const q = createVersionQueries(demo());
     assert.deepEqual(q.events("1.9.9"), ["DRAWN", "CLEARED"]);

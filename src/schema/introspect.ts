@@ -16,12 +16,13 @@
  * @module
  */
 import type { JsonValue } from "../base/json.js";
-import { emptyObjectName } from "./check.js";
 import {
   type Branch,
   type BuiltinDef,
   builtinJsonTypes,
   type Definition,
+  emptyObjectName,
+  evaluateIf,
   type Feature,
   type IfCond,
   type Member,
@@ -31,7 +32,7 @@ import {
   type TypeRef,
 } from "./model.js";
 import type { SourceInfo } from "./source.js";
-import { compareQemuVersions, evaluateIf, parseQemuVersion } from "./version.js";
+import { parseQemuVersion, versionAtLeast } from "./qemu-version.js";
 
 /** One entry of `query-qmp-schema` (`SchemaInfo` in QEMU's `qapi/introspect.json`). */
 export type SchemaInfo =
@@ -111,8 +112,7 @@ export interface IntrospectOptions {
 export function introspect(model: SchemaModel, options: IntrospectOptions = {}): SchemaInfo[] {
   const index = new SchemaIndex(model);
   const enumMembers =
-    options.version === undefined ||
-    compareQemuVersions(parseQemuVersion(options.version), [6, 2, 0]) >= 0;
+    options.version === undefined || versionAtLeast(parseQemuVersion(options.version), 6, 2);
   const defined = options.defined;
   const on = (cond: IfCond | undefined) => defined === undefined || evaluateIf(cond, defined);
   const numbers = new Map<string, string>();

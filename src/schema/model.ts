@@ -198,6 +198,64 @@ export const integerRanges: Readonly<Record<string, { min: bigint; max: bigint; 
     uint32: { min: 0n, max: 2n ** 32n - 1n, cName: "uint32_t" },
   };
 
+/** The empty object type every argument-less command and data-less event uses. */
+export const emptyObjectName = "q_empty";
+
+/**
+ * The JSON category of a value, as QEMU's QType tells them apart (`qnum` covers integers and
+ * floats): what picks an alternate's branch. `qtypeOf` (runtime.ts) gives a value's category.
+ */
+export type JsonCategory = "string" | "number" | "boolean" | "null" | "object" | "array";
+
+const everyCategory: readonly JsonCategory[] = [
+  "string",
+  "number",
+  "boolean",
+  "null",
+  "object",
+  "array",
+];
+
+/**
+ * The JSON categories a value of type `t` (a list of `t` when `array`) can have: the branch
+ * slots it takes in an alternate (schema.py `QAPISchemaAlternateType.check`, and the
+ * `switch (qobject_type(obj))` of the visitor QEMU generates for an alternate). An alternate
+ * takes none: QEMU forbids an alternate as an alternate's branch.
+ */
+export function jsonCategories(t: Definition, array: boolean): readonly JsonCategory[] {
+  if (array) return ["array"];
+  switch (t.kind) {
+    case "builtin":
+      switch (t.jsonType) {
+        case "int":
+          return ["number"];
+        case "value":
+          return everyCategory;
+        default:
+          return [t.jsonType];
+      }
+    case "enum":
+      return ["string"];
+    case "struct":
+    case "union":
+      return ["object"];
+    default:
+      return [];
+  }
+}
+
+/** Whether condition `cond` holds when `defined(symbol)` says which config symbols are set. */
+export function evaluateIf(
+  cond: IfCond | undefined,
+  defined: (symbol: string) => boolean,
+): boolean {
+  if (cond === undefined) return true;
+  if (typeof cond === "string") return defined(cond);
+  if ("all" in cond) return cond.all.every((c) => evaluateIf(c, defined));
+  if ("any" in cond) return cond.any.some((c) => evaluateIf(c, defined));
+  return !evaluateIf(cond.not, defined);
+}
+
 /** Look definitions up by name. */
 export class SchemaIndex {
   private readonly byName = new Map<string, Definition>();

@@ -16,6 +16,7 @@
 import { introspect, type SchemaInfo } from "./introspect.js";
 import {
   type Definition,
+  evaluateIf,
   type IfCond,
   type Member,
   SchemaIndex,
@@ -23,27 +24,20 @@ import {
   type UnionDef,
   type Versioned,
 } from "./model.js";
+import {
+  compareQemuVersions,
+  formatQemuVersion,
+  parseQemuVersion,
+  type QemuVersion,
+} from "./qemu-version.js";
 
-/** A release as `[major, minor, micro]`. */
-export type QemuVersion = readonly [number, number, number];
-
-/**
- * Parse `"7.2"`, `"7.2.22"` or `{ major, minor, micro }` (the greeting's shape).
- * @throws RangeError when the text is not a version.
- */
-export function parseQemuVersion(
-  version: string | { major: number; minor: number; micro: number },
-): QemuVersion {
-  if (typeof version !== "string") return [version.major, version.minor, version.micro];
-  const m = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?\s*$/.exec(version);
-  if (!m) throw new RangeError(`invalid QEMU version: '${version}' (expected X.Y or X.Y.Z)`);
-  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-}
-
-/** Negative, zero or positive as `a` is older than, equal to or newer than `b`. */
-export function compareQemuVersions(a: QemuVersion, b: QemuVersion): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
-}
+export {
+  compareQemuVersions,
+  formatQemuVersion,
+  parseQemuVersion,
+  type QemuVersion,
+  versionAtLeast,
+} from "./qemu-version.js";
 
 /** Whether `item` exists in release `version` (its `since`/`removed` marks). */
 export function presentIn(item: Versioned, version: QemuVersion): boolean {
@@ -125,18 +119,6 @@ export function filterModel(model: SchemaModel, version: string | QemuVersion): 
   };
 }
 
-/** Whether condition `cond` holds when `defined(symbol)` says which config symbols are set. */
-export function evaluateIf(
-  cond: IfCond | undefined,
-  defined: (symbol: string) => boolean,
-): boolean {
-  if (cond === undefined) return true;
-  if (typeof cond === "string") return defined(cond);
-  if ("all" in cond) return cond.all.every((c) => evaluateIf(c, defined));
-  if ("any" in cond) return cond.any.some((c) => evaluateIf(c, defined));
-  return !evaluateIf(cond.not, defined);
-}
-
 /**
  * The model as a build with the given configuration has it: definitions, members, enum values,
  * branches and features whose `if` condition is false are dropped (QEMU compiles them out).
@@ -213,7 +195,7 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
   const introspected = new Map<string, SchemaInfo[]>();
   const modelFor = (version: string): SchemaModel => {
     const v = parseQemuVersion(version);
-    const key = v.join(".");
+    const key = formatQemuVersion(v);
     let m = cache.get(key);
     if (m === undefined) {
       m = filterModel(model, v);
@@ -259,7 +241,7 @@ export function createVersionQueries(model: SchemaModel): VersionQueries {
         return introspect(modelFor(version), { version, defined: options.defined });
       }
       // Computed once per release; each caller gets its own copy to change as it likes.
-      const key = parseQemuVersion(version).join(".");
+      const key = formatQemuVersion(parseQemuVersion(version));
       let infos = introspected.get(key);
       if (infos === undefined) {
         infos = introspect(modelFor(version), { version });

@@ -20,6 +20,7 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "../base/json.js";
+import { type QemuVersion, versionAtLeast } from "../schema/qemu-version.js";
 import type { ClockTimer, ServerClock } from "./clock.js";
 
 /** QEMU's throttle period: `1000 * SCALE_MS` nanoseconds, i.e. one second. */
@@ -56,16 +57,13 @@ export const THROTTLE_TABLE_10_2: ThrottleTable = Object.freeze({
   BLOCK_IO_ERROR: { key: "qom-path" },
 });
 
-/** A QEMU version, as in the greeting's `version.qemu`. */
-export interface QemuVersionTriple {
-  readonly major: number;
-  readonly minor: number;
+/**
+ * A QEMU version, as in the greeting's `version.qemu` (the project's one version type,
+ * schema/qemu-version.ts); `micro` may be left out, it changes no throttle rule.
+ */
+export type QemuVersionTriple = Omit<QemuVersion, "micro"> & {
   readonly micro?: number | undefined;
-}
-
-function atLeast(v: QemuVersionTriple, major: number, minor: number): boolean {
-  return v.major > major || (v.major === major && v.minor >= minor);
-}
+};
 
 /**
  * The throttle table of a given QEMU version (§2.1): MEMORY_DEVICE_SIZE_CHANGE is throttled
@@ -74,6 +72,8 @@ function atLeast(v: QemuVersionTriple, major: number, minor: number): boolean {
  * qmpkit plays.
  */
 export function throttleTableFor(version: QemuVersionTriple): ThrottleTable {
+  const atLeast = (major: number, minor: number) =>
+    versionAtLeast({ ...version, micro: version.micro ?? 0 }, major, minor);
   const table: Record<string, ThrottleRule> = {
     RTC_CHANGE: {},
     WATCHDOG: {},
@@ -82,10 +82,10 @@ export function throttleTableFor(version: QemuVersionTriple): ThrottleTable {
     QUORUM_FAILURE: {},
     VSERPORT_CHANGE: { key: "id" },
   };
-  if (atLeast(version, 6, 2)) table.MEMORY_DEVICE_SIZE_CHANGE = { key: "qom-path" };
-  else if (atLeast(version, 5, 1)) table.MEMORY_DEVICE_SIZE_CHANGE = {};
-  if (atLeast(version, 8, 2)) table.HV_BALLOON_STATUS_REPORT = {};
-  if (atLeast(version, 9, 2)) table.BLOCK_IO_ERROR = { key: "qom-path" };
+  if (atLeast(6, 2)) table.MEMORY_DEVICE_SIZE_CHANGE = { key: "qom-path" };
+  else if (atLeast(5, 1)) table.MEMORY_DEVICE_SIZE_CHANGE = {};
+  if (atLeast(8, 2)) table.HV_BALLOON_STATUS_REPORT = {};
+  if (atLeast(9, 2)) table.BLOCK_IO_ERROR = { key: "qom-path" };
   return Object.freeze(table);
 }
 

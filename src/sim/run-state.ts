@@ -10,6 +10,7 @@
  * @module
  */
 import { QmpError } from "../base/errors.js";
+import { type QemuVersion, versionAtLeast } from "../schema/qemu-version.js";
 
 /** Every QEMU run state (`qapi/run-state.json`, the same list in 7.2 and 10.2). */
 export const RUN_STATES = [
@@ -34,24 +35,12 @@ export const RUN_STATES = [
 /** One QEMU run state, as `query-status` spells it. */
 export type RunState = (typeof RUN_STATES)[number];
 
-/** A QEMU version as `query-version` reports it. */
-export interface QemuVersionNumber {
-  readonly major: number;
-  readonly minor: number;
-  readonly micro: number;
-}
-
-/** True when `v` is at least `major.minor.micro`. */
-export function versionAtLeast(
-  v: QemuVersionNumber,
-  major: number,
-  minor: number,
-  micro = 0,
-): boolean {
-  if (v.major !== major) return v.major > major;
-  if (v.minor !== minor) return v.minor > minor;
-  return v.micro >= micro;
-}
+/**
+ * A QEMU version as `query-version` reports it: the project's one version type, and its one
+ * comparison, `versionAtLeast` (schema/qemu-version.ts).
+ */
+export type QemuVersionNumber = QemuVersion;
+export { versionAtLeast };
 
 /** True when `value` names a run state. */
 export function isRunState(value: unknown): value is RunState {

@@ -12,11 +12,10 @@ import * as generated from "../generated/index.js";
 import type { JsonValue } from "../base/json.js";
 import { compileValidators, type SchemaValidators } from "../schema/dynamic.js";
 import { introspect } from "../schema/introspect.js";
-import type { Definition, SchemaModel } from "../schema/model.js";
+import { type Definition, evaluateIf, type SchemaModel } from "../schema/model.js";
 import type { Validator } from "../schema/validator.js";
 import {
   compareQemuVersions,
-  evaluateIf,
   filterModel,
   filterModelByConfig,
   parseQemuVersion,

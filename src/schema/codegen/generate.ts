@@ -12,14 +12,15 @@
  * @module
  */
 import { unreachable } from "../../base/unreachable.js";
-import { emptyObjectName } from "../check.js";
 import {
   type Definition,
+  emptyObjectName,
   type EventDef,
   type CommandDef,
   type Member,
   SchemaIndex,
   type SchemaModel,
+  jsonCategories,
   type TypeRef,
 } from "../model.js";
 import { GeneratedFile } from "./printer.js";
@@ -535,7 +536,7 @@ class Emitter {
           );
           body.print("  switch (", rt("qtypeOf"), "(v)) {");
           for (const br of d.branches) {
-            for (const cat of this.categories(br.type)) {
+            for (const cat of jsonCategories(this.index.type(br.type.name), br.type.array)) {
               body.print("    case ", JSON.stringify(cat), ":");
               body.print("      ", this.vRef(br.type, f, lists), "(v, p, n, is);");
               body.print("      return;");
@@ -723,28 +724,6 @@ class Emitter {
     );
     body.print("}");
     body.print("//@end");
-  }
-
-  private categories(ref: TypeRef): string[] {
-    if (ref.array) return ["array"];
-    const t = this.index.type(ref.name);
-    switch (t.kind) {
-      case "builtin":
-        return t.jsonType === "int"
-          ? ["number"]
-          : t.jsonType === "value"
-            ? ["string", "number", "boolean", "null", "object", "array"]
-            : [t.jsonType === "string" ? "string" : t.jsonType];
-      case "enum":
-        return ["string"];
-      case "struct":
-      case "union":
-        return ["object"];
-      case "alternate":
-        return [];
-      default:
-        return unreachable(t);
-    }
   }
 
   // ---- schema-data.ts and index.ts -------------------------------------------------------------
