@@ -182,14 +182,20 @@ export class QmpClient implements AsyncDisposable {
    * Connects, reads the greeting, negotiates capabilities and (unless `trackRunState: false`) reads
    * the run state.
    *
+   * `timeoutMs` bounds all of it. A peer that greets and negotiates but does not answer the first
+   * `query-status` in time fails the connect too (a `TimeoutError` with `operation:
+   * "query-status"`): a client returned by `connect` knows the run state. After a reconnection,
+   * which no caller waits for, the state stays as last known until that query answers.
+   *
    * @throws ConnectError when the peer cannot be reached, the greeting is not QMP, or negotiation
-   *   fails (e.g. `oob` requested but not offered); TimeoutError when a step runs out of time; the
-   *   signal's reason when aborted.
+   *   fails (e.g. `oob` requested but not offered); TimeoutError when a step runs out of time
+   *   (`operation`: `connect`, `greeting`, `negotiation` or `query-status`); the signal's reason
+   *   when aborted.
    */
   static async connect(target: QmpTarget, options: QmpClientOptions = {}): Promise<QmpClient> {
     const client = new QmpClient(target, options);
     try {
-      await client.#open(options.signal, options.timeoutMs);
+      await client.#open(options.signal, options.timeoutMs, true);
     } catch (error) {
       client.#finish(
         error instanceof Error ? error : new ConnectError(String(error), targetName(target)),
@@ -439,8 +445,13 @@ export class QmpClient implements AsyncDisposable {
    * Opens a connection, reads the greeting and negotiates (the link becomes current in the
    * reader loop, when the negotiation reply arrives), then reads the peer's schema and run state
    * as asked. `totalMs` bounds it all (`connect`'s `timeoutMs`); a reconnection has none.
+   * `first`: the connection `connect()` makes, whose caller waits for the run state.
    */
-  async #open(signal: AbortSignal | undefined, totalMs: number | undefined): Promise<void> {
+  async #open(
+    signal: AbortSignal | undefined,
+    totalMs: number | undefined,
+    first: boolean,
+  ): Promise<void> {
     const name = targetName(this.#target);
     const budget = startBudget(totalMs);
     let stream: Duplex;
@@ -463,11 +474,29 @@ export class QmpClient implements AsyncDisposable {
       );
     }
     const link = new Link(stream, this.#host, this.#options);
+    // One handshake budget for the greeting, negotiation, the peer's schema and the first
+    // query-status (DEFAULT_HANDSHAKE_TIMEOUT_MS), within what is left of `totalMs`.
     const handshakeMs = budget(this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    const handshakeLeft = startBudget(handshakeMs);
     await link.handshake(name, this.#options.oob === true, handshakeMs, signal);
 
-    if (this.#validation.fromPeer) await this.#loadPeerSchema(link, budget(handshakeMs));
-    if (this.#tracker !== undefined) await withDeadline(this.#tracker.refresh(), { signal });
+    if (this.#validation.fromPeer) await this.#loadPeerSchema(link, handshakeLeft(handshakeMs));
+    if (this.#tracker === undefined) return;
+    const refreshed = this.#tracker.refresh();
+    if (!first) {
+      // A reconnection has no caller to fail: the link is already current and carries events.
+      // The run state stays as last known until the query answers (or fails, with a
+      // `run-state-query-failed` notice from the tracker).
+      return;
+    }
+    await withDeadline(refreshed, { timeoutMs: handshakeLeft(handshakeMs), signal }, () => {
+      return new TimeoutError(
+        `connect to ${name} failed: no answer to query-status within ${handshakeMs} ms (the peer greeted and negotiated; its run state is unknown)`,
+        "query-status",
+        handshakeMs,
+        true,
+      );
+    });
   }
 
   /** Builds the validators from the peer's own `query-qmp-schema` (DESIGN.md principle 3). */
@@ -553,7 +582,7 @@ export class QmpClient implements AsyncDisposable {
       {
         attempt: (attempt) => {
           this.#attempt = attempt;
-          return this.#open(this.#lifetime.signal, undefined);
+          return this.#open(this.#lifetime.signal, undefined, false);
         },
         failed: (attempt, error, delayMs) =>
           this.#notice({ kind: "reconnect-failed", attempt, error, delayMs }),
