@@ -16,12 +16,14 @@ import { armDeadline, startBudget, withDeadline } from "../base/deadline.js";
 import {
   ConnectError,
   ConnectionClosedError,
+  isConnectionClosedError,
   QmpError,
   StateError,
   TimeoutError,
 } from "../base/errors.js";
 import type { JsonObject } from "../base/json.js";
 import { openStream } from "../wire/index.js";
+import { AbortError, type ExecuteAndWaitDetails, WaitClosedError } from "./errors.js";
 import { DEFAULT_HISTORY_SIZE, EventHub, type HubReport } from "./event-hub.js";
 import {
   EventStream,
@@ -100,6 +102,33 @@ function dataMatches(event: QmpEvent, want: Partial<Record<string, unknown>>): b
     if (data?.[key] !== want[key]) return false;
   }
   return true;
+}
+
+/**
+ * What an `executeAndWait()` that failed with `error` rejects with: how far it got, when the
+ * connection ended or the caller aborted with the platform's `AbortError`; any other error (a
+ * `CommandError`, a `TimeoutError` that says `sent`, a reason of the caller's own) as it is.
+ */
+function waitFailed(
+  error: unknown,
+  details: ExecuteAndWaitDetails,
+  signal: AbortSignal | undefined,
+): unknown {
+  if (signal?.aborted && error === signal.reason) {
+    const isAbort = error instanceof Error && error.name === "AbortError";
+    return isAbort ? new AbortError(details, { cause: error }) : error;
+  }
+  if (error instanceof ConnectionClosedError) {
+    // A waiter failed by the hub says why (dropped, client closed); a command says its own.
+    const why =
+      error.command === undefined
+        ? error.message
+        : details.sent
+          ? "the connection closed"
+          : "the connection is closed";
+    return new WaitClosedError(details, why, { cause: error });
+  }
+  return error;
 }
 
 /**
@@ -270,7 +299,10 @@ export class QmpClient implements AsyncDisposable {
    * after it (older, §1.9).
    *
    * @throws as `execute`; TimeoutError (`operation: "wait for EVENT"`) when the reply came but
-   *   the event did not within `timeoutMs`.
+   *   the event did not within `timeoutMs`; `WaitClosedError` (a `ConnectionClosedError`) when the
+   *   connection ends first, with `details` (`sent`, `answered`, the `event`); when the signal
+   *   aborts, its reason, or, for the platform's `AbortError`, qmpkit's `AbortError` with the
+   *   same `details` and the reason as `cause`.
    */
   async executeAndWait<K extends CommandName, E extends EventName>(
     name: K,
@@ -280,7 +312,13 @@ export class QmpClient implements AsyncDisposable {
     const { event, where, timeoutMs, signal, oob } = options;
     const link = this.#link;
     if (link === undefined || this.#state !== "connected") throw this.#notConnected(name);
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) {
+      throw waitFailed(
+        signal.reason,
+        { command: name, event, sent: false, answered: false },
+        signal,
+      );
+    }
     const match =
       where === undefined
         ? undefined
@@ -288,6 +326,7 @@ export class QmpClient implements AsyncDisposable {
           ? (where as (e: QmpEvent) => boolean)
           : (e: QmpEvent) => dataMatches(e, where);
 
+    let sent = false;
     let replied = false;
     const inner = new AbortController();
     const eventArrived = new Promise<QmpEvent>((resolve, reject) => {
@@ -319,10 +358,15 @@ export class QmpClient implements AsyncDisposable {
           replied = true;
           return value;
         });
+      sent = true; // unless the connection was closed already (see below)
       reply.catch(() => {});
       // The reply settles first or together with the event; a command error ends the wait.
       const [result, ev] = await Promise.all([reply, eventArrived]);
       return { result: result as CommandReturn<K>, event: ev as QmpEventOf<E> };
+    } catch (error) {
+      const notSent = isConnectionClosedError(error) && error.command === name && !error.sent;
+      const details = { command: name, event, sent: sent && !notSent, answered: replied };
+      throw waitFailed(error, details, signal);
     } finally {
       disarm();
       if (!inner.signal.aborted) inner.abort(new StateError("wait ended", "done", "waiting"));
@@ -571,7 +615,7 @@ export class QmpClient implements AsyncDisposable {
     this.#notice({ kind: "disconnected", reason: why });
     this.#hub.failWaiters(
       new ConnectionClosedError(
-        `wait for event failed: the connection dropped (${why.message}); events until the reconnection are lost`,
+        `the connection dropped (${why.message}); events until the reconnection are lost`,
         undefined,
         false,
         { cause: why },
@@ -604,7 +648,7 @@ export class QmpClient implements AsyncDisposable {
     this.#hub.end(
       reason,
       new ConnectionClosedError(
-        `wait for event failed: the client closed${reason ? `: ${reason.message}` : ""}`,
+        `the client closed${reason ? `: ${reason.message}` : ""}`,
         undefined,
         false,
         { cause: reason },

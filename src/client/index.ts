@@ -10,7 +10,14 @@ export {
   QmpClient,
   type QmpTarget,
 } from "./client.js";
-export { EventOverflowError, isEventOverflowError } from "./errors.js";
+export {
+  AbortError,
+  EventOverflowError,
+  type ExecuteAndWaitDetails,
+  isAbortError,
+  isEventOverflowError,
+  WaitClosedError,
+} from "./errors.js";
 export {
   DEFAULT_MAX_QUEUE,
   DEFAULT_OVERFLOW,

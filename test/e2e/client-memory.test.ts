@@ -40,6 +40,21 @@ async function pair(
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Checks an executeAndWait failure cut off by the connection: it names command and event. */
+function assertWaitClosed(e: unknown, details: { sent: boolean; answered: boolean }, why: RegExp) {
+  assert.ok(isConnectionClosedError(e));
+  assert.equal(e.command, "system_powerdown");
+  assert.equal(e.sent, details.sent);
+  assert.match(e.message, /system_powerdown then wait for SHUTDOWN failed/);
+  assert.match(e.message, why);
+  assert.deepEqual((e as { details?: unknown }).details, {
+    command: "system_powerdown",
+    event: "SHUTDOWN",
+    ...details,
+  });
+  return true;
+}
+
 suite("QmpClient.connect()", () => {
   test("should read the typed greeting, negotiate, and read the run state", async () => {
     const { client, peer } = await pair();
@@ -657,13 +672,92 @@ suite("QmpClient.executeAndWait()", () => {
     }
   });
 
-  test("should reject when the connection ends before the event", async () => {
+  test("should say the command was sent and answered when the connection ends before the event", async () => {
     const { client, peer } = await pair({ trackRunState: false });
     const call = client.executeAndWait("system_powerdown", undefined, { event: "SHUTDOWN" });
     peer.reply(await peer.next());
     await tick();
     peer.destroy();
-    await assert.rejects(call, isConnectionClosedError);
+    await assert.rejects(call, (e) =>
+      assertWaitClosed(e, { sent: true, answered: true }, /was answered, SHUTDOWN had not arrived/),
+    );
+  });
+
+  test("should say the command was sent but not answered when the connection ends before the reply", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    const call = client.executeAndWait("system_powerdown", undefined, { event: "SHUTDOWN" });
+    await peer.next();
+    peer.destroy();
+    await assert.rejects(call, (e) =>
+      assertWaitClosed(e, { sent: true, answered: false }, /outcome is unknown/),
+    );
+  });
+
+  test("should say in an AbortError's details whether the command had been sent", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    try {
+      const before = new AbortController();
+      before.abort();
+      await assert.rejects(
+        client.executeAndWait("system_powerdown", undefined, {
+          event: "SHUTDOWN",
+          signal: before.signal,
+        }),
+        (e) => {
+          assert.ok(e instanceof Error);
+          assert.equal(e.name, "AbortError");
+          assert.equal(e.cause, before.signal.reason);
+          assert.deepEqual((e as { details?: unknown }).details, {
+            command: "system_powerdown",
+            event: "SHUTDOWN",
+            sent: false,
+            answered: false,
+          });
+          return true;
+        },
+      );
+      const during = new AbortController();
+      const call = client.executeAndWait("system_powerdown", undefined, {
+        event: "SHUTDOWN",
+        signal: during.signal,
+      });
+      peer.reply(await peer.next());
+      await tick();
+      during.abort();
+      await assert.rejects(call, (e) => {
+        assert.ok(e instanceof Error);
+        assert.equal(e.name, "AbortError");
+        assert.match(e.message, /system_powerdown/);
+        assert.match(e.message, /SHUTDOWN/);
+        assert.equal(e.cause, during.signal.reason);
+        assert.deepEqual((e as { details?: unknown }).details, {
+          command: "system_powerdown",
+          event: "SHUTDOWN",
+          sent: true,
+          answered: true,
+        });
+        return true;
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should reject with the caller's own abort reason untouched", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    try {
+      const controller = new AbortController();
+      const reason = new Error("operator cancelled");
+      const call = client.executeAndWait("system_powerdown", undefined, {
+        event: "SHUTDOWN",
+        signal: controller.signal,
+      });
+      await peer.next();
+      controller.abort(reason);
+      await assert.rejects(call, (e) => e === reason);
+    } finally {
+      await client.close();
+    }
   });
 });
 
