@@ -30,6 +30,7 @@ import {
   type EventStreamNotice,
   type EventStreamOptions,
   type GapNotice,
+  type RunStateItem,
 } from "./event-stream.js";
 import { AbandonedCalls, Link, type LinkHost } from "./link.js";
 import {
@@ -93,6 +94,12 @@ function targetName(target: QmpTarget): string {
     : typeof target === "function"
       ? "stream factory"
       : "duplex";
+}
+
+/** Now, as a QMP timestamp (for a change found by `query-status`, which has none of its own). */
+function timestampNow(): QmpEvent["timestamp"] {
+  const ms = Date.now();
+  return { seconds: Math.floor(ms / 1000), microseconds: (ms % 1000) * 1000 };
 }
 
 /** Whether `event.data` has every member of `want` (compared with `===`). */
@@ -184,6 +191,7 @@ export class QmpClient implements AsyncDisposable {
         isClosing: () => this.#state !== "connected",
         report: (report: TrackerReport) => this.#notice(report),
       });
+      this.#tracker.onChange((change) => this.#onRunStateChange(change));
     }
     this.#reconnect = reconnectPolicy(options.reconnect, target);
     this.#validation = new Validation(options.validate);
@@ -376,13 +384,29 @@ export class QmpClient implements AsyncDisposable {
   /**
    * An async iterator over events with its own bounded queue; see {@link EventStreamOptions}.
    * `break` (or `close()`, `await using`) unsubscribes. It ends when the client closes for good.
+   * With `runState: true` it also yields the tracked run state's changes ({@link RunStateItem}),
+   * each right after the event that caused it.
+   * @throws StateError for `runState: true` on a client connected with `trackRunState: false`.
    */
+  events<N extends EventName = string>(
+    options: EventStreamOptions<N> & { readonly notices: true; readonly runState: boolean },
+  ): EventStream<QmpEventOf<N> | EventStreamNotice | RunStateItem>;
   events<N extends EventName = string>(
     options: EventStreamOptions<N> & { readonly notices: true },
   ): EventStream<QmpEventOf<N> | EventStreamNotice>;
+  events<N extends EventName = string>(
+    options: EventStreamOptions<N> & { readonly runState: boolean },
+  ): EventStream<QmpEventOf<N> | RunStateItem>;
   events<N extends EventName = string>(options?: EventStreamOptions<N>): EventStream<QmpEventOf<N>>;
-  // biome-ignore lint/suspicious/noExplicitAny: the implementation of the two overloads above
+  // biome-ignore lint/suspicious/noExplicitAny: the implementation of the overloads above
   events(options: EventStreamOptions<any> = {}): EventStream<any> {
+    if (options.runState === true && this.#tracker === undefined) {
+      throw new StateError(
+        "cannot stream run-state changes: the client was connected with trackRunState: false",
+        "untracked",
+        "tracked",
+      );
+    }
     const stream = new EventStream<unknown>(
       options,
       (s) => this.#hub.removeStream(s),
@@ -579,8 +603,42 @@ export class QmpClient implements AsyncDisposable {
   #onEvent(event: QmpEvent): void {
     const issues = this.#validation.eventIssues(event);
     if (issues !== undefined) this.#notice({ kind: "invalid-event", event: event.event, issues });
-    this.#tracker?.onEvent(event);
+    const tracker = this.#tracker;
+    if (tracker === undefined) {
+      this.#hub.dispatch(event);
+      return;
+    }
+    // The tracker hears the event first (so that `runState` is current for every subscriber);
+    // the changes it causes reach the streams after the event itself.
+    this.#changesOf = event;
+    tracker.onEvent(event);
+    this.#changesOf = undefined;
     this.#hub.dispatch(event);
+    const changes = this.#heldChanges;
+    if (changes === undefined) return;
+    this.#heldChanges = undefined;
+    for (const item of changes) this.#hub.runState(item, event);
+  }
+
+  /** The event being followed by the tracker: the changes it causes wait for its dispatch. */
+  #changesOf: QmpEvent | undefined;
+  #heldChanges: RunStateItem[] | undefined;
+
+  /** A change of the tracked run state, as a stream item. Runs in the reader loop. */
+  #onRunStateChange(change: RunStateChange): void {
+    const cause = change.cause;
+    const item: RunStateItem = {
+      kind: "run-state",
+      from: change.from,
+      to: change.to,
+      cause: cause === "query-status" ? cause : cause.event,
+      timestamp: cause === "query-status" ? timestampNow() : cause.timestamp,
+    };
+    if (cause !== "query-status" && cause === this.#changesOf) {
+      (this.#heldChanges ??= []).push(item);
+      return;
+    }
+    this.#hub.runState(item, undefined);
   }
 
   /** A connection ended (peer gone, error, or our own close); its commands have been failed. */

@@ -27,6 +27,7 @@ export {
   type GapNotice,
   type OverflowNotice,
   type OverflowPolicy,
+  type RunStateItem,
 } from "./event-stream.js";
 export { DEFAULT_HISTORY_SIZE } from "./event-hub.js";
 export { parseGreeting } from "./greeting.js";

@@ -793,6 +793,75 @@ suite("QmpClient run-state tracking", () => {
   });
 });
 
+suite("QmpClient.events({ runState: true })", () => {
+  test("should yield each run-state change right after the event that caused it", async () => {
+    const { client, peer } = await pair({}, { status: "running" });
+    try {
+      const stream = client.events({ runState: true });
+      const items: unknown[] = [];
+      const reading = (async () => {
+        for await (const item of stream) {
+          items.push(
+            "kind" in item
+              ? `${item.cause}: ${item.from} -> ${item.to} @${item.timestamp.seconds}`
+              : item.event,
+          );
+          if (items.length === 5) break;
+        }
+      })();
+      peer.send({ timestamp: { seconds: 7, microseconds: 0 }, event: "STOP" });
+      peer.event("RTC_CHANGE", { offset: 1, "qom-path": "/machine/unattached/device[7]" });
+      // STOP made the tracker ask; its answer knows better than the guess.
+      const query = await peer.next();
+      assert.equal(query.execute, "query-status");
+      peer.reply(query, { status: "shutdown", singlestep: false, running: false });
+      await tick();
+      peer.send({ timestamp: { seconds: 9, microseconds: 0 }, event: "RESUME" });
+      await reading;
+      assert.deepEqual(items.slice(0, 3), ["STOP", "STOP: running -> paused @7", "RTC_CHANGE"]);
+      assert.match(String(items[3]), /^query-status: paused -> shutdown @\d+$/);
+      assert.equal(items[4], "RESUME");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should yield an event's run-state change only when the event passes the stream's filters", async () => {
+    const { client, peer } = await pair({}, { status: "running" });
+    try {
+      const onlyResume = client.events({ names: ["RESUME"], runState: true });
+      const plain = client.events({ names: ["STOP", "RESUME"] });
+      peer.event("STOP");
+      const query = await peer.next();
+      peer.reply(query, { status: "paused", singlestep: false, running: false });
+      peer.event("RESUME");
+      const first = await onlyResume.next();
+      const second = await onlyResume.next();
+      assert.equal((first.value as QmpEvent).event, "RESUME");
+      assert.deepEqual(
+        { ...(second.value as object), timestamp: undefined },
+        { kind: "run-state", from: "paused", to: "running", cause: "RESUME", timestamp: undefined },
+      );
+      assert.equal(onlyResume.queued, 0);
+      // A stream that did not ask for run-state items gets events only.
+      assert.equal((await plain.next()).value?.event, "STOP");
+      assert.equal((await plain.next()).value?.event, "RESUME");
+      assert.equal(plain.queued, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should refuse run-state items from a client that does not track the run state", async () => {
+    const { client } = await pair({ trackRunState: false });
+    try {
+      assert.throws(() => client.events({ runState: true }), isStateError);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 suite("QmpClient reconnect", () => {
   test("should reconnect with a fresh greeting, fail pending commands, and tell streams of the gap", async () => {
     const peers: FakePeer[] = [];
