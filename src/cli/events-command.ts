@@ -202,10 +202,11 @@ export async function runEvents(
   };
 
   /**
-   * Prints one client's events until it closes for good or the watch stops. A run-state change
-   * an event caused is printed right after that event, and only if the event passed the filters
-   * (it belongs to it); one found by `query-status` (after a connect or reconnect) is printed at
-   * once. `--count` counts events only, and the last one's state changes are still printed.
+   * Prints one client's events until it closes for good or the watch stops. The client's stream
+   * yields each run-state change right after the event that caused it: it is printed only if
+   * that event passed the filters (it belongs to it); one found by `query-status` (after a
+   * reconnect, or correcting a guess) is always printed. `--count` counts events only, and the
+   * last one's state changes are still printed.
    */
   const follow1 = async (
     client: QmpClient,
@@ -213,53 +214,39 @@ export async function runEvents(
     address: string,
     follow: boolean,
   ): Promise<void> => {
-    const state = client.runState;
     notice(label, {
       kind: "connected",
       address,
       qemu: versionText(client.greeting.version),
-      state,
+      state: client.runState,
     });
-    // The tracker hears an event before the stream hands it over: a change an event caused waits
-    // for that event, one found by query-status is printed on the next turn (events already
-    // received but not yet printed come first).
-    const afterEvent = new Map<string, RunStateLine[]>();
-    const queried: RunStateLine[] = [];
-    const flushQueried = () => {
-      for (const change of queried.splice(0)) printState(label, change);
-    };
-    const eventKey = (e: QmpEventMessage) =>
-      `${e.event}|${e.timestamp.seconds}|${e.timestamp.microseconds}`;
-    const removeState =
-      opts.state === false
-        ? undefined
-        : client.onRunStateChange((change) => {
-            if (change.from === undefined) return;
-            if (change.cause === "query-status") {
-              queried.push({
-                from: change.from,
-                to: change.to,
-                cause: "query-status",
-                atMs: Date.now(),
-              });
-              setTimeout(flushQueried, 20);
-            } else {
-              const cause = change.cause as QmpEventMessage;
-              const line = {
-                from: change.from,
-                to: change.to,
-                cause: cause.event,
-                atMs: timestampMs(cause.timestamp),
-              };
-              const key = eventKey(cause);
-              afterEvent.set(key, [...(afterEvent.get(key) ?? []), line]);
-            }
-          });
-    const stream = client.events({ signal: stopper.signal, notices: true, maxQueue: 10_000 });
+    const stream = client.events({
+      signal: stopper.signal,
+      notices: true,
+      runState: opts.state !== false,
+      maxQueue: 10_000,
+    });
     let lastEvent: string | undefined;
+    /** Whether the last event was printed: the run-state changes it caused follow it. */
+    let shown = false;
+    /** `--count` was reached: only the last event's run-state changes are still printed. */
+    let counted = false;
     try {
       for await (const item of stream) {
-        if ("notice" in item && !("event" in item)) {
+        if ("kind" in item) {
+          if (item.from !== undefined && (item.cause === "query-status" ? !counted : shown)) {
+            printState(label, {
+              from: item.from,
+              to: item.to,
+              cause: item.cause,
+              atMs: timestampMs(item.timestamp),
+            });
+          }
+        } else if ("notice" in item) {
+          if (counted) {
+            stopper.stop();
+            break;
+          }
           if (item.notice === "gap") {
             notice(label, {
               kind: "reconnected",
@@ -270,20 +257,21 @@ export async function runEvents(
           } else {
             notice(label, { kind: "overflow", dropped: item.dropped });
           }
-          continue;
+        } else {
+          if (counted) {
+            stopper.stop();
+            break;
+          }
+          const event = item as QmpEventMessage;
+          lastEvent = event.event;
+          shown = !stopper.signal.aborted && filter(event);
+          if (shown) {
+            out(human ? human.event(label, event) : formatEventJson(label, event));
+            printed++;
+            counted = opts.count !== undefined && printed >= opts.count;
+          }
         }
-        const event = item as QmpEventMessage;
-        lastEvent = event.event;
-        const key = eventKey(event);
-        const changes = afterEvent.get(key) ?? [];
-        afterEvent.delete(key);
-        if (!stopper.signal.aborted && filter(event)) {
-          out(human ? human.event(label, event) : formatEventJson(label, event));
-          for (const change of changes) printState(label, change);
-          printed++;
-          if (opts.count !== undefined && printed >= opts.count) stopper.stop();
-        }
-        flushQueried();
+        if (counted && stream.backlog === 0) stopper.stop();
         if (stopper.signal.aborted) break;
       }
       if (!stopper.signal.aborted) {
@@ -298,8 +286,6 @@ export async function runEvents(
       }
     } catch (error) {
       if (!stopper.signal.aborted) throw error;
-    } finally {
-      removeState?.();
     }
   };
 

@@ -1,62 +1,49 @@
 /**
- * `QmpClient`: the QMP client on top of the wire layer's `Connection` (style anchor A3:
- * `qmp_client.py` on `protocol.py`). The connection owns the bytes; the client adds the greeting,
- * capability negotiation, id routing, events, the run-state tracker and reconnection.
+ * `QmpClient`: the public facade of the QMP client. It keeps what outlives one connection (the
+ * event hub and its streams, the run-state tracker, validation, the client's state and
+ * lifetime) and puts the parts together:
  *
- * Routing rules (qmp-spec "Commands Responses"; A3):
- * - every command gets an id `__qmpkit#N` (reserved prefix); replies are matched by id, so any
- *   number of commands may be in flight;
- * - a reply with an id that is not pending is dropped and reported (`unknown-reply`, or
- *   `late-reply` when it answers a call that already timed out or was aborted);
- * - an error reply without an id means the peer could not parse something we sent (§1.4 step 1):
- *   a `ProtocolError` that ends the connection, since no one can tell which command it was;
- * - when the connection ends, every pending command rejects at once with a
- *   `ConnectionClosedError` (`sent: true`: the outcome is unknown).
- *
- * Concurrency contract: the connection calls `#onItem` from its reader loop, synchronously for
- * each message. Everything reached from there ("runs in the reader loop") settles promises, queues
- * events and starts queries, but never awaits a reply: awaiting there would wait for the very loop
- * that has to deliver it.
+ * - `link.ts`: one connection to the peer (greeting, negotiation, id routing, pending commands);
+ * - `reconnect.ts`: whether and when to connect again after a drop;
+ * - `event-hub.ts`, `event-stream.ts`: events to waiters, callbacks, streams and the history;
+ * - `run-state-tracker.ts`: the peer's run state from `query-status` and events;
+ * - `validation.ts`: replies and events checked against the schema.
  *
  * @module
  */
 import type { Duplex } from "node:stream";
+import { armDeadline, startBudget, withDeadline } from "../base/deadline.js";
 import {
-  CommandError,
   ConnectError,
   ConnectionClosedError,
-  ProtocolError,
+  isConnectionClosedError,
   QmpError,
   StateError,
   TimeoutError,
-  ValidationError,
 } from "../base/errors.js";
-import { isJsonObject, type JsonObject } from "../base/json.js";
-import { Connection, type JsonStreamItem, openStream } from "../wire/index.js";
-import { EventHub, DEFAULT_HISTORY_SIZE, type HubReport } from "./event-hub.js";
+import type { JsonObject } from "../base/json.js";
+import { openStream } from "../wire/index.js";
+import { AbortError, type ExecuteAndWaitDetails, WaitClosedError } from "./errors.js";
+import { DEFAULT_HISTORY_SIZE, EventHub, type HubReport } from "./event-hub.js";
 import {
   EventStream,
   type EventStreamNotice,
   type EventStreamOptions,
   type GapNotice,
+  type RunStateItem,
 } from "./event-stream.js";
-import { describe, parseGreeting } from "./greeting.js";
-import { PendingTable } from "./pending-table.js";
-import { requestText } from "./request-text.js";
+import { AbandonedCalls, Link, type LinkHost } from "./link.js";
 import {
-  ABANDONED_IDS_KEPT,
   type ClientNotice,
   type ClientState,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_RECONNECT,
   DEFAULT_STATUS_QUERY_TIMEOUT_MS,
   type ExecuteOptions,
-  ID_PREFIX,
   type QmpClientOptions,
-  type QmpValidators,
   type ReconnectPolicy,
 } from "./options.js";
+import { reconnect, reconnectPolicy } from "./reconnect.js";
 import {
   type RunState,
   type RunStateChange,
@@ -74,7 +61,7 @@ import type {
   QmpEventOf,
   QmpGreeting,
 } from "./types.js";
-import { bundledValidators, validatorsFromIntrospection } from "./validators.js";
+import { Validation } from "./validation.js";
 
 /** What to connect to: `unix:PATH`, `tcp:HOST:PORT`, an open Duplex, or a factory of Duplexes. */
 export type QmpTarget = string | Duplex | (() => Duplex | Promise<Duplex>);
@@ -98,96 +85,7 @@ export interface ExecuteAndWaitResult<K extends string, E extends string> {
   readonly event: QmpEventOf<E>;
 }
 
-interface Pending {
-  /** The number in the command's id (`${ID_PREFIX}${seq}`): its key in `Link.pending`. */
-  readonly seq: number;
-  readonly command: string;
-  /** Set by the promise's executor ({@link capture}). */
-  resolve: (value: unknown) => void;
-  reject: (reason: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  /** Sent with `exec-oob`: its reply may overtake in-band ones (§1.7). */
-  readonly oob: boolean;
-  /** How many undecodable messages the link had seen when this command was sent. */
-  readonly undecodableBefore: number;
-}
-
-/** One connection to the peer: a fresh one for each (re)connection. */
-class Link {
-  /**
-   * Commands waiting for their reply, by the number in their id, in the order sent. Numbers
-   * rather than the id strings: a fresh string must be hashed on every lookup, a number need not
-   * (issue 2 §6). {@link pendingFor} maps an id back, exactly.
-   */
-  readonly pending = new PendingTable<Pending>();
-  greeting: QmpGreeting | undefined;
-  /** Negotiated `oob`. */
-  oob = false;
-  phase: "greeting" | "negotiating" | "ready" = "greeting";
-  /** Messages from the peer that could not be decoded and named no pending command. */
-  readonly undecodable: { count: number; last: Error | undefined } = { count: 0, last: undefined };
-  /** Id of the `qmp_capabilities` command, to act on its reply in the reader loop. */
-  negotiationId: string | undefined;
-  readonly greeted: {
-    promise: Promise<QmpGreeting>;
-    resolve(greeting: QmpGreeting): void;
-    reject(reason: unknown): void;
-  };
-  connection!: Connection;
-
-  constructor() {
-    let resolve!: (greeting: QmpGreeting) => void;
-    let reject!: (reason: unknown) => void;
-    const promise = new Promise<QmpGreeting>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => {}); // observed by the handshake; never an unhandled rejection
-    this.greeted = { promise, resolve, reject };
-  }
-}
-
-/**
- * The command waiting for the reply that carries `id`: only an id this client made, character
- * for character (`__qmpkit#01` or `__qmpkit#1.0` name no command, as before ids were numbers).
- */
-function pendingFor(link: Link, id: string): Pending | undefined {
-  const n = id.length;
-  if (n <= ID_PREFIX.length || n > ID_PREFIX.length + 15 || !id.startsWith(ID_PREFIX)) {
-    return undefined;
-  }
-  // Ids count from 1 and are written without leading zeros: `__qmpkit#01` names no command.
-  if (id.charCodeAt(ID_PREFIX.length) === 0x30) return undefined;
-  let seq = 0;
-  for (let i = ID_PREFIX.length; i < n; i++) {
-    const d = id.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return undefined;
-    seq = seq * 10 + d;
-  }
-  // At most 15 digits: `seq` is exact, so the id is exactly `${ID_PREFIX}${seq}`.
-  return link.pending.get(seq);
-}
-
-function noop(): void {}
-
-/**
- * The command whose promise is being created: `capture`, the promise's executor, stores the
- * promise's resolve and reject functions in it. One shared executor instead of a closure per
- * command (issue 2 §6); the executor runs synchronously inside `new Promise`, so the variable is
- * only ever read right after it was set.
- */
-let capturing: Pending | undefined;
-
-function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  const pending = capturing!;
-  capturing = undefined;
-  pending.resolve = resolve;
-  pending.reject = reject;
-}
-
-/** The options of a command called without any (shared: `#send` only reads them). */
+/** The options of a command called without any (shared: `Link.send` only reads them). */
 const NO_OPTIONS: ExecuteOptions = Object.freeze({});
 
 function targetName(target: QmpTarget): string {
@@ -198,8 +96,10 @@ function targetName(target: QmpTarget): string {
       : "duplex";
 }
 
-function isAbortFrom(error: unknown, signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true && error === signal.reason;
+/** Now, as a QMP timestamp (for a change found by `query-status`, which has none of its own). */
+function timestampNow(): QmpEvent["timestamp"] {
+  const ms = Date.now();
+  return { seconds: Math.floor(ms / 1000), microseconds: (ms % 1000) * 1000 };
 }
 
 /** Whether `event.data` has every member of `want` (compared with `===`). */
@@ -209,6 +109,33 @@ function dataMatches(event: QmpEvent, want: Partial<Record<string, unknown>>): b
     if (data?.[key] !== want[key]) return false;
   }
   return true;
+}
+
+/**
+ * What an `executeAndWait()` that failed with `error` rejects with: how far it got, when the
+ * connection ended or the caller aborted with the platform's `AbortError`; any other error (a
+ * `CommandError`, a `TimeoutError` that says `sent`, a reason of the caller's own) as it is.
+ */
+function waitFailed(
+  error: unknown,
+  details: ExecuteAndWaitDetails,
+  signal: AbortSignal | undefined,
+): unknown {
+  if (signal?.aborted && error === signal.reason) {
+    const isAbort = error instanceof Error && error.name === "AbortError";
+    return isAbort ? new AbortError(details, { cause: error }) : error;
+  }
+  if (error instanceof ConnectionClosedError) {
+    // A waiter failed by the hub says why (dropped, client closed); a command says its own.
+    const why =
+      error.command === undefined
+        ? error.message
+        : details.sent
+          ? "the connection closed"
+          : "the connection is closed";
+    return new WaitClosedError(details, why, { cause: error });
+  }
+  return error;
 }
 
 /**
@@ -227,24 +154,23 @@ export class QmpClient implements AsyncDisposable {
   readonly #hub: EventHub;
   readonly #tracker: RunStateTracker | undefined;
   readonly #reconnect: ReconnectPolicy | undefined;
-  #validators: QmpValidators | undefined;
-  readonly #peerSchema: boolean;
-  readonly #validateMode: "lenient" | "strict";
-  readonly #validateReplies: boolean;
-  readonly #validateEvents: boolean;
-  readonly #rejectInvalid: boolean;
+  readonly #validation: Validation;
   #state: ClientState = "connecting";
   #link: Link | undefined;
   #greeting: QmpGreeting | undefined;
   #nextId = 0;
-  /** Ids of calls that timed out or were aborted, with their command: a later reply is "late". */
-  readonly #abandoned = new Map<string, string>();
   /** Aborted when the client closes for good: stops reconnection attempts and their sleeps. */
   readonly #lifetime = new AbortController();
   #closeReason: Error | undefined;
   readonly #closed: Promise<Error | undefined>;
   #resolveClosed!: (reason: Error | undefined) => void;
   #finalizing = false;
+  /** When and why the connection dropped, until a reconnection ends the gap. */
+  #disconnectedAt: { at: Date; reason: Error | undefined } | undefined;
+  /** The reconnection attempt under way (for the `reconnected` notice). */
+  #attempt = 0;
+  /** What each connection needs from the client; its members run in the reader loop. */
+  readonly #host: LinkHost;
 
   private constructor(target: QmpTarget, options: QmpClientOptions) {
     this.#target = target;
@@ -265,48 +191,48 @@ export class QmpClient implements AsyncDisposable {
         isClosing: () => this.#state !== "connected",
         report: (report: TrackerReport) => this.#notice(report),
       });
+      this.#tracker.onChange((change) => this.#onRunStateChange(change));
     }
-    const reconnect = options.reconnect;
-    if (reconnect !== undefined && reconnect !== false) {
-      if (typeof target !== "string" && typeof target !== "function") {
-        throw new ConnectError(
-          "cannot reconnect to a duplex: pass a target string or a stream factory",
-          "duplex",
-        );
-      }
-      this.#reconnect = {
-        ...DEFAULT_RECONNECT,
-        ...(reconnect === true ? {} : stripUndefined(reconnect)),
-      } as ReconnectPolicy;
-    }
-    const validate = options.validate;
-    const v =
-      validate === true ? {} : validate === false || validate === undefined ? undefined : validate;
-    this.#peerSchema = v?.validators === "peer";
-    this.#validators =
-      v === undefined || v.validators === "peer"
-        ? undefined
-        : v.validators === undefined || v.validators === "bundled"
-          ? bundledValidators
-          : v.validators;
-    this.#validateMode = v?.mode ?? "lenient";
-    this.#validateReplies = v !== undefined && v.replies !== false;
-    this.#validateEvents = v !== undefined && v.events !== false;
-    this.#rejectInvalid = v?.onInvalid === "reject";
+    this.#reconnect = reconnectPolicy(options.reconnect, target);
+    this.#validation = new Validation(options.validate);
+    const client = this;
+    const abandoned = new AbandonedCalls();
+    this.#host = {
+      nextSeq: () => ++this.#nextId,
+      commandTimeoutMs: options.commandTimeoutMs,
+      get closeReason() {
+        return client.#closeReason;
+      },
+      abandoned,
+      onReady: (link) => this.#onLinkReady(link),
+      onEvent: (event) => this.#onEvent(event),
+      checkReply: (command, value) =>
+        this.#validation.checkReply(command, value, (issues) =>
+          this.#notice({ kind: "invalid-reply", command, issues }),
+        ),
+      notice: (notice) => this.#notice(notice),
+      onClosed: (link, reason) => this.#onLinkClosed(link, reason),
+    };
   }
 
   /**
    * Connects, reads the greeting, negotiates capabilities and (unless `trackRunState: false`) reads
    * the run state.
    *
+   * `timeoutMs` bounds all of it. A peer that greets and negotiates but does not answer the first
+   * `query-status` in time fails the connect too (a `TimeoutError` with `operation:
+   * "query-status"`): a client returned by `connect` knows the run state. After a reconnection,
+   * which no caller waits for, the state stays as last known until that query answers.
+   *
    * @throws ConnectError when the peer cannot be reached, the greeting is not QMP, or negotiation
-   *   fails (e.g. `oob` requested but not offered); TimeoutError when a step runs out of time; the
-   *   signal's reason when aborted.
+   *   fails (e.g. `oob` requested but not offered); TimeoutError when a step runs out of time
+   *   (`operation`: `connect`, `greeting`, `negotiation` or `query-status`); the signal's reason
+   *   when aborted.
    */
   static async connect(target: QmpTarget, options: QmpClientOptions = {}): Promise<QmpClient> {
     const client = new QmpClient(target, options);
     try {
-      await client.#open(options.signal, options.timeoutMs);
+      await client.#open(options.signal, options.timeoutMs, true);
     } catch (error) {
       client.#finish(
         error instanceof Error ? error : new ConnectError(String(error), targetName(target)),
@@ -371,7 +297,7 @@ export class QmpClient implements AsyncDisposable {
     if (link === undefined || this.#state !== "connected") {
       return Promise.reject(this.#notConnected(name));
     }
-    return this.#send(link, name, args, options ?? NO_OPTIONS) as Promise<CommandReturn<K>>;
+    return link.send(name, args, options ?? NO_OPTIONS) as Promise<CommandReturn<K>>;
   }
 
   /**
@@ -381,7 +307,10 @@ export class QmpClient implements AsyncDisposable {
    * after it (older, §1.9).
    *
    * @throws as `execute`; TimeoutError (`operation: "wait for EVENT"`) when the reply came but
-   *   the event did not within `timeoutMs`.
+   *   the event did not within `timeoutMs`; `WaitClosedError` (a `ConnectionClosedError`) when the
+   *   connection ends first, with `details` (`sent`, `answered`, the `event`); when the signal
+   *   aborts, its reason, or, for the platform's `AbortError`, qmpkit's `AbortError` with the
+   *   same `details` and the reason as `cause`.
    */
   async executeAndWait<K extends CommandName, E extends EventName>(
     name: K,
@@ -391,7 +320,13 @@ export class QmpClient implements AsyncDisposable {
     const { event, where, timeoutMs, signal, oob } = options;
     const link = this.#link;
     if (link === undefined || this.#state !== "connected") throw this.#notConnected(name);
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) {
+      throw waitFailed(
+        signal.reason,
+        { command: name, event, sent: false, answered: false },
+        signal,
+      );
+    }
     const match =
       where === undefined
         ? undefined
@@ -399,8 +334,7 @@ export class QmpClient implements AsyncDisposable {
           ? (where as (e: QmpEvent) => boolean)
           : (e: QmpEvent) => dataMatches(e, where);
 
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
+    let sent = false;
     let replied = false;
     const inner = new AbortController();
     const eventArrived = new Promise<QmpEvent>((resolve, reject) => {
@@ -412,40 +346,37 @@ export class QmpClient implements AsyncDisposable {
       });
     });
     eventArrived.catch(() => {});
+    const disarm = armDeadline(
+      { timeoutMs, signal },
+      (reason) => inner.abort(reason),
+      () =>
+        new TimeoutError(
+          replied
+            ? `wait for ${event} after ${name} timed out: no matching event within ${timeoutMs} ms`
+            : `${name} timed out after ${timeoutMs} ms: the command was sent, its outcome is unknown`,
+          replied ? `wait for ${event}` : name,
+          timeoutMs!,
+          true,
+        ),
+    );
     try {
-      const reply = this.#send(link, name, args as JsonObject | undefined, {
-        signal: inner.signal,
-        oob,
-      }).then((value) => {
-        replied = true;
-        return value;
-      });
+      const reply = link
+        .send(name, args as JsonObject | undefined, { signal: inner.signal, oob })
+        .then((value) => {
+          replied = true;
+          return value;
+        });
+      sent = true; // unless the connection was closed already (see below)
       reply.catch(() => {});
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          const what = replied ? `wait for ${event}` : name;
-          inner.abort(
-            new TimeoutError(
-              replied
-                ? `wait for ${event} after ${name} timed out: no matching event within ${timeoutMs} ms`
-                : `${name} timed out after ${timeoutMs} ms: the command was sent, its outcome is unknown`,
-              what,
-              timeoutMs,
-              true,
-            ),
-          );
-        }, timeoutMs);
-      }
-      if (signal !== undefined) {
-        onAbort = () => inner.abort(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
       // The reply settles first or together with the event; a command error ends the wait.
       const [result, ev] = await Promise.all([reply, eventArrived]);
       return { result: result as CommandReturn<K>, event: ev as QmpEventOf<E> };
+    } catch (error) {
+      const notSent = isConnectionClosedError(error) && error.command === name && !error.sent;
+      const details = { command: name, event, sent: sent && !notSent, answered: replied };
+      throw waitFailed(error, details, signal);
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+      disarm();
       if (!inner.signal.aborted) inner.abort(new StateError("wait ended", "done", "waiting"));
     }
   }
@@ -453,13 +384,29 @@ export class QmpClient implements AsyncDisposable {
   /**
    * An async iterator over events with its own bounded queue; see {@link EventStreamOptions}.
    * `break` (or `close()`, `await using`) unsubscribes. It ends when the client closes for good.
+   * With `runState: true` it also yields the tracked run state's changes ({@link RunStateItem}),
+   * each right after the event that caused it.
+   * @throws StateError for `runState: true` on a client connected with `trackRunState: false`.
    */
+  events<N extends EventName = string>(
+    options: EventStreamOptions<N> & { readonly notices: true; readonly runState: boolean },
+  ): EventStream<QmpEventOf<N> | EventStreamNotice | RunStateItem>;
   events<N extends EventName = string>(
     options: EventStreamOptions<N> & { readonly notices: true },
   ): EventStream<QmpEventOf<N> | EventStreamNotice>;
+  events<N extends EventName = string>(
+    options: EventStreamOptions<N> & { readonly runState: boolean },
+  ): EventStream<QmpEventOf<N> | RunStateItem>;
   events<N extends EventName = string>(options?: EventStreamOptions<N>): EventStream<QmpEventOf<N>>;
-  // biome-ignore lint/suspicious/noExplicitAny: the implementation of the two overloads above
+  // biome-ignore lint/suspicious/noExplicitAny: the implementation of the overloads above
   events(options: EventStreamOptions<any> = {}): EventStream<any> {
+    if (options.runState === true && this.#tracker === undefined) {
+      throw new StateError(
+        "cannot stream run-state changes: the client was connected with trackRunState: false",
+        "untracked",
+        "tracked",
+      );
+    }
     const stream = new EventStream<unknown>(
       options,
       (s) => this.#hub.removeStream(s),
@@ -509,16 +456,15 @@ export class QmpClient implements AsyncDisposable {
     }
     if (this.#state === "closed") throw this.#notConnected("wait for run state");
     const inner = new AbortController();
-    const onAbort = () => inner.abort(options.signal!.reason);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (options.signal?.aborted) inner.abort(options.signal.reason);
-    const onClose = () => inner.abort(this.#notConnected("wait for run state"));
-    this.#lifetime.signal.addEventListener("abort", onClose, { once: true });
+    const disarm = armDeadline({ signal: options.signal }, (reason) => inner.abort(reason));
+    const disarmClose = armDeadline({ signal: this.#lifetime.signal }, () =>
+      inner.abort(this.#notConnected("wait for run state")),
+    );
     try {
       return await tracker.waitFor(want, { timeoutMs: options.timeoutMs, signal: inner.signal });
     } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      this.#lifetime.signal.removeEventListener("abort", onClose);
+      disarm();
+      disarmClose();
     }
   }
 
@@ -563,206 +509,69 @@ export class QmpClient implements AsyncDisposable {
     }
   }
 
-  /** Sends one command on `link`; the core of `execute`. */
-  #send(
-    link: Link,
-    name: string,
-    args: JsonObject | undefined,
-    options: ExecuteOptions,
-  ): Promise<unknown> {
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (options.oob && !link.oob) {
-      return Promise.reject(
-        new StateError(
-          `cannot execute ${name} out of band: the oob capability was not negotiated (connect with { oob: true })`,
-          "oob off",
-          "oob on",
-        ),
-      );
-    }
-    const seq = ++this.#nextId;
-    const text = requestText(name, args, seq, options.oob === true);
-    try {
-      link.connection.sendRaw(text);
-    } catch (error) {
-      // The wire layer throws only when the connection is already closed.
-      return Promise.reject(
-        new ConnectionClosedError(
-          `${name} failed: the connection is closed, the command was not sent`,
-          name,
-          false,
-          { cause: error },
-        ),
-      );
-    }
-    // Sent: the reply cannot arrive before this function returns (it is read by the event loop).
-    const pending: Pending = {
-      seq,
-      command: name,
-      resolve: noop,
-      reject: noop,
-      timer: undefined,
-      signal,
-      onAbort: undefined,
-      oob: options.oob === true,
-      undecodableBefore: link.undecodable.count,
-    };
-    capturing = pending;
-    const promise = new Promise<unknown>(capture);
-    link.pending.add(pending);
-    const timeoutMs = options.timeoutMs ?? this.#options.commandTimeoutMs;
-    if (timeoutMs !== undefined) {
-      pending.timer = setTimeout(() => {
-        this.#abandon(link, pending);
-        pending.reject(
-          new TimeoutError(
-            `${name} timed out after ${timeoutMs} ms: the command was sent, its outcome is unknown`,
-            name,
-            timeoutMs,
-            true,
-          ),
-        );
-      }, timeoutMs);
-    }
-    if (signal !== undefined) {
-      pending.onAbort = () => {
-        this.#abandon(link, pending);
-        pending.reject(signal.reason);
-      };
-      signal.addEventListener("abort", pending.onAbort, { once: true });
-    }
-    return promise;
-  }
-
-  /** Stops waiting for `pending`; remembers its id so a late reply is recognised. */
-  #abandon(link: Link, pending: Pending): void {
-    this.#settle(link, pending);
-    this.#abandoned.set(`${ID_PREFIX}${pending.seq}`, pending.command);
-    if (this.#abandoned.size > ABANDONED_IDS_KEPT) {
-      this.#abandoned.delete(this.#abandoned.keys().next().value!);
-    }
-  }
-
-  /** Removes `pending` from its link and clears its timer and abort listener. */
-  #settle(link: Link, pending: Pending): void {
-    link.pending.delete(pending);
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
-    if (pending.onAbort !== undefined)
-      pending.signal?.removeEventListener("abort", pending.onAbort);
-  }
-
-  /** Opens a connection, reads the greeting and negotiates; makes it the current link. */
-  async #open(signal: AbortSignal | undefined, totalMs: number | undefined): Promise<void> {
+  /**
+   * Opens a connection, reads the greeting and negotiates (the link becomes current in the
+   * reader loop, when the negotiation reply arrives), then reads the peer's schema and run state
+   * as asked. `totalMs` bounds it all (`connect`'s `timeoutMs`); a reconnection has none.
+   * `first`: the connection `connect()` makes, whose caller waits for the run state.
+   */
+  async #open(
+    signal: AbortSignal | undefined,
+    totalMs: number | undefined,
+    first: boolean,
+  ): Promise<void> {
     const name = targetName(this.#target);
-    const start = Date.now();
-    const budget = (partMs: number) =>
-      totalMs === undefined
-        ? partMs
-        : Math.max(0, Math.min(partMs, totalMs - (Date.now() - start)));
-    const connectMs = budget(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-
+    const budget = startBudget(totalMs);
     let stream: Duplex;
     try {
       const target = this.#target;
       const source = typeof target === "function" ? await target() : target;
-      stream = await openStream(source, { timeoutMs: connectMs, signal });
+      stream = await openStream(source, {
+        timeoutMs: budget(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+        signal,
+      });
     } catch (error) {
-      if (isAbortFrom(error, signal) || error instanceof TimeoutError) throw error;
+      if ((signal?.aborted && error === signal.reason) || error instanceof TimeoutError) {
+        throw error;
+      }
       if (error instanceof ConnectError) throw error;
       throw new ConnectError(
         `connect to ${name} failed: ${(error as Error)?.message ?? error}`,
         name,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     }
-
-    const link = new Link();
-    link.connection = new Connection(stream, {
-      dialect: "client",
-      writer: "compact",
-      ...(this.#options.maxMessageBytes === undefined
-        ? {}
-        : { maxMessageBytes: this.#options.maxMessageBytes }),
-      onItem: (item: JsonStreamItem) => this.#onItem(link, item),
-      ...(this.#options.onTraffic === undefined ? {} : { onTraffic: this.#options.onTraffic }),
-    });
-    void link.connection.closed.then((reason: Error | undefined) =>
-      this.#onLinkClosed(link, reason),
-    );
-
+    const link = new Link(stream, this.#host, this.#options);
+    // One handshake budget for the greeting, negotiation, the peer's schema and the first
+    // query-status (DEFAULT_HANDSHAKE_TIMEOUT_MS), within what is left of `totalMs`.
     const handshakeMs = budget(this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    const handshake = new AbortController();
-    let stage = "greeting";
-    const timer = setTimeout(() => {
-      handshake.abort(
-        new TimeoutError(
-          `connect to ${name} failed: no ${stage === "greeting" ? "greeting" : "negotiation reply"} within ${handshakeMs} ms`,
-          stage,
-          handshakeMs,
-          stage !== "greeting",
-        ),
-      );
-    }, handshakeMs);
-    const onAbort = () => handshake.abort(signal!.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) handshake.abort(signal.reason);
-    try {
-      const aborted = new Promise<never>((_, reject) => {
-        if (handshake.signal.aborted) reject(handshake.signal.reason);
-        handshake.signal.addEventListener("abort", () => reject(handshake.signal.reason), {
-          once: true,
-        });
-      });
-      aborted.catch(() => {});
-      const greeting = await Promise.race([link.greeted.promise, aborted]);
-      stage = "negotiation";
-      const wantOob = this.#options.oob === true;
-      if (wantOob && !greeting.capabilities.includes("oob")) {
-        throw new ConnectError(
-          `connect to ${name} failed: oob was requested but the peer offers ${JSON.stringify(greeting.capabilities)}`,
-          name,
-        );
-      }
-      link.phase = "negotiating";
-      const negotiated = this.#send(
-        link,
-        "qmp_capabilities",
-        wantOob ? { enable: ["oob"] } : undefined,
-        { signal: handshake.signal },
-      );
-      link.negotiationId = `${ID_PREFIX}${this.#nextId}`;
-      await negotiated;
-      link.oob = wantOob;
-      // `#onItem` already made the link current when the reply arrived (in the reader loop).
-    } catch (error) {
-      link.connection.close(error instanceof Error ? error : undefined);
-      if (isAbortFrom(error, signal) || error instanceof TimeoutError) throw error;
-      if (error instanceof ConnectError) throw error;
-      const why =
-        error instanceof ConnectionClosedError
-          ? `the peer closed the connection during the ${stage}`
-          : error instanceof CommandError
-            ? `qmp_capabilities was refused: ${error.errorClass}: ${error.desc}`
-            : ((error as Error)?.message ?? String(error));
-      throw new ConnectError(`connect to ${name} failed: ${why}`, name, { cause: error });
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    }
+    const handshakeLeft = startBudget(handshakeMs);
+    await link.handshake(name, this.#options.oob === true, handshakeMs, signal);
 
-    if (this.#peerSchema) await this.#loadPeerSchema(link, budget(handshakeMs));
-    if (this.#tracker !== undefined) await abortable(this.#tracker.refresh(), signal);
+    if (this.#validation.fromPeer) await this.#loadPeerSchema(link, handshakeLeft(handshakeMs));
+    if (this.#tracker === undefined) return;
+    const refreshed = this.#tracker.refresh();
+    if (!first) {
+      // A reconnection has no caller to fail: the link is already current and carries events.
+      // The run state stays as last known until the query answers (or fails, with a
+      // `run-state-query-failed` notice from the tracker).
+      return;
+    }
+    await withDeadline(refreshed, { timeoutMs: handshakeLeft(handshakeMs), signal }, () => {
+      return new TimeoutError(
+        `connect to ${name} failed: no answer to query-status within ${handshakeMs} ms (the peer greeted and negotiated; its run state is unknown)`,
+        "query-status",
+        handshakeMs,
+        true,
+      );
+    });
   }
 
   /** Builds the validators from the peer's own `query-qmp-schema` (DESIGN.md principle 3). */
   async #loadPeerSchema(link: Link, timeoutMs: number): Promise<void> {
-    this.#validators = undefined;
+    this.#validation.forgetPeer();
     try {
-      const reply = await this.#send(link, "query-qmp-schema", undefined, { timeoutMs });
-      this.#validators = validatorsFromIntrospection(reply);
+      this.#validation.usePeerSchema(await link.send("query-qmp-schema", undefined, { timeoutMs }));
     } catch (error) {
       this.#notice({ kind: "peer-schema-failed", error });
     }
@@ -771,7 +580,6 @@ export class QmpClient implements AsyncDisposable {
   /** The negotiation reply arrived: the link becomes current. Runs in the reader loop. */
   #onLinkReady(link: Link): void {
     const previous = this.#disconnectedAt;
-    link.phase = "ready";
     this.#link = link;
     this.#greeting = link.greeting;
     this.#state = "connected";
@@ -791,209 +599,50 @@ export class QmpClient implements AsyncDisposable {
     }
   }
 
-  #disconnectedAt: { at: Date; reason: Error | undefined } | undefined;
-  /** The reconnection attempt under way (for the `reconnected` notice). */
-  #attempt = 0;
-
-  /** One message (or one undecodable message) from the peer. Runs in the reader loop. */
-  #onItem(link: Link, item: JsonStreamItem): void {
-    if (item.kind === "error") {
-      this.#onUndecodable(link, item.error);
-      return;
-    }
-    const message = item.value;
-    if (!isJsonObject(message)) {
-      this.#notice({ kind: "unexpected-message", message });
-      return;
-    }
-    if (link.phase === "greeting") {
-      try {
-        link.greeting = parseGreeting(message);
-        link.greeted.resolve(link.greeting);
-      } catch (error) {
-        link.greeted.reject(error);
-      }
-      return;
-    }
-    if (typeof message.event === "string") {
-      this.#onEvent(message as unknown as QmpEvent);
-      return;
-    }
-    if ("return" in message || "error" in message) {
-      this.#onReply(link, message);
-      return;
-    }
-    this.#notice({ kind: "unexpected-message", message });
-  }
-
   /** Runs in the reader loop. */
   #onEvent(event: QmpEvent): void {
-    if (this.#validateEvents && this.#validators !== undefined) {
-      const validator = this.#validators.event(event.event);
-      if (validator !== undefined && !validator.check(event.data, { mode: this.#validateMode })) {
-        this.#notice({
-          kind: "invalid-event",
-          event: event.event,
-          issues: validator.errors(event.data, { mode: this.#validateMode }),
-        });
-      }
+    const issues = this.#validation.eventIssues(event);
+    if (issues !== undefined) this.#notice({ kind: "invalid-event", event: event.event, issues });
+    const tracker = this.#tracker;
+    if (tracker === undefined) {
+      this.#hub.dispatch(event);
+      return;
     }
-    this.#tracker?.onEvent(event);
+    // The tracker hears the event first (so that `runState` is current for every subscriber);
+    // the changes it causes reach the streams after the event itself.
+    this.#changesOf = event;
+    tracker.onEvent(event);
+    this.#changesOf = undefined;
     this.#hub.dispatch(event);
+    const changes = this.#heldChanges;
+    if (changes === undefined) return;
+    this.#heldChanges = undefined;
+    for (const item of changes) this.#hub.runState(item, event);
   }
 
-  /** Runs in the reader loop. */
-  #onReply(link: Link, message: JsonObject): void {
-    const id = message.id;
-    if (id === undefined) {
-      if ("error" in message) {
-        // §1.4 step 1: the peer could not parse (or read as an object) something we sent. It is
-        // no command's answer, and everything after it is suspect: end the connection.
-        const error = new ProtocolError(
-          `the peer could not read a message the client sent: ${describeError(message.error)}`,
-          message,
-        );
-        this.#notice({ kind: "protocol-error", error });
-        link.connection.close(error);
-      } else {
-        this.#notice({ kind: "unknown-reply", id, message });
-      }
+  /** The event being followed by the tracker: the changes it causes wait for its dispatch. */
+  #changesOf: QmpEvent | undefined;
+  #heldChanges: RunStateItem[] | undefined;
+
+  /** A change of the tracked run state, as a stream item. Runs in the reader loop. */
+  #onRunStateChange(change: RunStateChange): void {
+    const cause = change.cause;
+    const item: RunStateItem = {
+      kind: "run-state",
+      from: change.from,
+      to: change.to,
+      cause: cause === "query-status" ? cause : cause.event,
+      timestamp: cause === "query-status" ? timestampNow() : cause.timestamp,
+    };
+    if (cause !== "query-status" && cause === this.#changesOf) {
+      (this.#heldChanges ??= []).push(item);
       return;
     }
-    const pending = typeof id === "string" ? pendingFor(link, id) : undefined;
-    if (pending === undefined) {
-      const late = typeof id === "string" ? this.#abandoned.get(id) : undefined;
-      if (late !== undefined && typeof id === "string") {
-        this.#abandoned.delete(id);
-        this.#notice({ kind: "late-reply", id, command: late });
-      } else {
-        this.#notice({ kind: "unknown-reply", id, message });
-      }
-      return;
-    }
-    this.#settle(link, pending);
-    this.#failLostReplies(link, pending);
-    if ("error" in message) {
-      const body = message.error;
-      if (!isJsonObject(body) || typeof body.class !== "string" || typeof body.desc !== "string") {
-        pending.reject(
-          new ProtocolError(
-            `${pending.command} failed: malformed error reply: ${describe(message)}`,
-            message,
-          ),
-        );
-        return;
-      }
-      pending.reject(new CommandError(pending.command, body.class, body.desc, id));
-      return;
-    }
-    const value = message.return;
-    if (link.phase === "negotiating" && id === link.negotiationId) this.#onLinkReady(link);
-    if (this.#validateReplies && this.#validators !== undefined) {
-      const validator = this.#validators.returns(pending.command);
-      if (validator !== undefined && !validator.check(value, { mode: this.#validateMode })) {
-        const issues = validator.errors(value, { mode: this.#validateMode });
-        if (this.#rejectInvalid) {
-          pending.reject(new ValidationError(`reply of ${pending.command}`, issues));
-          return;
-        }
-        this.#notice({ kind: "invalid-reply", command: pending.command, issues });
-      }
-    }
-    pending.resolve(value);
+    this.#hub.runState(item, undefined);
   }
 
-  /**
-   * The peer sent bytes that are not one JSON message (e.g. `inf`, §1.1; or a message over the
-   * size limit). If it carries one of our ids, that command fails; otherwise it is reported and
-   * the connection lives on.
-   */
-  #onUndecodable(link: Link, error: Error): void {
-    const raw = (error as { raw?: unknown }).raw;
-    const text =
-      typeof raw === "string"
-        ? raw
-        : raw instanceof Uint8Array
-          ? Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 1 << 20)).toString(
-              "latin1",
-            )
-          : "";
-    const found = /"id"\s*:\s*"(__qmpkit#\d+)"/.exec(text);
-    const pending = found === null ? undefined : pendingFor(link, found[1]!);
-    const protocolError =
-      error instanceof ProtocolError
-        ? error
-        : new ProtocolError(`undecodable message from the peer: ${error.message}`, raw, {
-            cause: error,
-          });
-    if (link.phase === "greeting") {
-      link.greeted.reject(protocolError);
-      return;
-    }
-    if (pending !== undefined) {
-      this.#settle(link, pending);
-      pending.reject(
-        new ProtocolError(
-          `${pending.command} failed: its reply could not be decoded: ${error.message}`,
-          raw,
-          { cause: error },
-        ),
-      );
-      return;
-    }
-    link.undecodable.count++;
-    link.undecodable.last = protocolError;
-    this.#notice({ kind: "protocol-error", error: protocolError });
-  }
-
-  /**
-   * In-band replies come strictly in request order (§1.7: the monitor handles one in-band
-   * request at a time). So when `answered` gets its reply while an in-band command sent before
-   * it is still pending, and an undecodable message arrived since that command left, that
-   * message was its reply: fail it now rather than let it wait forever. Runs in the reader loop.
-   */
-  #failLostReplies(link: Link, answered: Pending): void {
-    if (answered.oob || link.undecodable.count === 0) return;
-    for (const earlier of link.pending.values()) {
-      if (earlier === answered) return;
-      if (earlier.oob || earlier.undecodableBefore === link.undecodable.count) continue;
-      this.#settle(link, earlier);
-      earlier.reject(
-        new ProtocolError(
-          `${earlier.command} failed: its reply could not be decoded (a later command was answered first): ${link.undecodable.last?.message}`,
-          undefined,
-          { cause: link.undecodable.last },
-        ),
-      );
-    }
-  }
-
-  /** A connection ended (peer gone, error, or our own close). */
+  /** A connection ended (peer gone, error, or our own close); its commands have been failed. */
   #onLinkClosed(link: Link, reason: Error | undefined): void {
-    const cause = reason ?? this.#closeReason;
-    link.greeted.reject(
-      new ConnectionClosedError(
-        "the peer closed the connection before the greeting",
-        undefined,
-        false,
-        {
-          cause,
-        },
-      ),
-    );
-    const pending = link.pending.clear();
-    for (const p of pending) {
-      if (p.timer !== undefined) clearTimeout(p.timer);
-      if (p.onAbort !== undefined) p.signal?.removeEventListener("abort", p.onAbort);
-      p.reject(
-        new ConnectionClosedError(
-          `${p.command} failed: the connection closed before the reply; the outcome is unknown`,
-          p.command,
-          true,
-          { cause },
-        ),
-      );
-    }
     if (link !== this.#link) return; // a handshake that failed: #open reports it
     this.#link = undefined;
     if (this.#finalizing) {
@@ -1014,56 +663,35 @@ export class QmpClient implements AsyncDisposable {
                 cause: reason,
               },
             );
-    if (this.#reconnect !== undefined) {
-      this.#state = "reconnecting";
-      this.#disconnectedAt = { at: new Date(), reason: why };
+    if (this.#reconnect === undefined) {
       this.#notice({ kind: "disconnected", reason: why });
-      this.#hub.failWaiters(
-        new ConnectionClosedError(
-          `wait for event failed: the connection dropped (${why.message}); events until the reconnection are lost`,
-          undefined,
-          false,
-          { cause: why },
-        ),
-      );
-      void this.#reconnectLoop(this.#reconnect);
+      this.#finish(why);
       return;
     }
+    this.#state = "reconnecting";
+    this.#disconnectedAt = { at: new Date(), reason: why };
     this.#notice({ kind: "disconnected", reason: why });
-    this.#finish(why);
-  }
-
-  async #reconnectLoop(policy: ReconnectPolicy): Promise<void> {
-    let delay = policy.initialDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      const wait = delay * (1 + policy.jitter * Math.random());
-      try {
-        await sleep(wait, this.#lifetime.signal);
-      } catch {
-        return; // closed for good meanwhile
-      }
-      try {
-        this.#attempt = attempt;
-        await this.#open(this.#lifetime.signal, undefined);
-        return;
-      } catch (error) {
-        if (this.#lifetime.signal.aborted) return;
-        delay = Math.min(delay * policy.factor, policy.maxDelayMs);
-        if (attempt >= policy.maxAttempts) {
-          this.#notice({ kind: "reconnect-failed", attempt, error, delayMs: 0 });
-          this.#finish(
-            new ConnectionClosedError(
-              `reconnect failed: gave up after ${attempt} attempts: ${(error as Error)?.message ?? error}`,
-              undefined,
-              false,
-              { cause: error },
-            ),
-          );
-          return;
-        }
-        this.#notice({ kind: "reconnect-failed", attempt, error, delayMs: delay });
-      }
-    }
+    this.#hub.failWaiters(
+      new ConnectionClosedError(
+        `the connection dropped (${why.message}); events until the reconnection are lost`,
+        undefined,
+        false,
+        { cause: why },
+      ),
+    );
+    void reconnect(
+      this.#reconnect,
+      {
+        attempt: (attempt) => {
+          this.#attempt = attempt;
+          return this.#open(this.#lifetime.signal, undefined, false);
+        },
+        failed: (attempt, error, delayMs) =>
+          this.#notice({ kind: "reconnect-failed", attempt, error, delayMs }),
+        gaveUp: (error) => this.#finish(error),
+      },
+      this.#lifetime.signal,
+    );
   }
 
   /** Closes the client for good with `reason` (`undefined`: closed by its owner). Idempotent. */
@@ -1078,7 +706,7 @@ export class QmpClient implements AsyncDisposable {
     this.#hub.end(
       reason,
       new ConnectionClosedError(
-        `wait for event failed: the client closed${reason ? `: ${reason.message}` : ""}`,
+        `the client closed${reason ? `: ${reason.message}` : ""}`,
         undefined,
         false,
         { cause: reason },
@@ -1089,56 +717,7 @@ export class QmpClient implements AsyncDisposable {
       this.#resolveClosed(reason);
       return;
     }
-    link.connection.close();
+    link.close();
     // #onLinkClosed resolves `closed` once the connection is down.
   }
-}
-
-function describeError(body: unknown): string {
-  if (isJsonObject(body) && typeof body.class === "string" && typeof body.desc === "string") {
-    return `${body.class}: ${body.desc}`;
-  }
-  return describe(body);
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** `promise`, or the signal's reason as soon as it aborts. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

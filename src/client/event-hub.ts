@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { EventStream, GapNotice, StreamDropReport } from "./event-stream.js";
+import type { EventStream, GapNotice, RunStateItem, StreamDropReport } from "./event-stream.js";
 import type { QmpEvent } from "./types.js";
 
 /** Default number of recent events kept in the client's history. */
@@ -157,6 +157,14 @@ export class EventHub {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const waiter of waiters) waiter.reject(error);
+  }
+
+  /**
+   * Hands a run-state change to every stream: `cause` is the event that caused it, dispatched
+   * just before (`undefined`: a `query-status` answer). Runs in the reader loop.
+   */
+  runState(item: RunStateItem, cause: QmpEvent | undefined): void {
+    for (const stream of this.#streams) stream.offerRunState(item, cause);
   }
 
   /** Tells every stream about a reconnection gap. Runs in the reader loop. */

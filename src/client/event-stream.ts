@@ -16,8 +16,9 @@
  * @module
  */
 import { StateError } from "../base/errors.js";
+import type { RunState } from "../generated/index.js";
 import { EventOverflowError } from "./errors.js";
-import type { QmpEvent, QmpGreeting } from "./types.js";
+import type { QmpEvent, QmpGreeting, QmpTimestamp } from "./types.js";
 
 /** What a full queue does with one more event. */
 export type OverflowPolicy =
@@ -59,6 +60,23 @@ export interface OverflowNotice {
 /** What a stream opened with `notices: true` yields besides events. */
 export type EventStreamNotice = GapNotice | OverflowNotice;
 
+/**
+ * A change of the tracked run state, as an item of a stream opened with `runState: true`. One an
+ * event caused comes right after that event (and only if the event passed the stream's `names`
+ * and `filter`); one found by `query-status` (after a STOP, a reconnection, …) comes where its
+ * answer arrived.
+ */
+export interface RunStateItem {
+  readonly kind: "run-state";
+  /** The previous state (`undefined` when it was not known). */
+  readonly from: RunState | undefined;
+  readonly to: RunState;
+  /** The name of the event that caused it, or `"query-status"`. */
+  readonly cause: string;
+  /** The causing event's timestamp (QEMU's clock), or when the query's answer arrived (ours). */
+  readonly timestamp: QmpTimestamp;
+}
+
 /** Options for one event stream (`QmpClient.events()`). */
 export interface EventStreamOptions<N extends string = string> {
   /** Only events with these names. Default: every event. */
@@ -74,6 +92,11 @@ export interface EventStreamOptions<N extends string = string> {
   readonly overflow?: OverflowPolicy | undefined;
   /** Also yield `gap` and `overflow` notices in the stream, in position. Default false. */
   readonly notices?: boolean | undefined;
+  /**
+   * Also yield run-state changes ({@link RunStateItem}), in order with the events that caused
+   * them. Needs run-state tracking (the client's default). Default false.
+   */
+  readonly runState?: boolean | undefined;
   /**
    * When the client closes for good: `"end"` finishes the iteration after the queued events,
    * `"error"` then throws the reason (a `ConnectionClosedError`). Default `"end"`.
@@ -92,7 +115,7 @@ export interface StreamDropReport {
 
 /** Private box, so a notice can never be confused with an event a peer sent. */
 class NoticeEntry {
-  constructor(public notice: EventStreamNotice) {}
+  constructor(public notice: EventStreamNotice | RunStateItem) {}
 }
 
 type Entry = QmpEvent | NoticeEntry;
@@ -117,6 +140,9 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
   readonly #maxQueue: number;
   readonly #policy: OverflowPolicy;
   readonly #notices: boolean;
+  readonly #runState: boolean;
+  /** The last event that passed `names` and `filter`: its run-state changes follow it. */
+  #lastPassed: QmpEvent | undefined;
   readonly #failOnClose: boolean;
   readonly #detach: (stream: EventStream<T>) => void;
   readonly #report: (report: StreamDropReport) => void;
@@ -150,6 +176,7 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
     this.#maxQueue = maxQueue;
     this.#policy = options.overflow ?? DEFAULT_OVERFLOW;
     this.#notices = options.notices ?? false;
+    this.#runState = options.runState ?? false;
     this.#failOnClose = options.onClose === "error";
     this.#detach = detach;
     this.#report = report;
@@ -165,6 +192,15 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
   /** Events currently queued, waiting for the consumer. */
   get queued(): number {
     return this.#queuedEvents;
+  }
+
+  /**
+   * Everything queued for the consumer: events, and the notices and run-state items among them.
+   * A consumer that stops after some event can read what is queued behind it (a run-state item
+   * that event caused is queued before the event is handed over).
+   */
+  get backlog(): number {
+    return this.#queue.length - this.#head;
   }
 
   /** True once the stream has ended (closed, failed, or the client closed). */
@@ -189,6 +225,7 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
       }
       if (!keep) return;
     }
+    if (this.#runState) this.#lastPassed = event;
     // Fast path: a consumer is already waiting and nothing is queued ahead of it.
     if (this.#head === this.#queue.length && this.#waiters.length > 0) {
       this.#waiters.shift()!.resolve({ value: event as T, done: false });
@@ -210,6 +247,18 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
     if (this.#finished) return;
     this.gaps++;
     if (this.#notices) this.#enqueueNotice(notice);
+  }
+
+  /**
+   * Offers a run-state change: `cause` is the event that caused it (offered just before), or
+   * `undefined` for a `query-status` answer. Like notices, run-state items do not count against
+   * `maxQueue` and are never dropped. Runs in the reader loop.
+   * @internal
+   */
+  offerRunState(item: RunStateItem, cause: QmpEvent | undefined): void {
+    if (this.#finished || !this.#runState) return;
+    if (cause !== undefined && cause !== this.#lastPassed) return;
+    this.#enqueueNotice(item);
   }
 
   /**
@@ -325,7 +374,7 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
     this.#queuedEvents--;
     if (this.#notices) {
       const last = ahead[ahead.length - 1];
-      if (last !== undefined && last.notice.notice === "overflow") {
+      if (last !== undefined && isOverflow(last.notice)) {
         last.notice = { notice: "overflow", dropped: last.notice.dropped + 1 };
       } else {
         ahead.push(new NoticeEntry({ notice: "overflow", dropped: 1 }));
@@ -337,18 +386,14 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
   /** Under drop-newest the dropped events are after everything queued: count them at the tail. */
   #noteDropAtTail(): void {
     const last = this.#queue[this.#queue.length - 1];
-    if (
-      this.#queue.length > this.#head &&
-      last instanceof NoticeEntry &&
-      last.notice.notice === "overflow"
-    ) {
+    if (this.#queue.length > this.#head && last instanceof NoticeEntry && isOverflow(last.notice)) {
       last.notice = { notice: "overflow", dropped: last.notice.dropped + 1 };
     } else {
       this.#queue.push(new NoticeEntry({ notice: "overflow", dropped: 1 }));
     }
   }
 
-  #enqueueNotice(notice: EventStreamNotice): void {
+  #enqueueNotice(notice: EventStreamNotice | RunStateItem): void {
     if (this.#head === this.#queue.length && this.#waiters.length > 0) {
       this.#waiters.shift()!.resolve({ value: notice as T, done: false });
       return;
@@ -386,4 +431,8 @@ export class EventStream<T = QmpEvent> implements AsyncIterableIterator<T>, Asyn
       }
     }
   }
+}
+
+function isOverflow(entry: EventStreamNotice | RunStateItem): entry is OverflowNotice {
+  return "notice" in entry && entry.notice === "overflow";
 }

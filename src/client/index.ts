@@ -10,7 +10,14 @@ export {
   QmpClient,
   type QmpTarget,
 } from "./client.js";
-export { EventOverflowError, isEventOverflowError } from "./errors.js";
+export {
+  AbortError,
+  EventOverflowError,
+  type ExecuteAndWaitDetails,
+  isAbortError,
+  isEventOverflowError,
+  WaitClosedError,
+} from "./errors.js";
 export {
   DEFAULT_MAX_QUEUE,
   DEFAULT_OVERFLOW,
@@ -20,6 +27,7 @@ export {
   type GapNotice,
   type OverflowNotice,
   type OverflowPolicy,
+  type RunStateItem,
 } from "./event-stream.js";
 export { DEFAULT_HISTORY_SIZE } from "./event-hub.js";
 export { parseGreeting } from "./greeting.js";

@@ -12,7 +12,7 @@ import type { QmpGreeting } from "./types.js";
 
 /** Default time to open the socket (ms). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** Default time for the greeting, negotiation and first `query-status` (ms). */
+/** Default time for the greeting, negotiation, the peer's schema and the first `query-status` (ms). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Default time the run-state tracker gives each `query-status` (ms). */
 export const DEFAULT_STATUS_QUERY_TIMEOUT_MS = 10_000;
@@ -86,13 +86,17 @@ export type TrafficDirection = "in" | "out";
 /** Options of `QmpClient.connect()`. */
 export interface QmpClientOptions {
   /**
-   * Overall budget for opening the socket, the greeting and negotiation (ms). Default: the sum of
-   * the parts. The first `query-status` is bounded by `commandTimeoutMs` (default 10 s).
+   * Overall budget of `connect()` (ms): opening the socket, the greeting, negotiation, the peer's
+   * schema (`validators: "peer"`) and the first `query-status` (unless `trackRunState: false`).
+   * Default: the sum of the parts.
    */
   readonly timeoutMs?: number | undefined;
   /** Time to open the socket (ms). Default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   readonly connectTimeoutMs?: number | undefined;
-  /** Time for the greeting and negotiation (ms). Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}. */
+  /**
+   * Time for the greeting, negotiation, the peer's schema and the first `query-status` (ms).
+   * Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}.
+   */
   readonly handshakeTimeoutMs?: number | undefined;
   /** Aborts `connect()` (rejects with the signal's reason). Has no effect once connected. */
   readonly signal?: AbortSignal | undefined;

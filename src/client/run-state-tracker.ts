@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { armDeadline } from "../base/deadline.js";
 import { TimeoutError } from "../base/errors.js";
 import { type RunState, RunStateValues } from "../generated/index.js";
 import type { QmpEvent } from "./types.js";
@@ -264,38 +265,29 @@ export class RunStateTracker {
     if (this.#state !== undefined && test(this.#state)) return Promise.resolve(this.#state);
     const { timeoutMs, signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    const what = typeof want === "function" ? "a matching run state" : `run state ${want}`;
     return new Promise<RunState>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const cleanup = () => {
-        remove();
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
       const remove = this.onChange((change) => {
         if (test(change.to)) {
-          cleanup();
+          remove();
+          disarm();
           resolve(change.to);
         }
       });
-      const onAbort = () => {
-        cleanup();
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        const what = typeof want === "function" ? "a matching run state" : `run state ${want}`;
-        timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new TimeoutError(
-              `wait for ${what} timed out: still ${this.#state ?? "unknown"} after ${timeoutMs} ms`,
-              `wait for ${what}`,
-              timeoutMs,
-              false,
-            ),
-          );
-        }, timeoutMs);
-      }
+      const disarm = armDeadline(
+        { timeoutMs, signal },
+        (reason) => {
+          remove();
+          reject(reason);
+        },
+        () =>
+          new TimeoutError(
+            `wait for ${what} timed out: still ${this.#state ?? "unknown"} after ${timeoutMs} ms`,
+            `wait for ${what}`,
+            timeoutMs!,
+            false,
+          ),
+      );
     });
   }
 

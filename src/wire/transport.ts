@@ -9,6 +9,7 @@ import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Duplex, type Readable, type Writable } from "node:stream";
 import { ConnectError, TimeoutError } from "../base/errors.js";
+import { armDeadline } from "../base/deadline.js";
 
 /** A parsed endpoint. */
 export type Target =
@@ -87,10 +88,8 @@ export async function openStream(
       parsed.kind === "unix"
         ? connect(parsed.path)
         : connect({ port: parsed.port, host: parsed.host, noDelay: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const cleanup = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      disarm();
       socket.off("connect", onConnect);
       socket.off("error", onError);
     };
@@ -106,24 +105,19 @@ export async function openStream(
     const onError = (error: Error): void => {
       fail(new ConnectError(`connect to ${name} failed: ${error.message}`, name, { cause: error }));
     };
-    const onAbort = (): void => fail(signal?.reason);
     socket.once("connect", onConnect);
     socket.once("error", onError);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(
-        () =>
-          fail(
-            new TimeoutError(
-              `connect to ${name} timed out after ${timeoutMs} ms`,
-              "connect",
-              timeoutMs,
-              false,
-            ),
-          ),
-        timeoutMs,
-      );
-    }
+    const disarm = armDeadline(
+      { timeoutMs, signal },
+      fail,
+      () =>
+        new TimeoutError(
+          `connect to ${name} timed out after ${timeoutMs} ms`,
+          "connect",
+          timeoutMs!,
+          false,
+        ),
+    );
   });
 }
 

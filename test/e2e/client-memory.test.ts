@@ -40,6 +40,21 @@ async function pair(
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Checks an executeAndWait failure cut off by the connection: it names command and event. */
+function assertWaitClosed(e: unknown, details: { sent: boolean; answered: boolean }, why: RegExp) {
+  assert.ok(isConnectionClosedError(e));
+  assert.equal(e.command, "system_powerdown");
+  assert.equal(e.sent, details.sent);
+  assert.match(e.message, /system_powerdown then wait for SHUTDOWN failed/);
+  assert.match(e.message, why);
+  assert.deepEqual((e as { details?: unknown }).details, {
+    command: "system_powerdown",
+    event: "SHUTDOWN",
+    ...details,
+  });
+  return true;
+}
+
 suite("QmpClient.connect()", () => {
   test("should read the typed greeting, negotiate, and read the run state", async () => {
     const { client, peer } = await pair();
@@ -657,13 +672,92 @@ suite("QmpClient.executeAndWait()", () => {
     }
   });
 
-  test("should reject when the connection ends before the event", async () => {
+  test("should say the command was sent and answered when the connection ends before the event", async () => {
     const { client, peer } = await pair({ trackRunState: false });
     const call = client.executeAndWait("system_powerdown", undefined, { event: "SHUTDOWN" });
     peer.reply(await peer.next());
     await tick();
     peer.destroy();
-    await assert.rejects(call, isConnectionClosedError);
+    await assert.rejects(call, (e) =>
+      assertWaitClosed(e, { sent: true, answered: true }, /was answered, SHUTDOWN had not arrived/),
+    );
+  });
+
+  test("should say the command was sent but not answered when the connection ends before the reply", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    const call = client.executeAndWait("system_powerdown", undefined, { event: "SHUTDOWN" });
+    await peer.next();
+    peer.destroy();
+    await assert.rejects(call, (e) =>
+      assertWaitClosed(e, { sent: true, answered: false }, /outcome is unknown/),
+    );
+  });
+
+  test("should say in an AbortError's details whether the command had been sent", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    try {
+      const before = new AbortController();
+      before.abort();
+      await assert.rejects(
+        client.executeAndWait("system_powerdown", undefined, {
+          event: "SHUTDOWN",
+          signal: before.signal,
+        }),
+        (e) => {
+          assert.ok(e instanceof Error);
+          assert.equal(e.name, "AbortError");
+          assert.equal(e.cause, before.signal.reason);
+          assert.deepEqual((e as { details?: unknown }).details, {
+            command: "system_powerdown",
+            event: "SHUTDOWN",
+            sent: false,
+            answered: false,
+          });
+          return true;
+        },
+      );
+      const during = new AbortController();
+      const call = client.executeAndWait("system_powerdown", undefined, {
+        event: "SHUTDOWN",
+        signal: during.signal,
+      });
+      peer.reply(await peer.next());
+      await tick();
+      during.abort();
+      await assert.rejects(call, (e) => {
+        assert.ok(e instanceof Error);
+        assert.equal(e.name, "AbortError");
+        assert.match(e.message, /system_powerdown/);
+        assert.match(e.message, /SHUTDOWN/);
+        assert.equal(e.cause, during.signal.reason);
+        assert.deepEqual((e as { details?: unknown }).details, {
+          command: "system_powerdown",
+          event: "SHUTDOWN",
+          sent: true,
+          answered: true,
+        });
+        return true;
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should reject with the caller's own abort reason untouched", async () => {
+    const { client, peer } = await pair({ trackRunState: false });
+    try {
+      const controller = new AbortController();
+      const reason = new Error("operator cancelled");
+      const call = client.executeAndWait("system_powerdown", undefined, {
+        event: "SHUTDOWN",
+        signal: controller.signal,
+      });
+      await peer.next();
+      controller.abort(reason);
+      await assert.rejects(call, (e) => e === reason);
+    } finally {
+      await client.close();
+    }
   });
 });
 
@@ -696,6 +790,75 @@ suite("QmpClient run-state tracking", () => {
     const waiting = assert.rejects(client.waitForRunState("running"), isConnectionClosedError);
     await client.close();
     await waiting;
+  });
+});
+
+suite("QmpClient.events({ runState: true })", () => {
+  test("should yield each run-state change right after the event that caused it", async () => {
+    const { client, peer } = await pair({}, { status: "running" });
+    try {
+      const stream = client.events({ runState: true });
+      const items: unknown[] = [];
+      const reading = (async () => {
+        for await (const item of stream) {
+          items.push(
+            "kind" in item
+              ? `${item.cause}: ${item.from} -> ${item.to} @${item.timestamp.seconds}`
+              : item.event,
+          );
+          if (items.length === 5) break;
+        }
+      })();
+      peer.send({ timestamp: { seconds: 7, microseconds: 0 }, event: "STOP" });
+      peer.event("RTC_CHANGE", { offset: 1, "qom-path": "/machine/unattached/device[7]" });
+      // STOP made the tracker ask; its answer knows better than the guess.
+      const query = await peer.next();
+      assert.equal(query.execute, "query-status");
+      peer.reply(query, { status: "shutdown", singlestep: false, running: false });
+      await tick();
+      peer.send({ timestamp: { seconds: 9, microseconds: 0 }, event: "RESUME" });
+      await reading;
+      assert.deepEqual(items.slice(0, 3), ["STOP", "STOP: running -> paused @7", "RTC_CHANGE"]);
+      assert.match(String(items[3]), /^query-status: paused -> shutdown @\d+$/);
+      assert.equal(items[4], "RESUME");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should yield an event's run-state change only when the event passes the stream's filters", async () => {
+    const { client, peer } = await pair({}, { status: "running" });
+    try {
+      const onlyResume = client.events({ names: ["RESUME"], runState: true });
+      const plain = client.events({ names: ["STOP", "RESUME"] });
+      peer.event("STOP");
+      const query = await peer.next();
+      peer.reply(query, { status: "paused", singlestep: false, running: false });
+      peer.event("RESUME");
+      const first = await onlyResume.next();
+      const second = await onlyResume.next();
+      assert.equal((first.value as QmpEvent).event, "RESUME");
+      assert.deepEqual(
+        { ...(second.value as object), timestamp: undefined },
+        { kind: "run-state", from: "paused", to: "running", cause: "RESUME", timestamp: undefined },
+      );
+      assert.equal(onlyResume.queued, 0);
+      // A stream that did not ask for run-state items gets events only.
+      assert.equal((await plain.next()).value?.event, "STOP");
+      assert.equal((await plain.next()).value?.event, "RESUME");
+      assert.equal(plain.queued, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("should refuse run-state items from a client that does not track the run state", async () => {
+    const { client } = await pair({ trackRunState: false });
+    try {
+      assert.throws(() => client.events({ runState: true }), isStateError);
+    } finally {
+      await client.close();
+    }
   });
 });
 

@@ -102,6 +102,48 @@ suite("QmpClient ↔ QmpServer over a unix socket", () => {
     }
   });
 
+  test("should bound connect with timeoutMs, the first query-status included", async () => {
+    // A peer that greets and negotiates but never answers query-status.
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-e2e-"));
+    const target = `unix:${join(dir, "qmp.sock")}`;
+    const server = new QmpServer();
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    server.command("query-status", async () => {
+      await stuck;
+      return { status: "running" as const, singlestep: false, running: true };
+    });
+    const listener = await server.listen(target);
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const outcome = await Promise.race([
+        QmpClient.connect(target, { timeoutMs: 1_000 }).then(
+          async (client) => {
+            await client.close();
+            return "connected";
+          },
+          (error: unknown) => error,
+        ),
+        // Liveness, not timing: a 1 s budget has long run out by then, however busy the machine.
+        new Promise((resolve) => {
+          bound = setTimeout(() => resolve("still connecting after 8 s"), 8_000);
+        }),
+      ]);
+      assert.ok(isTimeoutError(outcome), `connect settled with ${String(outcome)}`);
+      assert.equal(outcome.operation, "query-status");
+      assert.equal(outcome.sent, true);
+      assert.match(outcome.message, /query-status/);
+    } finally {
+      clearTimeout(bound);
+      release();
+      await server.close();
+      await listener.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("should connect over tcp:HOST:PORT too", async () => {
     const server = new QmpServer();
     server.command("query-status", () => ({
