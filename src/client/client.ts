@@ -60,6 +60,9 @@ import type {
   QmpEvent,
   QmpEventOf,
   QmpGreeting,
+  CatalogueTyping,
+  KnownEventName,
+  QmpTyping,
 } from "./types.js";
 import { Validation } from "./validation.js";
 
@@ -67,23 +70,37 @@ import { Validation } from "./validation.js";
 export type QmpTarget = string | Duplex | (() => Duplex | Promise<Duplex>);
 
 /** Options of `executeAndWait()`. */
-export interface ExecuteAndWaitOptions<E extends string> extends ExecuteOptions {
+export interface ExecuteAndWaitOptions<E extends string, T extends QmpTyping = CatalogueTyping>
+  extends ExecuteOptions {
   /** The event the command causes. */
   readonly event: E;
   /**
    * Which occurrence: a predicate, or members the event's `data` must have (compared with `===`,
    * e.g. `{ device: "nic0" }` for DEVICE_DELETED). Default: the first `event` of that name.
    */
-  readonly where?: ((event: QmpEventOf<E>) => boolean) | Partial<EventData<E> & object> | undefined;
+  readonly where?:
+    | ((event: QmpEventOf<E, T>) => boolean)
+    | Partial<EventData<E, T> & object>
+    | undefined;
   /** One budget for the reply and the event together (ms). */
   readonly timeoutMs?: number | undefined;
 }
 
 /** The result of `executeAndWait()`: the command's return value and the event. */
-export interface ExecuteAndWaitResult<K extends string, E extends string> {
-  readonly result: CommandReturn<K>;
-  readonly event: QmpEventOf<E>;
+export interface ExecuteAndWaitResult<
+  K extends string,
+  E extends string,
+  T extends QmpTyping = CatalogueTyping,
+> {
+  readonly result: CommandReturn<K, T>;
+  readonly event: QmpEventOf<E, T>;
 }
+
+/**
+ * The events a stream yields when it names none: any name in an open typing (untyped unless
+ * named), every event of a closed one.
+ */
+type DefaultEventName<T extends QmpTyping> = T extends { open: true } ? string : KnownEventName<T>;
 
 /** The options of a command called without any (shared: `Link.send` only reads them). */
 const NO_OPTIONS: ExecuteOptions = Object.freeze({});
@@ -148,7 +165,7 @@ function waitFailed(
  * for await (const ev of qmp.events({ names: ["STOP", "RESUME"] })) console.log(ev.event);
  * ```
  */
-export class QmpClient implements AsyncDisposable {
+export class QmpClient<T extends QmpTyping = CatalogueTyping> implements AsyncDisposable {
   readonly #target: QmpTarget;
   readonly #options: QmpClientOptions;
   readonly #hub: EventHub;
@@ -184,8 +201,9 @@ export class QmpClient implements AsyncDisposable {
     });
     if (options.trackRunState !== false) {
       this.#tracker = new RunStateTracker({
+        // Every typing has query-status; the tracker reads it as the catalogue types it.
         query: () =>
-          this.execute("query-status", undefined, {
+          this.executeUnchecked("query-status", undefined, {
             timeoutMs: options.commandTimeoutMs ?? DEFAULT_STATUS_QUERY_TIMEOUT_MS,
           }),
         isClosing: () => this.#state !== "connected",
@@ -229,8 +247,11 @@ export class QmpClient implements AsyncDisposable {
    *   (`operation`: `connect`, `greeting`, `negotiation` or `query-status`); the signal's reason
    *   when aborted.
    */
-  static async connect(target: QmpTarget, options: QmpClientOptions = {}): Promise<QmpClient> {
-    const client = new QmpClient(target, options);
+  static async connect<T extends QmpTyping = CatalogueTyping>(
+    target: QmpTarget,
+    options: QmpClientOptions = {},
+  ): Promise<QmpClient<T>> {
+    const client = new QmpClient<T>(target, options);
     try {
       await client.#open(options.signal, options.timeoutMs, true);
     } catch (error) {
@@ -281,23 +302,38 @@ export class QmpClient implements AsyncDisposable {
   /**
    * Runs a command and resolves with its `return` value.
    *
-   * Known commands are typed from the schema (`QmpCommandMap`); any other name is accepted and
-   * returns `unknown`.
+   * Commands are typed by the client's typing: by default qmpkit's catalogue, where any other
+   * name is accepted and returns `unknown`; with a release's typing
+   * (`QmpClient.connect<Qemu10_0>(…)`) only that release's commands compile, with their
+   * arguments. {@link executeUnchecked} runs any command, untyped.
    *
    * @throws CommandError when the peer answers with a QMP error (`errorClass`, `desc`);
    *   TimeoutError (`sent`) after `timeoutMs`; ConnectionClosedError when the connection ends
    *   first; StateError for `oob` without the capability; the signal's reason when aborted.
    */
-  execute<K extends CommandName>(
+  execute<K extends CommandName<T>>(
     name: K,
-    ...params: CommandParams<K, ExecuteOptions>
-  ): Promise<CommandReturn<K>> {
+    ...params: CommandParams<K, ExecuteOptions, T>
+  ): Promise<CommandReturn<K, T>> {
     const [args, options] = params as [JsonObject | undefined, ExecuteOptions | undefined];
+    return this.executeUnchecked(name, args, options) as Promise<CommandReturn<K, T>>;
+  }
+
+  /**
+   * Runs any command, typed or not, with any arguments: the escape hatch for commands outside
+   * the client's typing (a newer QEMU's, a vendor's). Resolves with the `return` value as
+   * `unknown`; throws as {@link execute}.
+   */
+  executeUnchecked(
+    name: string,
+    args?: JsonObject | undefined,
+    options?: ExecuteOptions | undefined,
+  ): Promise<unknown> {
     const link = this.#link;
     if (link === undefined || this.#state !== "connected") {
       return Promise.reject(this.#notConnected(name));
     }
-    return link.send(name, args, options ?? NO_OPTIONS) as Promise<CommandReturn<K>>;
+    return link.send(name, args, options ?? NO_OPTIONS);
   }
 
   /**
@@ -312,11 +348,11 @@ export class QmpClient implements AsyncDisposable {
    *   aborts, its reason, or, for the platform's `AbortError`, qmpkit's `AbortError` with the
    *   same `details` and the reason as `cause`.
    */
-  async executeAndWait<K extends CommandName, E extends EventName>(
+  async executeAndWait<K extends CommandName<T>, E extends EventName<T>>(
     name: K,
-    args: CommandParams<K, never>[0],
-    options: ExecuteAndWaitOptions<E>,
-  ): Promise<ExecuteAndWaitResult<K, E>> {
+    args: CommandParams<K, never, T>[0],
+    options: ExecuteAndWaitOptions<E, T>,
+  ): Promise<ExecuteAndWaitResult<K, E, T>> {
     const { event, where, timeoutMs, signal, oob } = options;
     const link = this.#link;
     if (link === undefined || this.#state !== "connected") throw this.#notConnected(name);
@@ -370,7 +406,7 @@ export class QmpClient implements AsyncDisposable {
       reply.catch(() => {});
       // The reply settles first or together with the event; a command error ends the wait.
       const [result, ev] = await Promise.all([reply, eventArrived]);
-      return { result: result as CommandReturn<K>, event: ev as QmpEventOf<E> };
+      return { result: result as CommandReturn<K, T>, event: ev as QmpEventOf<E, T> };
     } catch (error) {
       const notSent = isConnectionClosedError(error) && error.command === name && !error.sent;
       const details = { command: name, event, sent: sent && !notSent, answered: replied };
@@ -388,16 +424,18 @@ export class QmpClient implements AsyncDisposable {
    * each right after the event that caused it.
    * @throws StateError for `runState: true` on a client connected with `trackRunState: false`.
    */
-  events<N extends EventName = string>(
+  events<N extends EventName<T> = DefaultEventName<T>>(
     options: EventStreamOptions<N> & { readonly notices: true; readonly runState: boolean },
-  ): EventStream<QmpEventOf<N> | EventStreamNotice | RunStateItem>;
-  events<N extends EventName = string>(
+  ): EventStream<QmpEventOf<N, T> | EventStreamNotice | RunStateItem>;
+  events<N extends EventName<T> = DefaultEventName<T>>(
     options: EventStreamOptions<N> & { readonly notices: true },
-  ): EventStream<QmpEventOf<N> | EventStreamNotice>;
-  events<N extends EventName = string>(
+  ): EventStream<QmpEventOf<N, T> | EventStreamNotice>;
+  events<N extends EventName<T> = DefaultEventName<T>>(
     options: EventStreamOptions<N> & { readonly runState: boolean },
-  ): EventStream<QmpEventOf<N> | RunStateItem>;
-  events<N extends EventName = string>(options?: EventStreamOptions<N>): EventStream<QmpEventOf<N>>;
+  ): EventStream<QmpEventOf<N, T> | RunStateItem>;
+  events<N extends EventName<T> = DefaultEventName<T>>(
+    options?: EventStreamOptions<N>,
+  ): EventStream<QmpEventOf<N, T>>;
   // biome-ignore lint/suspicious/noExplicitAny: the implementation of the overloads above
   events(options: EventStreamOptions<any> = {}): EventStream<any> {
     if (options.runState === true && this.#tracker === undefined) {
@@ -422,7 +460,10 @@ export class QmpClient implements AsyncDisposable {
    * quick, never await a reply in it. A callback that throws is reported (`callback-error`).
    * Returns the function that removes it.
    */
-  on<N extends EventName>(name: N | "*", callback: (event: QmpEventOf<N>) => void): () => void {
+  on<N extends EventName<T>>(
+    name: N | "*",
+    callback: (event: QmpEventOf<N, T>) => void,
+  ): () => void {
     return this.#hub.on(name, callback as (event: QmpEvent) => void);
   }
 
