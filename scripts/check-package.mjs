@@ -12,6 +12,9 @@ for (const layer of ["base", "schema", "generated", "wire", "client", "server", 
   const module = await import(`qmpkit/${layer}`);
   assert.ok(Object.keys(module).length > 0, `qmpkit/${layer} exports something`);
 }
+const sim = await import("qmpkit/sim");
+assert.deepEqual(sim.recordedVersions().sort(), ["10.0.2", "7.2.22"], "the profiles ship");
+assert.ok(sim.recordedProfile("7.2.22").records.length > 40, "a shipped profile loads from dist/");
 const help = execFileSync(process.execPath, ["bin/qmpkit.js", "--help"], { encoding: "utf8" });
 assert.match(help, /^Usage: qmpkit /);
 const version = execFileSync(process.execPath, ["bin/qmpkit-qemu.js", "-version"], {
