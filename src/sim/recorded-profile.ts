@@ -146,6 +146,7 @@ export class RecordedProfile {
   /** Recorded replies by request line, parsed on first use. */
   readonly #replies = new Map<string, { readonly line: string; value?: JsonObject }>();
   #validators: SchemaValidators | undefined;
+  #registrations: Map<string, RecordedCommand> | undefined;
   #types: Map<string, { parent: string | undefined; abstract: boolean }> | undefined;
 
   constructor(version: string, records: readonly ProfileRecord[]) {
@@ -158,6 +159,28 @@ export class RecordedProfile {
   /** The commands recorded, in recording order. */
   get commands(): string[] {
     return [...new Set(this.records.map((r) => r.execute))];
+  }
+
+  /**
+   * Each recorded command as a machine registers it: made once per profile and shared by every
+   * machine and monitor (the handler and the options depend on the profile alone).
+   */
+  get registrations(): ReadonlyMap<string, RecordedCommand> {
+    if (this.#registrations !== undefined) return this.#registrations;
+    const out = new Map<string, RecordedCommand>();
+    for (const name of this.commands) {
+      out.set(name, {
+        fn: (args) => this.answer(name, args),
+        options: {
+          args: lazyValidator(this, name),
+          // allow-preconfig is not introspected; the simulator's own introspection commands
+          // have it, as QEMU's do.
+          allowPreconfig: name === "query-qmp-schema" || name === "query-commands",
+        },
+      });
+    }
+    this.#registrations = out;
+    return out;
   }
 
   /** The recorded reply (parsed) to exactly this request, if any. */
@@ -315,13 +338,8 @@ export function recordedCommands(
   const advertising = new Set(
     advertise === "recorded" ? ["query-qmp-schema", "query-commands"] : [],
   );
-  for (const name of profile.commands) {
-    if (table.has(name) && !advertising.has(name)) continue;
-    out.set(name, {
-      fn: (args) => profile.answer(name, args),
-      // allow-preconfig is not introspected: only the two introspection commands have it here.
-      options: { args: lazyValidator(profile, name), allowPreconfig: advertising.has(name) },
-    });
+  for (const [name, command] of profile.registrations) {
+    if (!table.has(name) || advertising.has(name)) out.set(name, command);
   }
   return out;
 }
