@@ -25,6 +25,7 @@
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { QmpError } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { compileValidators, type SchemaValidators } from "../schema/dynamic.js";
@@ -71,7 +72,7 @@ export const PROFILE_COMMAND_LINE: readonly string[] = [
 
 /** Where the profile of `version` is (the same relative path from `src/sim` and `dist/sim`). */
 export function profilePath(version: string): string {
-  return new URL(`../../profiles/qemu-${version}.jsonl`, import.meta.url).pathname;
+  return fileURLToPath(new URL(`../../profiles/qemu-${version}.jsonl`, import.meta.url));
 }
 
 /** A value with the keys of every object sorted: one spelling per request. */
