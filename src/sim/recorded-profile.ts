@@ -314,6 +314,20 @@ export function requireRecordedProfile(version: string): RecordedProfile {
   return profile;
 }
 
+/**
+ * Checks a machine's `advertise` option: one of {@link AdvertisedCommands}, and `recorded` only
+ * for a release with a profile; otherwise a {@link ProfileError}.
+ */
+export function checkAdvertise(version: string, advertise: unknown): void {
+  if (advertise === undefined || advertise === "implemented") return;
+  if (advertise !== "recorded") {
+    throw new ProfileError(
+      `advertise must be 'implemented' or 'recorded', not ${JSON.stringify(advertise)}`,
+    );
+  }
+  requireRecordedProfile(version);
+}
+
 /** A command answered from a profile, as a machine registers it. */
 export interface RecordedCommand {
   readonly fn: (args: JsonObject, ctx: CommandContext) => unknown;

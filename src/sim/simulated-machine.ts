@@ -40,11 +40,7 @@ import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { migrationTarget } from "./migration.js";
 import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
-import {
-  type AdvertisedCommands,
-  recordedCommands,
-  requireRecordedProfile,
-} from "./recorded-profile.js";
+import { type AdvertisedCommands, checkAdvertise, recordedCommands } from "./recorded-profile.js";
 import { type RunState, versionAtLeast } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
@@ -308,7 +304,7 @@ export class SimulatedMachine {
     this.#clock = options.clock ?? systemClock;
     this.name = options.name;
     this.strict = options.strict ?? false;
-    if (options.advertise === "recorded") requireRecordedProfile(this.profile.id);
+    checkAdvertise(this.profile.id, options.advertise);
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });

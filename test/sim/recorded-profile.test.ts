@@ -121,6 +121,13 @@ suite("recorded capability profiles", () => {
     );
   });
 
+  test("should refuse an advertise option it does not know", () => {
+    assert.throws(
+      () => new SimulatedMachine({ advertise: "everything" as "recorded" }),
+      (e: unknown) => e instanceof ProfileError && /not "everything"/.test(e.message),
+    );
+  });
+
   test("should refuse a text that is not a profile", () => {
     assert.throws(() => parseProfile('{"qmpkit-profile": 1}\n{"execute": "x"}\n'), ProfileError);
     assert.throws(
