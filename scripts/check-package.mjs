@@ -16,6 +16,9 @@ for (const release of ["7.2", "10.0"]) {
   const module = await import(`qmpkit/qemu/${release}`);
   assert.ok(Array.isArray(module.qmpCommandNames), `qmpkit/qemu/${release} lists its commands`);
 }
+const sim = await import("qmpkit/sim");
+assert.deepEqual(sim.recordedVersions().sort(), ["10.0.2", "7.2.22"], "the profiles ship");
+assert.ok(sim.recordedProfile("7.2.22").records.length > 40, "a shipped profile loads from dist/");
 const help = execFileSync(process.execPath, ["bin/qmpkit.js", "--help"], { encoding: "utf8" });
 assert.match(help, /^Usage: qmpkit /);
 const version = execFileSync(process.execPath, ["bin/qmpkit-qemu.js", "-version"], {

@@ -1,6 +1,7 @@
 /**
  * The simulated QEMU (`qmpkit/sim`): {@link SimulatedMachine} with its run-state machine,
- * actions, guest and host triggers, version profiles, QEMU-style options and guest scripts.
+ * actions, guest and host triggers, version profiles, capability profiles recorded from real
+ * QEMU, QEMU-style options and guest scripts.
  *
  * @module
  */
@@ -61,6 +62,21 @@ export {
   type SimCommandLine,
   splitQemuOpts,
 } from "./qemu-options.js";
+export {
+  type AdvertisedCommands,
+  formatProfile,
+  PROFILE_COMMAND_LINE,
+  ProfileError,
+  type ProfileHeader,
+  type ProfileRecord,
+  parseProfile,
+  profilePath,
+  RecordedProfile,
+  recordedProfile,
+  recordedVersions,
+  requestLine,
+  requireRecordedProfile,
+} from "./recorded-profile.js";
 export {
   isLive,
   isRunning,

@@ -40,6 +40,7 @@ import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { migrationTarget } from "./migration.js";
 import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
+import { type AdvertisedCommands, checkAdvertise, recordedCommands } from "./recorded-profile.js";
 import { type RunState, versionAtLeast } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
@@ -98,6 +99,12 @@ export interface SimulatedMachineOptions {
   firmwareResets?: number | undefined;
   /** Unexpected handler errors (simulator bugs). Default: written through `onStderr`. */
   onInternalError?: ((error: unknown) => void) | undefined;
+  /**
+   * What `query-qmp-schema` and `query-commands` advertise: `implemented` (default), what the
+   * simulator answers; `recorded`, the real binary's answers from the release's capability
+   * profile (7.2.22, 10.0.2; see `recorded-profile.ts`), as a capability probe sees them.
+   */
+  advertise?: AdvertisedCommands | undefined;
 }
 
 /** The guest side: what a guest OS or its devices would do. Each needs running vCPUs. */
@@ -297,6 +304,7 @@ export class SimulatedMachine {
     this.#clock = options.clock ?? systemClock;
     this.name = options.name;
     this.strict = options.strict ?? false;
+    checkAdvertise(this.profile.id, options.advertise);
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -1003,6 +1011,9 @@ export class SimulatedMachine {
         validator: xSimInjectValidator,
       });
     }
+    // Facts of the binary (query-machines, device-list-properties, …): the recorded profile's.
+    for (const [name, c] of recordedCommands(version, table, this.#options.advertise))
+      table.set(name, c);
     this.#handlers = table;
     return table;
   }

@@ -27,6 +27,13 @@ export interface QemuInstallation {
    * the system's SeaBIOS is found where the unpacked tree has none.
    */
   readonly dataDir?: string | undefined;
+  /**
+   * Where its modules are (`QEMU_MODULE_DIR`), for a QEMU unpacked away from its prefix:
+   * otherwise it loads the system QEMU's modules from the built-in directory, which belong to
+   * another build (10.0.2 then aborts in util/module.c as soon as it loads them all, e.g. for
+   * `qom-list-types`).
+   */
+  readonly moduleDir?: string | undefined;
   /** How to get it, for the skip message. */
   readonly installHint: string;
 }
@@ -47,6 +54,12 @@ function dataDirBeside(binary: string): string | undefined {
   return existsSync(dir) ? dir : undefined;
 }
 
+/** `PREFIX/lib/x86_64-linux-gnu/qemu` for `PREFIX/bin/qemu-system-…`, if that directory exists. */
+function moduleDirBeside(binary: string): string | undefined {
+  const dir = join(dirname(dirname(binary)), "lib", "x86_64-linux-gnu", "qemu");
+  return existsSync(dir) ? dir : undefined;
+}
+
 const qemu10Binary = process.env.QMPKIT_QEMU_10 || DEFAULT_QEMU_10_BINARY;
 
 /**
@@ -57,6 +70,7 @@ export const QEMU_10: QemuInstallation = {
   label: "QEMU 10.0",
   binary: qemu10Binary,
   dataDir: dataDirBeside(qemu10Binary),
+  moduleDir: moduleDirBeside(qemu10Binary),
   installHint: "bash .ci/install-qemu-10 as root, or set QMPKIT_QEMU_10",
 };
 
@@ -135,7 +149,9 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<QemuPro
     `unix:${socketPath},server=on,wait=off`,
     ...(options.args ?? []),
   ];
-  const child = spawn(qemu.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const env =
+    qemu.moduleDir === undefined ? undefined : { ...process.env, QEMU_MODULE_DIR: qemu.moduleDir };
+  const child = spawn(qemu.binary, args, { stdio: ["ignore", "ignore", "pipe"], env });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (s: string) => {
     stderr += s;
