@@ -306,7 +306,7 @@ export class ProxyCore {
     if (item.kind === "error") {
       return {
         kind: "reply",
-        message: { error: { class: "GenericError", desc: item.error.desc } },
+        message: { error: { class: "GenericError", desc: item.desc } },
       };
     }
     const value = item.value;

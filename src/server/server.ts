@@ -620,7 +620,7 @@ export class QmpServer {
       let pending: Promise<void> | undefined;
       if (request.kind === "error") {
         // A parse error, queued in-band to keep its place in the reply order (§1.4 step 1).
-        session.write(errorResponse("GenericError", request.error.desc, undefined));
+        session.write(errorResponse("GenericError", request.desc, undefined));
       } else {
         pending = this.execute(session, request.value);
       }
