@@ -44,7 +44,14 @@ export class BuiltEvent {
   constructor(
     /** `{event, timestamp, data?}`, as `qmp_event_build_dict` and the generated code build it. */
     readonly message: JsonObject,
-  ) {}
+    /**
+     * The one-line text when it is already known, line end included: an event forwarded as an
+     * upstream QEMU printed it (the proxy) is passed on as those bytes, not printed again.
+     */
+    plain?: string | undefined,
+  ) {
+    this.#plain = plain;
+  }
 
   /** The event as a monitor prints it (see {@link monitorText}); the same string every time. */
   text(pretty: boolean): string {
