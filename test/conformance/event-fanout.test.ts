@@ -5,9 +5,11 @@
  * (`monitor_qapi_event_emit`, monitor/monitor.c), so every monitor's event lines are the same
  * bytes, timestamp included; the pretty monitor prints the same dict pretty. The simulator, with
  * the same three monitors, must do the same, and print the same lines as QEMU but for the
- * timestamps' values.
+ * timestamps' values: through its API, and as `qmpkit sim` run with QEMU's command line (two
+ * `-qmp`, then the drop-in's `-chardev` and `-mon`).
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +23,8 @@ import {
   SYSTEM_QEMU,
   startQemu,
 } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
+import { cliMain, repoRoot } from "../cli/support.js";
 
 /** Host commands on the first monitor, each waited for; each causes one event or more. */
 const COMMANDS = ["cont", "stop", "system_reset", "cont", "stop", "cont", "system_reset", "stop"];
@@ -97,6 +101,35 @@ function assertSameOnEveryMonitor(events: string[][], who: string): void {
   );
 }
 
+/** The second and third monitors: a `-qmp`, and a `pretty=on` monitor on a `-chardev`. */
+function monitorArgs(second: string, third: string): string[] {
+  return [
+    ...["-qmp", `unix:${second},server=on,wait=off`],
+    ...["-chardev", `socket,id=pretty0,path=${third},server=on,wait=off`],
+    ...["-mon", "chardev=pretty0,mode=control,pretty=on"],
+  ];
+}
+
+/** `qmpkit sim` run with the command line QEMU got (the first monitor's `-qmp` included). */
+async function runCli(version: string, paths: readonly [string, string, string]) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...["--import", "tsx", cliMain, "sim", "--qemu-version", version],
+      ...["-machine", "none", "-display", "none", "-nodefaults", "-S"],
+      ...["-qmp", `unix:${paths[0]},server=on,wait=off`],
+      ...monitorArgs(paths[1], paths[2]),
+    ],
+    { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  try {
+    for (const path of paths) await waitForPath(path, { child, timeoutMs: 30_000 });
+    return await run(paths);
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
 for (const [label, qemu, version] of [
   ["QEMU 7.2.22", SYSTEM_QEMU, "7.2.22"],
   ["QEMU 10.0.2", QEMU_10, "10.0.2"],
@@ -107,23 +140,18 @@ for (const [label, qemu, version] of [
     () => {
       test(`should send every monitor the same event bytes, as ${label} does`, async () => {
         const dir = mkdtempSync(join(tmpdir(), "qmpkit-fanout-"));
+        const paths = (prefix: string) =>
+          [0, 1, 2].map((i) => join(dir, `${prefix}${i}.sock`)) as [string, string, string];
         try {
-          const realPaths = ["q0.sock", "q1.sock", "q2.sock"].map((f) => join(dir, f));
+          const realPaths = paths("q");
           const p = await startQemu({
             qemu,
-            socketPath: realPaths[0]!,
-            args: [
-              "-qmp",
-              `unix:${realPaths[1]},server=on,wait=off`,
-              "-chardev",
-              `socket,id=pretty0,path=${realPaths[2]},server=on,wait=off`,
-              "-mon",
-              "chardev=pretty0,mode=control,pretty=on",
-            ],
+            socketPath: realPaths[0],
+            args: monitorArgs(realPaths[1], realPaths[2]),
           });
           let expected: string[][];
           try {
-            expected = await run(realPaths as [string, string, string]);
+            expected = await run(realPaths);
           } finally {
             await p.stop();
           }
@@ -136,19 +164,21 @@ for (const [label, qemu, version] of [
           });
           let actual: string[][];
           try {
-            const simPaths = ["s0.sock", "s1.sock", "s2.sock"].map((f) => join(dir, f));
+            const simPaths = paths("s");
             await vm.listen(`unix:${simPaths[0]}`);
             await vm.listen(`unix:${simPaths[1]}`);
             await vm.listen(`unix:${simPaths[2]}`, { chardev: "pretty0", pretty: true });
-            actual = await run(simPaths as [string, string, string]);
+            actual = await run(simPaths);
           } finally {
             await vm.close();
           }
           assertSameOnEveryMonitor(actual, "the simulator");
-          assert.deepEqual(
-            actual.map((m) => m.map(unstamped)),
-            expected.map((m) => m.map(unstamped)),
-          );
+          const shape = (monitors: string[][]) => monitors.map((m) => m.map(unstamped));
+          assert.deepEqual(shape(actual), shape(expected));
+
+          const cli = await runCli(version, paths("c"));
+          assertSameOnEveryMonitor(cli, "qmpkit sim");
+          assert.deepEqual(shape(cli), shape(expected));
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
