@@ -18,6 +18,8 @@ export {
   type CommandContext,
   type CommandHandler,
   type CommandOptions,
+  EventBus,
+  type EventBusOptions,
   isQmpReplyError,
   ManualClock,
   QmpReplyError,
@@ -25,5 +27,6 @@ export {
   type QmpServerOptions,
   type ServerClock,
   type SessionInfo,
+  throttleTableFor,
 } from "./server/index.js";
 export { SimulatedMachine, type SimulatedMachineOptions } from "./sim/index.js";

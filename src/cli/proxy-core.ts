@@ -31,7 +31,10 @@
  *   `qmp_capabilities`, which the proxy answers itself, is refused here, with the same text.
  *   QEMU stops reading a client with 8 in-band requests queued, which delays an `exec-oob`
  *   behind them; the proxy does not (qmp-spec asks clients to keep at most 8 in flight).
- * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6).
+ * - Upstream events are sent to every negotiated client, as QEMU broadcasts (§1.6): the core is
+ *   an `EventSink` (the server layer's seam for writing one built event to every monitor), and
+ *   an upstream event becomes one `BuiltEvent` carrying the upstream's own text, so every client
+ *   gets the bytes QEMU wrote, timestamp included.
  * - When the upstream goes away, the commands sent (outcome unknown) and the queued ones (not
  *   sent) are answered with a GenericError saying so, and the clients are disconnected: the VM
  *   they talked to is gone. A client that connects while it is away is greeted with the last
@@ -44,6 +47,7 @@
  */
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "../server/capabilities.js";
+import { BuiltEvent, type EventSink } from "../server/event-bus.js";
 import { checkRequest, isOobRequest, type KeyOrder } from "../server/request.js";
 import { type JsonStreamItem, restoreQdictOrder, writeQemuJson } from "../wire/index.js";
 
@@ -192,7 +196,7 @@ function clientReply(
 }
 
 /** The proxy's state machine. */
-export class ProxyCore {
+export class ProxyCore implements EventSink {
   private readonly clients = new Map<ProxyClientPort, ClientState>();
   /** The upstream's greeting while it is connected and negotiated. */
   private greeting: JsonObject | undefined;
@@ -328,7 +332,7 @@ export class ProxyCore {
     if (item.kind === "error") {
       return {
         kind: "reply",
-        message: { error: { class: "GenericError", desc: item.error.desc } },
+        message: { error: { class: "GenericError", desc: item.desc } },
       };
     }
     const value = item.value;
@@ -524,13 +528,13 @@ export class ProxyCore {
   upstreamMessage(received: JsonValue, text?: string | undefined): void {
     if (!isJsonObject(received)) return;
     if (typeof received.event === "string") {
-      let out: JsonObject | string | undefined;
-      for (const client of this.clients.values()) {
-        if (client.phase !== "command") continue;
-        // Printed once for every client, byte for byte as QEMU printed it (§1.6).
-        out ??= text !== undefined ? `${text}\r\n` : qemuOrdered(received);
-        this.write(client, out);
-      }
+      // Passed on as QEMU printed it when the transport kept the text (§1.6), else printed in
+      // QEMU's member order.
+      this.deliverEvent(
+        text !== undefined
+          ? new BuiltEvent(received, `${text}\r\n`)
+          : new BuiltEvent(qemuOrdered(received)),
+      );
       return;
     }
     if (!("return" in received) && !("error" in received)) return;
@@ -559,6 +563,18 @@ export class ProxyCore {
       client.queue[at] = { kind: "reply", message: clientReply(flight, received, text) };
     }
     this.pump();
+  }
+
+  /**
+   * Writes one event to every client that has finished negotiation (§1.3), the same bytes to
+   * each: an upstream's event, or one raised on an `EventBus` the core is attached to.
+   */
+  deliverEvent(event: BuiltEvent): void {
+    for (const client of this.clients.values()) {
+      if (client.phase !== "command") continue;
+      if (client.port.sendText) client.port.sendText(event.text(false));
+      else client.port.send(event.message);
+    }
   }
 
   /**

@@ -186,9 +186,7 @@ export class QmpProxy {
         if (item.kind === "error") {
           stopText();
           if (phase !== "ready")
-            connection.close(
-              new ProtocolError(`${target} is not a QMP server: ${item.error.desc}`),
-            );
+            connection.close(new ProtocolError(`${target} is not a QMP server: ${item.desc}`));
           return;
         }
         const value = item.value;

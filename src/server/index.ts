@@ -1,7 +1,7 @@
 /**
  * The server layer: {@link QmpServer}, a QMP server that answers as QEMU does, byte for byte,
- * with the pieces it is built from (request checking, QEMU's argument error texts, event
- * throttling, an injectable clock).
+ * with the pieces it is built from (request checking, QEMU's argument error texts, the event bus
+ * that builds, stamps and throttles an event once for every monitor, an injectable clock).
  *
  * @module
  */
@@ -18,6 +18,13 @@ export {
   type ServerClock,
   systemClock,
 } from "./clock.js";
+export {
+  BuiltEvent,
+  EventBus,
+  type EventBusOptions,
+  type EventSink,
+  monitorText,
+} from "./event-bus.js";
 export { isQmpReplyError, QmpReplyError } from "./reply-error.js";
 export {
   type CheckedRequest,

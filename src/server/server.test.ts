@@ -237,7 +237,9 @@ suite("QmpServer clients", () => {
     }
   });
 
-  test("should serve a Duplex given to accept() and a TCP listener", async () => {
+  test("should serve a Duplex given to accept() and a TCP listener", {
+    timeout: 30_000,
+  }, async () => {
     const server = new QmpServer();
     try {
       const [ours, theirs] = createMemoryPair();
@@ -246,7 +248,14 @@ suite("QmpServer clients", () => {
       theirs.setEncoding("latin1");
       theirs.on("data", (s: string) => got.push(s));
       theirs.write('{"execute":"qmp_capabilities","id":"m"}');
-      await new Promise((r) => setTimeout(r, 30));
+      // Until the reply arrived (a fixed sleep was too short with both cores busy).
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          if (got.join("").includes('"id": "m"}\r\n')) resolve();
+          else theirs.once("data", done);
+        };
+        done();
+      });
       assert.match(got.join(""), /^\{"QMP": .*\r\n\{"return": \{\}, "id": "m"\}\r\n$/);
       theirs.destroy();
 

@@ -10,7 +10,9 @@
  * - request checking in QEMU's order with QEMU's texts (§1.4), `id` echoed verbatim;
  * - in-band requests answered strictly in order, one at a time, by one dispatcher shared by all
  *   clients in round-robin order; `exec-oob` dispatched at once (§1.7);
- * - events stamped when built, throttled globally (§2), broadcast to negotiated clients (§1.6);
+ * - events stamped when built, throttled globally (§2), broadcast to negotiated clients (§1.6),
+ *   through an {@link EventBus}: the server's own, or one shared by several servers (the
+ *   monitors of one simulated machine), so that every monitor gets the same bytes;
  * - output as QEMU's JSON writer prints it, each message ending in `\r\n` (§1.1).
  *
  * The in-band dispatcher never starts a request before the previous reply was written, and
@@ -25,20 +27,16 @@
 import type { Duplex } from "node:stream";
 import { type QmpErrorClass, StateError, type ValidationIssue } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import {
-  commandValidators,
-  eventValidators,
-  type QmpCommandMap,
-  type QmpEventMap,
-} from "../generated/index.js";
+import { commandValidators, type QmpCommandMap, type QmpEventMap } from "../generated/index.js";
 import type { Validator } from "../schema/validator.js";
-import { type Listener, listen, qdictKeyOrder, writeQemuJson } from "../wire/index.js";
+import { type Listener, listen, qdictKeyOrder } from "../wire/index.js";
 import { checkCapabilitiesArguments, checkCapabilitiesOffered } from "./capabilities.js";
 import { type ServerClock, systemClock } from "./clock.js";
+import { type BuiltEvent, EventBus, type EventSink, monitorText } from "./event-bus.js";
 import { isQmpReplyError } from "./reply-error.js";
 import { checkRequest, describeArgumentIssue, selectArgumentIssue } from "./request.js";
 import { QmpSession, type SessionHost, type SessionInfo } from "./session.js";
-import { EventThrottle, type ThrottleTable, throttleTableFor } from "./throttle.js";
+import { type ThrottleTable, throttleTableFor } from "./throttle.js";
 
 /** `query-version`'s answer, as the greeting carries it (§1.2). */
 export interface QmpVersionInfo {
@@ -67,8 +65,18 @@ export interface QmpGreetingOptions {
 /** Options of {@link QmpServer}. */
 export interface QmpServerOptions {
   readonly greeting?: QmpGreetingOptions | undefined;
-  /** Wall clock and timers for event timestamps and throttling. Default {@link systemClock}. */
+  /**
+   * Wall clock and timers for event timestamps and throttling. Default {@link systemClock}. With
+   * `events`, the bus's clock stamps and throttles the events.
+   */
   readonly clock?: ServerClock | undefined;
+  /**
+   * The process's events, shared with other servers: `emit` raises the event there, and this
+   * server's clients receive every event raised on it (built, stamped and throttled once for all
+   * of them, as one QEMU process does for its monitors). Default: a bus of the server's own, made
+   * from `clock`, `throttle` and `validateEvents` (which are then not used).
+   */
+  readonly events?: EventBus | undefined;
   /**
    * How many clients each monitor (each `listen`) serves at once. Default 1, like a QEMU socket
    * chardev: a further client is accepted but gets its greeting only when an earlier one
@@ -298,8 +306,10 @@ export class QmpServer {
   private readonly sessions: QmpSession[] = [];
   private readonly monitors = new Set<Monitor>();
   private readonly listeners: Listener[] = [];
-  private readonly clock: ServerClock;
-  private readonly throttle: EventThrottle;
+  private readonly events: EventBus;
+  /** Whether `events` is the server's own (closed with it) rather than shared. */
+  private readonly ownsEvents: boolean;
+  private readonly sink: EventSink = { deliverEvent: (event) => this.broadcast(event) };
   private readonly version: QmpVersionInfo;
   private readonly offered: readonly string[];
   private readonly maxClients: number;
@@ -309,31 +319,28 @@ export class QmpServer {
   private dispatching = false;
   private kickScheduled = false;
   private closing = false;
-  private readonly eventFifo: Array<{
-    name: string;
-    event: JsonObject;
-    data: JsonObject | undefined;
-  }> = [];
-  private emitting = false;
   /** Whether the machine is in `--preconfig` (commands need `allowPreconfig`). */
   preconfig: boolean;
 
   constructor(private readonly options: QmpServerOptions = {}) {
-    this.clock = options.clock ?? systemClock;
     this.version = options.greeting?.version ?? DEFAULT_VERSION;
     this.offered = [...(options.greeting?.capabilities ?? ["oob"])];
     this.maxClients = options.maxClients ?? 1;
     this.preconfig = options.preconfig ?? false;
-    this.throttle = new EventThrottle({
-      table: options.throttle ?? throttleTableFor(this.version.qemu),
-      clock: this.clock,
-      deliver: (event) => this.broadcast(event),
-    });
+    this.ownsEvents = options.events === undefined;
+    this.events =
+      options.events ??
+      new EventBus({
+        throttle: options.throttle ?? throttleTableFor(this.version.qemu),
+        clock: options.clock ?? systemClock,
+        validate: options.validateEvents,
+      });
+    this.events.attach(this.sink);
     this.pretty = options.pretty ?? false;
     this.host = {
       maxMessageBytes: options.maxMessageBytes,
       greeting: () => this.greeting(),
-      serialize: (message, pretty) => this.serialize(message, pretty),
+      serialize: monitorText,
       kick: (deferred) => {
         if (deferred !== true) {
           this.kick();
@@ -366,14 +373,14 @@ export class QmpServer {
     return n;
   }
 
-  /** The throttle table in force. */
+  /** The throttle table in force (the event bus's, shared when the bus is). */
   setThrottleTable(table: ThrottleTable): void {
-    this.throttle.setTable(table);
+    this.events.setThrottleTable(table);
   }
 
   /** The throttle state, for tests and diagnostics. */
   get throttleState(): { readonly records: number; readonly held: number } {
-    return { records: this.throttle.activeRecords, held: this.throttle.heldEvents };
+    return this.events.throttleState;
   }
 
   /**
@@ -427,10 +434,11 @@ export class QmpServer {
   }
 
   /**
-   * Emits an event: stamped now with the wall clock, throttled as QEMU does (§2), then sent to
-   * every client that has finished negotiation; others never see it (§1.3). Events emitted
-   * while one is being delivered keep their order (`qapi_event_emit`'s FIFO). Returns the
-   * event as built (a held event goes out later, with this timestamp).
+   * Emits an event on the server's {@link EventBus}: stamped now with the wall clock, throttled
+   * as QEMU does (§2), then sent to every client that has finished negotiation, on this server
+   * and on every other server sharing the bus; others never see it (§1.3). Events emitted while
+   * one is being delivered keep their order (`qapi_event_emit`'s FIFO). Returns the event as
+   * built (a held event goes out later, with this timestamp).
    *
    * `data` is printed with QEMU's key order; build it with members in schema order, as QEMU's
    * generated code inserts them.
@@ -438,29 +446,9 @@ export class QmpServer {
    * @throws ValidationError with `validateEvents`, when the data does not match the schema.
    */
   emit<K extends string>(name: K, data?: EventData<K>): JsonObject {
-    if (this.closing) {
-      // A closed server has no clients and must not arm throttle timers any more.
-      return this.buildEvent(name, data as JsonObject | undefined);
-    }
-    if (this.options.validateEvents && Object.hasOwn(eventValidators, name)) {
-      (eventValidators as Record<string, Validator<unknown>>)[name]!.parse(data, {
-        mode: "strict",
-      });
-    }
-    const body = data as JsonObject | undefined;
-    const event = this.buildEvent(name, body);
-    this.eventFifo.push({ name, event, data: body });
-    if (!this.emitting) {
-      this.emitting = true;
-      try {
-        for (let next = this.eventFifo.shift(); next; next = this.eventFifo.shift()) {
-          this.throttle.submit(next.name, next.event, next.data);
-        }
-      } finally {
-        this.emitting = false;
-      }
-    }
-    return event;
+    // A closed server has no clients and must not arm throttle timers any more.
+    if (this.closing) return this.events.build(name, data as JsonObject | undefined);
+    return this.events.emit(name, data as JsonObject | undefined);
   }
 
   /**
@@ -539,19 +527,9 @@ export class QmpServer {
     const listeners = this.listeners.splice(0);
     const waiting = [...this.monitors].flatMap((m) => m.waiting);
     for (const s of [...waiting, ...this.sessions]) s.close();
-    this.throttle.clear();
+    this.events.detach(this.sink);
+    if (this.ownsEvents) this.events.close();
     await Promise.all(listeners.map((l) => l.close()));
-  }
-
-  /** `qmp_event_build_dict` plus the data: inserted as event, timestamp, data (§1.6). */
-  private buildEvent(name: string, data: JsonObject | undefined): JsonObject {
-    const micros = this.clock.nowMicros();
-    const event: JsonObject = {
-      event: name,
-      timestamp: { seconds: Math.floor(micros / 1_000_000), microseconds: micros % 1_000_000 },
-    };
-    if (data !== undefined) event.data = data;
-    return event;
   }
 
   private greeting(): JsonObject {
@@ -563,14 +541,6 @@ export class QmpServer {
         capabilities: [...this.offered],
       },
     };
-  }
-
-  private serialize(message: JsonObject, pretty: boolean): string {
-    if (pretty) {
-      // monitor_puts turns every "\n" of the pretty text into "\r\n" (§1.1).
-      return `${writeQemuJson(message, { pretty: true })}\n`.replaceAll("\n", "\r\n");
-    }
-    return `${writeQemuJson(message)}\r\n`;
   }
 
   private admit(monitor: Monitor, session: QmpSession): void {
@@ -598,16 +568,11 @@ export class QmpServer {
     }
   }
 
-  private broadcast(event: JsonObject): void {
-    // Serialized once per output style; every client gets the same bytes (§1.6).
-    let plain: string | undefined;
-    let pretty: string | undefined;
+  private broadcast(event: BuiltEvent): void {
+    // Printed once per output style for every server on the bus: every client gets the same
+    // bytes (§1.6).
     for (const session of this.sessions) {
-      if (session.state !== "command") continue;
-      const text = session.pretty
-        ? (pretty ??= this.serialize(event, true))
-        : (plain ??= this.serialize(event, false));
-      session.writeText(text);
+      if (session.state === "command") session.writeText(event.text(session.pretty));
     }
   }
 
@@ -655,7 +620,7 @@ export class QmpServer {
       let pending: Promise<void> | undefined;
       if (request.kind === "error") {
         // A parse error, queued in-band to keep its place in the reply order (§1.4 step 1).
-        session.write(errorResponse("GenericError", request.error.desc, undefined));
+        session.write(errorResponse("GenericError", request.desc, undefined));
       } else {
         pending = this.execute(session, request.value);
       }
@@ -795,17 +760,17 @@ export class QmpServer {
           session.state === "negotiating" && errorClass === "CommandNotFound"
             ? "Expecting capabilities negotiation with 'qmp_capabilities'"
             : outcome.desc;
-        text = this.serialize(errorResponse(errorClass, desc, id), session.pretty);
+        text = monitorText(errorResponse(errorClass, desc, id), session.pretty);
       } else {
         const value = outcome.value === undefined ? {} : (outcome.value as JsonValue);
-        text = this.serialize(successResponse(value, id), session.pretty);
+        text = monitorText(successResponse(value, id), session.pretty);
       }
     } catch (error) {
       // A handler returned something that is not JSON (a function, a cycle, …): the client
       // still gets an answer, and the bug is reported.
       this.options.onHandlerError?.(error, command);
       const desc = `${command} returned a value that cannot be sent: ${error instanceof Error ? error.message : String(error)}`;
-      text = this.serialize(errorResponse("GenericError", desc, id), session.pretty);
+      text = monitorText(errorResponse("GenericError", desc, id), session.pretty);
     }
     session.writeText(text);
     if (afterReply === undefined) return;

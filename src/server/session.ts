@@ -27,9 +27,9 @@
  * @module
  */
 import type { Duplex } from "node:stream";
-import { ConnectionClosedError, JsonStreamError } from "../base/errors.js";
+import { ConnectionClosedError } from "../base/errors.js";
 import type { JsonObject, JsonValue } from "../base/json.js";
-import { JsonStreamDecoder, type JsonStreamItem } from "../wire/index.js";
+import { JsonStreamDecoder, JsonStreamErrorItem, type JsonStreamItem } from "../wire/index.js";
 import { isOobRequest } from "./request.js";
 
 /** QEMU's `QMP_REQ_QUEUE_LEN_MAX` (`include/monitor/monitor.h`, 7.2 and 10.2). */
@@ -227,7 +227,7 @@ export class QmpSession implements SessionInfo {
       items = this.decoder.push(bytes);
     } catch (error) {
       // The decoder reports bad input as items; a throw is a bug, but must not kill the server.
-      items = [{ kind: "error", error: new JsonStreamError(`JSON parse error, ${String(error)}`) }];
+      items = [new JsonStreamErrorItem(`JSON parse error, ${String(error)}`)];
     }
     if (items.length > 1 && !this.corked) {
       // A pipelined burst: the replies written in this turn of the event loop leave in one

@@ -1,6 +1,7 @@
 /**
  * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the device
- * layer and one {@link QmpServer} per monitor.
+ * layer and one {@link QmpServer} per monitor, all on one {@link EventBus} (an event is built,
+ * stamped and throttled once, and every monitor gets the same bytes, as in one QEMU process).
  *
  * - Commands answer with QEMU's effects, events, errors and event/reply order (§1.9: events a
  *   command's request causes come before the reply in 7.2.22 and 9.0+, after it in 7.2.0–7.2.8
@@ -29,11 +30,13 @@ import {
   type CommandContext,
   type CommandOptions,
   describeArgumentIssue,
+  EventBus,
   noArguments,
   QmpReplyError,
   QmpServer,
   type ServerClock,
   systemClock,
+  throttleTableFor,
 } from "../server/index.js";
 import type { RunStateActions } from "./actions.js";
 import { SimDevices, type SimDevicesOptions } from "./devices.js";
@@ -281,6 +284,8 @@ export class SimulatedMachine {
 
   readonly #clock: ServerClock;
   readonly #servers: QmpServer[] = [];
+  /** The machine's events, shared by every monitor's server. */
+  readonly #events: EventBus;
   readonly #options: SimulatedMachineOptions;
   readonly #package: string;
   readonly #config: ReadonlySet<string>;
@@ -302,6 +307,10 @@ export class SimulatedMachine {
     this.#package = options.package ?? this.profile.package;
     this.#config = options.config === undefined ? this.profile.config : new Set(options.config);
     this.#clock = options.clock ?? systemClock;
+    this.#events = new EventBus({
+      throttle: throttleTableFor(this.profile.version),
+      clock: this.#clock,
+    });
     this.name = options.name;
     this.strict = options.strict ?? false;
     checkAdvertise(this.profile.id, options.advertise);
@@ -447,6 +456,7 @@ export class SimulatedMachine {
         capabilities: this.profile.capabilities,
       },
       clock: this.#clock,
+      events: this.#events,
       maxClients: this.#options.maxClients ?? 1,
       pretty: options.pretty,
       onHandlerError: (error) => this.#internalError(error),
@@ -550,6 +560,7 @@ export class SimulatedMachine {
       this.devices.dispose();
       this.#resolveExited(this.core.exitStatus);
     }
+    this.#events.close();
     await Promise.all([
       ...this.#servers.map((s) => s.close()),
       ...this.#listeners.map((l) => l.close()),
@@ -558,9 +569,12 @@ export class SimulatedMachine {
 
   // ------------------------------------------------------------------ events and triggers
 
-  /** Emits an event on every monitor (timestamped, throttled, to negotiated clients). */
+  /**
+   * Raises an event once: built, stamped and throttled once, the same event written to every
+   * monitor's negotiated clients (`monitor_qapi_event_emit`).
+   */
   emit(name: string, data?: JsonObject): void {
-    for (const server of this.#servers) server.emit(name, data);
+    this.#events.emit(name, data);
   }
 
   /**
@@ -804,6 +818,7 @@ export class SimulatedMachine {
     this.#script?.stop();
     this.devices.dispose();
     this.#closed = true;
+    this.#events.close();
     void Promise.all([
       ...this.#servers.map((s) => s.close()),
       ...this.#listeners.map((l) => l.close()),

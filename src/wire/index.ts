@@ -21,6 +21,7 @@ export {
   type JsonDialect,
   JsonStreamDecoder,
   type JsonStreamDecoderOptions,
+  JsonStreamErrorItem,
   type JsonStreamItem,
 } from "./json-stream.js";
 export { decodeQemuText, isValidCodepoint, modUtf8Codepoint, utf8Length } from "./json-utf8.js";

@@ -63,10 +63,32 @@ export interface JsonStreamDecoderOptions {
   fastPath?: boolean | undefined;
 }
 
-/** One result of the decoder: a message, or an error with QEMU's exact text in `error.desc`. */
+/** One result of the decoder: a message, or an error with QEMU's exact text in `desc`. */
 export type JsonStreamItem =
   | { readonly kind: "value"; readonly value: JsonValue; readonly bytes: number }
-  | { readonly kind: "error"; readonly error: JsonStreamError };
+  | JsonStreamErrorItem;
+
+/**
+ * Input the decoder rejected, as data: QEMU's exact text (`desc`, what the error reply says) and
+ * the offending text when there is one. The {@link JsonStreamError} is made only when `error` is
+ * read: capturing a stack trace costs far more than answering, and one megabyte of control
+ * characters is a million of these (QEMU answers each one).
+ */
+export class JsonStreamErrorItem {
+  readonly kind = "error" as const;
+  #error: JsonStreamError | undefined;
+
+  constructor(
+    readonly desc: string,
+    readonly raw?: unknown,
+  ) {}
+
+  /** The error as a {@link JsonStreamError}, for callers that throw or report it. */
+  get error(): JsonStreamError {
+    this.#error ??= new JsonStreamError(this.desc, this.raw);
+    return this.#error;
+  }
+}
 
 // Lexer states (json-lexer.c's `json_lexer_state`, renamed).
 const S_START = 0;
@@ -106,7 +128,7 @@ function endsRecovery(c: number): boolean {
 }
 
 function streamError(desc: string, raw?: unknown): JsonStreamItem {
-  return { kind: "error", error: new JsonStreamError(desc, raw) };
+  return new JsonStreamErrorItem(desc, raw);
 }
 
 /**
@@ -622,7 +644,7 @@ function isJsonSpace(c: number): boolean {
  * order. Chunks may split messages, tokens and UTF-8 sequences anywhere; messages may follow
  * each other directly or with whitespace (`\r\n`) between them; a top-level scalar is a message.
  *
- * Errors carry QEMU's exact text in `error.desc` (`JSON parse error, stray '@'`, `JSON nesting
+ * Errors carry QEMU's exact text in `desc` (`JSON parse error, stray '@'`, `JSON nesting
  * depth limit exceeded`, …) and the decoder recovers as QEMU does: the tokens of the bad message
  * are dropped and the rest of the input is lexed afresh, so one bad message can give several
  * errors, exactly as many as QEMU gives.

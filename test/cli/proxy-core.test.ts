@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import type { JsonObject, JsonValue } from "../../src/base/json.js";
 import { PROXY_ID_PREFIX, type ProxyClientPort, ProxyCore } from "../../src/cli/proxy-core.js";
+import { EventBus, ManualClock, THROTTLE_TABLE_7_2 } from "../../src/server/index.js";
 import { JsonStreamDecoder, qdictKeyOrder } from "../../src/wire/index.js";
 
 const upstreamGreeting = {
@@ -197,6 +198,30 @@ suite("proxy core", () => {
     h.core.upstreamMessage(stop);
     assert.deepEqual(a.received.at(-1), stop);
     assert.equal(b.received.length, 1, "b is still negotiating: only its greeting");
+  });
+
+  test("should write an event raised on an EventBus it is attached to, one text for every client", () => {
+    const h = harness({ text: true });
+    h.core.upstreamConnected(upstreamGreeting);
+    const a = h.client();
+    const b = h.client();
+    const c = h.client();
+    a.write('{"execute":"qmp_capabilities"}');
+    b.write('{"execute":"qmp_capabilities"}');
+    const events = new EventBus({
+      throttle: THROTTLE_TABLE_7_2,
+      clock: new ManualClock({ startMicros: 1_000_002 }),
+    });
+    events.attach(h.core);
+    events.emit("STOP");
+    const line = '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n';
+    assert.equal(a.texts.at(-1), line);
+    assert.equal(b.texts.at(-1), line);
+    assert.deepEqual(
+      [c.texts.length, c.received.length],
+      [0, 1],
+      "c is negotiating: its greeting only",
+    );
   });
 
   test("should fail pending commands clearly and disconnect clients when the upstream goes", () => {
