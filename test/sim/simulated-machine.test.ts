@@ -58,6 +58,31 @@ async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promis
   return norm(out);
 }
 
+const PASS = /^\{"timestamp": \{TS\}, "event": "MIGRATION_PASS", "data": \{"pass": (\d+)\}\}\r\n$/;
+
+/**
+ * `lines` without its MIGRATION_PASS events, once their shape is checked. How many passes real
+ * QEMU makes over the RAM of a running machine depends on the host (each ends at a dirty-bitmap
+ * sync, migration/ram.c `migration_bitmap_sync`, and whether another is needed depends on how
+ * long the previous one took: on a loaded machine 7.2.22 made 2 where it usually makes 3), so
+ * only the shape is compared: numbered from 1 without a gap, the VM's STOP (the switch-over)
+ * before the last one, MIGRATION `completed` after it.
+ */
+function withoutPasses(lines: readonly string[], side: string): string[] {
+  const at = lines.flatMap((l, i) => (PASS.test(l) ? [i] : []));
+  assert.deepEqual(
+    at.map((i) => Number(PASS.exec(lines[i] ?? "")?.[1])),
+    at.map((_, k) => k + 1),
+    `${side}'s passes`,
+  );
+  const last = at.at(-1);
+  assert.ok(last !== undefined && at.length >= 2, `${side}: fewer than two passes`);
+  const stop = lines.findLastIndex((l, i) => i < last && l.includes('"event": "STOP"'));
+  assert.ok(stop > (at[0] ?? 0), `${side}: no STOP between the first and the last pass`);
+  assert.match(lines[last + 1] ?? "", /"event": "MIGRATION", "data": \{"status": "completed"\}/);
+  return lines.filter((l) => !PASS.test(l));
+}
+
 /** What real QEMU started with `options` answers to `session` ({@link transcript}); it is stopped after. */
 async function realTranscript(
   options: StartQemuOptions,
@@ -620,7 +645,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
       const { vm, qmp } = await start(machineOptionsFrom(line));
       const got = await transcript(qmp, session, 100);
       assert.equal(await vm.exited, 0);
-      assert.deepEqual(got, expected);
+      assert.deepEqual(withoutPasses(got, "the simulator"), withoutPasses(expected, "QEMU"));
     },
   );
 
