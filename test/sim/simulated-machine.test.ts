@@ -17,6 +17,7 @@ import {
   SimulatedMachine,
   type SimulatedMachineOptions,
 } from "../../src/sim/index.js";
+import { PC_DEVICE_OPTIONS } from "../support/command-fuzz.js";
 import { RawQmp, realQemuTest, type StartQemuOptions, startQemu } from "../support/real-qemu.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-"));
@@ -604,20 +605,7 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
     "should match a running -machine pc session with devices (tray, rx-filter, dump, migration)",
     realQemuTest(),
     async () => {
-      const args = [
-        "-m",
-        "64",
-        "-device",
-        "virtio-balloon-pci,id=balloon0",
-        "-drive",
-        "if=none,id=cd0,media=cdrom",
-        "-device",
-        "ide-cd,drive=cd0,id=cdrom0",
-        "-netdev",
-        "user,id=n0",
-        "-device",
-        "virtio-net-pci,netdev=n0,id=net0",
-      ];
+      const args = [...PC_DEVICE_OPTIONS];
       const session = [
         // No system_reset here: how many resets SeaBIOS then does (1 or 2) depends on how far it
         // had got, so real QEMU is not deterministic; the model is checked on its own below.
