@@ -40,9 +40,16 @@ async function start(
 
 /**
  * Sends each command, collects what arrives up to its reply (however long a loaded machine
- * takes), then whatever follows until `quietMs` of quiet (events that come after the reply).
+ * takes), then, if `until` gives a pattern for the command, every line up to one that matches
+ * it (a migration's `completed`, however long a loaded host takes to get there), then whatever
+ * follows until `quietMs` of quiet (events that come after the reply).
  */
-async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promise<string[]> {
+async function transcript(
+  qmp: RawQmp,
+  commands: string[],
+  quietMs = 50,
+  until: (command: string) => RegExp | undefined = () => undefined,
+): Promise<string[]> {
   const out: string[] = [];
   for (const c of commands) {
     qmp.send(c);
@@ -53,6 +60,15 @@ async function transcript(qmp: RawQmp, commands: string[], quietMs = 50): Promis
       out.push(line);
       if (line.startsWith('{"return"') || line.startsWith('{"error"') || line.startsWith('{"id"'))
         break;
+    }
+    const awaited = until(c);
+    if (awaited !== undefined && !out.at(-1)?.startsWith('{"error"')) {
+      for (;;) {
+        const line = await qmp.nextLine(30_000);
+        if (line === undefined) break;
+        out.push(line);
+        if (awaited.test(line)) break;
+      }
     }
     out.push(...(await qmp.drain(quietMs)));
   }
@@ -89,12 +105,13 @@ async function realTranscript(
   options: StartQemuOptions,
   session: string[],
   quietMs: number,
+  until?: (command: string) => RegExp | undefined,
 ): Promise<string[]> {
   const real = await startQemu(options);
   try {
     const qmp = await RawQmp.connect(real.socketPath);
     await qmp.handshake();
-    return await transcript(qmp, session, quietMs);
+    return await transcript(qmp, session, quietMs, until);
   } finally {
     await real.stop();
   }
@@ -628,10 +645,20 @@ suite("SimulatedMachine against real QEMU 7.2.22", () => {
         '{"execute":"cont"}',
         '{"execute":"quit"}',
       ];
-      const expected = await realTranscript({ machine: "pc", paused: false, args }, session, 400);
+      // The migration completes when it completes (a loaded host takes seconds): wait for it.
+      const untilCompleted = (c: string) =>
+        c.includes('"exec:')
+          ? /"event": "MIGRATION", "data": \{"status": "completed"\}/
+          : undefined;
+      const expected = await realTranscript(
+        { machine: "pc", paused: false, args },
+        session,
+        400,
+        untilCompleted,
+      );
       const line = parseQemuOptions(["-machine", "pc", ...args]);
       const { vm, qmp } = await start(machineOptionsFrom(line));
-      const got = await transcript(qmp, session, 100);
+      const got = await transcript(qmp, session, 100, untilCompleted);
       assert.equal(await vm.exited, 0);
       assert.deepEqual(withoutPasses(got, "the simulator"), withoutPasses(expected, "QEMU"));
     },
