@@ -22,6 +22,7 @@
 import type { JsonObject, JsonValue } from "../base/json.js";
 import type { BlockStreamArguments, MigrationCapabilityStatus } from "../generated/index.js";
 import type { MachineCore } from "./machine-core.js";
+import { dumpInitError, dumpRequestError, dumpSize, dumpWriteError } from "./dump-checks.js";
 import { SimCommandError } from "./machine-core.js";
 import { type MigrationFailure, SimMigration, type SimMigrationOptions } from "./migration.js";
 import { versionHasEvent } from "./schema-info.js";
@@ -667,7 +668,7 @@ export class SimDevices {
    * bandwidth, the switch-over (the VM is stopped into `finish-migrate`: STOP if it ran), the
    * last pass, `completed`, and `postmigrate` (as 7.2.22 does for an idle guest).
    */
-  migrate(uri: string, options: { resume?: boolean | undefined } = {}): void {
+  migrate(uri: string, options: Parameters<SimMigration["migrate"]>[1] = {}): void {
     this.migration.migrate(uri, options);
   }
 
@@ -689,21 +690,41 @@ export class SimDevices {
   }
 
   /**
-   * `dump-guest-memory {paging, protocol, detach?}`: a VM that runs is stopped for the dump and
-   * resumed afterwards; DUMP_COMPLETED precedes the reply unless `detach`.
+   * `dump-guest-memory {paging, protocol, detach?, begin?, length?, format?}`: refused as QEMU
+   * refuses it (`dump-checks.ts`); a VM that runs is stopped for the dump and resumed
+   * afterwards, also when `dump_init` gives up; DUMP_COMPLETED precedes the reply unless
+   * `detach`. The size is the guest memory the filter covers.
    */
   dumpGuestMemory(args: JsonObject): void {
     const core = this.host.core;
-    const protocol = typeof args.protocol === "string" ? args.protocol : "";
-    if (this.dumpInProgress) {
-      throw new SimCommandError("GenericError", "There is a dump in process, please wait.");
-    }
-    if (!protocol.startsWith("file:") && !protocol.startsWith("fd:")) {
-      throw new SimCommandError("GenericError", "Invalid parameter 'protocol'");
-    }
-    const total = this.memoryBytes + 262_144; // RAM plus the ROM/option regions QEMU counts (7.2.22, -m 64)
+    const version = core.profile.version;
+    const refused = dumpRequestError(args, core.state, this.dumpInProgress, version);
+    if (refused !== undefined) throw new SimCommandError("GenericError", refused);
+    // `-machine none` has RAM only with `-m`; `pc` its RAM and BIOS.
+    const ram = core.machine === "pc" ? this.memoryBytes : (this.#options.memoryBytes ?? 0);
+    const filter = args.begin !== undefined && args.length !== undefined;
+    const total = dumpSize(
+      core.machine,
+      ram,
+      filter ? Number(args.begin) : undefined,
+      filter ? Number(args.length) : undefined,
+    );
     const resume = core.state === "running";
     if (resume) core.vmStop("save-vm");
+    const initError = dumpInitError(args, total, version);
+    if (initError !== undefined) {
+      this.#dump = { status: "failed", completed: 0, total: 0 };
+      if (initError.stderr !== undefined) this.host.stderr?.(initError.stderr);
+      if (resume) core.vmStart();
+      throw new SimCommandError("GenericError", initError.desc);
+    }
+    const writeError = dumpWriteError(args);
+    if (writeError !== undefined) {
+      this.#dump = { status: "failed", completed: 0, total };
+      this.host.emit("DUMP_COMPLETED", { result: { ...this.#dump }, error: writeError });
+      if (resume) core.vmStart();
+      throw new SimCommandError("GenericError", writeError);
+    }
     this.#dump = { status: "active", completed: 0, total };
     const finish = () => {
       if (core.hasExited || this.#disposed) return;

@@ -43,6 +43,7 @@ import type {
   MigrationChannel,
 } from "../generated/index.js";
 import type { DeviceHost } from "./devices.js";
+import { openForWriteError } from "./host-files.js";
 import { SimCommandError } from "./machine-core.js";
 import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
@@ -129,64 +130,64 @@ const DEFAULT_PARAMETERS: Readonly<JsonObject> = {
  * (absent from 7.2) are 10.0's.
  */
 const PARAMETER_CHECKS: ReadonlyArray<
-  readonly [string, string, (v: number, all: JsonObject) => boolean, string]
+  readonly [string, string, (v: bigint, all: JsonObject) => boolean, string]
 > = [
-  ["compress-level", "compress_level", (v) => v <= 9, "a value between 0 and 9"],
-  ["compress-threads", "compress_threads", (v) => v >= 1, "a value between 1 and 255"],
-  ["decompress-threads", "decompress_threads", (v) => v >= 1, "a value between 1 and 255"],
+  ["compress-level", "compress_level", (v) => v <= 9n, "a value between 0 and 9"],
+  ["compress-threads", "compress_threads", (v) => v >= 1n, "a value between 1 and 255"],
+  ["decompress-threads", "decompress_threads", (v) => v >= 1n, "a value between 1 and 255"],
   [
     "throttle-trigger-threshold",
     "throttle_trigger_threshold",
-    (v) => v >= 1 && v <= 100,
+    (v) => v >= 1n && v <= 100n,
     "an integer in the range of 1 to 100",
   ],
   [
     "cpu-throttle-initial",
     "cpu_throttle_initial",
-    (v) => v >= 1 && v <= 99,
+    (v) => v >= 1n && v <= 99n,
     "an integer in the range of 1 to 99",
   ],
   [
     "cpu-throttle-increment",
     "cpu_throttle_increment",
-    (v) => v >= 1 && v <= 99,
+    (v) => v >= 1n && v <= 99n,
     "an integer in the range of 1 to 99",
   ],
   [
     "downtime-limit",
     "downtime_limit",
-    (v) => v <= 2_000_000,
+    (v) => v <= 2_000_000n,
     "an integer in the range of 0 to (2000 * 1000) ms",
   ],
-  ["multifd-channels", "multifd_channels", (v) => v >= 1, "a value between 1 and 255"],
-  ["multifd-zlib-level", "multifd_zlib_level", (v) => v <= 9, "a value between 0 and 9"],
+  ["multifd-channels", "multifd_channels", (v) => v >= 1n, "a value between 1 and 255"],
+  ["multifd-zlib-level", "multifd_zlib_level", (v) => v <= 9n, "a value between 0 and 9"],
   [
     "multifd-qatzip-level",
     "multifd_qatzip_level",
-    (v) => v >= 1 && v <= 9,
+    (v) => v >= 1n && v <= 9n,
     "a value between 1 and 9",
   ],
-  ["multifd-zstd-level", "multifd_zstd_level", (v) => v <= 20, "a value between 0 and 20"],
+  ["multifd-zstd-level", "multifd_zstd_level", (v) => v <= 20n, "a value between 0 and 20"],
   [
     "xbzrle-cache-size",
     "xbzrle_cache_size",
-    (v) => v >= PAGE_SIZE && Number.isInteger(Math.log2(v)),
+    (v) => v >= BigInt(PAGE_SIZE) && (v & (v - 1n)) === 0n,
     "a power of two no less than the target page size",
   ],
   [
     "max-cpu-throttle",
     "max_cpu_throttle",
-    (v, all) => v >= Number(all["cpu-throttle-initial"] ?? 0) && v <= 99,
+    (v, all) => v >= BigInt(Number(all["cpu-throttle-initial"] ?? 0)) && v <= 99n,
     "an integer in the range of cpu_throttle_initial to 99",
   ],
-  ["announce-initial", "announce_initial", (v) => v <= 100_000, "a value between 0 and 100000"],
-  ["announce-max", "announce_max", (v) => v <= 100_000, "a value between 0 and 100000"],
-  ["announce-rounds", "announce_rounds", (v) => v <= 1000, "a value between 0 and 1000"],
-  ["announce-step", "announce_step", (v) => v >= 1 && v <= 10_000, "a value between 0 and 10000"],
+  ["announce-initial", "announce_initial", (v) => v <= 100_000n, "a value between 0 and 100000"],
+  ["announce-max", "announce_max", (v) => v <= 100_000n, "a value between 0 and 100000"],
+  ["announce-rounds", "announce_rounds", (v) => v <= 1000n, "a value between 0 and 1000"],
+  ["announce-step", "announce_step", (v) => v >= 1n && v <= 10_000n, "a value between 0 and 10000"],
   [
     "x-vcpu-dirty-limit-period",
     "x-vcpu-dirty-limit-period",
-    (v) => v >= 1 && v <= 1000,
+    (v) => v >= 1n && v <= 1000n,
     "a value between 1 and 1000",
   ],
 ];
@@ -202,6 +203,136 @@ const SETUP_MS = 1;
 const WINDOW_MS = 100;
 
 const MIGRATION_PROTOCOLS = ["tcp:", "unix:", "exec:", "fd:", "rdma:", "vsock:"];
+
+/**
+ * Why `inet_parse` (util/qemu-sockets.c, 7.2 and 10.0) refuses `str` (`host:port[,options]`),
+ * or `undefined`. Its `sscanf` patterns: `:%32[^,]` without a host, `[%64[^]]]:%32[^,]` for
+ * IPv6, `%64[^:]:%32[^,]` otherwise; then the `,to=` number and the `,ipv4`/`,ipv6` flags.
+ */
+function inetParseError(str: string): string | undefined {
+  const [pattern, what] = str.startsWith(":")
+    ? [/^:[^,]{1,32}/, "error parsing port in address"]
+    : str.startsWith("[")
+      ? [/^\[[^\]]{1,64}\]:[^,]{1,32}/, "error parsing IPv6 address"]
+      : [/^[^:]{1,64}:[^,]{1,32}/, "error parsing address"];
+  const matched = pattern.exec(str);
+  if (matched === null) return `${what} '${str}'`;
+  const options = str.slice(matched[0].length);
+  const to = options.indexOf(",to=");
+  if (to >= 0) {
+    const after = options.slice(to + 4);
+    const n = /^\s*[+-]?\d+/.exec(after)?.[0];
+    const next = n === undefined ? undefined : after[n.length];
+    if (n === undefined || (next !== undefined && next !== ","))
+      return "error parsing to= argument";
+  }
+  for (const flag of ["ipv4", "ipv6"]) {
+    const at = options.indexOf(`,${flag}`);
+    if (at < 0) continue;
+    // inet_parse_flag: nothing, `=on` or `=off` up to the next comma (and not `,,`).
+    const rest = options.slice(at + 1 + flag.length);
+    const comma = rest.indexOf(",");
+    const value = comma < 0 ? rest : rest.slice(0, comma);
+    if (rest[comma + 1] === "," && comma >= 0) return `error parsing '${flag}' flag '${rest}'`;
+    if (value !== "" && value !== "=on" && value !== "=off") {
+      return `error parsing '${flag}' flag '${rest}'`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why `socket_parse` (util/qemu-sockets.c) refuses `str`, or `undefined`: an empty `unix:` or
+ * `fd:` address, a `vsock:` address that is not `cid:port` (`vsock_parse`), an inet address
+ * `inet_parse` refuses (with or without `tcp:`).
+ */
+function socketParseError(str: string): string | undefined {
+  if (str.startsWith("unix:")) return str.length === 5 ? "invalid Unix socket address" : undefined;
+  if (str.startsWith("fd:"))
+    return str.length === 3 ? "invalid file descriptor address" : undefined;
+  if (str.startsWith("vsock:")) {
+    const address = str.slice(6);
+    const matched = /^[^:]{1,32}:[^,]{1,32}/.exec(address);
+    if (matched === null) return `error parsing address '${address}'`;
+    if (matched[0].length !== address.length) {
+      return `trailing characters in address '${address}'`;
+    }
+    return undefined;
+  }
+  return inetParseError(str.startsWith("tcp:") ? str.slice(4) : str);
+}
+
+/** How `migrate` fails as it starts (after MIGRATION setup): `error-desc`, and stderr if any. */
+interface StartFailure {
+  readonly desc: string;
+  readonly stderr?: string | undefined;
+}
+
+/** The name of a file descriptor passed with `getfd` (the simulator has none). */
+const fdNotFound = (name: string): StartFailure => ({
+  desc: `File descriptor named '${name}' has not been found`,
+});
+
+/**
+ * 7.2's `qmp_migrate`, once the migration is in `setup`: the address each transport cannot use.
+ * `socket_start_outgoing_migration` gets what follows `tcp:` (and a whole `unix:` or `vsock:`
+ * URI) for `socket_parse`; `fd_start_outgoing_migration` looks the name up with
+ * `monitor_get_fd`; `qemu_rdma_data_init` (migration/rdma.c) refuses an address `inet_parse`
+ * refuses, also on stderr (its `ERROR` macro). Each fails through `migrate_fd_error`: `failed`,
+ * with `error-desc`. Addresses that parse fail later, or not at all, as connecting goes.
+ */
+function startFailure72(uri: string): StartFailure | undefined {
+  if (/^(tcp|unix|vsock):/.test(uri)) {
+    const desc = socketParseError(uri.startsWith("tcp:") ? uri.slice(4) : uri);
+    return desc === undefined ? undefined : { desc };
+  }
+  if (uri.startsWith("fd:")) return fdNotFound(uri.slice(3));
+  if (uri.startsWith("rdma:")) {
+    const address = uri.slice(5);
+    if (inetParseError(address) === undefined) return undefined;
+    const desc = `RDMA ERROR: bad RDMA migration address '${address}'`;
+    return { desc, stderr: `${desc}\n` };
+  }
+  return undefined;
+}
+
+/**
+ * 10.0's `migrate_uri_parse` (migration/migration.c), before anything starts (no event, the
+ * status stays): `socket_parse` on the whole `tcp:`/`unix:`/`vsock:`/`fd:` URI, the `file:` URI's
+ * `,offset=` (`file_parse_offset`), an unknown protocol. An `rdma:` address `inet_parse` refuses
+ * makes 10.0.2 abort (it frees the address twice: "free(): invalid pointer"); the simulator
+ * answers `inet_parse`'s error instead.
+ */
+function uriParseError10(uri: string): string | undefined {
+  if (uri.startsWith("exec:")) return undefined;
+  if (uri.startsWith("rdma:")) return inetParseError(uri.slice(5));
+  if (/^(tcp|unix|vsock|fd):/.test(uri)) return socketParseError(uri);
+  if (uri.startsWith("file:")) {
+    const offset = uri.indexOf(",offset=");
+    if (offset >= 0 && !/^\d+[bkmgtpe]?$/i.test(uri.slice(offset + 8))) {
+      return `file URI has bad offset ${uri.slice(offset + 8)}: Invalid argument`;
+    }
+    return undefined;
+  }
+  return `unknown migration protocol: ${uri}`;
+}
+
+/**
+ * 10.0's `qmp_migrate` once in `setup`: an `fd:` name that `getfd` never gave (a number is a
+ * name too: "fd:99999" is not found, seen on 10.0.2), a `file:` that
+ * `qio_channel_file_new_path` cannot create. Both fail through `migrate_connect_error`.
+ */
+function startFailure10(uri: string): StartFailure | undefined {
+  if (uri.startsWith("fd:")) return fdNotFound(uri.slice(3));
+  if (uri.startsWith("file:")) {
+    const spec = uri.slice(5);
+    const offset = spec.indexOf(",offset=");
+    const path = offset >= 0 ? spec.slice(0, offset) : spec;
+    const why = openForWriteError(path);
+    return why === undefined ? undefined : { desc: `Could not create '${path}': ${why}` };
+  }
+  return undefined;
+}
 
 /**
  * Where `migrate` or `migrate-incoming` sends or listens, from its `uri` or, from 8.2, its
@@ -282,6 +413,29 @@ function addressUri(addr: MigrationAddress): string {
   throw new SimCommandError("GenericError", `unknown migration address: ${JSON.stringify(addr)}`);
 }
 
+/**
+ * The capabilities `background-snapshot` refuses beside it (`check_caps_background_snapshot`,
+ * 7.2 migration/migration.c, 10.0 migration/options.c), in QEMU's order; a release checks those
+ * it has.
+ */
+const BACKGROUND_SNAPSHOT_INCOMPATIBLE = [
+  "postcopy-ram",
+  "dirty-bitmaps",
+  "postcopy-blocktime",
+  "late-block-activate",
+  "return-path",
+  "multifd",
+  "pause-before-switchover",
+  "auto-converge",
+  "release-ram",
+  "rdma-pin-all",
+  "compress",
+  "xbzrle",
+  "x-colo",
+  "validate-uuid",
+  "zero-copy-send",
+];
+
 /** Statuses in which a migration is running (`migration_is_running`). */
 const RUNNING = new Set(["setup", "active", "cancelling", "device", "pre-switchover"]);
 
@@ -337,6 +491,8 @@ export class SimMigration {
     status: undefined,
   };
   #disposed = false;
+  /** `migrate` turned block migration on (blk/inc): it goes off when the migration ends. */
+  #removeBlockOptions = false;
   /** An incoming migration is under way (its yank instance is registered). */
   #incomingUnderWay = false;
 
@@ -390,11 +546,16 @@ export class SimMigration {
     const levelsIgnored = v.major < 9;
     for (const [k, value] of Object.entries(args)) {
       if (levelsIgnored && (k === "multifd-zlib-level" || k === "multifd-zstd-level")) continue;
-      merged[k] = value === null ? "" : value;
+      // Every numeric parameter is unsigned: QEMU's visitor takes a negative value modulo 2^64
+      // (qobject_input_type_uint64, "for backward compatibility"), so -1 is 2^64 - 1 from here
+      // on, in the checks and in query-migrate-parameters. (The narrower ones never get here
+      // negative: the validator refused them, "expects uint8_t".)
+      const negative = (typeof value === "number" || typeof value === "bigint") && value < 0;
+      merged[k] = value === null ? "" : negative ? BigInt(value) + 2n ** 64n : value;
     }
     for (const [member, cName, ok, expects] of PARAMETER_CHECKS) {
       const v = merged[member];
-      if (typeof v === "number" && !ok(v, merged)) {
+      if ((typeof v === "number" || typeof v === "bigint") && !ok(BigInt(v), merged)) {
         throw new SimCommandError("GenericError", `Parameter '${cName}' expects ${expects}`);
       }
     }
@@ -482,11 +643,36 @@ export class SimMigration {
     const refuse = (desc: string) => {
       throw new SimCommandError("GenericError", desc);
     };
+    // 10.0's migrate_caps_check warns about the merged capabilities, so each set while
+    // zero-blocks is on warns again (seen on 10.0.2; inside a QMP command, without the
+    // program name).
+    if (this.#asOf10 && on("zero-blocks")) {
+      this.#host.stderr?.("warning: zero-blocks capability is deprecated\n");
+    }
     if (on("postcopy-ram") && on("x-ignore-shared")) {
       refuse("Postcopy is not compatible with ignore-shared");
     }
+    if (this.#asOf10 && on("postcopy-ram") && on("multifd")) {
+      refuse("Postcopy is not yet compatible with multifd");
+    }
+    if (on("background-snapshot")) {
+      // check_caps_background_snapshot, in its order (the host's write tracking is assumed).
+      const other = BACKGROUND_SNAPSHOT_INCOMPATIBLE.find(on);
+      if (other !== undefined) refuse(`Background-snapshot is not compatible with ${other}`);
+    }
     if (on("zero-copy-send") && (!on("multifd") || on("compress") || on("xbzrle"))) {
       refuse("Zero copy only available for non-compressed non-TLS multifd migration");
+    }
+    // 8.1+ (migration/options.c): the capabilities only exist in those releases.
+    if (on("switchover-ack") && !on("return-path")) {
+      refuse("Capability 'switchover-ack' requires capability 'return-path'");
+    }
+    if (on("dirty-limit")) {
+      if (on("auto-converge")) {
+        refuse("dirty-limit conflicts with auto-converge either of then available currently");
+      }
+      // The simulated accelerator is TCG: no KVM dirty ring.
+      refuse("dirty-limit requires KVM with accelerator property 'dirty-ring-size' set");
     }
     if (on("postcopy-preempt")) {
       if (!on("postcopy-ram")) refuse("Postcopy preempt requires postcopy-ram");
@@ -495,6 +681,10 @@ export class SimMigration {
     if (on("multifd") && on("compress")) refuse("Multifd is not compatible with compress");
     if (this.#asOf10 && on("multifd") && on("xbzrle")) {
       refuse("Multifd is not compatible with xbzrle");
+    }
+    if (on("mapped-ram")) {
+      if (on("xbzrle")) refuse("Mapped-ram migration is incompatible with xbzrle");
+      if (on("postcopy-ram")) refuse("Mapped-ram migration is incompatible with postcopy");
     }
     for (const [k, v] of next) this.#capabilities.set(k, v);
   }
@@ -539,14 +729,28 @@ export class SimMigration {
   /**
    * `migrate {uri}` (7.2 `qmp_migrate`, `migrate_prepare`): refused while one runs, on a
    * destination, and after a completed one left the VM in `postmigrate`. MIGRATION setup comes
-   * before the reply; an unknown protocol then fails it at once.
+   * before the reply; an unknown protocol or an address the transport cannot use then fails it
+   * at once (from 10.0 most of them are refused before anything starts). `blk`/`inc` (7.2)
+   * turn on the `block` capability (and `block-incremental`) for this migration.
    */
-  migrate(uri: string, options: { resume?: boolean | undefined } = {}): void {
+  migrate(
+    uri: string,
+    options: {
+      resume?: boolean | undefined;
+      blk?: boolean | undefined;
+      inc?: boolean | undefined;
+      /** The target came as `channels`, not as a URI to parse. */
+      viaChannels?: boolean | undefined;
+    } = {},
+  ): void {
     const core = this.#host.core;
-    const knownProtocol = MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p));
-    if (!knownProtocol && this.#asOf10) {
+    const knownProtocol =
+      MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p)) ||
+      (this.#asOf10 && uri.startsWith("file:"));
+    if (this.#asOf10 && options.viaChannels !== true) {
       // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
-      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+      const error = uriParseError10(uri);
+      if (error !== undefined) throw new SimCommandError("GenericError", error);
     }
     if (options.resume === true) {
       // Only a post-copy migration paused by a broken stream can resume; none is simulated.
@@ -571,6 +775,18 @@ export class SimMigration {
         "GenericError",
         `State blocked by non-migratable device '${blocker}'`,
       );
+    }
+    if (options.blk === true || options.inc === true) {
+      // 7.2 migrate_prepare: not on top of block migration already configured.
+      if (this.capability("block") || this.#params["block-incremental"] === true) {
+        throw new SimCommandError(
+          "GenericError",
+          "Command options are incompatible with current migration capabilities",
+        );
+      }
+      this.#capabilities.set("block", true);
+      if (options.inc === true) this.#params["block-incremental"] = true;
+      this.#removeBlockOptions = true;
     }
     if (this.#out?.timer !== undefined) this.#host.clock.clearTimer(this.#out.timer as never);
     this.#out = {
@@ -602,12 +818,27 @@ export class SimMigration {
     };
     this.#setStatus("setup");
     if (!knownProtocol) {
-      // The state machine has already entered setup; a bad URI fails it (no error-desc).
+      // The state machine has already entered setup; a bad URI fails it (no error-desc), and
+      // the block options go (block_cleanup_parameters).
+      this.#cleanUpBlockOptions();
       this.#setStatus("failed");
       throw new SimCommandError(
         "GenericError",
         "Parameter 'uri' expects a valid migration protocol",
       );
+    }
+    const refused =
+      options.viaChannels === true
+        ? undefined
+        : this.#asOf10
+          ? startFailure10(uri)
+          : startFailure72(uri);
+    if (refused !== undefined) {
+      // migrate_fd_error: `failed` with the reason; the block options stay (nothing cleans up).
+      this.#out.errorDesc = refused.desc;
+      if (refused.stderr !== undefined) this.#host.stderr?.(refused.stderr);
+      this.#setStatus("failed");
+      throw new SimCommandError("GenericError", refused.desc);
     }
     const m = this.#out;
     m.failure = this.#options.failure?.(uri);
@@ -732,6 +963,17 @@ export class SimMigration {
     }, downtime);
   }
 
+  /**
+   * 7.2 `block_cleanup_parameters`: the `block` capability and `block-incremental` that
+   * `migrate blk/inc` turned on go off again (at the end of the migration, or on a bad URI).
+   */
+  #cleanUpBlockOptions(): void {
+    if (!this.#removeBlockOptions) return;
+    this.#removeBlockOptions = false;
+    this.#capabilities.set("block", false);
+    if (this.#params["block-incremental"] !== undefined) this.#params["block-incremental"] = false;
+  }
+
   #complete(m: Outgoing): void {
     const now = this.#nowMs();
     m.totalTime = now - m.startMs;
@@ -741,6 +983,7 @@ export class SimMigration {
     m.mbps = transferMs > 0 ? (m.transferred * 8) / transferMs / 1000 : 0;
     m.pagesPerSecond = 0;
     m.stoppedFrom = undefined;
+    this.#cleanUpBlockOptions();
     this.#setStatus("completed");
     this.#host.core.runState.set("postmigrate");
   }
@@ -750,6 +993,7 @@ export class SimMigration {
     m.errorDesc = desc;
     if (desc !== undefined) this.#host.stderr?.(`qemu-system-x86_64: ${desc}\n`);
     this.#restoreVm(m);
+    this.#cleanUpBlockOptions();
     this.#setStatus("failed");
   }
 
@@ -775,10 +1019,12 @@ export class SimMigration {
   continue(state: string): void {
     const m = this.#out;
     const current = m?.status ?? "none";
-    if (m === undefined || current !== state) {
+    if (current !== state) {
       throw new SimCommandError("GenericError", `Migration not in expected state: ${current}`);
     }
-    if (state !== "pre-switchover") return;
+    // Any other state that matches (even `none`, before any migration) is answered {} and
+    // nothing happens (qmp_migrate_continue only wakes a paused migration thread).
+    if (m === undefined || state !== "pre-switchover") return;
     this.#sendDeviceState(m);
   }
 
@@ -796,6 +1042,7 @@ export class SimMigration {
 
   #finishCancel(m: Outgoing): void {
     this.#restoreVm(m);
+    this.#cleanUpBlockOptions();
     this.#setStatus("cancelled");
   }
 

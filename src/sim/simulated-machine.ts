@@ -979,7 +979,12 @@ export class SimulatedMachine {
     );
     add("migrate", (a) => {
       const m = args<"migrate">(a);
-      dev.migrate(migrationTarget("migrate", m, this.profile.version), { resume: m.resume });
+      dev.migrate(migrationTarget("migrate", m, this.profile.version), {
+        resume: m.resume,
+        blk: m.blk,
+        inc: m.inc,
+        viaChannels: m.uri === undefined,
+      });
     });
     add("migrate-continue", (a) => dev.migration.continue(args<"migrate-continue">(a).state));
     add("migrate_cancel", () => dev.migrateCancel());

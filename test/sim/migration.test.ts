@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import type { JsonObject, JsonValue } from "../../src/base/json.js";
-import type { MigrationChannel } from "../../src/generated/index.js";
+import type { MigrationCapability, MigrationChannel } from "../../src/generated/index.js";
 import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
 import {
   MachineCore,
@@ -458,7 +458,188 @@ suite("the course of a migration in 10.0", () => {
   });
 });
 
+suite("migrate to an address QEMU cannot use", () => {
+  // Each seen on QEMU 7.2.22 and 10.0.2 (and in the differential fuzz); the simulator started
+  // a migration to every one of them.
+  const cases: Array<[string, string, string | undefined]> = [
+    // [uri, 7.2.22's answer (after MIGRATION setup, failed), 10.0.2's (before anything; undefined: as 7.2 after setup)]
+    ["tcp:", "error parsing address ''", "error parsing address ''"],
+    ["tcp:host", "error parsing address 'host'", "error parsing address 'host'"],
+    ["tcp::", "error parsing port in address ':'", "error parsing port in address ':'"],
+    ["tcp:[::1]", "error parsing IPv6 address '[::1]'", "error parsing IPv6 address '[::1]'"],
+    ["tcp:h:1,to=5x", "error parsing to= argument", "error parsing to= argument"],
+    ["tcp:h:1,ipv4=yes", "error parsing 'ipv4' flag '=yes'", "error parsing 'ipv4' flag '=yes'"],
+    ["unix:", "invalid Unix socket address", "invalid Unix socket address"],
+    ["vsock:x", "error parsing address 'x'", "error parsing address 'x'"],
+    [
+      "vsock:1:2,x",
+      "trailing characters in address '1:2,x'",
+      "trailing characters in address '1:2,x'",
+    ],
+    ["fd:", "File descriptor named '' has not been found", "invalid file descriptor address"],
+    ["fd:mig", "File descriptor named 'mig' has not been found", undefined],
+    ["rdma:", "RDMA ERROR: bad RDMA migration address ''", "error parsing address ''"],
+  ];
+
+  test("should fail in setup with error-desc as 7.2.22 does (migrate_fd_error)", () => {
+    for (const [uri, desc] of cases) {
+      const { dev, log, stderr } = rig({ memoryBytes: 16 * MiB });
+      assert.throws(() => dev.migrate(uri), err("GenericError", desc), uri);
+      assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}'], uri);
+      assert.deepEqual(dev.queryMigrate(), { status: "failed", "error-desc": desc }, uri);
+      // Only RDMA says it on stderr too (its ERROR macro).
+      assert.deepEqual(stderr, uri.startsWith("rdma:") ? [`${desc}\n`] : [], uri);
+    }
+  });
+
+  test("should refuse most of them before anything starts as 10.0.2 does (migrate_uri_parse)", () => {
+    for (const [uri, desc72, desc10] of cases) {
+      const { dev, log } = rig({ memoryBytes: 16 * MiB }, { version: "10.0.2" });
+      const desc = desc10 ?? desc72;
+      assert.throws(() => dev.migrate(uri), err("GenericError", desc), uri);
+      if (desc10 === undefined) {
+        assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}']);
+        assert.deepEqual(dev.queryMigrate(), { status: "failed", "error-desc": desc });
+      } else {
+        assert.deepEqual(log, [], uri);
+        assert.deepEqual(dev.queryMigrate(), {}, uri);
+      }
+    }
+    const { dev } = rig({}, { version: "10.0.2" });
+    assert.throws(
+      () => dev.migrate("file:/nonexistent-qmpkit/x"),
+      err("GenericError", "Could not create '/nonexistent-qmpkit/x': No such file or directory"),
+    );
+    assert.throws(
+      () => dev.migrate("file:/tmp/x,offset=y"),
+      err("GenericError", "file URI has bad offset y: Invalid argument"),
+    );
+  });
+
+  test("should turn block migration on for blk/inc, off on a bad protocol, and keep it on a bad address (7.2.22)", () => {
+    const { dev } = rig({});
+    const block = () =>
+      [
+        dev.migration.capability("block"),
+        dev.migration.queryParameters()["block-incremental"],
+      ] as const;
+    assert.throws(() => dev.migrate("tcp:", { inc: true }), /error parsing address/);
+    assert.deepEqual(block(), [true, true]);
+    assert.throws(
+      () => dev.migrate("tcp:", { blk: true }),
+      err("GenericError", "Command options are incompatible with current migration capabilities"),
+    );
+    // block_cleanup_parameters on an unknown protocol, even for a migrate without blk.
+    assert.throws(() => dev.migrate("bogus:"), /a valid migration protocol/);
+    assert.deepEqual(block(), [false, false]);
+  });
+
+  test("should answer migrate-continue for the state the migration is in, even none", () => {
+    for (const version of ["7.2.22", "10.0.2"]) {
+      const { dev } = rig({}, { version });
+      dev.migration.continue("none");
+      assert.throws(
+        () => dev.migration.continue("active"),
+        err("GenericError", "Migration not in expected state: none"),
+      );
+    }
+  });
+});
+
 suite("migration capabilities", () => {
+  test("should refuse what 7.2.22 and 10.0.2 refuse beside background-snapshot, switchover-ack and dirty-limit", () => {
+    const cases: Array<[string, Array<[MigrationCapability, boolean]>, string]> = [
+      [
+        "7.2.22",
+        [
+          ["background-snapshot", true],
+          ["pause-before-switchover", true],
+        ],
+        "Background-snapshot is not compatible with pause-before-switchover",
+      ],
+      [
+        "10.0.2",
+        [
+          ["xbzrle", true],
+          ["background-snapshot", true],
+        ],
+        "Background-snapshot is not compatible with xbzrle",
+      ],
+      [
+        "10.0.2",
+        [["switchover-ack", true]],
+        "Capability 'switchover-ack' requires capability 'return-path'",
+      ],
+      [
+        "10.0.2",
+        [["dirty-limit", true]],
+        "dirty-limit requires KVM with accelerator property 'dirty-ring-size' set",
+      ],
+    ];
+    for (const [version, caps, desc] of cases) {
+      const { dev } = rig({}, { version });
+      assert.throws(
+        () =>
+          dev.setMigrationCapabilities(caps.map(([capability, state]) => ({ capability, state }))),
+        err("GenericError", desc),
+        desc,
+      );
+      assert.equal(dev.migration.capability(caps[0]![0]), false);
+    }
+    const { dev } = rig({}, { version: "10.0.2" });
+    dev.setMigrationCapabilities([
+      { capability: "return-path", state: true },
+      { capability: "switchover-ack", state: true },
+    ]);
+    assert.equal(dev.migration.capability("switchover-ack"), true);
+  });
+
+  test("should take a negative uint64 parameter as 2^64 less it, and range-check that", () => {
+    for (const version of ["7.2.22", "10.0.2"]) {
+      const { dev } = rig({}, { version });
+      const set = (a: JsonObject) => dev.migration.setParameters(a);
+      assert.throws(
+        () => set({ "downtime-limit": -1 }),
+        err(
+          "GenericError",
+          "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
+        ),
+      );
+      assert.throws(
+        () => set({ "xbzrle-cache-size": -1 }),
+        err(
+          "GenericError",
+          "Parameter 'xbzrle_cache_size' expects a power of two no less than the target page size",
+        ),
+      );
+      assert.throws(
+        () => set({ "announce-step": -(2n ** 63n) }),
+        err("GenericError", "Parameter 'announce_step' expects a value between 0 and 10000"),
+      );
+      assert.throws(() => set({ "downtime-limit": 2n ** 64n - 1n }), /downtime_limit/);
+      set({ "max-bandwidth": -1 });
+      assert.equal(dev.migration.queryParameters()["max-bandwidth"], 2n ** 64n - 1n);
+    }
+  });
+
+  test("should warn on stderr at each set while zero-blocks is on, from 10.0", () => {
+    for (const [version, warnings] of [
+      ["7.2.22", 0],
+      ["10.0.2", 2],
+    ] as const) {
+      const { dev, stderr } = rig({}, { version });
+      dev.setMigrationCapabilities([{ capability: "zero-blocks", state: true }]);
+      dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+      dev.setMigrationCapabilities([{ capability: "zero-blocks", state: false }]);
+      dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+      assert.deepEqual(
+        stderr,
+        Array(warnings).fill("warning: zero-blocks capability is deprecated\n"),
+        version,
+      );
+    }
+  });
+
   test("should list the release's capabilities in enum order with their state", () => {
     const { dev } = rig({});
     const caps = dev.queryMigrationCapabilities() as Array<{ capability: string; state: boolean }>;

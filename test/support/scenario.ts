@@ -99,6 +99,8 @@ export interface RunOptions {
   guestVia?: "api" | "x-sim-guest" | undefined;
   /** The real QEMU to run (`runOnRealQemu`). Default the system's ({@link SYSTEM_QEMU}). */
   qemu?: QemuInstallation | undefined;
+  /** Run the simulator as `qmpkit sim --strict` (only QEMU's commands). Default false. */
+  strict?: boolean | undefined;
   /** The simulator's `--qemu-version` (`runOnSimulator`). Default its own default, 7.2.22. */
   qemuVersion?: string | undefined;
 }
@@ -265,6 +267,7 @@ export async function runOnSimulator(
     "-S",
     ...(tinyFirmware ? ["--firmware-resets", "0"] : []),
     ...(options.qemuVersion === undefined ? [] : ["--qemu-version", options.qemuVersion]),
+    ...(options.strict === true ? ["--strict"] : []),
     ...(scenario.options ?? []),
     // The simulator reads no file: the path only has to be well formed.
     ...failingDiskOptions(
