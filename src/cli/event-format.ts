@@ -291,11 +291,20 @@ export type WatchNotice =
       readonly qemu: string;
       readonly sinceMs: number;
       readonly untilMs: number;
+      /** Whether a new QEMU process answers (undefined: cannot be told, e.g. over TCP). */
+      readonly restarted?: boolean | undefined;
     }
   /** The output did not keep up: this many events were dropped at this point. */
   | { readonly kind: "overflow"; readonly dropped: number };
 
 /** The human text of a watch notice (the formatter adds time and label). */
+/** A gap's length for people: `850 ms`, `3.2 s`, `2 min 5 s`. */
+export function gapText(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
 export function watchNoticeText(notice: WatchNotice): string {
   switch (notice.kind) {
     case "started":
@@ -308,7 +317,7 @@ export function watchNoticeText(notice: WatchNotice): string {
       if (notice.reconnecting) return "connection lost; reconnecting";
       return `disconnected${notice.reason ? ` (${notice.reason})` : ""}`;
     case "reconnected":
-      return `reconnected to QEMU ${notice.qemu}; events in between are lost`;
+      return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}; events in between are lost`;
     case "overflow":
       return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: the output did not keep up`;
   }
@@ -334,6 +343,7 @@ export function formatWatchJson(vm: string, notice: WatchNotice, atMs: number): 
     case "reconnected":
       out.qemu = notice.qemu;
       out.gap = { since: qmpTimestamp(notice.sinceMs), until: qmpTimestamp(notice.untilMs) };
+      if (notice.restarted !== undefined) out.restarted = notice.restarted;
       break;
     case "overflow":
       out.dropped = notice.dropped;

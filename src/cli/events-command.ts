@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { QmpClient } from "../client/index.js";
 import { qmpEventNames } from "../generated/index.js";
@@ -220,6 +221,9 @@ export async function runEvents(
       qemu: versionText(client.greeting.version),
       state: client.runState,
     });
+    // Which QEMU process answers: a restarted QEMU binds its socket anew (another inode), or
+    // greets with another version. Unknown over TCP with the same version.
+    let peer = processMark(address, client.greeting.version);
     const stream = client.events({
       signal: stopper.signal,
       notices: true,
@@ -248,12 +252,15 @@ export async function runEvents(
             break;
           }
           if (item.notice === "gap") {
+            const now = processMark(address, item.greeting.version);
             notice(label, {
               kind: "reconnected",
               qemu: versionText(item.greeting.version),
               sinceMs: item.since.getTime(),
               untilMs: item.until.getTime(),
+              restarted: sameProcess(peer, now),
             });
+            peer = now;
           } else {
             notice(label, { kind: "overflow", dropped: item.dropped });
           }
@@ -321,6 +328,18 @@ export async function runEvents(
         cwd: io.cwd,
       });
       if (endpoints.length === 0 && !opts.follow) throw new UsageError("no target to watch");
+      // A glob that matches nothing yet is said, not silently waited on.
+      for (const spec of specs) {
+        if (
+          spec.kind === "glob" &&
+          resolveTargets([spec], { allowEmptyGlobs: true, cwd: io.cwd }).length === 0
+        )
+          notice(spec.pattern, {
+            kind: "waiting",
+            address: spec.pattern,
+            error: "no socket matches it yet; new ones are picked up as they appear",
+          });
+      }
       startWatches(endpoints, labelEndpoints(endpoints));
       if (opts.follow && specs.some((s) => s.kind === "glob")) {
         rescan = setInterval(() => {
@@ -357,4 +376,37 @@ function why(reason: Error | undefined): string | undefined {
 function versionText(version: { qemu: { major: number; minor: number; micro: number } }): string {
   const { major, minor, micro } = version.qemu;
   return `${major}.${minor}.${micro}`;
+}
+
+/** What tells one QEMU process from the next behind an address (see `sameProcess`). */
+interface ProcessMark {
+  readonly version: string;
+  /** The unix socket's inode, when the address is one. */
+  readonly inode?: number | undefined;
+}
+
+function processMark(
+  address: string,
+  version: { qemu: { major: number; minor: number; micro: number } },
+): ProcessMark {
+  let inode: number | undefined;
+  if (address.startsWith("unix:")) {
+    try {
+      inode = statSync(address.slice(5)).ino;
+    } catch {
+      inode = undefined;
+    }
+  }
+  return { version: versionText(version), inode };
+}
+
+/**
+ * Whether a reconnection reached a new QEMU process: `true` when the version or the socket's
+ * inode changed (QEMU creates its socket at start), `false` when the same socket answers again,
+ * undefined when it cannot be told (TCP).
+ */
+function sameProcess(before: ProcessMark, after: ProcessMark): boolean | undefined {
+  if (before.version !== after.version) return true;
+  if (before.inode === undefined || after.inode === undefined) return undefined;
+  return before.inode !== after.inode;
 }

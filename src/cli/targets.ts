@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { QmpError } from "../base/errors.js";
 import { readdirSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { UsageError } from "./usage-error.js";
@@ -17,6 +18,14 @@ import { UsageError } from "./usage-error.js";
 export type Endpoint =
   | { readonly kind: "unix"; readonly path: string; readonly spec: string }
   | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly spec: string };
+
+/**
+ * A glob that matches no socket: a failure of the moment (exit status 1), not of the command
+ * line, since the sockets may come later.
+ */
+export class NoTargetError extends QmpError {
+  override name = "NoTargetError";
+}
 
 /** A target argument after parsing: one endpoint, or a glob to expand. */
 export type TargetSpec =
@@ -153,7 +162,9 @@ export function resolveTargets(
       isSocket(resolve(options.cwd ?? process.cwd(), p)),
     );
     if (matches.length === 0 && !options.allowEmptyGlobs) {
-      throw new UsageError(`no socket matches '${spec.pattern}'`);
+      throw new NoTargetError(
+        `no socket matches '${spec.pattern}' (with --follow, qmpkit waits for one to appear)`,
+      );
     }
     for (const path of matches) add({ kind: "unix", path, spec: `unix:${path}` });
   }

@@ -138,8 +138,24 @@ suite("bad input", () => {
     );
   });
 
-  test("should refuse a glob that matches no socket", async () => {
-    assertOneLineError(await runCli(["events", join(dir, "vm*.qmp")]), 2, /no socket matches/);
+  test("should fail (status 1, not usage) for a glob that matches no socket yet", async () => {
+    assertOneLineError(
+      await runCli(["events", join(dir, "vm*.qmp")]),
+      1,
+      /no socket matches '.*vm\*\.qmp' \(with --follow, qmpkit waits for one to appear\)/,
+    );
+  });
+
+  test("should say that a glob matches nothing yet when following", async () => {
+    const child = spawnCli(["events", "--follow", join(dir, "later*.qmp")]);
+    const done = collect(child, { timeoutMs: 30_000 });
+    await waitForOutput(child, (s) => s.includes("no socket matches it yet"), 20_000);
+    child.kill("SIGINT");
+    const r = await done;
+    assert.match(
+      r.stdout,
+      /later\*\.qmp .*waiting for .*later\*\.qmp \(no socket matches it yet; new ones are picked up as they appear\)/,
+    );
   });
 
   test("should refuse bad event filters", async () => {

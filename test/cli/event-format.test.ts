@@ -197,7 +197,27 @@ suite("JSON run-state and watch objects", () => {
     );
     assert.equal(
       watchNoticeText({ kind: "reconnected", qemu: "9.0.0", sinceMs: 0, untilMs: 1 }),
-      "reconnected to QEMU 9.0.0; events in between are lost",
+      "reconnected to QEMU 9.0.0 after 1 ms; events in between are lost",
+    );
+    assert.equal(
+      watchNoticeText({
+        kind: "reconnected",
+        qemu: "9.0.0",
+        sinceMs: 1_000,
+        untilMs: 4_250,
+        restarted: true,
+      }),
+      "reconnected to QEMU 9.0.0 after 3.3 s, a new QEMU process; events in between are lost",
+    );
+    assert.equal(
+      watchNoticeText({
+        kind: "reconnected",
+        qemu: "9.0.0",
+        sinceMs: 0,
+        untilMs: 125_000,
+        restarted: false,
+      }),
+      "reconnected to QEMU 9.0.0 after 2 min 5 s, the same QEMU; events in between are lost",
     );
     assert.equal(
       watchNoticeText({ kind: "overflow", dropped: 1 }),

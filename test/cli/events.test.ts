@@ -234,11 +234,11 @@ suite("events: --follow", () => {
           return vm.listen(`unix:${path}`);
         },
         (s) =>
-          /reconnected to QEMU 7\.2\.22; events in between are lost\n(.*\n)*.*state running → prelaunch\n/.test(
+          /reconnected to QEMU 7\.2\.22 after [\d.]+ m?s, a new QEMU process; events in between are lost\n(.*\n)*.*state running → prelaunch\n/.test(
             s,
           ),
         (s) =>
-          /"watch":"reconnected".*\n(.*\n)*.*"run-state":\{"from":"running","to":"prelaunch","cause":"query-status"\}/.test(
+          /"watch":"reconnected".*"restarted":true.*\n(.*\n)*.*"run-state":\{"from":"running","to":"prelaunch","cause":"query-status"\}/.test(
             s,
           ),
       );
