@@ -22,7 +22,7 @@
 import type { JsonObject, JsonValue } from "../base/json.js";
 import type { BlockStreamArguments, MigrationCapabilityStatus } from "../generated/index.js";
 import type { MachineCore } from "./machine-core.js";
-import { SimCommandError } from "./machine-core.js";
+import { QmpReplyError } from "../server/reply-error.js";
 import { type MigrationFailure, SimMigration, type SimMigrationOptions } from "./migration.js";
 import { versionHasEvent } from "./schema-info.js";
 
@@ -371,7 +371,7 @@ export class SimDevices {
         return b;
       }
     }
-    throw new SimCommandError("DeviceNotFound", `Device '${device ?? id ?? ""}' not found`);
+    throw new QmpReplyError("DeviceNotFound", `Device '${device ?? id ?? ""}' not found`);
   }
 
   /** `eject {device?, id?, force?}`: opens the tray (DEVICE_TRAY_MOVED) and removes the medium. */
@@ -379,16 +379,16 @@ export class SimDevices {
     const device = typeof args.device === "string" ? args.device : undefined;
     const id = typeof args.id === "string" ? args.id : undefined;
     if ((device === undefined) === (id === undefined)) {
-      throw new SimCommandError("GenericError", "Need exactly one of 'device' and 'id'");
+      throw new QmpReplyError("GenericError", "Need exactly one of 'device' and 'id'");
     }
     const b = this.#block(device, id);
     if (!b.removable) {
-      throw new SimCommandError("GenericError", `Device '${device ?? id}' is not removable`);
+      throw new QmpReplyError("GenericError", `Device '${device ?? id}' is not removable`);
     }
     if (b.locked && args.force !== true) {
       // The guest is asked to open its tray; it does so later.
       this.#guestWork(() => this.guestOpenTray(b.id));
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         `Device '${device ?? id}' is locked and force was not specified, wait for tray to open and try again`,
       );
@@ -463,9 +463,9 @@ export class SimDevices {
   /** `device_del {id}`: the guest acknowledges later; DEVICE_DELETED then. */
   deviceDel(id: string): void {
     const d = this.qdevs.get(id);
-    if (d === undefined) throw new SimCommandError("DeviceNotFound", `Device '${id}' not found`);
+    if (d === undefined) throw new QmpReplyError("DeviceNotFound", `Device '${id}' not found`);
     if (!d.hotpluggable) {
-      throw new SimCommandError("GenericError", `Bus '${d.bus}' does not support hotplugging`);
+      throw new QmpReplyError("GenericError", `Bus '${d.bus}' does not support hotplugging`);
     }
     // A pending PCI unplug "expires" at the virtual-clock ms of its request (hw/acpi/pcihp.c
     // sets pending_deleted_expires_ms to now; qdev-monitor.c refuses while it is 0 or still
@@ -473,7 +473,7 @@ export class SimDevices {
     // run a millisecond (from -S). Otherwise it raises the request again, paused or not; the
     // guest's one eject gives one DEVICE_DELETED. Seen on QEMU 7.2.22 and 10.0.2.
     if (d.unplugPending && (d.unplug === "host" || d.unplugRequestedAtMs === 0)) {
-      throw new SimCommandError("GenericError", `Device ${id} is already in the process of unplug`);
+      throw new QmpReplyError("GenericError", `Device ${id} is already in the process of unplug`);
     }
     d.unplugPending = true;
     d.unplugRequestedAtMs = this.virtualClockMs();
@@ -550,12 +550,12 @@ export class SimDevices {
       const named = nics.find((d) => d.id === name);
       if (named === undefined) {
         if (this.netdevs.has(name)) {
-          throw new SimCommandError("GenericError", `net client(${name}) isn't a NIC`);
+          throw new QmpReplyError("GenericError", `net client(${name}) isn't a NIC`);
         }
-        throw new SimCommandError("GenericError", `invalid net client name: ${name}`);
+        throw new QmpReplyError("GenericError", `invalid net client name: ${name}`);
       }
       if (!isVirtioNet(named)) {
-        throw new SimCommandError(
+        throw new QmpReplyError(
           "GenericError",
           `net client(${name}) doesn't support rx-filter querying`,
         );
@@ -573,11 +573,11 @@ export class SimDevices {
     this.host.core.assertGuestRunning("rx-filter change");
     const d = this.qdevs.get(nic);
     if (d === undefined || !d.nic) {
-      throw new SimCommandError("GenericError", `invalid net client name: ${nic}`);
+      throw new QmpReplyError("GenericError", `invalid net client name: ${nic}`);
     }
     // Only virtio-net reports filter changes (hw/net/virtio-net.c rxfilter_notify).
     if (!isVirtioNet(d)) {
-      throw new SimCommandError("GenericError", `net client(${nic}) has no rx-filter events`);
+      throw new QmpReplyError("GenericError", `net client(${nic}) has no rx-filter events`);
     }
     if (!d.rxFilterNotify) return;
     d.rxFilterNotify = false;
@@ -591,7 +591,7 @@ export class SimDevices {
 
   #requireBalloon(): number {
     if (this.balloonActual === undefined) {
-      throw new SimCommandError("DeviceNotActive", "No balloon device has been activated");
+      throw new QmpReplyError("DeviceNotActive", "No balloon device has been activated");
     }
     return this.balloonActual;
   }
@@ -609,7 +609,7 @@ export class SimDevices {
    */
   balloon(value: number): void {
     this.#requireBalloon();
-    if (value <= 0) throw new SimCommandError("GenericError", "Parameter 'target' expects a size");
+    if (value <= 0) throw new QmpReplyError("GenericError", "Parameter 'target' expects a size");
     const pages = Math.floor((this.memoryBytes - Math.min(value, this.memoryBytes)) / 4096);
     this.#guestWork(() => {
       // The balloon may have been unplugged meanwhile: then no driver is left to answer.
@@ -638,7 +638,7 @@ export class SimDevices {
   guestSerialPort(id: string, open: boolean): void {
     this.host.core.assertGuestRunning("serial port change");
     if (!this.serialPorts.has(id)) {
-      throw new SimCommandError("DeviceNotFound", `Device '${id}' not found`);
+      throw new QmpReplyError("DeviceNotFound", `Device '${id}' not found`);
     }
     this.serialPorts.set(id, open);
     this.host.emit("VSERPORT_CHANGE", { id, open });
@@ -696,10 +696,10 @@ export class SimDevices {
     const core = this.host.core;
     const protocol = typeof args.protocol === "string" ? args.protocol : "";
     if (this.dumpInProgress) {
-      throw new SimCommandError("GenericError", "There is a dump in process, please wait.");
+      throw new QmpReplyError("GenericError", "There is a dump in process, please wait.");
     }
     if (!protocol.startsWith("file:") && !protocol.startsWith("fd:")) {
-      throw new SimCommandError("GenericError", "Invalid parameter 'protocol'");
+      throw new QmpReplyError("GenericError", "Invalid parameter 'protocol'");
     }
     const total = this.memoryBytes + 262_144; // RAM plus the ROM/option regions QEMU counts (7.2.22, -m 64)
     const resume = core.state === "running";
@@ -750,14 +750,14 @@ export class SimDevices {
     const b =
       this.blocks.get(device) ?? [...this.blocks.values()].find((x) => x.nodeName === device);
     if (b === undefined) {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         `Cannot find device='${device}' nor node-name='${device}'`,
       );
     }
     const id = args["job-id"] ?? b.id;
     if (this.#jobs.has(id)) {
-      throw new SimCommandError("GenericError", `Job ID '${id}' already in use`);
+      throw new QmpReplyError("GenericError", `Job ID '${id}' already in use`);
     }
     const job: BlockJob = {
       device: id,
@@ -788,7 +788,7 @@ export class SimDevices {
   blockJobCancel(device: string): void {
     const job = this.#jobs.get(device);
     if (job === undefined) {
-      throw new SimCommandError("DeviceNotActive", `Block job '${device}' not found`);
+      throw new QmpReplyError("DeviceNotActive", `Block job '${device}' not found`);
     }
     if (job.timer !== undefined) this.host.clock.clearTimer(job.timer as never);
     job.offset = Math.floor(job.len / 2);

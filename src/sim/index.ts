@@ -46,7 +46,6 @@ export {
   MachineCore,
   type MachineCoreOptions,
   type MachineHost,
-  SimCommandError,
 } from "./machine-core.js";
 export {
   emptyCommandLine,

@@ -43,7 +43,7 @@ import type {
   MigrationChannel,
 } from "../generated/index.js";
 import type { DeviceHost } from "./devices.js";
-import { SimCommandError } from "./machine-core.js";
+import { QmpReplyError } from "../server/reply-error.js";
 import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
 
@@ -227,7 +227,7 @@ export function migrationTarget(
   version: QemuVersionNumber,
 ): string {
   const refuse = (desc: string): never => {
-    throw new SimCommandError("GenericError", desc);
+    throw new QmpReplyError("GenericError", desc);
   };
   const channels = args.channels ?? [];
   if (!versionAtLeast(version, 9, 0)) {
@@ -279,7 +279,7 @@ function addressUri(addr: MigrationAddress): string {
     case "file":
       return `file:${addr.filename},offset=${addr.offset}`;
   }
-  throw new SimCommandError("GenericError", `unknown migration address: ${JSON.stringify(addr)}`);
+  throw new QmpReplyError("GenericError", `unknown migration address: ${JSON.stringify(addr)}`);
 }
 
 /** Statuses in which a migration is running (`migration_is_running`). */
@@ -395,7 +395,7 @@ export class SimMigration {
     for (const [member, cName, ok, expects] of PARAMETER_CHECKS) {
       const v = merged[member];
       if (typeof v === "number" && !ok(v, merged)) {
-        throw new SimCommandError("GenericError", `Parameter '${cName}' expects ${expects}`);
+        throw new QmpReplyError("GenericError", `Parameter '${cName}' expects ${expects}`);
       }
     }
     this.#paramsMade = this.#present("MigrationParameters", merged);
@@ -474,13 +474,13 @@ export class SimMigration {
    */
   setCapabilities(caps: readonly MigrationCapabilityStatus[]): void {
     if (this.running) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
+      throw new QmpReplyError("GenericError", "There's a migration process in progress");
     }
     const next = new Map(this.#capabilities);
     for (const c of caps) next.set(c.capability, c.state);
     const on = (name: string) => next.get(name) === true;
     const refuse = (desc: string) => {
-      throw new SimCommandError("GenericError", desc);
+      throw new QmpReplyError("GenericError", desc);
     };
     if (on("postcopy-ram") && on("x-ignore-shared")) {
       refuse("Postcopy is not compatible with ignore-shared");
@@ -546,20 +546,20 @@ export class SimMigration {
     const knownProtocol = MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p));
     if (!knownProtocol && this.#asOf10) {
       // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
-      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+      throw new QmpReplyError("GenericError", `unknown migration protocol: ${uri}`);
     }
     if (options.resume === true) {
       // Only a post-copy migration paused by a broken stream can resume; none is simulated.
-      throw new SimCommandError("GenericError", "Cannot resume if there is no paused migration");
+      throw new QmpReplyError("GenericError", "Cannot resume if there is no paused migration");
     }
     if (this.running) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
+      throw new QmpReplyError("GenericError", "There's a migration process in progress");
     }
     if (core.state === "inmigrate") {
-      throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
+      throw new QmpReplyError("GenericError", "Guest is waiting for an incoming migration");
     }
     if (core.state === "postmigrate") {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         "Can't migrate the vm that was paused due to previous migration",
       );
@@ -567,7 +567,7 @@ export class SimMigration {
     // qemu_savevm_state_blocked: the first non-migratable device, before MIGRATION setup.
     const blocker = this.#options.blockers?.()[0];
     if (blocker !== undefined) {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         `State blocked by non-migratable device '${blocker}'`,
       );
@@ -604,10 +604,7 @@ export class SimMigration {
     if (!knownProtocol) {
       // The state machine has already entered setup; a bad URI fails it (no error-desc).
       this.#setStatus("failed");
-      throw new SimCommandError(
-        "GenericError",
-        "Parameter 'uri' expects a valid migration protocol",
-      );
+      throw new QmpReplyError("GenericError", "Parameter 'uri' expects a valid migration protocol");
     }
     const m = this.#out;
     m.failure = this.#options.failure?.(uri);
@@ -776,7 +773,7 @@ export class SimMigration {
     const m = this.#out;
     const current = m?.status ?? "none";
     if (m === undefined || current !== state) {
-      throw new SimCommandError("GenericError", `Migration not in expected state: ${current}`);
+      throw new QmpReplyError("GenericError", `Migration not in expected state: ${current}`);
     }
     if (state !== "pre-switchover") return;
     this.#sendDeviceState(m);

@@ -39,7 +39,7 @@ import type { RunStateActions } from "./actions.js";
 import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { migrationTarget } from "./migration.js";
-import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
+import { type HostSignal, MachineCore } from "./machine-core.js";
 import { type RunState, versionAtLeast } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
@@ -756,18 +756,15 @@ export class SimulatedMachine {
   #migrateIncoming(a: QmpCommandMap["migrate-incoming"]["args"]): void {
     const incoming = this.#options.incoming;
     if (incoming === undefined || incoming === false) {
-      throw new SimCommandError(
-        "GenericError",
-        "'-incoming' was not specified on the command line",
-      );
+      throw new QmpReplyError("GenericError", "'-incoming' was not specified on the command line");
     }
     if (incoming !== "defer" || this.#incomingStarted) {
-      throw new SimCommandError("GenericError", "The incoming migration has already been started");
+      throw new QmpReplyError("GenericError", "The incoming migration has already been started");
     }
     const uri = migrationTarget("migrate-incoming", a, this.profile.version);
     if (this.devices.migrationEvents) this.emit("MIGRATION", { status: "setup" });
     if (!/^(tcp|unix|exec|fd|rdma|vsock):/.test(uri)) {
-      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
+      throw new QmpReplyError("GenericError", `unknown migration protocol: ${uri}`);
     }
     this.#incomingStarted = true;
     this.devices.migration.listen(uri);
@@ -820,8 +817,6 @@ export class SimulatedMachine {
       try {
         return fn(args, ctx);
       } catch (error) {
-        if (error instanceof SimCommandError)
-          throw new QmpReplyError(error.errorClass, error.desc, { cause: error });
         if (error instanceof StateError)
           throw new QmpReplyError("GenericError", error.message, { cause: error });
         throw error;
@@ -854,7 +849,7 @@ export class SimulatedMachine {
       return undefined; // block nodes: the simulator has no network block devices
     });
     if (found.some((f) => f === undefined)) {
-      throw new SimCommandError("DeviceNotFound", "Instance not found");
+      throw new QmpReplyError("DeviceNotFound", "Instance not found");
     }
     for (const f of found) {
       if (f === "migration") this.devices.migration.yank();
@@ -979,14 +974,14 @@ export class SimulatedMachine {
       const states = versionAtLeast(this.profile.version, 8, 2)
         ? "postcopy-active or postcopy-recover state"
         : "postcopy-active state";
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         `migrate-pause is currently only supported during ${states}`,
       );
     });
     add("migrate-recover", () => {
       // qmp_migrate_recover: only on a destination whose post-copy stream broke.
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         "Migrate recover can only be run when postcopy is paused.",
       );

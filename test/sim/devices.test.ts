@@ -1,13 +1,10 @@
 /** The device layer's events and follow-ups, on a manual clock. */
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
+import { QmpReplyError } from "../../src/server/index.js";
 import type { JsonObject } from "../../src/base/json.js";
 import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
-import {
-  MachineCore,
-  type MachineCoreOptions,
-  SimCommandError,
-} from "../../src/sim/machine-core.js";
+import { MachineCore, type MachineCoreOptions } from "../../src/sim/machine-core.js";
 import { qemuProfile } from "../../src/sim/versions.js";
 import { FakeClock } from "./fake-clock.js";
 
@@ -27,7 +24,7 @@ function rig(devices: SimDevicesOptions, options: MachineCoreOptions & { version
 }
 
 const err = (cls: string, desc: string) => (e: unknown) =>
-  e instanceof SimCommandError && e.errorClass === cls && e.desc === desc;
+  e instanceof QmpReplyError && e.errorClass === cls && e.desc === desc;
 
 suite("block devices", () => {
   test("should stop the VM in io-error after BLOCK_IO_ERROR with action stop, and cont should resume", () => {

@@ -4,14 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
+import { QmpReplyError } from "../../src/server/index.js";
 import { isStateError } from "../../src/base/errors.js";
 import type { JsonObject } from "../../src/base/json.js";
 import type { RunStateActions } from "../../src/sim/actions.js";
-import {
-  MachineCore,
-  type MachineCoreOptions,
-  SimCommandError,
-} from "../../src/sim/machine-core.js";
+import { MachineCore, type MachineCoreOptions } from "../../src/sim/machine-core.js";
 import { qemuProfile } from "../../src/sim/versions.js";
 
 interface Rig {
@@ -374,7 +371,7 @@ suite("run-control commands (§5)", () => {
     assert.throws(
       () => core.cont(),
       (e: unknown) =>
-        e instanceof SimCommandError && e.desc === "Resetting the Virtual Machine is required",
+        e instanceof QmpReplyError && e.desc === "Resetting the Virtual Machine is required",
     );
     core.systemReset();
     core.runMainLoop();
@@ -394,7 +391,7 @@ suite("run-control commands (§5)", () => {
       assert.throws(
         f,
         (e: unknown) =>
-          e instanceof SimCommandError && e.desc === "There is a dump in process, please wait.",
+          e instanceof QmpReplyError && e.desc === "There is a dump in process, please wait.",
       );
     }
   });
@@ -467,13 +464,13 @@ suite("run-control commands (§5)", () => {
     assert.throws(
       () => running().core.systemWakeup(),
       (e: unknown) =>
-        e instanceof SimCommandError &&
+        e instanceof QmpReplyError &&
         e.desc === "wake-up from suspend is not supported by this guest",
     );
     assert.throws(
       () => running({}, { machine: "pc" }).core.systemWakeup(),
       (e: unknown) =>
-        e instanceof SimCommandError &&
+        e instanceof QmpReplyError &&
         e.desc === "Unable to wake up: guest is not in suspended state",
     );
   });

@@ -1,14 +1,11 @@
 /** The simulated migration on a manual clock: statuses, query-migrate's members and numbers. */
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
+import { QmpReplyError } from "../../src/server/index.js";
 import type { JsonObject, JsonValue } from "../../src/base/json.js";
 import type { MigrationChannel } from "../../src/generated/index.js";
 import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
-import {
-  MachineCore,
-  type MachineCoreOptions,
-  SimCommandError,
-} from "../../src/sim/machine-core.js";
+import { MachineCore, type MachineCoreOptions } from "../../src/sim/machine-core.js";
 import { ManualClock } from "../../src/server/index.js";
 import { migrationTarget } from "../../src/sim/migration.js";
 import { SimulatedMachine } from "../../src/sim/simulated-machine.js";
@@ -35,7 +32,7 @@ function rig(devices: SimDevicesOptions, options: MachineCoreOptions & { version
 }
 
 const err = (cls: string, desc: string) => (e: unknown) =>
-  e instanceof SimCommandError && e.errorClass === cls && e.desc === desc;
+  e instanceof QmpReplyError && e.errorClass === cls && e.desc === desc;
 
 const ram = (info: JsonObject) => info.ram as unknown as Stats;
 const keys = (v: JsonValue | undefined) => Object.keys(v as JsonObject).sort();
