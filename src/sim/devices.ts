@@ -24,7 +24,7 @@ import type { BlockStreamArguments, MigrationCapabilityStatus } from "../generat
 import type { MachineCore } from "./machine-core.js";
 import { QmpReplyError } from "../server/reply-error.js";
 import { type MigrationFailure, SimMigration, type SimMigrationOptions } from "./migration.js";
-import { versionHasEvent } from "./schema-info.js";
+import { versionHasEvent, versionHasMember } from "./schema-info.js";
 
 /** The timer interface the simulator needs (structurally the server's `ServerClock`). */
 export interface SimClock {
@@ -425,13 +425,15 @@ export class SimDevices {
     const configured = operation === "read" ? b.rerror : b.werror;
     // blk_get_error_action: enospc stops only on a full disk.
     const action = configured === "enospc" ? (nospace ? "stop" : "report") : configured;
-    const v = this.host.core.profile.version;
     // Schema order: qom-path (9.2+) first, then device, node-name, operation, action, nospace,
     // reason (QEMU inserts members so; it decides the order of keys sharing a hash bucket).
-    const data: JsonObject =
-      v.major > 9 || (v.major === 9 && v.minor >= 2)
-        ? { "qom-path": `/machine/peripheral/${b.qdevId}` }
-        : {};
+    const data: JsonObject = versionHasMember(
+      "BLOCK_IO_ERROR",
+      "qom-path",
+      this.host.core.profile.id,
+    )
+      ? { "qom-path": `/machine/peripheral/${b.qdevId}` }
+      : {};
     data.device = b.id;
     data["node-name"] = b.nodeName;
     data.operation = operation;

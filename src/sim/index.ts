@@ -66,13 +66,11 @@ export {
   isRunState,
   isTransitionAllowed,
   needsReset,
-  type QemuVersionNumber,
   RUN_STATES,
   type RunState,
   RunStateMachine,
   RunStateTransitionError,
   runStateTransitions,
-  versionAtLeast,
 } from "./run-state.js";
 export {
   GUEST_ACTIONS,
@@ -84,10 +82,16 @@ export {
 } from "./simulated-machine.js";
 export {
   BUILD_SYMBOLS,
+  changedIn,
   DEBIAN_BUILD,
   DEFAULT_QEMU_VERSION,
   QEMU_PROFILES,
   type QemuProfile,
+  type QemuVersionNumber,
   qemuProfile,
+  RELEASE_CHANGES,
+  type ReleaseChange,
+  type ReleaseChangeName,
   UnknownQemuVersionError,
+  versionAtLeast,
 } from "./versions.js";

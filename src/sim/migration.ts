@@ -44,8 +44,9 @@ import type {
 } from "../generated/index.js";
 import type { DeviceHost } from "./devices.js";
 import { QmpReplyError } from "../server/reply-error.js";
-import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
+import { changedIn, type QemuProfile, type QemuVersionNumber } from "./versions.js";
 
 /** How a simulated migration fails (see {@link SimMigrationOptions.failure}). */
 export interface MigrationFailure {
@@ -230,7 +231,7 @@ export function migrationTarget(
     throw new QmpReplyError("GenericError", desc);
   };
   const channels = args.channels ?? [];
-  if (!versionAtLeast(version, 9, 0)) {
+  if (!changedIn(version, "migrate-channels-checks-reworded")) {
     if (args.uri !== undefined && args.channels !== undefined) {
       refuse(
         `'uri' and 'channels' arguments are mutually exclusive; exactly one of the two should be present in '${command}' qmp command `,
@@ -243,7 +244,7 @@ export function migrationTarget(
     refuse("need either 'uri' or 'channels' argument");
   }
   if (args.uri !== undefined) return args.uri;
-  if (!versionAtLeast(version, 10, 0)) {
+  if (!changedIn(version, "migrate-channels-main-entry")) {
     if (channels.length > 1) refuse("Channel list has more than one entries");
     return addressUri(channels[0]!.addr);
   }
@@ -386,8 +387,7 @@ export class SimMigration {
     // Before 9.0 the multifd compression levels were neither checked nor applied (QEMU forgot
     // them in migrate_params_test_apply and migrate_params_apply; 7.2.22 answers {} and keeps
     // the old level; fixed in March 2024, migration/options.c, first in 9.0).
-    const v = this.#host.core.profile.version;
-    const levelsIgnored = v.major < 9;
+    const levelsIgnored = !this.#host.core.profile.has("multifd-compression-levels-applied");
     for (const [k, value] of Object.entries(args)) {
       if (levelsIgnored && (k === "multifd-zlib-level" || k === "multifd-zstd-level")) continue;
       merged[k] = value === null ? "" : value;
@@ -405,15 +405,8 @@ export class SimMigration {
     return this.#host.core.profile.id;
   }
 
-  /**
-   * Whether the release behaves as QEMU 10.0 does where the course of a migration changed after
-   * 7.2 (observed on Debian's 10.0.2). Where the change itself is dated (the `device` status:
-   * commit 48814111366b, first in 10.0) that is its release; where it is not (the early URI
-   * check, the listening destination's `status`, multifd with xbzrle refused), 10.0 is the
-   * first release the simulator knows to have it and 8.x/9.x keep 7.2's behaviour.
-   */
-  get #asOf10(): boolean {
-    return versionAtLeast(this.#host.core.profile.version, 10, 0);
+  get #profile(): QemuProfile {
+    return this.#host.core.profile;
   }
 
   #nowMs(): number {
@@ -493,7 +486,7 @@ export class SimMigration {
       if (on("compress")) refuse("Postcopy preempt not compatible with compress");
     }
     if (on("multifd") && on("compress")) refuse("Multifd is not compatible with compress");
-    if (this.#asOf10 && on("multifd") && on("xbzrle")) {
+    if (this.#profile.has("multifd-xbzrle-refused") && on("multifd") && on("xbzrle")) {
       refuse("Multifd is not compatible with xbzrle");
     }
     for (const [k, v] of next) this.#capabilities.set(k, v);
@@ -544,7 +537,7 @@ export class SimMigration {
   migrate(uri: string, options: { resume?: boolean | undefined } = {}): void {
     const core = this.#host.core;
     const knownProtocol = MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p));
-    if (!knownProtocol && this.#asOf10) {
+    if (!knownProtocol && this.#profile.has("migrate-uri-checked-first")) {
       // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
       throw new QmpReplyError("GenericError", `unknown migration protocol: ${uri}`);
     }
@@ -717,14 +710,19 @@ export class SimMigration {
    * pre-switchover pause, and always from 10.0: commit 48814111366b), then `completed`.
    */
   #sendDeviceState(m: Outgoing): void {
-    if (m.pauseBeforeSwitchover || this.#asOf10) this.#setStatus("device");
+    if (m.pauseBeforeSwitchover || this.#profile.has("migration-device-status"))
+      this.#setStatus("device");
     this.#pass();
     const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
     this.#account(m, this.#options.deviceStateBytes);
     const downtime = Math.ceil((rest * 1000) / this.#bandwidth);
     this.#schedule(() => {
       // A yanked socket fails the last writes (7.2 gives no reason there).
-      if (m.yanked) this.#fail(m, this.#asOf10 ? YANKED_DESC : undefined);
+      if (m.yanked)
+        this.#fail(
+          m,
+          this.#profile.has("migration-yank-reason-at-switchover") ? YANKED_DESC : undefined,
+        );
       else this.#complete(m);
     }, downtime);
   }
@@ -762,7 +760,10 @@ export class SimMigration {
     const core = this.#host.core;
     if (from === undefined || !core.runState.is("finish-migrate")) return;
     if (from === "running") core.vmStart();
-    else core.runState.set(this.#asOf10 ? from : "postmigrate");
+    else
+      core.runState.set(
+        this.#profile.has("migration-restores-stopped-state") ? from : "postmigrate",
+      );
   }
 
   /**
@@ -820,7 +821,7 @@ export class SimMigration {
     // 10.0 reports the destination as `setup` while it listens; 7.2 reports no status yet.
     this.#incoming = {
       socketAddresses: socketAddressesOf(uri),
-      status: this.#asOf10 ? "setup" : undefined,
+      status: this.#profile.has("incoming-listening-setup-status") ? "setup" : undefined,
     };
   }
 

@@ -40,7 +40,7 @@ import { SimDevices, type SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
 import { migrationTarget } from "./migration.js";
 import { type HostSignal, MachineCore } from "./machine-core.js";
-import { type RunState, versionAtLeast } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
   commandAllowsOob,
@@ -971,7 +971,7 @@ export class SimulatedMachine {
     add("migrate-pause", () => {
       // Only a post-copy migration can pause, and the simulator never enters post-copy
       // (7.2 qmp_migrate_pause; from 8.2 postcopy-recover also qualifies, and says so).
-      const states = versionAtLeast(this.profile.version, 8, 2)
+      const states = this.profile.has("migrate-pause-names-postcopy-recover")
         ? "postcopy-active or postcopy-recover state"
         : "postcopy-active state";
       throw new QmpReplyError(
