@@ -12,6 +12,9 @@
  * - **8.2.0**: 8.1's six `finish-migrate → …` pairs, `singlestep` still in `query-status`, reply first.
  * - **9.1.0**, **10.2.0**: the suspended-state rework (9.0), GUEST_PVSHUTDOWN (9.1), no `singlestep`,
  *   events before the reply.
+ * - **9.2.0**: as 9.1, and BLOCK_IO_ERROR's `qom-path` (the catalogue's `Since: 9.2`); the
+ *   migration keeps 7.2's course (the 10.0 entries of {@link RELEASE_CHANGES}). From QEMU's
+ *   source, not checked against a binary.
  * - **10.0.2**: Debian's backport of QEMU 10.0 (bookworm-backports), checked against the real
  *   binary like 7.2.22 (`test/conformance/differential-10.test.ts`). It differs from 10.2 in
  *   nothing the switches here describe: the run-state table (85 pairs, the 9.0 rework), the
@@ -286,6 +289,7 @@ export const QEMU_PROFILES: ReadonlyMap<string, QemuProfile> = new Map(
     profile("7.2.0", ""),
     profile("8.2.0", ""),
     profile("9.1.0", ""),
+    profile("9.2.0", ""),
     profile("10.0.2", "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"),
     profile("10.2.0", ""),
     profile("2.9.0", ""),

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite, test } from "node:test";
+import { ManualClock } from "../../src/server/index.js";
+import { SimulatedMachine } from "../../src/sim/simulated-machine.js";
 import {
   changedIn,
   QEMU_PROFILES,
@@ -99,6 +101,47 @@ suite("release changes", () => {
       "pc-rtc-in-south-bridge",
       "migrate-pause-names-postcopy-recover",
     ]);
+    assert.deepEqual(has("9.2.0"), [
+      "events-before-reply",
+      "runstate-finish-migrate-pairs",
+      "suspended-is-live",
+      "pc-rtc-in-south-bridge",
+      "migrate-pause-names-postcopy-recover",
+      "migrate-channels-checks-reworded",
+      "multifd-compression-levels-applied",
+    ]);
     assert.deepEqual(has("10.0.2"), Object.keys(RELEASE_CHANGES));
+  });
+});
+
+suite("the 9.2 profile", () => {
+  test("should send BLOCK_IO_ERROR with qom-path, as the catalogue's Since: 9.2 says, and 9.1 without", () => {
+    const dataOf = (qemuVersion: string) => {
+      const vm = new SimulatedMachine({
+        qemuVersion,
+        clock: new ManualClock(),
+        devices: { blockDevices: [{ id: "disk0", werror: "report" }] },
+      });
+      const events: Array<{ name: string; data: unknown }> = [];
+      const emit = vm.emit.bind(vm);
+      vm.emit = (name, data) => {
+        events.push({ name, data });
+        emit(name, data);
+      };
+      vm.guest.ioError("disk0");
+      void vm.close();
+      return events.find((e) => e.name === "BLOCK_IO_ERROR")?.data as Record<string, unknown>;
+    };
+    assert.deepEqual(Object.keys(dataOf("9.2.0")), [
+      "qom-path",
+      "device",
+      "node-name",
+      "operation",
+      "action",
+      "nospace",
+      "reason",
+    ]);
+    assert.equal(dataOf("9.2")["qom-path"], "/machine/peripheral/disk0-dev");
+    assert.equal(Object.hasOwn(dataOf("9.1.0"), "qom-path"), false);
   });
 });

@@ -72,6 +72,7 @@ suite("version profiles", () => {
         "7.2.0:false",
         "8.2.0:false",
         "9.1.0:true",
+        "9.2.0:true",
         "10.0.2:true",
         "10.2.0:true",
         "2.9.0:false",
