@@ -21,13 +21,13 @@ export {
   WATCHDOG_ACTIONS,
   type WatchdogAction,
 } from "./actions.js";
-export {
-  type BlockDeviceOptions,
-  type BlockErrorAction,
-  type NicOptions,
-  type QdevDeviceOptions,
-  SimDevices,
-  type SimDevicesOptions,
+export type {
+  BlockDeviceOptions,
+  BlockErrorAction,
+  MigrationFailure,
+  NicOptions,
+  QdevDeviceOptions,
+  SimDevicesOptions,
 } from "./devices.js";
 export {
   GuestScriptError,
@@ -37,10 +37,19 @@ export {
   parseGuestTime,
 } from "./guest-script.js";
 export {
-  type MigrationFailure,
   SimMigration,
   type SimMigrationOptions,
 } from "./migration.js";
+export * from "./modules/index.js";
+export {
+  type AddCommand,
+  type DeviceHost,
+  ModuleHost,
+  type ModuleHostOptions,
+  type SimClock,
+  type SimCommandHandler,
+  type SimModule,
+} from "./sim-module.js";
 export {
   type HostSignal,
   MachineCore,

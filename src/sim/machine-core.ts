@@ -29,7 +29,6 @@ import {
 } from "./actions.js";
 import { QmpReplyError } from "../server/reply-error.js";
 import { isLive, type RunState, RunStateMachine } from "./run-state.js";
-import { versionHasMember } from "./schema-info.js";
 import type { QemuProfile } from "./versions.js";
 
 /** Where the machine's effects go. */
@@ -555,15 +554,6 @@ export class MachineCore {
         break;
     }
     this.runMainLoop();
-  }
-
-  /** The guest set its RTC: RTC_CHANGE (throttled by the server), with `qom-path` where the release has it. */
-  rtcChange(offset: number, qomPath: string): void {
-    this.assertGuestRunning("rtc-change");
-    // qom-path: since 7.0 (commit 2beb1e5f9aca, "rtc: Have event RTC_CHANGE identify the RTC by
-    // QOM path", merged for 7.0), as the catalogue says.
-    const withPath = versionHasMember("RTC_CHANGE", "qom-path", this.profile.id) === true;
-    this.host.emit("RTC_CHANGE", withPath ? { offset, "qom-path": qomPath } : { offset });
   }
 
   #requireFeature(present: boolean, what: string, since: string): void {

@@ -42,23 +42,14 @@ import type {
   MigrationCapabilityStatus,
   MigrationChannel,
 } from "../generated/index.js";
-import type { DeviceHost } from "./devices.js";
+import type { MigrationFailure } from "./devices.js";
 import { QmpReplyError } from "../server/reply-error.js";
 import type { RunState } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
+import type { DeviceHost } from "./sim-module.js";
 import { changedIn, type QemuProfile, type QemuVersionNumber } from "./versions.js";
 
-/** How a simulated migration fails (see {@link SimMigrationOptions.failure}). */
-export interface MigrationFailure {
-  /**
-   * `connect`: the destination cannot be reached; the migration fails in `setup`, before any
-   * pass (7.2.22: `tcp:` to a closed port). `transfer`: the stream breaks once memory is being
-   * sent, after the first pass and `active` (7.2.22: an `exec:` command that exits).
-   */
-  phase: "connect" | "transfer";
-  /** `error-desc`, e.g. `Unable to write to command: Broken pipe`. */
-  desc: string;
-}
+export type { MigrationFailure } from "./devices.js";
 
 /** Options of {@link SimMigration}. */
 export interface SimMigrationOptions {

@@ -21,8 +21,7 @@
  */
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
-import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import type { QmpCommandMap } from "../generated/index.js";
+import { isJsonObject, type JsonObject } from "../base/json.js";
 import { jsonTypeOf } from "../schema/runtime.js";
 import type { Validator } from "../schema/validator.js";
 import {
@@ -36,10 +35,21 @@ import {
   systemClock,
 } from "../server/index.js";
 import type { RunStateActions } from "./actions.js";
-import { SimDevices, type SimDevicesOptions } from "./devices.js";
+import type { SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
-import { migrationTarget } from "./migration.js";
 import { type HostSignal, MachineCore } from "./machine-core.js";
+import {
+  balloon,
+  block,
+  chardevs,
+  migration,
+  nics,
+  qdev,
+  rtc,
+  SIM_MODULES,
+  serialPorts,
+} from "./modules/index.js";
+import { incomingMigrationDone } from "./modules/migration.js";
 import type { RunState } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
@@ -55,6 +65,7 @@ import {
   versionHasEvent,
   versionHasMember,
 } from "./schema-info.js";
+import { type AddCommand, ModuleHost, type SimModule } from "./sim-module.js";
 import { type QemuProfile, qemuProfile } from "./versions.js";
 
 /** Options of {@link SimulatedMachine}. */
@@ -213,6 +224,16 @@ const GUEST_ACTION_REQUIRED: Readonly<Partial<Record<GuestAction, readonly strin
   "unplug-ack": ["id"],
 };
 
+/** Each `x-sim-guest` action's module and handler, from every module's `guestActions`. */
+const GUEST_ACTION_HANDLERS: ReadonlyMap<string, (host: ModuleHost, args: JsonObject) => void> =
+  new Map(SIM_MODULES.flatMap((m) => Object.entries(m.guestActions ?? {})));
+
+/** Each injectable event's follow-up, from every module's `injected`. */
+const INJECTED_HANDLERS: ReadonlyMap<
+  string,
+  (host: ModuleHost, data: JsonObject) => boolean | undefined
+> = new Map(SIM_MODULES.flatMap((m) => Object.entries(m.injected ?? {})));
+
 /** Run-state events whose injection would bypass the machine: use `x-sim-guest` instead. */
 const NOT_INJECTABLE = new Set([
   "SHUTDOWN",
@@ -264,7 +285,8 @@ interface SimCommand {
 export class SimulatedMachine {
   readonly profile: QemuProfile;
   readonly core: MachineCore;
-  readonly devices: SimDevices;
+  /** The subsystem modules' host: their states (`modules.get(block)`, …) and the guest's clock. */
+  readonly modules: ModuleHost;
   readonly name: string | undefined;
   readonly strict: boolean;
   /** Resolves with the exit status when the simulated QEMU exits; `undefined` if closed first. */
@@ -285,8 +307,6 @@ export class SimulatedMachine {
   #monitorCount = 0;
   /** The listening sockets of `listen` (the machine's own, so that it can reach the streams). */
   readonly #listeners: Listener[] = [];
-  /** Socket chardevs (`query-yank`), in registration order, with their connected streams. */
-  readonly #chardevs: Array<{ readonly id: string; readonly streams: Set<Duplex> }> = [];
   #handlers: Map<string, SimCommand> | undefined;
 
   constructor(options: SimulatedMachineOptions = {}) {
@@ -314,20 +334,19 @@ export class SimulatedMachine {
         machine: options.machine,
       },
     );
-    this.devices = new SimDevices(
-      {
-        core: this.core,
-        clock: this.#clock,
-        emit: (name, data) => this.emit(name, data),
-        stderr: (text) => this.#stderr(text),
-      },
-      options.devices,
+    this.modules = new ModuleHost(
+      this.core,
+      this.#clock,
+      { emit: (name, data) => this.emit(name, data), stderr: (text) => this.#stderr(text) },
+      { devices: options.devices, incoming: options.incoming },
     );
     const core = this.core;
-    const dev = this.devices;
+    const host = this.modules;
+    // A bad bandwidth is refused when the machine is made, not at its first migration command.
+    if (options.devices?.migrationBandwidth !== undefined) host.get(migration);
     // `-incoming URI` listens from the start (`-incoming defer` waits for migrate-incoming).
     if (typeof options.incoming === "string" && options.incoming !== "defer") {
-      dev.migration.listen(options.incoming);
+      host.get(migration).listen(options.incoming);
     }
     const firmwareResets = options.firmwareResets ?? (core.machine === "pc" ? 2 : 0);
     if (firmwareResets > 0) {
@@ -364,15 +383,15 @@ export class SimulatedMachine {
       crashLoaded: (info) => core.guestCrashLoaded(info),
       pvShutdown: () => core.guestPvShutdown(),
       watchdogExpire: () => core.watchdogExpire(),
-      rtcChange: (offset) => core.rtcChange(offset, dev.rtcQomPath),
-      balloonChange: (actual) => dev.guestBalloonChange(actual),
-      ioError: (device, o) => dev.guestIoError(device, o),
-      trayMoved: (device, open) => dev.guestOpenTray(device, open),
-      serialPort: (id, open) => dev.guestSerialPort(id, open),
-      rxFilterChange: (nic) => dev.guestRxFilterChange(nic),
+      rtcChange: (offset) => host.get(rtc).guestRtcChange(offset),
+      balloonChange: (actual) => host.get(balloon).guestBalloonChange(actual),
+      ioError: (device, o) => host.get(block).guestIoError(device, o),
+      trayMoved: (device, open) => host.get(block).guestOpenTray(device, open),
+      serialPort: (id, open) => host.get(serialPorts).guestSerialPort(id, open),
+      rxFilterChange: (nic) => host.get(nics).guestRxFilterChange(nic),
       ackUnplug: (id) => {
         core.assertGuestRunning("unplug acknowledgement");
-        dev.guestAckUnplug(id);
+        host.get(qdev).guestAckUnplug(id);
       },
     };
     this.hostSide = {
@@ -387,19 +406,7 @@ export class SimulatedMachine {
               },
         ),
       inject: (event, data) => this.inject(event, data),
-      incomingMigrationDone: () => {
-        core.assertAlive("incoming migration");
-        if (!core.runState.is("inmigrate")) {
-          throw new StateError(
-            `incoming migration failed: the machine is in '${core.state}', not 'inmigrate'`,
-            core.state,
-            "inmigrate",
-          );
-        }
-        dev.migration.incomingStatus("completed");
-        if (core.autostart) core.vmStart();
-        else core.runState.set("paused");
-      },
+      incomingMigrationDone: () => incomingMigrationDone(host),
     };
   }
 
@@ -494,8 +501,7 @@ export class SimulatedMachine {
   ): { accept(stream: Duplex): void } {
     const server = this.addMonitor({ pretty: options.pretty });
     const monitor = server.addMonitor({ maxClients: this.#options.maxClients ?? 1 });
-    const chardev = { id, streams: new Set<Duplex>() };
-    this.#chardevs.push(chardev);
+    const chardev = this.modules.get(chardevs).add(id);
     return {
       accept: (stream) => {
         chardev.streams.add(stream);
@@ -539,7 +545,7 @@ export class SimulatedMachine {
     if (!this.#closed) {
       this.#closed = true;
       this.#script?.stop();
-      this.devices.dispose();
+      this.modules.dispose();
       this.#resolveExited(this.core.exitStatus);
     }
     await Promise.all([
@@ -585,7 +591,6 @@ export class SimulatedMachine {
       if (args[key] === undefined)
         throw new QmpReplyError("GenericError", `Parameter '${key}' is missing`);
     }
-    const g = this.guest;
     const info = isJsonObject(args.info) ? args.info : undefined;
     if (info !== undefined) {
       // Panic information must be a GuestPanicInformation of this version (hyper-v, s390, …).
@@ -594,66 +599,15 @@ export class SimulatedMachine {
         info,
       });
     }
-    switch (a) {
-      case "shutdown":
-        g.shutdown();
-        return;
-      case "hibernate":
-        g.hibernate();
-        return;
-      case "reset":
-        g.reset();
-        return;
-      case "suspend":
-        g.suspend();
-        return;
-      case "panic":
-        g.panic(info);
-        return;
-      case "crashloaded":
-        g.crashLoaded(info);
-        return;
-      case "pvshutdown":
-        g.pvShutdown();
-        return;
-      case "watchdog-expire":
-        g.watchdogExpire();
-        return;
-      case "rtc-change":
-        g.rtcChange(Number(args.offset ?? 0));
-        return;
-      case "balloon-change":
-        g.balloonChange(Number(args.actual));
-        return;
-      case "io-error": {
-        const o: { operation?: "read" | "write"; nospace?: boolean; reason?: string } = {};
-        if (args.operation !== undefined) {
-          if (args.operation !== "read" && args.operation !== "write") {
-            throw new QmpReplyError(
-              "GenericError",
-              `Parameter 'operation' does not accept value '${String(args.operation)}'`,
-            );
-          }
-          o.operation = args.operation;
-        }
-        if (args.nospace !== undefined) o.nospace = args.nospace === true;
-        if (typeof args.reason === "string") o.reason = args.reason;
-        g.ioError(String(args.device), o);
-        return;
+    if (a === "io-error" && args.operation !== undefined) {
+      if (args.operation !== "read" && args.operation !== "write") {
+        throw new QmpReplyError(
+          "GenericError",
+          `Parameter 'operation' does not accept value '${String(args.operation)}'`,
+        );
       }
-      case "tray-move":
-        g.trayMoved(String(args.device), args.open === true);
-        return;
-      case "serial-port":
-        g.serialPort(String(args.id), args.open === true);
-        return;
-      case "rx-filter-change":
-        g.rxFilterChange(String(args.nic));
-        return;
-      case "unplug-ack":
-        g.ackUnplug(String(args.id));
-        return;
     }
+    GUEST_ACTION_HANDLERS.get(a)?.(this.modules, args);
   }
 
   /** See {@link HostControls.inject}. */
@@ -668,51 +622,8 @@ export class SimulatedMachine {
     this.#checkEventData(event, data);
     const version = this.profile.id;
     data = inSchemaOrder(event, data, version);
-    const dev = this.devices;
-    switch (event) {
-      case "BLOCK_IO_ERROR":
-        dev.applyBlockIoError(data);
-        return;
-      case "DEVICE_DELETED":
-        if (typeof data.device === "string" && dev.qdevs.has(data.device)) {
-          dev.removeDevice(data.device, typeof data.path === "string" ? data.path : undefined);
-          return;
-        }
-        break;
-      case "DEVICE_TRAY_MOVED": {
-        const b = typeof data.device === "string" ? dev.blocks.get(data.device) : undefined;
-        if (b !== undefined) b.trayOpen = data["tray-open"] === true;
-        break;
-      }
-      case "BALLOON_CHANGE":
-        if (typeof data.actual === "number") dev.balloonActual = data.actual;
-        break;
-      case "VSERPORT_CHANGE":
-        if (typeof data.id === "string") dev.serialPorts.set(data.id, data.open === true);
-        break;
-      case "MEMORY_FAILURE":
-        this.emit(event, data);
-        if (data.action === "reset") {
-          this.core.requestReset("guest-reset");
-          this.core.runMainLoop();
-        }
-        return;
-      case "MIGRATION":
-        // On a source with a running migration, `failed` fails it (the event then follows the
-        // `events` capability, as the migration's own events do; no error-desc).
-        if (data.status === "failed" && dev.migration.running) {
-          dev.migration.failNow();
-          return;
-        }
-        // On a destination, `completed` ends the incoming migration: the VM then starts
-        // (RESUME) if autostart is set, else it stays paused (process_incoming_migration_bh).
-        this.emit(event, data);
-        if (this.core.runState.is("inmigrate") && typeof data.status === "string") {
-          if (data.status === "completed") this.hostSide.incomingMigrationDone();
-          else if (data.status !== "setup") dev.migration.incomingStatus(data.status);
-        }
-        return;
-    }
+    const followUp = INJECTED_HANDLERS.get(event);
+    if (followUp?.(this.modules, data) === true) return;
     this.emit(event, data);
   }
 
@@ -746,30 +657,6 @@ export class SimulatedMachine {
     }
   }
 
-  #incomingStarted = false;
-
-  /**
-   * `migrate-incoming {uri}`, as 7.2.22 answers: only with `-incoming` on the command line, once
-   * (`-incoming URI` has already started it); MIGRATION setup (with the `events` capability)
-   * even for a URI it then refuses.
-   */
-  #migrateIncoming(a: QmpCommandMap["migrate-incoming"]["args"]): void {
-    const incoming = this.#options.incoming;
-    if (incoming === undefined || incoming === false) {
-      throw new QmpReplyError("GenericError", "'-incoming' was not specified on the command line");
-    }
-    if (incoming !== "defer" || this.#incomingStarted) {
-      throw new QmpReplyError("GenericError", "The incoming migration has already been started");
-    }
-    const uri = migrationTarget("migrate-incoming", a, this.profile.version);
-    if (this.devices.migrationEvents) this.emit("MIGRATION", { status: "setup" });
-    if (!/^(tcp|unix|exec|fd|rdma|vsock):/.test(uri)) {
-      throw new QmpReplyError("GenericError", `unknown migration protocol: ${uri}`);
-    }
-    this.#incomingStarted = true;
-    this.devices.migration.listen(uri);
-  }
-
   #stderr(text: string): void {
     this.#options.onStderr?.(text);
   }
@@ -791,21 +678,12 @@ export class SimulatedMachine {
 
   #terminate(status: number): void {
     this.#script?.stop();
-    this.devices.dispose();
+    this.modules.dispose();
     this.#closed = true;
     void Promise.all([
       ...this.#servers.map((s) => s.close()),
       ...this.#listeners.map((l) => l.close()),
     ]).then(() => this.#resolveExited(status));
-  }
-
-  /**
-   * Runs the main loop for a command's requests: before the reply (7.2.22, 9.0+) or after it
-   * (7.2.0–7.2.8, 8.x), §1.9.
-   */
-  #mainLoopFor(ctx: CommandContext): void {
-    if (this.profile.eventsBeforeReply) this.core.runMainLoop();
-    else ctx.afterReply(() => this.core.runMainLoop());
   }
 
   /** Wraps a handler: tracks the context, maps simulator errors to QMP replies. */
@@ -826,53 +704,12 @@ export class SimulatedMachine {
     };
   }
 
-  /**
-   * `query-yank` (util/yank.c): the yank instances in registration order: the socket chardevs
-   * of the monitors (QEMU creates the chardevs at start-up), then the migration while one is
-   * under way (registered when `migrate` or `migrate-incoming` starts, gone at its end).
-   */
-  #yankInstances(): JsonObject[] {
-    const out: JsonObject[] = this.#chardevs.map((c) => ({ type: "chardev", id: c.id }));
-    if (this.devices.migration.yankable) out.push({ type: "migration" });
-    return out;
-  }
-
-  /**
-   * `yank` (util/yank.c `qmp_yank`): every instance must exist, else DeviceNotFound and nothing
-   * happens; then each is yanked. A chardev's connected client is dropped (shut down, no reply
-   * if it asked itself; observed on 7.2.22), a migration over a socket breaks.
-   */
-  #yank(instances: readonly { type: string; id?: string; "node-name"?: string }[]): void {
-    const found = instances.map((i) => {
-      if (i.type === "chardev") return this.#chardevs.find((c) => c.id === i.id);
-      if (i.type === "migration") return this.devices.migration.yankable ? "migration" : undefined;
-      return undefined; // block nodes: the simulator has no network block devices
-    });
-    if (found.some((f) => f === undefined)) {
-      throw new QmpReplyError("DeviceNotFound", "Instance not found");
-    }
-    for (const f of found) {
-      if (f === "migration") this.devices.migration.yank();
-      else if (f !== undefined) {
-        // A socket chardev has one client at a time: the oldest open connection is served.
-        const [stream] = f.streams;
-        stream?.destroy();
-      }
-    }
-  }
-
   /** The commands this machine answers, for its version (built once, shared by its monitors). */
   #commandTable(): Map<string, SimCommand> {
     if (this.#handlers !== undefined) return this.#handlers;
-    const core = this.core;
-    const dev = this.devices;
     const version = this.profile.id;
     const table = new Map<string, SimCommand>();
-    const add = (
-      name: string,
-      fn: (args: JsonObject, ctx: CommandContext) => unknown,
-      opts: { preconfig?: boolean; validator?: Validator<unknown>; always?: boolean } = {},
-    ) => {
+    const add: AddCommand = (name, fn, opts = {}) => {
       if (!opts.always && !versionHasCommand(name, version)) return;
       table.set(name, {
         fn: this.#wrap(fn),
@@ -886,7 +723,6 @@ export class SimulatedMachine {
         },
       });
     };
-    const str = (v: JsonValue | undefined) => (typeof v === "string" ? v : undefined);
 
     // Session and introspection (§1, monitor/qmp-cmds-control.c, qmp-cmds.c).
     add("query-version", () => ({ qemu: { ...this.profile.version }, package: this.#package }), {
@@ -907,85 +743,10 @@ export class SimulatedMachine {
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
       preconfig: true,
     });
-    add("query-status", () => core.queryStatus(), { preconfig: true });
-
-    // Run control (§5).
-    add("stop", () => core.stop());
-    add("cont", () => core.cont());
-    add("system_reset", (_a, ctx) => {
-      core.systemReset();
-      this.#mainLoopFor(ctx);
-    });
-    add("system_powerdown", (_a, ctx) => {
-      core.systemPowerdown();
-      this.#mainLoopFor(ctx);
-    });
-    add("system_wakeup", (_a, ctx) => {
-      core.systemWakeup();
-      this.#mainLoopFor(ctx);
-    });
-    add(
-      "quit",
-      (_a, ctx) => {
-        core.quit();
-        this.#mainLoopFor(ctx);
-      },
-      { preconfig: true },
-    );
-    if (this.profile.actionKnobs) {
-      add("set-action", (a) => core.setAction(a as Partial<RunStateActions>), { preconfig: true });
+    // Every subsystem registers its own commands.
+    for (const module of SIM_MODULES as readonly SimModule<unknown>[]) {
+      module.commands?.(add, this.modules);
     }
-    add("watchdog-set-action", (a) =>
-      core.setAction({ watchdog: a.action as RunStateActions["watchdog"] }),
-    );
-
-    // Devices and host subsystems.
-    add("eject", (a) => dev.eject(a));
-    add("device_del", (a) => dev.deviceDel(String(a.id)));
-    add("query-rx-filter", (a) => dev.queryRxFilter(str(a.name)));
-    add("balloon", (a) => dev.balloon(Number(a.value)));
-    add("query-balloon", () => dev.queryBalloon());
-    // The arguments of these reach the handlers checked by the catalogue's validators (`add`).
-    add("migrate-set-capabilities", (a) =>
-      dev.setMigrationCapabilities(args<"migrate-set-capabilities">(a).capabilities),
-    );
-    add("migrate", (a) => {
-      const m = args<"migrate">(a);
-      dev.migrate(migrationTarget("migrate", m, this.profile.version), { resume: m.resume });
-    });
-    add("migrate-continue", (a) => dev.migration.continue(args<"migrate-continue">(a).state));
-    add("migrate_cancel", () => dev.migrateCancel());
-    add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a)));
-    add("query-migrate", () => dev.queryMigrate());
-    add("query-migrate-capabilities", () => dev.queryMigrationCapabilities());
-    add("migrate-set-parameters", (a) => dev.migration.setParameters(a));
-    add("query-migrate-parameters", () => dev.migration.queryParameters());
-    add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
-    add("query-dump", () => dev.queryDump());
-    add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));
-    add("block-job-cancel", (a) => dev.blockJobCancel(String(a.device)));
-    add("query-block-jobs", () => dev.queryBlockJobs());
-    // Out of band (allow-oob in the catalogue): answered at once, ahead of queued commands.
-    add("query-yank", () => this.#yankInstances());
-    add("yank", (a) => this.#yank(args<"yank">(a).instances));
-    add("migrate-pause", () => {
-      // Only a post-copy migration can pause, and the simulator never enters post-copy
-      // (7.2 qmp_migrate_pause; from 8.2 postcopy-recover also qualifies, and says so).
-      const states = this.profile.has("migrate-pause-names-postcopy-recover")
-        ? "postcopy-active or postcopy-recover state"
-        : "postcopy-active state";
-      throw new QmpReplyError(
-        "GenericError",
-        `migrate-pause is currently only supported during ${states}`,
-      );
-    });
-    add("migrate-recover", () => {
-      // qmp_migrate_recover: only on a destination whose post-copy stream broke.
-      throw new QmpReplyError(
-        "GenericError",
-        "Migrate recover can only be run when postcopy is paused.",
-      );
-    });
 
     // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
     if (!this.strict) {
@@ -1020,14 +781,6 @@ function queryCommandsOrder(names: Iterable<string>): string[] {
     .map((name, k) => ({ name, r: rank(name, k) }))
     .sort((a, b) => b.r - a.r)
     .map((x) => x.name);
-}
-
-/**
- * A command's arguments as the catalogue types them. Only for commands registered with the
- * catalogue's validator ({@link commandArgsValidatorFor}): the server has checked them.
- */
-function args<K extends keyof QmpCommandMap>(a: JsonObject): QmpCommandMap[K]["args"] {
-  return a as unknown as QmpCommandMap[K]["args"];
 }
 
 /** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */
