@@ -41,6 +41,7 @@ export {
   type SimMigrationOptions,
 } from "./migration.js";
 export * from "./modules/index.js";
+export { guestActionNames, SIM_SCHEMA, simCommandValidators } from "./sim-schema.js";
 export {
   type AddCommand,
   type DeviceHost,
@@ -82,8 +83,6 @@ export {
   runStateTransitions,
 } from "./run-state.js";
 export {
-  GUEST_ACTIONS,
-  type GuestAction,
   type GuestControls,
   type HostControls,
   SimulatedMachine,

@@ -22,8 +22,6 @@
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
 import { isJsonObject, type JsonObject } from "../base/json.js";
-import { jsonTypeOf } from "../schema/runtime.js";
-import type { Validator } from "../schema/validator.js";
 import {
   type CommandContext,
   type CommandOptions,
@@ -66,6 +64,7 @@ import {
   versionHasMember,
 } from "./schema-info.js";
 import { type AddCommand, ModuleHost, type SimModule } from "./sim-module.js";
+import { simCommandValidators } from "./sim-schema.js";
 import { type QemuProfile, qemuProfile } from "./versions.js";
 
 /** Options of {@link SimulatedMachine}. */
@@ -171,58 +170,8 @@ export interface HostControls {
   incomingMigrationDone(): void;
 }
 
-/** The `x-sim-guest` actions. */
-export const GUEST_ACTIONS = [
-  "shutdown",
-  "hibernate",
-  "reset",
-  "suspend",
-  "panic",
-  "crashloaded",
-  "pvshutdown",
-  "watchdog-expire",
-  "rtc-change",
-  "balloon-change",
-  "io-error",
-  "tray-move",
-  "serial-port",
-  "rx-filter-change",
-  "unplug-ack",
-] as const;
-
-/** One of {@link GUEST_ACTIONS}. */
-export type GuestAction = (typeof GUEST_ACTIONS)[number];
-
-/** Arguments each guest action takes (besides `action`), with their JSON types. */
-const GUEST_ACTION_ARGS: Readonly<
-  Record<GuestAction, Readonly<Record<string, "string" | "integer" | "boolean" | "object">>>
-> = {
-  shutdown: {},
-  hibernate: {},
-  reset: {},
-  suspend: {},
-  panic: { info: "object" },
-  crashloaded: { info: "object" },
-  pvshutdown: {},
-  "watchdog-expire": {},
-  "rtc-change": { offset: "integer" },
-  "balloon-change": { actual: "integer" },
-  "io-error": { device: "string", operation: "string", nospace: "boolean", reason: "string" },
-  "tray-move": { device: "string", open: "boolean" },
-  "serial-port": { id: "string", open: "boolean" },
-  "rx-filter-change": { nic: "string" },
-  "unplug-ack": { id: "string" },
-};
-
-/** Required arguments per action. */
-const GUEST_ACTION_REQUIRED: Readonly<Partial<Record<GuestAction, readonly string[]>>> = {
-  "balloon-change": ["actual"],
-  "io-error": ["device"],
-  "tray-move": ["device", "open"],
-  "serial-port": ["id", "open"],
-  "rx-filter-change": ["nic"],
-  "unplug-ack": ["id"],
-};
+/** How the arguments of the simulator's own commands are checked (as the server checks them). */
+const STRICT = { mode: "strict" } as const;
 
 /** Each `x-sim-guest` action's module and handler, from every module's `guestActions`. */
 const GUEST_ACTION_HANDLERS: ReadonlyMap<string, (host: ModuleHost, args: JsonObject) => void> =
@@ -566,48 +515,23 @@ export class SimulatedMachine {
    * arguments throw {@link QmpReplyError} with QEMU's texts).
    */
   guestAction(action: string, args: JsonObject = {}): void {
-    if (!(GUEST_ACTIONS as readonly string[]).includes(action)) {
+    const issue = simCommandValidators().guest.errors({ ...args, action }, STRICT)[0];
+    if (issue !== undefined) throw new QmpReplyError("GenericError", describeArgumentIssue(issue));
+    const info = isJsonObject(args.info) ? args.info : undefined;
+    if (args.info !== undefined && info === undefined) {
       throw new QmpReplyError(
         "GenericError",
-        `Parameter 'action' does not accept value '${action}'`,
+        "Invalid parameter type for 'info', expected: object",
       );
     }
-    const a = action as GuestAction;
-    const spec = GUEST_ACTION_ARGS[a];
-    for (const [key, value] of Object.entries(args)) {
-      if (key === "action") continue;
-      const want = spec[key];
-      if (want === undefined)
-        throw new QmpReplyError("GenericError", `Parameter '${key}' is unexpected`);
-      const got = jsonTypeOf(value);
-      if (got !== want) {
-        throw new QmpReplyError(
-          "GenericError",
-          `Invalid parameter type for '${key}', expected: ${want}`,
-        );
-      }
-    }
-    for (const key of GUEST_ACTION_REQUIRED[a] ?? []) {
-      if (args[key] === undefined)
-        throw new QmpReplyError("GenericError", `Parameter '${key}' is missing`);
-    }
-    const info = isJsonObject(args.info) ? args.info : undefined;
     if (info !== undefined) {
       // Panic information must be a GuestPanicInformation of this version (hyper-v, s390, …).
-      this.#checkEventData(a === "panic" ? "GUEST_PANICKED" : "GUEST_CRASHLOADED", {
+      this.#checkEventData(action === "panic" ? "GUEST_PANICKED" : "GUEST_CRASHLOADED", {
         action: "run",
         info,
       });
     }
-    if (a === "io-error" && args.operation !== undefined) {
-      if (args.operation !== "read" && args.operation !== "write") {
-        throw new QmpReplyError(
-          "GenericError",
-          `Parameter 'operation' does not accept value '${String(args.operation)}'`,
-        );
-      }
-    }
-    GUEST_ACTION_HANDLERS.get(a)?.(this.modules, args);
+    GUEST_ACTION_HANDLERS.get(action)?.(this.modules, args);
   }
 
   /** See {@link HostControls.inject}. */
@@ -750,14 +674,24 @@ export class SimulatedMachine {
 
     // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
     if (!this.strict) {
+      const { guest, inject } = simCommandValidators();
       add("x-sim-guest", (a) => this.guestAction(String(a.action), a), {
         always: true,
-        validator: xSimGuestValidator,
+        validator: guest,
       });
-      add("x-sim-inject", (a) => this.inject(String(a.event), isJsonObject(a.data) ? a.data : {}), {
-        always: true,
-        validator: xSimInjectValidator,
-      });
+      add(
+        "x-sim-inject",
+        (a) => {
+          if (a.data !== undefined && !isJsonObject(a.data)) {
+            throw new QmpReplyError(
+              "GenericError",
+              "Invalid parameter type for 'data', expected: object",
+            );
+          }
+          this.inject(String(a.event), isJsonObject(a.data) ? a.data : {});
+        },
+        { always: true, validator: inject },
+      );
     }
     this.#handlers = table;
     return table;
@@ -782,39 +716,3 @@ function queryCommandsOrder(names: Iterable<string>): string[] {
     .sort((a, b) => b.r - a.r)
     .map((x) => x.name);
 }
-
-/** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */
-const xSimGuestValidator: Validator<unknown> = {
-  name: "x-sim-guest arguments",
-  check: (v): v is unknown => isJsonObject(v) && typeof v.action === "string",
-  errors(v) {
-    if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
-    if (v.action === undefined) return [{ kind: "missing", path: "action" }];
-    if (typeof v.action !== "string")
-      return [{ kind: "type", path: "action", expected: "string", actual: jsonTypeOf(v.action) }];
-    return [];
-  },
-  parse: (v) => v,
-};
-
-/** `x-sim-inject {event: str, data?: object}`. */
-const xSimInjectValidator: Validator<unknown> = {
-  name: "x-sim-inject arguments",
-  check: (v): v is unknown => xSimInjectValidator.errors(v).length === 0,
-  errors(v) {
-    if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
-    if (v.event === undefined) return [{ kind: "missing", path: "event" }];
-    if (typeof v.event !== "string")
-      return [{ kind: "type", path: "event", expected: "string", actual: jsonTypeOf(v.event) }];
-    if (v.data !== undefined && !isJsonObject(v.data)) {
-      return [{ kind: "type", path: "data", expected: "object", actual: jsonTypeOf(v.data) }];
-    }
-    for (const key of Object.keys(v)) {
-      if (key !== "event" && key !== "data") return [{ kind: "unexpected", path: key }];
-    }
-    return [];
-  },
-  parse: (v) => v,
-};
