@@ -43,12 +43,12 @@ export {
 export * from "./modules/index.js";
 export { guestActionNames, SIM_SCHEMA, simCommandValidators } from "./sim-schema.js";
 export {
-  type AddCommand,
   type DeviceHost,
   ModuleHost,
   type ModuleHostOptions,
   type SimClock,
-  type SimCommandHandler,
+  type SimCommandRun,
+  type SimCommandSpec,
   type SimModule,
 } from "./sim-module.js";
 export {

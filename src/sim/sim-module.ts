@@ -6,7 +6,7 @@
  *
  * - the state it keeps for one machine (`create`, made on first use, so that the thousands of
  *   machines that never touch a subsystem do not carry it),
- * - the QMP commands it answers (`commands`),
+ * - the QMP commands it answers (`commands`, handlers shared by every machine),
  * - the `x-sim-guest` actions it performs (`guestActions`; their arguments are the simulator
  *   schema's, `sim-schema.ts`),
  * - the follow-up of the events `x-sim-inject` sends in its name (`injected`).
@@ -21,7 +21,6 @@
  */
 import type { JsonObject } from "../base/json.js";
 import type { CommandContext } from "../server/index.js";
-import type { Validator } from "../schema/validator.js";
 import type { SimDevicesOptions } from "./devices.js";
 import type { MachineCore } from "./machine-core.js";
 import type { QemuProfile } from "./versions.js";
@@ -42,22 +41,23 @@ export interface DeviceHost {
   stderr?(text: string): void;
 }
 
-/** A command handler of a module: `ctx` is the request's (for the reply order of §1.9). */
-export type SimCommandHandler = (args: JsonObject, ctx: CommandContext) => unknown;
+/**
+ * A command of a module, shared by every machine: `host` is the machine's, `ctx` the request's
+ * (for the reply order of §1.9). The arguments are checked by the catalogue's validator for the
+ * release before the handler runs.
+ */
+export type SimCommandRun = (host: ModuleHost, args: JsonObject, ctx: CommandContext) => unknown;
 
-/** How a module registers a command (see {@link SimModule.commands}). */
-export type AddCommand = (
-  name: string,
-  fn: SimCommandHandler,
-  options?: {
-    /** Runs before `qmp_capabilities` (QEMU's `allow-preconfig`). */
-    preconfig?: boolean;
-    /** The arguments' validator; default: the catalogue's for the release. */
-    validator?: Validator<unknown>;
-    /** Registered even when the catalogue's release lacks it. */
-    always?: boolean;
-  },
-) => void;
+/** A command of a module, with its registration options when it has any. */
+export type SimCommandSpec =
+  | SimCommandRun
+  | {
+      readonly run: SimCommandRun;
+      /** Runs before `qmp_capabilities` (QEMU's `allow-preconfig`). */
+      readonly preconfig?: boolean;
+      /** Registered only on the releases this says yes to (default: the catalogue's `Since:`). */
+      readonly when?: (profile: QemuProfile) => boolean;
+    };
 
 /** A subsystem of the simulated machine (see the module comment). */
 export interface SimModule<S = unknown> {
@@ -66,10 +66,11 @@ export interface SimModule<S = unknown> {
   /** The module's state on one machine, made on first use. */
   create(host: ModuleHost): S;
   /**
-   * Registers the module's commands: called once per machine, when its first monitor is added.
-   * Handlers reach the state through `host.get(module)`, so that registering makes no state.
+   * The module's commands, by name: registered on a machine when its first monitor is added, if
+   * the release has them. Handlers reach the state through `host.get(module)`, so that
+   * registering makes no state, and are shared by every machine (no closure per machine).
    */
-  commands?(add: AddCommand, host: ModuleHost): void;
+  readonly commands?: Readonly<Record<string, SimCommandSpec>>;
   /** `x-sim-guest` actions: arguments already checked against the simulator schema. */
   readonly guestActions?: Readonly<Record<string, (host: ModuleHost, args: JsonObject) => void>>;
   /**

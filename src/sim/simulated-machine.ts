@@ -22,6 +22,7 @@
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
 import { isJsonObject, type JsonObject } from "../base/json.js";
+import type { Validator } from "../schema/validator.js";
 import {
   type CommandContext,
   type CommandOptions,
@@ -63,7 +64,7 @@ import {
   versionHasEvent,
   versionHasMember,
 } from "./schema-info.js";
-import { type AddCommand, ModuleHost, type SimModule } from "./sim-module.js";
+import { ModuleHost, type SimCommandRun } from "./sim-module.js";
 import { simCommandValidators } from "./sim-schema.js";
 import { type QemuProfile, qemuProfile } from "./versions.js";
 
@@ -610,14 +611,16 @@ export class SimulatedMachine {
     ]).then(() => this.#resolveExited(status));
   }
 
-  /** Wraps a handler: tracks the context, maps simulator errors to QMP replies. */
-  #wrap(
-    fn: (args: JsonObject, ctx: CommandContext) => unknown,
-  ): (args: JsonObject, ctx: CommandContext) => unknown {
+  /**
+   * A command as the machine's monitors call it: the one closure per command and machine, which
+   * tracks the request's context and answers every error in one place (a StateError, a guest
+   * trigger without running vCPUs, becomes a GenericError; modules throw QmpReplyError).
+   */
+  #wrap(run: SimCommandRun): (args: JsonObject, ctx: CommandContext) => unknown {
     return (args, ctx) => {
       this.#ctx = ctx;
       try {
-        return fn(args, ctx);
+        return run(this.modules, args, ctx);
       } catch (error) {
         if (error instanceof StateError)
           throw new QmpReplyError("GenericError", error.message, { cause: error });
@@ -632,19 +635,17 @@ export class SimulatedMachine {
   #commandTable(): Map<string, SimCommand> {
     if (this.#handlers !== undefined) return this.#handlers;
     const version = this.profile.id;
+    const config = this.#config;
     const table = new Map<string, SimCommand>();
-    const add: AddCommand = (name, fn, opts = {}) => {
+    const add = (
+      name: string,
+      run: SimCommandRun,
+      opts: { preconfig?: boolean; validator?: Validator<unknown>; always?: boolean } = {},
+    ) => {
       if (!opts.always && !versionHasCommand(name, version)) return;
       table.set(name, {
-        fn: this.#wrap(fn),
-        options: {
-          args:
-            opts.validator ??
-            commandArgsValidatorFor(name, version, this.#config) ??
-            (NO_ARGUMENTS.has(name) ? noArguments : undefined),
-          allowPreconfig: opts.preconfig ?? false,
-          allowOob: commandAllowsOob(name),
-        },
+        fn: this.#wrap(run),
+        options: commandOptions(name, version, config, opts),
       });
     };
 
@@ -660,28 +661,32 @@ export class SimulatedMachine {
         "query-qmp-schema",
         () =>
           this.strict
-            ? introspection(version, this.#config)
-            : introspectionWithSimCommands(version, this.#config),
+            ? introspection(version, config)
+            : introspectionWithSimCommands(version, config),
         { preconfig: true },
       );
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
       preconfig: true,
     });
-    // Every subsystem registers its own commands.
-    for (const module of SIM_MODULES as readonly SimModule<unknown>[]) {
-      module.commands?.(add, this.modules);
+    // Every subsystem's commands.
+    for (const module of SIM_MODULES) {
+      for (const [name, spec] of Object.entries(module.commands ?? {})) {
+        if (typeof spec === "function") add(name, spec);
+        else if (spec.when?.(this.profile) ?? true)
+          add(name, spec.run, spec.preconfig ? { preconfig: true } : {});
+      }
     }
 
     // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
     if (!this.strict) {
       const { guest, inject } = simCommandValidators();
-      add("x-sim-guest", (a) => this.guestAction(String(a.action), a), {
+      add("x-sim-guest", (_h, a) => this.guestAction(String(a.action), a), {
         always: true,
         validator: guest,
       });
       add(
         "x-sim-inject",
-        (a) => {
+        (_h, a) => {
           if (a.data !== undefined && !isJsonObject(a.data)) {
             throw new QmpReplyError(
               "GenericError",
@@ -696,6 +701,39 @@ export class SimulatedMachine {
     this.#handlers = table;
     return table;
   }
+}
+
+/**
+ * The server options of each command, by build, release and name: the same object for every
+ * machine of that release and build (a command's options follow from its name there).
+ */
+const optionsByBuild = new WeakMap<ReadonlySet<string>, Map<string, CommandOptions>>();
+
+function commandOptions(
+  name: string,
+  version: string,
+  config: ReadonlySet<string>,
+  opts: { preconfig?: boolean; validator?: Validator<unknown> },
+): CommandOptions {
+  let byName = optionsByBuild.get(config);
+  if (byName === undefined) {
+    byName = new Map();
+    optionsByBuild.set(config, byName);
+  }
+  const key = `${version}\n${name}`;
+  let options = byName.get(key);
+  if (options === undefined) {
+    options = {
+      args:
+        opts.validator ??
+        commandArgsValidatorFor(name, version, config) ??
+        (NO_ARGUMENTS.has(name) ? noArguments : undefined),
+      allowPreconfig: opts.preconfig ?? false,
+      allowOob: commandAllowsOob(name),
+    };
+    byName.set(key, options);
+  }
+  return options;
 }
 
 /**

@@ -74,9 +74,9 @@ export class Balloon {
 export const balloon: SimModule<Balloon> = {
   name: "balloon",
   create: (host) => new Balloon(host),
-  commands(add, host) {
-    add("balloon", (a) => host.get(balloon).balloon(Number(a.value)));
-    add("query-balloon", () => host.get(balloon).query());
+  commands: {
+    balloon: (host, a) => host.get(balloon).balloon(Number(a.value)),
+    "query-balloon": (host) => host.get(balloon).query(),
   },
   guestActions: {
     "balloon-change": (host, a) => host.get(balloon).guestBalloonChange(Number(a.actual)),

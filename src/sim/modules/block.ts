@@ -267,12 +267,11 @@ function jobData(j: BlockJob): JsonObject {
 export const block: SimModule<BlockDevices> = {
   name: "block",
   create: (host) => new BlockDevices(host),
-  commands(add, host) {
-    const blocks = () => host.get(block);
-    add("eject", (a) => blocks().eject(a));
-    add("block-stream", (a) => blocks().blockStream(a as unknown as BlockStreamArguments));
-    add("block-job-cancel", (a) => blocks().blockJobCancel(String(a.device)));
-    add("query-block-jobs", () => blocks().queryBlockJobs());
+  commands: {
+    eject: (host, a) => host.get(block).eject(a),
+    "block-stream": (host, a) => host.get(block).blockStream(a as unknown as BlockStreamArguments),
+    "block-job-cancel": (host, a) => host.get(block).blockJobCancel(String(a.device)),
+    "query-block-jobs": (host) => host.get(block).queryBlockJobs(),
   },
   guestActions: {
     "io-error": (host, a) => {

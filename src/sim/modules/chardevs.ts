@@ -72,10 +72,9 @@ export class Chardevs {
 export const chardevs: SimModule<Chardevs> = {
   name: "chardevs",
   create: (host) => new Chardevs(host),
-  commands(add, host) {
-    add("query-yank", () => host.get(chardevs).instances());
-    add("yank", (a) =>
+  commands: {
+    "query-yank": (host) => host.get(chardevs).instances(),
+    yank: (host, a) =>
       host.get(chardevs).yank((a as unknown as QmpCommandMap["yank"]["args"]).instances),
-    );
   },
 };

@@ -65,8 +65,8 @@ export class Dump {
 export const dump: SimModule<Dump> = {
   name: "dump",
   create: (host) => new Dump(host),
-  commands(add, host) {
-    add("dump-guest-memory", (a) => host.get(dump).dumpGuestMemory(a));
-    add("query-dump", () => host.get(dump).queryDump());
+  commands: {
+    "dump-guest-memory": (host, a) => host.get(dump).dumpGuestMemory(a),
+    "query-dump": (host) => host.get(dump).queryDump(),
   },
 };

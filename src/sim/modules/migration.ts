@@ -95,24 +95,25 @@ function args<K extends keyof QmpCommandMap>(a: JsonObject): QmpCommandMap[K]["a
 export const migration: SimModule<SimMigration> = {
   name: "migration",
   create: (host) => new SimMigration(host, migrationRam(host)),
-  commands(add, host) {
-    const m = () => host.get(migration);
-    // The arguments of these reach the handlers checked by the catalogue's validators.
-    add("migrate-set-capabilities", (a) =>
-      m().setCapabilities(args<"migrate-set-capabilities">(a).capabilities),
-    );
-    add("migrate", (a) => {
+  // The arguments of these reach the handlers checked by the catalogue's validators.
+  commands: {
+    "migrate-set-capabilities": (host, a) =>
+      host.get(migration).setCapabilities(args<"migrate-set-capabilities">(a).capabilities),
+    migrate: (host, a) => {
       const x = args<"migrate">(a);
-      m().migrate(migrationTarget("migrate", x, host.profile.version), { resume: x.resume });
-    });
-    add("migrate-continue", (a) => m().continue(args<"migrate-continue">(a).state));
-    add("migrate_cancel", () => m().cancel());
-    add("migrate-incoming", (a) => migrateIncoming(host, args<"migrate-incoming">(a)));
-    add("query-migrate", () => m().query());
-    add("query-migrate-capabilities", () => m().queryCapabilities());
-    add("migrate-set-parameters", (a) => m().setParameters(a));
-    add("query-migrate-parameters", () => m().queryParameters());
-    add("migrate-pause", () => {
+      host
+        .get(migration)
+        .migrate(migrationTarget("migrate", x, host.profile.version), { resume: x.resume });
+    },
+    "migrate-continue": (host, a) =>
+      host.get(migration).continue(args<"migrate-continue">(a).state),
+    migrate_cancel: (host) => host.get(migration).cancel(),
+    "migrate-incoming": (host, a) => migrateIncoming(host, args<"migrate-incoming">(a)),
+    "query-migrate": (host) => host.get(migration).query(),
+    "query-migrate-capabilities": (host) => host.get(migration).queryCapabilities(),
+    "migrate-set-parameters": (host, a) => host.get(migration).setParameters(a),
+    "query-migrate-parameters": (host) => host.get(migration).queryParameters(),
+    "migrate-pause": (host) => {
       // Only a post-copy migration can pause, and the simulator never enters post-copy
       // (7.2 qmp_migrate_pause; from 8.2 postcopy-recover also qualifies, and says so).
       const states = host.profile.has("migrate-pause-names-postcopy-recover")
@@ -122,14 +123,14 @@ export const migration: SimModule<SimMigration> = {
         "GenericError",
         `migrate-pause is currently only supported during ${states}`,
       );
-    });
-    add("migrate-recover", () => {
+    },
+    "migrate-recover": () => {
       // qmp_migrate_recover: only on a destination whose post-copy stream broke.
       throw new QmpReplyError(
         "GenericError",
         "Migrate recover can only be run when postcopy is paused.",
       );
-    });
+    },
   },
   injected: {
     MIGRATION: (host, data) => {

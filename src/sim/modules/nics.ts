@@ -111,10 +111,9 @@ function rxFilterInfo(name: string, index: number): JsonObject {
 export const nics: SimModule<Nics> = {
   name: "nics",
   create: (host) => new Nics(host),
-  commands(add, host) {
-    add("query-rx-filter", (a) =>
+  commands: {
+    "query-rx-filter": (host, a) =>
       host.get(nics).queryRxFilter(typeof a.name === "string" ? a.name : undefined),
-    );
   },
   guestActions: {
     "rx-filter-change": (host, a) => host.get(nics).guestRxFilterChange(String(a.nic)),

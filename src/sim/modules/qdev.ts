@@ -141,8 +141,8 @@ export class QdevDevices {
 export const qdev: SimModule<QdevDevices> = {
   name: "qdev",
   create: (host) => new QdevDevices(host),
-  commands(add, host) {
-    add("device_del", (a) => host.get(qdev).deviceDel(String(a.id)));
+  commands: {
+    device_del: (host, a) => host.get(qdev).deviceDel(String(a.id)),
   },
   guestActions: {
     "unplug-ack": (host, a) => {

@@ -16,34 +16,34 @@ const info = (a: JsonObject) =>
 export const runControl: SimModule<undefined> = {
   name: "run-control",
   create: () => undefined,
-  commands(add, host) {
-    const core = host.core;
-    add("query-status", () => core.queryStatus(), { preconfig: true });
-    add("stop", () => core.stop());
-    add("cont", () => core.cont());
-    add("system_reset", (_a, ctx) => {
-      core.systemReset();
+  commands: {
+    "query-status": { run: (host) => host.core.queryStatus(), preconfig: true },
+    stop: (host) => host.core.stop(),
+    cont: (host) => host.core.cont(),
+    system_reset: (host, _a, ctx) => {
+      host.core.systemReset();
       host.mainLoopFor(ctx);
-    });
-    add("system_powerdown", (_a, ctx) => {
-      core.systemPowerdown();
+    },
+    system_powerdown: (host, _a, ctx) => {
+      host.core.systemPowerdown();
       host.mainLoopFor(ctx);
-    });
-    add("system_wakeup", (_a, ctx) => {
-      core.systemWakeup();
+    },
+    system_wakeup: (host, _a, ctx) => {
+      host.core.systemWakeup();
       host.mainLoopFor(ctx);
-    });
-    add(
-      "quit",
-      (_a, ctx) => {
-        core.quit();
+    },
+    quit: {
+      run: (host, _a, ctx) => {
+        host.core.quit();
         host.mainLoopFor(ctx);
       },
-      { preconfig: true },
-    );
-    if (host.profile.actionKnobs) {
-      add("set-action", (a) => core.setAction(a as Partial<RunStateActions>), { preconfig: true });
-    }
+      preconfig: true,
+    },
+    "set-action": {
+      run: (host, a) => host.core.setAction(a as Partial<RunStateActions>),
+      preconfig: true,
+      when: (profile) => profile.actionKnobs,
+    },
   },
   guestActions: {
     shutdown: (host) => host.core.guestShutdown(),

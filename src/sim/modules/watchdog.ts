@@ -12,10 +12,9 @@ import type { SimModule } from "../sim-module.js";
 export const watchdog: SimModule<undefined> = {
   name: "watchdog",
   create: () => undefined,
-  commands(add, host) {
-    add("watchdog-set-action", (a) =>
+  commands: {
+    "watchdog-set-action": (host, a) =>
       host.core.setAction({ watchdog: a.action as RunStateActions["watchdog"] }),
-    );
   },
   guestActions: {
     "watchdog-expire": (host) => host.core.watchdogExpire(),
