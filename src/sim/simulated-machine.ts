@@ -1,6 +1,7 @@
 /**
- * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the device
- * layer and one {@link QmpServer} per monitor.
+ * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the
+ * subsystem modules ({@link SIM_MODULES}, wired through a {@link ModuleHost}) and one
+ * {@link QmpServer} per monitor.
  *
  * - Commands answer with QEMU's effects, events, errors and event/reply order (§1.9: events a
  *   command's request causes come before the reply in 7.2.22 and 9.0+, after it in 7.2.0–7.2.8
@@ -224,7 +225,7 @@ const NO_ARGUMENTS = new Set([
 
 /**
  * One command of a machine's table: its handler, and the options every monitor registers it
- * with (one object shared by all the machine's monitors).
+ * with (one object shared by every machine of the release and build, `commandOptions`).
  */
 interface SimCommand {
   readonly fn: (args: JsonObject, ctx: CommandContext) => unknown;
