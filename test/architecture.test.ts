@@ -136,13 +136,6 @@ export function importCycles(files: Map<string, string>): string[][] {
   return cycles.sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
 }
 
-/**
- * Known cycles, each to be removed by the change that splits its modules; drop the entry then,
- * so the test guards the split. sim/devices.ts ↔ sim/migration.ts: the simulator's split into
- * subsystem modules removes it.
- */
-const knownCycles: readonly string[][] = [["sim/devices.ts", "sim/migration.ts"]];
-
 suite("architecture", () => {
   test("should keep every import of src/ pointing down the layers", () => {
     const files = new Map(sourceFiles(root).map((f) => [f, readFileSync(join(root, f), "utf8")]));
@@ -152,11 +145,10 @@ suite("architecture", () => {
 
   test("should have no import cycle in src/", () => {
     const files = new Map(sourceFiles(root).map((f) => [f, readFileSync(join(root, f), "utf8")]));
-    const known = new Set(knownCycles.map((c) => c.join(" ↔ ")));
-    const cycles = importCycles(files)
-      .map((c) => c.join(" ↔ "))
-      .filter((c) => !known.has(c));
-    assert.deepEqual(cycles, []);
+    assert.deepEqual(
+      importCycles(files).map((c) => c.join(" ↔ ")),
+      [],
+    );
   });
 
   test("should find a two-module cycle, a longer loop and a self-import, and nothing else", () => {

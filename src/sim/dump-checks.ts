@@ -13,7 +13,8 @@
  */
 import type { JsonObject } from "../base/json.js";
 import { openForWriteError } from "./host-files.js";
-import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
+import type { RunState } from "./run-state.js";
+import type { QemuProfile } from "./versions.js";
 
 /**
  * Why `qmp_dump_guest_memory` refuses the request (its arguments already checked by the
@@ -27,9 +28,9 @@ export function dumpRequestError(
   args: JsonObject,
   state: RunState,
   dumpInProgress: boolean,
-  version: QemuVersionNumber,
+  profile: QemuProfile,
 ): string | undefined {
-  const v10 = versionAtLeast(version, 10, 0);
+  const v10 = profile.has("dump-checks-reworded");
   const format = typeof args.format === "string" ? args.format : "elf";
   const protocol = typeof args.protocol === "string" ? args.protocol : "";
   const hasBegin = args.begin !== undefined;
@@ -99,10 +100,10 @@ export function dumpSize(
 export function dumpInitError(
   args: JsonObject,
   total: number,
-  version: QemuVersionNumber,
+  profile: QemuProfile,
 ): { readonly desc: string; readonly stderr?: string } | undefined {
   if (args.length === 0) {
-    return versionAtLeast(version, 10, 0)
+    return profile.has("dump-checks-reworded")
       ? { desc: "parameter 'length' expects a non-zero size" }
       : {
           desc: "Invalid parameter 'length'",

@@ -22,13 +22,13 @@ export {
   WATCHDOG_ACTIONS,
   type WatchdogAction,
 } from "./actions.js";
-export {
-  type BlockDeviceOptions,
-  type BlockErrorAction,
-  type NicOptions,
-  type QdevDeviceOptions,
-  SimDevices,
-  type SimDevicesOptions,
+export type {
+  BlockDeviceOptions,
+  BlockErrorAction,
+  MigrationFailure,
+  NicOptions,
+  QdevDeviceOptions,
+  SimDevicesOptions,
 } from "./devices.js";
 export {
   GuestScriptError,
@@ -38,16 +38,25 @@ export {
   parseGuestTime,
 } from "./guest-script.js";
 export {
-  type MigrationFailure,
   SimMigration,
   type SimMigrationOptions,
 } from "./migration.js";
+export * from "./modules/index.js";
+export { guestActionNames, SIM_SCHEMA, simCommandValidators } from "./sim-schema.js";
+export {
+  type DeviceHost,
+  ModuleHost,
+  type ModuleHostOptions,
+  type SimClock,
+  type SimCommandRun,
+  type SimCommandSpec,
+  type SimModule,
+} from "./sim-module.js";
 export {
   type HostSignal,
   MachineCore,
   type MachineCoreOptions,
   type MachineHost,
-  SimCommandError,
 } from "./machine-core.js";
 export {
   emptyCommandLine,
@@ -83,17 +92,13 @@ export {
   isRunState,
   isTransitionAllowed,
   needsReset,
-  type QemuVersionNumber,
   RUN_STATES,
   type RunState,
   RunStateMachine,
   RunStateTransitionError,
   runStateTransitions,
-  versionAtLeast,
 } from "./run-state.js";
 export {
-  GUEST_ACTIONS,
-  type GuestAction,
   type GuestControls,
   type HostControls,
   SimulatedMachine,
@@ -101,10 +106,16 @@ export {
 } from "./simulated-machine.js";
 export {
   BUILD_SYMBOLS,
+  changedIn,
   DEBIAN_BUILD,
   DEFAULT_QEMU_VERSION,
   QEMU_PROFILES,
   type QemuProfile,
+  type QemuVersionNumber,
   qemuProfile,
+  RELEASE_CHANGES,
+  type ReleaseChange,
+  type ReleaseChangeName,
   UnknownQemuVersionError,
+  versionAtLeast,
 } from "./versions.js";

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { QmpError, StateError } from "../base/errors.js";
+import { StateError } from "../base/errors.js";
 import type { JsonObject } from "../base/json.js";
 import {
   ActionOptionError,
@@ -27,6 +27,7 @@ import {
   type RunStateActions,
   type ShutdownCause,
 } from "./actions.js";
+import { QmpReplyError } from "../server/reply-error.js";
 import { isLive, type RunState, RunStateMachine } from "./run-state.js";
 import type { QemuProfile } from "./versions.js";
 
@@ -48,20 +49,6 @@ export interface HostSignal {
   pid?: number | undefined;
   /** The sender's name (QEMU reads `/proc/PID/cmdline`). */
   sender?: string | undefined;
-}
-
-/**
- * A simulated command failed as QEMU's would: the machine turns it into the error reply
- * `{class, desc}` (`desc` is QEMU's exact text).
- */
-export class SimCommandError extends QmpError {
-  override name = "SimCommandError";
-  constructor(
-    readonly errorClass: string,
-    readonly desc: string,
-  ) {
-    super(`command failed: ${errorClass}: ${desc}`);
-  }
 }
 
 /** How a machine starts. */
@@ -359,7 +346,7 @@ export class MachineCore {
 
   /** `stop`: STOP is emitted before the reply returns. */
   stop(): void {
-    if (this.dumpInProgress) throw new SimCommandError("GenericError", DUMP_BUSY);
+    if (this.dumpInProgress) throw new QmpReplyError("GenericError", DUMP_BUSY);
     if (this.runState.is("inmigrate")) {
       this.autostart = false;
     } else {
@@ -369,14 +356,14 @@ export class MachineCore {
 
   /** `cont`. */
   cont(): void {
-    if (this.dumpInProgress) throw new SimCommandError("GenericError", DUMP_BUSY);
+    if (this.dumpInProgress) throw new QmpReplyError("GenericError", DUMP_BUSY);
     const s = this.runState.state;
     if (s === "internal-error" || s === "shutdown") {
-      throw new SimCommandError("GenericError", "Resetting the Virtual Machine is required");
+      throw new QmpReplyError("GenericError", "Resetting the Virtual Machine is required");
     }
     if (s === "suspended") return;
     if (s === "finish-migrate") {
-      throw new SimCommandError("GenericError", "Migration is not finalized yet");
+      throw new QmpReplyError("GenericError", "Migration is not finalized yet");
     }
     for (const hook of this.beforeCont) hook();
     if (s === "inmigrate") {
@@ -399,16 +386,13 @@ export class MachineCore {
   /** `system_wakeup`: the state becomes running at once; WAKEUP comes from the loop. */
   systemWakeup(): void {
     if (this.machine === "none") {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         "wake-up from suspend is not supported by this guest",
       );
     }
     if (!this.runState.is("suspended")) {
-      throw new SimCommandError(
-        "GenericError",
-        "Unable to wake up: guest is not in suspended state",
-      );
+      throw new QmpReplyError("GenericError", "Unable to wake up: guest is not in suspended state");
     }
     this.runState.set("running");
     this.#requests.wakeup = true;
@@ -570,14 +554,6 @@ export class MachineCore {
         break;
     }
     this.runMainLoop();
-  }
-
-  /** The guest set its RTC: RTC_CHANGE (throttled by the server), with `qom-path` from 7.1. */
-  rtcChange(offset: number, qomPath: string): void {
-    this.assertGuestRunning("rtc-change");
-    const v = this.profile.version;
-    const withPath = v.major > 7 || (v.major === 7 && v.minor >= 1); // qom-path since 7.1
-    this.host.emit("RTC_CHANGE", withPath ? { offset, "qom-path": qomPath } : { offset });
   }
 
   #requireFeature(present: boolean, what: string, since: string): void {

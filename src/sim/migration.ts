@@ -42,23 +42,15 @@ import type {
   MigrationCapabilityStatus,
   MigrationChannel,
 } from "../generated/index.js";
-import type { DeviceHost } from "./devices.js";
+import type { MigrationFailure } from "./devices.js";
+import { QmpReplyError } from "../server/reply-error.js";
 import { openForWriteError } from "./host-files.js";
-import { SimCommandError } from "./machine-core.js";
-import { type QemuVersionNumber, type RunState, versionAtLeast } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 import { enumValuesIn, inSchemaOrder, versionHasMember } from "./schema-info.js";
+import type { DeviceHost } from "./sim-module.js";
+import { changedIn, type QemuProfile, type QemuVersionNumber } from "./versions.js";
 
-/** How a simulated migration fails (see {@link SimMigrationOptions.failure}). */
-export interface MigrationFailure {
-  /**
-   * `connect`: the destination cannot be reached; the migration fails in `setup`, before any
-   * pass (7.2.22: `tcp:` to a closed port). `transfer`: the stream breaks once memory is being
-   * sent, after the first pass and `active` (7.2.22: an `exec:` command that exits).
-   */
-  phase: "connect" | "transfer";
-  /** `error-desc`, e.g. `Unable to write to command: Broken pipe`. */
-  desc: string;
-}
+export type { MigrationFailure } from "./devices.js";
 
 /** Options of {@link SimMigration}. */
 export interface SimMigrationOptions {
@@ -358,10 +350,10 @@ export function migrationTarget(
   version: QemuVersionNumber,
 ): string {
   const refuse = (desc: string): never => {
-    throw new SimCommandError("GenericError", desc);
+    throw new QmpReplyError("GenericError", desc);
   };
   const channels = args.channels ?? [];
-  if (!versionAtLeast(version, 9, 0)) {
+  if (!changedIn(version, "migrate-channels-checks-reworded")) {
     if (args.uri !== undefined && args.channels !== undefined) {
       refuse(
         `'uri' and 'channels' arguments are mutually exclusive; exactly one of the two should be present in '${command}' qmp command `,
@@ -374,7 +366,7 @@ export function migrationTarget(
     refuse("need either 'uri' or 'channels' argument");
   }
   if (args.uri !== undefined) return args.uri;
-  if (!versionAtLeast(version, 10, 0)) {
+  if (!changedIn(version, "migrate-channels-main-entry")) {
     if (channels.length > 1) refuse("Channel list has more than one entries");
     return addressUri(channels[0]!.addr);
   }
@@ -410,7 +402,7 @@ function addressUri(addr: MigrationAddress): string {
     case "file":
       return `file:${addr.filename},offset=${addr.offset}`;
   }
-  throw new SimCommandError("GenericError", `unknown migration address: ${JSON.stringify(addr)}`);
+  throw new QmpReplyError("GenericError", `unknown migration address: ${JSON.stringify(addr)}`);
 }
 
 /**
@@ -542,8 +534,7 @@ export class SimMigration {
     // Before 9.0 the multifd compression levels were neither checked nor applied (QEMU forgot
     // them in migrate_params_test_apply and migrate_params_apply; 7.2.22 answers {} and keeps
     // the old level; fixed in March 2024, migration/options.c, first in 9.0).
-    const v = this.#host.core.profile.version;
-    const levelsIgnored = v.major < 9;
+    const levelsIgnored = !this.#host.core.profile.has("multifd-compression-levels-applied");
     for (const [k, value] of Object.entries(args)) {
       if (levelsIgnored && (k === "multifd-zlib-level" || k === "multifd-zstd-level")) continue;
       // Every numeric parameter is unsigned: QEMU's visitor takes a negative value modulo 2^64
@@ -556,7 +547,7 @@ export class SimMigration {
     for (const [member, cName, ok, expects] of PARAMETER_CHECKS) {
       const v = merged[member];
       if ((typeof v === "number" || typeof v === "bigint") && !ok(BigInt(v), merged)) {
-        throw new SimCommandError("GenericError", `Parameter '${cName}' expects ${expects}`);
+        throw new QmpReplyError("GenericError", `Parameter '${cName}' expects ${expects}`);
       }
     }
     this.#paramsMade = this.#present("MigrationParameters", merged);
@@ -566,15 +557,8 @@ export class SimMigration {
     return this.#host.core.profile.id;
   }
 
-  /**
-   * Whether the release behaves as QEMU 10.0 does where the course of a migration changed after
-   * 7.2 (observed on Debian's 10.0.2). Where the change itself is dated (the `device` status:
-   * commit 48814111366b, first in 10.0) that is its release; where it is not (the early URI
-   * check, the listening destination's `status`, multifd with xbzrle refused), 10.0 is the
-   * first release the simulator knows to have it and 8.x/9.x keep 7.2's behaviour.
-   */
-  get #asOf10(): boolean {
-    return versionAtLeast(this.#host.core.profile.version, 10, 0);
+  get #profile(): QemuProfile {
+    return this.#host.core.profile;
   }
 
   #nowMs(): number {
@@ -635,24 +619,24 @@ export class SimMigration {
    */
   setCapabilities(caps: readonly MigrationCapabilityStatus[]): void {
     if (this.running) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
+      throw new QmpReplyError("GenericError", "There's a migration process in progress");
     }
     const next = new Map(this.#capabilities);
     for (const c of caps) next.set(c.capability, c.state);
     const on = (name: string) => next.get(name) === true;
     const refuse = (desc: string) => {
-      throw new SimCommandError("GenericError", desc);
+      throw new QmpReplyError("GenericError", desc);
     };
     // 10.0's migrate_caps_check warns about the merged capabilities, so each set while
     // zero-blocks is on warns again (seen on 10.0.2; inside a QMP command, without the
     // program name).
-    if (this.#asOf10 && on("zero-blocks")) {
+    if (this.#profile.has("zero-blocks-deprecated") && on("zero-blocks")) {
       this.#host.stderr?.("warning: zero-blocks capability is deprecated\n");
     }
     if (on("postcopy-ram") && on("x-ignore-shared")) {
       refuse("Postcopy is not compatible with ignore-shared");
     }
-    if (this.#asOf10 && on("postcopy-ram") && on("multifd")) {
+    if (this.#profile.has("postcopy-multifd-refused") && on("postcopy-ram") && on("multifd")) {
       refuse("Postcopy is not yet compatible with multifd");
     }
     if (on("background-snapshot")) {
@@ -679,7 +663,7 @@ export class SimMigration {
       if (on("compress")) refuse("Postcopy preempt not compatible with compress");
     }
     if (on("multifd") && on("compress")) refuse("Multifd is not compatible with compress");
-    if (this.#asOf10 && on("multifd") && on("xbzrle")) {
+    if (this.#profile.has("multifd-xbzrle-refused") && on("multifd") && on("xbzrle")) {
       refuse("Multifd is not compatible with xbzrle");
     }
     if (on("mapped-ram")) {
@@ -746,24 +730,24 @@ export class SimMigration {
     const core = this.#host.core;
     const knownProtocol =
       MIGRATION_PROTOCOLS.some((p) => uri.startsWith(p)) ||
-      (this.#asOf10 && uri.startsWith("file:"));
-    if (this.#asOf10 && options.viaChannels !== true) {
+      (this.#profile.has("migration-file-uri") && uri.startsWith("file:"));
+    if (this.#profile.has("migrate-uri-checked-first") && options.viaChannels !== true) {
       // 10.0 parses the URI before anything starts: no MIGRATION event, the status stays.
       const error = uriParseError10(uri);
-      if (error !== undefined) throw new SimCommandError("GenericError", error);
+      if (error !== undefined) throw new QmpReplyError("GenericError", error);
     }
     if (options.resume === true) {
       // Only a post-copy migration paused by a broken stream can resume; none is simulated.
-      throw new SimCommandError("GenericError", "Cannot resume if there is no paused migration");
+      throw new QmpReplyError("GenericError", "Cannot resume if there is no paused migration");
     }
     if (this.running) {
-      throw new SimCommandError("GenericError", "There's a migration process in progress");
+      throw new QmpReplyError("GenericError", "There's a migration process in progress");
     }
     if (core.state === "inmigrate") {
-      throw new SimCommandError("GenericError", "Guest is waiting for an incoming migration");
+      throw new QmpReplyError("GenericError", "Guest is waiting for an incoming migration");
     }
     if (core.state === "postmigrate") {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         "Can't migrate the vm that was paused due to previous migration",
       );
@@ -771,7 +755,7 @@ export class SimMigration {
     // qemu_savevm_state_blocked: the first non-migratable device, before MIGRATION setup.
     const blocker = this.#options.blockers?.()[0];
     if (blocker !== undefined) {
-      throw new SimCommandError(
+      throw new QmpReplyError(
         "GenericError",
         `State blocked by non-migratable device '${blocker}'`,
       );
@@ -779,7 +763,7 @@ export class SimMigration {
     if (options.blk === true || options.inc === true) {
       // 7.2 migrate_prepare: not on top of block migration already configured.
       if (this.capability("block") || this.#params["block-incremental"] === true) {
-        throw new SimCommandError(
+        throw new QmpReplyError(
           "GenericError",
           "Command options are incompatible with current migration capabilities",
         );
@@ -822,15 +806,12 @@ export class SimMigration {
       // the block options go (block_cleanup_parameters).
       this.#cleanUpBlockOptions();
       this.#setStatus("failed");
-      throw new SimCommandError(
-        "GenericError",
-        "Parameter 'uri' expects a valid migration protocol",
-      );
+      throw new QmpReplyError("GenericError", "Parameter 'uri' expects a valid migration protocol");
     }
     const refused =
       options.viaChannels === true
         ? undefined
-        : this.#asOf10
+        : this.#profile.has("migration-start-failure-texts")
           ? startFailure10(uri)
           : startFailure72(uri);
     if (refused !== undefined) {
@@ -838,7 +819,7 @@ export class SimMigration {
       this.#out.errorDesc = refused.desc;
       if (refused.stderr !== undefined) this.#host.stderr?.(refused.stderr);
       this.#setStatus("failed");
-      throw new SimCommandError("GenericError", refused.desc);
+      throw new QmpReplyError("GenericError", refused.desc);
     }
     const m = this.#out;
     m.failure = this.#options.failure?.(uri);
@@ -951,14 +932,19 @@ export class SimMigration {
    * pre-switchover pause, and always from 10.0: commit 48814111366b), then `completed`.
    */
   #sendDeviceState(m: Outgoing): void {
-    if (m.pauseBeforeSwitchover || this.#asOf10) this.#setStatus("device");
+    if (m.pauseBeforeSwitchover || this.#profile.has("migration-device-status"))
+      this.#setStatus("device");
     this.#pass();
     const rest = this.#sendPages(m, 0, true).bytes + this.#options.deviceStateBytes;
     this.#account(m, this.#options.deviceStateBytes);
     const downtime = Math.ceil((rest * 1000) / this.#bandwidth);
     this.#schedule(() => {
       // A yanked socket fails the last writes (7.2 gives no reason there).
-      if (m.yanked) this.#fail(m, this.#asOf10 ? YANKED_DESC : undefined);
+      if (m.yanked)
+        this.#fail(
+          m,
+          this.#profile.has("migration-yank-reason-at-switchover") ? YANKED_DESC : undefined,
+        );
       else this.#complete(m);
     }, downtime);
   }
@@ -1009,7 +995,10 @@ export class SimMigration {
     const core = this.#host.core;
     if (from === undefined || !core.runState.is("finish-migrate")) return;
     if (from === "running") core.vmStart();
-    else core.runState.set(this.#asOf10 ? from : "postmigrate");
+    else
+      core.runState.set(
+        this.#profile.has("migration-restores-stopped-state") ? from : "postmigrate",
+      );
   }
 
   /**
@@ -1020,7 +1009,7 @@ export class SimMigration {
     const m = this.#out;
     const current = m?.status ?? "none";
     if (current !== state) {
-      throw new SimCommandError("GenericError", `Migration not in expected state: ${current}`);
+      throw new QmpReplyError("GenericError", `Migration not in expected state: ${current}`);
     }
     // Any other state that matches (even `none`, before any migration) is answered {} and
     // nothing happens (qmp_migrate_continue only wakes a paused migration thread).
@@ -1070,7 +1059,7 @@ export class SimMigration {
     // 10.0 reports the destination as `setup` while it listens; 7.2 reports no status yet.
     this.#incoming = {
       socketAddresses: socketAddressesOf(uri),
-      status: this.#asOf10 ? "setup" : undefined,
+      status: this.#profile.has("incoming-listening-setup-status") ? "setup" : undefined,
     };
   }
 

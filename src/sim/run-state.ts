@@ -10,37 +10,14 @@
  * @module
  */
 import { QmpError } from "../base/errors.js";
-import { type QemuVersion, versionAtLeast } from "../schema/qemu-version.js";
+import { RunStateValues } from "../generated/types.js";
+import { changedIn, type QemuVersionNumber } from "./versions.js";
 
-/** Every QEMU run state (`qapi/run-state.json`, the same list in 7.2 and 10.2). */
-export const RUN_STATES = [
-  "debug",
-  "inmigrate",
-  "internal-error",
-  "io-error",
-  "paused",
-  "postmigrate",
-  "prelaunch",
-  "finish-migrate",
-  "restore-vm",
-  "running",
-  "save-vm",
-  "shutdown",
-  "suspended",
-  "watchdog",
-  "guest-panicked",
-  "colo",
-] as const;
+/** Every QEMU run state, in the catalogue's order (the `RunState` enum of `qapi/run-state.json`). */
+export const RUN_STATES = RunStateValues;
 
 /** One QEMU run state, as `query-status` spells it. */
 export type RunState = (typeof RUN_STATES)[number];
-
-/**
- * A QEMU version as `query-version` reports it: the project's one version type, and its one
- * comparison, `versionAtLeast` (schema/qemu-version.ts).
- */
-export type QemuVersionNumber = QemuVersion;
-export { versionAtLeast };
 
 /** True when `value` names a run state. */
 export function isRunState(value: unknown): value is RunState {
@@ -130,7 +107,11 @@ function key(from: RunState, to: RunState): string {
 }
 
 function tableFor(version: QemuVersionNumber): ReadonlySet<string> {
-  const tag = versionAtLeast(version, 9, 0) ? "9.0" : versionAtLeast(version, 8, 1) ? "8.1" : "7.2";
+  const tag = changedIn(version, "suspended-is-live")
+    ? "9.0"
+    : changedIn(version, "runstate-finish-migrate-pairs")
+      ? "8.1"
+      : "7.2";
   let set = cache.get(tag);
   if (set === undefined) {
     const tables = [BASE_TABLE];
@@ -183,7 +164,7 @@ export function needsReset(state: RunState): boolean {
  */
 export function isLive(state: RunState, version: QemuVersionNumber): boolean {
   if (state === "running") return true;
-  return state === "suspended" && versionAtLeast(version, 9, 0);
+  return state === "suspended" && changedIn(version, "suspended-is-live");
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the device
- * layer and one {@link QmpServer} per monitor, all on one {@link EventBus} (an event is built,
- * stamped and throttled once, and every monitor gets the same bytes, as in one QEMU process).
+ * `SimulatedMachine`: a QEMU process as seen over QMP, built from the machine core, the
+ * subsystem modules ({@link SIM_MODULES}, wired through a {@link ModuleHost}) and one
+ * {@link QmpServer} per monitor, all on one {@link EventBus} (an event is built, stamped and
+ * throttled once, and every monitor gets the same bytes, as in one QEMU process).
  *
  * - Commands answer with QEMU's effects, events, errors and event/reply order (§1.9: events a
  *   command's request causes come before the reply in 7.2.22 and 9.0+, after it in 7.2.0–7.2.8
@@ -22,9 +23,7 @@
  */
 import type { Duplex } from "node:stream";
 import { StateError } from "../base/errors.js";
-import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import type { QmpCommandMap } from "../generated/index.js";
-import { jsonTypeOf } from "../schema/runtime.js";
+import { isJsonObject, type JsonObject } from "../base/json.js";
 import type { Validator } from "../schema/validator.js";
 import {
   type CommandContext,
@@ -39,12 +38,23 @@ import {
   throttleTableFor,
 } from "../server/index.js";
 import type { RunStateActions } from "./actions.js";
-import { SimDevices, type SimDevicesOptions } from "./devices.js";
+import type { SimDevicesOptions } from "./devices.js";
 import { type GuestScriptStep, GuestScriptRunner } from "./guest-script.js";
-import { migrationTarget } from "./migration.js";
-import { type HostSignal, MachineCore, SimCommandError } from "./machine-core.js";
+import { type HostSignal, MachineCore } from "./machine-core.js";
+import {
+  balloon,
+  block,
+  chardevs,
+  migration,
+  nics,
+  qdev,
+  rtc,
+  SIM_MODULES,
+  serialPorts,
+} from "./modules/index.js";
+import { incomingMigrationDone } from "./modules/migration.js";
 import { type AdvertisedCommands, checkAdvertise, recordedCommands } from "./recorded-profile.js";
-import { type RunState, versionAtLeast } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 import { type Listener, listen } from "../wire/index.js";
 import {
   commandAllowsOob,
@@ -59,6 +69,8 @@ import {
   versionHasEvent,
   versionHasMember,
 } from "./schema-info.js";
+import { ModuleHost, type SimCommandRun } from "./sim-module.js";
+import { simCommandValidators } from "./sim-schema.js";
 import { type QemuProfile, qemuProfile } from "./versions.js";
 
 /** Options of {@link SimulatedMachine}. */
@@ -170,58 +182,18 @@ export interface HostControls {
   incomingMigrationDone(): void;
 }
 
-/** The `x-sim-guest` actions. */
-export const GUEST_ACTIONS = [
-  "shutdown",
-  "hibernate",
-  "reset",
-  "suspend",
-  "panic",
-  "crashloaded",
-  "pvshutdown",
-  "watchdog-expire",
-  "rtc-change",
-  "balloon-change",
-  "io-error",
-  "tray-move",
-  "serial-port",
-  "rx-filter-change",
-  "unplug-ack",
-] as const;
+/** How the arguments of the simulator's own commands are checked (as the server checks them). */
+const STRICT = { mode: "strict" } as const;
 
-/** One of {@link GUEST_ACTIONS}. */
-export type GuestAction = (typeof GUEST_ACTIONS)[number];
+/** Each `x-sim-guest` action's module and handler, from every module's `guestActions`. */
+const GUEST_ACTION_HANDLERS: ReadonlyMap<string, (host: ModuleHost, args: JsonObject) => void> =
+  new Map(SIM_MODULES.flatMap((m) => Object.entries(m.guestActions ?? {})));
 
-/** Arguments each guest action takes (besides `action`), with their JSON types. */
-const GUEST_ACTION_ARGS: Readonly<
-  Record<GuestAction, Readonly<Record<string, "string" | "integer" | "boolean" | "object">>>
-> = {
-  shutdown: {},
-  hibernate: {},
-  reset: {},
-  suspend: {},
-  panic: { info: "object" },
-  crashloaded: { info: "object" },
-  pvshutdown: {},
-  "watchdog-expire": {},
-  "rtc-change": { offset: "integer" },
-  "balloon-change": { actual: "integer" },
-  "io-error": { device: "string", operation: "string", nospace: "boolean", reason: "string" },
-  "tray-move": { device: "string", open: "boolean" },
-  "serial-port": { id: "string", open: "boolean" },
-  "rx-filter-change": { nic: "string" },
-  "unplug-ack": { id: "string" },
-};
-
-/** Required arguments per action. */
-const GUEST_ACTION_REQUIRED: Readonly<Partial<Record<GuestAction, readonly string[]>>> = {
-  "balloon-change": ["actual"],
-  "io-error": ["device"],
-  "tray-move": ["device", "open"],
-  "serial-port": ["id", "open"],
-  "rx-filter-change": ["nic"],
-  "unplug-ack": ["id"],
-};
+/** Each injectable event's follow-up, from every module's `injected`. */
+const INJECTED_HANDLERS: ReadonlyMap<
+  string,
+  (host: ModuleHost, data: JsonObject) => boolean | undefined
+> = new Map(SIM_MODULES.flatMap((m) => Object.entries(m.injected ?? {})));
 
 /** Run-state events whose injection would bypass the machine: use `x-sim-guest` instead. */
 const NOT_INJECTABLE = new Set([
@@ -263,7 +235,7 @@ const NO_ARGUMENTS = new Set([
 
 /**
  * One command of a machine's table: its handler, and the options every monitor registers it
- * with (one object shared by all the machine's monitors).
+ * with (one object shared by every machine of the release and build, `commandOptions`).
  */
 interface SimCommand {
   readonly fn: (args: JsonObject, ctx: CommandContext) => unknown;
@@ -274,7 +246,8 @@ interface SimCommand {
 export class SimulatedMachine {
   readonly profile: QemuProfile;
   readonly core: MachineCore;
-  readonly devices: SimDevices;
+  /** The subsystem modules' host: their states (`modules.get(block)`, …) and the guest's clock. */
+  readonly modules: ModuleHost;
   readonly name: string | undefined;
   readonly strict: boolean;
   /** Resolves with the exit status when the simulated QEMU exits; `undefined` if closed first. */
@@ -297,8 +270,6 @@ export class SimulatedMachine {
   #monitorCount = 0;
   /** The listening sockets of `listen` (the machine's own, so that it can reach the streams). */
   readonly #listeners: Listener[] = [];
-  /** Socket chardevs (`query-yank`), in registration order, with their connected streams. */
-  readonly #chardevs: Array<{ readonly id: string; readonly streams: Set<Duplex> }> = [];
   #handlers: Map<string, SimCommand> | undefined;
 
   constructor(options: SimulatedMachineOptions = {}) {
@@ -331,20 +302,19 @@ export class SimulatedMachine {
         machine: options.machine,
       },
     );
-    this.devices = new SimDevices(
-      {
-        core: this.core,
-        clock: this.#clock,
-        emit: (name, data) => this.emit(name, data),
-        stderr: (text) => this.#stderr(text),
-      },
-      options.devices,
+    this.modules = new ModuleHost(
+      this.core,
+      this.#clock,
+      { emit: (name, data) => this.emit(name, data), stderr: (text) => this.#stderr(text) },
+      { devices: options.devices, incoming: options.incoming },
     );
     const core = this.core;
-    const dev = this.devices;
+    const host = this.modules;
+    // A bad bandwidth is refused when the machine is made, not at its first migration command.
+    if (options.devices?.migrationBandwidth !== undefined) host.get(migration);
     // `-incoming URI` listens from the start (`-incoming defer` waits for migrate-incoming).
     if (typeof options.incoming === "string" && options.incoming !== "defer") {
-      dev.migration.listen(options.incoming);
+      host.get(migration).listen(options.incoming);
     }
     const firmwareResets = options.firmwareResets ?? (core.machine === "pc" ? 2 : 0);
     if (firmwareResets > 0) {
@@ -381,15 +351,15 @@ export class SimulatedMachine {
       crashLoaded: (info) => core.guestCrashLoaded(info),
       pvShutdown: () => core.guestPvShutdown(),
       watchdogExpire: () => core.watchdogExpire(),
-      rtcChange: (offset) => core.rtcChange(offset, dev.rtcQomPath),
-      balloonChange: (actual) => dev.guestBalloonChange(actual),
-      ioError: (device, o) => dev.guestIoError(device, o),
-      trayMoved: (device, open) => dev.guestOpenTray(device, open),
-      serialPort: (id, open) => dev.guestSerialPort(id, open),
-      rxFilterChange: (nic) => dev.guestRxFilterChange(nic),
+      rtcChange: (offset) => host.get(rtc).guestRtcChange(offset),
+      balloonChange: (actual) => host.get(balloon).guestBalloonChange(actual),
+      ioError: (device, o) => host.get(block).guestIoError(device, o),
+      trayMoved: (device, open) => host.get(block).guestOpenTray(device, open),
+      serialPort: (id, open) => host.get(serialPorts).guestSerialPort(id, open),
+      rxFilterChange: (nic) => host.get(nics).guestRxFilterChange(nic),
       ackUnplug: (id) => {
         core.assertGuestRunning("unplug acknowledgement");
-        dev.guestAckUnplug(id);
+        host.get(qdev).guestAckUnplug(id);
       },
     };
     this.hostSide = {
@@ -404,19 +374,7 @@ export class SimulatedMachine {
               },
         ),
       inject: (event, data) => this.inject(event, data),
-      incomingMigrationDone: () => {
-        core.assertAlive("incoming migration");
-        if (!core.runState.is("inmigrate")) {
-          throw new StateError(
-            `incoming migration failed: the machine is in '${core.state}', not 'inmigrate'`,
-            core.state,
-            "inmigrate",
-          );
-        }
-        dev.migration.incomingStatus("completed");
-        if (core.autostart) core.vmStart();
-        else core.runState.set("paused");
-      },
+      incomingMigrationDone: () => incomingMigrationDone(host),
     };
   }
 
@@ -512,8 +470,7 @@ export class SimulatedMachine {
   ): { accept(stream: Duplex): void } {
     const server = this.addMonitor({ pretty: options.pretty });
     const monitor = server.addMonitor({ maxClients: this.#options.maxClients ?? 1 });
-    const chardev = { id, streams: new Set<Duplex>() };
-    this.#chardevs.push(chardev);
+    const chardev = this.modules.get(chardevs).add(id);
     return {
       accept: (stream) => {
         chardev.streams.add(stream);
@@ -557,7 +514,7 @@ export class SimulatedMachine {
     if (!this.#closed) {
       this.#closed = true;
       this.#script?.stop();
-      this.devices.dispose();
+      this.modules.dispose();
       this.#resolveExited(this.core.exitStatus);
     }
     this.#events.close();
@@ -582,100 +539,23 @@ export class SimulatedMachine {
    * arguments throw {@link QmpReplyError} with QEMU's texts).
    */
   guestAction(action: string, args: JsonObject = {}): void {
-    if (!(GUEST_ACTIONS as readonly string[]).includes(action)) {
+    const issue = simCommandValidators().guest.errors({ ...args, action }, STRICT)[0];
+    if (issue !== undefined) throw new QmpReplyError("GenericError", describeArgumentIssue(issue));
+    const info = isJsonObject(args.info) ? args.info : undefined;
+    if (args.info !== undefined && info === undefined) {
       throw new QmpReplyError(
         "GenericError",
-        `Parameter 'action' does not accept value '${action}'`,
+        "Invalid parameter type for 'info', expected: object",
       );
     }
-    const a = action as GuestAction;
-    const spec = GUEST_ACTION_ARGS[a];
-    for (const [key, value] of Object.entries(args)) {
-      if (key === "action") continue;
-      const want = spec[key];
-      if (want === undefined)
-        throw new QmpReplyError("GenericError", `Parameter '${key}' is unexpected`);
-      const got = jsonTypeOf(value);
-      if (got !== want) {
-        throw new QmpReplyError(
-          "GenericError",
-          `Invalid parameter type for '${key}', expected: ${want}`,
-        );
-      }
-    }
-    for (const key of GUEST_ACTION_REQUIRED[a] ?? []) {
-      if (args[key] === undefined)
-        throw new QmpReplyError("GenericError", `Parameter '${key}' is missing`);
-    }
-    const g = this.guest;
-    const info = isJsonObject(args.info) ? args.info : undefined;
     if (info !== undefined) {
       // Panic information must be a GuestPanicInformation of this version (hyper-v, s390, …).
-      this.#checkEventData(a === "panic" ? "GUEST_PANICKED" : "GUEST_CRASHLOADED", {
+      this.#checkEventData(action === "panic" ? "GUEST_PANICKED" : "GUEST_CRASHLOADED", {
         action: "run",
         info,
       });
     }
-    switch (a) {
-      case "shutdown":
-        g.shutdown();
-        return;
-      case "hibernate":
-        g.hibernate();
-        return;
-      case "reset":
-        g.reset();
-        return;
-      case "suspend":
-        g.suspend();
-        return;
-      case "panic":
-        g.panic(info);
-        return;
-      case "crashloaded":
-        g.crashLoaded(info);
-        return;
-      case "pvshutdown":
-        g.pvShutdown();
-        return;
-      case "watchdog-expire":
-        g.watchdogExpire();
-        return;
-      case "rtc-change":
-        g.rtcChange(Number(args.offset ?? 0));
-        return;
-      case "balloon-change":
-        g.balloonChange(Number(args.actual));
-        return;
-      case "io-error": {
-        const o: { operation?: "read" | "write"; nospace?: boolean; reason?: string } = {};
-        if (args.operation !== undefined) {
-          if (args.operation !== "read" && args.operation !== "write") {
-            throw new QmpReplyError(
-              "GenericError",
-              `Parameter 'operation' does not accept value '${String(args.operation)}'`,
-            );
-          }
-          o.operation = args.operation;
-        }
-        if (args.nospace !== undefined) o.nospace = args.nospace === true;
-        if (typeof args.reason === "string") o.reason = args.reason;
-        g.ioError(String(args.device), o);
-        return;
-      }
-      case "tray-move":
-        g.trayMoved(String(args.device), args.open === true);
-        return;
-      case "serial-port":
-        g.serialPort(String(args.id), args.open === true);
-        return;
-      case "rx-filter-change":
-        g.rxFilterChange(String(args.nic));
-        return;
-      case "unplug-ack":
-        g.ackUnplug(String(args.id));
-        return;
-    }
+    GUEST_ACTION_HANDLERS.get(action)?.(this.modules, args);
   }
 
   /** See {@link HostControls.inject}. */
@@ -690,51 +570,8 @@ export class SimulatedMachine {
     this.#checkEventData(event, data);
     const version = this.profile.id;
     data = inSchemaOrder(event, data, version);
-    const dev = this.devices;
-    switch (event) {
-      case "BLOCK_IO_ERROR":
-        dev.applyBlockIoError(data);
-        return;
-      case "DEVICE_DELETED":
-        if (typeof data.device === "string" && dev.qdevs.has(data.device)) {
-          dev.removeDevice(data.device, typeof data.path === "string" ? data.path : undefined);
-          return;
-        }
-        break;
-      case "DEVICE_TRAY_MOVED": {
-        const b = typeof data.device === "string" ? dev.blocks.get(data.device) : undefined;
-        if (b !== undefined) b.trayOpen = data["tray-open"] === true;
-        break;
-      }
-      case "BALLOON_CHANGE":
-        if (typeof data.actual === "number") dev.balloonActual = data.actual;
-        break;
-      case "VSERPORT_CHANGE":
-        if (typeof data.id === "string") dev.serialPorts.set(data.id, data.open === true);
-        break;
-      case "MEMORY_FAILURE":
-        this.emit(event, data);
-        if (data.action === "reset") {
-          this.core.requestReset("guest-reset");
-          this.core.runMainLoop();
-        }
-        return;
-      case "MIGRATION":
-        // On a source with a running migration, `failed` fails it (the event then follows the
-        // `events` capability, as the migration's own events do; no error-desc).
-        if (data.status === "failed" && dev.migration.running) {
-          dev.migration.failNow();
-          return;
-        }
-        // On a destination, `completed` ends the incoming migration: the VM then starts
-        // (RESUME) if autostart is set, else it stays paused (process_incoming_migration_bh).
-        this.emit(event, data);
-        if (this.core.runState.is("inmigrate") && typeof data.status === "string") {
-          if (data.status === "completed") this.hostSide.incomingMigrationDone();
-          else if (data.status !== "setup") dev.migration.incomingStatus(data.status);
-        }
-        return;
-    }
+    const followUp = INJECTED_HANDLERS.get(event);
+    if (followUp?.(this.modules, data) === true) return;
     this.emit(event, data);
   }
 
@@ -768,33 +605,6 @@ export class SimulatedMachine {
     }
   }
 
-  #incomingStarted = false;
-
-  /**
-   * `migrate-incoming {uri}`, as 7.2.22 answers: only with `-incoming` on the command line, once
-   * (`-incoming URI` has already started it); MIGRATION setup (with the `events` capability)
-   * even for a URI it then refuses.
-   */
-  #migrateIncoming(a: QmpCommandMap["migrate-incoming"]["args"]): void {
-    const incoming = this.#options.incoming;
-    if (incoming === undefined || incoming === false) {
-      throw new SimCommandError(
-        "GenericError",
-        "'-incoming' was not specified on the command line",
-      );
-    }
-    if (incoming !== "defer" || this.#incomingStarted) {
-      throw new SimCommandError("GenericError", "The incoming migration has already been started");
-    }
-    const uri = migrationTarget("migrate-incoming", a, this.profile.version);
-    if (this.devices.migrationEvents) this.emit("MIGRATION", { status: "setup" });
-    if (!/^(tcp|unix|exec|fd|rdma|vsock):/.test(uri)) {
-      throw new SimCommandError("GenericError", `unknown migration protocol: ${uri}`);
-    }
-    this.#incomingStarted = true;
-    this.devices.migration.listen(uri);
-  }
-
   #stderr(text: string): void {
     this.#options.onStderr?.(text);
   }
@@ -816,7 +626,7 @@ export class SimulatedMachine {
 
   #terminate(status: number): void {
     this.#script?.stop();
-    this.devices.dispose();
+    this.modules.dispose();
     this.#closed = true;
     this.#events.close();
     void Promise.all([
@@ -826,25 +636,16 @@ export class SimulatedMachine {
   }
 
   /**
-   * Runs the main loop for a command's requests: before the reply (7.2.22, 9.0+) or after it
-   * (7.2.0–7.2.8, 8.x), §1.9.
+   * A command as the machine's monitors call it: the one closure per command and machine, which
+   * tracks the request's context and answers every error in one place (a StateError, a guest
+   * trigger without running vCPUs, becomes a GenericError; modules throw QmpReplyError).
    */
-  #mainLoopFor(ctx: CommandContext): void {
-    if (this.profile.eventsBeforeReply) this.core.runMainLoop();
-    else ctx.afterReply(() => this.core.runMainLoop());
-  }
-
-  /** Wraps a handler: tracks the context, maps simulator errors to QMP replies. */
-  #wrap(
-    fn: (args: JsonObject, ctx: CommandContext) => unknown,
-  ): (args: JsonObject, ctx: CommandContext) => unknown {
+  #wrap(run: SimCommandRun): (args: JsonObject, ctx: CommandContext) => unknown {
     return (args, ctx) => {
       this.#ctx = ctx;
       try {
-        return fn(args, ctx);
+        return run(this.modules, args, ctx);
       } catch (error) {
-        if (error instanceof SimCommandError)
-          throw new QmpReplyError(error.errorClass, error.desc, { cause: error });
         if (error instanceof StateError)
           throw new QmpReplyError("GenericError", error.message, { cause: error });
         throw error;
@@ -854,67 +655,23 @@ export class SimulatedMachine {
     };
   }
 
-  /**
-   * `query-yank` (util/yank.c): the yank instances in registration order: the socket chardevs
-   * of the monitors (QEMU creates the chardevs at start-up), then the migration while one is
-   * under way (registered when `migrate` or `migrate-incoming` starts, gone at its end).
-   */
-  #yankInstances(): JsonObject[] {
-    const out: JsonObject[] = this.#chardevs.map((c) => ({ type: "chardev", id: c.id }));
-    if (this.devices.migration.yankable) out.push({ type: "migration" });
-    return out;
-  }
-
-  /**
-   * `yank` (util/yank.c `qmp_yank`): every instance must exist, else DeviceNotFound and nothing
-   * happens; then each is yanked. A chardev's connected client is dropped (shut down, no reply
-   * if it asked itself; observed on 7.2.22), a migration over a socket breaks.
-   */
-  #yank(instances: readonly { type: string; id?: string; "node-name"?: string }[]): void {
-    const found = instances.map((i) => {
-      if (i.type === "chardev") return this.#chardevs.find((c) => c.id === i.id);
-      if (i.type === "migration") return this.devices.migration.yankable ? "migration" : undefined;
-      return undefined; // block nodes: the simulator has no network block devices
-    });
-    if (found.some((f) => f === undefined)) {
-      throw new SimCommandError("DeviceNotFound", "Instance not found");
-    }
-    for (const f of found) {
-      if (f === "migration") this.devices.migration.yank();
-      else if (f !== undefined) {
-        // A socket chardev has one client at a time: the oldest open connection is served.
-        const [stream] = f.streams;
-        stream?.destroy();
-      }
-    }
-  }
-
   /** The commands this machine answers, for its version (built once, shared by its monitors). */
   #commandTable(): Map<string, SimCommand> {
     if (this.#handlers !== undefined) return this.#handlers;
-    const core = this.core;
-    const dev = this.devices;
     const version = this.profile.id;
+    const config = this.#config;
     const table = new Map<string, SimCommand>();
     const add = (
       name: string,
-      fn: (args: JsonObject, ctx: CommandContext) => unknown,
+      run: SimCommandRun,
       opts: { preconfig?: boolean; validator?: Validator<unknown>; always?: boolean } = {},
     ) => {
       if (!opts.always && !versionHasCommand(name, version)) return;
       table.set(name, {
-        fn: this.#wrap(fn),
-        options: {
-          args:
-            opts.validator ??
-            commandArgsValidatorFor(name, version, this.#config) ??
-            (NO_ARGUMENTS.has(name) ? noArguments : undefined),
-          allowPreconfig: opts.preconfig ?? false,
-          allowOob: commandAllowsOob(name),
-        },
+        fn: this.#wrap(run),
+        options: commandOptions(name, version, config, opts),
       });
     };
-    const str = (v: JsonValue | undefined) => (typeof v === "string" ? v : undefined);
 
     // Session and introspection (§1, monitor/qmp-cmds-control.c, qmp-cmds.c).
     add("query-version", () => ({ qemu: { ...this.profile.version }, package: this.#package }), {
@@ -928,108 +685,42 @@ export class SimulatedMachine {
         "query-qmp-schema",
         () =>
           this.strict
-            ? introspection(version, this.#config)
-            : introspectionWithSimCommands(version, this.#config),
+            ? introspection(version, config)
+            : introspectionWithSimCommands(version, config),
         { preconfig: true },
       );
     add("query-name", () => (this.name === undefined ? {} : { name: this.name }), {
       preconfig: true,
     });
-    add("query-status", () => core.queryStatus(), { preconfig: true });
-
-    // Run control (§5).
-    add("stop", () => core.stop());
-    add("cont", () => core.cont());
-    add("system_reset", (_a, ctx) => {
-      core.systemReset();
-      this.#mainLoopFor(ctx);
-    });
-    add("system_powerdown", (_a, ctx) => {
-      core.systemPowerdown();
-      this.#mainLoopFor(ctx);
-    });
-    add("system_wakeup", (_a, ctx) => {
-      core.systemWakeup();
-      this.#mainLoopFor(ctx);
-    });
-    add(
-      "quit",
-      (_a, ctx) => {
-        core.quit();
-        this.#mainLoopFor(ctx);
-      },
-      { preconfig: true },
-    );
-    if (this.profile.actionKnobs) {
-      add("set-action", (a) => core.setAction(a as Partial<RunStateActions>), { preconfig: true });
+    // Every subsystem's commands.
+    for (const module of SIM_MODULES) {
+      for (const [name, spec] of Object.entries(module.commands ?? {})) {
+        if (typeof spec === "function") add(name, spec);
+        else if (spec.when?.(this.profile) ?? true)
+          add(name, spec.run, spec.preconfig ? { preconfig: true } : {});
+      }
     }
-    add("watchdog-set-action", (a) =>
-      core.setAction({ watchdog: a.action as RunStateActions["watchdog"] }),
-    );
-
-    // Devices and host subsystems.
-    add("eject", (a) => dev.eject(a));
-    add("device_del", (a) => dev.deviceDel(String(a.id)));
-    add("query-rx-filter", (a) => dev.queryRxFilter(str(a.name)));
-    add("balloon", (a) => dev.balloon(Number(a.value)));
-    add("query-balloon", () => dev.queryBalloon());
-    // The arguments of these reach the handlers checked by the catalogue's validators (`add`).
-    add("migrate-set-capabilities", (a) =>
-      dev.setMigrationCapabilities(args<"migrate-set-capabilities">(a).capabilities),
-    );
-    add("migrate", (a) => {
-      const m = args<"migrate">(a);
-      dev.migrate(migrationTarget("migrate", m, this.profile.version), {
-        resume: m.resume,
-        blk: m.blk,
-        inc: m.inc,
-        viaChannels: m.uri === undefined,
-      });
-    });
-    add("migrate-continue", (a) => dev.migration.continue(args<"migrate-continue">(a).state));
-    add("migrate_cancel", () => dev.migrateCancel());
-    add("migrate-incoming", (a) => this.#migrateIncoming(args<"migrate-incoming">(a)));
-    add("query-migrate", () => dev.queryMigrate());
-    add("query-migrate-capabilities", () => dev.queryMigrationCapabilities());
-    add("migrate-set-parameters", (a) => dev.migration.setParameters(a));
-    add("query-migrate-parameters", () => dev.migration.queryParameters());
-    add("dump-guest-memory", (a) => dev.dumpGuestMemory(a));
-    add("query-dump", () => dev.queryDump());
-    add("block-stream", (a) => dev.blockStream(args<"block-stream">(a)));
-    add("block-job-cancel", (a) => dev.blockJobCancel(String(a.device)));
-    add("query-block-jobs", () => dev.queryBlockJobs());
-    // Out of band (allow-oob in the catalogue): answered at once, ahead of queued commands.
-    add("query-yank", () => this.#yankInstances());
-    add("yank", (a) => this.#yank(args<"yank">(a).instances));
-    add("migrate-pause", () => {
-      // Only a post-copy migration can pause, and the simulator never enters post-copy
-      // (7.2 qmp_migrate_pause; from 8.2 postcopy-recover also qualifies, and says so).
-      const states = versionAtLeast(this.profile.version, 8, 2)
-        ? "postcopy-active or postcopy-recover state"
-        : "postcopy-active state";
-      throw new SimCommandError(
-        "GenericError",
-        `migrate-pause is currently only supported during ${states}`,
-      );
-    });
-    add("migrate-recover", () => {
-      // qmp_migrate_recover: only on a destination whose post-copy stream broke.
-      throw new SimCommandError(
-        "GenericError",
-        "Migrate recover can only be run when postcopy is paused.",
-      );
-    });
 
     // The simulator's own commands, QEMU's x- style for experiments (absent under strict).
     if (!this.strict) {
-      add("x-sim-guest", (a) => this.guestAction(String(a.action), a), {
+      const { guest, inject } = simCommandValidators();
+      add("x-sim-guest", (_h, a) => this.guestAction(String(a.action), a), {
         always: true,
-        validator: xSimGuestValidator,
+        validator: guest,
       });
-      add("x-sim-inject", (a) => this.inject(String(a.event), isJsonObject(a.data) ? a.data : {}), {
-        always: true,
-        validator: xSimInjectValidator,
-      });
+      add(
+        "x-sim-inject",
+        (_h, a) => {
+          if (a.data !== undefined && !isJsonObject(a.data)) {
+            throw new QmpReplyError(
+              "GenericError",
+              "Invalid parameter type for 'data', expected: object",
+            );
+          }
+          this.inject(String(a.event), isJsonObject(a.data) ? a.data : {});
+        },
+        { always: true, validator: inject },
+      );
     }
     // Facts of the binary (query-machines, device-list-properties, …): the recorded profile's.
     for (const [name, c] of recordedCommands(version, table, this.#options.advertise))
@@ -1037,6 +728,39 @@ export class SimulatedMachine {
     this.#handlers = table;
     return table;
   }
+}
+
+/**
+ * The server options of each command, by build, release and name: the same object for every
+ * machine of that release and build (a command's options follow from its name there).
+ */
+const optionsByBuild = new WeakMap<ReadonlySet<string>, Map<string, CommandOptions>>();
+
+function commandOptions(
+  name: string,
+  version: string,
+  config: ReadonlySet<string>,
+  opts: { preconfig?: boolean; validator?: Validator<unknown> },
+): CommandOptions {
+  let byName = optionsByBuild.get(config);
+  if (byName === undefined) {
+    byName = new Map();
+    optionsByBuild.set(config, byName);
+  }
+  const key = `${version}\n${name}`;
+  let options = byName.get(key);
+  if (options === undefined) {
+    options = {
+      args:
+        opts.validator ??
+        commandArgsValidatorFor(name, version, config) ??
+        (NO_ARGUMENTS.has(name) ? noArguments : undefined),
+      allowPreconfig: opts.preconfig ?? false,
+      allowOob: commandAllowsOob(name),
+    };
+    byName.set(key, options);
+  }
+  return options;
 }
 
 /**
@@ -1057,47 +781,3 @@ function queryCommandsOrder(names: Iterable<string>): string[] {
     .sort((a, b) => b.r - a.r)
     .map((x) => x.name);
 }
-
-/**
- * A command's arguments as the catalogue types them. Only for commands registered with the
- * catalogue's validator ({@link commandArgsValidatorFor}): the server has checked them.
- */
-function args<K extends keyof QmpCommandMap>(a: JsonObject): QmpCommandMap[K]["args"] {
-  return a as unknown as QmpCommandMap[K]["args"];
-}
-
-/** `x-sim-guest {action: str, ...}`: `action` is checked here; the rest by {@link SimulatedMachine.guestAction}. */
-const xSimGuestValidator: Validator<unknown> = {
-  name: "x-sim-guest arguments",
-  check: (v): v is unknown => isJsonObject(v) && typeof v.action === "string",
-  errors(v) {
-    if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
-    if (v.action === undefined) return [{ kind: "missing", path: "action" }];
-    if (typeof v.action !== "string")
-      return [{ kind: "type", path: "action", expected: "string", actual: jsonTypeOf(v.action) }];
-    return [];
-  },
-  parse: (v) => v,
-};
-
-/** `x-sim-inject {event: str, data?: object}`. */
-const xSimInjectValidator: Validator<unknown> = {
-  name: "x-sim-inject arguments",
-  check: (v): v is unknown => xSimInjectValidator.errors(v).length === 0,
-  errors(v) {
-    if (!isJsonObject(v))
-      return [{ kind: "type", path: "", expected: "object", actual: jsonTypeOf(v) }];
-    if (v.event === undefined) return [{ kind: "missing", path: "event" }];
-    if (typeof v.event !== "string")
-      return [{ kind: "type", path: "event", expected: "string", actual: jsonTypeOf(v.event) }];
-    if (v.data !== undefined && !isJsonObject(v.data)) {
-      return [{ kind: "type", path: "data", expected: "object", actual: jsonTypeOf(v.data) }];
-    }
-    for (const key of Object.keys(v)) {
-      if (key !== "event" && key !== "data") return [{ kind: "unexpected", path: key }];
-    }
-    return [];
-  },
-  parse: (v) => v,
-};

@@ -1,41 +1,29 @@
 /** The simulated migration on a manual clock: statuses, query-migrate's members and numbers. */
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
+import { QmpReplyError } from "../../src/server/index.js";
 import type { JsonObject, JsonValue } from "../../src/base/json.js";
 import type { MigrationCapability, MigrationChannel } from "../../src/generated/index.js";
-import { SimDevices, type SimDevicesOptions } from "../../src/sim/devices.js";
-import {
-  MachineCore,
-  type MachineCoreOptions,
-  SimCommandError,
-} from "../../src/sim/machine-core.js";
+import type { SimDevicesOptions } from "../../src/sim/devices.js";
+import type { MachineCoreOptions } from "../../src/sim/machine-core.js";
 import { ManualClock } from "../../src/server/index.js";
 import { migrationTarget } from "../../src/sim/migration.js";
 import { SimulatedMachine } from "../../src/sim/simulated-machine.js";
 import { qemuProfile } from "../../src/sim/versions.js";
-import { FakeClock } from "./fake-clock.js";
+import { migration } from "../../src/sim/modules/index.js";
+import { moduleRig } from "./module-rig.js";
 
 const MiB = 1024 * 1024;
 
 function rig(devices: SimDevicesOptions, options: MachineCoreOptions & { version?: string } = {}) {
-  const log: string[] = [];
-  const stderr: string[] = [];
-  const emit = (name: string, data?: JsonObject) =>
-    log.push(data === undefined ? name : `${name} ${JSON.stringify(data)}`);
-  const core = new MachineCore(
-    qemuProfile(options.version ?? "7.2.22"),
-    { emit, exit: (s) => log.push(`exit ${s}`), stderr: () => {} },
-    options,
-  );
-  const clock = new FakeClock();
-  const dev = new SimDevices({ core, clock, emit, stderr: (t) => stderr.push(t) }, devices);
-  dev.setMigrationCapabilities([{ capability: "events", state: true }]);
-  log.length = 0;
-  return { core, dev, clock, log, stderr };
+  const r = moduleRig(devices, options);
+  r.dev.migration.setCapabilities([{ capability: "events", state: true }]);
+  r.log.length = 0;
+  return r;
 }
 
 const err = (cls: string, desc: string) => (e: unknown) =>
-  e instanceof SimCommandError && e.errorClass === cls && e.desc === desc;
+  e instanceof QmpReplyError && e.errorClass === cls && e.desc === desc;
 
 const ram = (info: JsonObject) => info.ram as unknown as Stats;
 const keys = (v: JsonValue | undefined) => Object.keys(v as JsonObject).sort();
@@ -67,11 +55,11 @@ type Stats = { [K in (typeof STATS_7_2)[number]]: number };
 suite("query-migrate through a migration's statuses", () => {
   test("should answer {} before, status alone in setup, and the active members once active", () => {
     const { dev, clock } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
-    assert.deepEqual(dev.queryMigrate(), {});
-    dev.migrate("exec:cat");
-    assert.deepEqual(dev.queryMigrate(), { status: "setup" });
+    assert.deepEqual(dev.migration.query(), {});
+    dev.migration.migrate("exec:cat");
+    assert.deepEqual(dev.migration.query(), { status: "setup" });
     clock.advance(1);
-    const info = dev.queryMigrate();
+    const info = dev.migration.query();
     assert.deepEqual(keys(info), [
       "expected-downtime",
       "ram",
@@ -91,11 +79,11 @@ suite("query-migrate through a migration's statuses", () => {
       { memoryBytes: 16 * MiB, migrationBandwidth: 9000 },
       { startPaused: true },
     );
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     clock.advance(1);
-    const a = dev.queryMigrate();
+    const a = dev.migration.query();
     clock.advance(1000);
-    const b = dev.queryMigrate();
+    const b = dev.migration.query();
     assert.equal(ram(a).total, 16 * MiB);
     assert.equal(ram(a).normal, 0);
     assert.equal(ram(a).transferred, ram(a).duplicate * 9);
@@ -116,7 +104,7 @@ suite("query-migrate through a migration's statuses", () => {
       { memoryBytes: 64 * MiB },
       { machine: "pc", startPaused: false },
     );
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     const started = clock.nowMicros();
     clock.advance(1000);
     assert.deepEqual(log, [
@@ -128,7 +116,7 @@ suite("query-migrate through a migration's statuses", () => {
       'MIGRATION {"status":"completed"}',
     ]);
     assert.equal(core.state, "postmigrate");
-    const info = dev.queryMigrate();
+    const info = dev.migration.query();
     assert.deepEqual(keys(info), ["downtime", "ram", "setup-time", "status", "total-time"]);
     const r = ram(info);
     assert.deepEqual(keys(info.ram), [...STATS_7_2]);
@@ -149,20 +137,20 @@ suite("query-migrate through a migration's statuses", () => {
     assert.ok(Number(info.downtime) <= total);
     // Completed stays completed: later answers do not change.
     clock.advance(5000);
-    assert.deepEqual(dev.queryMigrate(), info);
+    assert.deepEqual(dev.migration.query(), info);
   });
 
   test("should answer cancelling like active, then cancelled alone, and leave the VM as it was", () => {
     const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
-    dev.migrate("tcp:127.0.0.1:4444");
+    dev.migration.migrate("tcp:127.0.0.1:4444");
     clock.advance(50);
-    const active = dev.queryMigrate();
-    dev.migrateCancel();
-    const cancelling = dev.queryMigrate();
+    const active = dev.migration.query();
+    dev.migration.cancel();
+    const cancelling = dev.migration.query();
     assert.equal(cancelling.status, "cancelling");
     assert.deepEqual(keys(cancelling), keys(active));
     clock.advance(1000);
-    assert.deepEqual(dev.queryMigrate(), { status: "cancelled" });
+    assert.deepEqual(dev.migration.query(), { status: "cancelled" });
     assert.equal(core.state, "running");
     assert.deepEqual(log.slice(-2), [
       'MIGRATION {"status":"cancelling"}',
@@ -181,9 +169,9 @@ suite("query-migrate through a migration's statuses", () => {
             ? { phase: "connect", desc: "Failed to connect to '127.0.0.1:1': Connection refused" }
             : undefined,
     });
-    dev.migrate("exec:false");
+    dev.migration.migrate("exec:false");
     clock.advance(100);
-    assert.deepEqual(dev.queryMigrate(), {
+    assert.deepEqual(dev.migration.query(), {
       status: "failed",
       "error-desc": "Unable to write to command: Broken pipe",
     });
@@ -193,10 +181,10 @@ suite("query-migrate through a migration's statuses", () => {
       'MIGRATION {"status":"active"}',
       'MIGRATION {"status":"failed"}',
     ]);
-    dev.migrate("tcp:127.0.0.1:1");
+    dev.migration.migrate("tcp:127.0.0.1:1");
     clock.advance(100);
     assert.equal(
-      dev.queryMigrate()["error-desc"],
+      dev.migration.query()["error-desc"],
       "Failed to connect to '127.0.0.1:1': Connection refused",
     );
     assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}']);
@@ -205,32 +193,32 @@ suite("query-migrate through a migration's statuses", () => {
       "qemu-system-x86_64: Failed to connect to '127.0.0.1:1': Connection refused\n",
     ]);
     // A bad URI fails without a reason.
-    assert.throws(() => dev.migrate("bogus:x"), /valid migration protocol/);
-    assert.deepEqual(dev.queryMigrate(), { status: "failed" });
+    assert.throws(() => dev.migration.migrate("bogus:x"), /valid migration protocol/);
+    assert.deepEqual(dev.migration.query(), { status: "failed" });
   });
 
   test("should refuse a second migration while one runs and after one completed", () => {
     const { dev, clock } = rig({}, { startPaused: true });
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     const busy = err("GenericError", "There's a migration process in progress");
-    assert.throws(() => dev.migrate("exec:cat"), busy);
+    assert.throws(() => dev.migration.migrate("exec:cat"), busy);
     assert.throws(
-      () => dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]),
+      () => dev.migration.setCapabilities([{ capability: "xbzrle", state: true }]),
       busy,
     );
     clock.advance(100);
     assert.throws(
-      () => dev.migrate("exec:cat"),
+      () => dev.migration.migrate("exec:cat"),
       err("GenericError", "Can't migrate the vm that was paused due to previous migration"),
     );
   });
 
   test("should add the xbzrle-cache block with xbzrle on, and drop members the release lacks", () => {
     const { dev, clock } = rig({ memoryBytes: 16 * MiB });
-    dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]);
-    dev.migrate("exec:cat");
+    dev.migration.setCapabilities([{ capability: "xbzrle", state: true }]);
+    dev.migration.migrate("exec:cat");
     clock.advance(100);
-    const info = dev.queryMigrate();
+    const info = dev.migration.query();
     assert.deepEqual(keys(info["xbzrle-cache"]), [
       "bytes",
       "cache-miss",
@@ -242,10 +230,10 @@ suite("query-migrate through a migration's statuses", () => {
     ]);
     // 10.2 has no `skipped` any more (removed in 9.1).
     const newer = rig({ memoryBytes: 16 * MiB }, { version: "10.2.0" });
-    newer.dev.migrate("exec:cat");
+    newer.dev.migration.migrate("exec:cat");
     newer.clock.advance(100);
-    assert.equal(newer.dev.queryMigrate().status, "completed");
-    assert.ok(!keys(newer.dev.queryMigrate().ram).includes("skipped"));
+    assert.equal(newer.dev.migration.query().status, "completed");
+    assert.ok(!keys(newer.dev.migration.query().ram).includes("skipped"));
   });
 });
 
@@ -263,26 +251,26 @@ suite("non-migratable devices", () => {
         { id: "un0", driver: "usb-net", unplug: "host", unmigratable: "0000:00:02.0/3/usb-net" },
       ],
     });
-    assert.deepEqual(dev.queryMigrate(), {
+    assert.deepEqual(dev.migration.query(), {
       "blocked-reasons": [
         "non-migratable device: 0000:00:02.0/3/usb-net",
         "non-migratable device: 0000:00:02.0/1/usb-serial",
       ],
     });
     assert.throws(
-      () => dev.migrate("exec:cat"),
+      () => dev.migration.migrate("exec:cat"),
       err("GenericError", "State blocked by non-migratable device '0000:00:02.0/1/usb-serial'"),
     );
     assert.deepEqual(log, [], "no MIGRATION setup for a refused migrate");
-    dev.deviceDel("ser0");
+    dev.qdev.deviceDel("ser0");
     clock.advance(1);
-    assert.throws(() => dev.migrate("exec:cat"), /usb-net/);
-    dev.deviceDel("un0");
+    assert.throws(() => dev.migration.migrate("exec:cat"), /usb-net/);
+    dev.qdev.deviceDel("un0");
     clock.advance(1);
-    assert.deepEqual(dev.queryMigrate(), {});
-    dev.migrate("exec:cat");
+    assert.deepEqual(dev.migration.query(), {});
+    dev.migration.migrate("exec:cat");
     clock.advance(100);
-    assert.equal(dev.queryMigrate().status, "completed");
+    assert.equal(dev.migration.query().status, "completed");
   });
 });
 
@@ -295,15 +283,15 @@ suite("x-sim-inject MIGRATION on a source", () => {
       devices: { memoryBytes: 16 * MiB, migrationBandwidth: 8192 },
     });
     try {
-      vm.devices.migrate("exec:cat");
+      vm.modules.get(migration).migrate("exec:cat");
       clock.advance(10);
-      assert.equal(vm.devices.queryMigrate().status, "active");
+      assert.equal(vm.modules.get(migration).query().status, "active");
       vm.hostSide.inject("MIGRATION", { status: "failed" });
-      assert.deepEqual(vm.devices.queryMigrate(), { status: "failed" });
+      assert.deepEqual(vm.modules.get(migration).query(), { status: "failed" });
       assert.equal(vm.state, "running");
       // Without a running migration the event is only sent.
       vm.hostSide.inject("MIGRATION", { status: "failed" });
-      assert.deepEqual(vm.devices.queryMigrate(), { status: "failed" });
+      assert.deepEqual(vm.modules.get(migration).query(), { status: "failed" });
     } finally {
       void vm.close();
     }
@@ -357,31 +345,31 @@ suite("migration parameters", () => {
   test("should speed a running migration up when max-bandwidth grows, and use downtime-limit", () => {
     const { dev, clock } = rig({ memoryBytes: 16 * MiB }, { startPaused: true });
     dev.migration.setParameters({ "max-bandwidth": 9000, "downtime-limit": 50 });
-    dev.setMigrationCapabilities([{ capability: "xbzrle", state: true }]);
+    dev.migration.setCapabilities([{ capability: "xbzrle", state: true }]);
     dev.migration.setParameters({ "xbzrle-cache-size": 8192 });
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     clock.advance(1000);
-    const slow = dev.queryMigrate();
+    const slow = dev.migration.query();
     assert.equal(slow.status, "active");
     assert.equal(slow["expected-downtime"], 50);
     assert.equal((slow["xbzrle-cache"] as JsonObject)["cache-size"], 8192);
     dev.migration.setParameters({ "max-bandwidth": 0 }); // no limit
     clock.advance(1000);
-    assert.equal(dev.queryMigrate().status, "completed");
+    assert.equal(dev.migration.query().status, "completed");
   });
 });
 
 suite("pause-before-switchover", () => {
   test("should stop in pre-switchover until migrate-continue, counting downtime from the stop", () => {
     const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB });
-    dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
+    dev.migration.setCapabilities([{ capability: "pause-before-switchover", state: true }]);
     assert.throws(
       () => dev.migration.continue("pre-switchover"),
       err("GenericError", "Migration not in expected state: none"),
     );
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     clock.advance(100);
-    assert.equal(dev.queryMigrate().status, "pre-switchover");
+    assert.equal(dev.migration.query().status, "pre-switchover");
     assert.equal(core.state, "finish-migrate");
     assert.throws(
       () => dev.migration.continue("active"),
@@ -398,16 +386,16 @@ suite("pause-before-switchover", () => {
       'MIGRATION_PASS {"pass":2}',
       'MIGRATION {"status":"completed"}',
     ]);
-    assert.ok(Number(dev.queryMigrate().downtime) >= 500);
+    assert.ok(Number(dev.migration.query().downtime) >= 500);
     assert.equal(core.state, "postmigrate");
   });
 
   test("should resume the VM when cancelled in pre-switchover, and refuse resume", () => {
     const { core, dev, clock, log } = rig({ memoryBytes: 16 * MiB });
-    dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
-    dev.migrate("exec:cat");
+    dev.migration.setCapabilities([{ capability: "pause-before-switchover", state: true }]);
+    dev.migration.migrate("exec:cat");
     clock.advance(100);
-    dev.migrateCancel();
+    dev.migration.cancel();
     assert.deepEqual(log.slice(-3), [
       'MIGRATION {"status":"cancelling"}',
       "RESUME",
@@ -415,7 +403,7 @@ suite("pause-before-switchover", () => {
     ]);
     assert.equal(core.state, "running");
     assert.throws(
-      () => dev.migrate("exec:cat", { resume: true }),
+      () => dev.migration.migrate("exec:cat", { resume: true }),
       err("GenericError", "Cannot resume if there is no paused migration"),
     );
   });
@@ -424,7 +412,7 @@ suite("pause-before-switchover", () => {
 suite("the course of a migration in 10.0", () => {
   test("should pass through device after STOP at the switch-over", () => {
     const { dev, clock, log } = rig({ memoryBytes: 16 * MiB }, { version: "10.0.2" });
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     clock.advance(1000);
     assert.deepEqual(log, [
       'MIGRATION {"status":"setup"}',
@@ -437,7 +425,7 @@ suite("the course of a migration in 10.0", () => {
     ]);
     // 7.2 has no device status.
     const old = rig({ memoryBytes: 16 * MiB });
-    old.dev.migrate("exec:cat");
+    old.dev.migration.migrate("exec:cat");
     old.clock.advance(1000);
     assert.ok(!old.log.some((l) => l.includes("device")));
   });
@@ -445,13 +433,13 @@ suite("the course of a migration in 10.0", () => {
   test("should refuse a bad URI before anything starts, and report a listener as setup", () => {
     const { dev, log } = rig({}, { version: "10.0.2" });
     assert.throws(
-      () => dev.migrate("bogus:x"),
+      () => dev.migration.migrate("bogus:x"),
       err("GenericError", "unknown migration protocol: bogus:x"),
     );
     assert.deepEqual(log, []);
-    assert.deepEqual(dev.queryMigrate(), {});
+    assert.deepEqual(dev.migration.query(), {});
     dev.migration.listen("unix:/tmp/in.sock");
-    assert.deepEqual(dev.queryMigrate(), {
+    assert.deepEqual(dev.migration.query(), {
       status: "setup",
       "socket-address": [{ type: "unix", path: "/tmp/in.sock" }],
     });
@@ -484,9 +472,9 @@ suite("migrate to an address QEMU cannot use", () => {
   test("should fail in setup with error-desc as 7.2.22 does (migrate_fd_error)", () => {
     for (const [uri, desc] of cases) {
       const { dev, log, stderr } = rig({ memoryBytes: 16 * MiB });
-      assert.throws(() => dev.migrate(uri), err("GenericError", desc), uri);
+      assert.throws(() => dev.migration.migrate(uri), err("GenericError", desc), uri);
       assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}'], uri);
-      assert.deepEqual(dev.queryMigrate(), { status: "failed", "error-desc": desc }, uri);
+      assert.deepEqual(dev.migration.query(), { status: "failed", "error-desc": desc }, uri);
       // Only RDMA says it on stderr too (its ERROR macro).
       assert.deepEqual(stderr, uri.startsWith("rdma:") ? [`${desc}\n`] : [], uri);
     }
@@ -496,22 +484,22 @@ suite("migrate to an address QEMU cannot use", () => {
     for (const [uri, desc72, desc10] of cases) {
       const { dev, log } = rig({ memoryBytes: 16 * MiB }, { version: "10.0.2" });
       const desc = desc10 ?? desc72;
-      assert.throws(() => dev.migrate(uri), err("GenericError", desc), uri);
+      assert.throws(() => dev.migration.migrate(uri), err("GenericError", desc), uri);
       if (desc10 === undefined) {
         assert.deepEqual(log, ['MIGRATION {"status":"setup"}', 'MIGRATION {"status":"failed"}']);
-        assert.deepEqual(dev.queryMigrate(), { status: "failed", "error-desc": desc });
+        assert.deepEqual(dev.migration.query(), { status: "failed", "error-desc": desc });
       } else {
         assert.deepEqual(log, [], uri);
-        assert.deepEqual(dev.queryMigrate(), {}, uri);
+        assert.deepEqual(dev.migration.query(), {}, uri);
       }
     }
     const { dev } = rig({}, { version: "10.0.2" });
     assert.throws(
-      () => dev.migrate("file:/nonexistent-qmpkit/x"),
+      () => dev.migration.migrate("file:/nonexistent-qmpkit/x"),
       err("GenericError", "Could not create '/nonexistent-qmpkit/x': No such file or directory"),
     );
     assert.throws(
-      () => dev.migrate("file:/tmp/x,offset=y"),
+      () => dev.migration.migrate("file:/tmp/x,offset=y"),
       err("GenericError", "file URI has bad offset y: Invalid argument"),
     );
   });
@@ -523,14 +511,14 @@ suite("migrate to an address QEMU cannot use", () => {
         dev.migration.capability("block"),
         dev.migration.queryParameters()["block-incremental"],
       ] as const;
-    assert.throws(() => dev.migrate("tcp:", { inc: true }), /error parsing address/);
+    assert.throws(() => dev.migration.migrate("tcp:", { inc: true }), /error parsing address/);
     assert.deepEqual(block(), [true, true]);
     assert.throws(
-      () => dev.migrate("tcp:", { blk: true }),
+      () => dev.migration.migrate("tcp:", { blk: true }),
       err("GenericError", "Command options are incompatible with current migration capabilities"),
     );
     // block_cleanup_parameters on an unknown protocol, even for a migrate without blk.
-    assert.throws(() => dev.migrate("bogus:"), /a valid migration protocol/);
+    assert.throws(() => dev.migration.migrate("bogus:"), /a valid migration protocol/);
     assert.deepEqual(block(), [false, false]);
   });
 
@@ -580,14 +568,14 @@ suite("migration capabilities", () => {
       const { dev } = rig({}, { version });
       assert.throws(
         () =>
-          dev.setMigrationCapabilities(caps.map(([capability, state]) => ({ capability, state }))),
+          dev.migration.setCapabilities(caps.map(([capability, state]) => ({ capability, state }))),
         err("GenericError", desc),
         desc,
       );
       assert.equal(dev.migration.capability(caps[0]![0]), false);
     }
     const { dev } = rig({}, { version: "10.0.2" });
-    dev.setMigrationCapabilities([
+    dev.migration.setCapabilities([
       { capability: "return-path", state: true },
       { capability: "switchover-ack", state: true },
     ]);
@@ -628,10 +616,10 @@ suite("migration capabilities", () => {
       ["10.0.2", 2],
     ] as const) {
       const { dev, stderr } = rig({}, { version });
-      dev.setMigrationCapabilities([{ capability: "zero-blocks", state: true }]);
-      dev.setMigrationCapabilities([{ capability: "events", state: true }]);
-      dev.setMigrationCapabilities([{ capability: "zero-blocks", state: false }]);
-      dev.setMigrationCapabilities([{ capability: "events", state: true }]);
+      dev.migration.setCapabilities([{ capability: "zero-blocks", state: true }]);
+      dev.migration.setCapabilities([{ capability: "events", state: true }]);
+      dev.migration.setCapabilities([{ capability: "zero-blocks", state: false }]);
+      dev.migration.setCapabilities([{ capability: "events", state: true }]);
       assert.deepEqual(
         stderr,
         Array(warnings).fill("warning: zero-blocks capability is deprecated\n"),
@@ -642,7 +630,7 @@ suite("migration capabilities", () => {
 
   test("should list the release's capabilities in enum order with their state", () => {
     const { dev } = rig({});
-    const caps = dev.queryMigrationCapabilities() as Array<{ capability: string; state: boolean }>;
+    const caps = dev.migration.queryCapabilities() as Array<{ capability: string; state: boolean }>;
     assert.equal(caps.length, 21);
     assert.deepEqual(caps[0], { capability: "xbzrle", state: false });
     assert.deepEqual(
@@ -651,7 +639,7 @@ suite("migration capabilities", () => {
     );
     assert.ok(!caps.some((c) => c.capability === "switchover-ack" || c.capability === "x-multifd"));
     const newer = rig({}, { version: "10.2.0" });
-    const names = (newer.dev.queryMigrationCapabilities() as Array<{ capability: string }>).map(
+    const names = (newer.dev.migration.queryCapabilities() as Array<{ capability: string }>).map(
       (c) => c.capability,
     );
     assert.ok(names.includes("switchover-ack") && names.includes("mapped-ram"));
@@ -662,7 +650,7 @@ suite("migration capabilities", () => {
     const { dev } = rig({});
     assert.throws(
       () =>
-        dev.setMigrationCapabilities([
+        dev.migration.setCapabilities([
           { capability: "xbzrle", state: true },
           { capability: "postcopy-preempt", state: true },
         ]),
@@ -670,7 +658,7 @@ suite("migration capabilities", () => {
     );
     assert.equal(dev.migration.capability("xbzrle"), false);
     assert.throws(
-      () => dev.setMigrationCapabilities([{ capability: "zero-copy-send", state: true }]),
+      () => dev.migration.setCapabilities([{ capability: "zero-copy-send", state: true }]),
       /Zero copy only available/,
     );
   });
@@ -680,22 +668,22 @@ suite("the destination side", () => {
   test("should report the listening addresses, then the incoming status", () => {
     const { dev } = rig({}, { incoming: true });
     dev.migration.listen("tcp:127.0.0.1:4444");
-    assert.deepEqual(dev.queryMigrate(), {
+    assert.deepEqual(dev.migration.query(), {
       "socket-address": [{ type: "inet", host: "127.0.0.1", port: "4444", ipv4: true }],
     });
     dev.migration.listen("tcp::0");
-    const both = dev.queryMigrate()["socket-address"] as JsonObject[];
+    const both = dev.migration.query()["socket-address"] as JsonObject[];
     assert.deepEqual(
       both.map((a) => a.host),
       ["::", "0.0.0.0"],
     );
     assert.notEqual(both[0]?.port, "0");
     dev.migration.listen("unix:/tmp/in.sock");
-    assert.deepEqual(dev.queryMigrate(), {
+    assert.deepEqual(dev.migration.query(), {
       "socket-address": [{ type: "unix", path: "/tmp/in.sock" }],
     });
     dev.migration.incomingStatus("completed");
-    assert.deepEqual(dev.queryMigrate(), { status: "completed" });
+    assert.deepEqual(dev.migration.query(), { status: "completed" });
   });
 });
 
@@ -703,12 +691,12 @@ suite("the migration's yank instance", () => {
   test("should be listed while an outgoing migration runs, and not before or after", () => {
     const { dev, clock } = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
     assert.equal(dev.migration.yankable, false);
-    dev.migrate("exec:cat");
+    dev.migration.migrate("exec:cat");
     assert.equal(dev.migration.yankable, true);
     clock.advance(1);
     assert.equal(dev.migration.status, "active");
     assert.equal(dev.migration.yankable, true);
-    dev.migrateCancel();
+    dev.migration.cancel();
     clock.advance(1_000);
     assert.equal(dev.migration.status, "cancelled");
     assert.equal(dev.migration.yankable, false);
@@ -716,7 +704,7 @@ suite("the migration's yank instance", () => {
 
   test("should break a migration over a socket and leave one into a command running", () => {
     const socket = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
-    socket.dev.migrate("tcp:127.0.0.1:4444");
+    socket.dev.migration.migrate("tcp:127.0.0.1:4444");
     socket.clock.advance(1);
     socket.log.length = 0;
     socket.dev.migration.yank();
@@ -725,14 +713,14 @@ suite("the migration's yank instance", () => {
     socket.clock.advance(1_000);
     assert.equal(socket.dev.migration.status, "failed");
     assert.deepEqual(socket.log, ['MIGRATION {"status":"failed"}']);
-    assert.deepEqual(socket.dev.queryMigrate(), {
+    assert.deepEqual(socket.dev.migration.query(), {
       status: "failed",
       "error-desc": "Unable to write to socket: Broken pipe",
     });
     assert.equal(socket.dev.migration.yankable, false);
 
     const exec = rig({ memoryBytes: 16 * MiB, migrationBandwidth: 8192 });
-    exec.dev.migrate("exec:cat");
+    exec.dev.migration.migrate("exec:cat");
     exec.clock.advance(1);
     exec.dev.migration.yank();
     assert.equal(exec.dev.migration.status, "active");
@@ -747,8 +735,8 @@ suite("the migration's yank instance", () => {
         { memoryBytes: 16 * MiB, migrationBandwidth: 1 << 30 },
         { startPaused: true, version },
       );
-      dev.setMigrationCapabilities([{ capability: "pause-before-switchover", state: true }]);
-      dev.migrate("unix:/run/dest.sock");
+      dev.migration.setCapabilities([{ capability: "pause-before-switchover", state: true }]);
+      dev.migration.migrate("unix:/run/dest.sock");
       clock.advance(1_000);
       assert.equal(dev.migration.status, "pre-switchover", version);
       dev.migration.yank();
@@ -768,7 +756,7 @@ suite("the migration's yank instance", () => {
         version,
       );
       assert.deepEqual(
-        dev.queryMigrate(),
+        dev.migration.query(),
         desc === undefined ? { status: "failed" } : { status: "failed", "error-desc": desc },
       );
       assert.equal(core.state, state, version);

@@ -12,6 +12,7 @@ import { qemuSchema } from "../../src/generated/index.js";
 import { compareSchemaInfo, type SchemaInfo } from "../../src/schema/introspect.js";
 import { ManualClock } from "../../src/server/index.js";
 import { createMemoryPair } from "../../src/wire/index.js";
+import { guestActionNames } from "../../src/sim/sim-schema.js";
 import {
   parseQemuOptions,
   SimulatedMachine,
@@ -350,7 +351,21 @@ suite("SimulatedMachine over QMP", () => {
       assert.ok(args !== undefined && args["meta-type"] === "object");
       return args.members;
     };
-    assert.deepEqual(argsOf("x-sim-guest"), [{ name: "action", type: "str" }]);
+    // x-sim-guest's arguments are the simulator schema's union: every action, and each one's own
+    // members in its branch.
+    const [action, ...others] = argsOf("x-sim-guest");
+    assert.deepEqual(others, []);
+    assert.equal(action?.name, "action");
+    const actions = byName.get(action?.type ?? "");
+    assert.ok(actions !== undefined && actions["meta-type"] === "enum");
+    assert.deepEqual(actions.values, [...guestActionNames()]);
+    assert.equal(actions.values.length, 15);
+    const guestCommand = byName.get("x-sim-guest");
+    assert.ok(guestCommand !== undefined && guestCommand["meta-type"] === "command");
+    const guestArgs = byName.get(guestCommand["arg-type"]);
+    assert.ok(guestArgs !== undefined && guestArgs["meta-type"] === "object");
+    // One branch per action (QEMU's introspection lists the implicit empty ones too).
+    assert.deepEqual(guestArgs.variants?.map((v) => v.case).sort(), [...guestActionNames()].sort());
     assert.deepEqual(argsOf("x-sim-inject"), [
       { name: "event", type: "str" },
       { name: "data", type: "any", default: null },

@@ -8,6 +8,8 @@ import {
   DEBIAN_BUILD,
   QEMU_PROFILES,
   qemuProfile,
+  RELEASE_CHANGES,
+  type ReleaseChangeName,
   UnknownQemuVersionError,
 } from "../../src/sim/versions.js";
 
@@ -52,9 +54,12 @@ suite("version profiles", () => {
     assert.deepEqual(p.version, { major: 10, minor: 0, micro: 2 });
     assert.equal(p.package, "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1");
     assert.deepEqual(p.capabilities, ["oob"]);
-    const { id: _a, version: _b, package: _c, ...switches } = p;
-    const { id: _d, version: _e, package: _f, ...switches102 } = qemuProfile("10.2.0");
+    const { id: _a, version: _b, package: _c, has: _g, ...switches } = p;
+    const { id: _d, version: _e, package: _f, has: _h, ...switches102 } = qemuProfile("10.2.0");
     assert.deepEqual(switches, switches102);
+    for (const change of Object.keys(RELEASE_CHANGES) as ReleaseChangeName[]) {
+      assert.equal(p.has(change), qemuProfile("10.2.0").has(change), change);
+    }
     assert.equal(p.suspendedIsLive, true);
     assert.equal(p.statusSingleStep, false);
   });
@@ -67,6 +72,7 @@ suite("version profiles", () => {
         "7.2.0:false",
         "8.2.0:false",
         "9.1.0:true",
+        "9.2.0:true",
         "10.0.2:true",
         "10.2.0:true",
         "2.9.0:false",
