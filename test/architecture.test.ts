@@ -1,5 +1,5 @@
 /**
- * The layering rule of DESIGN.md, checked on the import graph of src/:
+ * The layering rule of docs/design.md, checked on the import graph of src/:
  * base → schema → generated → wire → client | server → sim → cli, imports pointing downward only;
  * client and server never import each other; the pure core imports no `node:*` module; no two
  * modules of src/ import each other, directly or round a longer loop.
@@ -25,7 +25,7 @@ const rank: Record<string, number> = {
   ".": 7,
 };
 
-/** Pure modules: no `node:*` imports (DESIGN.md principle 4). */
+/** Pure modules: no `node:*` imports (docs/design.md principle 4). */
 function mustBePure(file: string): boolean {
   if (file.endsWith(".test.ts") || file.endsWith("-node.ts")) return false;
   return (

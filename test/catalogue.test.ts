@@ -1,7 +1,7 @@
 /**
  * The catalogue (`schema/qapi/`, issue 3 §2): it parses and checks, it has every event the seeds
  * name and the commands the simulator needs, its version marks give the documented history
- * (DESIGN.md principle 3), every reference resolves in every release that has it, and its
+ * (docs/design.md principle 3), every reference resolves in every release that has it, and its
  * documentation does not copy the seeds' sentences.
  *
  * The live comparison with a real QEMU 7.2 is in `catalogue-introspection.test.ts`.

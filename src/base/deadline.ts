@@ -1,5 +1,5 @@
 /**
- * The deadline of an awaitable call: every one takes `{ timeoutMs?, signal? }` (DESIGN.md
+ * The deadline of an awaitable call: every one takes `{ timeoutMs?, signal? }` (docs/design.md
  * conventions) and stops at whichever comes first, the time running out or the signal aborting.
  * One helper for that, so that every layer clears its timer and its abort listener the same way.
  *

@@ -14,7 +14,7 @@
  * └── SchemaError           a QAPI schema file is wrong (`file:line:col: message`)
  * ```
  *
- * Conventions (DESIGN.md): messages read "what failed: why", with the offending value; every
+ * Conventions (docs/design.md): messages read "what failed: why", with the offending value; every
  * subclass sets `name`, carries its context as fields and passes `{ cause }` on. Cancellation is
  * never wrapped: an aborted call rejects with the `AbortSignal`'s own reason.
  *

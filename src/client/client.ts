@@ -608,7 +608,7 @@ export class QmpClient<T extends QmpTyping = CatalogueTyping> implements AsyncDi
     });
   }
 
-  /** Builds the validators from the peer's own `query-qmp-schema` (DESIGN.md principle 3). */
+  /** Builds the validators from the peer's own `query-qmp-schema` (docs/design.md principle 3). */
   async #loadPeerSchema(link: Link, timeoutMs: number): Promise<void> {
     this.#validation.forgetPeer();
     try {

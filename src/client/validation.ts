@@ -40,7 +40,7 @@ export class Validation {
     if (this.fromPeer) this.#validators = undefined;
   }
 
-  /** Builds the validators from the peer's `query-qmp-schema` answer (DESIGN.md principle 3). */
+  /** Builds the validators from the peer's `query-qmp-schema` answer (docs/design.md principle 3). */
   usePeerSchema(answer: unknown): void {
     this.#validators = validatorsFromIntrospection(answer);
   }

@@ -3,7 +3,7 @@
  *
  * - {@link bundledValidators}: the generated ones (`src/generated`), from the project's schema;
  * - {@link validatorsFromIntrospection}: built at run time from the peer's own
- *   `query-qmp-schema` answer (DESIGN.md principle 3: "the client can check messages against
+ *   `query-qmp-schema` answer (docs/design.md principle 3: "the client can check messages against
  *   the peer's own query-qmp-schema"), so a QEMU newer or older than the bundled schema is
  *   checked against what it says it speaks.
  *

@@ -1,5 +1,5 @@
 /**
- * The contract every generated validator implements (DESIGN.md, the check / errors / parse trio).
+ * The contract every generated validator implements (docs/design.md, the check / errors / parse trio).
  *
  * Generated code imports its runtime helpers from the schema layer only; the client, the server
  * and the simulator use validators through this interface.

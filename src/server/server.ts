@@ -1,7 +1,7 @@
 /**
  * QmpServer: a QMP server that answers byte for byte as QEMU does.
  *
- * What it reproduces (citing `../shared/reference/qemu-qmp-semantics.md` as §N and QEMU's
+ * What it reproduces (citing `docs/qemu-behaviour.md` as §N and QEMU's
  * `monitor/qmp.c`, `monitor/monitor.c`, `qapi/qmp-dispatch.c`):
  * - the greeting and negotiation mode (§1.2, §1.3), per connection;
  * - monitors: each listener is like one `-qmp` chardev, serving one client at a time (further

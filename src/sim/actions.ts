@@ -1,5 +1,5 @@
 /**
- * The run-state action knobs (reference §4.1; QEMU `softmmu/runstate-action.c`, `qemu-options.hx`)
+ * The run-state action knobs (qemu-behaviour §4.1; QEMU `softmmu/runstate-action.c`, `qemu-options.hx`)
  * and the shutdown causes (§6). Pure data and checks.
  *
  * @module

@@ -3,7 +3,7 @@
  * vm_start, the run-control commands and the guest triggers. No I/O: events, the process end and
  * stderr go through an injected {@link MachineHost}, so every sequence is testable on its own.
  *
- * How QEMU is mirrored (reference §3–§5; QEMU `softmmu/runstate.c`, `softmmu/cpus.c`,
+ * How QEMU is mirrored (qemu-behaviour §3–§5; QEMU `softmmu/runstate.c`, `softmmu/cpus.c`,
  * `monitor/qmp-cmds.c`, `hw/watchdog/watchdog.c`, `hw/misc/pvpanic.c` @ v7.2):
  *
  * - Things that QEMU only *requests* (shutdown, reset, suspend, wakeup, powerdown, debug, a stop

@@ -1,6 +1,6 @@
 /**
  * QEMU's run-state machine, per QEMU version: the states, the table of allowed transitions and
- * `runstate_set` semantics (reference §3; QEMU `softmmu/runstate.c` @ v7.2, `system/runstate.c`
+ * `runstate_set` semantics (qemu-behaviour §3; QEMU `softmmu/runstate.c` @ v7.2, `system/runstate.c`
  * @ v10.2).
  *
  * Pure: no `node:*` import. The simulator drives its state through {@link RunStateMachine}; an
@@ -27,7 +27,7 @@ export function isRunState(value: unknown): value is RunState {
 type Table = Readonly<Partial<Record<RunState, readonly RunState[]>>>;
 
 /**
- * The v7.2.0 table (reference §3.2). QEMU's source lists `prelaunch → inmigrate` twice; the
+ * The v7.2.0 table (qemu-behaviour §3.2). QEMU's source lists `prelaunch → inmigrate` twice; the
  * distinct pairs number 71. Older versions are modelled with this table as well: the pre-4.0
  * profile only needs the rows that QMP commands and guest triggers reach, and those did not change.
  */

@@ -108,7 +108,7 @@ export interface SimulatedMachineOptions {
   /**
    * Guest resets the firmware performs after every reset and wakeup of a running VM: SeaBIOS on
    * `-machine pc` does 2 (RESET{guest: true, reason: "guest-reset"} twice, just after the
-   * command's reply; reference §4.3 notes). Default: 2 for `pc`, 0 for `none` (no firmware).
+   * command's reply; qemu-behaviour §4.3 notes). Default: 2 for `pc`, 0 for `none` (no firmware).
    * Only with reboot=reset.
    */
   firmwareResets?: number | undefined;

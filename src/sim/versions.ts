@@ -1,5 +1,5 @@
 /**
- * The QEMU versions the simulator can impersonate, and what differs between them (reference §7,
+ * The QEMU versions the simulator can impersonate, and what differs between them (qemu-behaviour §7,
  * §1.9, §3, §6).
  *
  * A profile is data: a version, a `package` string and a build. Every behaviour that differs

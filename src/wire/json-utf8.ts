@@ -6,7 +6,7 @@
  * overlong (except `C0 80`), encodes a surrogate, a codepoint beyond U+10FFFF, or one of
  * Unicode's 66 noncharacters. Where it prints, each rejected sequence becomes one U+FFFD.
  *
- * Pure: no `node:*` imports (wire/json-* is part of the pure core, DESIGN.md principle 4).
+ * Pure: no `node:*` imports (wire/json-* is part of the pure core, docs/design.md principle 4).
  *
  * @module
  */

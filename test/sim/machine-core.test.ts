@@ -1,5 +1,5 @@
 /**
- * Every sequence of reference §4.3 and §5 on the pure machine core: events in order, the final
+ * Every sequence of qemu-behaviour §4.3 and §5 on the pure machine core: events in order, the final
  * run state, and the process end with its status.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * The run-state table, row by row, against reference §3.2 (written here independently, as the
+ * The run-state table, row by row, against qemu-behaviour §3.2 (written here independently, as the
  * reference prints it), and `runstate_set` semantics.
  */
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
  * Test support: start a real `qemu-system-x86_64` with a QMP unix socket, and talk to it (or to
- * any QMP server) byte by byte, keeping a transcript. Real QEMU is the oracle (DESIGN.md).
+ * any QMP server) byte by byte, keeping a transcript. Real QEMU is the oracle (docs/design.md).
  *
  * Two real QEMUs can be run: the system's (Debian 12's 7.2.22, {@link SYSTEM_QEMU}, the default
  * everywhere) and Debian's backported 10.0 unpacked beside it by `.ci/install-qemu-10`

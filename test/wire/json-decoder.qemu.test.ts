@@ -1,5 +1,5 @@
 /**
- * Differential tests of the wire layer against real QEMU 7.2 (the oracle, DESIGN.md):
+ * Differential tests of the wire layer against real QEMU 7.2 (the oracle, docs/design.md):
  *
  * - every malformed input of §1.8 is sent to QEMU after negotiation, and QEMU's error replies
  *   must be exactly what our `qemu`-dialect decoder predicts for the same bytes (one reply per

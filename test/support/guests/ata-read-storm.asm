@@ -1,7 +1,7 @@
 ; ATA read-error storm: reads sector 0 of the secondary master (PIIX IDE, legacy ports
 ; 0x170-0x177; `-device ide-hd` without `bus=` lands on ide.1 on QEMU 7.2 and 10.0) again and again. The disk's backend fails every read (a blkdebug `inject-error` on read_aio),
 ; so each read ends in BLOCK_IO_ERROR with the drive's rerror action (hw/ide/core.c
-; ide_handle_rw_error). QEMU 9.2+ throttles that event per qom-path (reference §2.1); 7.2 does not.
+; ide_handle_rw_error). QEMU 9.2+ throttles that event per qom-path (qemu-behaviour §2.1); 7.2 does not.
 ; With no firmware the IDE function's PCI command register is 0, so its I/O decoding is enabled
 ; first, as a BIOS would.
 %include "firmware.inc"
