@@ -10,13 +10,14 @@
  * On top of `runSim` (the simulator's own command line) this adds: monitors on `-chardev`
  * sockets, inherited descriptors and sockets to connect out to; `-pidfile`; `-daemonize` (the
  * process re-runs itself detached and the parent returns once every monitor listens, as QEMU's
- * parent does); `-version`; and `QMPKIT_SIM_ARGS` (extra options, e.g. `--qemu-version 10.2.0`,
- * for software that builds the QEMU command line itself).
+ * parent does); `-version`; and extra options for software that builds the QEMU command line
+ * itself: `QMPKIT_SIM_ARGS` (e.g. `--qemu-version 10.2.0`) and the file `QMPKIT_SIM_CONFIG`
+ * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment).
  *
  * @module
  */
 import { spawn } from "node:child_process";
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { resolve } from "node:path";
 import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
@@ -39,18 +40,39 @@ Examples:
                        (QMPKIT_SIM_ARGS adds options, e.g. "--qemu-version 10.2.0")
 `;
 
-/** Splits `QMPKIT_SIM_ARGS` at spaces (no quoting: option values there have no spaces). */
+/** Where `qmpkit-qemu` reads extra options when `QMPKIT_SIM_CONFIG` does not name a file. */
+export const DEFAULT_SIM_CONFIG = "/etc/qmpkit/sim-args";
+
+/**
+ * Extra options, before the command line's: the file `QMPKIT_SIM_CONFIG` names (default
+ * {@link DEFAULT_SIM_CONFIG}, optional), then `QMPKIT_SIM_ARGS`. The file is for launchers that
+ * clear the environment (libvirt runs its emulator so): options separated by white space,
+ * `#` to the end of a line a comment, e.g. `--guest-acpi-shutdown 2000`. No quoting: option
+ * values there have no spaces.
+ */
 function extraArgs(env: CliIo["env"]): string[] {
-  return (env.QMPKIT_SIM_ARGS ?? "").split(/\s+/).filter((s) => s !== "");
+  const words = (text: string) => text.split(/\s+/).filter((s) => s !== "");
+  const file = env.QMPKIT_SIM_CONFIG ?? DEFAULT_SIM_CONFIG;
+  let fromFile: string[] = [];
+  try {
+    fromFile = words(readFileSync(file, "utf8").replace(/#.*$/gm, ""));
+  } catch (error) {
+    // The default file is optional; a file named on purpose must be there.
+    if (env.QMPKIT_SIM_CONFIG !== undefined) {
+      throw new Error(`QMPKIT_SIM_CONFIG: cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  return [...fromFile, ...words(env.QMPKIT_SIM_ARGS ?? "")];
 }
 
+/** The `--qemu-version` asked for: the last one given, as later options override earlier ones. */
 function versionOf(argv: readonly string[]): string {
-  const i = argv.findIndex((a) => a === "--qemu-version" || a === "-qemu-version");
-  const inline = argv.find((a) => a.startsWith("--qemu-version="));
-  return (
-    inline?.slice("--qemu-version=".length) ??
-    (i >= 0 ? (argv[i + 1] ?? DEFAULT_QEMU_VERSION) : DEFAULT_QEMU_VERSION)
-  );
+  for (let i = argv.length - 1; i >= 0; i--) {
+    const a = argv[i]!;
+    if (a.startsWith("--qemu-version=")) return a.slice("--qemu-version=".length);
+    if (a === "--qemu-version" || a === "-qemu-version") return argv[i + 1] ?? DEFAULT_QEMU_VERSION;
+  }
+  return DEFAULT_QEMU_VERSION;
 }
 
 /**
@@ -58,7 +80,13 @@ function versionOf(argv: readonly string[]): string {
  * status (the simulated QEMU's, 1 for a bad command line, 0 for the parent of `-daemonize`).
  */
 export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promise<number> {
-  const argv = [...extraArgs(io.env), ...argvIn];
+  let argv: string[];
+  try {
+    argv = [...extraArgs(io.env), ...argvIn];
+  } catch (e) {
+    io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
+    return 1;
+  }
   if (argv.includes("-version") || argv.includes("--version")) {
     try {
       const v = qemuProfile(versionOf(argv)).version;

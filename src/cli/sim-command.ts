@@ -62,6 +62,7 @@ export function machineOptionsFrom(line: SimCommandLine): SimulatedMachineOption
       balloon: line.balloon,
       serialPorts: line.serialPorts,
       memoryBytes: line.memoryBytes,
+      acpiShutdownMs: line.acpiShutdownMs,
       // The RTC's QOM path moved with the PC machine's composition (reference: versions.ts).
       rtcQomPath:
         line.machine === "pc"

@@ -92,6 +92,13 @@ export interface SimDevicesOptions {
   memoryBytes?: number | undefined;
   /** How long the guest takes to act (device_del ack, balloon, block job steps), in ms of run time. Default 10. */
   guestDelayMs?: number | undefined;
+  /**
+   * The guest's answer to the ACPI power button (`system_powerdown`, POWERDOWN): with a value,
+   * it shuts down (SHUTDOWN `guest-shutdown`, as `shutdown -h` on an OS that handles ACPI) this
+   * long after the button, counted in its run time; without one it ignores the button, as a
+   * guest with no OS, or a hung one, does. Default: it ignores it.
+   */
+  acpiShutdownMs?: number | undefined;
   /** The RTC's QOM path. Default `/machine/unattached/device[9]` (7.2.22 `-M pc`). */
   rtcQomPath?: string | undefined;
   /**

@@ -66,6 +66,12 @@ export interface SimCommandLine {
   packageString?: string | undefined;
   strict: boolean;
   guestScript?: string | undefined;
+  /**
+   * `--guest-acpi-shutdown MS`: the simulated guest honours the ACPI power button and shuts
+   * down MS ms (of its run time) after `system_powerdown`, as an OS does. Absent: it ignores
+   * the button, as a guest without an OS (or a hung one) does.
+   */
+  acpiShutdownMs?: number | undefined;
   firmwareResets?: number | undefined;
   blockDevices: BlockDeviceOptions[];
   /** NICs with their driver (only a virtio one has a `virtio-backend` child). */
@@ -487,6 +493,15 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     help: "--strict  no x-sim-* commands: only what QEMU has",
     apply: (line) => {
       line.strict = true;
+    },
+  },
+  "guest-acpi-shutdown": {
+    takesValue: true,
+    help: "--guest-acpi-shutdown MS  the guest honours the ACPI power button: it shuts down MS ms after system_powerdown (default: it ignores the button)",
+    apply: (line, value, option) => {
+      if (!/^\d+$/.test(value))
+        throw new QemuOptionError(option, `expects milliseconds, not '${value}'`);
+      line.acpiShutdownMs = Number(value);
     },
   },
   "firmware-resets": {

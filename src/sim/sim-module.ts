@@ -181,17 +181,20 @@ export class ModuleHost implements DeviceHost {
     this.#waiting = [];
   }
 
-  /** Runs `fn` after the guest's reaction time, counted only while its vCPUs run. */
-  guestWork(fn: () => void): void {
+  /**
+   * Runs `fn` after the guest's reaction time (`delayMs`, default {@link guestDelayMs}), counted
+   * only while its vCPUs run.
+   */
+  guestWork(fn: () => void, delayMs: number = this.guestDelayMs): void {
     const attempt = () => {
       if (this.gone) return;
       if (this.core.state === "running") fn();
       else this.#waiting.push(attempt);
     };
     if (this.core.state === "running") {
-      this.clock.setTimer(attempt, this.guestDelayMs);
+      this.clock.setTimer(attempt, delayMs);
     } else {
-      this.#waiting.push(() => this.clock.setTimer(attempt, this.guestDelayMs));
+      this.#waiting.push(() => this.clock.setTimer(attempt, delayMs));
     }
   }
 

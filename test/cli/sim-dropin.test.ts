@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -326,4 +326,39 @@ suite("sim as a drop-in QEMU", () => {
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     });
   }
+});
+
+suite("extra options for a launched qmpkit-qemu", () => {
+  test("should read QMPKIT_SIM_CONFIG's file, then QMPKIT_SIM_ARGS, before the command line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-sim-config-"));
+    try {
+      const file = join(dir, "sim-args");
+      writeFileSync(file, "# for libvirt, which clears the environment\n--qemu-version 10.0.2\n");
+      const fromFile = await runCli(["sim", "-version"], { env: { QMPKIT_SIM_CONFIG: file } });
+      assert.equal(fromFile.status, 0, fromFile.stderr);
+      assert.match(fromFile.stdout, /^QEMU emulator version 10\.0\.2 /);
+      // QMPKIT_SIM_ARGS comes after the file, so it wins.
+      const both = await runCli(["sim", "-version"], {
+        env: { QMPKIT_SIM_CONFIG: file, QMPKIT_SIM_ARGS: "--qemu-version 9.1.0" },
+      });
+      assert.match(both.stdout, /^QEMU emulator version 9\.1\.0 /);
+      const missing = await runCli(["sim", "-version"], {
+        env: { QMPKIT_SIM_CONFIG: join(dir, "nope") },
+      });
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /QMPKIT_SIM_CONFIG: cannot read .*nope/);
+      const bad = join(dir, "bad-args");
+      writeFileSync(bad, "--guest-acpi-shutdown soon\n");
+      const refused = await runCli(
+        ["sim", "-qmp", `unix:${join(dir, "vm.qmp")},server=on,wait=off`],
+        {
+          env: { QMPKIT_SIM_CONFIG: bad },
+        },
+      );
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /expects milliseconds, not 'soon'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

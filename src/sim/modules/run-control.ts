@@ -1,21 +1,50 @@
 /**
  * Run control (§5): `query-status`, `stop`, `cont`, `system_reset`, `system_powerdown`,
  * `system_wakeup`, `quit`, `set-action`; the guest's power events (shutdown, hibernate, reset,
- * suspend, pvpanic); MEMORY_FAILURE's reset. The state is the machine core's run state.
+ * suspend, pvpanic); MEMORY_FAILURE's reset; the guest's answer to the ACPI power button
+ * (`acpiShutdownMs`). The state is the machine core's run state, and whether the guest is
+ * already on its way down after a button press.
  *
  * @module
  */
 import type { JsonObject } from "../../base/json.js";
 import type { RunStateActions } from "../actions.js";
-import type { SimModule } from "../sim-module.js";
+import type { ModuleHost, SimModule } from "../sim-module.js";
 
 const info = (a: JsonObject) =>
   typeof a.info === "object" && a.info !== null && !Array.isArray(a.info) ? a.info : undefined;
 
+/** What run control keeps beside the core: a power-button press the guest is acting on. */
+interface RunControlState {
+  acpiShutdownPending: boolean;
+}
+
+/**
+ * The power button: POWERDOWN, then, when the guest honours ACPI, its shutdown after
+ * `acpiShutdownMs` of run time (once, however often the button is pressed meanwhile; a reset
+ * forgets it, as a rebooted OS would).
+ */
+function powerButton(host: ModuleHost, state: RunControlState): void {
+  const delay = host.devices.acpiShutdownMs;
+  if (delay === undefined || state.acpiShutdownPending) return;
+  state.acpiShutdownPending = true;
+  host.guestWork(() => {
+    if (!state.acpiShutdownPending) return;
+    state.acpiShutdownPending = false;
+    host.core.guestShutdown();
+  }, delay);
+}
+
 /** The run-control subsystem. */
-export const runControl: SimModule<undefined> = {
+export const runControl: SimModule<RunControlState> = {
   name: "run-control",
-  create: () => undefined,
+  create: (host) => {
+    const state: RunControlState = { acpiShutdownPending: false };
+    host.core.onReset.push(() => {
+      state.acpiShutdownPending = false;
+    });
+    return state;
+  },
   commands: {
     "query-status": { run: (host) => host.core.queryStatus(), preconfig: true },
     stop: (host) => host.core.stop(),
@@ -27,6 +56,7 @@ export const runControl: SimModule<undefined> = {
     system_powerdown: (host, _a, ctx) => {
       host.core.systemPowerdown();
       host.mainLoopFor(ctx);
+      powerButton(host, host.get(runControl));
     },
     system_wakeup: (host, _a, ctx) => {
       host.core.systemWakeup();
