@@ -1,8 +1,10 @@
 /**
  * The layering rule of docs/design.md, checked on the import graph of src/:
- * base → schema → generated → wire → client | server → sim → cli, imports pointing downward only;
- * client and server never import each other; the pure core imports no `node:*` module; no two
- * modules of src/ import each other, directly or round a longer loop.
+ * base → schema → generated → wire → client | server → sim | journal → cli, imports pointing
+ * downward only; client and server never import each other, nor sim and journal; the pure core
+ * imports no `node:*` module; native dependencies (better-sqlite3) stay in the layers that need
+ * them, so that `import { QmpClient } from "qmpkit"` stays light; no two modules of src/ import
+ * each other, directly or round a longer loop.
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -21,9 +23,19 @@ const rank: Record<string, number> = {
   client: 4,
   server: 4,
   sim: 5,
+  journal: 5,
   cli: 6,
   ".": 7,
 };
+
+/** Layers beside each other that must not import one another. */
+const apart: ReadonlyArray<readonly [string, string]> = [
+  ["client", "server"],
+  ["sim", "journal"],
+];
+
+/** Packages only some layers may import (heavy or native), with the lowest layer allowed. */
+const heavy: Record<string, string> = { "better-sqlite3": "journal" };
 
 /** Pure modules: no `node:*` imports (docs/design.md principle 4). */
 function mustBePure(file: string): boolean {
@@ -67,11 +79,16 @@ export function layerViolations(files: Map<string, string>): string[] {
         if (mustBePure(file)) problems.push(`${file}: pure module imports ${spec}`);
         continue;
       }
-      if (!spec.startsWith(".")) continue;
+      if (!spec.startsWith(".")) {
+        const allowed = heavy[spec];
+        if (allowed !== undefined && from !== allowed && (rank[from] ?? -1) <= rank[allowed]!)
+          problems.push(`${file}: ${from} must not import ${spec} (only ${allowed} and above)`);
+        continue;
+      }
       const target = relative(root, join(root, file, "..", spec));
       const to = layerOf(target);
       if (file.endsWith(".test.ts")) continue;
-      if ((from === "client" && to === "server") || (from === "server" && to === "client")) {
+      if (apart.some(([a, b]) => (from === a && to === b) || (from === b && to === a))) {
         problems.push(`${file}: ${from} must not import ${to} (${spec})`);
       } else if ((rank[to] ?? 99) > (rank[from] ?? -1)) {
         problems.push(`${file}: ${from} must not import the higher layer ${to} (${spec})`);
@@ -176,11 +193,44 @@ suite("architecture", () => {
       ["client/x.ts", 'import { QmpServer } from "../server/server.js";'],
       ["schema/parser.ts", 'import { readFileSync } from "node:fs";'],
       ["sim/machine.ts", 'import { QmpServer } from "../server/index.js";'],
+      ["journal/recorder.ts", 'import type { QmpClient } from "../client/index.js";'],
+      ["journal/x.ts", 'import { SimulatedMachine } from "../sim/index.js";'],
+      ["sim/y.ts", 'import { Journal } from "../journal/index.js";'],
+      ["client/db.ts", 'import Database from "better-sqlite3";'],
+      ["sim/db.ts", 'import Database from "better-sqlite3";'],
+      ["journal/journal.ts", 'import Database from "better-sqlite3";'],
+      ["cli/record.ts", 'const { Journal } = await import("../journal/index.js");'],
     ]);
     assert.deepEqual(layerViolations(files), [
       "wire/framing.ts: wire must not import the higher layer client (../client/client.js)",
       "client/x.ts: client must not import server (../server/server.js)",
       "schema/parser.ts: pure module imports node:fs",
+      "journal/x.ts: journal must not import sim (../sim/index.js)",
+      "sim/y.ts: sim must not import journal (../journal/index.js)",
+      "client/db.ts: client must not import better-sqlite3 (only journal and above)",
+      "sim/db.ts: sim must not import better-sqlite3 (only journal and above)",
     ]);
+  });
+
+  test("should keep the root entry point free of the journal and its native SQLite", () => {
+    // What `import "qmpkit"` loads: src/index.ts and everything it imports, statically.
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(join(root, file), "utf8");
+      const pattern = /(?:import|export)\s(?!type\s)[^'"]*?from\s*["']([^"']+)["']/g;
+      for (const [, spec] of text.matchAll(pattern)) {
+        assert.ok(!spec!.includes("better-sqlite3"), `${file} imports ${spec}`);
+        if (spec!.startsWith("."))
+          visit(relative(root, join(root, file, "..", spec!)).replace(/\.js$/, ".ts"));
+      }
+    };
+    visit("index.ts");
+    assert.ok(seen.has("client/index.ts") && seen.has("sim/index.ts"), "the walk follows imports");
+    assert.deepEqual(
+      [...seen].filter((f) => f.startsWith("journal/")),
+      [],
+    );
   });
 });

@@ -89,11 +89,9 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function registerEventsCommand(program: Command, ctx: CommandContext): void {
-  program
-    .command("events")
-    .description("watch QMP events from one or many VMs (no target: a demo VM)")
-    .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them")
+/** `--only`, `--except`, `--where`: the event filters of `events` (and `history`). */
+export function addFilterOptions(command: Command): Command {
+  return command
     .option("--only <names>", "only these events (comma-separated, wildcards); repeatable", collect)
     .option(
       "--except <names>",
@@ -104,7 +102,16 @@ export function registerEventsCommand(program: Command, ctx: CommandContext): vo
       "--where <key=value>",
       "only events whose data matches (key!=value negates); repeatable",
       collect,
-    )
+    );
+}
+
+export function registerEventsCommand(program: Command, ctx: CommandContext): void {
+  addFilterOptions(
+    program
+      .command("events")
+      .description("watch QMP events from one or many VMs (no target: a demo VM)")
+      .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them"),
+  )
     .option("--json", "one JSON object per line: events, run-state changes, watch notices")
     .option("-f, --follow", "reconnect when a VM goes away, wait for VMs, rescan globs")
     .option("-n, --count <n>", "exit after printing this many events", positiveInteger("--count"))
@@ -125,11 +132,22 @@ class Stopper {
   }
 }
 
-/** Runs `events`; resolves with the exit status. */
+/**
+ * Where a watch's items go: by default lines on stdout (`events`); `record` journals them. Each
+ * call is made in order: an event, then the run-state changes it caused.
+ */
+export interface WatchSink {
+  event(vm: string, event: QmpEventMessage, receivedMs: number): void;
+  state(vm: string, change: RunStateLine): void;
+  notice(vm: string, notice: WatchNotice, atMs: number): void;
+}
+
+/** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
 export async function runEvents(
   ctx: CommandContext,
   targets: readonly string[],
   opts: EventsOptions,
+  sink?: WatchSink | undefined,
 ): Promise<number> {
   const io = ctx.io;
   const filter = createEventFilter({ only: opts.only, except: opts.except, where: opts.where });
@@ -152,15 +170,18 @@ export async function runEvents(
   const notice = (vm: string, n: WatchNotice) => {
     if (stopper.signal.aborted) return;
     const now = Date.now();
-    out(human ? human.notice(vm, watchNoticeText(n), now) : formatWatchJson(vm, n, now));
+    if (sink) sink.notice(vm, n, now);
+    else out(human ? human.notice(vm, watchNoticeText(n), now) : formatWatchJson(vm, n, now));
   };
   const printState = (vm: string, change: RunStateLine) => {
     if (stopper.signal.aborted) return;
-    out(
-      human
-        ? human.stateChange(vm, change.from, change.to, change.atMs)
-        : formatStateJson(vm, change),
-    );
+    if (sink) sink.state(vm, change);
+    else
+      out(
+        human
+          ? human.stateChange(vm, change.from, change.to, change.atMs)
+          : formatStateJson(vm, change),
+      );
   };
 
   const watch = async (endpoint: Endpoint, label: string, follow: boolean): Promise<void> => {
@@ -221,7 +242,7 @@ export async function runEvents(
       qemu: versionText(client.greeting.version),
       state: client.runState,
     });
-    // Which QEMU process answers: a restarted QEMU binds its socket anew (another inode), or
+    // Which QEMU process answers: a restarted QEMU binds its socket anew (another file), or
     // greets with another version. Unknown over TCP with the same version.
     let peer = processMark(address, client.greeting.version);
     const stream = client.events({
@@ -273,7 +294,8 @@ export async function runEvents(
           lastEvent = event.event;
           shown = !stopper.signal.aborted && filter(event);
           if (shown) {
-            out(human ? human.event(label, event) : formatEventJson(label, event));
+            if (sink) sink.event(label, event, Date.now());
+            else out(human ? human.event(label, event) : formatEventJson(label, event));
             printed++;
             counted = opts.count !== undefined && printed >= opts.count;
           }
@@ -381,32 +403,36 @@ function versionText(version: { qemu: { major: number; minor: number; micro: num
 /** What tells one QEMU process from the next behind an address (see `sameProcess`). */
 interface ProcessMark {
   readonly version: string;
-  /** The unix socket's inode, when the address is one. */
-  readonly inode?: number | undefined;
+  /**
+   * The unix socket file's identity, when the address is one: its inode and the time it was
+   * made (a file system may give a new file the inode of a deleted one).
+   */
+  readonly socket?: string | undefined;
 }
 
 function processMark(
   address: string,
   version: { qemu: { major: number; minor: number; micro: number } },
 ): ProcessMark {
-  let inode: number | undefined;
+  let socket: string | undefined;
   if (address.startsWith("unix:")) {
     try {
-      inode = statSync(address.slice(5)).ino;
+      const st = statSync(address.slice(5), { bigint: true });
+      socket = `${st.ino}@${st.ctimeNs}`;
     } catch {
-      inode = undefined;
+      socket = undefined;
     }
   }
-  return { version: versionText(version), inode };
+  return { version: versionText(version), socket };
 }
 
 /**
- * Whether a reconnection reached a new QEMU process: `true` when the version or the socket's
- * inode changed (QEMU creates its socket at start), `false` when the same socket answers again,
+ * Whether a reconnection reached a new QEMU process: `true` when the version or the socket file
+ * changed (QEMU creates its socket at start), `false` when the same socket answers again,
  * undefined when it cannot be told (TCP).
  */
 function sameProcess(before: ProcessMark, after: ProcessMark): boolean | undefined {
   if (before.version !== after.version) return true;
-  if (before.inode === undefined || after.inode === undefined) return undefined;
-  return before.inode !== after.inode;
+  if (before.socket === undefined || after.socket === undefined) return undefined;
+  return before.socket !== after.socket;
 }
