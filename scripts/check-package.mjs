@@ -8,7 +8,17 @@ const root = await import("qmpkit");
 assert.equal(typeof root.QmpClient, "function", "qmpkit exports QmpClient");
 assert.equal(typeof root.QmpServer, "function", "qmpkit exports QmpServer");
 assert.equal(typeof root.SimulatedMachine, "function", "qmpkit exports SimulatedMachine");
-for (const layer of ["base", "schema", "generated", "wire", "client", "server", "sim", "cli"]) {
+for (const layer of [
+  "base",
+  "schema",
+  "generated",
+  "wire",
+  "client",
+  "server",
+  "sim",
+  "journal",
+  "cli",
+]) {
   const module = await import(`qmpkit/${layer}`);
   assert.ok(Object.keys(module).length > 0, `qmpkit/${layer} exports something`);
 }

@@ -88,11 +88,9 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function registerEventsCommand(program: Command, ctx: CommandContext): void {
-  program
-    .command("events")
-    .description("watch QMP events from one or many VMs (no target: a demo VM)")
-    .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them")
+/** `--only`, `--except`, `--where`: the event filters of `events` (and `history`). */
+export function addFilterOptions(command: Command): Command {
+  return command
     .option("--only <names>", "only these events (comma-separated, wildcards); repeatable", collect)
     .option(
       "--except <names>",
@@ -103,7 +101,16 @@ export function registerEventsCommand(program: Command, ctx: CommandContext): vo
       "--where <key=value>",
       "only events whose data matches (key!=value negates); repeatable",
       collect,
-    )
+    );
+}
+
+export function registerEventsCommand(program: Command, ctx: CommandContext): void {
+  addFilterOptions(
+    program
+      .command("events")
+      .description("watch QMP events from one or many VMs (no target: a demo VM)")
+      .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them"),
+  )
     .option("--json", "one JSON object per line: events, run-state changes, watch notices")
     .option("-f, --follow", "reconnect when a VM goes away, wait for VMs, rescan globs")
     .option("-n, --count <n>", "exit after printing this many events", positiveInteger("--count"))
@@ -124,11 +131,22 @@ class Stopper {
   }
 }
 
-/** Runs `events`; resolves with the exit status. */
+/**
+ * Where a watch's items go: by default lines on stdout (`events`); `record` journals them. Each
+ * call is made in order: an event, then the run-state changes it caused.
+ */
+export interface WatchSink {
+  event(vm: string, event: QmpEventMessage, receivedMs: number): void;
+  state(vm: string, change: RunStateLine): void;
+  notice(vm: string, notice: WatchNotice, atMs: number): void;
+}
+
+/** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
 export async function runEvents(
   ctx: CommandContext,
   targets: readonly string[],
   opts: EventsOptions,
+  sink?: WatchSink | undefined,
 ): Promise<number> {
   const io = ctx.io;
   const filter = createEventFilter({ only: opts.only, except: opts.except, where: opts.where });
@@ -151,15 +169,18 @@ export async function runEvents(
   const notice = (vm: string, n: WatchNotice) => {
     if (stopper.signal.aborted) return;
     const now = Date.now();
-    out(human ? human.notice(vm, watchNoticeText(n), now) : formatWatchJson(vm, n, now));
+    if (sink) sink.notice(vm, n, now);
+    else out(human ? human.notice(vm, watchNoticeText(n), now) : formatWatchJson(vm, n, now));
   };
   const printState = (vm: string, change: RunStateLine) => {
     if (stopper.signal.aborted) return;
-    out(
-      human
-        ? human.stateChange(vm, change.from, change.to, change.atMs)
-        : formatStateJson(vm, change),
-    );
+    if (sink) sink.state(vm, change);
+    else
+      out(
+        human
+          ? human.stateChange(vm, change.from, change.to, change.atMs)
+          : formatStateJson(vm, change),
+      );
   };
 
   const watch = async (endpoint: Endpoint, label: string, follow: boolean): Promise<void> => {
@@ -278,7 +299,8 @@ export async function runEvents(
         const changes = afterEvent.get(key) ?? [];
         afterEvent.delete(key);
         if (!stopper.signal.aborted && filter(event)) {
-          out(human ? human.event(label, event) : formatEventJson(label, event));
+          if (sink) sink.event(label, event, Date.now());
+          else out(human ? human.event(label, event) : formatEventJson(label, event));
           for (const change of changes) printState(label, change);
           printed++;
           if (opts.count !== undefined && printed >= opts.count) stopper.stop();

@@ -7,6 +7,8 @@
  * | `exec TARGET COMMAND [key=value...]` | `exec-command.ts` |
  * | `shell TARGET` | `shell-command.ts` |
  * | `proxy TARGET --listen ADDR` | `proxy-command.ts` |
+ * | `record TARGET... --journal FILE` | `record-command.ts` (the journal layer loads on use) |
+ * | `history --journal FILE` | `history-command.ts` |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
  *
@@ -20,9 +22,11 @@ import { Command, CommanderError } from "commander";
 import type { CommandContext } from "./context.js";
 import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
+import { registerHistoryCommand } from "./history-command.js";
 import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { registerProxyCommand } from "./proxy-command.js";
 import { runSimDropIn } from "./qemu-main.js";
+import { registerRecordCommand } from "./record-command.js";
 import { EXIT_USAGE, reportError } from "./report.js";
 import { registerSchemaCommands } from "./schema-command.js";
 import { registerShellCommand } from "./shell-command.js";
@@ -36,6 +40,8 @@ Examples:
   $ qmpkit exec unix:/run/vm1.qmp query-status
   $ qmpkit shell unix:/run/vm1.qmp         interactive, with completion
   $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
+  $ qmpkit record /run/vms/*.qmp --journal vms.db   journal events and run states
+  $ qmpkit history --journal vms.db --vm vm1 --since 1h
   $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
 
 Targets: unix:PATH, tcp:HOST:PORT, a socket path, or a glob of socket paths.
@@ -67,6 +73,8 @@ export function createProgram(ctx: CommandContext): Command {
   registerExecCommand(program, context);
   registerShellCommand(program, context);
   registerProxyCommand(program, context);
+  registerRecordCommand(program, context);
+  registerHistoryCommand(program, context);
   // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
   program
     .command("sim")

@@ -493,14 +493,21 @@ export class Journal {
     return (pages - free) * size;
   }
 
-  /** Commits what is pending, closes open connections and sessions (writer), and closes the file. */
+  /**
+   * Commits what is pending and closes the file; for the writer, first notes a `disconnected`
+   * notice (`the recorder stopped`) for every VM still connected.
+   */
   close(): void {
     if (this.#closed) return;
     if (!this.readonly) {
+      // What was watched is not any more: said so, so that intervals and sessions end here.
+      for (const [vm] of this.#connection) {
+        this.notice(
+          { id: vm, host: "", name: "", address: "" },
+          { kind: "disconnected", reason: "the recorder stopped", reconnecting: false },
+        );
+      }
       this.flush();
-      const now = Math.round(this.#now() * MS);
-      for (const [vm] of this.#connection)
-        this.#closeConnection({ id: vm, host: "", name: "", address: "" }, now);
       this.#db.pragma("wal_checkpoint(PASSIVE)");
     }
     this.#closed = true;

@@ -139,6 +139,7 @@ suite("journal: the database", () => {
         ["connected", undefined, undefined],
         ["reconnected", 1_000_000, 5_000_000],
         ["connected", undefined, undefined],
+        ["disconnected", undefined, undefined],
       ],
     );
     const [timeline] = await all(r.timeline());
@@ -147,7 +148,7 @@ suite("journal: the database", () => {
       [
         ["running", 1_000_000, 1_000_000, "connected"],
         ["running", 5_000_000, 5_000_000, "reconnected"],
-        ["paused", 5_000_000, undefined, "connected"],
+        ["paused", 5_000_000, 5_000_000, "connected"],
       ],
     );
     r.close();
