@@ -24,6 +24,7 @@ import {
   scriptFromReplies,
 } from "../../src/journal/index.js";
 import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { SAMPLE_REPLIES } from "./support.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-replay-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -307,52 +308,8 @@ suite("replay: a session recorded from real QEMU 7.2", () => {
 });
 
 suite("replay: recordings without QEMU", () => {
-  // A small recording in libvirt's .replies format (tests/qemucapabilitiesdata/caps_*.replies):
-  // indented objects separated by blank lines, no greeting.
-  const replies = `{
-  "execute": "qmp_capabilities",
-  "id": "libvirt-1"
-}
-
-{
-  "return": {
-  },
-  "id": "libvirt-1"
-}
-
-{
-  "execute": "query-version",
-  "id": "libvirt-2"
-}
-
-{
-  "return": {
-    "qemu": {
-      "micro": 2,
-      "minor": 2,
-      "major": 8
-    },
-    "package": "v8.2.2"
-  },
-  "id": "libvirt-2"
-}
-
-{
-  "execute": "query-kvm",
-  "id": "libvirt-3"
-}
-
-{
-  "return": {
-    "enabled": true,
-    "present": true
-  },
-  "id": "libvirt-3"
-}
-`;
-
   test("should serve a libvirt .replies recording, greeting with its query-version answer", async () => {
-    const script = scriptFromReplies(replies, "caps.replies");
+    const script = scriptFromReplies(SAMPLE_REPLIES, "caps.replies");
     assert.equal(
       script.greeting,
       '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 2, "major": 8}, "package": "v8.2.2"}, "capabilities": ["oob"]}}',
@@ -376,7 +333,7 @@ suite("replay: recordings without QEMU", () => {
   });
 
   test("should answer malformed input and commands before negotiation as QEMU does", async () => {
-    const script = scriptFromReplies(replies);
+    const script = scriptFromReplies(SAMPLE_REPLIES);
     const replay = await replaySession(script, { listen: socket(), report: () => {} });
     const raw = await RawQmp.connect(replay.address.slice("unix:".length));
     try {
