@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import type { CommandContext } from "./context.js";
 import { QmpProxy } from "./proxy.js";
-import { endpointAddress, parseTargetArg } from "./targets.js";
+import { endpointAddress, labelEndpoints, parseTargetArg } from "./targets.js";
 import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
@@ -22,7 +22,12 @@ Examples:
   $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
   $ qmpkit proxy tcp:127.0.0.1:4444 --listen tcp:127.0.0.1:5555 --listen unix:/tmp/vm.qmp
   $ qmpkit events /run/vm1-shared.qmp &    # several watchers and tools at once
-  $ qmpkit exec /run/vm1-shared.qmp query-status`;
+  $ qmpkit exec /run/vm1-shared.qmp query-status
+  $ qmpkit proxy vm1.qmp --listen unix:/run/vm1-shared.qmp --record vm1.db   # every frame
+
+--record FILE journals every frame, both directions, with QEMU and with each client (one
+session per connection, a monotonic time per frame), secrets redacted, in the SQLite journal
+'qmpkit record' and 'qmpkit history' use.`;
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -52,21 +57,33 @@ export function registerProxyCommand(program: Command, ctx: CommandContext): voi
       positiveInteger("--max-in-flight"),
       8,
     )
+    .option("--record <file>", "journal every frame, both directions (SQLite)")
     .addHelpText("after", examples)
     .action(
-      async (target: string, opts: { listen: string[]; quiet?: boolean; maxInFlight: number }) => {
+      async (
+        target: string,
+        opts: { listen: string[]; quiet?: boolean; maxInFlight: number; record?: string },
+      ) => {
         const upstream = singleTarget(target);
         const listenOn = opts.listen.map(singleTarget);
         const io = ctx.io;
         const log = opts.quiet
           ? undefined
           : (line: string) => io.stderr.write(`qmpkit proxy: ${line}\n`);
+        const recording =
+          opts.record === undefined
+            ? undefined
+            : await openRecording(opts.record, target, upstream);
         const proxy = await QmpProxy.start({
           upstream,
           listen: listenOn,
           log,
           signal: io.signal,
           maxInFlight: opts.maxInFlight,
+          tap: recording?.recorder,
+        }).catch((error: unknown) => {
+          recording?.close();
+          throw error;
         });
         log?.(`sharing ${upstream} on ${proxy.addresses.join(", ")}`);
         try {
@@ -76,7 +93,25 @@ export function registerProxyCommand(program: Command, ctx: CommandContext): voi
           });
         } finally {
           await proxy.close();
+          recording?.close();
         }
       },
     );
+}
+
+/** The journal of `--record` and its session recorder (the journal layer loads only then). */
+async function openRecording(file: string, target: string, upstream: string) {
+  const { Journal, SessionRecorder } = await import("../journal/index.js");
+  const spec = parseTargetArg(target);
+  const name =
+    spec.kind === "glob" ? target : (labelEndpoints([spec.endpoint]).get(spec.endpoint) ?? target);
+  const journal = Journal.open(file);
+  const recorder = new SessionRecorder(journal, { name, address: upstream });
+  return {
+    recorder,
+    close() {
+      recorder.closeAll();
+      journal.close();
+    },
+  };
 }

@@ -21,6 +21,7 @@ import {
   openStream,
   qdictKeyOrder,
 } from "../wire/index.js";
+import type { FrameTap } from "../journal/recorder.js";
 import { PROXY_ID_PREFIX, type ProxyClientPort, ProxyCore } from "./proxy-core.js";
 
 const nonAscii = /[^\x00-\x7f]/;
@@ -46,6 +47,11 @@ export interface QmpProxyOptions {
   readonly log?: ((line: string) => void) | undefined;
   /** Aborts `start()`. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Sees every frame, both directions, with QEMU (peer `qemu`) and each client (`client#N`):
+   * `qmpkit proxy --record` passes the journal's `SessionRecorder`.
+   */
+  readonly tap?: FrameTap | undefined;
 }
 
 /** A running proxy. */
@@ -57,6 +63,7 @@ export class QmpProxy {
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private delay: number;
+  private clientCount = 0;
 
   private constructor(private readonly options: QmpProxyOptions) {
     this.delay = options.reconnectDelayMs ?? 100;
@@ -109,11 +116,16 @@ export class QmpProxy {
       return;
     }
     let port: ProxyClientPort | undefined;
+    const tap = this.options.tap;
+    const peer = `client#${++this.clientCount}`;
+    tap?.open(peer);
     const connection = new Connection(stream, {
       dialect: "qemu",
       writer: "qemu",
+      ...(tap && { onTraffic: (d, text) => d === "out" && tap.frame(peer, "out", text) }),
       // Runs in the client's reader loop: hands the item over, never waits.
       onItem: (item: JsonStreamItem) => {
+        if (item.kind === "value") tap?.frame(peer, "in", item.value);
         if (port) this.core.clientItem(port, item);
       },
     });
@@ -128,6 +140,7 @@ export class QmpProxy {
     void connection.closed.then(() => {
       this.clientConnections.delete(connection);
       this.core.removeClient(clientPort);
+      tap?.close(peer);
     });
   }
 
@@ -143,6 +156,8 @@ export class QmpProxy {
         cause: error,
       });
     }
+    const tap = this.options.tap;
+    tap?.open("qemu");
     let phase: "greeting" | "negotiating" | "ready" = "greeting";
     // The text of each message as the upstream wrote it, for the core to pass on instead of
     // printing the parsed value again. The decoder tells each message's size in bytes and skips
@@ -178,6 +193,7 @@ export class QmpProxy {
       dialect: "client",
       writer: "compact",
       onTraffic: (direction, text) => {
+        if (direction === "out") tap?.frame("qemu", "out", text);
         if (direction !== "in" || !textual) return;
         if (nonAscii.test(text)) stopText();
         else received += text;
@@ -193,6 +209,7 @@ export class QmpProxy {
         }
         const value = item.value;
         const text = messageText(item.bytes);
+        tap?.frame("qemu", "in", text ?? value);
         if (phase === "ready") {
           this.core.upstreamMessage(value, text);
         } else if (phase === "greeting") {
@@ -243,6 +260,7 @@ export class QmpProxy {
       timeoutMs,
     );
     void connection.closed.then((error) => {
+      tap?.close("qemu");
       settle(
         error ??
           new ConnectError(

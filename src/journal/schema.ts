@@ -17,6 +17,9 @@
  *   in both directions with a monotonic time (`mono_ns`, from `process.hrtime`) and the wall clock;
  * - `meta`: key/value (the last commit's time).
  *
+ * Indexes are few on purpose, since each costs every insert: rows are found by `id` (the order
+ * received, which is also the order in time: retention and time ranges walk it), and by VM.
+ *
  * @module
  */
 
@@ -49,7 +52,6 @@ export const MIGRATIONS: readonly string[] = [
     received_us INTEGER NOT NULL
   );
   CREATE INDEX entries_vm ON entries (vm, id);
-  CREATE INDEX entries_ts ON entries (ts_us);
   CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
     vm INTEGER NOT NULL REFERENCES vms(id),
