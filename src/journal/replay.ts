@@ -508,6 +508,15 @@ function brief(name: string, args: JsonObject): string {
   return Object.keys(args).length === 0 ? name : `${name} ${canonicalJson(args)}`;
 }
 
+/**
+ * The key a command is matched by: its name and arguments. `qmp_capabilities` by its name only:
+ * negotiation is the protocol's, not the session's (a proxy that recorded may have enabled OOB,
+ * the client replaying may not).
+ */
+function commandKey(name: string, args: JsonObject): string {
+  return name === "qmp_capabilities" ? name : `${name}\0${canonicalJson(args)}`;
+}
+
 /** The matching rules of one client's replay. */
 class Matcher {
   #next = 0;
@@ -520,7 +529,7 @@ class Matcher {
     private readonly mode: ReplayMode,
   ) {
     for (const e of script.exchanges) {
-      const key = `${e.name}\0${canonicalJson(e.args)}`;
+      const key = commandKey(e.name, e.args);
       this.#byKey.set(key, [...(this.#byKey.get(key) ?? []), e]);
       this.#names.add(e.name);
     }
@@ -541,7 +550,7 @@ class Matcher {
           desc: `replay: the recording has no more commands (received ${brief(name, args)})`,
         };
       }
-      if (expected.name !== name || !sameJson(expected.args, args)) {
+      if (commandKey(expected.name, expected.args) !== commandKey(name, args)) {
         return {
           errorClass: "GenericError",
           desc: `replay: expected ${brief(expected.name, expected.args)} (recorded command ${expected.index + 1}), received ${brief(name, args)}`,
@@ -551,7 +560,7 @@ class Matcher {
       this.#next++;
       return { exchange: expected, repeat: false };
     }
-    const key = `${name}\0${canonicalJson(args)}`;
+    const key = commandKey(name, args);
     const recorded = this.#byKey.get(key);
     if (recorded === undefined) {
       return this.#names.has(name)

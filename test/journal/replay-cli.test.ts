@@ -11,7 +11,8 @@ import { after, suite, test } from "node:test";
 import { isCommandError } from "../../src/base/errors.js";
 import { QmpClient } from "../../src/client/index.js";
 import { collect, runCli, spawnCli, waitForOutput } from "../cli/support.js";
-import { SAMPLE_REPLIES } from "./support.js";
+import { realQemuTest, startQemu } from "../support/real-qemu.js";
+import { DRIVE_MACHINE, drive, SAMPLE_REPLIES } from "./support.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qmpkit-replay-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,6 +55,55 @@ suite("replay command", () => {
       /qmpkit replay: GenericError: replay: expected query-kvm .*\n--- expected \(recorded command 3\)\n\+\+\+ received\n {2}\{\n- {3}"execute": "query-kvm"\n\+ {3}"execute": "query-status"\n {2}\}\n/,
     );
   });
+
+  test(
+    "should replay what qmpkit proxy --record journaled from real QEMU 7.2, to the same client code",
+    realQemuTest(),
+    async () => {
+      const qemu = await startQemu(DRIVE_MACHINE);
+      const journal = join(dir, "proxy.db");
+      const shared = join(dir, "shared.qmp");
+      let original: Awaited<ReturnType<typeof drive>>;
+      try {
+        const proxy = spawnCli([
+          "proxy",
+          qemu.socketPath,
+          "--listen",
+          `unix:${shared}`,
+          "--record",
+          journal,
+        ]);
+        const proxyDone = collect(proxy, { timeoutMs: 60_000 });
+        try {
+          await waitForOutput(proxy, (s) => s.includes("sharing"), 15_000, "stderr");
+          original = await drive(`unix:${shared}`);
+        } finally {
+          proxy.kill("SIGINT");
+        }
+        const p = await proxyDone;
+        assert.equal(p.status, 0, p.stderr);
+      } finally {
+        await qemu.stop();
+      }
+      const socket = join(dir, "fake.qmp");
+      for (const mode of ["strict", "keyed"]) {
+        const replay = spawnCli(["replay", journal, "--listen", `unix:${socket}`, "--mode", mode]);
+        const done = collect(replay, { timeoutMs: 60_000 });
+        try {
+          await waitForOutput(replay, (s) => s.includes("qmpkit replay:"), 15_000, "stderr");
+          const run = await drive(`unix:${socket}`);
+          assert.deepEqual(run.replies, original.replies, mode);
+          assert.deepEqual(run.events, original.events, mode);
+        } finally {
+          replay.kill("SIGINT");
+        }
+        const r = await done;
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`session \\d+ \\(9 commands, ${mode}\\)`));
+        assert.doesNotMatch(r.stderr, /GenericError|CommandNotFound/);
+      }
+    },
+  );
 
   test("should refuse bad options (status 2) and a file it cannot read (status 1)", async () => {
     const bad = await runCli(["replay", "x.db", "--listen", "unix:/tmp/x.qmp", "--mode", "loose"]);
