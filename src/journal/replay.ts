@@ -21,8 +21,10 @@
  *   `query-status` gets the second recorded answer), in any order. A command repeated more often
  *   than recorded gets its last recorded reply again, without events. A name never recorded
  *   gets QEMU's CommandNotFound; a recorded name with other arguments a GenericError;
+ * - `qmp_capabilities` is matched by its name alone (with or without `enable`, whatever the
+ *   recording client did, e.g. a proxy that enabled OOB);
  * - before the recorded `qmp_capabilities` is matched, a command recorded after it gets QEMU's
- *   negotiation error (`monitor/qmp.c`), as QEMU would answer;
+ *   negotiation error (`monitor/qmp.c`) in keyed mode, as QEMU would answer (strict: a mismatch);
  * - malformed input (bad JSON, no `execute`, …) gets QEMU's own error texts (the server
  *   layer's request check), never a hang.
  *
