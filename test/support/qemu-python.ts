@@ -1,7 +1,8 @@
 /**
  * Test support: QEMU's own Python QMP library (`python/qemu/qmp` in QEMU's source tree), run
- * with Debian's `/usr/bin/python3`. The tree is found through `QMPKIT_QEMU_SRC` (CI fetches it
- * with `.ci/fetch-qemu-src`, `apt-get source qemu`), else at `/opt/qemu-src/qemu-7.2+dfsg`. In
+ * with Debian's `/usr/bin/python3`. The tree is `QMPKIT_QEMU_PYTHON_SRC`, else the first tree of
+ * `QMPKIT_QEMU_SRC` (the schema tests' list of trees) that has the library, else
+ * `/opt/qemu-src/qemu-7.2+dfsg`, where CI fetches it (`.ci/fetch-qemu-src`, `apt-get source`). In
  * CI (`CI` set) a missing tree is a failure; on a developer machine the tests skip loudly, as
  * `real-qemu.ts` does for a missing QEMU.
  */
@@ -12,7 +13,12 @@ import { join } from "node:path";
 export const PYTHON = "/usr/bin/python3";
 
 /** The QEMU source tree holding `python/qemu/qmp`. */
-export const qemuSourceTree = process.env.QMPKIT_QEMU_SRC || "/opt/qemu-src/qemu-7.2+dfsg";
+export const qemuSourceTree =
+  process.env.QMPKIT_QEMU_PYTHON_SRC ||
+  (process.env.QMPKIT_QEMU_SRC ?? "")
+    .split(":")
+    .find((tree) => tree !== "" && existsSync(join(tree, "python/qemu/qmp/__init__.py"))) ||
+  "/opt/qemu-src/qemu-7.2+dfsg";
 
 /** Whether QEMU's Python library and python3 are there. */
 export function qemuPythonAvailable(): boolean {
@@ -22,7 +28,7 @@ export function qemuPythonAvailable(): boolean {
 /** `{ skip }` without the library on a developer machine; in CI the test runs and fails. */
 export function qemuPythonTest(): { skip?: string } {
   if (qemuPythonAvailable() || process.env.CI) return {};
-  const why = `QEMU's Python QMP library not found at ${qemuSourceTree}/python/qemu/qmp: qemu.qmp tests SKIPPED (bash .ci/fetch-qemu-src, or set QMPKIT_QEMU_SRC)`;
+  const why = `QEMU's Python QMP library not found at ${qemuSourceTree}/python/qemu/qmp: qemu.qmp tests SKIPPED (bash .ci/fetch-qemu-src, or set QMPKIT_QEMU_PYTHON_SRC)`;
   process.stderr.write(`\n*** ${why} ***\n\n`);
   return { skip: why };
 }
