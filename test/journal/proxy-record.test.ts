@@ -40,7 +40,7 @@ suite("proxy --record", () => {
     const proxy = spawnCli(["proxy", upstream, "--listen", `unix:${shared}`, "--record", journal]);
     const proxyDone = collect(proxy, { timeoutMs: 60_000 });
     try {
-      await waitForOutput(proxy, (s) => s.includes("sharing"), 30_000, "stderr");
+      await waitForOutput(proxy, (s) => s.includes("sharing"), 60_000, "stderr");
       const a = await QmpClient.connect(`unix:${shared}`, { trackRunState: false });
       const b = await QmpClient.connect(`unix:${shared}`, { trackRunState: false });
       await a.execute("query-name");

@@ -34,7 +34,7 @@ function jsonLines(text: string): Array<Record<string, unknown>> {
 }
 
 /** Resolves once `check` holds (polled), or rejects after `timeoutMs`. */
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
   const start = Date.now();
   while (!check()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
@@ -56,7 +56,7 @@ function startRecorder(dir: string, journal: string): ChildProcess {
 }
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") {
-  const done = collect(child, { timeoutMs: 30_000 });
+  const done = collect(child, { timeoutMs: 60_000 });
   child.kill(signal);
   return done;
 }
@@ -74,10 +74,10 @@ suite("record and history", () => {
     const ctl = await QmpClient.connect(await vm.listen(`unix:${join(dir, "ctl.qmp")}`));
     const recorder = startRecorder(dir, journal);
     const live = spawnCli(["events", join(dir, "watch", "vm1.qmp"), "--json"]);
-    const liveConnected = waitForOutput(live, (s) => s.includes('"watch":"connected"'), 30_000);
+    const liveConnected = waitForOutput(live, (s) => s.includes('"watch":"connected"'), 60_000);
     const liveDone = collect(live, { timeoutMs: 60_000 });
     try {
-      await waitForOutput(recorder, (s) => s.includes("recording vm1"), 30_000, "stderr");
+      await waitForOutput(recorder, (s) => s.includes("recording vm1"), 60_000, "stderr");
       await liveConnected;
       await ctl.execute("stop");
       await ctl.execute("cont");
@@ -96,7 +96,9 @@ suite("record and history", () => {
     const liveResult = await liveDone;
     await vm.close();
 
-    const history = await runCli(["history", "--journal", journal, "--json"]);
+    const history = await runCli(["history", "--journal", journal, "--json"], {
+      timeoutMs: 60_000,
+    });
     assert.equal(history.status, 0, history.stderr);
     const qmp = (lines: Array<Record<string, unknown>>) =>
       lines.filter((l) => "event" in l || "run-state" in l);
@@ -131,12 +133,16 @@ suite("record and history", () => {
     });
 
     // Human form and filters as `events` has them: --only STOP keeps STOP and its changes.
-    const human = await runCli(["history", "--journal", journal, "--only", "STOP"]);
+    const human = await runCli(["history", "--journal", journal, "--only", "STOP"], {
+      timeoutMs: 60_000,
+    });
     assert.equal(human.status, 0, human.stderr);
     assert.match(human.stdout, /vm1 +STOP\n.*state running → paused\n/);
     assert.doesNotMatch(human.stdout, /RESUME|paused → running/);
 
-    const timeline = await runCli(["history", "--journal", journal, "--timeline", "--json"]);
+    const timeline = await runCli(["history", "--journal", journal, "--timeline", "--json"], {
+      timeoutMs: 60_000,
+    });
     assert.equal(timeline.status, 0, timeline.stderr);
     const intervals = jsonLines(timeline.stdout);
     assert.deepEqual(
@@ -152,7 +158,9 @@ suite("record and history", () => {
     // Each interval ends where the next begins; the recorder's stop ends the last.
     for (let i = 1; i < intervals.length; i++)
       assert.deepEqual(intervals[i - 1]!.until, intervals[i]!.from);
-    const text = await runCli(["history", "--journal", journal, "--timeline"]);
+    const text = await runCli(["history", "--journal", journal, "--timeline"], {
+      timeoutMs: 60_000,
+    });
     assert.match(text.stdout, /^vm1\n {2}running +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} → /);
   });
 
@@ -179,7 +187,7 @@ suite("record and history", () => {
     let first: ChildProcess | undefined = startRecorder(dir, journal);
     let second: ChildProcess | undefined;
     try {
-      await waitForOutput(first, (s) => s.includes("recording vm1"), 30_000, "stderr");
+      await waitForOutput(first, (s) => s.includes("recording vm1"), 60_000, "stderr");
       await until("2000 journaled events", () => countRows(journal, events) >= 2000);
       // What a reader sees committed just before the kill must all be there after it.
       const before = snapshot(journal);
@@ -198,7 +206,7 @@ suite("record and history", () => {
       );
 
       second = startRecorder(dir, journal);
-      await waitForOutput(second, (s) => s.includes("recording vm1"), 30_000, "stderr");
+      await waitForOutput(second, (s) => s.includes("recording vm1"), 60_000, "stderr");
       await until(
         "events after the restart",
         () => countRows(journal, events) >= afterKill.length + 500,
@@ -229,7 +237,9 @@ suite("record and history", () => {
     const g = JSON.parse(gap.data) as { sinceMs: number; untilMs: number; recorder: string };
     assert.equal(g.recorder, "restarted");
     assert.ok(g.untilMs > g.sinceMs, JSON.stringify(g));
-    const history = await runCli(["history", "--journal", journal, "--json", "--except", "*"]);
+    const history = await runCli(["history", "--journal", journal, "--json", "--except", "*"], {
+      timeoutMs: 60_000,
+    });
     assert.equal(history.status, 0, history.stderr);
     const notices = jsonLines(history.stdout).filter((l) => "watch" in l);
     assert.deepEqual(
