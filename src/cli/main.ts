@@ -9,6 +9,7 @@
  * | `proxy TARGET --listen ADDR` | `proxy-command.ts` |
  * | `record TARGET... --journal FILE` | `record-command.ts` (the journal layer loads on use) |
  * | `history --journal FILE` | `history-command.ts` |
+ * | `replay FILE --listen ADDR` | `replay-command.ts` (the journal layer loads on use) |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
  * | `completion bash\|zsh` | `completion-command.ts` |
@@ -29,6 +30,7 @@ import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { registerProxyCommand } from "./proxy-command.js";
 import { runSimDropIn } from "./qemu-main.js";
 import { registerRecordCommand } from "./record-command.js";
+import { registerReplayCommand } from "./replay-command.js";
 import { EXIT_USAGE, reportError } from "./report.js";
 import { registerSchemaCommands } from "./schema-command.js";
 import { registerShellCommand } from "./shell-command.js";
@@ -44,6 +46,7 @@ Examples:
   $ qmpkit proxy unix:/run/vm1.qmp --listen unix:/run/vm1-shared.qmp
   $ qmpkit record /run/vms/*.qmp --journal vms.db   journal events and run states
   $ qmpkit history --journal vms.db --vm vm1 --since 1h
+  $ qmpkit replay vm1.db --listen unix:/tmp/fake.qmp   a recorded session as a fake QEMU
   $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
 
 Targets: unix:PATH, tcp:HOST:PORT, a socket path, or a glob of socket paths.
@@ -77,6 +80,7 @@ export function createProgram(ctx: CommandContext): Command {
   registerProxyCommand(program, context);
   registerRecordCommand(program, context);
   registerHistoryCommand(program, context);
+  registerReplayCommand(program, context);
   // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
   program
     .command("sim")

@@ -34,3 +34,23 @@ export {
 export { REDACTED, redactHmpLine, redactJson, redactJsonText } from "./redact.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 export { type RunStateInterval, TimelineBuilder, type TimelineInput } from "./timeline.js";
+export {
+  buildReplayScript,
+  canonicalJson,
+  lineDiff,
+  loadReplayScript,
+  type RecordedFrame,
+  ReplayError,
+  type ReplayExchange,
+  type ReplayMismatch,
+  type ReplayMode,
+  type ReplayOptions,
+  type ReplayOutput,
+  type ReplayScript,
+  type ReplayServer,
+  replaySession,
+  replyWithId,
+  sameJson,
+  scriptFromJournal,
+  scriptFromReplies,
+} from "./replay.js";
