@@ -6,7 +6,8 @@
  *   `query-qmp-schema` (`shell-line.ts`), "did you mean" for an unknown command;
  * - Ctrl-R searches the history (`reverse-search.ts`);
  * - `-v` shows the JSON sent and received, `--log FILE` keeps it in a file, `-H` sends each line
- *   as a human monitor (HMP) command, as QEMU's `qmp-shell` does;
+ *   as a human monitor (HMP) command, `-N` talks to QEMU's guest agent (no greeting, no
+ *   negotiation), as QEMU's `qmp-shell` does;
  * - `quit` is QMP's quit (it stops QEMU; asked first in a terminal); `exit` and Ctrl-D leave the
  *   shell and QEMU running;
  * - history kept across runs in `$XDG_STATE_HOME/qmpkit/shell_history` (default
@@ -29,7 +30,7 @@ import { createInterface, type Interface } from "node:readline";
 import type { Command } from "commander";
 import pc from "picocolors";
 import { isCommandError } from "../base/errors.js";
-import { isJsonObject, type JsonValue } from "../base/json.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
 import { QmpClient } from "../client/index.js";
 import { HumanEventFormatter, type QmpEventMessage } from "./event-format.js";
 import { PeerSchema } from "./introspection.js";
@@ -37,6 +38,7 @@ import { wantColor } from "./io.js";
 import { stringifyJson } from "./json-text.js";
 import type { CommandContext } from "./context.js";
 import { singleTarget } from "./proxy-command.js";
+import { GuestAgentPeer } from "./guest-agent.js";
 import { describeError } from "./report.js";
 import { installReverseSearch } from "./reverse-search.js";
 import { catalogueDocs, formatDoc } from "./schema-docs.js";
@@ -70,7 +72,8 @@ Examples:
   $ qmpkit shell unix:/run/vm1.qmp
   $ printf 'stop\\nquery-status\\n' | qmpkit shell /run/vm1.qmp    (exit 1 if one fails)
   $ qmpkit shell -H /run/vm1.qmp                  HMP: info status, info block, …
-  $ qmpkit shell -v --log session.log /run/vm1.qmp`;
+  $ qmpkit shell -v --log session.log /run/vm1.qmp
+  $ qmpkit shell -N /run/vm1-ga.sock              QEMU's guest agent: guest-ping, guest-info, …`;
 
 /** The history file: `$XDG_STATE_HOME/qmpkit/shell_history`, else under `~/.local/state`. */
 export function historyFile(env: Readonly<Record<string, string | undefined>>): string {
@@ -135,6 +138,101 @@ export interface ShellOptions {
   readonly log?: string | undefined;
   /** Send lines as human monitor (HMP) commands through `human-monitor-command`. */
   readonly hmp?: boolean | undefined;
+  /** `false` (`-N`): no greeting or negotiation, for QEMU's guest agent (`qemu-ga`). */
+  readonly negotiation?: boolean | undefined;
+}
+
+/** What the shell needs of the peer: a QMP monitor, or a guest agent (`-N`). */
+interface ShellPeer {
+  /** `QEMU 7.2.22 (Debian …)`, `a guest agent (qemu-ga 7.2.22)`. */
+  readonly banner: string;
+  readonly prompt: string;
+  readonly closed: Promise<Error | undefined>;
+  ended(): boolean;
+  runState(): string | undefined;
+  schema(): Promise<PeerSchema | undefined>;
+  execute(
+    name: string,
+    args?: JsonObject | undefined,
+    options?: { readonly signal?: AbortSignal | undefined },
+  ): Promise<unknown>;
+  onEvent(callback: (event: QmpEventMessage) => void): () => void;
+  close(): Promise<void>;
+}
+
+type PeerOptions = {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  readonly onTraffic: (direction: "in" | "out", text: string) => void;
+};
+
+/** A QMP monitor: greeting, negotiation, events, the schema from `query-qmp-schema`. */
+async function qmpPeer(address: string, options: PeerOptions): Promise<ShellPeer> {
+  const client = await QmpClient.connect(address, options);
+  const v = client.greeting.version;
+  return {
+    banner: `QEMU ${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}${v.package ? ` (${v.package})` : ""}`,
+    prompt: "qmp",
+    closed: client.closed,
+    ended: () => client.state === "closed",
+    runState: () => client.runState,
+    schema: async () => {
+      try {
+        return new PeerSchema(
+          await client.execute("query-qmp-schema", undefined, { timeoutMs: 10_000 }),
+        );
+      } catch (error) {
+        if (!isCommandError(error)) throw error;
+        return undefined;
+      }
+    },
+    execute: (name, args, opts) => client.executeUnchecked(name, args, opts),
+    onEvent: (callback) => client.on("*", (event) => callback(event as QmpEventMessage)),
+    close: () => client.close(),
+  };
+}
+
+/**
+ * QEMU's guest agent: no greeting, no negotiation, no events; its commands (for completion)
+ * from `guest-info`, as names without argument types.
+ */
+async function guestAgentPeer(address: string, options: PeerOptions): Promise<ShellPeer> {
+  const agent = await GuestAgentPeer.connect(address, options);
+  let version = "";
+  return {
+    get banner() {
+      return `a guest agent${version ? ` (qemu-ga ${version})` : ""} without negotiation`;
+    },
+    prompt: "qga",
+    closed: agent.closed,
+    ended: () => agent.isClosed,
+    runState: () => undefined,
+    schema: async () => {
+      try {
+        const info = await agent.execute("guest-info", undefined, { timeoutMs: 10_000 });
+        if (!isJsonObject(info) || !Array.isArray(info.supported_commands)) return undefined;
+        version = typeof info.version === "string" ? info.version : "";
+        const names = info.supported_commands.flatMap((c) =>
+          isJsonObject(c) && typeof c.name === "string" && c.enabled !== false ? [c.name] : [],
+        );
+        return new PeerSchema([
+          { name: "0", "meta-type": "object", members: [] },
+          ...names.map((name) => ({
+            name,
+            "meta-type": "command",
+            "arg-type": "0",
+            "ret-type": "0",
+          })),
+        ]);
+      } catch (error) {
+        if (!isCommandError(error)) throw error;
+        return undefined;
+      }
+    },
+    execute: (name, args, opts) => agent.execute(name, args, opts),
+    onEvent: () => () => {},
+    close: () => agent.close(),
+  };
 }
 
 export function registerShellCommand(program: Command, ctx: CommandContext): void {
@@ -148,6 +246,10 @@ export function registerShellCommand(program: Command, ctx: CommandContext): voi
     .option("-v, --verbose", "show the JSON sent (>>) and received (<<)")
     .option("-l, --log <file>", "append every message, both ways, to FILE (created 0600)")
     .option("-H, --hmp", "human monitor mode: each line is an HMP command (info status, …)")
+    .option(
+      "-N, --no-negotiation",
+      "no greeting or qmp_capabilities: for QEMU's guest agent (qemu-ga)",
+    )
     .addHelpText("after", examples)
     .action(async (target: string, opts: ShellOptions) => {
       ctx.exitCode = await runShell(ctx, target, opts);
@@ -155,14 +257,31 @@ export function registerShellCommand(program: Command, ctx: CommandContext): voi
 }
 
 /** Opens the session log: private, as QMP lines can carry secrets. */
-function openLog(file: string): (direction: "in" | "out", text: string) => void {
+function openLog(file: string): (direction: "in" | "out", line: string) => void {
   const fd = openSync(file, "a", 0o600);
-  return (direction, text) => {
+  return (direction, line) => {
     try {
-      const body = text.endsWith("\n") ? text : `${text}\n`;
-      writeSync(fd, `${direction === "out" ? ">>" : "<<"} ${body}`);
+      writeSync(fd, `${direction === "out" ? ">>" : "<<"} ${line}\n`);
     } catch {
       // A full disk must not break the shell; the log is a record, not the session.
+    }
+  };
+}
+
+/**
+ * Cuts the traffic into messages, one a line: what arrives comes in chunks (a reply and the
+ * event before it in one read, a large reply over several), what is sent one message a write.
+ */
+function trafficLines(
+  each: (direction: "in" | "out", line: string) => void,
+): (direction: "in" | "out", text: string) => void {
+  const pending = { in: "", out: "" };
+  return (direction, text) => {
+    const lines = (pending[direction] + text).split("\n");
+    pending[direction] = lines.pop() ?? "";
+    for (const line of lines) {
+      const message = line.replace(/\r$/, "");
+      if (message !== "") each(direction, message);
     }
   };
 }
@@ -182,25 +301,18 @@ export async function runShell(
   // -v shows the traffic once the shell is up (not the greeting or the schema it loads).
   let showTraffic = false;
   let printTraffic: (direction: "in" | "out", text: string) => void = () => {};
-  const client = await QmpClient.connect(address, {
-    timeoutMs: opts.timeout,
-    signal: io.signal,
-    onTraffic: (direction, text) => {
-      log?.(direction, text);
-      if (showTraffic) printTraffic(direction, text);
-    },
+  const onTraffic = trafficLines((direction, line) => {
+    log?.(direction, line);
+    if (showTraffic) printTraffic(direction, line);
   });
+  const client =
+    opts.negotiation === false
+      ? await guestAgentPeer(address, { timeoutMs: opts.timeout, signal: io.signal, onTraffic })
+      : await qmpPeer(address, { timeoutMs: opts.timeout, signal: io.signal, onTraffic });
   const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
   const color = wantColor(io.stdout, io.env, ctx.color());
   const c = pc.createColors(color);
-  let schema: PeerSchema | undefined;
-  try {
-    schema = new PeerSchema(
-      await client.execute("query-qmp-schema", undefined, { timeoutMs: 10_000 }),
-    );
-  } catch (error) {
-    if (!isCommandError(error)) throw error;
-  }
+  const schema = await client.schema();
   const hmp = opts.hmp === true;
   const histFile = historyFile(io.env);
   const rl: Interface = createInterface({
@@ -214,9 +326,8 @@ export async function runShell(
     removeHistoryDuplicates: true,
     tabSize: 4,
   });
-  const v = client.greeting.version.qemu;
   const promptText = () =>
-    `${c.bold(hmp ? "hmp" : "qmp")}${c.dim(`[${client.runState ?? "?"}]`)}> `;
+    `${c.bold(hmp ? "hmp" : client.prompt)}${c.dim(`[${client.runState() ?? "?"}]`)}> `;
   if (terminal) installReverseSearch(rl, promptText);
   let busy = false;
   let showEvents = opts.events;
@@ -241,16 +352,15 @@ export async function runShell(
     failures++;
     say(c.red(text));
   };
-  printTraffic = (direction, text) =>
-    notice(c.dim(`${direction === "out" ? ">>" : "<<"} ${text.replace(/\r?\n$/, "")}`));
+  printTraffic = (direction, line) => notice(c.dim(`${direction === "out" ? ">>" : "<<"} ${line}`));
 
-  const removeEvents = client.on("*", (event) => {
-    if (showEvents) notice(formatter.event("", event as QmpEventMessage));
+  const removeEvents = client.onEvent((event) => {
+    if (showEvents) notice(formatter.event("", event));
   });
   if (terminal) {
     say(
       c.dim(
-        `Connected to QEMU ${v.major}.${v.minor}.${v.micro}${client.greeting.version.package ? ` (${client.greeting.version.package})` : ""}; ` +
+        `Connected to ${client.banner}; ` +
           `${schema ? `${schema.commands.size} commands` : "no schema"}${hmp ? "; HMP mode" : ""}. ` +
           "Tab completes; Ctrl-R searches; 'help' for help; 'exit' or Ctrl-D leaves.",
       ),
@@ -445,7 +555,7 @@ export async function runShell(
       busy = true;
       const goOn = await run(line);
       busy = false;
-      if (!goOn || lost || client.state === "closed") break;
+      if (!goOn || lost || client.ended()) break;
       rl.setPrompt(promptText());
       if (terminal) rl.prompt();
     }

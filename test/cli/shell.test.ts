@@ -4,13 +4,14 @@
  * typed. Plus the non-terminal form (lines on stdin).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite, test } from "node:test";
 import { SimulatedMachine } from "../../src/sim/index.js";
 import { RawQmp, realQemuTest, startQemu } from "../support/real-qemu.js";
+import { waitForPath } from "../support/wait-for-path.js";
 import { cliMain, repoRoot, runCli } from "./support.js";
 
 const tmuxAvailable = spawnSync("tmux", ["-V"], { stdio: "ignore" }).status === 0;
@@ -314,4 +315,39 @@ suite("shell in a script, against real QEMU", () => {
       }
     },
   );
+});
+
+const qemuGa = "/usr/sbin/qemu-ga";
+function guestAgentTest(): { skip?: string } {
+  if (existsSync(qemuGa) || process.env.CI) return {};
+  const why = `${qemuGa} not found: the shell's -N test SKIPPED (apt-get install qemu-guest-agent)`;
+  process.stderr.write(`\n*** ${why} ***\n\n`);
+  return { skip: why };
+}
+
+suite("shell -N, against QEMU's guest agent", () => {
+  test("should talk to qemu-ga without greeting or negotiation", guestAgentTest(), async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qmpkit-shell-qga-"));
+    const socket = join(dir, "ga.sock");
+    // The real agent, on a unix socket of its own (its state in the test's directory).
+    const agent = spawn(qemuGa, ["-m", "unix-listen", "-p", socket, "-t", dir], {
+      stdio: "ignore",
+    });
+    try {
+      await waitForPath(socket);
+      const r = await runCli(["shell", "-N", socket], {
+        input: "guest-ping\nguest-info\nguest-pnig\n",
+      });
+      assert.equal(r.status, 1, "a failed command makes the script fail");
+      assert.match(r.stdout, /^\{\}\n/, "guest-ping's empty return");
+      assert.match(r.stdout, /"supported_commands": \[/);
+      assert.match(
+        r.stdout,
+        /CommandNotFound: The command guest-pnig has not been found \(did you mean guest-ping\?\)/,
+      );
+    } finally {
+      agent.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
