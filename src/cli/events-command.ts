@@ -42,6 +42,11 @@ import {
 import { positiveInteger, UsageError } from "./usage-error.js";
 
 const examples = `
+A QEMU -qmp socket serves one client at a time: while another tool (libvirt, a shell) is
+connected, this one waits for its greeting. Give QEMU a second monitor
+(-qmp unix:/run/vm1-tools.qmp,server=on,wait=off), or share one with
+\`qmpkit proxy vm1.qmp --listen unix:/run/vm1-shared.qmp\`.
+
 Examples:
   $ qmpkit events                                   a demo VM, no QEMU needed
   $ qmpkit events unix:/run/vm1.qmp

@@ -38,6 +38,12 @@ suite("help", () => {
     });
   }
 
+  test("should say up front in events --help that a -qmp socket serves one client, with the recipe", async () => {
+    const r = await runCli(["events", "--help"]);
+    assert.match(r.stdout, /A QEMU -qmp socket serves one client at a time/);
+    assert.match(r.stdout, /qmpkit proxy vm1\.qmp --listen /);
+  });
+
   for (const command of [
     ["schema"],
     ["schema", "check"],
