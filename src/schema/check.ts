@@ -748,12 +748,14 @@ class Checker {
     return d;
   }
 
-  /**
-   * qmpkit's history marks beyond Since/Removed (doc.ts): `(optional since X.Y)` only on optional
-   * members; `Shape-of: NAME` only between types, NAME not itself a shape, never referred to by
-   * its own name, and no two shapes of NAME (NAME included) present in the same release.
-   */
+  /** qmpkit's history marks beyond Since/Removed (doc.ts). */
   private checkHistory(): void {
+    this.checkOptionalSince();
+    this.checkShapes();
+  }
+
+  /** `(optional since X.Y)` only on optional members. */
+  private checkOptionalSince(): void {
     for (const d of this.defs) {
       if (d.kind !== "struct") continue;
       for (const m of d.members) {
@@ -765,6 +767,13 @@ class Checker {
         }
       }
     }
+  }
+
+  /**
+   * `Shape-of: NAME` only between types, NAME not itself a shape, never referred to by its own
+   * name, and no two shapes of NAME (NAME included) present in the same release.
+   */
+  private checkShapes(): void {
     const shapes = this.defs.filter((d) => d.shapeOf !== undefined);
     if (shapes.length === 0) return;
     const isType = (d: Definition) =>
