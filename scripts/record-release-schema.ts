@@ -26,10 +26,11 @@ import { isDeepStrictEqual } from "node:util";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { JsonValue } from "../src/base/json.js";
 import { introspect } from "../src/schema/introspect.js";
 import { loadSchema } from "../src/schema/load.js";
 import { readFileNode } from "../src/schema/read-file-node.js";
-import { QEMU_10, type QemuInstallation, RawQmp, startQemu } from "../test/support/real-qemu.js";
+import { liveQmpSchema, QEMU_10, type QemuInstallation } from "../test/support/real-qemu.js";
 import { releaseBuilds, releaseSchemaPath, type ReleaseSchemaFile } from "./release-schemas.js";
 
 const { values } = parseArgs({
@@ -60,20 +61,10 @@ const unmasked = introspect(model, { ...options, unmask: true });
 // The backported 10.0 is unpacked away from its prefix and needs its data directory.
 const installation: QemuInstallation =
   binary === QEMU_10.binary ? QEMU_10 : { binary, label: `QEMU ${release}`, installHint: "" };
-const qemu = await startQemu({ qemu: installation });
-let live: unknown;
-try {
-  const raw = await RawQmp.connect(qemu.socketPath);
-  await raw.handshake();
-  raw.send('{"execute": "query-qmp-schema"}\n');
-  live = (await raw.next(10_000))?.return;
-  raw.close();
-} finally {
-  await qemu.stop();
-}
-if (!Array.isArray(live) || live.length !== masked.length) {
+const live = (await liveQmpSchema(installation)) as JsonValue[];
+if (live.length !== masked.length) {
   console.error(
-    `the source tree's schema has ${masked.length} entries, the binary's ${Array.isArray(live) ? live.length : "none"}`,
+    `the source tree's schema has ${masked.length} entries, the binary's ${live.length}`,
   );
   process.exit(1);
 }

@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite, test } from "node:test";
 import { isSchemaError } from "../base/errors.js";
-import { qemuAvailable, qemuBinary, RawQmp, startQemu } from "../../test/support/real-qemu.js";
+import { liveQmpSchema, qemuAvailable, qemuBinary } from "../../test/support/real-qemu.js";
 import { generateTypeScript } from "./codegen/generate.js";
 import { compareSchemaInfo, introspect, modelFromIntrospection } from "./introspect.js";
 import { loadSchema } from "./load.js";
@@ -139,17 +139,7 @@ void suite("QEMU qapi trees (QMPKIT_QEMU_SRC)", () => {
       return;
     }
     const { model } = loadSchema(schemaFile(tree), { readFile: readFileNode });
-    const qemu = await startQemu();
-    let live: unknown;
-    try {
-      const raw = await RawQmp.connect(qemu.socketPath);
-      await raw.handshake();
-      raw.send('{"execute": "query-qmp-schema"}\n');
-      live = (await raw.next(10_000))?.return;
-      raw.close();
-    } finally {
-      await qemu.stop();
-    }
+    const live = await liveQmpSchema();
     const ours = introspect(model, { version: treeVersion(tree), defined: debian72 });
     assert.ok(Array.isArray(live));
     assert.equal(ours.length, live.length);

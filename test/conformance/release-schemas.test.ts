@@ -11,29 +11,7 @@ import { isDeepStrictEqual } from "node:util";
 import { readReleaseSchema } from "../../scripts/release-schemas.js";
 import * as qemu10 from "../../src/qemu/10.0.js";
 import * as qemu72 from "../../src/qemu/7.2.js";
-import {
-  QEMU_10,
-  type QemuInstallation,
-  RawQmp,
-  realQemuTest,
-  SYSTEM_QEMU,
-  startQemu,
-} from "../support/real-qemu.js";
-
-async function liveSchema(qemu: QemuInstallation): Promise<unknown[]> {
-  const vm = await startQemu({ qemu });
-  try {
-    const raw = await RawQmp.connect(vm.socketPath);
-    await raw.handshake();
-    raw.send('{"execute": "query-qmp-schema"}\n');
-    const reply = await raw.next(20_000);
-    raw.close();
-    assert.ok(Array.isArray(reply?.return), "query-qmp-schema answers a list");
-    return reply.return as unknown[];
-  } finally {
-    await vm.stop();
-  }
-}
+import { liveQmpSchema, QEMU_10, realQemuTest, SYSTEM_QEMU } from "../support/real-qemu.js";
 
 const releases = [
   { release: "7.2.22", qemu: SYSTEM_QEMU, module: qemu72 },
@@ -47,7 +25,7 @@ suite("typed releases against the live binaries", () => {
       realQemuTest(qemu),
       async () => {
         const recorded = readReleaseSchema(release);
-        const live = await liveSchema(qemu);
+        const live = await liveQmpSchema(qemu);
         const schema = recorded.schema as unknown[];
         assert.equal(live.length, schema.length, "as many entries");
         const differing = live.flatMap((entry, i) =>

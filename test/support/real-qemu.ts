@@ -315,3 +315,26 @@ export class RawQmp {
     this.socket.destroy();
   }
 }
+
+/**
+ * The `query-qmp-schema` answer of a QEMU binary, as it sends it: started with `-machine none -S`
+ * (the schema does not depend on the machine), asked once, stopped.
+ * @throws Error when the answer is not a list.
+ */
+export async function liveQmpSchema(qemu: QemuInstallation = SYSTEM_QEMU): Promise<unknown[]> {
+  const vm = await startQemu({ qemu });
+  try {
+    const raw = await RawQmp.connect(vm.socketPath);
+    try {
+      await raw.handshake();
+      raw.send('{"execute": "query-qmp-schema"}\n');
+      const reply = (await raw.next(20_000))?.return;
+      if (!Array.isArray(reply)) throw new Error(`${qemu.binary}: no query-qmp-schema list`);
+      return reply;
+    } finally {
+      raw.close();
+    }
+  } finally {
+    await vm.stop();
+  }
+}
