@@ -128,9 +128,17 @@ export interface LibvirtDaemon {
    * options (e.g. `--strict`); a domain
    * named N gets the extra options {@link simArgs} set for it.
    */
-  simQemu(version: string, name: string, extra?: readonly string[]): Emulator;
+  simQemu(
+    version: string,
+    name: string,
+    extra?: readonly string[],
+    /** Run the built `dist/` (`npm run build`) rather than the sources through tsx. */
+    fromDist?: boolean,
+  ): Emulator;
   /** Sets the extra qmpkit-qemu options of the domain `domain` (its `-name guest=…`). */
   simArgs(domain: string, args: readonly string[]): void;
+  /** The pids of the running emulators, by domain name (from the daemon's pid files). */
+  emulatorPids(): Map<string, number>;
   /** The debug log so far. */
   log(): string;
   /** The log's error lines since `offset` (its length in bytes at some earlier moment). */
@@ -153,6 +161,30 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
     throw new Error(
       `libvirt tests run the session daemon as ${LIBVIRT_TEST_USER} when run as root: create it (useradd --system --user-group ${LIBVIRT_TEST_USER}), as .ci/run does`,
     );
+  }
+  if ((process.getuid?.() ?? 0) === 0) {
+    // The daemon's user runs the emulator wrappers: node and this checkout must be readable by it.
+    const probe = spawnSync(
+      "setpriv",
+      [
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        "--clear-groups",
+        "--",
+        "/bin/sh",
+        "-c",
+        'test -x "$1" && test -r "$2"',
+        "sh",
+        process.execPath,
+        join(repoRoot, "src/cli/qemu-main.ts"),
+      ],
+      { stdio: "ignore" },
+    );
+    if (probe.status !== 0) {
+      throw new Error(
+        `${LIBVIRT_TEST_USER} cannot run ${process.execPath} or read ${repoRoot}: the libvirt tests need the checkout readable by that user (chmod o+rx on its parent directories)`,
+      );
+    }
   }
   const dir = mkdtempSync(join(tmpdir(), "qmpkit-libvirt-"));
   // Reachable by the daemon's user (the test may be root): the directory and everything in it.
@@ -366,9 +398,12 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
       );
       return { path, label: qemu.label };
     },
-    simQemu(version, name, extra = []) {
+    simQemu(version, name, extra = [], fromDist = false) {
       const tsx = fileURLToPath(import.meta.resolve("tsx"));
-      const main = join(repoRoot, "src/cli/qemu-main.ts");
+      const main = join(repoRoot, fromDist ? "bin/qmpkit-qemu.js" : "src/cli/qemu-main.ts");
+      const runner = fromDist
+        ? shq(process.execPath)
+        : `${shq(process.execPath)} --import ${shq(tsx)}`;
       const simDir = sub("sim");
       // Never the machine's /etc/qmpkit/sim-args: an empty file when the domain has none.
       const none = self.writeFile("sim/none.args", "");
@@ -387,7 +422,7 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
           "  esac",
           "done",
           'export QMPKIT_SIM_CONFIG="$cfg"',
-          `exec ${shq(process.execPath)} --import ${shq(tsx)} ${shq(main)} --qemu-version ${version}${extra.map((a) => ` ${shq(a)}`).join("")} "$@"`,
+          `exec ${runner} ${shq(main)} --qemu-version ${version}${extra.map((a) => ` ${shq(a)}`).join("")} "$@"`,
           "",
         ].join("\n"),
         0o755,
@@ -397,6 +432,7 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
     simArgs(domain, args) {
       self.writeFile(`sim/${domain}.args`, `${args.join("\n")}\n`);
     },
+    emulatorPids: () => emulatorPids(sub("runtime/libvirt/qemu/run")),
     log: readLog,
     errorsSince(offset) {
       const text = readLogFrom(logPath, offset);
@@ -461,18 +497,25 @@ async function sentinel(
   }
 }
 
-/** SIGKILLs the QEMUs whose pid files a session daemon left in `runDir` (`NAME.pid`). */
-function killEmulators(runDir: string): void {
-  if (!existsSync(runDir)) return;
+/** The pids in the `NAME.pid` files a session daemon keeps in `runDir`, by NAME. */
+function emulatorPids(runDir: string): Map<string, number> {
+  const pids = new Map<string, number>();
+  if (!existsSync(runDir)) return pids;
   for (const f of readdirSync(runDir)) {
-    if (!f.endsWith(".pid")) continue;
+    if (!f.endsWith(".pid") || f === "driver.pid") continue;
     const pid = Number(readFileSync(join(runDir, f), "utf8").trim());
-    if (Number.isInteger(pid) && pid > 1) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
+    if (Number.isInteger(pid) && pid > 1) pids.set(f.slice(0, -4), pid);
+  }
+  return pids;
+}
+
+/** SIGKILLs the emulators whose pid files a session daemon left in `runDir`. */
+function killEmulators(runDir: string): void {
+  for (const pid of emulatorPids(runDir).values()) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
     }
   }
 }
