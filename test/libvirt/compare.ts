@@ -32,6 +32,14 @@ function missing(a: readonly string[], b: readonly string[]): string[] {
   });
 }
 
+/** Where two long lines first differ, with some characters of each around that place. */
+function lineDifference(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const around = (s: string) => JSON.stringify(s.slice(Math.max(0, i - 120), i + 200));
+  return `  first differing character at ${i}:\n  qmpkit-qemu: …${around(a)}…\n  real QEMU:   …${around(b)}…`;
+}
+
 /** Asserts two line lists equal, reporting the first difference with context (not 2 000 lines). */
 function assertSameLines(
   actual: readonly string[],
@@ -45,12 +53,14 @@ function assertSameLines(
         lines
           .slice(Math.max(0, i - 3), i + 3)
           .map(
-            (l, k) => `  ${Math.max(0, i - 3) + k}: ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`,
+            (l, k) => `  ${Math.max(0, i - 3) + k}: ${l.length > 300 ? `${l.slice(0, 300)}…` : l}`,
           )
           .join("\n");
+      const both = actual[i] !== undefined && expected[i] !== undefined;
       assert.fail(
         `${what}: first difference at line ${i} of ${actual.length} (qmpkit-qemu) / ${expected.length} (real QEMU)\n` +
-          `qmpkit-qemu:\n${context(actual)}\nreal QEMU:\n${context(expected)}`,
+          `qmpkit-qemu:\n${context(actual)}\nreal QEMU:\n${context(expected)}` +
+          (both ? `\n${lineDifference(actual[i]!, expected[i]!)}` : ""),
       );
     }
   }
