@@ -88,14 +88,13 @@ export function libvirtComparison(
       // the other: a busy 2-core machine is busy enough.
       const realDaemon = await startLibvirtd();
       daemons.push(realDaemon);
-      realRun = await runScenario(realDaemon, realDaemon.realQemu(real, "qemu"), guests, "real");
+      realRun = await runScenario(realDaemon, realDaemon.realQemu(real, "qemu"), guests);
       const simDaemon = await startLibvirtd();
       daemons.push(simDaemon);
       simRun = await runScenario(
         simDaemon,
         simDaemon.simQemu(simVersion, "qmpkit-qemu", ["--strict"]),
         guests,
-        "sim",
       );
     });
     after(async () => {

@@ -39,15 +39,11 @@ export interface ScenarioRecord {
 }
 
 /** A domain XML from `domains/`, with its placeholders filled in, written into the daemon's dir. */
-function domainXml(
-  daemon: LibvirtDaemon,
-  name: string,
-  values: Record<string, string>,
-  tag: string,
-): string {
+function domainXml(daemon: LibvirtDaemon, name: string, values: Record<string, string>): string {
   let xml = readFileSync(`${domainDir}${name}.xml`, "utf8");
   for (const [key, value] of Object.entries(values)) xml = xml.replaceAll(`@${key}@`, value);
-  return daemon.writeFile(`${name}.${tag}.xml`, xml);
+  // The same names on both sides (each has its own daemon directory): paths reach QMP answers.
+  return daemon.writeFile(`${name}.xml`, xml);
 }
 
 /** `virsh domstate --reason`, e.g. `running (booted)`. */
@@ -107,32 +103,28 @@ export async function runScenario(
   daemon: LibvirtDaemon,
   emulator: Emulator,
   guests: GuestImages,
-  tag: string,
 ): Promise<ScenarioRecord> {
-  const disk = daemon.writeFile(`${tag}-disk.img`, Buffer.alloc(1024 * 1024));
+  const disk = daemon.writeFile("disk.img", Buffer.alloc(1024 * 1024));
   const acpiLoader = daemon.writeFile(
-    `${tag}-acpi-button.bin`,
+    "acpi-button.bin",
     readFileSync(await guests.image("acpi-button")),
   );
   const panicLoader = daemon.writeFile(
-    `${tag}-pvpanic-panic.bin`,
+    "pvpanic-panic.bin",
     readFileSync(await guests.image("pvpanic-panic")),
   );
-  const acpiXml = domainXml(
-    daemon,
-    ACPI_DOMAIN,
-    { EMULATOR: emulator.path, LOADER: acpiLoader, DISK: disk },
-    tag,
-  );
-  const panicXml = domainXml(
-    daemon,
-    PANIC_DOMAIN,
-    { EMULATOR: emulator.path, LOADER: panicLoader },
-    tag,
-  );
+  const acpiXml = domainXml(daemon, ACPI_DOMAIN, {
+    EMULATOR: emulator.path,
+    LOADER: acpiLoader,
+    DISK: disk,
+  });
+  const panicXml = domainXml(daemon, PANIC_DOMAIN, {
+    EMULATOR: emulator.path,
+    LOADER: panicLoader,
+  });
   // The simulated guests do what the firmware images do (ignored by real QEMU's wrapper).
   daemon.simArgs(ACPI_DOMAIN, ["--guest-acpi-shutdown", "10"]);
-  const script = daemon.writeFile(`${tag}-panic.jsonl`, '{"at": "200ms", "action": "panic"}\n');
+  const script = daemon.writeFile("panic.jsonl", '{"at": "200ms", "action": "panic"}\n');
   daemon.simArgs(PANIC_DOMAIN, ["--guest-script", script]);
 
   const probeFrom = daemon.log().length;
