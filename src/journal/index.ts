@@ -12,6 +12,7 @@
  * @module
  */
 export {
+  type CommitListener,
   Journal,
   type JournalEntry,
   JournalError,

@@ -356,3 +356,51 @@ suite("journal: timeline", () => {
     );
   });
 });
+
+suite("journal: live readers", () => {
+  test("should hand each commit's entries to onCommit listeners with their sequence numbers", async () => {
+    const j = Journal.open(fresh());
+    const vm = j.vm({ name: "vm1", address: "unix:/a", host: "h1" });
+    const seen: JournalEntry[][] = [];
+    const stop = j.onCommit((entries) => seen.push([...entries]));
+    j.notice(vm, { kind: "connected", address: "unix:/a", qemu: "7.2.22", state: "running" });
+    j.event(vm, { event: "STOP", timestamp: ts(5) });
+    j.state(vm, { from: "running", to: "paused", cause: "STOP", atMs: 5000 });
+    j.flush();
+    j.event(vm, { event: "RESUME", timestamp: ts(6) });
+    j.flush();
+    stop();
+    j.event(vm, { event: "STOP", timestamp: ts(7) });
+    j.flush();
+    assert.deepEqual(
+      seen.map((batch) => batch.map((e) => e.id)),
+      [[1, 2, 3], [4]],
+    );
+    const stored = await all(j.entries());
+    assert.deepEqual(seen.flat(), stored.slice(0, 4));
+    assert.equal(seen[0]![1]!.host, "h1");
+    assert.equal(j.lastId(), 5);
+    assert.deepEqual(
+      (await all(j.entries({ afterId: 3 }))).map((e) => e.id),
+      [4, 5],
+    );
+    assert.deepEqual(await all(j.entries({ afterId: 5 })), []);
+    await assert.rejects(all(j.entries({ afterId: 1.5 })), { name: "JournalError" });
+    j.close();
+  });
+
+  test("should keep the newest entry when retention empties the table, so ids keep rising", () => {
+    let now = 10_000_000;
+    const j = Journal.open(fresh(), { now: () => now, maxAgeMs: 1000 });
+    const vm = j.vm({ name: "vm1", address: "a" });
+    for (let i = 0; i < 3; i++) j.event(vm, { event: "E", timestamp: ts(i) });
+    j.flush();
+    now += 60_000;
+    j.enforceRetention();
+    assert.equal(j.lastId(), 3);
+    j.event(vm, { event: "E", timestamp: ts(9) });
+    j.flush();
+    assert.equal(j.lastId(), 4);
+    j.close();
+  });
+});
