@@ -26,7 +26,7 @@ import type { JsonObject, JsonValue } from "../base/json.js";
 import { writeCompactJson } from "../wire/index.js";
 import { redactJsonText } from "./redact.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-import { type RunStateInterval, TimelineBuilder } from "./timeline.js";
+import { type RunStateInterval, TimelineBuilder, timelineInput } from "./timeline.js";
 
 /** A journal that cannot be opened, is from a newer qmpkit, or is not a journal. */
 export class JournalError extends QmpError {
@@ -139,6 +139,10 @@ export interface JournalQuery {
   readonly pageSize?: number | undefined;
   /** Rows after this sequence number (`JournalEntry.id`): where a live reader left off. */
   readonly afterId?: number | undefined;
+  /** Rows before this sequence number. */
+  readonly beforeId?: number | undefined;
+  /** `desc`: the newest first (a page of recent rows). Default `asc`, the order received. */
+  readonly order?: "asc" | "desc" | undefined;
 }
 
 /**
@@ -622,10 +626,24 @@ export class Journal {
 
   /** The rows matching `query`, in the order received, read a page at a time. */
   async *entries(query: JournalQuery = {}): AsyncGenerator<JournalEntry> {
-    const where: string[] = ["e.id > @after"];
+    const desc = query.order === "desc";
+    const where: string[] = [desc ? "e.id < @cursor" : "e.id > @cursor"];
     const params: Record<string, unknown> = {};
-    if (query.afterId !== undefined && !Number.isSafeInteger(query.afterId))
-      throw new JournalError(`invalid afterId ${query.afterId}: expected an integer`, this.path);
+    for (const [name, value] of [
+      ["afterId", query.afterId],
+      ["beforeId", query.beforeId],
+    ] as const) {
+      if (value !== undefined && !Number.isSafeInteger(value))
+        throw new JournalError(`invalid ${name} ${value}: expected an integer`, this.path);
+    }
+    if (desc && query.afterId !== undefined) {
+      where.push("e.id > @after");
+      params.after = query.afterId;
+    }
+    if (!desc && query.beforeId !== undefined) {
+      where.push("e.id < @before");
+      params.before = query.beforeId;
+    }
     const vms = query.vm === undefined ? [] : typeof query.vm === "string" ? [query.vm] : query.vm;
     if (vms.length > 0) {
       where.push(`(${vms.map((_, i) => `v.name GLOB @vm${i}`).join(" OR ")})`);
@@ -646,14 +664,14 @@ export class Journal {
     const statement = this.#db.prepare(
       `SELECT e.id, e.kind, e.name, e.data, e.ts_us, e.received_us, e.conn, v.name AS vm, v.host, v.address
          FROM entries e JOIN vms v ON v.id = e.vm
-        WHERE ${where.join(" AND ")} ORDER BY e.id LIMIT ${page}`,
+        WHERE ${where.join(" AND ")} ORDER BY e.id ${desc ? "DESC" : ""} LIMIT ${page}`,
     );
-    let after = query.afterId ?? 0;
+    let cursor = desc ? (query.beforeId ?? Number.MAX_SAFE_INTEGER) : (query.afterId ?? 0);
     for (;;) {
-      const rows = statement.all({ ...params, after }) as RawEntry[];
+      const rows = statement.all({ ...params, cursor }) as RawEntry[];
       for (const row of rows) yield toEntry(row);
       if (rows.length < page) return;
-      after = rows[rows.length - 1]!.id;
+      cursor = rows[rows.length - 1]!.id;
     }
   }
 
@@ -661,28 +679,8 @@ export class Journal {
   async *timeline(query: JournalQuery = {}): AsyncGenerator<RunStateInterval[]> {
     const builder = new TimelineBuilder();
     for await (const e of this.entries({ ...query, kinds: ["state", "watch"] })) {
-      if (e.kind === "state") {
-        builder.add({
-          vm: e.vm,
-          kind: "state",
-          name: e.change.to,
-          detail: e.change.cause,
-          atMs: e.change.atMs,
-        });
-      } else if (e.kind === "watch") {
-        const { state, sinceMs, untilMs } = e.notice;
-        builder.add({
-          vm: e.vm,
-          kind: "watch",
-          name: e.notice.kind,
-          detail: typeof state === "string" ? state : undefined,
-          atMs: e.atMs,
-          gap:
-            typeof sinceMs === "number" && typeof untilMs === "number"
-              ? { sinceMs, untilMs }
-              : undefined,
-        });
-      }
+      const input = timelineInput(e);
+      if (input !== undefined) builder.add(input);
     }
     for (const intervals of builder.result().values()) yield intervals;
   }

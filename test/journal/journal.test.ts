@@ -404,3 +404,33 @@ suite("journal: live readers", () => {
     j.close();
   });
 });
+
+suite("journal: pages of recent rows and seeded timelines", () => {
+  test("should read the newest first between two sequence numbers", async () => {
+    const j = Journal.open(fresh());
+    const vm = j.vm({ name: "vm1", address: "a" });
+    for (let i = 0; i < 7; i++) j.event(vm, { event: "E", data: { i }, timestamp: ts(i) });
+    j.flush();
+    const ids = async (q: Parameters<Journal["entries"]>[0]) =>
+      (await all(j.entries(q))).map((e) => e.id);
+    assert.deepEqual(await ids({ order: "desc", pageSize: 2 }), [7, 6, 5, 4, 3, 2, 1]);
+    assert.deepEqual(await ids({ order: "desc", beforeId: 6, afterId: 2, pageSize: 2 }), [5, 4, 3]);
+    assert.deepEqual(await ids({ beforeId: 4, afterId: 1 }), [2, 3]);
+    j.close();
+  });
+
+  test("should carry a seeded timeline on with what follows", () => {
+    const b = new TimelineBuilder();
+    b.seed([
+      { vm: "h/vm1", state: "paused", fromMs: 0, untilMs: 10, cause: "connected" },
+      { vm: "h/vm1", state: "running", fromMs: 10, untilMs: undefined, cause: "RESUME" },
+    ]);
+    b.add({ vm: "h/vm1", kind: "state", name: "guest-panicked", detail: "STOP", atMs: 25 });
+    assert.deepEqual(b.intervalsOf("h/vm1"), [
+      { vm: "h/vm1", state: "paused", fromMs: 0, untilMs: 10, cause: "connected" },
+      { vm: "h/vm1", state: "running", fromMs: 10, untilMs: 25, cause: "RESUME" },
+      { vm: "h/vm1", state: "guest-panicked", fromMs: 25, untilMs: undefined, cause: "STOP" },
+    ]);
+    assert.deepEqual(b.vms(), ["h/vm1"]);
+  });
+});
