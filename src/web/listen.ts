@@ -24,18 +24,18 @@ export class ListenAddressError extends QmpError {
  * @throws ListenAddressError naming the text when it is none of these.
  */
 export function parseListenAddress(text: string): ListenAddress {
-  const m =
-    /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text.trim()) ?? /^()()(\d+)$/.exec(text.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535)
+  const trimmed = text.trim();
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(trimmed);
+  const bare = /^\d+$/.test(trimmed);
+  const port = bare ? Number(trimmed) : m ? Number(m[3]) : Number.NaN;
+  if ((!m && !bare) || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new ListenAddressError(
       `invalid listen address '${text}': expected HOST:PORT (127.0.0.1:8470, [::1]:8470) or PORT`,
     );
-  const host = m[1] ?? (m[2] || "127.0.0.1");
-  if (m[1] !== undefined && isIP(host) !== 6)
-    throw new ListenAddressError(
-      `invalid listen address '${text}': ${host} is not an IPv6 address`,
-    );
+  const v6 = m?.[1];
+  const host = v6 ?? (m?.[2] || "127.0.0.1");
+  if (v6 !== undefined && isIP(v6) !== 6)
+    throw new ListenAddressError(`invalid listen address '${text}': ${v6} is not an IPv6 address`);
   return { host, port };
 }
 
