@@ -145,6 +145,12 @@ export interface WatchSink {
   event(vm: string, event: QmpEventMessage, receivedMs: number): void;
   state(vm: string, change: RunStateLine): void;
   notice(vm: string, notice: WatchNotice, atMs: number): void;
+  /**
+   * The watch's client of `vm` once connected (it reconnects by itself with `--follow`), and
+   * `undefined` once it is closed for good. Commands for the VM go through it: a QEMU `-qmp`
+   * socket serves one client at a time (`dashboard`'s actions).
+   */
+  client?(vm: string, client: QmpClient | undefined): void;
 }
 
 /** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
@@ -219,9 +225,11 @@ export async function runEvents(
         continue;
       }
       announcedWait = false;
+      sink?.client?.(label, client);
       try {
         await follow1(client, label, address, follow);
       } finally {
+        sink?.client?.(label, undefined);
         await client.close();
       }
       return;

@@ -16,10 +16,10 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { fstatSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
 import { openStream } from "../wire/index.js";
 import { type CliIo, isEntryPoint, processIo } from "./io.js";
@@ -76,13 +76,40 @@ function versionOf(argv: readonly string[]): string {
 }
 
 /**
+ * The release a program name asks for: `qmpkit-qemu-10.0.2` (or `…-10.0`, `…-7.2`; a symlink
+ * or a copy of the wrapper) impersonates that release, so that a launcher which clears the
+ * environment (libvirt) can hold one emulator path per release. Undefined for other names.
+ */
+export function versionFromProgramName(program: string | undefined): string | undefined {
+  const m = /^qmpkit-qemu-(\d+\.\d+(?:\.\d+)?)(?:\.js)?$/.exec(basename(program ?? ""));
+  return m?.[1];
+}
+
+/** Options of {@link runSimDropIn}. */
+export interface SimDropInOptions {
+  /** The program's name (`argv[1]` of `qmpkit-qemu`): see {@link versionFromProgramName}. */
+  program?: string | undefined;
+}
+
+/**
  * Runs the simulator with QEMU's command line, drop-in options included; resolves with the exit
  * status (the simulated QEMU's, 1 for a bad command line, 0 for the parent of `-daemonize`).
+ * Options come from the config file, `QMPKIT_SIM_ARGS`, the program's name, then the command
+ * line; a later option wins.
  */
-export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promise<number> {
+export async function runSimDropIn(
+  argvIn: readonly string[],
+  io: CliIo,
+  options: SimDropInOptions = {},
+): Promise<number> {
   let argv: string[];
+  const named = versionFromProgramName(options.program);
   try {
-    argv = [...extraArgs(io.env), ...argvIn];
+    argv = [
+      ...extraArgs(io.env),
+      ...(named === undefined ? [] : ["--qemu-version", named]),
+      ...argvIn,
+    ];
   } catch (e) {
     io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
     return 1;
@@ -108,6 +135,7 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
   if (daemonize && io.env[DAEMON_CHILD_ENV] !== "1") return await daemonParent(io);
 
   const listeners: Server[] = [];
+  const ptys: ChildProcess[] = [];
   let pidfile: string | undefined;
   try {
     return await runSim(argv, io, {
@@ -125,6 +153,11 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
               server.listen({ fd: m.fd }, () => ok());
             });
             listeners.push(server);
+            // query-chardev names an inherited socket by its own address, as QEMU does.
+            const address = unixSocketPathOfFd(m.fd);
+            const config = line.domain.chardevs.find((c) => c.id === m.id);
+            if (config !== undefined && address !== undefined)
+              config.runtimePath = `unix:${address}`;
           } else {
             monitor.accept(new Socket({ fd: m.fd, readable: true, writable: true }));
           }
@@ -133,6 +166,14 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
           vm.addChardevMonitor(m.id, { pretty: m.pretty }).accept(
             await openStream(m.target, { timeoutMs: 10_000 }),
           );
+        }
+        for (const c of line.domain.chardevs) {
+          if (c.backend !== "pty") continue;
+          const pty = await openPty();
+          ptys.push(pty.process);
+          c.runtimePath = pty.path;
+          // QEMU says so on stderr (libvirt's domain log shows the line).
+          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
         }
         if (settings.pidfile !== undefined) {
           pidfile = resolve(io.cwd, settings.pidfile);
@@ -151,8 +192,54 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
     });
   } finally {
     for (const l of listeners) l.close();
+    for (const p of ptys) p.kill();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   }
+}
+
+/**
+ * The path a unix socket descriptor is bound to (QEMU asks getsockname; Node cannot, so the
+ * socket's inode is looked up in /proc/net/unix). Undefined when not found.
+ */
+function unixSocketPathOfFd(fd: number): string | undefined {
+  try {
+    const inode = String(fstatSync(fd).ino);
+    for (const row of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[6] === inode && cols[7] !== undefined) return cols[7];
+    }
+  } catch {
+    // Not Linux, or the descriptor is gone: query-chardev then names no path.
+  }
+  return undefined;
+}
+
+/**
+ * A pseudo-terminal for a `-chardev pty`: its slave is a real `/dev/pts/N` that a console
+ * client can open, held open by util-linux `script` (Node cannot allocate a pty itself). The
+ * helper ends when the simulator does (its stdin closes).
+ */
+async function openPty(): Promise<{ path: string; process: ChildProcess }> {
+  const child = spawn("script", ["-q", "-c", "tty; exec sleep infinity", "/dev/null"], {
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  const path = await new Promise<string>((ok, fail) => {
+    let text = "";
+    child.once("error", (e) => fail(new Error(`-chardev pty: cannot run script(1): ${e.message}`)));
+    child.once("exit", () => fail(new Error("-chardev pty: script(1) ended before giving a tty")));
+    child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+      text += s;
+      const line = /^(\/dev\/\S+)\r?\n/.exec(text);
+      if (line !== null) ok(line[1]!);
+    });
+  });
+  child.removeAllListeners("exit");
+  child.stdout?.removeAllListeners("data");
+  child.stdout?.resume();
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return { path, process: child };
 }
 
 /** The parent of `-daemonize`: re-runs this process detached, returns once it is ready. */
@@ -190,7 +277,7 @@ async function daemonParent(io: CliIo): Promise<number> {
 export async function qemuMain(argv: readonly string[]): Promise<number> {
   const { io, dispose } = processIo();
   try {
-    return await runSimDropIn(argv, io);
+    return await runSimDropIn(argv, io, { program: process.argv[1] });
   } finally {
     dispose();
   }

@@ -53,8 +53,10 @@ export function machineOptionsFrom(line: SimCommandLine): SimulatedMachineOption
     machine: line.machine,
     incoming: line.incoming,
     strict: line.strict,
+    advertise: line.advertise,
     firmwareResets: line.firmwareResets,
     devices: {
+      domain: line.domain,
       blockDevices: line.blockDevices,
       nics: line.nics,
       netdevs: line.netdevs,

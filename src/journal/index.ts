@@ -12,6 +12,7 @@
  * @module
  */
 export {
+  type CommitListener,
   Journal,
   type JournalEntry,
   JournalError,
@@ -33,7 +34,12 @@ export {
 } from "./recorder.js";
 export { REDACTED, redactHmpLine, redactJson, redactJsonText } from "./redact.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-export { type RunStateInterval, TimelineBuilder, type TimelineInput } from "./timeline.js";
+export {
+  type RunStateInterval,
+  TimelineBuilder,
+  type TimelineInput,
+  timelineInput,
+} from "./timeline.js";
 export {
   buildReplayScript,
   canonicalJson,

@@ -109,6 +109,33 @@ export class ProfileError extends QmpError {
   override name = "ProfileError";
 }
 
+/**
+ * Where the vCPU properties of `version`'s CPU model `model` are recorded (`qom-list` and every
+ * `qom-get` of a vCPU, as libvirt asks them once a domain starts; `scripts/record-vcpu.ts`).
+ */
+export function vcpuProfilePath(version: string, model: string): string {
+  return fileURLToPath(
+    new URL(`../../profiles/qemu-${version}-vcpu-${model}.jsonl`, import.meta.url),
+  );
+}
+
+const loadedVcpu = new Map<string, RecordedProfile | undefined>();
+
+/** The recorded vCPU properties of a release's CPU model, if shipped (read once). */
+export function recordedVcpuProfile(version: string, model: string): RecordedProfile | undefined {
+  const key = `${version}/${model}`;
+  if (loadedVcpu.has(key)) return loadedVcpu.get(key);
+  let profile: RecordedProfile | undefined;
+  try {
+    const { records } = parseProfile(readFileSync(vcpuProfilePath(version, model), "latin1"));
+    profile = new RecordedProfile(version, records);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  loadedVcpu.set(key, profile);
+  return profile;
+}
+
 /** Parses {@link formatProfile}'s text. */
 export function parseProfile(text: string): { header: ProfileHeader; records: ProfileRecord[] } {
   const lines = text.split("\n");
@@ -363,7 +390,7 @@ export function recordedCommands(
 export function recordedVersions(): string[] {
   const dir = new URL("../../profiles/", import.meta.url);
   return readdirSync(dir)
-    .map((f) => /^qemu-(.+)\.jsonl$/.exec(f)?.[1])
+    .map((f) => /^qemu-(\d+\.\d+\.\d+)\.jsonl$/.exec(f)?.[1])
     .filter((v): v is string => v !== undefined);
 }
 

@@ -187,6 +187,11 @@ export const RELEASE_CHANGES = {
     upstream: "migration/options.c migrate_caps_check (observed on 10.0.2)",
     what: "the capabilities `multifd` and `xbzrle` together are refused",
   },
+  "smp-modules": {
+    since: "9.1",
+    upstream: "hw/core/machine-smp.c machine_parse_smp_config (v9.1: the `modules` level)",
+    what: "`-smp` refusals name `modules (1)` in the topology product (10.0.2 does, 7.2.22 does not)",
+  },
 } as const satisfies Record<string, ReleaseChange>;
 
 /** The name of a {@link RELEASE_CHANGES} entry. */

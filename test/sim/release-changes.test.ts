@@ -109,6 +109,7 @@ suite("release changes", () => {
       "migrate-pause-names-postcopy-recover",
       "migrate-channels-checks-reworded",
       "multifd-compression-levels-applied",
+      "smp-modules",
     ]);
     assert.deepEqual(has("10.0.2"), Object.keys(RELEASE_CHANGES));
   });
