@@ -122,10 +122,11 @@ export async function runScenario(
     EMULATOR: emulator.path,
     LOADER: panicLoader,
   });
-  // The simulated guests do what the firmware images do (ignored by real QEMU's wrapper).
-  daemon.simArgs(ACPI_DOMAIN, ["--guest-acpi-shutdown", "10"]);
+  // The simulated guests do what the firmware images do (ignored by real QEMU's wrapper). The
+  // images are the whole firmware: no SeaBIOS, so none of its two extra resets after a reset.
+  daemon.simArgs(ACPI_DOMAIN, ["--guest-acpi-shutdown", "10", "--firmware-resets", "0"]);
   const script = daemon.writeFile("panic.jsonl", '{"at": "200ms", "action": "panic"}\n');
-  daemon.simArgs(PANIC_DOMAIN, ["--guest-script", script]);
+  daemon.simArgs(PANIC_DOMAIN, ["--guest-script", script, "--firmware-resets", "0"]);
 
   const probeFrom = daemon.log().length;
   const failures: string[] = [];
