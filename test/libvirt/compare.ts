@@ -57,10 +57,19 @@ function assertSameLines(
           )
           .join("\n");
       const both = actual[i] !== undefined && expected[i] !== undefined;
+      // Beyond the first difference, an overview: the lines each side has and the other lacks.
+      const cut = (l: string) => (l.length > 160 ? `${l.slice(0, 160)}…` : l);
+      const summary = (name: string, lines: string[]) =>
+        `${lines.length} line(s) only in ${name}'s${lines.length === 0 ? "" : ", e.g.:"}\n${lines
+          .slice(0, 12)
+          .map((l) => `  ${cut(l)}`)
+          .join("\n")}`;
+      const overview = `${summary("qmpkit-qemu", missing(actual, expected))}\n${summary("real QEMU", missing(expected, actual))}`;
       assert.fail(
         `${what}: first difference at line ${i} of ${actual.length} (qmpkit-qemu) / ${expected.length} (real QEMU)\n` +
           `qmpkit-qemu:\n${context(actual)}\nreal QEMU:\n${context(expected)}` +
-          (both ? `\n${lineDifference(actual[i]!, expected[i]!)}` : ""),
+          (both ? `\n${lineDifference(actual[i]!, expected[i]!)}` : "") +
+          `\n${overview}`,
       );
     }
   }
