@@ -159,6 +159,16 @@ export async function runSimDropIn(
     return await runSim(argv, io, {
       extraOptions: DROP_IN_OPTIONS,
       hasOwnMonitors: hasDropInMonitors,
+      beforeListen: async (line) => {
+        for (const c of line.domain.chardevs) {
+          if (c.backend !== "pty") continue;
+          const pty = await openPty();
+          ptys.push(pty.process);
+          c.runtimePath = pty.path;
+          // QEMU says so on stderr (libvirt's domain log shows the line).
+          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
+        }
+      },
       onReady: async (vm: SimulatedMachine, line) => {
         const settings = resolveDropIn(line);
         for (const m of settings.fdMonitors) {
@@ -184,14 +194,6 @@ export async function runSimDropIn(
           vm.addChardevMonitor(m.id, { pretty: m.pretty }).accept(
             await openStream(m.target, { timeoutMs: 10_000 }),
           );
-        }
-        for (const c of line.domain.chardevs) {
-          if (c.backend !== "pty") continue;
-          const pty = await openPty();
-          ptys.push(pty.process);
-          c.runtimePath = pty.path;
-          // QEMU says so on stderr (libvirt's domain log shows the line).
-          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
         }
         if (settings.pidfile !== undefined) {
           pidfile = resolve(io.cwd, settings.pidfile);

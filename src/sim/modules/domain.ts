@@ -194,7 +194,16 @@ export class Domain {
   /** `qom-get`. */
   qomGet(path: string, property: string): JsonValue {
     if (this.#vcpuIndex(path) !== undefined) {
-      return this.#vcpuRecording().answer("qom-get", { path: vcpuQomPath(0), property });
+      const recording = this.#vcpuRecording();
+      const listed = recording.answer("qom-list", { path: vcpuQomPath(0) }) as JsonObject[];
+      if (!listed.some((p) => p.name === property)) {
+        // object_property_find_err (qom/object.c)
+        throw new QmpReplyError(
+          "GenericError",
+          `Property '${this.#cpuType()}.${property}' not found`,
+        );
+      }
+      return recording.answer("qom-get", { path: vcpuQomPath(0), property });
     }
     const id = /^\/machine\/peripheral\/([^/]+)$/.exec(path)?.[1];
     const device = this.config.peripherals.find((p) => p.id === id);
@@ -287,12 +296,20 @@ export class Domain {
       "actual-size": actual,
       "virtual-size": size,
     };
-    return {
+    const profile = this.host.profile;
+    if (node.driver === "file" && profile.has("file-node-format-specific")) {
+      image["format-specific"] = { type: "file", data: {} };
+    }
+    const info: JsonObject = {
       file: filename,
       "node-name": node.nodeName,
       ro: node.readOnly,
       drv: node.driver,
       backing_file_depth: 0,
+    };
+    if (profile.has("block-node-active")) info.active = true;
+    return {
+      ...info,
       encrypted: false,
       detect_zeroes: "off",
       bps: 0,
