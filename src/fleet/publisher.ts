@@ -83,6 +83,11 @@ export class OutboxPublisher {
     return n;
   }
 
+  /** Messages of `key` not yet acknowledged that this publisher holds. */
+  queuedFor(key: string): number {
+    return this.#queues.get(key)?.size ?? 0;
+  }
+
   /** Why publishing is paused, or undefined while it runs. */
   get pauseError(): string | undefined {
     return this.#pauseError;
