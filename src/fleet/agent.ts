@@ -23,7 +23,13 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { QmpClient } from "../client/index.js";
-import type { Journal, Outbox, OutboxDrop, OutboxOptions } from "../journal/index.js";
+import type {
+  Journal,
+  Outbox,
+  OutboxDrop,
+  OutboxMessage,
+  OutboxOptions,
+} from "../journal/index.js";
 import {
   connectNats,
   describeNatsError,
@@ -174,6 +180,15 @@ interface VmRecord {
   qemu: string | undefined;
   lastEvent: FleetVmEntry["lastEvent"];
   client: QmpClient | undefined;
+  /** The `dropped` notice waiting in the outbox, which later drops are added to. */
+  dropNotice:
+    | {
+        message: OutboxMessage;
+        keySeqs: number[];
+        sinceMs: number;
+        untilMs: number;
+      }
+    | undefined;
   /** The outbox knew it from an earlier run and this run has not connected to it yet. */
   restartGap: { readonly sinceMs: number } | undefined;
 }
@@ -218,6 +233,7 @@ export class FleetAgent {
       now: this.#now,
       onCommit: (messages) => this.#publisher.enqueue(messages),
       onDrop: (drops) => this.#dropped(drops),
+      inFlight: (seq) => this.#publisher.isInFlight(seq),
       onError: (error) => this.#warn(`cannot write the outbox: ${error.message}; messages lost`),
     });
     this.#publisher = new OutboxPublisher(this.#outbox, {
@@ -226,6 +242,7 @@ export class FleetAgent {
         const label = this.#keyToVm.get(m.key);
         if (label === undefined) return;
         const vm = this.#vms.get(label)!;
+        if (vm.dropNotice?.message.seq === m.seq) vm.dropNotice = undefined;
         const state = vm.stateSeqs.get(m.seq);
         if (state !== undefined) {
           vm.stateSeqs.delete(m.seq);
@@ -561,6 +578,7 @@ export class FleetAgent {
         qemu: undefined,
         lastEvent: undefined,
         client: undefined,
+        dropNotice: undefined,
         restartGap: known === undefined ? undefined : { sinceMs: known.lastMs },
       };
       this.#vms.set(label, vm);
@@ -690,6 +708,12 @@ export class FleetAgent {
       this.#options.observer?.gap?.(vm.label, { sinceMs: notice.sinceMs, untilMs: notice.untilMs });
   }
 
+  /**
+   * Says what the outbox dropped: on stderr, and by a `dropped` notice on the VM's watch subject.
+   * The notice itself is never dropped; while it waits, later drops of the same VM are added to
+   * it (so the notices stay few however long the outage): `ranges` lists the per-VM sequence
+   * numbers lost, `dropped` how many.
+   */
   #dropped(drops: readonly OutboxDrop[]): void {
     this.#publisher.forget(drops.flatMap((d) => d.seqs));
     for (const d of drops) {
@@ -699,21 +723,51 @@ export class FleetAgent {
       );
       this.#options.observer?.dropped?.(label, d.count);
       const vm = this.#vm(label);
-      this.#add(vm, vm.subjects.watch, {
+      // A dropped state message never reaches the stream: the reconcile corrects for it.
+      for (const seq of d.seqs) vm.stateSeqs.delete(seq);
+      this.#toReconcile.add(label);
+      const earlier = vm.dropNotice;
+      const keySeqs = [...(earlier?.keySeqs ?? []), ...d.keySeqs].sort((a, b) => a - b);
+      const notice: FleetNotice = {
+        kind: "dropped",
+        reason: d.reason,
+        dropped: keySeqs.length,
+        firstSequence: keySeqs[0],
+        lastSequence: keySeqs[keySeqs.length - 1],
+        ranges: toRanges(keySeqs),
+        sinceMs: Math.min(earlier?.sinceMs ?? d.sinceMs, d.sinceMs),
+        untilMs: Math.max(earlier?.untilMs ?? d.untilMs, d.untilMs),
+      };
+      const input: EnvelopeInput = {
         host: this.host,
         vm: label,
         kind: "watch",
-        notice: {
-          kind: "dropped",
-          reason: d.reason,
-          dropped: d.count,
-          firstSequence: d.firstKeySeq,
-          lastSequence: d.lastKeySeq,
-          sinceMs: d.sinceMs,
-          untilMs: d.untilMs,
-        },
+        notice,
         atMs: this.#now(),
-      });
+      };
+      if (earlier !== undefined) {
+        const grown = this.#outbox.replace(
+          earlier.message,
+          encodeEnvelope(input, earlier.message.msgId, earlier.message.keySeq),
+        );
+        if (grown !== undefined && this.#publisher.replace(grown)) {
+          vm.dropNotice = {
+            ...earlier,
+            message: grown,
+            keySeqs,
+            sinceMs: notice.sinceMs as number,
+            untilMs: notice.untilMs as number,
+          };
+          continue;
+        }
+      }
+      const message = this.#outbox.add(
+        vm.subjects.key,
+        vm.subjects.watch,
+        ({ msgId, keySeq }) => encodeEnvelope(input, msgId, keySeq),
+        { pinned: true },
+      );
+      vm.dropNotice = { message, keySeqs: [...d.keySeqs], sinceMs: d.sinceMs, untilMs: d.untilMs };
     }
   }
 
@@ -777,6 +831,17 @@ export class FleetAgent {
     if (nc !== undefined && !nc.isClosed()) await nc.close().catch(() => {});
     await this.#running;
   }
+}
+
+/** `[1,2,3,7,8]` → `[[1,3],[7,8]]`. */
+function toRanges(sorted: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const n of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
