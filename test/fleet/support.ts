@@ -60,9 +60,13 @@ export async function streamCount(url: string, stream = "QMP"): Promise<number> 
   }
 }
 
-/** Every message of `stream`, in stream order. */
-export async function readStream(url: string, stream = "QMP"): Promise<StoredMessage[]> {
-  const nc = await connect({ servers: url });
+/** Every message of `stream`, in stream order (`auth`: a user and password, when needed). */
+export async function readStream(
+  url: string,
+  stream = "QMP",
+  auth: { user?: string; pass?: string } = {},
+): Promise<StoredMessage[]> {
+  const nc = await connect({ servers: url, ...auth });
   try {
     const jsm = await jetstreamManager(nc);
     const total = (await jsm.streams.info(stream)).state.messages;
