@@ -8,11 +8,13 @@
  *
  * @module
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { requestLine, vcpuProfilePath, type ProfileRecord } from "../src/sim/recorded-profile.js";
 import { type QmpRequest, realReplies } from "../test/support/ask-each.js";
+import type { QemuInstallation, StartQemuOptions } from "../test/support/real-qemu.js";
 import { RECORDED_RELEASES } from "./record-profile.js";
 
 /** The vCPU's QOM path on `-machine pc` with one CPU: the first device the machine creates. */
@@ -22,6 +24,12 @@ export const VCPU_PATH = "/machine/unattached/device[0]";
 export const VCPU_QEMU_ARGS: readonly string[] = [
   "-device",
   "virtio-balloon-pci,id=balloon0",
+  "-blockdev",
+  '{"driver":"file","filename":"DISK","node-name":"libvirt-1-storage","auto-read-only":true,"discard":"unmap"}',
+  "-blockdev",
+  '{"node-name":"libvirt-1-format","read-only":false,"driver":"raw","file":"libvirt-1-storage"}',
+  "-device",
+  '{"driver":"virtio-blk-pci","drive":"libvirt-1-format","id":"virtio-disk0"}',
   "-accel",
   "tcg",
   "-cpu",
@@ -35,7 +43,27 @@ export const VCPU_QEMU_ARGS: readonly string[] = [
 export async function recordVcpu(version: string): Promise<string> {
   const qemu = RECORDED_RELEASES.get(version);
   if (qemu === undefined) throw new Error(`no QEMU for ${version}`);
-  const start = { machine: "pc-i440fx-7.2", args: [...VCPU_QEMU_ARGS] };
+  // A raw image for the disk whose statistics libvirt reads (QEMU's counters before any I/O).
+  const dir = mkdtempSync(join(tmpdir(), "qmpkit-vcpu-"));
+  const disk = join(dir, "disk.raw");
+  writeFileSync(disk, "");
+  truncateSync(disk, 16 << 20);
+  const start = {
+    machine: "pc-i440fx-7.2",
+    args: VCPU_QEMU_ARGS.map((a) => a.replace('"DISK"', JSON.stringify(disk))),
+  };
+  try {
+    return await recordWith(version, qemu, start);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function recordWith(
+  version: string,
+  qemu: QemuInstallation,
+  start: StartQemuOptions,
+): Promise<string> {
   const list: QmpRequest = { execute: "qom-list", arguments: { path: VCPU_PATH } };
   const [listed] = await realReplies(qemu, [list], start);
   const names = (JSON.parse(listed!) as { return: Array<{ name: string }> }).return.map(
@@ -49,6 +77,9 @@ export async function recordVcpu(version: string): Promise<string> {
       execute: "qom-get",
       arguments: { path: "/machine/peripheral/balloon0", property: "guest-stats" },
     },
+    { execute: "qom-list", arguments: { path: "/machine/peripheral/balloon0" } },
+    { execute: "query-blockstats" },
+    { execute: "query-blockstats", arguments: { "query-nodes": true } },
     list,
     ...names.map((property) => ({
       execute: "qom-get",
@@ -68,7 +99,7 @@ export async function recordVcpu(version: string): Promise<string> {
       "qemu-system-x86_64",
       "-machine",
       "pc-i440fx-7.2",
-      ...VCPU_QEMU_ARGS,
+      ...VCPU_QEMU_ARGS.map((a) => a.replace('"DISK"', '"PATH"')),
       "-display",
       "none",
       "-nodefaults",

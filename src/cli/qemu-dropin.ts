@@ -28,7 +28,7 @@
  * @module
  */
 import { fstatSync } from "node:fs";
-import { parseAddFd, parseOtherChardev } from "../sim/domain-config.js";
+import { parseAddFd, parseOtherChardev, UnlocatedOptionError } from "../sim/domain-config.js";
 import {
   checkDeviceChardevs,
   type QemuOptionSpec,
@@ -212,6 +212,35 @@ function ignored(help: string): QemuOptionSpec {
   return { takesValue: true, help, apply: () => {} };
 }
 
+/**
+ * An option accepted and ignored whose on/off keys are still checked with QEMU's text:
+ * `located` messages name the option and its value (`-msg timestamp=x: …`), the others do not
+ * (QEMU checks `-boot` after parsing the line: `Parameter 'boot.strict' expects 'on' or 'off'`).
+ */
+function onOffKeys(
+  help: string,
+  keys: readonly string[],
+  bools: readonly string[],
+  text: (key: string) => string,
+  located: boolean,
+): QemuOptionSpec {
+  return {
+    takesValue: true,
+    help,
+    apply: (_line, value, option) => {
+      for (const [k, v] of splitQemuOpts(value)) {
+        if (!keys.includes(k))
+          throw new QemuOptionError(`${option} ${value}`, `Invalid parameter '${k}'`);
+        if (bools.includes(k) && !["on", "off", "yes", "no", "true", "false"].includes(v ?? "")) {
+          throw located
+            ? new QemuOptionError(`${option} ${value}`, text(k))
+            : new UnlocatedOptionError(text(k));
+        }
+      }
+    },
+  };
+}
+
 /** An option the simulator accepts only as `none`; any other value fails with `why`. */
 function onlyNone(help: string, why: string): QemuOptionSpec {
   return {
@@ -238,10 +267,22 @@ export const IGNORED_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
   "no-hpet": { takesValue: false, help: "-no-hpet  accepted, ignored", apply: () => {} },
   k: ignored("-k LAYOUT  accepted, ignored"),
   rtc: ignored("-rtc …  accepted, ignored"),
-  boot: ignored("-boot …  accepted, ignored"),
+  boot: onOffKeys(
+    "-boot …  accepted, ignored",
+    ["strict", "menu", "splash-time", "reboot-timeout", "order", "once", "splash"],
+    ["strict", "menu"],
+    (key) => `Parameter 'boot.${key}' expects 'on' or 'off'`,
+    false,
+  ),
   serial: ignored("-serial …  accepted, ignored (no guest console)"),
   parallel: ignored("-parallel …  accepted, ignored"),
-  msg: ignored("-msg …  accepted, ignored"),
+  msg: onOffKeys(
+    "-msg timestamp=on|off[,guest-name=on|off]  accepted, ignored",
+    ["timestamp", "guest-name"],
+    ["timestamp", "guest-name"],
+    (key) => `Parameter '${key}' expects 'on' or 'off'`,
+    true,
+  ),
   D: ignored("-D LOGFILE  accepted, ignored"),
   d: ignored("-d ITEMS  accepted, ignored"),
   L: ignored("-L DIR  accepted, ignored"),

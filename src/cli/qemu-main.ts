@@ -12,7 +12,10 @@
  * process re-runs itself detached and the parent returns once every monitor listens, as QEMU's
  * parent does); `-version`; and extra options for software that builds the QEMU command line
  * itself: `QMPKIT_SIM_ARGS` (e.g. `--qemu-version 10.2.0`) and the file `QMPKIT_SIM_CONFIG`
- * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment).
+ * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment); and the
+ * program's name: `qmpkit-qemu-7.2.22` / `qmpkit-qemu-10.0.2` (a symlink) is that release with
+ * the real binary's schema, one emulator path per release, as libvirt needs (qemu-behaviour §13).
+ * `-chardev pty` gets a real pty; an inherited monitor socket is named by its path.
  *
  * @module
  */
@@ -20,7 +23,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fstatSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { basename, resolve } from "node:path";
-import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
+import {
+  DEFAULT_QEMU_VERSION,
+  qemuProfile,
+  recordedVersions,
+  type SimulatedMachine,
+} from "../sim/index.js";
 import { openStream } from "../wire/index.js";
 import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { DROP_IN_OPTIONS, hasDropInMonitors, resolveDropIn } from "./qemu-dropin.js";
@@ -85,6 +93,23 @@ export function versionFromProgramName(program: string | undefined): string | un
   return m?.[1];
 }
 
+/**
+ * What a versioned program name means: that release, and, for a release with a recorded
+ * capability profile (7.2.22, 10.0.2), the real binary's `query-qmp-schema` and
+ * `query-commands` (`--advertise recorded`), so that a capability probe (libvirt's) computes
+ * what it computes for the real binary.
+ */
+function namedArgs(version: string | undefined): string[] {
+  if (version === undefined) return [];
+  let recorded = false;
+  try {
+    recorded = recordedVersions().includes(qemuProfile(version).id);
+  } catch {
+    // An unknown release: --qemu-version reports it with the list.
+  }
+  return ["--qemu-version", version, ...(recorded ? ["--advertise", "recorded"] : [])];
+}
+
 /** Options of {@link runSimDropIn}. */
 export interface SimDropInOptions {
   /** The program's name (`argv[1]` of `qmpkit-qemu`): see {@link versionFromProgramName}. */
@@ -105,11 +130,7 @@ export async function runSimDropIn(
   let argv: string[];
   const named = versionFromProgramName(options.program);
   try {
-    argv = [
-      ...extraArgs(io.env),
-      ...(named === undefined ? [] : ["--qemu-version", named]),
-      ...argvIn,
-    ];
+    argv = [...extraArgs(io.env), ...namedArgs(named), ...argvIn];
   } catch (e) {
     io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
     return 1;
@@ -141,6 +162,16 @@ export async function runSimDropIn(
     return await runSim(argv, io, {
       extraOptions: DROP_IN_OPTIONS,
       hasOwnMonitors: hasDropInMonitors,
+      beforeListen: async (line) => {
+        for (const c of line.domain.chardevs) {
+          if (c.backend !== "pty") continue;
+          const pty = await openPty();
+          ptys.push(pty.process);
+          c.runtimePath = pty.path;
+          // QEMU says so on stderr (libvirt's domain log shows the line).
+          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
+        }
+      },
       onReady: async (vm: SimulatedMachine, line) => {
         const settings = resolveDropIn(line);
         for (const m of settings.fdMonitors) {
@@ -166,14 +197,6 @@ export async function runSimDropIn(
           vm.addChardevMonitor(m.id, { pretty: m.pretty }).accept(
             await openStream(m.target, { timeoutMs: 10_000 }),
           );
-        }
-        for (const c of line.domain.chardevs) {
-          if (c.backend !== "pty") continue;
-          const pty = await openPty();
-          ptys.push(pty.process);
-          c.runtimePath = pty.path;
-          // QEMU says so on stderr (libvirt's domain log shows the line).
-          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
         }
         if (settings.pidfile !== undefined) {
           pidfile = resolve(io.cwd, settings.pidfile);

@@ -94,8 +94,8 @@ export interface DomainConfig {
   fdsets: Map<number, number[]>;
   blockNodes: BlockNodeConfig[];
   peripherals: PeripheralConfig[];
-  /** Drivers of `-device`s without an id (`/machine/peripheral-anon/device[N]`). */
-  anonymousDevices: string[];
+  /** `-device`s without an id (`/machine/peripheral-anon/device[N]`). */
+  anonymousDevices: Array<{ driver: string; where: string }>;
   netdevs: Array<{ id: string; type: string; where: string }>;
   audiodevs: Array<{ id: string; driver: string; where: string }>;
 }
@@ -116,29 +116,49 @@ export function emptyDomainConfig(): DomainConfig {
 }
 
 /**
- * The topology QEMU derives from `-smp` (hw/core/machine-smp.c, machine_parse_smp_config, for
- * a machine without clusters or books: the missing counts computed preferring sockets over
- * cores over threads, as in 7.2 and 10.0 for pc machines).
+ * The topology QEMU derives from `-smp` (hw/core/machine-smp.c, machine_parse_smp_config, as in
+ * 7.2 and 10.0 for machine types from 6.2 on, which prefer cores over sockets): the missing
+ * counts computed from the maximum, which is `cpus` unless given.
  */
 export function smpTopology(smp: Partial<SmpTopology> | undefined): SmpTopology {
   const given = smp ?? {};
-  const dies = given.dies ?? 1;
-  let cpus = given.cpus ?? 0;
-  let { sockets = 0, cores = 0, threads = 0 } = given;
-  const maxGiven = given.maxcpus ?? 0;
-  threads = threads || 1;
-  const total = maxGiven || cpus;
-  if (!sockets && !cores) {
-    cores = 1;
-    sockets = Math.max(1, Math.floor((total || 1) / (dies * cores * threads)));
-  } else if (!sockets) {
-    sockets = Math.max(1, Math.floor((total || 1) / (dies * cores * threads)));
-  } else if (!cores) {
-    cores = Math.max(1, Math.floor((total || 1) / (sockets * dies * threads)));
+  const dies = given.dies || 1;
+  let { cpus = 0, maxcpus = 0, sockets = 0, cores = 0, threads = 0 } = given;
+  if (cpus === 0 && maxcpus === 0) {
+    sockets ||= 1;
+    cores ||= 1;
+    threads ||= 1;
+  } else {
+    maxcpus ||= cpus;
+    if (cores === 0) {
+      sockets ||= 1;
+      threads ||= 1;
+      cores = Math.floor(maxcpus / (sockets * dies * threads));
+    } else if (sockets === 0) {
+      threads ||= 1;
+      sockets = Math.floor(maxcpus / (dies * cores * threads));
+    }
+    if (threads === 0) threads = Math.floor(maxcpus / (sockets * dies * cores));
   }
-  const maxcpus = maxGiven || sockets * dies * cores * threads;
-  cpus = cpus || maxcpus;
+  maxcpus ||= sockets * dies * cores * threads;
+  cpus ||= maxcpus;
   return { cpus, maxcpus, sockets, dies, cores, threads };
+}
+
+/** Whether a JSON text ends before its outermost value closes (QEMU: `premature EOI`). */
+function endsEarly(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === "\\") i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === "{" || ch === "[") depth++;
+    else if (ch === "}" || ch === "]") depth--;
+  }
+  return inString || depth > 0;
 }
 
 /**
@@ -157,10 +177,12 @@ export function parseJsonOrKeyval(
     try {
       parsed = JSON.parse(value);
     } catch (e) {
-      const end = /end of JSON|Unterminated/.test((e as Error).message);
       throw new QemuOptionError(
         where,
-        end ? "JSON parse error, premature EOI" : `JSON parse error, ${(e as Error).message}`,
+        endsEarly(value)
+          ? "JSON parse error, premature EOI"
+          : `JSON parse error, ${(e as Error).message}`,
+        { cause: e },
       );
     }
     if (!isJsonObject(parsed as JsonValue))

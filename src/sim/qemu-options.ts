@@ -38,7 +38,6 @@ import {
 } from "./domain-config.js";
 import { QemuOptionError, splitQemuOpts } from "./qemu-options-core.js";
 import { recordedProfile } from "./recorded-profile.js";
-import { enumValuesIn } from "./schema-info.js";
 import { qemuProfile } from "./versions.js";
 
 export { QemuOptionError, splitQemuOpts };
@@ -420,7 +419,7 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
         }
         line.domain.peripherals.push({ id, driver, props, where });
       } else {
-        line.domain.anonymousDevices.push(driver);
+        line.domain.anonymousDevices.push({ driver, where });
       }
       const driveRef = opts.get("drive");
       if (driveRef !== undefined && !line.drives.has(driveRef)) {
@@ -827,6 +826,25 @@ export function qemuOptionsHelp(extra: Readonly<Record<string, QemuOptionSpec>> 
     .join("\n");
 }
 
+/**
+ * `AudiodevDriver` of 7.2 (qapi/audio.json): its schema has no command that shows the enum
+ * (`query-audiodevs` came in 8.2), so the recording cannot tell.
+ */
+const AUDIODEV_DRIVERS_7_2 = [
+  "none",
+  "alsa",
+  "coreaudio",
+  "dbus",
+  "dsound",
+  "jack",
+  "oss",
+  "pa",
+  "sdl",
+  "sndio",
+  "spice",
+  "wav",
+];
+
 /** Properties of the pc machines a command line sets (`-machine pc-…,KEY=…`), 7.2 and 10.0. */
 const MACHINE_PROPERTIES = new Set([
   "usb",
@@ -877,20 +895,24 @@ function finishDomainConfig(line: SimCommandLine): void {
   } catch {
     return; // the unknown release is reported by the machine, with the list
   }
-  const accepts = (enumName: string, v: string) => {
-    const values = enumValuesIn(enumName, version);
-    return values === undefined || values.includes(v);
-  };
+  const recorded = recordedProfile(version);
+  // The enums come from the release's recorded schema (what QEMU's parser checks against).
+  const accepts = (values: readonly string[] | undefined, v: string) =>
+    values === undefined || values.includes(v);
+  const netdevTypes = recorded?.enumOfMember("netdev_add", "type");
+  const objectTypes = recorded?.enumOfMember("object-add", "qom-type");
+  const audiodevDrivers =
+    recorded?.enumOfMember("query-audiodevs", "driver", "ret") ?? AUDIODEV_DRIVERS_7_2;
   for (const n of d.netdevs) {
-    if (!accepts("NetClientDriver", n.type))
+    if (!accepts(netdevTypes, n.type))
       throw new QemuOptionError(n.where, `Parameter 'type' does not accept value '${n.type}'`);
   }
   for (const a of d.audiodevs) {
-    if (!accepts("AudiodevDriver", a.driver))
+    if (!accepts(audiodevDrivers, a.driver))
       throw new QemuOptionError(a.where, `Parameter 'driver' does not accept value '${a.driver}'`);
   }
   for (const o of d.objects) {
-    if (!accepts("ObjectType", o.qomType))
+    if (!accepts(objectTypes, o.qomType))
       throw new QemuOptionError(
         o.where,
         `Parameter 'qom-type' does not accept value '${o.qomType}'`,
@@ -911,7 +933,13 @@ function finishDomainConfig(line: SimCommandLine): void {
   if (backend !== undefined && line.memoryBytes === undefined) {
     line.memoryBytes = parseSizeValue(backend.where, "size", backend.props.size);
   }
-  const profile = recordedProfile(version);
+  const profile = recorded;
+  if (profile !== undefined) {
+    const models = profile.answer("query-cpu-definitions", {}) as Array<{ name?: unknown }>;
+    if (!models.some((m) => m.name === d.cpuModel)) {
+      throw new UnlocatedOptionError(`unable to find CPU model '${d.cpuModel}'`);
+    }
+  }
   const nodeNames = new Set(d.blockNodes.map((n) => n.nodeName));
   for (const p of d.peripherals) {
     if (profile !== undefined && !isDeviceType(profile, p.driver)) {
@@ -924,9 +952,8 @@ function finishDomainConfig(line: SimCommandLine): void {
     }
   }
   if (profile !== undefined) {
-    for (const driver of d.anonymousDevices) {
+    for (const { driver, where } of d.anonymousDevices) {
       if (!isDeviceType(profile, driver)) {
-        const where = `-device ${driver}`;
         throw new QemuOptionError(where, `'${driver}' is not a valid device model name`);
       }
     }

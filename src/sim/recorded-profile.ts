@@ -211,6 +211,27 @@ export class RecordedProfile {
     return out;
   }
 
+  /**
+   * The values of the enum that a member of a command's arguments (or, with `side: "ret"`, of
+   * its return's elements) has in the recorded `query-qmp-schema`: e.g. `netdev_add`'s `type`.
+   * Undefined when the schema has no such command or member.
+   */
+  enumOfMember(command: string, member: string, side: "arg" | "ret" = "arg"): string[] | undefined {
+    const schema = this.reply("query-qmp-schema")?.return;
+    if (!Array.isArray(schema)) return undefined;
+    const byName = new Map<string, JsonObject>();
+    for (const entry of schema) if (isJsonObject(entry)) byName.set(String(entry.name), entry);
+    const c = byName.get(command);
+    let type = byName.get(String(c?.[side === "arg" ? "arg-type" : "ret-type"]));
+    if (type?.["meta-type"] === "array") type = byName.get(String(type["element-type"]));
+    const members = Array.isArray(type?.members) ? type.members : [];
+    const m = members.find((x) => isJsonObject(x) && x.name === member) as JsonObject | undefined;
+    const e = byName.get(String(m?.type));
+    return e?.["meta-type"] === "enum" && Array.isArray(e.values)
+      ? e.values.map(String)
+      : undefined;
+  }
+
   /** The recorded reply (parsed) to exactly this request, if any. */
   reply(execute: string, args?: Readonly<Record<string, unknown>>): JsonObject | undefined {
     const entry = this.#replies.get(requestLine(execute, args));

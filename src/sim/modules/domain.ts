@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import type { JsonObject, JsonValue } from "../../base/json.js";
 import { gHashTableOrder } from "../../server/index.js";
 import { QmpReplyError } from "../../server/reply-error.js";
@@ -32,9 +32,18 @@ import { balloon } from "./balloon.js";
 import { chardevs } from "./chardevs.js";
 import { qdev } from "./qdev.js";
 
-/** The QOM path of vCPU `index` on a pc machine: CPUs come first, each followed by its APIC. */
+/**
+ * The QOM path of vCPU `index` on a pc machine: the vCPUs are the first unattached devices, but
+ * for the `kvmvapic` device that comes right after the first (device[1]); seen on 7.2.22 and
+ * 10.0.2 with 2 and 4 vCPUs.
+ */
 export function vcpuQomPath(index: number): string {
-  return `/machine/unattached/device[${index * 2}]`;
+  return `/machine/unattached/device[${index === 0 ? 0 : index + 1}]`;
+}
+
+/** Bits of an x86 APIC id a topology level takes (`apicid_bitwidth_for_count`). */
+function bitsFor(count: number): number {
+  return count <= 1 ? 0 : Math.ceil(Math.log2(count));
 }
 
 /** The domain state of one machine. */
@@ -99,6 +108,21 @@ export class Domain {
       : { "socket-id": socketId, "core-id": coreId, "thread-id": threadId };
   }
 
+  /** The x86 APIC id of vCPU `index` (include/hw/i386/topology.h, x86_apicid_from_cpu_idx). */
+  #apicId(index: number): number {
+    const t = this.topology;
+    const p = this.#props(index);
+    const threadBits = bitsFor(t.threads);
+    const coreBits = bitsFor(t.cores);
+    const dieBits = bitsFor(t.dies);
+    return (
+      (Number(p["socket-id"]) << (dieBits + coreBits + threadBits)) |
+      (Number(p["die-id"] ?? 0) << (coreBits + threadBits)) |
+      (Number(p["core-id"]) << threadBits) |
+      Number(p["thread-id"])
+    );
+  }
+
   #cpuType(): string {
     return `${this.config.cpuModel}-x86_64-cpu`;
   }
@@ -123,7 +147,7 @@ export class Domain {
       out.push({
         "cpu-index": i,
         "qom-path": vcpuQomPath(i),
-        "thread-id": process.pid,
+        "thread-id": vcpuThreadId(i),
         props: this.#props(i),
         target: "x86_64",
       });
@@ -171,23 +195,52 @@ export class Domain {
           .map((id) => ({ name: id, type: `child<${drivers.get(id)}>` })),
       ];
     }
+    if (this.#balloonId(path) !== undefined) {
+      return this.recording().answer("qom-list", { path: "/machine/peripheral/balloon0" });
+    }
+    if (this.config.peripherals.some((p) => `/machine/peripheral/${p.id}` === path)) {
+      throw new QmpReplyError(
+        "GenericError",
+        `qmpkit sim: the QOM properties of ${path} are not recorded (only vCPUs and the balloon are)`,
+      );
+    }
     throw new QmpReplyError("DeviceNotFound", `Device '${path}' not found`);
+  }
+
+  /** The balloon's id when `path` is its peripheral path and it is still plugged. */
+  #balloonId(path: string): string | undefined {
+    const id = /^\/machine\/peripheral\/([^/]+)$/.exec(path)?.[1];
+    const device = this.config.peripherals.find((p) => p.id === id);
+    const plugged = this.host.get(balloon).actual !== undefined;
+    return device?.driver.startsWith("virtio-balloon") && plugged ? id : undefined;
   }
 
   /** `qom-get`. */
   qomGet(path: string, property: string): JsonValue {
     if (this.#vcpuIndex(path) !== undefined) {
-      return this.#vcpuRecording().answer("qom-get", { path: vcpuQomPath(0), property });
+      const recording = this.#vcpuRecording();
+      const listed = recording.answer("qom-list", { path: vcpuQomPath(0) }) as JsonObject[];
+      if (!listed.some((p) => p.name === property)) {
+        // object_property_find_err (qom/object.c)
+        throw new QmpReplyError(
+          "GenericError",
+          `Property '${this.#cpuType()}.${property}' not found`,
+        );
+      }
+      const index = this.#vcpuIndex(path)!;
+      if (index > 0) {
+        // The recording is vCPU 0's: another vCPU differs in where it sits.
+        const props = this.#props(index);
+        if (property in props) return props[property]!;
+        if (property === "apic-id") return this.#apicId(index);
+      }
+      return recording.answer("qom-get", { path: vcpuQomPath(0), property });
     }
     const id = /^\/machine\/peripheral\/([^/]+)$/.exec(path)?.[1];
     const device = this.config.peripherals.find((p) => p.id === id);
-    if (device?.driver.startsWith("virtio-balloon") && property === "guest-stats") {
-      if (this.host.get(balloon).actual !== undefined) {
-        return this.#vcpuRecording().answer("qom-get", {
-          path: "/machine/peripheral/balloon0",
-          property: "guest-stats",
-        });
-      }
+    if (this.#balloonId(path) !== undefined) {
+      // The guest has no balloon driver: QEMU's answers before any statistics arrive.
+      return this.recording().answer("qom-get", { path: "/machine/peripheral/balloon0", property });
     }
     if (device === undefined)
       throw new QmpReplyError("DeviceNotFound", `Device '${path}' not found`);
@@ -197,16 +250,48 @@ export class Domain {
     );
   }
 
-  /** A static answer of a started domain, from the release's recording (`qemu64`'s file). */
-  recordingAnswer(execute: string): JsonValue {
+  /** The release's recording of a started domain (`qemu64`'s file: static answers). */
+  recording() {
     const recording = recordedVcpuProfile(this.host.profile.id, "qemu64");
     if (recording === undefined) {
       throw new QmpReplyError(
         "GenericError",
-        `qmpkit sim: the QEMU ${this.host.profile.id} profile has no recorded answer to ${execute}`,
+        `qmpkit sim: QEMU ${this.host.profile.id} has no recording of a started domain (recorded: 7.2.22, 10.0.2)`,
       );
     }
-    return recording.answer(execute, {});
+    return recording;
+  }
+
+  /** A static answer of a started domain, from the release's recording. */
+  recordingAnswer(execute: string): JsonValue {
+    return this.recording().answer(execute, {});
+  }
+
+  /**
+   * `query-blockstats`: each device's BlockBackend (or, with `query-nodes`, each node) with
+   * the counters of an image no guest has touched (the recording's, before any I/O: the
+   * simulated guest reads and writes nothing), the protocol node as `parent`.
+   */
+  blockstats(queryNodes: boolean): JsonObject[] {
+    const recorded = this.recording().answer("query-blockstats", {}) as JsonObject[];
+    const parent = recorded[0]?.parent as JsonObject;
+    const backendStats = recorded[0]?.stats as JsonObject;
+    const nodeStats = parent.stats as JsonObject;
+    const driverSpecific = parent["driver-specific"] as JsonObject;
+    const nodes = this.config.blockNodes;
+    const nodeEntry = (node: BlockNodeConfig, stats: JsonObject): JsonObject => {
+      const entry: JsonObject = { "node-name": node.nodeName, stats };
+      const child = nodes.find((n) => n.nodeName === node.file);
+      if (child !== undefined) entry.parent = nodeEntry(child, nodeStats);
+      if (node.filename !== undefined) entry["driver-specific"] = { ...driverSpecific };
+      return entry;
+    };
+    if (queryNodes) return nodes.map((n) => nodeEntry(n, nodeStats));
+    return this.#disks().map(({ id, node }) => ({
+      device: "",
+      qdev: `/machine/peripheral/${id}/virtio-backend`,
+      ...nodeEntry(node, backendStats),
+    }));
   }
 
   /** `query-iothreads`: each `-object iothread` with QEMU's default polling parameters. */
@@ -242,12 +327,20 @@ export class Domain {
       "actual-size": actual,
       "virtual-size": size,
     };
-    return {
+    const profile = this.host.profile;
+    if (node.driver === "file" && profile.has("file-node-format-specific")) {
+      image["format-specific"] = { type: "file", data: {} };
+    }
+    const info: JsonObject = {
       file: filename,
       "node-name": node.nodeName,
       ro: node.readOnly,
       drv: node.driver,
       backing_file_depth: 0,
+    };
+    if (profile.has("block-node-active")) info.active = true;
+    return {
+      ...info,
       encrypted: false,
       detect_zeroes: "off",
       bps: 0,
@@ -292,6 +385,25 @@ export class Domain {
   }
 }
 
+/**
+ * A thread of this process for vCPU `index`: never the main thread, because libvirt takes a
+ * vCPU thread id equal to the process id for a QEMU that cannot place vCPUs (and then refuses
+ * affinity and reports no vCPU times); real QEMU runs each vCPU in a thread of its own. The
+ * simulator's threads are Node's (V8's workers, libuv's pool), which live as long as it does.
+ */
+export function vcpuThreadId(index: number): number {
+  let tids: number[] = [];
+  try {
+    tids = readdirSync("/proc/self/task")
+      .map(Number)
+      .filter((t) => t !== process.pid)
+      .sort((a, b) => a - b);
+  } catch {
+    // No /proc (not Linux): the process id is all there is.
+  }
+  return tids.length === 0 ? process.pid : tids[index % tids.length]!;
+}
+
 /** Whether a peripheral was unplugged (the qdev module tracks the ones it may unplug). */
 function qdevLost(qdevs: ReadonlyMap<string, unknown>, config: DomainConfig, id: string): boolean {
   const tracked = config.peripherals.find((p) => p.id === id);
@@ -320,6 +432,7 @@ export const domain: SimModule<Domain> = {
       UUID: host.get(domain).config.uuid ?? "00000000-0000-0000-0000-000000000000",
     }),
     "query-jobs": () => [],
+    "query-blockstats": (host, a) => host.get(domain).blockstats(a["query-nodes"] === true),
     // TCG has no statistics providers (KVM's are the only ones libvirt asks for).
     "query-stats": () => [],
     "query-stats-schemas": (host) => host.get(domain).recordingAnswer("query-stats-schemas"),

@@ -371,22 +371,30 @@ function setZoom(range: { min: number; max: number } | undefined): void {
   schedule();
 }
 
-function timeRange(): { min: number; max: number } {
+/**
+ * The range shown: the zoomed one, else the window up to now, narrowed to where `lanes` have
+ * history (a short history fills the chart rather than a sliver of it).
+ */
+function timeRange(lanes: readonly string[]): { min: number; max: number } {
   if (zoom) return zoom;
-  const now = Date.now() / 1000;
-  return { min: now - windowMs / 1000, max: now };
+  const now = Date.now();
+  let earliest = now;
+  for (const lane of lanes)
+    earliest = Math.min(earliest, timeline.intervalsOf(lane)[0]?.fromMs ?? now);
+  const span = Math.max(10_000, now - earliest);
+  const min = Math.max(now - windowMs, now - span * 1.05);
+  return { min: min / 1000, max: now / 1000 };
 }
 
 function renderTimelines(): void {
-  const range = timeRange();
   const rows = visibleRows();
   const lanes = rows.slice(0, TIMELINE_LANES).map((r) => r.key);
-  overviewChart.update(lanes, range);
+  overviewChart.update(lanes, timeRange(lanes));
   $("#timeline-note").textContent =
     rows.length > TIMELINE_LANES
       ? `the first ${TIMELINE_LANES} of ${rows.length} VMs in the table's order: filter or sort the table to choose`
       : "";
-  if (vmChart && currentVm) vmChart.update([currentVm], range);
+  if (vmChart && currentVm) vmChart.update([currentVm], timeRange([currentVm]));
 }
 
 for (const b of document.querySelectorAll<HTMLButtonElement>("#window-buttons [data-window]")) {
