@@ -116,7 +116,7 @@ const guests = new GuestImages();
 const daemon = await startLibvirtd();
 try {
   const loader = daemon.writeFile("idle.bin", readFileSync(await guests.image("idle")));
-  const sim = daemon.simQemu("7.2.22", "qmpkit-qemu", [], fromDist);
+  const sim = daemon.simQemu("7.2.22", "qmpkit-qemu", ["--advertise", "recorded"], fromDist);
   const real = daemon.realQemu(SYSTEM_QEMU, "qemu");
   // Each emulator is probed at its first define, before the clock starts: the timings are of starts.
   const results: Outcome[] = [];

@@ -102,7 +102,9 @@ export function libvirtComparison(
       daemons.push(simDaemon);
       simRun = await runScenario(
         simDaemon,
-        simDaemon.simQemu(simVersion, "qmpkit-qemu", ["--strict"]),
+        // As a versioned program name (qmpkit-qemu-7.2.22) would: the real binary's schema for
+        // libvirt's probe; and no x-sim-* commands, which QEMU does not have.
+        simDaemon.simQemu(simVersion, "qmpkit-qemu", ["--advertise", "recorded", "--strict"]),
         guests,
       );
     });
