@@ -103,6 +103,16 @@ const server = spawn(
   { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
 );
 children.push(server);
+server.stderr!.on("data", (d: Buffer) => {
+  if (!d.toString().startsWith("qmpkit dashboard: http://")) process.stderr.write(d);
+});
+server.once("exit", (code, signal) => {
+  if (!done) {
+    console.error(`the dashboard exited (${code ?? signal}) before the end`);
+    process.exit(1);
+  }
+});
+let done = false;
 await lines(server, "stderr")((l) => l.startsWith("qmpkit dashboard: http://"), "the dashboard");
 const url = `http://127.0.0.1:${port}`;
 const connected = async () => {
@@ -179,6 +189,8 @@ console.log(
   `server RSS: ${rssIdle.toFixed(0)} MiB with ${vms} VMs watched, peak ${loaded.peak.toFixed(0)} MiB under load`,
 );
 await browser.close();
-sims.stdin!.write("quit\n");
+done = true;
 server.kill("SIGTERM");
-await new Promise((r) => server.once("exit", r));
+sims.kill("SIGTERM");
+await Promise.all([server, sims].map((c) => new Promise((r) => c.once("exit", r))));
+process.exit(0);

@@ -91,6 +91,10 @@ const logEntries: Entry[] = [];
 const pendingLog: Entry[] = [];
 const dirtyRows = new Set<string>();
 let tableStale = true;
+/** The "since" and "last event" cells want a new text (the clock moved). */
+let agesDue = false;
+/** Rows of the VM table on screen (the rest behind "show more"): the page stays light with thousands of VMs. */
+let pageRows = 100;
 let timelineStale = true;
 let frame = 0;
 /** QEMU timestamps (ms) of events received and not yet on screen (`?bench`). */
@@ -199,7 +203,7 @@ function fillRow(tr: HTMLTableRowElement, r: VmRow, now: number): void {
     el("td", ago(r.stateSinceMs, now), "since"),
     el("td", r.cause ?? ""),
     el("td", r.connection, `conn-${r.connection.replace(" ", "-")}`),
-    el("td", r.lastEvent === undefined ? "" : `${r.lastEvent} ${ago(r.lastEventMs, now)}`),
+    el("td", lastEventText(r, now), "last"),
   ];
   cells[1]!.append(vmLink(r.host, r.name));
   cells[3]!.append(stateBadge(r.state));
@@ -208,21 +212,28 @@ function fillRow(tr: HTMLTableRowElement, r: VmRow, now: number): void {
   tr.replaceChildren(...cells);
 }
 
+function lastEventText(r: VmRow, now: number): string {
+  return r.lastEvent === undefined ? "" : `${r.lastEvent} ${ago(r.lastEventMs, now)}`;
+}
+
 function renderTable(now: number): void {
   const rows = visibleRows();
   const fragment = document.createDocumentFragment();
   rowElements.clear();
-  for (const r of rows) {
+  for (const r of rows.slice(0, pageRows)) {
     const tr = document.createElement("tr");
     fillRow(tr, r, now);
     rowElements.set(r.key, tr);
     fragment.append(tr);
   }
   vmBody.replaceChildren(fragment);
+  const shown = Math.min(rows.length, pageRows);
   $("#vm-count").textContent =
-    rows.length === table.rows.size
+    (rows.length === table.rows.size
       ? `${rows.length} VMs`
-      : `${rows.length} of ${table.rows.size} VMs`;
+      : `${rows.length} of ${table.rows.size} VMs`) +
+    (shown < rows.length ? `, the first ${shown} shown` : "");
+  $("#more").hidden = shown >= rows.length;
   const hosts = new Set(table.list().map((r) => r.host));
   $("#summary").textContent =
     `${table.rows.size} VMs on ${hosts.size} host${hosts.size === 1 ? "" : "s"}`;
@@ -232,14 +243,25 @@ function patchRows(now: number): void {
   for (const key of dirtyRows) {
     const tr = rowElements.get(key);
     const row = table.rows.get(key);
-    if (tr === undefined || row === undefined) {
-      tableStale = true;
-      continue;
-    }
-    fillRow(tr, row, now);
+    // A row not on screen waits for the next full render.
+    if (tr !== undefined && row !== undefined) fillRow(tr, row, now);
   }
   dirtyRows.clear();
+  if (!agesDue) return;
+  agesDue = false;
+  for (const [key, tr] of rowElements) {
+    const row = table.rows.get(key);
+    if (row === undefined) continue;
+    tr.querySelector(".since")!.textContent = ago(row.stateSinceMs, now);
+    tr.querySelector(".last")!.textContent = lastEventText(row, now);
+  }
 }
+
+$("#more").addEventListener("click", () => {
+  pageRows += 100;
+  tableStale = true;
+  schedule();
+});
 
 for (const th of document.querySelectorAll<HTMLElement>("#vms th[data-sort]")) {
   th.addEventListener("click", () => {
@@ -639,8 +661,9 @@ function apply(batch: readonly Entry[]): void {
   for (const e of batch) {
     if (e.id <= lastId) continue;
     lastId = e.id;
+    const known = table.rows.size;
     const row = table.apply(e);
-    if (!rowElements.has(row.key)) tableStale = true;
+    if (table.rows.size !== known) tableStale = true;
     dirtyRows.add(row.key);
     const input = timelineInput(e as Parameters<typeof timelineInput>[0], row.key);
     if (input !== undefined) {
@@ -651,7 +674,6 @@ function apply(batch: readonly Entry[]): void {
     if (row.key === currentVm) vmEvents.unshift(e);
     if (bench && e.kind === "event" && e.event) unseen.push(eventTimeMs(e.event.timestamp));
   }
-  document.body.dataset.lastId = String(lastId);
   schedule();
 }
 
@@ -660,9 +682,11 @@ function schedule(): void {
 }
 
 let lastTimeline = 0;
+let timelineTimer = false;
 function render(): void {
   frame = 0;
   const now = Date.now();
+  document.body.dataset.lastId = String(lastId);
   if (!$("#overview").hidden) {
     if (tableStale) renderTable(now);
     else patchRows(now);
@@ -677,8 +701,12 @@ function render(): void {
     renderTimelines();
     timelineStale = false;
     lastTimeline = now;
-  } else if (timelineStale) {
-    setTimeout(schedule, 260);
+  } else if (timelineStale && !timelineTimer) {
+    timelineTimer = true;
+    setTimeout(() => {
+      timelineTimer = false;
+      schedule();
+    }, 260);
   }
   if (bench && unseen.length > 0) {
     const shown = performance.timeOrigin + performance.now();
@@ -688,7 +716,10 @@ function render(): void {
 
 // The "since" columns and a following timeline move on with the clock.
 setInterval(() => {
-  if (!$("#overview").hidden) tableStale = true;
+  // Sorted or filtered by something that changes, the table is laid out again; else only the
+  // ages move.
+  if (vmFilter.trim() !== "" || !["key", "host", "name"].includes(sortKey)) tableStale = true;
+  else agesDue = true;
   timelineStale = true;
   schedule();
 }, 1000);
