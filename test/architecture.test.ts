@@ -39,6 +39,9 @@ const apart: ReadonlyArray<readonly [string, string]> = [
 /** Packages only some layers may import (heavy or native), with the lowest layer allowed. */
 const heavy: Record<string, string> = {
   "better-sqlite3": "journal",
+  "@nats-io/transport-node": "fleet",
+  "@nats-io/jetstream": "fleet",
+  "@nats-io/kv": "fleet",
   hono: "web",
   "@hono/node-server": "web",
   "prom-client": "web",

@@ -10,6 +10,7 @@
  * | `record TARGET... --journal FILE` | `record-command.ts` (the journal layer loads on use) |
  * | `history --journal FILE` | `history-command.ts` |
  * | `replay FILE --listen ADDR` | `replay-command.ts` (the journal layer loads on use) |
+ * | `agent TARGET... --nats URL --journal FILE` | `agent-command.ts` (the fleet layer loads on use) |
  * | `dashboard [TARGET...]` | `dashboard-command.ts` (the web layer loads on use) |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
@@ -22,6 +23,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { registerAgentCommand } from "./agent-command.js";
 import { registerCompletionCommand } from "./completion-command.js";
 import type { CommandContext } from "./context.js";
 import { registerDashboardCommand } from "./dashboard-command.js";
@@ -84,6 +86,7 @@ export function createProgram(ctx: CommandContext): Command {
   registerRecordCommand(program, context);
   registerHistoryCommand(program, context);
   registerReplayCommand(program, context);
+  registerAgentCommand(program, context);
   registerDashboardCommand(program, context);
   // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
   program

@@ -32,6 +32,13 @@ export {
   SessionRecorder,
   type SessionRecorderOptions,
 } from "./recorder.js";
+export {
+  Outbox,
+  type OutboxDrop,
+  type OutboxKeyInfo,
+  type OutboxMessage,
+  type OutboxOptions,
+} from "./outbox.js";
 export { REDACTED, redactHmpLine, redactJson, redactJsonText } from "./redact.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 export {

@@ -25,6 +25,7 @@ import { QmpError } from "../base/errors.js";
 import type { JsonObject, JsonValue } from "../base/json.js";
 import { writeCompactJson } from "../wire/index.js";
 import { redactJsonText } from "./redact.js";
+import { Outbox, type OutboxOptions } from "./outbox.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import { type RunStateInterval, TimelineBuilder, timelineInput } from "./timeline.js";
 
@@ -186,6 +187,7 @@ export class Journal {
   #timer: NodeJS.Timeout | undefined;
   #lastRetention = 0;
   #closed = false;
+  #outbox: Outbox | undefined;
   readonly #connection = new Map<number, number>();
   readonly #seen = new Set<number>();
   /** Every VM handed out by `vm()`, by row id: the names committed rows are given to listeners. */
@@ -288,6 +290,16 @@ export class Journal {
   }
 
   // ---------------------------------------------------------------- writing
+
+  /**
+   * The journal's outbox (`outbox.ts`): messages for a bus, kept until it acknowledged them. One
+   * per journal: a second call returns the same outbox (its options from the first call).
+   */
+  outbox(options: OutboxOptions = {}): Outbox {
+    this.#writer();
+    this.#outbox ??= new Outbox(this.#db, options);
+    return this.#outbox;
+  }
 
   #writer(): void {
     if (this.readonly)
@@ -601,6 +613,7 @@ export class Journal {
   close(): void {
     if (this.#closed) return;
     if (!this.readonly) {
+      this.#outbox?.close();
       // What was watched is not any more: said so, so that intervals and sessions end here.
       for (const [vm] of this.#connection) {
         this.notice(
