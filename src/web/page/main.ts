@@ -66,8 +66,10 @@ const params = new URLSearchParams(location.search);
 /** `?bench`: the page keeps each event's latency (its QEMU timestamp to its row on screen). */
 const bench = params.has("bench");
 const latencies: number[] = [];
+/** Of each, the part until the server received the event (the rest is the server and the page). */
+const toServer: number[] = [];
 (window as unknown as { qmpkitBench: unknown }).qmpkitBench = bench
-  ? { latencies, take: () => latencies.splice(0) }
+  ? { take: () => ({ total: latencies.splice(0), toServer: toServer.splice(0) }) }
   : undefined;
 
 const LOG_ROWS = 1000;
@@ -97,8 +99,8 @@ let agesDue = false;
 let pageRows = 100;
 let timelineStale = true;
 let frame = 0;
-/** QEMU timestamps (ms) of events received and not yet on screen (`?bench`). */
-const unseen: number[] = [];
+/** QEMU timestamps and receipt times (ms) of events not yet on screen (`?bench`). */
+const unseen: [number, number][] = [];
 
 // ------------------------------------------------------------------------------ helpers
 
@@ -672,7 +674,8 @@ function apply(batch: readonly Entry[]): void {
     }
     if (logFilter(e)) pendingLog.push(e);
     if (row.key === currentVm) vmEvents.unshift(e);
-    if (bench && e.kind === "event" && e.event) unseen.push(eventTimeMs(e.event.timestamp));
+    if (bench && e.kind === "event" && e.event)
+      unseen.push([eventTimeMs(e.event.timestamp), e.receivedMs]);
   }
   schedule();
 }
@@ -710,7 +713,10 @@ function render(): void {
   }
   if (bench && unseen.length > 0) {
     const shown = performance.timeOrigin + performance.now();
-    for (const t of unseen.splice(0)) latencies.push(shown - t);
+    for (const [t, received] of unseen.splice(0)) {
+      latencies.push(shown - t);
+      toServer.push(received - t);
+    }
   }
 }
 
