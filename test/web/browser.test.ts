@@ -27,7 +27,7 @@ import {
 } from "./support.js";
 
 const skip = chromiumMissing();
-const DEADLINE = 30_000;
+const DEADLINE = 60_000;
 
 suite("dashboard in Chromium", { skip }, () => {
   const dir = tempDir("qmpkit-browser-");
