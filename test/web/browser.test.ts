@@ -185,6 +185,14 @@ suite("dashboard in Chromium", { skip }, () => {
       return body.vms.every((v) => v.connection === "connected");
     });
     machines.get("vm2")!.core.stop();
+    // The STOP and its run-state change are journalled (the server's table has them) before
+    // the page is compared with the journal: nothing comes after them.
+    await waitFor("vm2 paused on the server", async () => {
+      const body = (await (await fetch(`${dashboard.url}/api/vms`)).json()) as {
+        vms: { name: string; state: string }[];
+      };
+      return body.vms.find((v) => v.name === "vm2")?.state === "paused";
+    });
     const journal = Journal.open(journalPath, { readonly: true });
     try {
       const lastId = await waitFor("the page to catch up with the journal", async () => {
