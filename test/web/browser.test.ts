@@ -103,6 +103,16 @@ suite("dashboard in Chromium", { skip }, () => {
 
   test("should show the run-state intervals on the VM's page and its timeline", async () => {
     assert.equal(await page.locator("#timeline canvas").count(), 1);
+    // Following now until a drag zooms to a range; a double-click follows again.
+    assert.equal(await page.isHidden("#follow"), true);
+    const box = (await page.locator("#timeline .u-over").boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.2, box.y + 5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + 5, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForSelector("#follow", { state: "visible" });
+    await page.dblclick("#timeline .u-over");
+    await page.waitForSelector("#follow", { state: "hidden" });
     await page.click(`${row("vm1")} a`);
     await page.waitForSelector('#vm-intervals tbody tr[data-state="guest-panicked"]', {
       timeout: DEADLINE,

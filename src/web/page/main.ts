@@ -290,7 +290,6 @@ class LaneChart {
   readonly plot: uPlot;
   lanes: string[] = [];
   following = true;
-  #settingScale = false;
 
   constructor(
     readonly container: HTMLElement,
@@ -302,7 +301,9 @@ class LaneChart {
         width: Math.max(300, container.clientWidth - 2),
         height: 80,
         legend: { show: false },
-        cursor: { drag: { x: true, y: false, setScale: true }, y: false, points: { show: false } },
+        // A drag selects a range; the page zooms to it (setSelect below), so that only a
+        // person's drag zooms, never the chart's own scale updates.
+        cursor: { drag: { x: true, y: false, setScale: false }, y: false, points: { show: false } },
         scales: { x: { time: true }, y: { range: () => [0, Math.max(1, this.lanes.length)] } },
         axes: [
           { stroke: "#6b7280", grid: { stroke: "#eef0f3" } },
@@ -320,14 +321,15 @@ class LaneChart {
         series: [{}, { show: false }],
         hooks: {
           draw: [(u) => this.#draw(u)],
-          setScale: [
-            (u, key) => {
-              if (key !== "x" || this.#settingScale) return;
-              const { min, max } = u.scales.x!;
-              if (min !== undefined && max !== undefined) {
-                this.following = false;
-                onZoom({ min, max });
-              }
+          setSelect: [
+            (u) => {
+              const { left, width } = u.select;
+              if (width < 2) return;
+              const min = u.posToVal(left, "x");
+              const max = u.posToVal(left + width, "x");
+              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+              this.following = false;
+              onZoom({ min, max });
             },
           ],
         },
@@ -348,7 +350,6 @@ class LaneChart {
     const resized = lanes.length !== this.lanes.length || width !== this.plot.width;
     this.lanes = lanes;
     if (resized) this.plot.setSize({ width, height });
-    this.#settingScale = true;
     this.plot.setData(
       [
         [range.min, range.max],
@@ -357,7 +358,6 @@ class LaneChart {
       false,
     );
     this.plot.setScale("x", range);
-    this.#settingScale = false;
   }
 
   #draw(u: uPlot): void {
