@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { setMaxListeners } from "node:events";
 import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { QmpClient } from "../client/index.js";
@@ -132,6 +133,10 @@ export function registerEventsCommand(program: Command, ctx: CommandContext): vo
 class Stopper {
   private readonly controller = new AbortController();
   readonly signal = this.controller.signal;
+  constructor() {
+    // Every watch (a thousand VMs, say) listens on it: that is no leak.
+    setMaxListeners(0, this.signal);
+  }
   stop(): void {
     this.controller.abort();
   }
