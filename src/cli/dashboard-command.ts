@@ -13,6 +13,12 @@ import type { Command } from "commander";
 import type { CommandContext } from "./context.js";
 import { runEvents, type WatchSink } from "./events-command.js";
 import { durationOption, sizeOption } from "./journal-options.js";
+import {
+  addNatsOptions,
+  type NatsCliOptions,
+  natsConnectOptions,
+  natsHelp,
+} from "./nats-options.js";
 import { journalSink } from "./record-command.js";
 import { positiveInteger, UsageError } from "./usage-error.js";
 
@@ -31,17 +37,24 @@ the page once as http://HOST:PORT/?token=TOKEN (a cookie keeps it), or send
 With --journal and no target, the page shows that journal and follows what another process
 records into it (qmpkit record, the fleet agent).
 
+With --nats, the page shows the fleet: every host's VMs from the stream QMP that the agents
+publish to (docs/fleet.md). Actions on a fleet VM go through its agent, as 'qmpkit fleet exec'
+does: the agent runs only what its --allow permits, and the page shows its refusal otherwise.
+The dashboard's NATS user needs the operator's rights for actions (docs/fleet-server.conf); a
+viewer's dashboard shows the fleet and NATS refuses its actions.
+${natsHelp}
+
 Examples:
   $ qmpkit dashboard '/run/vms/*.qmp' --journal vms.db
   $ qmpkit dashboard vm1.qmp vm2.qmp --read-only
   $ QMPKIT_DASHBOARD_TOKEN=$(openssl rand -hex 16) qmpkit dashboard '/run/vms/*.qmp' --listen 0.0.0.0:8470
   $ qmpkit dashboard --journal vms.db                  # what 'qmpkit record' writes, live
+  $ qmpkit dashboard --nats nats://bus:4222 --user operator --password-file op.pw --journal fleet.db
   $ curl -s http://127.0.0.1:8470/metrics | grep qmpkit_vm_run_state`;
 
 /** Options of `dashboard`, as commander hands them over. */
-export interface DashboardCommandOptions {
+export interface DashboardCommandOptions extends NatsCliOptions {
   readonly journal?: string | undefined;
-  readonly nats?: string | undefined;
   readonly listen: string;
   readonly readOnly?: boolean | undefined;
   readonly token?: string | undefined;
@@ -51,12 +64,13 @@ export interface DashboardCommandOptions {
 }
 
 export function registerDashboardCommand(program: Command, ctx: CommandContext): void {
-  program
-    .command("dashboard")
-    .description("a live web page of VMs, run-state timelines and events; Prometheus /metrics")
-    .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them")
-    .option("-j, --journal <file>", "the SQLite journal (default: in memory)")
-    .option("--nats <url>", "the fleet's NATS server (the stream QMP)")
+  addNatsOptions(
+    program
+      .command("dashboard")
+      .description("a live web page of VMs, run-state timelines and events; Prometheus /metrics")
+      .argument("[targets...]", "unix:PATH, tcp:HOST:PORT, socket paths or globs of them")
+      .option("-j, --journal <file>", "the SQLite journal (default: in memory)"),
+  )
     .option("--listen <addr>", "HOST:PORT to serve the page on", "127.0.0.1:8470")
     .option("--read-only", "refuse every action on VMs")
     .option("--token <token>", "the token the page's requests carry (or QMPKIT_DASHBOARD_TOKEN)")
@@ -89,6 +103,16 @@ export async function runDashboard(
       "nothing to show: give TARGET… to watch, --nats URL for the fleet, or --journal FILE to follow",
     );
   const token = opts.token ?? (io.env.QMPKIT_DASHBOARD_TOKEN || undefined);
+  // The fleet's connection options, credentials included, as 'qmpkit fleet' takes them.
+  const nats = opts.nats === undefined ? undefined : natsConnectOptions(io, opts);
+  if (nats !== undefined) {
+    const { parseServers } = await import("../fleet/index.js");
+    try {
+      parseServers(nats.servers);
+    } catch (error) {
+      throw new UsageError((error as Error).message, { cause: error });
+    }
+  }
   const [{ Journal }, web] = await Promise.all([
     import("../journal/index.js"),
     import("../web/index.js"),
@@ -103,7 +127,7 @@ export async function runDashboard(
     throw new UsageError(
       `--listen ${opts.listen}: not loopback, so a token is needed (--token T or QMPKIT_DASHBOARD_TOKEN)`,
     );
-  const fleet = opts.nats !== undefined;
+  const fleet = nats !== undefined;
   const follow = targets.length === 0 && !fleet;
   const host = hostname();
   const journal = Journal.open(opts.journal ?? ":memory:", {
@@ -122,9 +146,9 @@ export async function runDashboard(
     attach: (vm, client) => actions.attach(vm, client),
     detach: (vm, client) => actions.detach(vm, client),
   };
-  const source = fleet
+  const source = nats
     ? new web.FleetSource({
-        nats: { servers: opts.nats! },
+        nats,
         journal,
         onWarning: (line) => io.stderr.write(`qmpkit dashboard: ${line}\n`),
       })

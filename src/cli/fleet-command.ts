@@ -377,32 +377,14 @@ export async function runFleetExec(
   const args = items.length > 0 ? parseKeyValues(items) : undefined;
   const { fleet, nats } = await loadFleet(ctx, opts);
   const nc = await fleet.connectNats({ ...nats, name: "qmpkit fleet exec", reconnect: false });
-  const subject = fleet.vmSubjects(host, vm).exec;
   try {
-    let reply: unknown;
-    try {
-      const msg = await nc.request(
-        subject,
-        JSON.stringify({ execute: command, ...(args === undefined ? {} : { arguments: args }) }),
-        { timeout: opts.timeout ?? 10_000 },
-      );
-      reply = msg.json();
-    } catch (error) {
-      const why = fleet.describeNatsError(error);
-      throw new fleet.FleetError(
-        /no responders/i.test(why)
-          ? `no agent answers for ${host}/${vm} (${subject}): is 'qmpkit agent --host ${host}' running?`
-          : `${command} on ${host}/${vm}: ${why}`,
-      );
-    }
-    if (isJsonObject(reply) && isJsonObject(reply.error)) {
+    const reply = await fleet.requestExec(nc, { host, vm }, command, args, {
+      timeoutMs: opts.timeout ?? 10_000,
+    });
+    if ("error" in reply) {
       io.stderr.write(`qmpkit: ${command}: ${reply.error.class}: ${reply.error.desc}\n`);
       return 1;
     }
-    if (!isJsonObject(reply) || !("return" in reply))
-      throw new fleet.FleetError(
-        `${command} on ${host}/${vm}: the agent's answer is not a QMP reply`,
-      );
     const pretty = opts.compact ? false : (opts.pretty ?? io.stdout.isTTY === true);
     io.stdout.write(`${stringifyJson(reply.return ?? {}, pretty ? 2 : undefined)}\n`);
     return 0;

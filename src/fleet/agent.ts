@@ -516,7 +516,7 @@ export class FleetAgent {
     try {
       request = msg.json();
     } catch {
-      return execReply.error("GenericError", "the request is not JSON");
+      return execReply.error("GenericError", "the request is not JSON", "invalid");
     }
     return execReply.run(request, {
       policy: this.#policy,

@@ -54,8 +54,11 @@ export {
   commandPolicy,
   DEFAULT_ALLOW,
   type ExecContext,
+  type ExecErrorReason,
   type ExecReply,
   execReply,
+  type RequestExecOptions,
+  requestExec,
 } from "./exec.js";
 export { OutboxPublisher, type OutboxPublisherOptions } from "./publisher.js";
 export {

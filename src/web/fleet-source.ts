@@ -10,8 +10,12 @@
  *   missed (while the stream keeps the messages). A new journal starts at the stream's start.
  * - The journal should be opened with `restartGaps: false`: a resumed stream misses nothing.
  * - A message that is not an envelope is skipped and said (`onWarning`).
- * - Actions: the agents own the VMs' monitors and run commands on request; until the fleet's
- *   command path is part of this build, actions on fleet VMs are refused with that reason.
+ * - Actions go through the VM's agent, which owns its monitor: the request/reply of `qmpkit
+ *   fleet exec` (`requestExec`, subject `qmp-exec.HOST.VM`) on the source's own connection,
+ *   with the dashboard's NATS credentials. What the agent's `--allow` does not permit comes back
+ *   as its QMP-style refusal, which the dashboard answers with HTTP 403 and the agent's words;
+ *   a VM not connected to its agent (or no connection to NATS now) is 409; no agent answering,
+ *   a NATS refusal (a viewer may not publish on `qmp-exec.>`) or QEMU's own error is 502.
  *
  * @module
  */
@@ -24,10 +28,11 @@ import {
   type FleetConnectOptions,
   connectNats,
   parseSubject,
+  requestExec,
   serversText,
 } from "../fleet/index.js";
 import type { Journal, JournalVm } from "../journal/index.js";
-import { ActionError, type VmActions, type VmSource } from "./source.js";
+import { ActionError, type VmAction, type VmActions, type VmRef, type VmSource } from "./source.js";
 
 /** Options of {@link FleetSource}. */
 export interface FleetSourceOptions {
@@ -42,27 +47,59 @@ export interface FleetSourceOptions {
   readonly onWarning?: ((line: string) => void) | undefined;
 }
 
-/** Actions on fleet VMs: refused, with the reason, until the fleet's command path is here. */
-const fleetActions: VmActions = {
-  execute: async (vm, action) => {
-    throw new ActionError(
-      `${action} on ${vm.host}/${vm.name} refused: actions on fleet VMs go through their agent, which this dashboard cannot ask yet`,
-      403,
-    );
-  },
-};
+/** Actions on fleet VMs through their agents, on the connection `connection()` gives. */
+class FleetActions implements VmActions {
+  readonly #connection: () => NatsConnection | undefined;
+  readonly #subjectPrefix: string | undefined;
+
+  constructor(connection: () => NatsConnection | undefined, subjectPrefix: string | undefined) {
+    this.#connection = connection;
+    this.#subjectPrefix = subjectPrefix;
+  }
+
+  async execute(
+    vm: VmRef,
+    action: VmAction,
+    options: { readonly timeoutMs?: number | undefined } = {},
+  ): Promise<unknown> {
+    const what = `${action} on ${vm.host}/${vm.name}`;
+    const nc = this.#connection();
+    if (nc === undefined || nc.isClosed())
+      throw new ActionError(
+        `${what}: not connected to NATS now (the dashboard is connecting)`,
+        409,
+      );
+    let reply: Awaited<ReturnType<typeof requestExec>>;
+    try {
+      reply = await requestExec(nc, { host: vm.host, vm: vm.name }, action, undefined, {
+        timeoutMs: options.timeoutMs ?? 10_000,
+        subjectPrefix: this.#subjectPrefix,
+      });
+    } catch (error) {
+      throw new ActionError(`${what} failed: ${(error as Error).message}`, 502, { cause: error });
+    }
+    if (!("error" in reply)) return reply.return;
+    const { class: errorClass, desc, reason } = reply.error;
+    if (reason === "refused") throw new ActionError(`${what} refused by its agent: ${desc}`, 403);
+    if (reason === "unavailable") throw new ActionError(`${what}: ${desc}`, 409);
+    throw new ActionError(`${what} failed: ${errorClass}: ${desc}`, 502);
+  }
+}
 
 /** Reads the fleet's stream into the journal. */
 export class FleetSource implements VmSource {
   readonly description: string;
-  readonly actions: VmActions = fleetActions;
+  readonly actions: VmActions;
   readonly #options: FleetSourceOptions;
+  /** The connection while `run` has one (actions use it too). */
+  #nc: NatsConnection | undefined;
   readonly #vms = new Map<string, JournalVm>();
   /** Messages journalled since start. */
   received = 0;
 
   constructor(options: FleetSourceOptions) {
     this.#options = options;
+    this.actions = new FleetActions(() => this.#nc, options.subjectPrefix);
     this.description = `${serversText(options.nats.servers)} stream ${options.stream ?? DEFAULT_STREAM}`;
   }
 
@@ -91,6 +128,7 @@ export class FleetSource implements VmSource {
       onWarning?.((error as Error).message);
       return 1;
     }
+    this.#nc = nc;
     const stop = () => void nc.close().catch(() => {});
     signal.addEventListener("abort", stop, { once: true });
     try {
@@ -135,6 +173,7 @@ export class FleetSource implements VmSource {
       onWarning?.(`reading the stream ${stream}: ${describeNatsError(error)}`);
       return 1;
     } finally {
+      this.#nc = undefined;
       signal.removeEventListener("abort", stop);
       journal.flush();
       await nc.close().catch(() => {});
