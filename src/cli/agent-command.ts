@@ -4,12 +4,20 @@
  * its sink: reconnects, waits for VMs, rescans globs, gap notices); the fleet layer's
  * `FleetAgent` writes every item to the outbox in the journal first and publishes from it.
  *
- * The fleet layer (the NATS client) and the journal (native SQLite) load only when it runs.
+ * With `--metrics ADDR` it serves Prometheus `/metrics` from the web layer's collectors
+ * (`src/web/metrics.ts`), fed by the agent's observer (events, gaps) and, at each scrape, by its
+ * own numbers (`stats()`: run states, connections, the outbox depth). The fleet layer does not
+ * know the web layer; this command joins them.
+ *
+ * The fleet layer (the NATS client) and the journal (native SQLite) load only when it runs; the
+ * web layer (prom-client, Hono) only with `--metrics`.
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Command } from "commander";
+import type { FleetAgent, FleetAgentObserver } from "../fleet/index.js";
 import type { CommandContext } from "./context.js";
 import { runEvents } from "./events-command.js";
 import { durationOption, sizeOption } from "./journal-options.js";
@@ -39,8 +47,17 @@ duplicate window, 2 min by default, is dropped by the stream). A bounded outbox 
 oldest messages loudly (stderr, and a "dropped" notice naming them).
 ${natsHelp}
 
+--metrics ADDR serves Prometheus metrics at http://ADDR/metrics (off by default; a bare PORT
+is loopback): qmpkit_vm_run_state{host,vm,state}, qmpkit_events_total{host,vm,event},
+qmpkit_vm_connected{host,vm}, qmpkit_watch_gaps_total{host,vm}, qmpkit_outbox_depth{host}
+(messages written but not yet acknowledged by the stream), and the process's own (docs/dashboard.md).
+Off loopback it needs a token that scrapers send as "Authorization: Bearer TOKEN":
+--metrics-token-file FILE or $QMPKIT_METRICS_TOKEN (never on the command line, never printed).
+
 Examples:
   $ qmpkit agent --nats nats://bus:4222 --host web1 --journal /var/lib/qmpkit/agent.db '/run/vms/*.qmp'
+  $ qmpkit agent --host web1 --journal agent.db --metrics 9470 '/run/vms/*.qmp'
+  $ curl -s http://127.0.0.1:9470/metrics | grep qmpkit_outbox_depth
   $ qmpkit fleet events --nats nats://bus:4222            every host's VMs
   $ qmpkit fleet status --nats nats://bus:4222`;
 
@@ -57,6 +74,8 @@ export interface AgentOptions extends NatsCliOptions {
   readonly outboxMaxAge?: number | undefined;
   readonly timeout?: number | undefined;
   readonly quiet?: boolean | undefined;
+  readonly metrics?: string | undefined;
+  readonly metricsTokenFile?: string | undefined;
 }
 
 export function registerAgentCommand(program: Command, ctx: CommandContext): void {
@@ -93,6 +112,11 @@ export function registerAgentCommand(program: Command, ctx: CommandContext): voi
       durationOption("--outbox-max-age"),
     )
     .option("--timeout <ms>", "time to connect to each VM (ms)", positiveInteger("--timeout"), 5000)
+    .option("--metrics <addr>", "serve Prometheus /metrics on HOST:PORT or PORT (default: off)")
+    .option(
+      "--metrics-token-file <file>",
+      "file holding the token /metrics asks for (or $QMPKIT_METRICS_TOKEN); needed off loopback",
+    )
     .option("-q, --quiet", "say only what goes wrong on stderr")
     .addHelpText("after", examples)
     .action(async (targets: string[], opts: AgentOptions) => {
@@ -121,6 +145,7 @@ export async function runAgent(
     throw error;
   }
   const say = (line: string) => io.stderr.write(`qmpkit agent: ${line}\n`);
+  const metrics = await agentMetrics(io, host, opts);
   const journal = Journal.open(opts.journal);
   const agent = new FleetAgent({
     host,
@@ -135,8 +160,21 @@ export async function runAgent(
       maxBytes: opts.outboxMaxSize,
       maxAgeMs: opts.outboxMaxAge,
     },
+    observer: metrics?.observer,
     onWarning: say,
   });
+  let server: Awaited<ReturnType<NonNullable<typeof metrics>["serve"]>> | undefined;
+  try {
+    if (metrics !== undefined) {
+      server = await metrics.serve(agent);
+      if (!opts.quiet) say(`metrics at ${server.url}/metrics`);
+    }
+  } catch (error) {
+    journal.close();
+    throw new UsageError(`--metrics ${opts.metrics}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
   try {
     agent.start();
     return await runEvents(
@@ -156,7 +194,64 @@ export async function runAgent(
       },
     );
   } finally {
+    await server?.close();
     await agent.close();
     journal.close();
   }
+}
+
+/**
+ * The agent's metrics when `--metrics` is given: checked up front (a malformed address, or one
+ * off loopback without a token, is a usage error before anything runs), the collectors, the
+ * observer that counts events and gaps, and `serve` that copies the agent's numbers at each
+ * scrape and listens.
+ */
+async function agentMetrics(io: CommandContext["io"], host: string, opts: AgentOptions) {
+  if (opts.metrics === undefined) {
+    if (opts.metricsTokenFile !== undefined)
+      throw new UsageError("--metrics-token-file needs --metrics ADDR");
+    return undefined;
+  }
+  const web = await import("../web/index.js");
+  let listen: ReturnType<typeof web.parseListenAddress>;
+  try {
+    listen = web.parseListenAddress(opts.metrics);
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+  let token = io.env.QMPKIT_METRICS_TOKEN || undefined;
+  if (opts.metricsTokenFile !== undefined) {
+    try {
+      token = readFileSync(opts.metricsTokenFile, "utf8").trim();
+    } catch (error) {
+      throw new UsageError(
+        `cannot read --metrics-token-file ${opts.metricsTokenFile}: ${(error as Error).message}`,
+      );
+    }
+  }
+  if (!web.isLoopback(listen.host) && token === undefined)
+    throw new UsageError(
+      `--metrics ${opts.metrics}: not loopback, so a token is needed (--metrics-token-file FILE or $QMPKIT_METRICS_TOKEN)`,
+    );
+  const metrics = web.createMetrics({ processMetrics: true });
+  const observer: FleetAgentObserver = {
+    event: (vm, name) => metrics.event(host, vm, name),
+    gap: (vm) => metrics.gap(host, vm),
+  };
+  return {
+    observer,
+    serve(agent: FleetAgent) {
+      // Run states and connections as the agent knows them (query-status corrections
+      // included), and its outbox, read when Prometheus asks.
+      metrics.onScrape(() => {
+        const stats = agent.stats();
+        metrics.outboxDepth(host, stats.outboxDepth);
+        for (const [vm, s] of stats.vms) {
+          metrics.connected(host, vm, s.connected);
+          if (s.runState !== undefined) metrics.runState(host, vm, s.runState);
+        }
+      });
+      return web.serveMetrics(metrics, { listen: web.formatListenAddress(listen), token });
+    },
+  };
 }

@@ -24,7 +24,6 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context, Next } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
@@ -38,6 +37,7 @@ import {
 } from "../journal/index.js";
 import type { PageAssets } from "./assets.js";
 import { createEntryFilter, globRegExp } from "./entry-filter.js";
+import { sameSecret } from "./listen.js";
 import type { LiveFeed } from "./live-feed.js";
 import { metricsRoute, type QmpkitMetrics } from "./metrics.js";
 import { ActionError, isVmAction, VM_ACTIONS, type VmActions } from "./source.js";
@@ -66,13 +66,6 @@ export interface DashboardAppOptions {
 export const TOKEN_COOKIE = "qmpkit_dashboard";
 /** The header every state-changing request carries. */
 export const REQUEST_HEADER = "x-qmpkit-request";
-
-function sameSecret(given: string | undefined, token: string): boolean {
-  if (given === undefined) return false;
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(token).digest();
-  return timingSafeEqual(a, b);
-}
 
 function intParam(c: Context, name: string): number | undefined {
   const text = c.req.query(name);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import { QmpError } from "../base/errors.js";
 
@@ -49,4 +50,22 @@ export function formatListenAddress(address: ListenAddress): string {
 /** Whether only this machine can reach the address (127.0.0.0/8, ::1, localhost). */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Whether `given` is `token`, compared in constant time (hashes of both: any lengths). */
+export function sameSecret(given: string | undefined, token: string): boolean {
+  if (given === undefined) return false;
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * The `Host` values under which this machine reaches a server on `listen` at `port`: its
+ * loopback names and the address itself. A loopback server accepts no other (a web page whose
+ * own name resolves to 127.0.0.1, DNS rebinding, is refused).
+ */
+export function ownHostNames(listen: ListenAddress, port: number): Set<string> {
+  const names = ["127.0.0.1", "localhost", "[::1]", formatListenAddress({ ...listen, port })];
+  return new Set(names.map((n) => (n.endsWith(`:${port}`) ? n : `${n}:${port}`).toLowerCase()));
 }

@@ -11,7 +11,8 @@
  * | `qmpkit_watch_gaps_total` | counter | host, vm | reconnections after which QEMU's events in between are lost |
  * | `qmpkit_outbox_depth` | gauge | host | messages in the agent's outbox not yet acknowledged by the stream |
  *
- * Fed one journal entry at a time ({@link QmpkitMetrics.observe}) or by hand.
+ * Fed one journal entry at a time ({@link QmpkitMetrics.observe}), by hand, or at each scrape
+ * ({@link QmpkitMetrics.onScrape}: the agent copies its numbers then).
  *
  * @module
  */
@@ -21,7 +22,15 @@ import { Hono } from "hono";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { RUN_STATES } from "../client/index.js";
 import type { JournalEntry } from "../journal/index.js";
-import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen.js";
+import {
+  formatListenAddress,
+  isLoopback,
+  type ListenAddress,
+  ListenAddressError,
+  ownHostNames,
+  parseListenAddress,
+  sameSecret,
+} from "./listen.js";
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
@@ -41,6 +50,7 @@ export class QmpkitMetrics {
   readonly #outbox: Gauge<"host">;
   /** Per VM, the states it has series for (QEMU's, plus any other it was seen in). */
   readonly #states = new Map<string, Set<string>>();
+  readonly #onScrape: Array<() => void> = [];
 
   constructor(options: MetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -132,8 +142,17 @@ export class QmpkitMetrics {
     }
   }
 
+  /**
+   * Calls `update` before each exposition (`text()`), to set values from their source then: the
+   * agent's outbox depth, run states and connections as its own numbers say.
+   */
+  onScrape(update: () => void): void {
+    this.#onScrape.push(update);
+  }
+
   /** The exposition text (Prometheus text format 0.0.4). */
   text(): Promise<string> {
+    for (const update of this.#onScrape) update();
     return this.registry.metrics();
   }
 
@@ -211,17 +230,49 @@ export function listenHttp(
 export interface ServeMetricsOptions {
   /** `HOST:PORT` (default `127.0.0.1:9470`). */
   readonly listen?: string | undefined;
+  /**
+   * The token scrapers send (`Authorization: Bearer TOKEN`, Prometheus' `authorization`
+   * setting); needed to listen on anything but loopback, as the dashboard's. At least 8
+   * characters.
+   */
+  readonly token?: string | undefined;
 }
 
 /**
  * Serves `GET /metrics` of `metrics` on an address of its own (the agent's `--metrics ADDR`).
+ * The rule of the dashboard's `--listen`: loopback (then only requests naming this machine,
+ * against DNS rebinding), or anywhere with a token every request carries.
  *
- * @throws UsageError-like `Error` for a malformed address, or when it cannot listen.
+ * @throws ListenAddressError for a malformed address, an address off loopback without a
+ *   token, or a token that is too short; an `Error` naming the address when it cannot listen.
  */
-export function serveMetrics(
+export async function serveMetrics(
   metrics: QmpkitMetrics,
   options: ServeMetricsOptions = {},
 ): Promise<HttpServerHandle> {
-  const app = metricsRoute(metrics);
-  return listenHttp(app.fetch, parseListenAddress(options.listen ?? "127.0.0.1:9470"));
+  const listen = parseListenAddress(options.listen ?? "127.0.0.1:9470");
+  const token = options.token;
+  if (token !== undefined && token.length < 8)
+    throw new ListenAddressError("the metrics token is too short: use at least 8 characters");
+  const loopback = isLoopback(listen.host);
+  if (!loopback && token === undefined)
+    throw new ListenAddressError(
+      `serving metrics on ${formatListenAddress(listen)} (not loopback) needs a token`,
+    );
+  const hosts = new Set<string>();
+  const app = new Hono();
+  app.use("*", async (c, next) => {
+    if (loopback && !hosts.has((c.req.header("host") ?? "").toLowerCase()))
+      return c.text("refused: unexpected Host\n", 403);
+    if (token !== undefined) {
+      const bearer = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
+      if (!sameSecret(bearer, token))
+        return c.text("a token is needed: send Authorization: Bearer TOKEN\n", 401);
+    }
+    return next();
+  });
+  app.route("/", metricsRoute(metrics));
+  const server = await listenHttp(app.fetch, listen);
+  for (const name of ownHostNames(listen, server.port)) hosts.add(name);
+  return server;
 }

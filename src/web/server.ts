@@ -7,7 +7,7 @@ import { QmpError } from "../base/errors.js";
 import type { Journal } from "../journal/index.js";
 import { createDashboardApp } from "./app.js";
 import { loadPageAssets } from "./assets.js";
-import { formatListenAddress, isLoopback, parseListenAddress } from "./listen.js";
+import { formatListenAddress, isLoopback, ownHostNames, parseListenAddress } from "./listen.js";
 import { LiveFeed } from "./live-feed.js";
 import { createMetrics, listenHttp, type QmpkitMetrics } from "./metrics.js";
 import type { VmSource } from "./source.js";
@@ -83,13 +83,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     feed.close();
     throw error;
   }
-  for (const name of [
-    "127.0.0.1",
-    "localhost",
-    "[::1]",
-    listen.host.includes(":") ? `[${listen.host}]` : listen.host,
-  ])
-    allowedHosts?.add(`${name}:${server.port}`.toLowerCase());
+  if (allowedHosts !== undefined)
+    for (const name of ownHostNames(listen, server.port)) allowedHosts.add(name);
   const controller = new AbortController();
   const done = options.source ? options.source.run(controller.signal) : Promise.resolve(0);
   return {

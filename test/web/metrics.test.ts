@@ -5,6 +5,7 @@
  * `--metrics`), and bad addresses refused.
  */
 import assert from "node:assert/strict";
+import { get } from "node:http";
 import { after, suite, test } from "node:test";
 import { RUN_STATES } from "../../src/client/index.js";
 import { Journal, type JournalVm } from "../../src/journal/index.js";
@@ -124,5 +125,49 @@ suite("metrics", () => {
     assert.deepEqual(parseListenAddress("9470"), { host: "127.0.0.1", port: 9470 });
     assert.deepEqual(parseListenAddress("[::1]:8470"), { host: "::1", port: 8470 });
     assert.deepEqual(parseListenAddress("0.0.0.0:8470"), { host: "0.0.0.0", port: 8470 });
+  });
+
+  test("should ask for a token off loopback, and on loopback refuse other Host names", async () => {
+    const metrics = createMetrics();
+    let scrapes = 0;
+    metrics.onScrape(() => metrics.outboxDepth("h1", ++scrapes));
+    await assert.rejects(serveMetrics(metrics, { listen: "0.0.0.0:0" }), {
+      name: "ListenAddressError",
+      message: "serving metrics on 0.0.0.0:0 (not loopback) needs a token",
+    });
+    await assert.rejects(serveMetrics(metrics, { listen: "0.0.0.0:0", token: "short" }), {
+      message: /too short/,
+    });
+    const token = "a-token-for-the-test";
+    const open = await serveMetrics(metrics, { listen: "0.0.0.0:0", token });
+    try {
+      const url = `http://127.0.0.1:${open.port}/metrics`;
+      assert.equal((await fetch(url)).status, 401);
+      assert.equal((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status, 401);
+      const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 200);
+      // onScrape ran just before this exposition.
+      assert.equal(parseExposition(await r.text()).get('qmpkit_outbox_depth{host="h1"}'), 1);
+    } finally {
+      await open.close();
+    }
+    const local = await serveMetrics(metrics, { listen: "127.0.0.1:0" });
+    try {
+      const url = `${local.url}/metrics`;
+      assert.equal((await fetch(url)).status, 200);
+      // A page on another name that resolves here (DNS rebinding) is refused.
+      // (node:http: fetch does not let a caller set Host.)
+      const status = (host: string) =>
+        new Promise<number | undefined>((resolve, reject) =>
+          get(url, { headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          }).once("error", reject),
+        );
+      assert.equal(await status(`evil.example:${local.port}`), 403);
+      assert.equal(await status(`localhost:${local.port}`), 200);
+    } finally {
+      await local.close();
+    }
   });
 });
