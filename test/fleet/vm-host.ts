@@ -43,6 +43,8 @@ export type VmHostRequest =
       readonly perTick?: number;
       readonly tickMs?: number;
     }
+  /** Emits `count` events per VM as fast as it can (`perTick` per VM per turn of the loop). */
+  | { readonly op: "burst"; readonly count: number; readonly perTick?: number }
   /** Each VM's numbers. */
   | { readonly op: "status" }
   /** Kills the VM's QEMU (sockets closed, no event) and starts a new one on the same path. */
@@ -187,6 +189,17 @@ async function handle(request: VmHostRequest): Promise<Record<string, VmStatus> 
       // Whatever a paused VM emitted is on disk before the caller acts on the pause.
       flushTruth();
       schedule();
+      return undefined;
+    }
+    case "burst": {
+      const chunk = request.perTick ?? 10;
+      for (let left = request.count; left > 0; left -= chunk) {
+        for (const vm of vms.values())
+          if (vm.machine !== undefined) for (let i = 0; i < Math.min(chunk, left); i++) emitOne(vm);
+        flushTruth();
+        // Let the monitors write (and everything else run) between chunks.
+        await new Promise((r) => setImmediate(r));
+      }
       return undefined;
     }
     case "status":
