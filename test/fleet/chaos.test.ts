@@ -48,8 +48,10 @@ import {
   StreamWatcher,
   startAgentProcess,
   startVmHost,
+  untilEveryVm,
   type VmHost,
 } from "./vm-hosts.js";
+import type { VmStatus } from "./vm-host.js";
 
 const root = mkdtempSync(join(tmpdir(), "qmpkit-chaos-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -99,26 +101,11 @@ suite("the fleet under chaos", natsServerTest(), () => {
       watcher = await StreamWatcher.open(nats.url);
       const w = watcher;
       const host = (h: string) => hosts.get(h)!;
-      const everyVm = async (
+      const everyVm = (
         what: string,
-        check: (
-          h: string,
-          vm: string,
-          s: { emitted: number; watched: number; clients: number },
-        ) => boolean,
+        check: (h: string, vm: string, s: VmStatus) => boolean,
         only: readonly string[] = HOSTS,
-      ) =>
-        until(
-          what,
-          async () => {
-            for (const h of only) {
-              const status = await host(h).status();
-              for (const vm of VMS) if (!check(h, vm, status[vm]!)) return false;
-            }
-            return true;
-          },
-          DEADLINE_MS,
-        );
+      ) => untilEveryVm(what, new Map(only.map((h) => [h, host(h)])), check, DEADLINE_MS);
       const emittedNow = async () => {
         const out = new Map<string, number>();
         for (const h of HOSTS) {

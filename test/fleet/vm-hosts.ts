@@ -177,3 +177,27 @@ export class StreamWatcher {
     await this.#nc.close();
   }
 }
+
+/**
+ * Resolves once `check` holds for every VM of every host in `hosts` (polled), or rejects after
+ * `timeoutMs` (generous: a busy 2-core machine).
+ */
+export async function untilEveryVm(
+  what: string,
+  hosts: ReadonlyMap<string, VmHost>,
+  check: (host: string, vm: string, status: VmStatus) => boolean,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    let all = true;
+    for (const [h, host] of hosts) {
+      const status = await host.status();
+      if (!Object.entries(status).every(([vm, s]) => check(h, vm, s))) all = false;
+      if (!all) break;
+    }
+    if (all) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
