@@ -27,6 +27,11 @@ publishes to the JetStream stream (created if missing, when the user may):
   qmp.HOST.VM.event.NAME   each QMP event          (CloudEvents JSON, docs/fleet.md)
   qmp.HOST.VM.state        each run-state change
   qmp.HOST.VM.watch        notices: connected, lost, reconnected with the gap, dropped
+and keeps each VM's current state in the KV bucket (key HOST.VM), asking query-status every
+--reconcile and after each reconnection, and publishing a correction when the stream missed a
+change. It answers 'qmpkit fleet exec' on qmp.HOST.VM.exec with the VM's own monitor
+connection, for the commands --allow names (default: the read-only query-*); others get a
+QMP-style error.
 Every message is written to the outbox in --journal first and published from it, one VM's
 messages in order, each with a stable Nats-Msg-Id; after a broker outage or a kill the agent
 goes on from the first message the stream did not acknowledge (a resend within the stream's
@@ -44,6 +49,9 @@ export interface AgentOptions extends NatsCliOptions {
   readonly host?: string | undefined;
   readonly journal: string;
   readonly stream?: string | undefined;
+  readonly bucket?: string | undefined;
+  readonly reconcile?: number | undefined;
+  readonly allow?: string[] | undefined;
   readonly outboxMax?: number | undefined;
   readonly outboxMaxSize?: number | undefined;
   readonly outboxMaxAge?: number | undefined;
@@ -61,6 +69,18 @@ export function registerAgentCommand(program: Command, ctx: CommandContext): voi
       .requiredOption("-j, --journal <file>", "the SQLite journal holding the outbox"),
   )
     .option("--stream <name>", "the JetStream stream", "QMP")
+    .option("--bucket <name>", "the KV bucket of the VMs' current state", "qmp-vms")
+    .option(
+      "--reconcile <duration>",
+      "ask each VM query-status this often, and after each reconnection (10s, 5m)",
+      durationOption("--reconcile"),
+      30_000,
+    )
+    .option(
+      "--allow <commands>",
+      "commands 'fleet exec' may run (comma-separated, wildcards; default query-*); repeatable",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option("--outbox-max <n>", "most unpublished messages kept", positiveInteger("--outbox-max"))
     .option(
       "--outbox-max-size <size>",
@@ -107,6 +127,9 @@ export async function runAgent(
     nats,
     journal,
     stream: opts.stream,
+    bucket: opts.bucket,
+    reconcileMs: opts.reconcile,
+    allow: opts.allow,
     outbox: {
       maxMessages: opts.outboxMax,
       maxBytes: opts.outboxMaxSize,
@@ -123,6 +146,8 @@ export async function runAgent(
       {
         event: (label, event) => agent.event(label, event),
         state: (label, change) => agent.state(label, change),
+        attach: (label, client) => agent.attach(label, client),
+        detach: (label, client) => agent.detach(label, client),
         notice: (label, notice, atMs) => {
           agent.notice(label, notice, atMs);
           if (!opts.quiet && notice.kind === "connected")

@@ -116,7 +116,8 @@ export async function runDashboard(
   const actions = new web.LocalActions(host);
   const sink: WatchSink = {
     ...journalSink(journal),
-    client: (vm, client) => actions.attach(vm, client),
+    attach: (vm, client) => actions.attach(vm, client),
+    detach: (vm, client) => actions.detach(vm, client),
   };
   const source = follow
     ? undefined

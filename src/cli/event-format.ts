@@ -247,9 +247,19 @@ export type WatchNotice =
       readonly untilMs: number;
       /** Whether a new QEMU process answers (undefined: cannot be told, e.g. over TCP). */
       readonly restarted?: boolean | undefined;
+      /** `"restarted"`: the fleet agent (or recorder) itself was not running in the gap. */
+      readonly agent?: string | undefined;
     }
   /** The output did not keep up: this many events were dropped at this point. */
-  | { readonly kind: "overflow"; readonly dropped: number };
+  | { readonly kind: "overflow"; readonly dropped: number }
+  | {
+      /** The fleet agent's outbox dropped unpublished messages to keep its bounds. */
+      readonly kind: "dropped";
+      readonly dropped: number;
+      readonly reason?: string | undefined;
+      readonly firstSequence?: number | undefined;
+      readonly lastSequence?: number | undefined;
+    };
 
 /** The human text of a watch notice (the formatter adds time and label). */
 /** A gap's length for people: `850 ms`, `3.2 s`, `2 min 5 s`. */
@@ -271,9 +281,11 @@ export function watchNoticeText(notice: WatchNotice): string {
       if (notice.reconnecting) return "connection lost; reconnecting";
       return `disconnected${notice.reason ? ` (${notice.reason})` : ""}`;
     case "reconnected":
-      return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}; events in between are lost`;
+      return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}${notice.agent === "restarted" ? " (the agent restarted)" : ""}; events in between are lost`;
     case "overflow":
       return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: the output did not keep up`;
+    case "dropped":
+      return `${notice.dropped} message${notice.dropped === 1 ? "" : "s"} (sequence ${notice.firstSequence}..${notice.lastSequence}) dropped by the agent's full outbox (${notice.reason ?? "bound"})`;
   }
 }
 
@@ -298,9 +310,13 @@ export function formatWatchJson(vm: string, notice: WatchNotice, atMs: number): 
       out.qemu = notice.qemu;
       out.gap = { since: qmpTimestamp(notice.sinceMs), until: qmpTimestamp(notice.untilMs) };
       if (notice.restarted !== undefined) out.restarted = notice.restarted;
+      if (notice.agent !== undefined) out.agent = notice.agent;
       break;
     case "overflow":
       out.dropped = notice.dropped;
+      break;
+    case "dropped":
+      Object.assign(out, notice);
       break;
   }
   delete out.kind;

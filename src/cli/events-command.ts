@@ -146,11 +146,12 @@ export interface WatchSink {
   state(vm: string, change: RunStateLine): void;
   notice(vm: string, notice: WatchNotice, atMs: number): void;
   /**
-   * The watch's client of `vm` once connected (it reconnects by itself with `--follow`), and
-   * `undefined` once it is closed for good. Commands for the VM go through it: a QEMU `-qmp`
-   * socket serves one client at a time (`dashboard`'s actions).
+   * The watch's client of `vm` is connected (before its `connected` notice): the one monitor
+   * connection, which the fleet agent also uses for commands and `query-status` reconciles.
    */
-  client?(vm: string, client: QmpClient | undefined): void;
+  attach?(vm: string, client: QmpClient): void;
+  /** That client is closing (after the watch's last item). */
+  detach?(vm: string, client: QmpClient): void;
 }
 
 /** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
@@ -225,11 +226,11 @@ export async function runEvents(
         continue;
       }
       announcedWait = false;
-      sink?.client?.(label, client);
+      sink?.attach?.(label, client);
       try {
         await follow1(client, label, address, follow);
       } finally {
-        sink?.client?.(label, undefined);
+        sink?.detach?.(label, client);
         await client.close();
       }
       return;

@@ -12,7 +12,10 @@
  * process re-runs itself detached and the parent returns once every monitor listens, as QEMU's
  * parent does); `-version`; and extra options for software that builds the QEMU command line
  * itself: `QMPKIT_SIM_ARGS` (e.g. `--qemu-version 10.2.0`) and the file `QMPKIT_SIM_CONFIG`
- * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment).
+ * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment); and the
+ * program's name: `qmpkit-qemu-7.2.22` / `qmpkit-qemu-10.0.2` (a symlink) is that release with
+ * the real binary's schema, one emulator path per release, as libvirt needs (qemu-behaviour §13).
+ * `-chardev pty` gets a real pty; an inherited monitor socket is named by its path.
  *
  * @module
  */

@@ -20,8 +20,16 @@
  * @module
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { Journal, Outbox, OutboxDrop, OutboxOptions } from "../journal/index.js";
+import type { KV } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { QmpClient } from "../client/index.js";
+import type {
+  Journal,
+  Outbox,
+  OutboxDrop,
+  OutboxMessage,
+  OutboxOptions,
+} from "../journal/index.js";
 import {
   connectNats,
   describeNatsError,
@@ -36,12 +44,43 @@ import {
   type FleetNotice,
   type FleetQmpEvent,
   type FleetStateChange,
+  rfc3339,
+  rfc3339Ms,
 } from "./envelope.js";
 import { OutboxPublisher } from "./publisher.js";
-import { DEFAULT_SUBJECT_PREFIX, streamSubjects, type VmSubjects, vmSubjects } from "./subjects.js";
+import { type CommandPolicy, commandPolicy, execReply, type ExecReply } from "./exec.js";
+import {
+  DEFAULT_SUBJECT_PREFIX,
+  decodeToken,
+  execSubjects,
+  streamSubjects,
+  type VmSubjects,
+  vmSubjects,
+} from "./subjects.js";
 
 /** The default stream name. */
 export const DEFAULT_STREAM = "QMP";
+
+/** The default KV bucket of the VMs' current state. */
+export const DEFAULT_BUCKET = "qmp-vms";
+
+/**
+ * A VM's entry in the KV bucket (key `HOST.VM`), JSON. `state` is the run state as last known
+ * (from events, or `query-status`), `since` when it began (RFC 3339), `connection` the watch's
+ * (`connected`, `disconnected`, `waiting`), `lastEvent` the last QMP event's name and stamp.
+ */
+export interface FleetVmEntry {
+  readonly host: string;
+  readonly vm: string;
+  readonly address: string | undefined;
+  readonly qemu: string | undefined;
+  readonly state: string | undefined;
+  readonly since: string | undefined;
+  readonly connection: "connected" | "disconnected" | "waiting";
+  readonly lastEvent: { readonly event: string; readonly time: string } | undefined;
+  /** When the agent wrote this entry (RFC 3339). */
+  readonly updated: string;
+}
 
 /** Callbacks for metrics (all optional; called synchronously, keep them cheap). */
 export interface FleetAgentObserver {
@@ -105,6 +144,15 @@ export interface FleetAgentOptions {
   readonly duplicateWindowMs?: number | undefined;
   /** Time for the stream to acknowledge one message (ms). Default 5 000. */
   readonly ackTimeoutMs?: number | undefined;
+  /** The KV bucket of the VMs' current state. Default `qmp-vms`. */
+  readonly bucket?: string | undefined;
+  /** Ask every VM `query-status` this often (ms), and after every reconnection. Default 30 000. */
+  readonly reconcileMs?: number | undefined;
+  /**
+   * Commands `qmpkit fleet exec` may run (names, `*` and `?` wildcards). Default `query-*`
+   * (read-only); anything else is refused with a QMP-style error.
+   */
+  readonly allow?: readonly string[] | undefined;
   readonly observer?: FleetAgentObserver | undefined;
   /** Lines for people about the agent itself (connected, lost, dropping). Default: none. */
   readonly onWarning?: ((line: string) => void) | undefined;
@@ -119,6 +167,28 @@ interface VmRecord {
   gaps: number;
   connected: boolean;
   runState: string | undefined;
+  /** When the run state began (ms). */
+  since: number | undefined;
+  /** The run state of the last state message the stream acknowledged. */
+  streamState: string | undefined;
+  /** Its outbox seq (the newest acknowledged state message wins). */
+  streamStateSeq: number;
+  /** The seqs of state messages waiting, and the state each says. */
+  readonly stateSeqs: Map<number, string>;
+  connection: FleetVmEntry["connection"];
+  address: string | undefined;
+  qemu: string | undefined;
+  lastEvent: FleetVmEntry["lastEvent"];
+  client: QmpClient | undefined;
+  /** The `dropped` notice waiting in the outbox, which later drops are added to. */
+  dropNotice:
+    | {
+        message: OutboxMessage;
+        keySeqs: number[];
+        sinceMs: number;
+        untilMs: number;
+      }
+    | undefined;
   /** The outbox knew it from an earlier run and this run has not connected to it yet. */
   restartGap: { readonly sinceMs: number } | undefined;
 }
@@ -135,9 +205,20 @@ export class FleetAgent {
   readonly #keyToVm = new Map<string, string>();
   readonly #now: () => number;
   readonly #stop = new AbortController();
+  readonly #policy: CommandPolicy;
   #nc: NatsConnection | undefined;
+  #kv: KV | undefined;
+  /** VMs whose KV entry changed since it was last written. */
+  readonly #dirty = new Set<string>();
+  #kvTimer: NodeJS.Timeout | undefined;
+  /** VMs to reconcile once their messages are all acknowledged. */
+  readonly #toReconcile = new Set<string>();
+  #reconcileTimer: NodeJS.Timeout | undefined;
+  #lastFullReconcile = 0;
   #connected = false;
   #running: Promise<void> | undefined;
+  /** Corrections published (a state the stream missed, found by `query-status`). */
+  corrections = 0;
 
   constructor(options: FleetAgentOptions) {
     this.host = options.host;
@@ -146,18 +227,31 @@ export class FleetAgent {
     this.prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#policy = commandPolicy(options.allow);
     this.#outbox = options.journal.outbox({
       ...options.outbox,
       now: this.#now,
       onCommit: (messages) => this.#publisher.enqueue(messages),
       onDrop: (drops) => this.#dropped(drops),
+      inFlight: (seq) => this.#publisher.isInFlight(seq),
       onError: (error) => this.#warn(`cannot write the outbox: ${error.message}; messages lost`),
     });
     this.#publisher = new OutboxPublisher(this.#outbox, {
       ackTimeoutMs: options.ackTimeoutMs,
-      onAck: (m) => {
-        const vm = this.#keyToVm.get(m.key);
-        if (vm !== undefined) options.observer?.published?.(vm, false);
+      onAck: (m, duplicate) => {
+        const label = this.#keyToVm.get(m.key);
+        if (label === undefined) return;
+        const vm = this.#vms.get(label)!;
+        if (vm.dropNotice?.message.seq === m.seq) vm.dropNotice = undefined;
+        const state = vm.stateSeqs.get(m.seq);
+        if (state !== undefined) {
+          vm.stateSeqs.delete(m.seq);
+          if (m.seq > vm.streamStateSeq) {
+            vm.streamState = state;
+            vm.streamStateSeq = m.seq;
+          }
+        }
+        options.observer?.published?.(label, duplicate);
       },
       onPause: (error) => {
         if (error !== undefined)
@@ -184,6 +278,7 @@ export class FleetAgent {
       this.#publisher.enqueue(waiting);
     }
     this.#running = this.#connectLoop();
+    this.#startReconcile();
   }
 
   #warn(line: string): void {
@@ -236,8 +331,11 @@ export class FleetAgent {
     this.#warn(
       `connected to NATS at ${serversText(this.#options.nats.servers)} (stream ${this.stream})`,
     );
+    this.#kv = await this.#openBucket(js);
+    const exec = this.#serveExec(nc);
     this.#setConnected(true);
     this.#publisher.setClient(js);
+    this.#afterConnect();
     const status = (async () => {
       for await (const s of nc.status()) {
         if (s.type === "disconnect") {
@@ -247,12 +345,185 @@ export class FleetAgent {
           this.#setConnected(true);
           this.#warn(`reconnected to NATS; ${this.#outbox.waiting} message(s) to publish`);
           this.#publisher.resume();
+          this.#afterConnect();
         }
       }
     })();
     const closed = await nc.closed();
+    exec.unsubscribe();
+    this.#kv = undefined;
     await status.catch(() => {});
     if (closed) throw closed;
+  }
+
+  /** After a (re)connection: every VM's KV entry written again, every VM reconciled. */
+  #afterConnect(): void {
+    for (const label of this.#vms.keys()) {
+      this.#dirty.add(label);
+      this.#toReconcile.add(label);
+    }
+    this.#scheduleKv();
+  }
+
+  async #openBucket(js: JetStreamClient): Promise<KV | undefined> {
+    const bucket = this.#options.bucket ?? DEFAULT_BUCKET;
+    const { Kvm } = await import("@nats-io/kv");
+    const kvm = new Kvm(js);
+    try {
+      // Creates it, or opens it when it exists (an agent without the right to create opens).
+      return await kvm.create(bucket, { history: 1 });
+    } catch (first) {
+      try {
+        const kv = await kvm.open(bucket);
+        await kv.status();
+        return kv;
+      } catch {
+        this.#warn(`cannot open or create the KV bucket ${bucket}: ${describeNatsError(first)}`);
+        return undefined;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ KV: the current state
+
+  #touch(vm: VmRecord): void {
+    this.#dirty.add(vm.label);
+    this.#scheduleKv();
+  }
+
+  #scheduleKv(): void {
+    if (this.#kvTimer !== undefined || this.#stop.signal.aborted) return;
+    // Coalesced: a flood of events is one write per VM every 250 ms, not one per event.
+    this.#kvTimer = setTimeout(() => {
+      this.#kvTimer = undefined;
+      void this.#writeKv();
+    }, 250);
+  }
+
+  async #writeKv(): Promise<void> {
+    const kv = this.#kv;
+    if (kv === undefined || !this.#connected) return;
+    const labels = [...this.#dirty];
+    this.#dirty.clear();
+    await Promise.all(
+      labels.map(async (label) => {
+        const vm = this.#vms.get(label);
+        if (vm === undefined) return;
+        try {
+          await kv.put(vm.subjects.key, JSON.stringify(this.entry(label)));
+        } catch (error) {
+          // Written again with the next change or reconnection.
+          this.#dirty.add(label);
+          this.#warn(
+            `cannot write ${vm.subjects.key} to the KV bucket: ${describeNatsError(error)}`,
+          );
+        }
+      }),
+    );
+  }
+
+  /** The KV entry of VM `label` as it is now. */
+  entry(label: string): FleetVmEntry {
+    const vm = this.#vm(label);
+    return {
+      host: this.host,
+      vm: label,
+      address: vm.address,
+      qemu: vm.qemu,
+      state: vm.runState,
+      since: vm.since === undefined ? undefined : rfc3339Ms(vm.since),
+      connection: vm.connection,
+      lastEvent: vm.lastEvent,
+      updated: rfc3339Ms(this.#now()),
+    };
+  }
+
+  // ------------------------------------------------------------ reconcile
+
+  #startReconcile(): void {
+    const every = this.#options.reconcileMs ?? 30_000;
+    this.#reconcileTimer = setInterval(
+      () => {
+        if (this.#stop.signal.aborted) return;
+        const now = this.#now();
+        if (now - this.#lastFullReconcile >= every) {
+          this.#lastFullReconcile = now;
+          for (const label of this.#vms.keys()) this.#toReconcile.add(label);
+        }
+        void this.#reconcilePending();
+      },
+      Math.min(every, 500),
+    );
+    this.#reconcileTimer.unref();
+  }
+
+  /**
+   * Reconciles the VMs waiting for it whose messages are all acknowledged: asks `query-status`
+   * (a change the client's tracker missed comes through the watch as a `query-status` change),
+   * then publishes a correction when the stream's last state differs from the VM's (a state
+   * message dropped by the outbox, or never sent).
+   */
+  async #reconcilePending(): Promise<void> {
+    if (!this.#connected) return;
+    for (const label of [...this.#toReconcile]) {
+      const vm = this.#vms.get(label);
+      if (vm === undefined || vm.client === undefined) {
+        this.#toReconcile.delete(label);
+        continue;
+      }
+      if (this.#publisher.queuedFor(vm.subjects.key) > 0) continue;
+      this.#toReconcile.delete(label);
+      let actual: string | undefined;
+      try {
+        actual = await vm.client.refreshRunState();
+      } catch {
+        continue; // the VM went away: its watch says so
+      }
+      if (actual === undefined || actual !== vm.runState) continue; // on its way through the watch
+      if (vm.streamState === actual || vm.stateSeqs.size > 0) continue;
+      this.corrections++;
+      this.#warn(
+        `correction: ${this.host}/${label} is ${actual}, the stream last said ${vm.streamState ?? "nothing"}`,
+      );
+      this.#addState(vm, {
+        from: vm.streamState ?? actual,
+        to: actual,
+        cause: "query-status",
+        atMs: this.#now(),
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ exec
+
+  #serveExec(nc: NatsConnection): Subscription {
+    const subject = execSubjects(this.host, this.prefix);
+    return nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) return;
+        void this.#exec(msg).then(
+          (reply) => msg.respond(JSON.stringify(reply)),
+          () => {},
+        );
+      },
+    });
+  }
+
+  async #exec(msg: Msg): Promise<ExecReply> {
+    const token = msg.subject.split(".")[2] ?? ""; // PREFIX-exec.HOST.VM
+    const label = decodeToken(token);
+    let request: unknown;
+    try {
+      request = msg.json();
+    } catch {
+      return execReply.error("GenericError", "the request is not JSON");
+    }
+    return execReply.run(request, {
+      policy: this.#policy,
+      host: this.host,
+      vm: label,
+      client: this.#vms.get(label)?.client,
+    });
   }
 
   async #ensureStream(jsm: JetStreamManager | undefined): Promise<void> {
@@ -298,6 +569,16 @@ export class FleetAgent {
         gaps: 0,
         connected: false,
         runState: undefined,
+        since: undefined,
+        streamState: undefined,
+        streamStateSeq: 0,
+        stateSeqs: new Map(),
+        connection: "waiting",
+        address: undefined,
+        qemu: undefined,
+        lastEvent: undefined,
+        client: undefined,
+        dropNotice: undefined,
         restartGap: known === undefined ? undefined : { sinceMs: known.lastMs },
       };
       this.#vms.set(label, vm);
@@ -306,10 +587,34 @@ export class FleetAgent {
     return vm;
   }
 
-  #add(vm: VmRecord, subject: string, input: EnvelopeInput): void {
-    this.#outbox.add(vm.subjects.key, subject, ({ msgId, keySeq }) =>
+  #add(vm: VmRecord, subject: string, input: EnvelopeInput): number {
+    return this.#outbox.add(vm.subjects.key, subject, ({ msgId, keySeq }) =>
       encodeEnvelope(input, msgId, keySeq),
-    );
+    ).seq;
+  }
+
+  #addState(vm: VmRecord, change: FleetStateChange): void {
+    if (vm.runState !== change.to) vm.since = change.atMs;
+    vm.runState = change.to;
+    const seq = this.#add(vm, vm.subjects.state, {
+      host: this.host,
+      vm: vm.label,
+      kind: "state",
+      change,
+    });
+    vm.stateSeqs.set(seq, change.to);
+    this.#touch(vm);
+  }
+
+  /** The watch's client of VM `label` is connected: commands and reconciles use it. */
+  attach(label: string, client: QmpClient): void {
+    this.#vm(label).client = client;
+  }
+
+  /** That client is closing. */
+  detach(label: string, client: QmpClient): void {
+    const vm = this.#vms.get(label);
+    if (vm?.client === client) vm.client = undefined;
   }
 
   // ------------------------------------------------------------ the sink of the watch
@@ -324,14 +629,17 @@ export class FleetAgent {
       kind: "event",
       event,
     });
+    vm.lastEvent = {
+      event: event.event,
+      time: rfc3339(event.timestamp.seconds, event.timestamp.microseconds),
+    };
+    this.#touch(vm);
     this.#options.observer?.event?.(label, event.event);
   }
 
   /** A run-state change of VM `label` and its cause. */
   state(label: string, change: FleetStateChange): void {
-    const vm = this.#vm(label);
-    vm.runState = change.to;
-    this.#add(vm, vm.subjects.state, { host: this.host, vm: label, kind: "state", change });
+    this.#addState(this.#vm(label), change);
   }
 
   /** A notice about the watch of VM `label` (connected, disconnected, reconnected, …). */
@@ -354,12 +662,37 @@ export class FleetAgent {
     } else if (notice.kind === "connected") vm.restartGap = undefined;
     if (notice.kind === "connected") {
       vm.connected = true;
-      if (typeof notice.state === "string") vm.runState = notice.state;
-    } else if (notice.kind === "disconnected") vm.connected = false;
-    else if (notice.kind === "reconnected") vm.connected = true;
+      vm.connection = "connected";
+      if (typeof notice.address === "string") vm.address = notice.address;
+      if (typeof notice.qemu === "string") vm.qemu = notice.qemu;
+      if (typeof notice.state === "string") {
+        if (vm.runState !== notice.state) vm.since = atMs;
+        vm.runState = notice.state;
+      }
+    } else if (notice.kind === "disconnected") {
+      vm.connected = false;
+      vm.connection = "disconnected";
+    } else if (notice.kind === "reconnected") {
+      vm.connected = true;
+      vm.connection = "connected";
+      if (typeof notice.qemu === "string") vm.qemu = notice.qemu;
+    } else if (notice.kind === "waiting") {
+      if (typeof notice.address === "string") vm.address = notice.address;
+    }
+    this.#touch(vm);
     if (notice.kind === "reconnected") this.#gap(vm, notice, atMs);
-    else
-      this.#add(vm, vm.subjects.watch, { host: this.host, vm: label, kind: "watch", notice, atMs });
+    else {
+      const seq = this.#add(vm, vm.subjects.watch, {
+        host: this.host,
+        vm: label,
+        kind: "watch",
+        notice,
+        atMs,
+      });
+      // A `connected` notice tells the stream the run state too.
+      if (notice.kind === "connected" && typeof notice.state === "string")
+        vm.stateSeqs.set(seq, notice.state);
+    }
   }
 
   #gap(vm: VmRecord, notice: FleetNotice, atMs: number): void {
@@ -375,6 +708,12 @@ export class FleetAgent {
       this.#options.observer?.gap?.(vm.label, { sinceMs: notice.sinceMs, untilMs: notice.untilMs });
   }
 
+  /**
+   * Says what the outbox dropped: on stderr, and by a `dropped` notice on the VM's watch subject.
+   * The notice itself is never dropped; while it waits, later drops of the same VM are added to
+   * it (so the notices stay few however long the outage): `ranges` lists the per-VM sequence
+   * numbers lost, `dropped` how many.
+   */
   #dropped(drops: readonly OutboxDrop[]): void {
     this.#publisher.forget(drops.flatMap((d) => d.seqs));
     for (const d of drops) {
@@ -384,21 +723,51 @@ export class FleetAgent {
       );
       this.#options.observer?.dropped?.(label, d.count);
       const vm = this.#vm(label);
-      this.#add(vm, vm.subjects.watch, {
+      // A dropped state message never reaches the stream: the reconcile corrects for it.
+      for (const seq of d.seqs) vm.stateSeqs.delete(seq);
+      this.#toReconcile.add(label);
+      const earlier = vm.dropNotice;
+      const keySeqs = [...(earlier?.keySeqs ?? []), ...d.keySeqs].sort((a, b) => a - b);
+      const notice: FleetNotice = {
+        kind: "dropped",
+        reason: d.reason,
+        dropped: keySeqs.length,
+        firstSequence: keySeqs[0],
+        lastSequence: keySeqs[keySeqs.length - 1],
+        ranges: toRanges(keySeqs),
+        sinceMs: Math.min(earlier?.sinceMs ?? d.sinceMs, d.sinceMs),
+        untilMs: Math.max(earlier?.untilMs ?? d.untilMs, d.untilMs),
+      };
+      const input: EnvelopeInput = {
         host: this.host,
         vm: label,
         kind: "watch",
-        notice: {
-          kind: "dropped",
-          reason: d.reason,
-          dropped: d.count,
-          firstSequence: d.firstKeySeq,
-          lastSequence: d.lastKeySeq,
-          sinceMs: d.sinceMs,
-          untilMs: d.untilMs,
-        },
+        notice,
         atMs: this.#now(),
-      });
+      };
+      if (earlier !== undefined) {
+        const grown = this.#outbox.replace(
+          earlier.message,
+          encodeEnvelope(input, earlier.message.msgId, earlier.message.keySeq),
+        );
+        if (grown !== undefined && this.#publisher.replace(grown)) {
+          vm.dropNotice = {
+            ...earlier,
+            message: grown,
+            keySeqs,
+            sinceMs: notice.sinceMs as number,
+            untilMs: notice.untilMs as number,
+          };
+          continue;
+        }
+      }
+      const message = this.#outbox.add(
+        vm.subjects.key,
+        vm.subjects.watch,
+        ({ msgId, keySeq }) => encodeEnvelope(input, msgId, keySeq),
+        { pinned: true },
+      );
+      vm.dropNotice = { message, keySeqs: [...d.keySeqs], sinceMs: d.sinceMs, untilMs: d.untilMs };
     }
   }
 
@@ -452,13 +821,27 @@ export class FleetAgent {
    */
   async close(drainMs = 2000): Promise<void> {
     if (this.#connected) await this.drained(drainMs).catch(() => {});
+    if (this.#connected) await this.#writeKv().catch(() => {});
     this.#stop.abort();
+    if (this.#kvTimer !== undefined) clearTimeout(this.#kvTimer);
+    if (this.#reconcileTimer !== undefined) clearInterval(this.#reconcileTimer);
     this.#publisher.close();
     this.#outbox.flush();
     const nc = this.#nc;
     if (nc !== undefined && !nc.isClosed()) await nc.close().catch(() => {});
     await this.#running;
   }
+}
+
+/** `[1,2,3,7,8]` → `[[1,3],[7,8]]`. */
+function toRanges(sorted: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const n of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -16,7 +16,9 @@
  * @module
  */
 export {
+  DEFAULT_BUCKET,
   DEFAULT_STREAM,
+  type FleetVmEntry,
   FleetAgent,
   type FleetAgentObserver,
   type FleetAgentOptions,
@@ -47,11 +49,20 @@ export {
   rfc3339,
   rfc3339Ms,
 } from "./envelope.js";
+export {
+  type CommandPolicy,
+  commandPolicy,
+  DEFAULT_ALLOW,
+  type ExecContext,
+  type ExecReply,
+  execReply,
+} from "./exec.js";
 export { OutboxPublisher, type OutboxPublisherOptions } from "./publisher.js";
 export {
   DEFAULT_SUBJECT_PREFIX,
   decodeToken,
   encodeToken,
+  execSubjects,
   type FleetMessageKind,
   fleetFilterSubject,
   parseSubject,

@@ -83,6 +83,27 @@ export class OutboxPublisher {
     return n;
   }
 
+  /** Puts `message` in place of the queued message with its `seq` (unless in flight). */
+  replace(message: OutboxMessage): boolean {
+    const q = this.#queues.get(message.key);
+    if (q === undefined) return false;
+    const i = q.items.findIndex((m, index) => index >= q.head && m.seq === message.seq);
+    if (i < 0 || (i === q.head && this.#inFlight.has(message.key))) return false;
+    q.items[i] = message;
+    return true;
+  }
+
+  /** Whether the message `seq` is being published (sent, its acknowledgement awaited). */
+  isInFlight(seq: number): boolean {
+    for (const key of this.#inFlight) if (this.#queues.get(key)?.first()?.seq === seq) return true;
+    return false;
+  }
+
+  /** Messages of `key` not yet acknowledged that this publisher holds. */
+  queuedFor(key: string): number {
+    return this.#queues.get(key)?.size ?? 0;
+  }
+
   /** Why publishing is paused, or undefined while it runs. */
   get pauseError(): string | undefined {
     return this.#pauseError;

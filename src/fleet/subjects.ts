@@ -6,11 +6,12 @@
  * | `qmp.HOST.VM.event.NAME` | a QMP event `NAME` of VM `VM` on host `HOST` |
  * | `qmp.HOST.VM.state` | a run-state change (from an event, or a correction from `query-status`) |
  * | `qmp.HOST.VM.watch` | a notice about the watch itself: connected, lost, reconnected with the gap, … |
- * | `qmp.HOST.VM.exec` | a command for the VM, through its agent (request/reply; never stored) |
+ * | `qmp-exec.HOST.VM` | a command for the VM, through its agent (request/reply; never stored) |
  *
- * The stream (`QMP` by default) takes the first three (`qmp.*.*.event.*`, `qmp.*.*.state`,
- * `qmp.*.*.watch`) and never `exec`, so that a command is not kept. The KV bucket's key for a VM
- * is `HOST.VM`.
+ * The stream (`QMP` by default) takes `qmp.>`; commands have a prefix of their own so that the
+ * stream never keeps one and a reader may filter the stream by any part (`qmp.web1.>`,
+ * `qmp.*.vm1.>`: a filter must be within the stream's subjects). The KV bucket's key for a VM is
+ * `HOST.VM`.
  *
  * A host or VM name becomes one subject token: `.`, `*`, `>` and white space are not allowed in
  * a token, nor most characters in a KV key, so every byte outside `A-Z a-z 0-9 _ - /` is written
@@ -87,29 +88,32 @@ export function vmSubjects(
     event: (name) => `${base}.event.${encodeToken(name)}`,
     state: `${base}.state`,
     watch: `${base}.watch`,
-    exec: `${base}.exec`,
+    exec: `${prefix}-exec.${key}`,
     key,
   };
 }
 
 /** The subjects the stream takes: events, states and watch notices of every VM. */
 export function streamSubjects(prefix: string = DEFAULT_SUBJECT_PREFIX): string[] {
-  return [`${prefix}.*.*.event.*`, `${prefix}.*.*.state`, `${prefix}.*.*.watch`];
+  return [`${prefix}.>`];
+}
+
+/** The subject an agent of `host` answers commands on (every VM of it). */
+export function execSubjects(host: string, prefix: string = DEFAULT_SUBJECT_PREFIX): string {
+  return `${prefix}-exec.${encodeToken(host)}.*`;
 }
 
 /** What a fleet subject names, or undefined when it is not one. */
 export function parseSubject(
   subject: string,
   prefix: string = DEFAULT_SUBJECT_PREFIX,
-):
-  | { host: string; vm: string; kind: FleetMessageKind | "exec"; event?: string | undefined }
-  | undefined {
+): { host: string; vm: string; kind: FleetMessageKind; event?: string | undefined } | undefined {
   const parts = subject.split(".");
   if (parts[0] !== prefix || parts.length < 4) return undefined;
   const [, host, vm, kind, name] = parts as [string, string, string, string, string?];
   if (kind === "event" && parts.length === 5)
     return { host: decodeToken(host), vm: decodeToken(vm), kind, event: decodeToken(name!) };
-  if ((kind === "state" || kind === "watch" || kind === "exec") && parts.length === 4)
+  if ((kind === "state" || kind === "watch") && parts.length === 4)
     return { host: decodeToken(host), vm: decodeToken(vm), kind };
   return undefined;
 }

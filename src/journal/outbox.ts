@@ -37,6 +37,11 @@ export interface OutboxOptions {
   readonly onCommit?: ((messages: readonly OutboxMessage[]) => void) | undefined;
   /** Waiting messages deleted to keep the bounds. */
   readonly onDrop?: ((drops: readonly OutboxDrop[]) => void) | undefined;
+  /**
+   * Messages that must not be dropped now (one being published: it may reach the bus whatever
+   * the outbox does). Default none.
+   */
+  readonly inFlight?: ((seq: number) => boolean) | undefined;
   /** A commit that failed (disk full, …): its messages are lost, and counted in `lost`. */
   readonly onError?: ((error: Error) => void) | undefined;
   /** The wall clock (ms); tests pass their own. */
@@ -63,6 +68,8 @@ export interface OutboxDrop {
   readonly key: string;
   /** The `seq` of each message dropped. */
   readonly seqs: readonly number[];
+  /** Their numbers among the key's messages, in order. */
+  readonly keySeqs: readonly number[];
   readonly count: number;
   /** Their numbers among the key's messages (first and last). */
   readonly firstKeySeq: number;
@@ -103,6 +110,8 @@ export class Outbox {
   #waiting: number;
   #waitingBytes: number;
   #lastPrune = 0;
+  /** Messages never dropped (the notices saying what was dropped). */
+  readonly #pinned = new Set<number>();
   #closed = false;
   readonly #commit: () => void;
 
@@ -199,6 +208,7 @@ export class Outbox {
     key: string,
     subject: string,
     payload: (ids: { readonly msgId: string; readonly keySeq: number }) => string,
+    options: { readonly pinned?: boolean | undefined } = {},
   ): OutboxMessage {
     if (this.#closed) throw new Error("the outbox is closed");
     const seq = this.#nextSeq++;
@@ -207,6 +217,7 @@ export class Outbox {
     this.#keys.set(key, { lastKeySeq: keySeq, lastMs: nowMs });
     const text = payload({ msgId: `${this.id}-${seq}`, keySeq });
     const row: Row = [seq, key, keySeq, subject, text, Math.round(nowMs * MS)];
+    if (options.pinned === true) this.#pinned.add(seq);
     this.#rows.push(row);
     this.#waiting++;
     this.#waitingBytes += Buffer.byteLength(text);
@@ -215,9 +226,28 @@ export class Outbox {
     return this.#message(row);
   }
 
+  /**
+   * Gives a waiting message new text (same id and numbers), for a notice that grows while it
+   * waits. Returns the message as it is now, or undefined when it is no longer waiting.
+   */
+  replace(message: OutboxMessage, payload: string): OutboxMessage | undefined {
+    if (this.#closed) return undefined;
+    const pending = this.#rows.find((r) => r[0] === message.seq);
+    if (pending !== undefined) pending[4] = payload;
+    else if (
+      this.#db
+        .prepare("UPDATE outbox SET payload = ? WHERE seq = ? AND acked_us IS NULL")
+        .run(payload, message.seq).changes === 0
+    )
+      return undefined;
+    this.#waitingBytes += Buffer.byteLength(payload) - Buffer.byteLength(message.payload);
+    return { ...message, payload };
+  }
+
   /** Marks a message acknowledged by the bus (`streamSeq`: its number there, when known). */
   ack(message: OutboxMessage, streamSeq?: number | undefined): void {
     if (this.#closed) return;
+    this.#pinned.delete(message.seq);
     this.#acks.push([message.seq, streamSeq ?? null, Math.round(this.#now() * MS)]);
     this.#waiting--;
     this.#waitingBytes -= Buffer.byteLength(message.payload);
@@ -293,8 +323,10 @@ export class Outbox {
     const chosen: Array<[number, string, number, number, number]> = [];
     let n = 0;
     let size = 0;
+    const inFlight = this.#options.inFlight;
     for (const row of rows) {
       if (n >= count && size >= bytes) break;
+      if (inFlight?.(row[0]) || this.#pinned.has(row[0])) continue;
       chosen.push(row);
       n++;
       size += row[3];
@@ -316,6 +348,7 @@ export class Outbox {
     const drops: OutboxDrop[] = [...byKey].map(([key, list]) => ({
       key,
       seqs: list.map((r) => r[0]),
+      keySeqs: list.map((r) => r[2]),
       count: list.length,
       firstKeySeq: list[0]![2],
       lastKeySeq: list[list.length - 1]![2],

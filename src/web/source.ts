@@ -79,10 +79,14 @@ export class LocalActions implements VmActions {
     this.host = host;
   }
 
-  /** The watch's client of VM `name` (undefined: closed for good). */
-  attach(name: string, client: QmpClient | undefined): void {
-    if (client === undefined) this.#clients.delete(name);
-    else this.#clients.set(name, client);
+  /** The watch's client of VM `name` is connected (the watch's one monitor connection). */
+  attach(name: string, client: QmpClient): void {
+    this.#clients.set(name, client);
+  }
+
+  /** That client is closing: actions on `name` are refused until the watch attaches another. */
+  detach(name: string, client: QmpClient): void {
+    if (this.#clients.get(name) === client) this.#clients.delete(name);
   }
 
   async execute(

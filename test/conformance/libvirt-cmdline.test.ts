@@ -142,6 +142,27 @@ for (const [version, qemu] of RELEASES) {
       assert.ok(real.requests.length > 400, String(real.requests.length));
     });
 
+    test("should place hot-pluggable vCPU slots and a second vCPU as the real binary does", async () => {
+      const second = "/machine/unattached/device[2]";
+      const questions: QmpRequest[] = [
+        { execute: "query-hotpluggable-cpus" },
+        { execute: "query-cpus-fast" },
+        ...["apic-id", "socket-id", "core-id", "thread-id", "hotplugged", "family"].map(
+          (property) => ({ execute: "qom-get", arguments: { path: second, property } }),
+        ),
+      ];
+      const answers: string[][] = [];
+      for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {
+        const d = await startDomain(program, { smp: "2,maxcpus=4,sockets=2,cores=2,threads=1" });
+        try {
+          answers.push((await ask(d, questions)).replies);
+        } finally {
+          await d.stop();
+        }
+      }
+      assert.deepEqual(answers[1], answers[0]);
+    });
+
     test("should end on SIGTERM with SHUTDOWN host-signal and status 0 despite -no-shutdown", async () => {
       const seen: string[] = [];
       for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {

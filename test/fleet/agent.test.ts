@@ -5,68 +5,24 @@
  * watching is published as a gap.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import Database from "better-sqlite3";
 import { SimulatedMachine } from "../../src/sim/index.js";
-import { spawnCli } from "../cli/support.js";
 import { natsServerTest, startNatsServer } from "../support/nats-server.js";
-import { flood, readStream, streamCount, tempRoot, trayIds, until } from "./support.js";
+import {
+  type Agent,
+  flood,
+  readStream,
+  startAgent,
+  streamCount,
+  tempRoot,
+  trayIds,
+  until,
+} from "./support.js";
 
 const temp = tempRoot("agent");
 after(() => temp.dispose());
-
-/** An agent process whose stderr is kept whole (`log()`), to wait on and to check after. */
-interface Agent {
-  readonly child: ChildProcess;
-  log(): string;
-  waitFor(...texts: string[]): Promise<void>;
-  stop(signal?: NodeJS.Signals): Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startAgent(url: string, dir: string, host = "h1"): Agent {
-  const child = spawnAgent(url, dir, host);
-  let text = "";
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
-    text += s;
-  });
-  child.stdout!.resume();
-  const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (status, signal) => resolve({ status, signal })),
-  );
-  return {
-    child,
-    log: () => text,
-    waitFor: (...texts) =>
-      until(`the agent to say ${texts.join(" and ")}`, () => {
-        if (child.exitCode !== null) throw new Error(`the agent exited: ${text}`);
-        return texts.every((t) => text.includes(t));
-      }),
-    async stop(signal = "SIGTERM") {
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
-}
-
-function spawnAgent(url: string, dir: string, host: string): ChildProcess {
-  return spawnCli([
-    "agent",
-    "--nats",
-    url,
-    "--host",
-    host,
-    "--journal",
-    join(dir, "agent.db"),
-    join(dir, "vms", "*.qmp"),
-  ]);
-}
 
 function waitingRows(dir: string): number {
   const db = new Database(join(dir, "agent.db"), { readonly: true, fileMustExist: true });

@@ -2,6 +2,7 @@
  * Test support for the fleet: the stream's messages read back in stream order, decoded; a sim
  * VM flooding numbered events; polling with a deadline.
  */
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/
 import { connect } from "@nats-io/transport-node";
 import { decodeEnvelope, type FleetMessage } from "../../src/fleet/index.js";
 import type { SimulatedMachine } from "../../src/sim/index.js";
+import { spawnCli } from "../cli/support.js";
 
 /** A private directory for one test file, removed by `dispose()`. */
 export function tempRoot(name: string): { dir(): string; dispose(): void } {
@@ -58,9 +60,13 @@ export async function streamCount(url: string, stream = "QMP"): Promise<number> 
   }
 }
 
-/** Every message of `stream`, in stream order. */
-export async function readStream(url: string, stream = "QMP"): Promise<StoredMessage[]> {
-  const nc = await connect({ servers: url });
+/** Every message of `stream`, in stream order (`auth`: a user and password, when needed). */
+export async function readStream(
+  url: string,
+  stream = "QMP",
+  auth: { user?: string; pass?: string } = {},
+): Promise<StoredMessage[]> {
+  const nc = await connect({ servers: url, ...auth });
   try {
     const jsm = await jetstreamManager(nc);
     const total = (await jsm.streams.info(stream)).state.messages;
@@ -126,4 +132,69 @@ export function trayIds(messages: readonly StoredMessage[], vm?: string): string
   return messages
     .filter((m) => m.message.kind === "event" && (vm === undefined || m.message.vm === vm))
     .map((m) => (m.message.kind === "event" ? String(m.message.event.data?.id) : ""));
+}
+
+/** An agent process whose stderr is kept whole (`log()`), to wait on and to check after. */
+export interface Agent {
+  readonly child: ChildProcess;
+  log(): string;
+  waitFor(...texts: string[]): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `qmpkit agent --nats URL --host HOST --journal DIR/agent.db 'DIR/vms/*.qmp' EXTRA...`.
+ */
+export function startAgent(
+  url: string,
+  dir: string,
+  host = "h1",
+  extra: readonly string[] = [],
+): Agent {
+  const child = spawnAgent(url, dir, host, extra);
+  let text = "";
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    text += s;
+  });
+  child.stdout!.resume();
+  const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (status, signal) => resolve({ status, signal })),
+  );
+  return {
+    child,
+    log: () => text,
+    waitFor: (...texts) =>
+      until(`the agent to say ${texts.join(" and ")}`, () => {
+        if (child.exitCode !== null) throw new Error(`the agent exited: ${text}`);
+        return texts.every((t) => text.includes(t));
+      }),
+    async stop(signal = "SIGTERM") {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+function spawnAgent(
+  url: string,
+  dir: string,
+  host: string,
+  extra: readonly string[],
+): ChildProcess {
+  return spawnCli([
+    "agent",
+    "--nats",
+    url,
+    "--host",
+    host,
+    "--journal",
+    join(dir, "agent.db"),
+    join(dir, "vms", "*.qmp"),
+    ...extra,
+  ]);
 }

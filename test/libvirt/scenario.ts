@@ -153,6 +153,7 @@ export async function runScenario(
   const probe = normaliseTranscript(
     qmpLogEntries(daemon.log().slice(probeFrom, scenarioFrom)),
     daemon.dir,
+    "probes",
   );
 
   const record = async (step: string, domain: string) => {
@@ -210,6 +211,12 @@ export async function runScenario(
     await waitForLine(watch, before, acpiEvent("Started Booted"));
     await record("start again", ACPI_DOMAIN);
   });
+  await step("domstats", async () => {
+    // What management stacks poll: query-stats, query-blockstats, query-balloon and more go
+    // into the transcript. The numbers virsh prints come partly from /proc (cpu.time): not kept.
+    await daemon.virshOk("domstats", ACPI_DOMAIN);
+    await record("domstats", ACPI_DOMAIN);
+  });
   await step("guest panic (on_crash=preserve)", async () => {
     await daemon.virshOk("define", panicXml);
     await daemon.virshOk("start", PANIC_DOMAIN);
@@ -254,6 +261,7 @@ export async function runScenario(
   const transcript = normaliseTranscript(
     qmpLogEntries(daemon.log().slice(scenarioFrom)),
     daemon.dir,
+    "domains",
   );
   return { emulator, states, events, transcript, probe, domcapabilities, failures };
 }
@@ -278,22 +286,37 @@ function normaliseDomcaps(xml: string, path: string): string {
  * libvirt's command ids (a counter per monitor), thread ids, pty names and the daemon's
  * private directory.
  */
-export function normaliseTranscript(entries: readonly QmpLogEntry[], dir: string): string[] {
-  const out: string[] = [];
-  let session = -1;
+export function normaliseTranscript(
+  entries: readonly QmpLogEntry[],
+  dir: string,
+  which: "probes" | "domains",
+): string[] {
+  // One block a monitor, in the order they opened: libvirt talks to several at once (a probe
+  // of the machine's own qemu-system-* can run beside a domain), so their lines interleave in
+  // the log in an order of no meaning.
+  const sessions = new Map<number, QmpLogEntry[]>();
   for (const e of entries) {
-    if (e.session !== session) {
-      session = e.session;
-      out.push("--- monitor");
+    let list = sessions.get(e.session);
+    if (list === undefined) sessions.set(e.session, (list = []));
+    list.push(e);
+  }
+  const out: string[] = [];
+  for (const list of sessions.values()) {
+    // A probe says query-version right after qmp_capabilities; a domain's monitor does not.
+    const probe =
+      list.filter((e) => e.kind === "send")[1]?.text.includes('"query-version"') ?? false;
+    if (probe !== (which === "probes")) continue;
+    out.push("--- monitor");
+    for (const e of list) {
+      const text = e.text
+        .replaceAll(dir, "DIR")
+        .replace(/"timestamp": \{"seconds": \d+, "microseconds": \d+\}/g, '"timestamp": T')
+        .replace(/"id": ?"libvirt-\d+"/g, '"id": "libvirt-N"')
+        .replace(/"thread-id": ?\d+/g, '"thread-id": N')
+        .replace(/\/dev\/pts\/\d+/g, "/dev/pts/N")
+        .replace(/domain-\d+-/g, "domain-N-");
+      out.push(`${e.kind === "send" ? ">" : e.kind === "reply" ? "<" : "!"} ${text}`);
     }
-    const text = e.text
-      .replaceAll(dir, "DIR")
-      .replace(/"timestamp": \{"seconds": \d+, "microseconds": \d+\}/g, '"timestamp": T')
-      .replace(/"id": ?"libvirt-\d+"/g, '"id": "libvirt-N"')
-      .replace(/"thread-id": ?\d+/g, '"thread-id": N')
-      .replace(/\/dev\/pts\/\d+/g, "/dev/pts/N")
-      .replace(/domain-\d+-/g, "domain-N-");
-    out.push(`${e.kind === "send" ? ">" : e.kind === "reply" ? "<" : "!"} ${text}`);
   }
   return out;
 }

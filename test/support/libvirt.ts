@@ -149,6 +149,9 @@ export interface LibvirtDaemon {
   stop(): Promise<void>;
 }
 
+/** By path: the daemon's environment has a PATH of its own. */
+const SETPRIV = "/usr/bin/setpriv";
+
 const LOG_FILTERS = "2:qemu.qemu_monitor 2:qemu.qemu_monitor_json 4:*";
 
 /**
@@ -208,6 +211,8 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
   const socket = sub("runtime/libvirt/libvirt-sock");
   const uri = `qemu:///session?socket=${socket}`;
   const env = {
+    // A system's usual PATH: the emulators inherit it (qmpkit-qemu runs script(1) for a pty).
+    // libvirtd probes the qemu-system-* it finds there at the first connection, a few seconds.
     PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     HOME: dir,
     XDG_CONFIG_HOME: sub("config"),
@@ -224,7 +229,7 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
     const argv = ["libvirtd", "--config", conf];
     const [cmd, args] = asRoot
       ? [
-          "setpriv",
+          SETPRIV,
           [
             `--reuid=${user.uid}`,
             `--regid=${user.gid}`,
@@ -393,7 +398,7 @@ export async function startLibvirtd(): Promise<LibvirtDaemon> {
       const dataDir = qemu.dataDir === undefined ? "" : ` -L ${shq(qemu.dataDir)}`;
       const path = self.writeFile(
         `bin/${name}`,
-        `#!/bin/sh\n# ${qemu.label}, as libvirt's <emulator> (libvirt clears the environment).\n${env}exec ${shq(qemu.binary)}${dataDir} "$@"\n`,
+        `#!/bin/sh\n# ${qemu.label}, as libvirt's <emulator> (libvirt clears the environment).\n${env}exec ${shq(onPath(qemu.binary))}${dataDir} "$@"\n`,
         0o755,
       );
       return { path, label: qemu.label };
@@ -536,6 +541,16 @@ function readLogFrom(path: string, offset: number): string {
 /** The last `n` lines of `text`. */
 function tail(text: string, n: number): string {
   return text.split("\n").slice(-n).join("\n");
+}
+
+/** `name` found on the test's PATH (the wrapper runs with the daemon's), or as given if it has a `/`. */
+function onPath(name: string): string {
+  if (name.includes("/")) return name;
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const path = join(dir, name);
+    if (dir !== "" && existsSync(path)) return path;
+  }
+  throw new Error(`${name} not found on PATH`);
 }
 
 function shq(s: string): string {

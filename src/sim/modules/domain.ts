@@ -32,9 +32,18 @@ import { balloon } from "./balloon.js";
 import { chardevs } from "./chardevs.js";
 import { qdev } from "./qdev.js";
 
-/** The QOM path of vCPU `index` on a pc machine: CPUs come first, each followed by its APIC. */
+/**
+ * The QOM path of vCPU `index` on a pc machine: the vCPUs are the first unattached devices, but
+ * for the `kvmvapic` device that comes right after the first (device[1]); seen on 7.2.22 and
+ * 10.0.2 with 2 and 4 vCPUs.
+ */
 export function vcpuQomPath(index: number): string {
-  return `/machine/unattached/device[${index * 2}]`;
+  return `/machine/unattached/device[${index === 0 ? 0 : index + 1}]`;
+}
+
+/** Bits of an x86 APIC id a topology level takes (`apicid_bitwidth_for_count`). */
+function bitsFor(count: number): number {
+  return count <= 1 ? 0 : Math.ceil(Math.log2(count));
 }
 
 /** The domain state of one machine. */
@@ -97,6 +106,21 @@ export class Domain {
     return t.dies > 1
       ? { "socket-id": socketId, "die-id": dieId, "core-id": coreId, "thread-id": threadId }
       : { "socket-id": socketId, "core-id": coreId, "thread-id": threadId };
+  }
+
+  /** The x86 APIC id of vCPU `index` (include/hw/i386/topology.h, x86_apicid_from_cpu_idx). */
+  #apicId(index: number): number {
+    const t = this.topology;
+    const p = this.#props(index);
+    const threadBits = bitsFor(t.threads);
+    const coreBits = bitsFor(t.cores);
+    const dieBits = bitsFor(t.dies);
+    return (
+      (Number(p["socket-id"]) << (dieBits + coreBits + threadBits)) |
+      (Number(p["die-id"] ?? 0) << (coreBits + threadBits)) |
+      (Number(p["core-id"]) << threadBits) |
+      Number(p["thread-id"])
+    );
   }
 
   #cpuType(): string {
@@ -202,6 +226,13 @@ export class Domain {
           "GenericError",
           `Property '${this.#cpuType()}.${property}' not found`,
         );
+      }
+      const index = this.#vcpuIndex(path)!;
+      if (index > 0) {
+        // The recording is vCPU 0's: another vCPU differs in where it sits.
+        const props = this.#props(index);
+        if (property in props) return props[property]!;
+        if (property === "apic-id") return this.#apicId(index);
       }
       return recording.answer("qom-get", { path: vcpuQomPath(0), property });
     }
