@@ -18,7 +18,8 @@
  *   subject, `kind: "reconnected"`) whose interval holds its timestamp and whose place in the
  *   stream is exactly where they are missing; a VM that was never unwatched has no gap record;
  * - the VM's messages carry the sequence numbers 1, 2, 3, … in stream order: nothing lost,
- *   doubled or reordered, notices included.
+ *   doubled or reordered, notices included;
+ * - its entry in the KV bucket (the fleet's current view) says connected, with its last event.
  *
  * What "emitted while watched" means, made exact. QEMU writes an event to the clients that have
  * negotiated (`monitor_qapi_event_emit`); it does not replay, so what it writes while nobody is
@@ -40,7 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import Database from "better-sqlite3";
-import { vmSubjects } from "../../src/fleet/index.js";
+import { rfc3339, vmSubjects } from "../../src/fleet/index.js";
 import { natsServerTest, startNatsServer } from "../support/nats-server.js";
 import { readStream, type StoredMessage, until } from "./support.js";
 import {
@@ -253,6 +254,26 @@ suite("the fleet under chaos", natsServerTest(), () => {
         const logs = [...agents].map(([h, a]) => `--- agent ${h}:\n${a.log()}`).join("\n");
         throw new Error(`${(error as Error).message}\n${where.join("\n")}\n${logs}`);
       });
+      // The fleet's current view (the KV bucket) caught up too: every VM connected again, its
+      // newest event the last one it emitted (all of them watched: the flood ended watched).
+      await until(
+        "every VM's KV entry current",
+        async () => {
+          const kv = await w.kvEntries();
+          return HOSTS.every((h) =>
+            VMS.every((vm) => {
+              const e = kv.get(vmSubjects(h, vm).key);
+              const last = host(h).truth(vm).at(-1)!;
+              return (
+                last.watched &&
+                e?.connection === "connected" &&
+                e.lastEvent?.time === rfc3339(Math.floor(last.us / 1e6), last.us % 1e6)
+              );
+            }),
+          );
+        },
+        DEADLINE_MS,
+      );
       const stored = await readStream(nats.url);
 
       // ------------------------------------------------------------------ the accounts

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
+import { type FleetVmEntry, rfc3339 } from "../../src/fleet/index.js";
 import { natsServerTest, startNatsServer } from "../support/nats-server.js";
 import { readStream, until } from "./support.js";
 import type { VmStatus } from "./vm-host.js";
@@ -68,6 +69,28 @@ suite("the fleet at scale", natsServerTest(), () => {
         },
         120_000,
       );
+      // The KV bucket too: every VM connected, running, its newest event the last one emitted.
+      const expectedLast = new Map<string, string>();
+      for (const [h, host] of hosts)
+        for (const vm of VMS) {
+          const last = host.truth(vm).at(-1)!;
+          expectedLast.set(`${h}.${vm}`, rfc3339(Math.floor(last.us / 1e6), last.us % 1e6));
+        }
+      let kv = new Map<string, FleetVmEntry>();
+      await until(
+        "every VM's KV entry current",
+        async () => {
+          kv = await w.kvEntries();
+          return [...expectedLast].every(([key, time]) => kv.get(key)?.lastEvent?.time === time);
+        },
+        120_000,
+      );
+      assert.equal(kv.size, HOSTS.length * VMS.length);
+      for (const e of kv.values()) {
+        assert.equal(e.connection, "connected", `${e.host}/${e.vm}`);
+        assert.equal(e.state, "running", `${e.host}/${e.vm}`);
+        assert.equal(e.lastEvent?.event, "DEVICE_TRAY_MOVED");
+      }
       const stored = await readStream(nats.url);
       let current = 0;
       for (const [h, host] of hosts) {
@@ -96,7 +119,7 @@ suite("the fleet at scale", natsServerTest(), () => {
       assert.equal(stored.length, emitted + current);
       for (const a of agents) assert.equal((await a.stop()).status, 0, a.log());
       process.stderr.write(
-        `scale: ${HOSTS.length} hosts × ${VMS.length} VMs: ${emitted} events emitted, ${emitted} in the stream (each VM exactly its own, in order), ${stored.length} messages; ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        `scale: ${HOSTS.length} hosts × ${VMS.length} VMs: ${emitted} events emitted, ${emitted} in the stream (each VM exactly its own, in order), ${stored.length} messages; ${kv.size} KV entries current; ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
       );
     } finally {
       await watcher?.close().catch(() => {});

@@ -11,7 +11,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { decodeEnvelope, type FleetMessage } from "../../src/fleet/index.js";
+import { Kvm } from "@nats-io/kv";
+import {
+  DEFAULT_BUCKET,
+  decodeEnvelope,
+  type FleetMessage,
+  type FleetVmEntry,
+} from "../../src/fleet/index.js";
 import { spawnCli } from "../cli/support.js";
 import type { TruthRecord, VmHostReply, VmHostRequest, VmStatus } from "./vm-host.js";
 
@@ -171,6 +177,21 @@ export class StreamWatcher {
     } catch {
       return undefined;
     }
+  }
+
+  /** Every entry of the fleet's KV bucket (`HOST.VM` → its JSON), empty when unreachable. */
+  async kvEntries(bucket = DEFAULT_BUCKET): Promise<Map<string, FleetVmEntry>> {
+    const out = new Map<string, FleetVmEntry>();
+    try {
+      const kv = await new Kvm(this.#nc).open(bucket);
+      for await (const key of await kv.keys()) {
+        const e = await kv.get(key);
+        if (e !== null && e.length > 0) out.set(key, e.json<FleetVmEntry>());
+      }
+    } catch {
+      // Not there yet, or the broker is down: the caller polls again.
+    }
+    return out;
   }
 
   async close(): Promise<void> {
