@@ -5,6 +5,8 @@
  * SECONDS (default 30). Reported:
  *
  * - how long the agents took to watch every VM;
+ * - how long after the flood stopped every VM's KV entry (`qmp-vms`, the fleet's current view)
+ *   had its newest event;
  * - event-to-consumer latency over the run (QEMU timestamp → an ordered consumer of the stream),
  *   p50/p99/max: how far behind the fleet view ever was;
  * - at the end, for every VM, whether the stream's newest event is the VM's newest (the view is
@@ -21,7 +23,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { DEFAULT_STREAM, parseSubject } from "../src/fleet/index.js";
+import { Kvm } from "@nats-io/kv";
+import {
+  DEFAULT_BUCKET,
+  DEFAULT_STREAM,
+  type FleetVmEntry,
+  parseSubject,
+  rfc3339,
+} from "../src/fleet/index.js";
 import {
   type AgentProcess,
   startAgentProcess,
@@ -155,6 +164,26 @@ try {
       if (newest.get(`${h}/${n}`) === emitted - 1) current++;
       if ((counts.get(`${h}/${n}`) ?? 0) === emitted) exact++;
     }
+  // The KV bucket: how long after the flood stopped until every VM's entry has its newest event.
+  const kvNc = await connect({ servers: nats.url });
+  const kv = await new Kvm(kvNc).open(DEFAULT_BUCKET);
+  const expected = new Map<string, string>();
+  for (const [h, host] of hosts)
+    for (const n of vmNames) {
+      const last = host.truth(n).at(-1)!;
+      expected.set(`${h}.${n}`, rfc3339(Math.floor(last.us / 1e6), last.us % 1e6));
+    }
+  let kvCurrent = 0;
+  await until("every KV entry current", async () => {
+    kvCurrent = 0;
+    for (const [key, time] of expected) {
+      const e = await kv.get(key);
+      if (e !== null && e.json<FleetVmEntry>().lastEvent?.time === time) kvCurrent++;
+    }
+    return kvCurrent === expected.size;
+  });
+  const kvAfter = (Date.now() - stopped) / 1000;
+  await kvNc.close();
   latencies.sort((a, b) => a - b);
   const runS = (stopped - floodStart) / 1000;
   console.log(
@@ -165,6 +194,9 @@ try {
   );
   console.log(
     `fleet view at the end: ${current} of ${H * N} VMs with their newest event in the stream; ${exact} of ${H * N} with exactly the events they emitted`,
+  );
+  console.log(
+    `KV bucket: ${kvCurrent} of ${expected.size} entries with the VM's newest event, ${kvAfter.toFixed(2)} s after the flood stopped`,
   );
   console.log(
     `agent RSS peak: ${[...rssPeak].map(([h, mb]) => `${h} ${mb.toFixed(0)} MB`).join(", ")}`,
