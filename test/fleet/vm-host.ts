@@ -42,6 +42,11 @@ export type VmHostRequest =
       readonly on: boolean;
       readonly perTick?: number;
       readonly tickMs?: number;
+      /**
+       * Spread the VMs over this many turns of `tickMs / slices` each (VM i emits in turn
+       * i mod slices), so that they do not all emit at the same instant. Default 1.
+       */
+      readonly slices?: number;
     }
   /** Emits `count` events per VM as fast as it can (`perTick` per VM per turn of the loop). */
   | { readonly op: "burst"; readonly count: number; readonly perTick?: number }
@@ -92,6 +97,8 @@ const clock: ServerClock = {
 const vms = new Map<string, Vm>();
 let perTick = 1;
 let tickMs = 10;
+let slices = 1;
+let turn = 0;
 let timer: NodeJS.Timeout | undefined;
 
 function negotiated(m: SimulatedMachine): number {
@@ -126,8 +133,10 @@ function flushTruth(): void {
 
 function tick(): void {
   timer = undefined;
+  const slice = turn++ % slices;
+  let index = 0;
   for (const vm of vms.values()) {
-    if (!vm.flooding || vm.machine === undefined) continue;
+    if (index++ % slices !== slice || !vm.flooding || vm.machine === undefined) continue;
     for (let i = 0; i < perTick; i++) emitOne(vm);
   }
   flushTruth();
@@ -136,7 +145,7 @@ function tick(): void {
 
 function schedule(): void {
   if (timer === undefined && [...vms.values()].some((v) => v.flooding))
-    timer = setTimeout(tick, tickMs);
+    timer = setTimeout(tick, tickMs / slices);
 }
 
 function status(): Record<string, VmStatus> {
@@ -184,6 +193,7 @@ async function handle(request: VmHostRequest): Promise<Record<string, VmStatus> 
     case "flood": {
       if (request.perTick !== undefined) perTick = request.perTick;
       if (request.tickMs !== undefined) tickMs = request.tickMs;
+      if (request.slices !== undefined) slices = request.slices;
       const names = request.vms === "all" ? [...vms.keys()] : request.vms;
       for (const name of names) get(name).flooding = request.on;
       // Whatever a paused VM emitted is on disk before the caller acts on the pause.
