@@ -24,6 +24,8 @@ export const VCPU_PATH = "/machine/unattached/device[0]";
 export const VCPU_QEMU_ARGS: readonly string[] = [
   "-device",
   "virtio-balloon-pci,id=balloon0",
+  "-device",
+  '{"driver":"VGA","id":"video0","vgamem_mb":16}',
   "-blockdev",
   '{"driver":"file","filename":"DISK","node-name":"libvirt-1-storage","auto-read-only":true,"discard":"unmap"}',
   "-blockdev",
@@ -78,6 +80,12 @@ async function recordWith(
       arguments: { path: "/machine/peripheral/balloon0", property: "guest-stats" },
     },
     { execute: "qom-list", arguments: { path: "/machine/peripheral/balloon0" } },
+    // libvirt reads a video device's memory sizes after start (qemuProcessUpdateVideoRamSize).
+    { execute: "qom-list", arguments: { path: "/machine/peripheral/video0" } },
+    {
+      execute: "qom-get",
+      arguments: { path: "/machine/peripheral/video0", property: "vgamem_mb" },
+    },
     { execute: "query-blockstats" },
     { execute: "query-blockstats", arguments: { "query-nodes": true } },
     list,

@@ -78,7 +78,13 @@ for (const [version, qemu] of RELEASES) {
   suite(`libvirt's domain on QEMU ${version} and on qmpkit-qemu`, realQemuTest(qemu), () => {
     let dir: string;
     let image: string;
-    const shape = (): DomainShape => ({ disk: image, ptySerial: true, nic: true, balloon: true });
+    const shape = (): DomainShape => ({
+      disk: image,
+      emptyCdrom: true,
+      ptySerial: true,
+      nic: true,
+      balloon: true,
+    });
     let real: { replies: string[]; requests: QmpRequest[] } | undefined;
 
     before(() => {

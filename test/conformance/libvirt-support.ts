@@ -21,6 +21,8 @@ export interface DomainShape {
   readonly disk?: string | undefined;
   /** A pty serial console (`-chardev pty` + `isa-serial`) logged to an fd set (`-add-fd`). */
   readonly ptySerial?: boolean | undefined;
+  /** An IDE CD-ROM drive with no medium (`-device ide-cd` without a drive). */
+  readonly emptyCdrom?: boolean | undefined;
   /** A user-mode NIC. */
   readonly nic?: boolean | undefined;
   /** A virtio balloon. */
@@ -92,6 +94,9 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       "-device",
       '{"driver":"virtio-blk-pci","bus":"pci.0","addr":"0x3","drive":"libvirt-1-format","id":"virtio-disk0","bootindex":1}',
     );
+  }
+  if (shape.emptyCdrom) {
+    args.push("-device", '{"driver":"ide-cd","bus":"ide.0","unit":0,"id":"ide0-0-0"}');
   }
   if (shape.nic) {
     args.push(
