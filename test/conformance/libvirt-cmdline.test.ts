@@ -169,6 +169,37 @@ for (const [version, qemu] of RELEASES) {
       assert.deepEqual(answers[1], answers[0]);
     });
 
+    test("should answer for a virt-install-like domain (agent channel, tablet, VGA, RNG, 2 vCPUs) as the real binary does", async () => {
+      const questions: QmpRequest[] = [
+        { execute: "query-chardev" },
+        { execute: "query-hotpluggable-cpus" },
+        { execute: "query-cpus-fast" },
+        { execute: "qom-list", arguments: { path: "/machine/peripheral" } },
+        { execute: "query-block" },
+        { execute: "query-blockstats" },
+        { execute: "qom-list", arguments: { path: "/machine/peripheral/video0" } },
+        {
+          execute: "qom-get",
+          arguments: { path: "/machine/peripheral/video0", property: "vgamem_mb" },
+        },
+        { execute: "query-balloon" },
+      ];
+      const answers: string[][] = [];
+      for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {
+        const d = await startDomain(program, {
+          ...shape(),
+          extras: true,
+          smp: "2,sockets=2,cores=1,threads=1",
+        });
+        try {
+          answers.push((await ask(d, questions)).replies);
+        } finally {
+          await d.stop();
+        }
+      }
+      assert.deepEqual(answers[1], answers[0]);
+    });
+
     test("should end on SIGTERM with SHUTDOWN host-signal and status 0 despite -no-shutdown", async () => {
       const seen: string[] = [];
       for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {

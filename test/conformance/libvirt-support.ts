@@ -23,6 +23,11 @@ export interface DomainShape {
   readonly ptySerial?: boolean | undefined;
   /** An IDE CD-ROM drive with no medium (`-device ide-cd` without a drive). */
   readonly emptyCdrom?: boolean | undefined;
+  /**
+   * What virt-install adds: a virtio-serial controller with the guest agent's channel (a socket
+   * chardev no monitor uses), a USB tablet, a VGA, a virtio RNG.
+   */
+  readonly extras?: boolean | undefined;
   /** A user-mode NIC. */
   readonly nic?: boolean | undefined;
   /** A virtio balloon. */
@@ -116,7 +121,29 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       '{"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":0}',
     );
   }
+  if (shape.extras) {
+    args.push(
+      "-device",
+      '{"driver":"virtio-serial-pci","id":"virtio-serial0","bus":"pci.0","addr":"0x5"}',
+      "-chardev",
+      `socket,id=charchannel0,path=${join(dir, "agent.sock")},server=on,wait=off`,
+      "-device",
+      '{"driver":"virtserialport","bus":"virtio-serial0.0","nr":1,"chardev":"charchannel0","id":"channel0","name":"org.qemu.guest_agent.0"}',
+      "-device",
+      '{"driver":"usb-tablet","id":"input0","bus":"usb.0","port":"1"}',
+    );
+  }
   args.push("-audiodev", '{"id":"audio1","driver":"none"}');
+  if (shape.extras) {
+    args.push(
+      "-device",
+      '{"driver":"VGA","id":"video0","vgamem_mb":16,"bus":"pci.0","addr":"0x6"}',
+      "-object",
+      '{"qom-type":"rng-random","id":"objrng0","filename":"/dev/urandom"}',
+      "-device",
+      '{"driver":"virtio-rng-pci","rng":"objrng0","id":"rng0","bus":"pci.0","addr":"0x8"}',
+    );
+  }
   if (shape.balloon) {
     args.push(
       "-device",

@@ -32,6 +32,7 @@ import type { ModuleHost, SimModule } from "../sim-module.js";
 import { balloon } from "./balloon.js";
 import { chardevs } from "./chardevs.js";
 import { qdev } from "./qdev.js";
+import { serialPorts } from "./serial-ports.js";
 
 /**
  * The QOM path of vCPU `index` on a pc machine: the vCPUs are the first unattached devices, but
@@ -72,9 +73,15 @@ export class Domain {
   /** `query-chardev` (chardev/char.c qmp_query_chardev: the /chardevs children, prepended). */
   queryChardev(): JsonObject[] {
     const sockets = this.host.get(chardevs);
+    // A device opens its chardev's front end when realized, but for a virtio-serial port, whose
+    // front end opens when the guest opens the port (hw/char/virtio-console.c).
+    const ports = this.host.get(serialPorts).ports;
     const used = new Set<string>();
-    for (const p of this.config.peripherals)
-      if (typeof p.props.chardev === "string") used.add(p.props.chardev);
+    for (const p of this.config.peripherals) {
+      if (typeof p.props.chardev !== "string") continue;
+      const guestOpens = p.driver === "virtserialport" || p.driver === "virtconsole";
+      if (!guestOpens || ports.get(p.id) === true) used.add(p.props.chardev);
+    }
     const byId = new Map(this.config.chardevs.map((c) => [c.id, c]));
     const infos = new Map<string, JsonObject>();
     for (const c of this.config.chardevs) {
