@@ -7,7 +7,15 @@
  * values are normalised: thread ids, the pty's number, the private directory's name.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
@@ -198,6 +206,40 @@ for (const [version, qemu] of RELEASES) {
         }
       }
       assert.deepEqual(answers[1], answers[0]);
+    });
+
+    test("should give a pty chardev a real pty whose helper ends with the simulator, even on SIGKILL", async () => {
+      const d = await startDomain({ kind: "sim", version }, { ptySerial: true });
+      const simPid = d.process.pid!;
+      const helpers = () =>
+        readdirSync("/proc")
+          .filter((p) => /^\d+$/.test(p))
+          .filter((p) => {
+            try {
+              return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`--pid=${simPid} `);
+            } catch {
+              return false;
+            }
+          });
+      try {
+        const qmp = await d.connect();
+        const [chardevs] = await askEach(qmp, [{ execute: "query-chardev" }]);
+        qmp.close();
+        const pty = /"pty:(\/dev\/pts\/\d+)"/.exec(chardevs!)?.[1];
+        assert.ok(pty !== undefined && existsSync(pty), chardevs);
+        assert.match(
+          d.stderr(),
+          new RegExp(`char device redirected to ${pty} \\(label charserial0\\)`),
+        );
+        assert.ok(helpers().length > 0, "the pty's helper runs");
+        d.process.kill("SIGKILL");
+        await d.exited;
+        for (let i = 0; i < 300 && helpers().length > 0; i++)
+          await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(helpers(), []);
+      } finally {
+        await d.stop();
+      }
     });
 
     test("should end on SIGTERM with SHUTDOWN host-signal and status 0 despite -no-shutdown", async () => {
