@@ -17,53 +17,22 @@
  */
 import pc from "picocolors";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import {
+  createEventFilter as compileEventFilter,
+  EventFilterError,
+  type EventFilterOptions,
+  scalarText,
+} from "../client/event-filter.js";
 import { stringifyJson } from "./json-text.js";
 import { UsageError } from "./usage-error.js";
+
+export { type EventFilterOptions, scalarText };
 
 /** A QMP event as it arrives (`data` absent for events without arguments, §1.6). */
 export interface QmpEventMessage {
   readonly event: string;
   readonly data?: JsonObject | undefined;
   readonly timestamp: { readonly seconds: number; readonly microseconds: number };
-}
-
-/** Event selection: names to keep or drop, and conditions on the data. */
-export interface EventFilterOptions {
-  readonly only?: readonly string[] | undefined;
-  readonly except?: readonly string[] | undefined;
-  readonly where?: readonly string[] | undefined;
-}
-
-type Condition = {
-  readonly path: string[];
-  readonly value: string;
-  readonly negate: boolean;
-  readonly text: string;
-};
-
-function namePatterns(items: readonly string[] | undefined): RegExp[] | undefined {
-  if (!items || items.length === 0) return undefined;
-  return items
-    .flatMap((item) => item.split(","))
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-    .map(
-      (s) =>
-        new RegExp(
-          `^${s
-            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-            .replace(/\*/g, ".*")
-            .replace(/\?/g, ".")}$`,
-          "i",
-        ),
-    );
-}
-
-/** Renders a data value the way `--where` compares it: strings bare, the rest as JSON. */
-export function scalarText(value: JsonValue): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "bigint") return value.toString();
-  return stringifyJson(value);
 }
 
 /**
@@ -78,31 +47,16 @@ export function unknownEventNames(options: EventFilterOptions, known: readonly s
     .filter((s) => s !== "" && !/[*?]/.test(s) && !set.has(s.toUpperCase()));
 }
 
-/** Compiles the filter options; throws `UsageError` for a malformed `--where`. */
+/** Compiles the filter options (`client/event-filter.ts`); throws `UsageError` for a malformed `--where`. */
 export function createEventFilter(
   options: EventFilterOptions,
 ): (event: QmpEventMessage) => boolean {
-  const only = namePatterns(options.only);
-  const except = namePatterns(options.except);
-  const conditions: Condition[] = (options.where ?? []).map((text) => {
-    const m = /^([^=!]+)(!?)=(.*)$/s.exec(text);
-    if (!m) throw new UsageError(`invalid --where '${text}': expected key=value or key!=value`);
-    const path = m[1]!.split(".");
-    if (path.some((p) => p.trim() === ""))
-      throw new UsageError(`invalid --where '${text}': '${m[1]}' is not a member path`);
-    return { path, value: m[3]!, negate: m[2] === "!", text };
-  });
-  return (event) => {
-    if (only && !only.some((re) => re.test(event.event))) return false;
-    if (except?.some((re) => re.test(event.event))) return false;
-    for (const c of conditions) {
-      let v: JsonValue | undefined = event.data;
-      for (const step of c.path) v = isJsonObject(v) ? v[step] : undefined;
-      const matches = v !== undefined && scalarText(v) === c.value;
-      if (matches === c.negate) return false;
-    }
-    return true;
-  };
+  try {
+    return compileEventFilter(options);
+  } catch (error) {
+    if (error instanceof EventFilterError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 /** Flattens event data to `key=value` pairs (`info.type=hyper-v`), arrays as JSON. */
@@ -293,9 +247,19 @@ export type WatchNotice =
       readonly untilMs: number;
       /** Whether a new QEMU process answers (undefined: cannot be told, e.g. over TCP). */
       readonly restarted?: boolean | undefined;
+      /** `"restarted"`: the fleet agent (or recorder) itself was not running in the gap. */
+      readonly agent?: string | undefined;
     }
   /** The output did not keep up: this many events were dropped at this point. */
-  | { readonly kind: "overflow"; readonly dropped: number };
+  | { readonly kind: "overflow"; readonly dropped: number }
+  | {
+      /** The fleet agent's outbox dropped unpublished messages to keep its bounds. */
+      readonly kind: "dropped";
+      readonly dropped: number;
+      readonly reason?: string | undefined;
+      readonly firstSequence?: number | undefined;
+      readonly lastSequence?: number | undefined;
+    };
 
 /** The human text of a watch notice (the formatter adds time and label). */
 /** A gap's length for people: `850 ms`, `3.2 s`, `2 min 5 s`. */
@@ -317,9 +281,11 @@ export function watchNoticeText(notice: WatchNotice): string {
       if (notice.reconnecting) return "connection lost; reconnecting";
       return `disconnected${notice.reason ? ` (${notice.reason})` : ""}`;
     case "reconnected":
-      return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}; events in between are lost`;
+      return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}${notice.agent === "restarted" ? " (the agent restarted)" : ""}; events in between are lost`;
     case "overflow":
       return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: the output did not keep up`;
+    case "dropped":
+      return `${notice.dropped} message${notice.dropped === 1 ? "" : "s"} (sequence ${notice.firstSequence}..${notice.lastSequence}) dropped by the agent's full outbox (${notice.reason ?? "bound"})`;
   }
 }
 
@@ -344,9 +310,13 @@ export function formatWatchJson(vm: string, notice: WatchNotice, atMs: number): 
       out.qemu = notice.qemu;
       out.gap = { since: qmpTimestamp(notice.sinceMs), until: qmpTimestamp(notice.untilMs) };
       if (notice.restarted !== undefined) out.restarted = notice.restarted;
+      if (notice.agent !== undefined) out.agent = notice.agent;
       break;
     case "overflow":
       out.dropped = notice.dropped;
+      break;
+    case "dropped":
+      Object.assign(out, notice);
       break;
   }
   delete out.kind;

@@ -145,6 +145,13 @@ export interface WatchSink {
   event(vm: string, event: QmpEventMessage, receivedMs: number): void;
   state(vm: string, change: RunStateLine): void;
   notice(vm: string, notice: WatchNotice, atMs: number): void;
+  /**
+   * The watch's client of `vm` is connected (before its `connected` notice): the one monitor
+   * connection, which the fleet agent also uses for commands and `query-status` reconciles.
+   */
+  attach?(vm: string, client: QmpClient): void;
+  /** That client is closing (after the watch's last item). */
+  detach?(vm: string, client: QmpClient): void;
 }
 
 /** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
@@ -219,9 +226,11 @@ export async function runEvents(
         continue;
       }
       announcedWait = false;
+      sink?.attach?.(label, client);
       try {
         await follow1(client, label, address, follow);
       } finally {
+        sink?.detach?.(label, client);
         await client.close();
       }
       return;

@@ -10,6 +10,9 @@
  * | `record TARGET... --journal FILE` | `record-command.ts` (the journal layer loads on use) |
  * | `history --journal FILE` | `history-command.ts` |
  * | `replay FILE --listen ADDR` | `replay-command.ts` (the journal layer loads on use) |
+ * | `agent TARGET... --nats URL --journal FILE` | `agent-command.ts` (the fleet layer loads on use) |
+ * | `dashboard [TARGET...]` | `dashboard-command.ts` (the web layer loads on use) |
+ * | `fleet events\|status\|exec` | `fleet-command.ts` (the fleet layer loads on use) |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
  * | `completion bash\|zsh` | `completion-command.ts` |
@@ -21,10 +24,13 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { registerAgentCommand } from "./agent-command.js";
 import { registerCompletionCommand } from "./completion-command.js";
 import type { CommandContext } from "./context.js";
+import { registerDashboardCommand } from "./dashboard-command.js";
 import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
+import { registerFleetCommand } from "./fleet-command.js";
 import { registerHistoryCommand } from "./history-command.js";
 import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { registerProxyCommand } from "./proxy-command.js";
@@ -47,6 +53,9 @@ Examples:
   $ qmpkit record /run/vms/*.qmp --journal vms.db   journal events and run states
   $ qmpkit history --journal vms.db --vm vm1 --since 1h
   $ qmpkit replay vm1.db --listen unix:/tmp/fake.qmp   a recorded session as a fake QEMU
+  $ qmpkit dashboard '/run/vms/*.qmp' --journal vms.db  a live web page and /metrics
+  $ qmpkit agent --nats nats://bus:4222 --journal agent.db '/run/vms/*.qmp'   the fleet
+  $ qmpkit fleet status --nats nats://bus:4222
   $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
 
 Targets: unix:PATH, tcp:HOST:PORT, a socket path, or a glob of socket paths.
@@ -81,6 +90,9 @@ export function createProgram(ctx: CommandContext): Command {
   registerRecordCommand(program, context);
   registerHistoryCommand(program, context);
   registerReplayCommand(program, context);
+  registerAgentCommand(program, context);
+  registerDashboardCommand(program, context);
+  registerFleetCommand(program, context);
   // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
   program
     .command("sim")

@@ -15,7 +15,15 @@
  *   local time it was received (written);
  * - `sessions` and `frames`: recorded sessions (a proxy's clients and its upstream), every frame
  *   in both directions with a monotonic time (`mono_ns`, from `process.hrtime`) and the wall clock;
- * - `meta`: key/value (the last commit's time).
+ * - `meta`: key/value (the last commit's time; the outbox's id).
+ * - `outbox` (version 2): the fleet agent's messages waiting for the stream (`outbox.ts`): each
+ *   row one message, `seq` its number (AUTOINCREMENT: never reused, even once every row is
+ *   deleted, since its number is part of the message id the stream de-duplicates by), `key` the
+ *   VM it belongs to (messages of one key are published in `seq` order), `vm_seq` its number among
+ *   the VM's messages, `subject` and `payload` what is published; `acked_us` and `stream_seq` set
+ *   when the stream acknowledged it (NULL while waiting);
+ * - `outbox_keys` (version 2): per VM key, the last `vm_seq` given and when (an agent started
+ *   again on the same file goes on counting, and knows since when it did not watch).
  *
  * Indexes are few on purpose, since each costs every insert: rows are found by `id` (the order
  * received, which is also the order in time: retention and time ranges walk it), and by VM.
@@ -69,6 +77,24 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX frames_session ON frames (session, id);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+  `,
+  `
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    vm_seq INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    acked_us INTEGER,
+    stream_seq INTEGER
+  );
+  CREATE INDEX outbox_waiting ON outbox (seq) WHERE acked_us IS NULL;
+  CREATE TABLE outbox_keys (
+    key TEXT PRIMARY KEY,
+    last_vm_seq INTEGER NOT NULL,
+    last_us INTEGER NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];
 
