@@ -77,12 +77,13 @@ function normalise(line: string, d: DomainProcess): string {
     .replace(/\/dev\/pts\/\d+/g, "/dev/pts/N");
 }
 
-const RELEASES: ReadonlyArray<readonly [string, QemuInstallation]> = [
-  ["7.2.22", SYSTEM_QEMU],
-  ["10.0.2", QEMU_10],
+/** Each release with the machine type libvirt's `pc` stands for there (its newest). */
+const RELEASES: ReadonlyArray<readonly [string, QemuInstallation, string]> = [
+  ["7.2.22", SYSTEM_QEMU, "pc-i440fx-7.2"],
+  ["10.0.2", QEMU_10, "pc-i440fx-10.0"],
 ];
 
-for (const [version, qemu] of RELEASES) {
+for (const [version, qemu, newestPc] of RELEASES) {
   suite(`libvirt's domain on QEMU ${version} and on qmpkit-qemu`, realQemuTest(qemu), () => {
     let dir: string;
     let image: string;
@@ -154,6 +155,22 @@ for (const [version, qemu] of RELEASES) {
       assert.deepEqual(differences, [], differences.join("\n"));
       // libvirt asks about ~440 vCPU properties; all of them were compared.
       assert.ok(real.requests.length > 400, String(real.requests.length));
+    });
+
+    test(`should answer for the vCPU and the balloon on ${newestPc}, whose compatibility properties differ`, async () => {
+      let questions: QmpRequest[] | undefined;
+      const answers: string[][] = [];
+      for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {
+        const d = await startDomain(program, { machine: newestPc, balloon: true });
+        try {
+          const asked = await ask(d, questions);
+          questions = asked.requests;
+          answers.push(asked.replies);
+        } finally {
+          await d.stop();
+        }
+      }
+      assert.deepEqual(answers[1], answers[0]);
     });
 
     test("should place hot-pluggable vCPU slots and a second vCPU as the real binary does", async () => {

@@ -32,6 +32,8 @@ export interface DomainShape {
   readonly nic?: boolean | undefined;
   /** A virtio balloon. */
   readonly balloon?: boolean | undefined;
+  /** The machine type (default `pc-i440fx-7.2`). */
+  readonly machine?: string | undefined;
   /** `-smp` (default `1,sockets=1,cores=1,threads=1`). */
   readonly smp?: string | undefined;
 }
@@ -53,7 +55,7 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       file: join(dir, "master-key.aes"),
     }),
     "-machine",
-    "pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram",
+    `${shape.machine ?? "pc-i440fx-7.2"},usb=off,dump-guest-core=off,memory-backend=pc.ram`,
     "-accel",
     "tcg",
     "-cpu",

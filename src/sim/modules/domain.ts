@@ -15,7 +15,7 @@
  * @module
  */
 import { readdirSync, statSync } from "node:fs";
-import type { JsonObject, JsonValue } from "../../base/json.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../../base/json.js";
 import { gHashTableOrder } from "../../server/index.js";
 import { QmpReplyError } from "../../server/reply-error.js";
 import {
@@ -27,7 +27,7 @@ import {
   type SmpTopology,
   smpTopology,
 } from "../domain-config.js";
-import { recordedVcpuProfile } from "../recorded-profile.js";
+import { recordedProfile, recordedVcpuProfile } from "../recorded-profile.js";
 import type { ModuleHost, SimModule } from "../sim-module.js";
 import { balloon } from "./balloon.js";
 import { chardevs } from "./chardevs.js";
@@ -172,6 +172,21 @@ export class Domain {
     return out;
   }
 
+  /**
+   * The machine type, with an alias (`pc`) resolved as the release's recorded `query-machines`
+   * resolves it (7.2.22: `pc-i440fx-7.2`, 10.0.2: `pc-i440fx-10.0`).
+   */
+  #machineType(): string | undefined {
+    const type = this.config.machineType;
+    if (type === undefined) return undefined;
+    const machines = recordedProfile(this.host.profile.id)?.reply("query-machines")?.return;
+    if (!Array.isArray(machines)) return type;
+    const aliased = machines.find((m) => isJsonObject(m) && m.alias === type) as
+      | JsonObject
+      | undefined;
+    return aliased === undefined ? type : String(aliased.name);
+  }
+
   #vcpuIndex(path: string): number | undefined {
     if (!this.hasCpus) return undefined;
     for (let i = 0; i < this.topology.cpus; i++) if (vcpuQomPath(i) === path) return i;
@@ -179,7 +194,11 @@ export class Domain {
   }
 
   #vcpuRecording() {
-    const recording = recordedVcpuProfile(this.host.profile.id, this.config.cpuModel);
+    const recording = recordedVcpuProfile(
+      this.host.profile.id,
+      this.config.cpuModel,
+      this.#machineType(),
+    );
     if (recording === undefined) {
       throw new QmpReplyError(
         "GenericError",
@@ -276,7 +295,7 @@ export class Domain {
 
   /** The release's recording of a started domain (`qemu64`'s file: static answers). */
   recording() {
-    const recording = recordedVcpuProfile(this.host.profile.id, "qemu64");
+    const recording = recordedVcpuProfile(this.host.profile.id, "qemu64", this.#machineType());
     if (recording === undefined) {
       throw new QmpReplyError(
         "GenericError",
