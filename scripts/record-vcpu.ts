@@ -12,7 +12,12 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { requestLine, vcpuProfilePath, type ProfileRecord } from "../src/sim/recorded-profile.js";
+import {
+  type ProfileRecord,
+  requestLine,
+  VCPU_BASE_MACHINE,
+  vcpuProfilePath,
+} from "../src/sim/recorded-profile.js";
 import { type QmpRequest, realReplies } from "../test/support/ask-each.js";
 import type { QemuInstallation, StartQemuOptions } from "../test/support/real-qemu.js";
 import { RECORDED_RELEASES } from "./record-profile.js";
@@ -24,6 +29,8 @@ export const VCPU_PATH = "/machine/unattached/device[0]";
 export const VCPU_QEMU_ARGS: readonly string[] = [
   "-device",
   "virtio-balloon-pci,id=balloon0",
+  "-device",
+  '{"driver":"VGA","id":"video0","vgamem_mb":16}',
   "-blockdev",
   '{"driver":"file","filename":"DISK","node-name":"libvirt-1-storage","auto-read-only":true,"discard":"unmap"}',
   "-blockdev",
@@ -40,7 +47,10 @@ export const VCPU_QEMU_ARGS: readonly string[] = [
 ];
 
 /** Records the vCPU's properties: `qom-list`, then `qom-get` of each, in `qom-list`'s order. */
-export async function recordVcpu(version: string): Promise<string> {
+export async function recordVcpu(
+  version: string,
+  machine: string = VCPU_BASE_MACHINE,
+): Promise<string> {
   const qemu = RECORDED_RELEASES.get(version);
   if (qemu === undefined) throw new Error(`no QEMU for ${version}`);
   // A raw image for the disk whose statistics libvirt reads (QEMU's counters before any I/O).
@@ -49,11 +59,11 @@ export async function recordVcpu(version: string): Promise<string> {
   writeFileSync(disk, "");
   truncateSync(disk, 16 << 20);
   const start = {
-    machine: "pc-i440fx-7.2",
+    machine,
     args: VCPU_QEMU_ARGS.map((a) => a.replace('"DISK"', JSON.stringify(disk))),
   };
   try {
-    return await recordWith(version, qemu, start);
+    return await recordWith(version, qemu, start, machine);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,6 +73,7 @@ async function recordWith(
   version: string,
   qemu: QemuInstallation,
   start: StartQemuOptions,
+  machine: string,
 ): Promise<string> {
   const list: QmpRequest = { execute: "qom-list", arguments: { path: VCPU_PATH } };
   const [listed] = await realReplies(qemu, [list], start);
@@ -78,6 +89,12 @@ async function recordWith(
       arguments: { path: "/machine/peripheral/balloon0", property: "guest-stats" },
     },
     { execute: "qom-list", arguments: { path: "/machine/peripheral/balloon0" } },
+    // libvirt reads a video device's memory sizes after start (qemuProcessUpdateVideoRamSize).
+    { execute: "qom-list", arguments: { path: "/machine/peripheral/video0" } },
+    {
+      execute: "qom-get",
+      arguments: { path: "/machine/peripheral/video0", property: "vgamem_mb" },
+    },
     { execute: "query-blockstats" },
     { execute: "query-blockstats", arguments: { "query-nodes": true } },
     list,
@@ -98,7 +115,7 @@ async function recordWith(
     "command-line": [
       "qemu-system-x86_64",
       "-machine",
-      "pc-i440fx-7.2",
+      machine,
       ...VCPU_QEMU_ARGS.map((a) => a.replace('"DISK"', '"PATH"')),
       "-display",
       "none",
@@ -115,15 +132,15 @@ async function recordWith(
 
 async function main(argv: readonly string[]): Promise<number> {
   const check = argv.includes("--check");
-  const [version] = argv.filter((a) => a !== "--check");
+  const [version, machine] = argv.filter((a) => a !== "--check");
   if (version === undefined || !RECORDED_RELEASES.has(version)) {
     console.error(
-      `usage: record-vcpu [--check] VERSION  (${[...RECORDED_RELEASES.keys()].join(", ")})`,
+      `usage: record-vcpu [--check] VERSION [MACHINE]  (${[...RECORDED_RELEASES.keys()].join(", ")}; MACHINE default ${VCPU_BASE_MACHINE})`,
     );
     return 2;
   }
-  const text = await recordVcpu(version);
-  const path = vcpuProfilePath(version, "qemu64");
+  const text = await recordVcpu(version, machine);
+  const path = vcpuProfilePath(version, "qemu64", machine);
   if (check) {
     const same = readFileSync(path, "latin1") === text;
     console[same ? "log" : "error"](`${path}: ${same ? "as recorded" : "differs"}`);

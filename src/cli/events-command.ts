@@ -270,13 +270,22 @@ export async function runEvents(
       runState: opts.state !== false,
       maxQueue: 10_000,
     });
+    // QmpClient.connect resolves only after its first query-status: events QEMU wrote between
+    // the negotiation and then reached the client's history alone, not a stream. Nothing ran
+    // between connect's return and the subscription just above (no await), so the history holds
+    // exactly those events: they come first, in order.
+    const early = client.clearHistory();
+    async function* items() {
+      yield* early;
+      yield* stream;
+    }
     let lastEvent: string | undefined;
     /** Whether the last event was printed: the run-state changes it caused follow it. */
     let shown = false;
     /** `--count` was reached: only the last event's run-state changes are still printed. */
     let counted = false;
     try {
-      for await (const item of stream) {
+      for await (const item of items()) {
         if ("kind" in item) {
           if (item.from !== undefined && (item.cause === "query-status" ? !counted : shown)) {
             printState(label, {

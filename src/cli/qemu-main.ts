@@ -240,10 +240,12 @@ function unixSocketPathOfFd(fd: number): string | undefined {
 /**
  * A pseudo-terminal for a `-chardev pty`: its slave is a real `/dev/pts/N` that a console
  * client can open, held open by util-linux `script` (Node cannot allocate a pty itself). The
- * helper ends when the simulator does (its stdin closes).
+ * helper ends when the simulator does, however it ends (SIGKILL included): the command inside
+ * the pty is `tail --pid` of the simulator, and `script` ends with it.
  */
 async function openPty(): Promise<{ path: string; process: ChildProcess }> {
-  const child = spawn("script", ["-q", "-c", "tty; exec sleep infinity", "/dev/null"], {
+  const hold = `tty; exec tail --pid=${process.pid} -f /dev/null`;
+  const child = spawn("script", ["-q", "-c", hold, "/dev/null"], {
     stdio: ["pipe", "pipe", "ignore"],
   });
   const path = await new Promise<string>((ok, fail) => {

@@ -422,8 +422,10 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
         line.domain.anonymousDevices.push({ driver, where });
       }
       const driveRef = opts.get("drive");
-      if (driveRef !== undefined && !line.drives.has(driveRef)) {
-        // A -blockdev node (libvirt's way): checked and answered from the domain's block nodes.
+      const emptyDrive = driveRef === undefined && /-cd$|^floppy$/.test(driver);
+      if (emptyDrive || (driveRef !== undefined && !line.drives.has(driveRef))) {
+        // A -blockdev node (libvirt's way), or a removable drive with no medium (`ide-cd` with
+        // no drive: QEMU gives it an empty BlockBackend): answered from the domain's config.
         placeOnBus(line, driver, opts);
         if (id !== undefined) {
           const hotpluggable = !driver.startsWith("ide-") && driver !== "floppy";

@@ -109,28 +109,45 @@ export class ProfileError extends QmpError {
   override name = "ProfileError";
 }
 
+/** The machine type the base vCPU recordings were made on (libvirt's for 7.2's `pc`). */
+export const VCPU_BASE_MACHINE = "pc-i440fx-7.2";
+
 /**
  * Where the vCPU properties of `version`'s CPU model `model` are recorded (`qom-list` and every
- * `qom-get` of a vCPU, as libvirt asks them once a domain starts; `scripts/record-vcpu.ts`).
+ * `qom-get` of a vCPU, as libvirt asks them once a domain starts; `scripts/record-vcpu.ts`):
+ * on {@link VCPU_BASE_MACHINE}, or on another machine type, whose compatibility properties
+ * change some of the values (10.0's `pc-i440fx-10.0`: `x-amd-topoext-features-only` is true).
  */
-export function vcpuProfilePath(version: string, model: string): string {
+export function vcpuProfilePath(version: string, model: string, machine?: string): string {
+  const suffix = machine === undefined || machine === VCPU_BASE_MACHINE ? "" : `-${machine}`;
   return fileURLToPath(
-    new URL(`../../profiles/qemu-${version}-vcpu-${model}.jsonl`, import.meta.url),
+    new URL(`../../profiles/qemu-${version}-vcpu-${model}${suffix}.jsonl`, import.meta.url),
   );
 }
 
 const loadedVcpu = new Map<string, RecordedProfile | undefined>();
 
-/** The recorded vCPU properties of a release's CPU model, if shipped (read once). */
-export function recordedVcpuProfile(version: string, model: string): RecordedProfile | undefined {
-  const key = `${version}/${model}`;
+/**
+ * The recorded vCPU properties of a release's CPU model on a machine type, if shipped (read
+ * once); without a recording for that machine type, the base one's.
+ */
+export function recordedVcpuProfile(
+  version: string,
+  model: string,
+  machine?: string,
+): RecordedProfile | undefined {
+  const key = `${version}/${model}/${machine ?? VCPU_BASE_MACHINE}`;
   if (loadedVcpu.has(key)) return loadedVcpu.get(key);
   let profile: RecordedProfile | undefined;
   try {
-    const { records } = parseProfile(readFileSync(vcpuProfilePath(version, model), "latin1"));
+    const { records } = parseProfile(
+      readFileSync(vcpuProfilePath(version, model, machine), "latin1"),
+    );
     profile = new RecordedProfile(version, records);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if (machine !== undefined && machine !== VCPU_BASE_MACHINE)
+      profile = recordedVcpuProfile(version, model);
   }
   loadedVcpu.set(key, profile);
   return profile;

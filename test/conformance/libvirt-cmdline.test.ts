@@ -7,7 +7,15 @@
  * values are normalised: thread ids, the pty's number, the private directory's name.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, suite, test } from "node:test";
@@ -69,16 +77,23 @@ function normalise(line: string, d: DomainProcess): string {
     .replace(/\/dev\/pts\/\d+/g, "/dev/pts/N");
 }
 
-const RELEASES: ReadonlyArray<readonly [string, QemuInstallation]> = [
-  ["7.2.22", SYSTEM_QEMU],
-  ["10.0.2", QEMU_10],
+/** Each release with the machine type libvirt's `pc` stands for there (its newest). */
+const RELEASES: ReadonlyArray<readonly [string, QemuInstallation, string]> = [
+  ["7.2.22", SYSTEM_QEMU, "pc-i440fx-7.2"],
+  ["10.0.2", QEMU_10, "pc-i440fx-10.0"],
 ];
 
-for (const [version, qemu] of RELEASES) {
+for (const [version, qemu, newestPc] of RELEASES) {
   suite(`libvirt's domain on QEMU ${version} and on qmpkit-qemu`, realQemuTest(qemu), () => {
     let dir: string;
     let image: string;
-    const shape = (): DomainShape => ({ disk: image, ptySerial: true, nic: true, balloon: true });
+    const shape = (): DomainShape => ({
+      disk: image,
+      emptyCdrom: true,
+      ptySerial: true,
+      nic: true,
+      balloon: true,
+    });
     let real: { replies: string[]; requests: QmpRequest[] } | undefined;
 
     before(() => {
@@ -142,6 +157,22 @@ for (const [version, qemu] of RELEASES) {
       assert.ok(real.requests.length > 400, String(real.requests.length));
     });
 
+    test(`should answer for the vCPU and the balloon on ${newestPc}, whose compatibility properties differ`, async () => {
+      let questions: QmpRequest[] | undefined;
+      const answers: string[][] = [];
+      for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {
+        const d = await startDomain(program, { machine: newestPc, balloon: true });
+        try {
+          const asked = await ask(d, questions);
+          questions = asked.requests;
+          answers.push(asked.replies);
+        } finally {
+          await d.stop();
+        }
+      }
+      assert.deepEqual(answers[1], answers[0]);
+    });
+
     test("should place hot-pluggable vCPU slots and a second vCPU as the real binary does", async () => {
       const second = "/machine/unattached/device[2]";
       const questions: QmpRequest[] = [
@@ -161,6 +192,71 @@ for (const [version, qemu] of RELEASES) {
         }
       }
       assert.deepEqual(answers[1], answers[0]);
+    });
+
+    test("should answer for a virt-install-like domain (agent channel, tablet, VGA, RNG, 2 vCPUs) as the real binary does", async () => {
+      const questions: QmpRequest[] = [
+        { execute: "query-chardev" },
+        { execute: "query-hotpluggable-cpus" },
+        { execute: "query-cpus-fast" },
+        { execute: "qom-list", arguments: { path: "/machine/peripheral" } },
+        { execute: "query-block" },
+        { execute: "query-blockstats" },
+        { execute: "qom-list", arguments: { path: "/machine/peripheral/video0" } },
+        {
+          execute: "qom-get",
+          arguments: { path: "/machine/peripheral/video0", property: "vgamem_mb" },
+        },
+        { execute: "query-balloon" },
+      ];
+      const answers: string[][] = [];
+      for (const program of [{ kind: "real", qemu } as const, { kind: "sim", version } as const]) {
+        const d = await startDomain(program, {
+          ...shape(),
+          extras: true,
+          smp: "2,sockets=2,cores=1,threads=1",
+        });
+        try {
+          answers.push((await ask(d, questions)).replies);
+        } finally {
+          await d.stop();
+        }
+      }
+      assert.deepEqual(answers[1], answers[0]);
+    });
+
+    test("should give a pty chardev a real pty whose helper ends with the simulator, even on SIGKILL", async () => {
+      const d = await startDomain({ kind: "sim", version }, { ptySerial: true });
+      const simPid = d.process.pid!;
+      const helpers = () =>
+        readdirSync("/proc")
+          .filter((p) => /^\d+$/.test(p))
+          .filter((p) => {
+            try {
+              return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`--pid=${simPid} `);
+            } catch {
+              return false;
+            }
+          });
+      try {
+        const qmp = await d.connect();
+        const [chardevs] = await askEach(qmp, [{ execute: "query-chardev" }]);
+        qmp.close();
+        const pty = /"pty:(\/dev\/pts\/\d+)"/.exec(chardevs!)?.[1];
+        assert.ok(pty !== undefined && existsSync(pty), chardevs);
+        assert.match(
+          d.stderr(),
+          new RegExp(`char device redirected to ${pty} \\(label charserial0\\)`),
+        );
+        assert.ok(helpers().length > 0, "the pty's helper runs");
+        d.process.kill("SIGKILL");
+        await d.exited;
+        for (let i = 0; i < 300 && helpers().length > 0; i++)
+          await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(helpers(), []);
+      } finally {
+        await d.stop();
+      }
     });
 
     test("should end on SIGTERM with SHUTDOWN host-signal and status 0 despite -no-shutdown", async () => {

@@ -21,10 +21,19 @@ export interface DomainShape {
   readonly disk?: string | undefined;
   /** A pty serial console (`-chardev pty` + `isa-serial`) logged to an fd set (`-add-fd`). */
   readonly ptySerial?: boolean | undefined;
+  /** An IDE CD-ROM drive with no medium (`-device ide-cd` without a drive). */
+  readonly emptyCdrom?: boolean | undefined;
+  /**
+   * What virt-install adds: a virtio-serial controller with the guest agent's channel (a socket
+   * chardev no monitor uses), a USB tablet, a VGA, a virtio RNG.
+   */
+  readonly extras?: boolean | undefined;
   /** A user-mode NIC. */
   readonly nic?: boolean | undefined;
   /** A virtio balloon. */
   readonly balloon?: boolean | undefined;
+  /** The machine type (default `pc-i440fx-7.2`). */
+  readonly machine?: string | undefined;
   /** `-smp` (default `1,sockets=1,cores=1,threads=1`). */
   readonly smp?: string | undefined;
 }
@@ -46,7 +55,7 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       file: join(dir, "master-key.aes"),
     }),
     "-machine",
-    "pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram",
+    `${shape.machine ?? "pc-i440fx-7.2"},usb=off,dump-guest-core=off,memory-backend=pc.ram`,
     "-accel",
     "tcg",
     "-cpu",
@@ -93,6 +102,9 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       '{"driver":"virtio-blk-pci","bus":"pci.0","addr":"0x3","drive":"libvirt-1-format","id":"virtio-disk0","bootindex":1}',
     );
   }
+  if (shape.emptyCdrom) {
+    args.push("-device", '{"driver":"ide-cd","bus":"ide.0","unit":0,"id":"ide0-0-0"}');
+  }
   if (shape.nic) {
     args.push(
       "-netdev",
@@ -111,7 +123,29 @@ export function libvirtCommandLine(name: string, dir: string, shape: DomainShape
       '{"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":0}',
     );
   }
+  if (shape.extras) {
+    args.push(
+      "-device",
+      '{"driver":"virtio-serial-pci","id":"virtio-serial0","bus":"pci.0","addr":"0x5"}',
+      "-chardev",
+      `socket,id=charchannel0,path=${join(dir, "agent.sock")},server=on,wait=off`,
+      "-device",
+      '{"driver":"virtserialport","bus":"virtio-serial0.0","nr":1,"chardev":"charchannel0","id":"channel0","name":"org.qemu.guest_agent.0"}',
+      "-device",
+      '{"driver":"usb-tablet","id":"input0","bus":"usb.0","port":"1"}',
+    );
+  }
   args.push("-audiodev", '{"id":"audio1","driver":"none"}');
+  if (shape.extras) {
+    args.push(
+      "-device",
+      '{"driver":"VGA","id":"video0","vgamem_mb":16,"bus":"pci.0","addr":"0x6"}',
+      "-object",
+      '{"qom-type":"rng-random","id":"objrng0","filename":"/dev/urandom"}',
+      "-device",
+      '{"driver":"virtio-rng-pci","rng":"objrng0","id":"rng0","bus":"pci.0","addr":"0x8"}',
+    );
+  }
   if (shape.balloon) {
     args.push(
       "-device",

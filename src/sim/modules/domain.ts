@@ -15,22 +15,24 @@
  * @module
  */
 import { readdirSync, statSync } from "node:fs";
-import type { JsonObject, JsonValue } from "../../base/json.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../../base/json.js";
 import { gHashTableOrder } from "../../server/index.js";
 import { QmpReplyError } from "../../server/reply-error.js";
 import {
   type BlockNodeConfig,
+  type PeripheralConfig,
   type DomainConfig,
   emptyDomainConfig,
   nodeFilename,
   type SmpTopology,
   smpTopology,
 } from "../domain-config.js";
-import { recordedVcpuProfile } from "../recorded-profile.js";
+import { recordedProfile, recordedVcpuProfile } from "../recorded-profile.js";
 import type { ModuleHost, SimModule } from "../sim-module.js";
 import { balloon } from "./balloon.js";
 import { chardevs } from "./chardevs.js";
 import { qdev } from "./qdev.js";
+import { serialPorts } from "./serial-ports.js";
 
 /**
  * The QOM path of vCPU `index` on a pc machine: the vCPUs are the first unattached devices, but
@@ -45,6 +47,15 @@ export function vcpuQomPath(index: number): string {
 function bitsFor(count: number): number {
   return count <= 1 ? 0 : Math.ceil(Math.log2(count));
 }
+
+/**
+ * The devices whose QOM properties are recorded (`scripts/record-vcpu.ts`), by driver: where
+ * the recording has one. libvirt reads the balloon's statistics and the video device's memory.
+ */
+const RECORDED_PERIPHERALS: Readonly<Record<string, string>> = {
+  "virtio-balloon-pci": "/machine/peripheral/balloon0",
+  VGA: "/machine/peripheral/video0",
+};
 
 /** The domain state of one machine. */
 export class Domain {
@@ -62,9 +73,15 @@ export class Domain {
   /** `query-chardev` (chardev/char.c qmp_query_chardev: the /chardevs children, prepended). */
   queryChardev(): JsonObject[] {
     const sockets = this.host.get(chardevs);
+    // A device opens its chardev's front end when realized, but for a virtio-serial port, whose
+    // front end opens when the guest opens the port (hw/char/virtio-console.c).
+    const ports = this.host.get(serialPorts).ports;
     const used = new Set<string>();
-    for (const p of this.config.peripherals)
-      if (typeof p.props.chardev === "string") used.add(p.props.chardev);
+    for (const p of this.config.peripherals) {
+      if (typeof p.props.chardev !== "string") continue;
+      const guestOpens = p.driver === "virtserialport" || p.driver === "virtconsole";
+      if (!guestOpens || ports.get(p.id) === true) used.add(p.props.chardev);
+    }
     const byId = new Map(this.config.chardevs.map((c) => [c.id, c]));
     const infos = new Map<string, JsonObject>();
     for (const c of this.config.chardevs) {
@@ -155,6 +172,21 @@ export class Domain {
     return out;
   }
 
+  /**
+   * The machine type, with an alias (`pc`) resolved as the release's recorded `query-machines`
+   * resolves it (7.2.22: `pc-i440fx-7.2`, 10.0.2: `pc-i440fx-10.0`).
+   */
+  #machineType(): string | undefined {
+    const type = this.config.machineType;
+    if (type === undefined) return undefined;
+    const machines = recordedProfile(this.host.profile.id)?.reply("query-machines")?.return;
+    if (!Array.isArray(machines)) return type;
+    const aliased = machines.find((m) => isJsonObject(m) && m.alias === type) as
+      | JsonObject
+      | undefined;
+    return aliased === undefined ? type : String(aliased.name);
+  }
+
   #vcpuIndex(path: string): number | undefined {
     if (!this.hasCpus) return undefined;
     for (let i = 0; i < this.topology.cpus; i++) if (vcpuQomPath(i) === path) return i;
@@ -162,7 +194,11 @@ export class Domain {
   }
 
   #vcpuRecording() {
-    const recording = recordedVcpuProfile(this.host.profile.id, this.config.cpuModel);
+    const recording = recordedVcpuProfile(
+      this.host.profile.id,
+      this.config.cpuModel,
+      this.#machineType(),
+    );
     if (recording === undefined) {
       throw new QmpReplyError(
         "GenericError",
@@ -195,24 +231,28 @@ export class Domain {
           .map((id) => ({ name: id, type: `child<${drivers.get(id)}>` })),
       ];
     }
-    if (this.#balloonId(path) !== undefined) {
-      return this.recording().answer("qom-list", { path: "/machine/peripheral/balloon0" });
-    }
-    if (this.config.peripherals.some((p) => `/machine/peripheral/${p.id}` === path)) {
-      throw new QmpReplyError(
-        "GenericError",
-        `qmpkit sim: the QOM properties of ${path} are not recorded (only vCPUs and the balloon are)`,
-      );
+    const device = this.#peripheral(path);
+    if (device !== undefined) {
+      const recorded = RECORDED_PERIPHERALS[device.driver];
+      if (recorded === undefined) {
+        throw new QmpReplyError(
+          "GenericError",
+          `qmpkit sim: the QOM properties of ${device.driver} are not recorded (recorded: ${Object.keys(RECORDED_PERIPHERALS).join(", ")})`,
+        );
+      }
+      return this.recording().answer("qom-list", { path: recorded });
     }
     throw new QmpReplyError("DeviceNotFound", `Device '${path}' not found`);
   }
 
-  /** The balloon's id when `path` is its peripheral path and it is still plugged. */
-  #balloonId(path: string): string | undefined {
+  /** The plugged peripheral at `path` (`/machine/peripheral/ID`). */
+  #peripheral(path: string): PeripheralConfig | undefined {
     const id = /^\/machine\/peripheral\/([^/]+)$/.exec(path)?.[1];
     const device = this.config.peripherals.find((p) => p.id === id);
-    const plugged = this.host.get(balloon).actual !== undefined;
-    return device?.driver.startsWith("virtio-balloon") && plugged ? id : undefined;
+    if (device === undefined) return undefined;
+    if (device.driver.startsWith("virtio-balloon") && this.host.get(balloon).actual === undefined)
+      return undefined; // unplugged
+    return device;
   }
 
   /** `qom-get`. */
@@ -236,23 +276,26 @@ export class Domain {
       }
       return recording.answer("qom-get", { path: vcpuQomPath(0), property });
     }
-    const id = /^\/machine\/peripheral\/([^/]+)$/.exec(path)?.[1];
-    const device = this.config.peripherals.find((p) => p.id === id);
-    if (this.#balloonId(path) !== undefined) {
-      // The guest has no balloon driver: QEMU's answers before any statistics arrive.
-      return this.recording().answer("qom-get", { path: "/machine/peripheral/balloon0", property });
-    }
+    const device = this.#peripheral(path);
     if (device === undefined)
       throw new QmpReplyError("DeviceNotFound", `Device '${path}' not found`);
-    throw new QmpReplyError(
-      "GenericError",
-      `qmpkit sim: the property '${property}' of ${device.driver} is not simulated`,
-    );
+    // A property the command line set reads back as set (VGA's vgamem_mb, say).
+    const given = device.props[property];
+    if (typeof given === "number" || typeof given === "boolean") return given;
+    const recorded = RECORDED_PERIPHERALS[device.driver];
+    if (recorded === undefined) {
+      throw new QmpReplyError(
+        "GenericError",
+        `qmpkit sim: the QOM properties of ${device.driver} are not recorded (recorded: ${Object.keys(RECORDED_PERIPHERALS).join(", ")})`,
+      );
+    }
+    // The balloon's guest-stats: QEMU's answer before a guest driver reports.
+    return this.recording().answer("qom-get", { path: recorded, property });
   }
 
   /** The release's recording of a started domain (`qemu64`'s file: static answers). */
   recording() {
-    const recording = recordedVcpuProfile(this.host.profile.id, "qemu64");
+    const recording = recordedVcpuProfile(this.host.profile.id, "qemu64", this.#machineType());
     if (recording === undefined) {
       throw new QmpReplyError(
         "GenericError",
@@ -287,11 +330,11 @@ export class Domain {
       return entry;
     };
     if (queryNodes) return nodes.map((n) => nodeEntry(n, nodeStats));
-    return this.#disks().map(({ id, node }) => ({
-      device: "",
-      qdev: `/machine/peripheral/${id}/virtio-backend`,
-      ...nodeEntry(node, backendStats),
-    }));
+    return this.#disks().map(({ qdev, node }) =>
+      node === undefined
+        ? { device: "", qdev, stats: backendStats }
+        : { device: "", qdev, ...nodeEntry(node, backendStats) },
+    );
   }
 
   /** `query-iothreads`: each `-object iothread` with QEMU's default polling parameters. */
@@ -360,28 +403,37 @@ export class Domain {
     return [...this.config.blockNodes].reverse().map((n) => this.#nodeInfo(n, true));
   }
 
-  #disks(): Array<{ id: string; node: BlockNodeConfig }> {
-    const out: Array<{ id: string; node: BlockNodeConfig }> = [];
+  /**
+   * The block devices, in device order (QEMU makes their BlockBackends as it realizes them):
+   * those on a `-blockdev` node and removable ones without a medium.
+   */
+  #disks(): Array<{ qdev: string; removable: boolean; node: BlockNodeConfig | undefined }> {
+    const out: Array<{ qdev: string; removable: boolean; node: BlockNodeConfig | undefined }> = [];
     for (const p of this.config.peripherals) {
       const node = this.config.blockNodes.find((n) => n.nodeName === p.props.drive);
-      if (node !== undefined) out.push({ id: p.id, node });
+      const removable = /-cd$|^floppy$/.test(p.driver);
+      if (node === undefined && !(removable && p.props.drive === undefined)) continue;
+      // A virtio-blk-pci's BlockBackend belongs to its virtio-blk-device child, which has no id:
+      // QEMU names it by path. Other devices are named by their id.
+      const qdev = p.driver.startsWith("virtio-blk-")
+        ? `/machine/peripheral/${p.id}/virtio-backend`
+        : p.id;
+      out.push({ qdev, removable, node });
     }
     return out;
   }
 
   /** `query-block`: the anonymous BlockBackends of the devices on `-blockdev` nodes. */
   queryBlock(): JsonObject[] {
-    return this.#disks().map(({ id, node }) => ({
-      device: "",
-      qdev: `/machine/peripheral/${id}/virtio-backend`,
-      type: "unknown",
-      removable: false,
-      locked: false,
+    return this.#disks().map(({ qdev, removable, node }) => {
+      const info: JsonObject = { device: "", qdev, type: "unknown", removable, locked: false };
       // virtio-blk starts with its write cache on; a guest driver that does not negotiate
       // flushes turns it off (SeaBIOS's does, after the first boot: 7.2.22 then says false).
-      inserted: this.#nodeInfo(node, true),
-      "io-status": "ok",
-    }));
+      if (node !== undefined) info.inserted = this.#nodeInfo(node, true);
+      if (removable) info.tray_open = false;
+      info["io-status"] = "ok";
+      return info;
+    });
   }
 }
 
