@@ -338,6 +338,7 @@ export class FleetAgent {
     this.#afterConnect();
     const status = (async () => {
       for await (const s of nc.status()) {
+        if (this.#stop.signal.aborted) break;
         if (s.type === "disconnect") {
           this.#setConnected(false);
           this.#warn("lost the NATS connection; messages wait in the outbox, reconnecting");
