@@ -17,6 +17,7 @@
  */
 import pc from "picocolors";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { wildcardRegExp } from "../base/wildcard.js";
 import { stringifyJson } from "./json-text.js";
 import { UsageError } from "./usage-error.js";
 
@@ -47,16 +48,7 @@ function namePatterns(items: readonly string[] | undefined): RegExp[] | undefine
     .flatMap((item) => item.split(","))
     .map((s) => s.trim())
     .filter((s) => s !== "")
-    .map(
-      (s) =>
-        new RegExp(
-          `^${s
-            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-            .replace(/\*/g, ".*")
-            .replace(/\?/g, ".")}$`,
-          "i",
-        ),
-    );
+    .map((s) => wildcardRegExp(s, "i"));
 }
 
 /** Renders a data value the way `--where` compares it: strings bare, the rest as JSON. */
