@@ -17,6 +17,7 @@ for (const layer of [
   "server",
   "sim",
   "journal",
+  "web",
   "cli",
 ]) {
   const module = await import(`qmpkit/${layer}`);
@@ -29,10 +30,16 @@ for (const release of ["7.2", "10.0"]) {
 const sim = await import("qmpkit/sim");
 assert.deepEqual(sim.recordedVersions().sort(), ["10.0.2", "7.2.22"], "the profiles ship");
 assert.ok(sim.recordedProfile("7.2.22").records.length > 40, "a shipped profile loads from dist/");
+const web = await import("qmpkit/web");
+const assets = await web.loadPageAssets();
+assert.ok(
+  ["index.html", "app.js", "app.css"].every((f) => assets.get(f)?.body.length > 0),
+  "the dashboard's page ships built (dist/web/page/)",
+);
 const help = execFileSync(process.execPath, ["bin/qmpkit.js", "--help"], { encoding: "utf8" });
 assert.match(help, /^Usage: qmpkit /);
 const version = execFileSync(process.execPath, ["bin/qmpkit-qemu.js", "-version"], {
   encoding: "utf8",
 });
 assert.match(version, /QEMU emulator version/);
-console.log("package check: exports resolve to dist/, both bins start");
+console.log("package check: exports resolve to dist/, the page ships built, both bins start");

@@ -42,6 +42,11 @@ const heavy: Record<string, string> = {
   "@nats-io/transport-node": "fleet",
   "@nats-io/jetstream": "fleet",
   "@nats-io/kv": "fleet",
+  hono: "web",
+  "@hono/node-server": "web",
+  "prom-client": "web",
+  esbuild: "web",
+  uplot: "web",
 };
 
 /** Pure modules: no `node:*` imports (docs/design.md principle 4). */
@@ -87,7 +92,9 @@ export function layerViolations(files: Map<string, string>): string[] {
         continue;
       }
       if (!spec.startsWith(".")) {
-        const allowed = heavy[spec];
+        // `hono/streaming` is the package `hono`; `@hono/node-server/x` is `@hono/node-server`.
+        const parts = spec.split("/");
+        const allowed = heavy[parts.slice(0, spec.startsWith("@") ? 2 : 1).join("/")];
         if (allowed !== undefined && from !== allowed && (rank[from] ?? -1) <= rank[allowed]!)
           problems.push(`${file}: ${from} must not import ${spec} (only ${allowed} and above)`);
         continue;

@@ -17,45 +17,22 @@
  */
 import pc from "picocolors";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
-import { wildcardRegExp } from "../base/wildcard.js";
+import {
+  createEventFilter as compileEventFilter,
+  EventFilterError,
+  type EventFilterOptions,
+  scalarText,
+} from "../client/event-filter.js";
 import { stringifyJson } from "./json-text.js";
 import { UsageError } from "./usage-error.js";
+
+export { type EventFilterOptions, scalarText };
 
 /** A QMP event as it arrives (`data` absent for events without arguments, §1.6). */
 export interface QmpEventMessage {
   readonly event: string;
   readonly data?: JsonObject | undefined;
   readonly timestamp: { readonly seconds: number; readonly microseconds: number };
-}
-
-/** Event selection: names to keep or drop, and conditions on the data. */
-export interface EventFilterOptions {
-  readonly only?: readonly string[] | undefined;
-  readonly except?: readonly string[] | undefined;
-  readonly where?: readonly string[] | undefined;
-}
-
-type Condition = {
-  readonly path: string[];
-  readonly value: string;
-  readonly negate: boolean;
-  readonly text: string;
-};
-
-function namePatterns(items: readonly string[] | undefined): RegExp[] | undefined {
-  if (!items || items.length === 0) return undefined;
-  return items
-    .flatMap((item) => item.split(","))
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-    .map((s) => wildcardRegExp(s, "i"));
-}
-
-/** Renders a data value the way `--where` compares it: strings bare, the rest as JSON. */
-export function scalarText(value: JsonValue): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "bigint") return value.toString();
-  return stringifyJson(value);
 }
 
 /**
@@ -70,31 +47,16 @@ export function unknownEventNames(options: EventFilterOptions, known: readonly s
     .filter((s) => s !== "" && !/[*?]/.test(s) && !set.has(s.toUpperCase()));
 }
 
-/** Compiles the filter options; throws `UsageError` for a malformed `--where`. */
+/** Compiles the filter options (`client/event-filter.ts`); throws `UsageError` for a malformed `--where`. */
 export function createEventFilter(
   options: EventFilterOptions,
 ): (event: QmpEventMessage) => boolean {
-  const only = namePatterns(options.only);
-  const except = namePatterns(options.except);
-  const conditions: Condition[] = (options.where ?? []).map((text) => {
-    const m = /^([^=!]+)(!?)=(.*)$/s.exec(text);
-    if (!m) throw new UsageError(`invalid --where '${text}': expected key=value or key!=value`);
-    const path = m[1]!.split(".");
-    if (path.some((p) => p.trim() === ""))
-      throw new UsageError(`invalid --where '${text}': '${m[1]}' is not a member path`);
-    return { path, value: m[3]!, negate: m[2] === "!", text };
-  });
-  return (event) => {
-    if (only && !only.some((re) => re.test(event.event))) return false;
-    if (except?.some((re) => re.test(event.event))) return false;
-    for (const c of conditions) {
-      let v: JsonValue | undefined = event.data;
-      for (const step of c.path) v = isJsonObject(v) ? v[step] : undefined;
-      const matches = v !== undefined && scalarText(v) === c.value;
-      if (matches === c.negate) return false;
-    }
-    return true;
-  };
+  try {
+    return compileEventFilter(options);
+  } catch (error) {
+    if (error instanceof EventFilterError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 /** Flattens event data to `key=value` pairs (`info.type=hyper-v`), arrays as JSON. */

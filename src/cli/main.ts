@@ -11,6 +11,7 @@
  * | `history --journal FILE` | `history-command.ts` |
  * | `replay FILE --listen ADDR` | `replay-command.ts` (the journal layer loads on use) |
  * | `agent TARGET... --nats URL --journal FILE` | `agent-command.ts` (the fleet layer loads on use) |
+ * | `dashboard [TARGET...]` | `dashboard-command.ts` (the web layer loads on use) |
  * | `fleet events\|status\|exec` | `fleet-command.ts` (the fleet layer loads on use) |
  * | `sim [QEMU options]` | `sim-command.ts` (QEMU's own option syntax, parsed there) |
  * | `schema ...` | `schema-command.ts` |
@@ -26,6 +27,7 @@ import { Command, CommanderError } from "commander";
 import { registerAgentCommand } from "./agent-command.js";
 import { registerCompletionCommand } from "./completion-command.js";
 import type { CommandContext } from "./context.js";
+import { registerDashboardCommand } from "./dashboard-command.js";
 import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommand } from "./exec-command.js";
 import { registerFleetCommand } from "./fleet-command.js";
@@ -51,6 +53,7 @@ Examples:
   $ qmpkit record /run/vms/*.qmp --journal vms.db   journal events and run states
   $ qmpkit history --journal vms.db --vm vm1 --since 1h
   $ qmpkit replay vm1.db --listen unix:/tmp/fake.qmp   a recorded session as a fake QEMU
+  $ qmpkit dashboard '/run/vms/*.qmp' --journal vms.db  a live web page and /metrics
   $ qmpkit agent --nats nats://bus:4222 --journal agent.db '/run/vms/*.qmp'   the fleet
   $ qmpkit fleet status --nats nats://bus:4222
   $ qmpkit sim -qmp unix:/tmp/vm.qmp,server=on,wait=off -S
@@ -88,6 +91,7 @@ export function createProgram(ctx: CommandContext): Command {
   registerHistoryCommand(program, context);
   registerReplayCommand(program, context);
   registerAgentCommand(program, context);
+  registerDashboardCommand(program, context);
   registerFleetCommand(program, context);
   // Listed for --help; `main` hands `sim` its raw arguments before commander sees them.
   program

@@ -17,16 +17,20 @@
  * A `-chardev` that no `-mon` uses (a serial console, say) is accepted and not opened.
  *
  * Accepted and ignored, because they change nothing a QMP client can see of the simulator
- * ({@link IGNORED_OPTIONS}): `-no-user-config`, `-smp`, `-cpu`, `-k`, `-rtc`, `-boot`, `-serial`,
+ * ({@link IGNORED_OPTIONS}): `-no-user-config`, `-k`, `-rtc`, `-boot`, `-serial`,
  * `-parallel`, `-monitor none`, `-vnc none`, `-msg`, `-D`, `-d`, `-L`, `-bios`, `-sandbox`,
- * `-overcommit`, `-chroot`, `-runas`, `-trace`, `-global`, `-no-hpet`, `-uuid`.
+ * `-overcommit`, `-chroot`, `-runas`, `-trace`, `-global`, `-no-hpet`. (`-smp`, `-cpu`, `-uuid`,
+ * `-object`, `-blockdev`, `-audiodev` are the simulator's own: `src/sim/qemu-options.ts`.)
  * Anything else is refused, as QEMU refuses an option it does not know: the message names it and
  * the exit status is 1. `-mon` in `readline` mode (the human monitor, QEMU's default for `-mon`)
  * is refused too: the simulator speaks only QMP.
  *
  * @module
  */
+import { fstatSync } from "node:fs";
+import { parseAddFd, parseOtherChardev, UnlocatedOptionError } from "../sim/domain-config.js";
 import {
+  checkDeviceChardevs,
   type QemuOptionSpec,
   QemuOptionError,
   type SimCommandLine,
@@ -154,7 +158,7 @@ interface PendingState {
   /** How many `-qmp` monitors came before each `-chardev` (see {@link attachMonitors}). */
   qmpBefore: Map<string, number>;
   /** `-mon` options waiting for their `-chardev` (QEMU does not care about their order). */
-  mons: Array<{ chardev: string; pretty: boolean }>;
+  mons: Array<{ chardev: string; pretty: boolean; where: string }>;
 }
 
 const pending = new WeakMap<SimCommandLine, PendingState>();
@@ -208,6 +212,35 @@ function ignored(help: string): QemuOptionSpec {
   return { takesValue: true, help, apply: () => {} };
 }
 
+/**
+ * An option accepted and ignored whose on/off keys are still checked with QEMU's text:
+ * `located` messages name the option and its value (`-msg timestamp=x: …`), the others do not
+ * (QEMU checks `-boot` after parsing the line: `Parameter 'boot.strict' expects 'on' or 'off'`).
+ */
+function onOffKeys(
+  help: string,
+  keys: readonly string[],
+  bools: readonly string[],
+  text: (key: string) => string,
+  located: boolean,
+): QemuOptionSpec {
+  return {
+    takesValue: true,
+    help,
+    apply: (_line, value, option) => {
+      for (const [k, v] of splitQemuOpts(value)) {
+        if (!keys.includes(k))
+          throw new QemuOptionError(`${option} ${value}`, `Invalid parameter '${k}'`);
+        if (bools.includes(k) && !["on", "off", "yes", "no", "true", "false"].includes(v ?? "")) {
+          throw located
+            ? new QemuOptionError(`${option} ${value}`, text(k))
+            : new UnlocatedOptionError(text(k));
+        }
+      }
+    },
+  };
+}
+
 /** An option the simulator accepts only as `none`; any other value fails with `why`. */
 function onlyNone(help: string, why: string): QemuOptionSpec {
   return {
@@ -232,14 +265,24 @@ export const IGNORED_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
     apply: () => {},
   },
   "no-hpet": { takesValue: false, help: "-no-hpet  accepted, ignored", apply: () => {} },
-  smp: ignored("-smp N  accepted, ignored"),
-  cpu: ignored("-cpu MODEL  accepted, ignored"),
   k: ignored("-k LAYOUT  accepted, ignored"),
   rtc: ignored("-rtc …  accepted, ignored"),
-  boot: ignored("-boot …  accepted, ignored"),
+  boot: onOffKeys(
+    "-boot …  accepted, ignored",
+    ["strict", "menu", "splash-time", "reboot-timeout", "order", "once", "splash"],
+    ["strict", "menu"],
+    (key) => `Parameter 'boot.${key}' expects 'on' or 'off'`,
+    false,
+  ),
   serial: ignored("-serial …  accepted, ignored (no guest console)"),
   parallel: ignored("-parallel …  accepted, ignored"),
-  msg: ignored("-msg …  accepted, ignored"),
+  msg: onOffKeys(
+    "-msg timestamp=on|off[,guest-name=on|off]  accepted, ignored",
+    ["timestamp", "guest-name"],
+    ["timestamp", "guest-name"],
+    (key) => `Parameter '${key}' expects 'on' or 'off'`,
+    true,
+  ),
   D: ignored("-D LOGFILE  accepted, ignored"),
   d: ignored("-d ITEMS  accepted, ignored"),
   L: ignored("-L DIR  accepted, ignored"),
@@ -250,13 +293,23 @@ export const IGNORED_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
   runas: ignored("-runas USER  accepted, ignored"),
   trace: ignored("-trace …  accepted, ignored"),
   global: ignored("-global …  accepted, ignored"),
-  uuid: ignored("-uuid UUID  accepted, ignored"),
   monitor: onlyNone(
     "-monitor none  accepted (the human monitor is not simulated)",
     "the human monitor (HMP) is not simulated: use -monitor none and -qmp or -mon mode=control",
   ),
   vnc: onlyNone("-vnc none  accepted", NO_DISPLAY),
 };
+
+/** A QMP monitor on a chardev that is not a socket: the simulator serves none there. */
+function refuseMonitorOn(line: SimCommandLine, id: string, now = false): void {
+  if (now || stateOf(line).mons.some((m) => m.chardev === id)) {
+    const backend = line.domain.chardevs.find((c) => c.id === id)?.backend ?? "?";
+    throw new QemuOptionError(
+      "-mon",
+      `chardev "${id}" (${backend}): the simulator serves monitors on socket chardevs only`,
+    );
+  }
+}
 
 /** The drop-in options, to pass as `extraOptions` to the simulator's parser. */
 export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
@@ -265,7 +318,31 @@ export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
     takesValue: true,
     help: "-chardev socket,id=ID,path=PATH,server=on,wait=off | socket,id=ID,host=H,port=P,server=on,wait=off | socket,id=ID,fd=N[,server=on]",
     apply: (line, value, option) => {
+      const where = `${option} ${value}`;
+      const first = splitQemuOpts(value)[0];
+      const backend = first?.[1] === undefined ? first?.[0] : undefined;
+      if (backend !== "socket" && !/(^|,)backend=socket(,|$)/.test(value)) {
+        // pty, file, null, …: kept for query-chardev and the devices that use them.
+        const config = parseOtherChardev(where, value, line.domain.fdsets);
+        refuseMonitorOn(line, config.id);
+        if (line.domain.chardevs.some((c) => c.id === config.id))
+          throw new QemuOptionError(
+            where,
+            `attempt to add duplicate property '${config.id}' to object (type 'container')`,
+          );
+        line.domain.chardevs.push(config);
+        return;
+      }
       const spec = parseChardev(option, value);
+      const opts = new Map(splitQemuOpts(value));
+      line.domain.chardevs.push({
+        id: spec.id,
+        backend: "socket",
+        path: opts.get("path"),
+        server: spec.kind === "fd" ? spec.server : spec.kind === "listen",
+        fd: spec.kind === "fd" ? spec.fd : undefined,
+        where,
+      });
       const state = stateOf(line);
       if (state.chardevs.has(spec.id))
         throw new QemuOptionError(option, `Duplicate ID '${spec.id}' for chardev`);
@@ -292,11 +369,34 @@ export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
           throw new QemuOptionError(option, `Invalid parameter '${key}'`);
       }
       const pretty = opts.has("pretty") ? onOff(option, "pretty", opts.get("pretty")) : false;
-      stateOf(line).mons.push({ chardev: opts.get("chardev")!, pretty });
+      const other = line.domain.chardevs.find((c) => c.id === opts.get("chardev"));
+      if (other !== undefined && other.backend !== "socket") refuseMonitorOn(line, other.id, true);
+      stateOf(line).mons.push({
+        chardev: opts.get("chardev")!,
+        pretty,
+        where: `${option} ${value}`,
+      });
       attachMonitors(line);
     },
   },
   vga: onlyNone("-vga none  accepted", NO_DISPLAY),
+  "add-fd": {
+    takesValue: true,
+    help: "-add-fd fd=M,set=N[,opaque=S]  an inherited descriptor for /dev/fdset/N",
+    apply: (line, value, option) => {
+      const { set, fd } = parseAddFd(`${option} ${value}`, value, (n) => {
+        try {
+          fstatSync(n);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      const fds = line.domain.fdsets.get(set) ?? [];
+      fds.push(fd);
+      line.domain.fdsets.set(set, fds);
+    },
+  },
   pidfile: {
     takesValue: true,
     help: "-pidfile FILE  write the process id there once listening",
@@ -319,9 +419,18 @@ export const DROP_IN_OPTIONS: Readonly<Record<string, QemuOptionSpec>> = {
  * file and `-daemonize`. Throws `QemuOptionError` for a `-mon` whose chardev was never declared.
  */
 export function resolveDropIn(line: SimCommandLine): DropInSettings {
+  checkDeviceChardevs(line);
   const state = stateOf(line);
   const missing = state.mons[0];
-  if (missing) throw new QemuOptionError("-mon", `chardev '${missing.chardev}' not found`);
+  if (missing) {
+    if (line.domain.chardevs.some((c) => c.id === missing.chardev)) {
+      throw new QemuOptionError(
+        "-mon",
+        `chardev "${missing.chardev}": the simulator serves monitors on socket chardevs only`,
+      );
+    }
+    throw new QemuOptionError(missing.where, `chardev "${missing.chardev}" not found`);
+  }
   const fdMonitors: Array<{ id: string; fd: number; server: boolean; pretty: boolean }> = [];
   const connectMonitors: Array<{ id: string; target: string; pretty: boolean }> = [];
   for (const text of line.extra[EXTRA_FD_MONITORS] ?? []) {

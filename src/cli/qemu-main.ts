@@ -12,15 +12,23 @@
  * process re-runs itself detached and the parent returns once every monitor listens, as QEMU's
  * parent does); `-version`; and extra options for software that builds the QEMU command line
  * itself: `QMPKIT_SIM_ARGS` (e.g. `--qemu-version 10.2.0`) and the file `QMPKIT_SIM_CONFIG`
- * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment).
+ * names, `/etc/qmpkit/sim-args` by default (for launchers that clear the environment); and the
+ * program's name: `qmpkit-qemu-7.2.22` / `qmpkit-qemu-10.0.2` (a symlink) is that release with
+ * the real binary's schema, one emulator path per release, as libvirt needs (qemu-behaviour §13).
+ * `-chardev pty` gets a real pty; an inherited monitor socket is named by its path.
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { fstatSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
-import { resolve } from "node:path";
-import { DEFAULT_QEMU_VERSION, qemuProfile, type SimulatedMachine } from "../sim/index.js";
+import { basename, resolve } from "node:path";
+import {
+  DEFAULT_QEMU_VERSION,
+  qemuProfile,
+  recordedVersions,
+  type SimulatedMachine,
+} from "../sim/index.js";
 import { openStream } from "../wire/index.js";
 import { type CliIo, isEntryPoint, processIo } from "./io.js";
 import { DROP_IN_OPTIONS, hasDropInMonitors, resolveDropIn } from "./qemu-dropin.js";
@@ -76,13 +84,53 @@ function versionOf(argv: readonly string[]): string {
 }
 
 /**
+ * The release a program name asks for: `qmpkit-qemu-10.0.2` (or `…-10.0`, `…-7.2`; a symlink
+ * or a copy of the wrapper) impersonates that release, so that a launcher which clears the
+ * environment (libvirt) can hold one emulator path per release. Undefined for other names.
+ */
+export function versionFromProgramName(program: string | undefined): string | undefined {
+  const m = /^qmpkit-qemu-(\d+\.\d+(?:\.\d+)?)(?:\.js)?$/.exec(basename(program ?? ""));
+  return m?.[1];
+}
+
+/**
+ * What a versioned program name means: that release, and, for a release with a recorded
+ * capability profile (7.2.22, 10.0.2), the real binary's `query-qmp-schema` and
+ * `query-commands` (`--advertise recorded`), so that a capability probe (libvirt's) computes
+ * what it computes for the real binary.
+ */
+function namedArgs(version: string | undefined): string[] {
+  if (version === undefined) return [];
+  let recorded = false;
+  try {
+    recorded = recordedVersions().includes(qemuProfile(version).id);
+  } catch {
+    // An unknown release: --qemu-version reports it with the list.
+  }
+  return ["--qemu-version", version, ...(recorded ? ["--advertise", "recorded"] : [])];
+}
+
+/** Options of {@link runSimDropIn}. */
+export interface SimDropInOptions {
+  /** The program's name (`argv[1]` of `qmpkit-qemu`): see {@link versionFromProgramName}. */
+  program?: string | undefined;
+}
+
+/**
  * Runs the simulator with QEMU's command line, drop-in options included; resolves with the exit
  * status (the simulated QEMU's, 1 for a bad command line, 0 for the parent of `-daemonize`).
+ * Options come from the config file, `QMPKIT_SIM_ARGS`, the program's name, then the command
+ * line; a later option wins.
  */
-export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promise<number> {
+export async function runSimDropIn(
+  argvIn: readonly string[],
+  io: CliIo,
+  options: SimDropInOptions = {},
+): Promise<number> {
   let argv: string[];
+  const named = versionFromProgramName(options.program);
   try {
-    argv = [...extraArgs(io.env), ...argvIn];
+    argv = [...extraArgs(io.env), ...namedArgs(named), ...argvIn];
   } catch (e) {
     io.stderr.write(`qmpkit sim: ${(e as Error).message}\n`);
     return 1;
@@ -108,11 +156,22 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
   if (daemonize && io.env[DAEMON_CHILD_ENV] !== "1") return await daemonParent(io);
 
   const listeners: Server[] = [];
+  const ptys: ChildProcess[] = [];
   let pidfile: string | undefined;
   try {
     return await runSim(argv, io, {
       extraOptions: DROP_IN_OPTIONS,
       hasOwnMonitors: hasDropInMonitors,
+      beforeListen: async (line) => {
+        for (const c of line.domain.chardevs) {
+          if (c.backend !== "pty") continue;
+          const pty = await openPty();
+          ptys.push(pty.process);
+          c.runtimePath = pty.path;
+          // QEMU says so on stderr (libvirt's domain log shows the line).
+          io.stderr.write(`char device redirected to ${pty.path} (label ${c.id})\n`);
+        }
+      },
       onReady: async (vm: SimulatedMachine, line) => {
         const settings = resolveDropIn(line);
         for (const m of settings.fdMonitors) {
@@ -125,6 +184,11 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
               server.listen({ fd: m.fd }, () => ok());
             });
             listeners.push(server);
+            // query-chardev names an inherited socket by its own address, as QEMU does.
+            const address = unixSocketPathOfFd(m.fd);
+            const config = line.domain.chardevs.find((c) => c.id === m.id);
+            if (config !== undefined && address !== undefined)
+              config.runtimePath = `unix:${address}`;
           } else {
             monitor.accept(new Socket({ fd: m.fd, readable: true, writable: true }));
           }
@@ -151,8 +215,54 @@ export async function runSimDropIn(argvIn: readonly string[], io: CliIo): Promis
     });
   } finally {
     for (const l of listeners) l.close();
+    for (const p of ptys) p.kill();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   }
+}
+
+/**
+ * The path a unix socket descriptor is bound to (QEMU asks getsockname; Node cannot, so the
+ * socket's inode is looked up in /proc/net/unix). Undefined when not found.
+ */
+function unixSocketPathOfFd(fd: number): string | undefined {
+  try {
+    const inode = String(fstatSync(fd).ino);
+    for (const row of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[6] === inode && cols[7] !== undefined) return cols[7];
+    }
+  } catch {
+    // Not Linux, or the descriptor is gone: query-chardev then names no path.
+  }
+  return undefined;
+}
+
+/**
+ * A pseudo-terminal for a `-chardev pty`: its slave is a real `/dev/pts/N` that a console
+ * client can open, held open by util-linux `script` (Node cannot allocate a pty itself). The
+ * helper ends when the simulator does (its stdin closes).
+ */
+async function openPty(): Promise<{ path: string; process: ChildProcess }> {
+  const child = spawn("script", ["-q", "-c", "tty; exec sleep infinity", "/dev/null"], {
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  const path = await new Promise<string>((ok, fail) => {
+    let text = "";
+    child.once("error", (e) => fail(new Error(`-chardev pty: cannot run script(1): ${e.message}`)));
+    child.once("exit", () => fail(new Error("-chardev pty: script(1) ended before giving a tty")));
+    child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+      text += s;
+      const line = /^(\/dev\/\S+)\r?\n/.exec(text);
+      if (line !== null) ok(line[1]!);
+    });
+  });
+  child.removeAllListeners("exit");
+  child.stdout?.removeAllListeners("data");
+  child.stdout?.resume();
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return { path, process: child };
 }
 
 /** The parent of `-daemonize`: re-runs this process detached, returns once it is ready. */
@@ -190,7 +300,7 @@ async function daemonParent(io: CliIo): Promise<number> {
 export async function qemuMain(argv: readonly string[]): Promise<number> {
   const { io, dispose } = processIo();
   try {
-    return await runSimDropIn(argv, io);
+    return await runSimDropIn(argv, io, { program: process.argv[1] });
   } finally {
     dispose();
   }

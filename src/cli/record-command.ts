@@ -9,9 +9,10 @@
  * @module
  */
 import type { Command } from "commander";
-import type { JournalVm } from "../journal/index.js";
+import type { Journal, JournalVm } from "../journal/index.js";
 import type { CommandContext } from "./context.js";
 import { runEvents, type WatchSink } from "./events-command.js";
+import type { WatchNotice } from "./event-format.js";
 import { durationOption, sizeOption } from "./journal-options.js";
 import { positiveInteger } from "./usage-error.js";
 
@@ -64,6 +65,35 @@ export function registerRecordCommand(program: Command, ctx: CommandContext): vo
     });
 }
 
+/**
+ * The sink that journals a watch (`record`, `dashboard`): each VM label becomes a journal VM
+ * (named by its label, with the address of its first notice that has one). `onNotice` hears each
+ * notice after it is journalled.
+ */
+export function journalSink(
+  journal: Journal,
+  onNotice?: (label: string, notice: WatchNotice) => void,
+): WatchSink {
+  const vms = new Map<string, JournalVm>();
+  const vmOf = (label: string, address?: unknown): JournalVm => {
+    let vm = vms.get(label);
+    if (vm === undefined) {
+      vm = journal.vm({ name: label, address: typeof address === "string" ? address : label });
+      vms.set(label, vm);
+    }
+    return vm;
+  };
+  return {
+    event: (label, event, receivedMs) => journal.event(vmOf(label), event, receivedMs),
+    state: (label, change) => journal.state(vmOf(label), change),
+    notice: (label, notice, atMs) => {
+      const address = "address" in notice ? notice.address : undefined;
+      journal.notice(vmOf(label, address), notice, atMs);
+      onNotice?.(label, notice);
+    },
+  };
+}
+
 /** Runs `record`; resolves with the exit status once interrupted (or every watch has ended). */
 export async function runRecord(
   ctx: CommandContext,
@@ -78,27 +108,10 @@ export async function runRecord(
     onError: (error) =>
       io.stderr.write(`qmpkit record: writing ${opts.journal}: ${error.message}\n`),
   });
-  const vms = new Map<string, JournalVm>();
-  const vmOf = (label: string, address?: unknown): JournalVm => {
-    let vm = vms.get(label);
-    if (vm === undefined) {
-      vm = journal.vm({ name: label, address: typeof address === "string" ? address : label });
-      vms.set(label, vm);
-    }
-    return vm;
-  };
-  const sink: WatchSink = {
-    event: (label, event, receivedMs) => journal.event(vmOf(label), event, receivedMs),
-    state: (label, change) => journal.state(vmOf(label), change),
-    notice: (label, notice, atMs) => {
-      const address = "address" in notice ? notice.address : undefined;
-      journal.notice(vmOf(label, address), notice, atMs);
-      if (!opts.quiet && notice.kind === "connected")
-        io.stderr.write(
-          `qmpkit record: recording ${label} (${notice.address}) to ${opts.journal}\n`,
-        );
-    },
-  };
+  const sink = journalSink(journal, (label, notice) => {
+    if (!opts.quiet && notice.kind === "connected")
+      io.stderr.write(`qmpkit record: recording ${label} (${notice.address}) to ${opts.journal}\n`);
+  });
   try {
     return await runEvents(ctx, targets, { follow: true, timeout: opts.timeout }, sink);
   } finally {

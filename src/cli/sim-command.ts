@@ -27,6 +27,11 @@ export type SimIo = Pick<CliIo, "stdout" | "stderr" | "signal" | "cwd">;
 
 /** Options of {@link runSim}: more QEMU options (the CLI adds `-chardev`, `-mon`, `-pidfile`). */
 export interface RunSimOptions extends ParseQemuOptionsOptions {
+  /**
+   * Called before the monitors listen (QEMU opens its chardevs, a pty say, before a monitor
+   * serves anybody).
+   */
+  beforeListen?: ((line: SimCommandLine) => void | Promise<void>) | undefined;
   /** Called once the machine listens on every monitor (e.g. to write a pid file, daemonize). */
   onReady?: ((vm: SimulatedMachine, line: SimCommandLine) => void | Promise<void>) | undefined;
   /** Whether the caller serves monitors of its own in `onReady` (inherited descriptors). */
@@ -53,8 +58,10 @@ export function machineOptionsFrom(line: SimCommandLine): SimulatedMachineOption
     machine: line.machine,
     incoming: line.incoming,
     strict: line.strict,
+    advertise: line.advertise,
     firmwareResets: line.firmwareResets,
     devices: {
+      domain: line.domain,
       blockDevices: line.blockDevices,
       nics: line.nics,
       netdevs: line.netdevs,
@@ -130,6 +137,7 @@ export async function runSim(
     return fail((e as Error).message);
   }
   try {
+    await options.beforeListen?.(line);
     for (const monitor of line.monitors)
       await vm.listen(monitor.target, { pretty: monitor.pretty, chardev: monitor.chardev });
     await options.onReady?.(vm, line);

@@ -29,6 +29,13 @@ export {
   type OverflowPolicy,
   type RunStateItem,
 } from "./event-stream.js";
+export {
+  createEventFilter,
+  EventFilterError,
+  type EventFilterOptions,
+  type FilterableEvent,
+  scalarText,
+} from "./event-filter.js";
 export { DEFAULT_HISTORY_SIZE } from "./event-hub.js";
 export { parseGreeting } from "./greeting.js";
 export {

@@ -12,6 +12,7 @@
  * @module
  */
 export {
+  type CommitListener,
   Journal,
   type JournalEntry,
   JournalError,
@@ -40,7 +41,12 @@ export {
 } from "./outbox.js";
 export { REDACTED, redactHmpLine, redactJson, redactJsonText } from "./redact.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-export { type RunStateInterval, TimelineBuilder, type TimelineInput } from "./timeline.js";
+export {
+  type RunStateInterval,
+  TimelineBuilder,
+  type TimelineInput,
+  timelineInput,
+} from "./timeline.js";
 export {
   buildReplayScript,
   canonicalJson,

@@ -27,7 +27,7 @@ import { writeCompactJson } from "../wire/index.js";
 import { redactJsonText } from "./redact.js";
 import { Outbox, type OutboxOptions } from "./outbox.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-import { type RunStateInterval, TimelineBuilder } from "./timeline.js";
+import { type RunStateInterval, TimelineBuilder, timelineInput } from "./timeline.js";
 
 /** A journal that cannot be opened, is from a newer qmpkit, or is not a journal. */
 export class JournalError extends QmpError {
@@ -138,7 +138,19 @@ export interface JournalQuery {
   readonly kinds?: readonly JournalEntry["kind"][] | undefined;
   /** Rows read per transaction (default 1 000): a slow consumer never holds a read open long. */
   readonly pageSize?: number | undefined;
+  /** Rows after this sequence number (`JournalEntry.id`): where a live reader left off. */
+  readonly afterId?: number | undefined;
+  /** Rows before this sequence number. */
+  readonly beforeId?: number | undefined;
+  /** `desc`: the newest first (a page of recent rows). Default `asc`, the order received. */
+  readonly order?: "asc" | "desc" | undefined;
 }
+
+/**
+ * Called after each commit of the writer with the entry rows it wrote, in sequence order (their
+ * `id`s are consecutive). Runs inside `flush()`: it must not throw, and should be quick.
+ */
+export type CommitListener = (entries: readonly JournalEntry[]) => void;
 
 type EntryRow = [
   vm: number,
@@ -178,6 +190,9 @@ export class Journal {
   #outbox: Outbox | undefined;
   readonly #connection = new Map<number, number>();
   readonly #seen = new Set<number>();
+  /** Every VM handed out by `vm()`, by row id: the names committed rows are given to listeners. */
+  readonly #vms = new Map<number, JournalVm>();
+  readonly #listeners = new Set<CommitListener>();
   readonly #insertEntry: Database.Statement | undefined;
   readonly #insertFrame: Database.Statement | undefined;
   readonly #commit: (() => void) | undefined;
@@ -306,7 +321,9 @@ export class Journal {
     const row = this.#db
       .prepare("SELECT id FROM vms WHERE host = ? AND name = ? AND address = ?")
       .get(host, info.name, info.address) as { id: number };
-    return { id: row.id, host, name: info.name, address: info.address };
+    const vm = { id: row.id, host, name: info.name, address: info.address };
+    this.#vms.set(vm.id, vm);
+    return vm;
   }
 
   /** Journals an event `vm` sent (its data redacted), received at `receivedMs` (default now). */
@@ -461,8 +478,10 @@ export class Journal {
       this.#timer = undefined;
     }
     if (this.readonly || (this.#entries.length === 0 && this.#frames.length === 0)) return;
+    let committed: EntryRow[number][] | undefined;
     try {
       this.#commit!();
+      committed = this.#entries;
     } catch (error) {
       this.dropped += this.#entries.length / ENTRY_COLUMNS + this.#frames.length;
       this.#options.onError?.(error as Error);
@@ -470,11 +489,69 @@ export class Journal {
       this.#entries = [];
       this.#frames = [];
     }
+    if (committed !== undefined && committed.length > 0 && this.#listeners.size > 0)
+      this.#announce(committed);
     const now = this.#now();
     if (now - this.#lastRetention >= 1000) {
       this.#lastRetention = now;
       this.enforceRetention();
     }
+  }
+
+  /**
+   * Calls `listener` after every commit with the entry rows committed (see {@link
+   * CommitListener}); returns the function that stops it. The rows' `id`s are the journal's
+   * sequence numbers: a reader that saw up to `id` N finds what followed with `entries({afterId:
+   * N})`.
+   */
+  onCommit(listener: CommitListener): () => void {
+    this.#writer();
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * The committed rows as entries. One writer, one transaction: SQLite gives the rows of an
+   * INTEGER PRIMARY KEY table the ids after the largest one in order (sqlite.org/autoinc.html),
+   * so the last `n` ids are theirs.
+   */
+  #announce(rows: EntryRow[number][]): void {
+    const count = rows.length / ENTRY_COLUMNS;
+    const last = this.lastId();
+    const entries: JournalEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = i * ENTRY_COLUMNS;
+      const vm = this.#vms.get(rows[at] as number);
+      entries.push(
+        toEntry({
+          id: last - count + 1 + i,
+          vm: vm?.name ?? "",
+          host: vm?.host ?? "",
+          address: vm?.address ?? "",
+          conn: rows[at + 1] as number | null,
+          kind: rows[at + 2] as string,
+          name: rows[at + 3] as string,
+          data: rows[at + 4] as string | null,
+          ts_us: rows[at + 5] as number,
+          received_us: rows[at + 6] as number,
+        }),
+      );
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(entries);
+      } catch (error) {
+        this.#options.onError?.(error as Error);
+      }
+    }
+  }
+
+  /** The sequence number of the last committed entry row (0 when there is none). */
+  lastId(): number {
+    const row = this.#db.prepare("SELECT max(id) AS id FROM entries").get() as {
+      id: number | null;
+    };
+    return row.id ?? 0;
   }
 
   /**
@@ -488,14 +565,16 @@ export class Journal {
     if (maxAgeMs !== undefined) {
       const cutoff = Math.round((this.#now() - maxAgeMs) * MS);
       // Rows are in the order received: everything before the first row young enough goes
-      // (found walking from the oldest, so the cost is that of what is deleted).
-      for (const [table, column] of [
-        ["entries", "received_us"],
-        ["frames", "at_us"],
+      // (found walking from the oldest, so the cost is that of what is deleted). The newest
+      // entry row always stays: SQLite numbers the rows of an empty table from 1 again, and the
+      // entries' ids are sequence numbers live readers resume from (`afterId`).
+      for (const [table, column, keep] of [
+        ["entries", "received_us", ""],
+        ["frames", "at_us", " + 1"],
       ]) {
         deleted += this.#db
           .prepare(
-            `DELETE FROM ${table} WHERE id < coalesce((SELECT id FROM ${table} WHERE ${column} >= @cutoff ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM ${table}))`,
+            `DELETE FROM ${table} WHERE id < coalesce((SELECT id FROM ${table} WHERE ${column} >= @cutoff ORDER BY id LIMIT 1), (SELECT max(id)${keep} FROM ${table}))`,
           )
           .run({ cutoff }).changes;
       }
@@ -507,7 +586,7 @@ export class Journal {
         for (const table of ["entries", "frames"]) {
           changes += this.#db
             .prepare(
-              `DELETE FROM ${table} WHERE id <= (SELECT min(id) + (max(id) - min(id)) / 8 FROM ${table})`,
+              `DELETE FROM ${table} WHERE id <= (SELECT min(id) + (max(id) - min(id)) / 8 FROM ${table})${table === "entries" ? " AND id < (SELECT max(id) FROM entries)" : ""}`,
             )
             .run().changes;
         }
@@ -560,8 +639,24 @@ export class Journal {
 
   /** The rows matching `query`, in the order received, read a page at a time. */
   async *entries(query: JournalQuery = {}): AsyncGenerator<JournalEntry> {
-    const where: string[] = ["e.id > @after"];
+    const desc = query.order === "desc";
+    const where: string[] = [desc ? "e.id < @cursor" : "e.id > @cursor"];
     const params: Record<string, unknown> = {};
+    for (const [name, value] of [
+      ["afterId", query.afterId],
+      ["beforeId", query.beforeId],
+    ] as const) {
+      if (value !== undefined && !Number.isSafeInteger(value))
+        throw new JournalError(`invalid ${name} ${value}: expected an integer`, this.path);
+    }
+    if (desc && query.afterId !== undefined) {
+      where.push("e.id > @after");
+      params.after = query.afterId;
+    }
+    if (!desc && query.beforeId !== undefined) {
+      where.push("e.id < @before");
+      params.before = query.beforeId;
+    }
     const vms = query.vm === undefined ? [] : typeof query.vm === "string" ? [query.vm] : query.vm;
     if (vms.length > 0) {
       where.push(`(${vms.map((_, i) => `v.name GLOB @vm${i}`).join(" OR ")})`);
@@ -582,14 +677,14 @@ export class Journal {
     const statement = this.#db.prepare(
       `SELECT e.id, e.kind, e.name, e.data, e.ts_us, e.received_us, e.conn, v.name AS vm, v.host, v.address
          FROM entries e JOIN vms v ON v.id = e.vm
-        WHERE ${where.join(" AND ")} ORDER BY e.id LIMIT ${page}`,
+        WHERE ${where.join(" AND ")} ORDER BY e.id ${desc ? "DESC" : ""} LIMIT ${page}`,
     );
-    let after = 0;
+    let cursor = desc ? (query.beforeId ?? Number.MAX_SAFE_INTEGER) : (query.afterId ?? 0);
     for (;;) {
-      const rows = statement.all({ ...params, after }) as RawEntry[];
+      const rows = statement.all({ ...params, cursor }) as RawEntry[];
       for (const row of rows) yield toEntry(row);
       if (rows.length < page) return;
-      after = rows[rows.length - 1]!.id;
+      cursor = rows[rows.length - 1]!.id;
     }
   }
 
@@ -597,28 +692,8 @@ export class Journal {
   async *timeline(query: JournalQuery = {}): AsyncGenerator<RunStateInterval[]> {
     const builder = new TimelineBuilder();
     for await (const e of this.entries({ ...query, kinds: ["state", "watch"] })) {
-      if (e.kind === "state") {
-        builder.add({
-          vm: e.vm,
-          kind: "state",
-          name: e.change.to,
-          detail: e.change.cause,
-          atMs: e.change.atMs,
-        });
-      } else if (e.kind === "watch") {
-        const { state, sinceMs, untilMs } = e.notice;
-        builder.add({
-          vm: e.vm,
-          kind: "watch",
-          name: e.notice.kind,
-          detail: typeof state === "string" ? state : undefined,
-          atMs: e.atMs,
-          gap:
-            typeof sinceMs === "number" && typeof untilMs === "number"
-              ? { sinceMs, untilMs }
-              : undefined,
-        });
-      }
+      const input = timelineInput(e);
+      if (input !== undefined) builder.add(input);
     }
     for (const intervals of builder.result().values()) yield intervals;
   }

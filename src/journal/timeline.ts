@@ -40,6 +40,44 @@ export interface RunStateInterval {
   readonly cause: string;
 }
 
+/**
+ * The timeline input of a journal entry (`JournalEntry` or the same shape sent over the wire),
+ * under the lane name `vm` (default the entry's VM name); undefined for events, which change
+ * no run state on their own (the state row that follows says what they did).
+ */
+export function timelineInput(
+  entry:
+    | { readonly kind: "event" }
+    | {
+        readonly kind: "state";
+        readonly vm: string;
+        readonly change: { readonly to: string; readonly cause: string; readonly atMs: number };
+      }
+    | {
+        readonly kind: "watch";
+        readonly vm: string;
+        readonly notice: { readonly kind: string; readonly [member: string]: unknown };
+        readonly atMs: number;
+      },
+  vm?: string,
+): TimelineInput | undefined {
+  if (entry.kind === "state") {
+    const { to, cause, atMs } = entry.change;
+    return { vm: vm ?? entry.vm, kind: "state", name: to, detail: cause, atMs };
+  }
+  if (entry.kind !== "watch") return undefined;
+  const { state, sinceMs, untilMs } = entry.notice;
+  return {
+    vm: vm ?? entry.vm,
+    kind: "watch",
+    name: entry.notice.kind,
+    detail: typeof state === "string" ? state : undefined,
+    atMs: entry.atMs,
+    gap:
+      typeof sinceMs === "number" && typeof untilMs === "number" ? { sinceMs, untilMs } : undefined,
+  };
+}
+
 /** Builds the intervals, per VM in the order VMs first appear, each VM's in time order. */
 export class TimelineBuilder {
   private readonly open = new Map<string, { state: string; fromMs: number; cause: string }>();
@@ -78,6 +116,35 @@ export class TimelineBuilder {
     if (current === undefined) return;
     this.open.delete(vm);
     this.done.get(vm)!.push({ vm, ...current, untilMs: atMs });
+  }
+
+  /**
+   * Carries on from intervals built earlier (a page seeded with a server's answer): the closed
+   * ones are kept, an open one (no end) is continued by what `add` hears next.
+   */
+  seed(intervals: readonly RunStateInterval[]): void {
+    for (const i of intervals) {
+      if (!this.done.has(i.vm)) this.done.set(i.vm, []);
+      if (i.untilMs === undefined) {
+        this.end(i.vm, i.fromMs);
+        this.open.set(i.vm, { state: i.state, fromMs: i.fromMs, cause: i.cause });
+      } else {
+        this.done.get(i.vm)!.push(i);
+      }
+      this.lastState.set(i.vm, i.state);
+    }
+  }
+
+  /** One VM's intervals so far, the open one last (without an end). */
+  intervalsOf(vm: string): RunStateInterval[] {
+    const done = this.done.get(vm) ?? [];
+    const current = this.open.get(vm);
+    return current ? [...done, { vm, ...current, untilMs: undefined }] : [...done];
+  }
+
+  /** The VMs seen, in the order they first appeared. */
+  vms(): string[] {
+    return [...this.done.keys()];
   }
 
   /** Every VM's intervals, the open ones last (without an end). */

@@ -157,6 +157,13 @@ class GHashTableModel {
     this.noccupied = this.nnodes;
   }
 
+  /** The keys in `g_hash_table_iter_next`'s order (slot order). */
+  keysInOrder(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.size; i++) if (this.hashes[i]! >= 2) out.push(this.keys[i]!);
+    return out;
+  }
+
   /** The first key `g_hash_table_iter_next` returns. */
   first(): string | undefined {
     for (let i = 0; i < this.size; i++) if (this.hashes[i]! >= 2) return this.keys[i];
@@ -177,4 +184,19 @@ export function firstUnvisitedKey(
   for (const key of qdictOrder) table.insert(key);
   for (const key of visited) table.remove(key);
   return table.first();
+}
+
+/**
+ * The order in which `g_hash_table_iter_next` returns string keys inserted in `inserted` order
+ * (and then `removed`). QOM keeps an object's properties, hence its children, in such a table:
+ * `qom-list` and `query-chardev` list them from it (reversed, as they prepend to their lists).
+ */
+export function gHashTableOrder(
+  inserted: readonly string[],
+  removed: readonly string[] = [],
+): string[] {
+  const table = new GHashTableModel();
+  for (const key of inserted) table.insert(key);
+  for (const key of removed) table.remove(key);
+  return table.keysInOrder();
 }

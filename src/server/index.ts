@@ -35,7 +35,7 @@ export {
   requestId,
   selectArgumentIssue,
 } from "./request.js";
-export { firstUnvisitedKey, gStrHash } from "./glib-hash.js";
+export { firstUnvisitedKey, gHashTableOrder, gStrHash } from "./glib-hash.js";
 export {
   type CommandContext,
   type CommandHandler,

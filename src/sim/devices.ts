@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { DomainConfig } from "./domain-config.js";
 /** How a simulated migration fails (see {@link SimDevicesOptions.migrationFailure}). */
 export interface MigrationFailure {
   /**
@@ -75,6 +76,11 @@ export interface NicOptions {
 
 /** The devices a simulated machine has. Default: none, as `-nodefaults`. */
 export interface SimDevicesOptions {
+  /**
+   * The domain's configuration from its command line (chardevs, block nodes, peripherals,
+   * vCPUs; `domain-config.ts`), which `query-chardev`, `qom-list`, `query-block` … answer from.
+   */
+  domain?: DomainConfig | undefined;
   blockDevices?: readonly BlockDeviceOptions[] | undefined;
   /**
    * NICs, with rx-filter events; a bare id is a `virtio-net-pci`. Each is also a qdev device.

@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { QmpError } from "../base/errors.js";
 import { checkActions, type RunStateActions } from "./actions.js";
 import type {
   BlockDeviceOptions,
@@ -22,18 +21,26 @@ import type {
   NicOptions,
   QdevDeviceOptions,
 } from "./devices.js";
+import { existsSync } from "node:fs";
+import {
+  asProps,
+  checkSmp,
+  type DomainConfig,
+  emptyDomainConfig,
+  parseBlockdev,
+  parseBool,
+  parseJsonOrKeyval,
+  parseSizeValue,
+  parseSmp,
+  parseUuid,
+  requireString,
+  UnlocatedOptionError,
+} from "./domain-config.js";
+import { QemuOptionError, splitQemuOpts } from "./qemu-options-core.js";
+import { recordedProfile } from "./recorded-profile.js";
+import { qemuProfile } from "./versions.js";
 
-/** A bad command line. The message names the option, as QEMU's do. */
-export class QemuOptionError extends QmpError {
-  override name = "QemuOptionError";
-  constructor(
-    readonly option: string,
-    reason: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${option}: ${reason}`, options);
-  }
-}
+export { QemuOptionError, splitQemuOpts };
 
 /** One QMP monitor to listen on. */
 export interface MonitorSpec {
@@ -81,6 +88,13 @@ export interface SimCommandLine {
   devices: QdevDeviceOptions[];
   balloon: boolean;
   serialPorts: string[];
+  /** What the domain's options configure (`domain-config.ts`). */
+  domain: DomainConfig;
+  /**
+   * `--advertise recorded`: `query-qmp-schema` and `query-commands` answer the real binary's
+   * recorded replies, as a capability probe (libvirt's) must see them.
+   */
+  advertise?: "implemented" | "recorded" | undefined;
   /** Options an extension handled, by name, for its own use. */
   extra: Record<string, string[]>;
   /** `-drive` definitions waiting for their `-device`. */
@@ -104,31 +118,6 @@ export interface QemuOptionSpec {
   apply(line: SimCommandLine, value: string, option: string): void;
   /** One line of help. */
   readonly help: string;
-}
-
-/** Splits a QEMU option string `a=b,c=d` (`,,` is a literal comma). The first bare word is `""`'s value. */
-export function splitQemuOpts(text: string): Array<[string, string | undefined]> {
-  const parts: string[] = [];
-  let current = "";
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === ",") {
-      if (text[i + 1] === ",") {
-        current += ",";
-        i++;
-      } else {
-        parts.push(current);
-        current = "";
-      }
-    } else {
-      current += ch;
-    }
-  }
-  parts.push(current);
-  return parts.map((p) => {
-    const eq = p.indexOf("=");
-    return eq < 0 ? [p, undefined] : [p.slice(0, eq), p.slice(eq + 1)];
-  });
 }
 
 function onOff(option: string, key: string, value: string | undefined): boolean {
@@ -273,11 +262,16 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
   name: {
     takesValue: true,
     help: "-name NAME | guest=NAME[,debug-threads=on]",
-    apply: (line, value) => {
+    apply: (line, value, option) => {
       const parts = splitQemuOpts(value);
       const first = parts[0];
       if (first !== undefined && first[1] === undefined) line.name = first[0];
-      for (const [k, v] of parts) if (k === "guest" && v !== undefined) line.name = v;
+      for (const [k, v] of parts) {
+        if (k === "guest" && v !== undefined) line.name = v;
+        else if (k === "debug-threads") parseBool(`${option} ${value}`, k, v);
+        else if (k !== "process" && k !== "guest" && !(k === first?.[0] && v === undefined))
+          throw new QemuOptionError(`${option} ${value}`, `Invalid parameter '${k}'`);
+      }
     },
   },
   machine: {
@@ -291,10 +285,17 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
           else if (/^(pc|q35|pc-i440fx-[\d.]+|pc-q35-[\d.]+)$/.test(type)) line.machine = "pc";
           else
             throw new QemuOptionError(option, `unsupported machine type '${type}' (none, pc, q35)`);
+          line.domain.machineType = type;
         } else if (k === "accel") {
           line.accel = v;
-        } else if (!["usb", "dump-guest-core", "mem-merge", "vmport", "smm"].includes(k)) {
-          throw new QemuOptionError(option, `invalid machine parameter '${k}'`);
+        } else if (k === "memory-backend") {
+          line.domain.memoryBackend = v;
+        } else if (!MACHINE_PROPERTIES.has(k)) {
+          // QEMU sets each as a property of the machine object after parsing the line.
+          const machineType = line.domain.machineType ?? "none";
+          throw new UnlocatedOptionError(
+            `Property '${machineType === "none" ? "none" : machineType}-machine.${k}' not found`,
+          );
         }
       }
     },
@@ -403,10 +404,33 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     takesValue: true,
     help: "-device virtio-net-pci|virtio-balloon-pci|virtserialport|ide-cd|scsi-cd|virtio-blk-pci|ide-hd|<other>,id=ID[,drive=D][,name=N]",
     apply: (line, value, option) => {
-      const parts = splitQemuOpts(value);
-      const driver = parts[0]?.[0] ?? "";
-      const opts = new Map(parts.slice(1).map(([k, v]) => [k, v ?? "on"]));
+      const where = `${option} ${value}`;
+      const props = parseJsonOrKeyval(where, value, "driver");
+      const driver = requireString(where, props, "driver");
+      const opts = new Map(
+        Object.entries(props)
+          .filter(([k]) => k !== "driver")
+          .map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)] as const),
+      );
       const id = opts.get("id");
+      if (id !== undefined) {
+        if (line.domain.peripherals.some((p) => p.id === id)) {
+          throw new QemuOptionError(where, `Duplicate device ID '${id}'`);
+        }
+        line.domain.peripherals.push({ id, driver, props, where });
+      } else {
+        line.domain.anonymousDevices.push({ driver, where });
+      }
+      const driveRef = opts.get("drive");
+      if (driveRef !== undefined && !line.drives.has(driveRef)) {
+        // A -blockdev node (libvirt's way): checked and answered from the domain's block nodes.
+        placeOnBus(line, driver, opts);
+        if (id !== undefined) {
+          const hotpluggable = !driver.startsWith("ide-") && driver !== "floppy";
+          line.devices.push({ id, driver, hotpluggable, bus: hotpluggable ? "pci.0" : "ide.1" });
+        }
+        return;
+      }
       const blocker = placeOnBus(line, driver, opts);
       if (driver.startsWith("virtio-balloon")) {
         line.balloon = true;
@@ -469,9 +493,84 @@ export const QEMU_OPTION_TABLE: Readonly<Record<string, QemuOptionSpec>> = {
     takesValue: true,
     help: "-netdev TYPE,id=ID  a host network backend (a net client that is not a NIC)",
     apply: (line, value, option) => {
-      const id = splitQemuOpts(value).find(([k]) => k === "id")?.[1];
-      if (id === undefined) throw new QemuOptionError(option, "needs id=…");
+      const where = `${option} ${value}`;
+      const o = parseJsonOrKeyval(where, value, "type");
+      const type = requireString(where, o, "type");
+      const id = requireString(where, o, "id");
+      line.domain.netdevs.push({ id, type, where });
       line.netdevs.push(id);
+    },
+  },
+  object: {
+    takesValue: true,
+    help: "-object TYPE,id=ID[,…] | {JSON}  secret, memory-backend-*, iothread, … (checked, kept)",
+    apply: (line, value, option) => {
+      const where = `${option} ${value}`;
+      const o = parseJsonOrKeyval(where, value, "qom-type");
+      const qomType = requireString(where, o, "qom-type");
+      const id = requireString(where, o, "id");
+      if (qomType.startsWith("memory-backend-")) {
+        if (o.size === undefined) throw new QemuOptionError(where, "Parameter 'size' is missing");
+        parseSizeValue(where, "size", o.size);
+      }
+      if (line.domain.objects.some((x) => x.id === id)) {
+        throw new UnlocatedOptionError(
+          `attempt to add duplicate property '${id}' to object (type 'container')`,
+        );
+      }
+      line.domain.objects.push({ qomType, id, props: asProps(o), where });
+    },
+  },
+  blockdev: {
+    takesValue: true,
+    help: "-blockdev {JSON} | driver=…,node-name=…  a block node (file, raw, qcow2 over a file)",
+    apply: (line, value, option) => {
+      line.domain.blockNodes.push(
+        parseBlockdev(`${option} ${value}`, value, line.domain.blockNodes, existsSync),
+      );
+    },
+  },
+  audiodev: {
+    takesValue: true,
+    help: "-audiodev {JSON} | DRIVER,id=ID  accepted (the simulator plays no sound)",
+    apply: (line, value, option) => {
+      const where = `${option} ${value}`;
+      const o = parseJsonOrKeyval(where, value, "driver");
+      const id = requireString(where, o, "id");
+      const driver = requireString(where, o, "driver");
+      line.domain.audiodevs.push({ id, driver, where });
+    },
+  },
+  uuid: {
+    takesValue: true,
+    help: "-uuid UUID  query-uuid's answer",
+    apply: (line, value, option) => {
+      line.domain.uuid = parseUuid(`${option} ${value}`, value);
+    },
+  },
+  smp: {
+    takesValue: true,
+    help: "-smp [cpus=]N[,maxcpus=M][,sockets=S][,dies=D][,cores=C][,threads=T]  the vCPUs",
+    apply: (line, value, option) => {
+      line.domain.smp = parseSmp(`${option} ${value}`, value);
+      line.domain.smpWhere = `${option} ${value}`;
+    },
+  },
+  cpu: {
+    takesValue: true,
+    help: "-cpu MODEL[,feature…]  the vCPU model (its QOM properties come from the recording)",
+    apply: (line, value) => {
+      line.domain.cpuModel = splitQemuOpts(value)[0]?.[0] ?? "qemu64";
+    },
+  },
+  advertise: {
+    takesValue: true,
+    help: "--advertise implemented|recorded  what query-qmp-schema/query-commands list (recorded: the real binary's, for libvirt's probe)",
+    apply: (line, value, option) => {
+      if (value !== "implemented" && value !== "recorded") {
+        throw new QemuOptionError(option, `expects 'implemented' or 'recorded', not '${value}'`);
+      }
+      line.advertise = value;
     },
   },
   "qemu-version": {
@@ -546,6 +645,7 @@ export function emptyCommandLine(): SimCommandLine {
     devices: [],
     balloon: false,
     serialPorts: [],
+    domain: emptyDomainConfig(),
     extra: {},
     drives: new Map(),
   };
@@ -598,6 +698,7 @@ export function parseQemuOptions(
     spec.apply(line, value, arg);
   }
   finishPlacement(line);
+  finishDomainConfig(line);
   return line;
 }
 
@@ -723,4 +824,170 @@ export function qemuOptionsHelp(extra: Readonly<Record<string, QemuOptionSpec>> 
   return Object.values({ ...QEMU_OPTION_TABLE, ...extra })
     .map((s) => `  ${s.help}`)
     .join("\n");
+}
+
+/**
+ * `AudiodevDriver` of 7.2 (qapi/audio.json): its schema has no command that shows the enum
+ * (`query-audiodevs` came in 8.2), so the recording cannot tell.
+ */
+const AUDIODEV_DRIVERS_7_2 = [
+  "none",
+  "alsa",
+  "coreaudio",
+  "dbus",
+  "dsound",
+  "jack",
+  "oss",
+  "pa",
+  "sdl",
+  "sndio",
+  "spice",
+  "wav",
+];
+
+/** Properties of the pc machines a command line sets (`-machine pc-…,KEY=…`), 7.2 and 10.0. */
+const MACHINE_PROPERTIES = new Set([
+  "usb",
+  "dump-guest-core",
+  "mem-merge",
+  "vmport",
+  "smm",
+  "graphics",
+  "kernel_irqchip",
+  "kernel-irqchip",
+  "acpi",
+  "pit",
+  "pic",
+  "sata",
+  "smbus",
+  "i8042",
+  "hpet",
+  "max-ram-below-4g",
+  "nvdimm",
+  "hmat",
+  "suppress-vmdesc",
+  "confidential-guest-support",
+  "pflash0",
+  "pflash1",
+  "firmware",
+  "sgx-epc",
+  "nvdimm-persistence",
+  "memory-encryption",
+  "boot",
+  "default-bus-bypass-iommu",
+  "bus-lock-ratelimit",
+  "x-oem-id",
+  "x-oem-table-id",
+  "fd-bootchk",
+]);
+
+/**
+ * The checks QEMU makes once the whole line is read, in its order (qemu_create_late_backends,
+ * qemu_create_machine, device creation): the release's enums for `-netdev` types, `-audiodev`
+ * drivers and `-object` types, secrets' contents, `-smp`, the memory backend, device types
+ * and the chardevs and block nodes devices name.
+ */
+function finishDomainConfig(line: SimCommandLine): void {
+  const d = line.domain;
+  let version: string;
+  try {
+    version = qemuProfile(line.qemuVersion).id;
+  } catch {
+    return; // the unknown release is reported by the machine, with the list
+  }
+  const recorded = recordedProfile(version);
+  // The enums come from the release's recorded schema (what QEMU's parser checks against).
+  const accepts = (values: readonly string[] | undefined, v: string) =>
+    values === undefined || values.includes(v);
+  const netdevTypes = recorded?.enumOfMember("netdev_add", "type");
+  const objectTypes = recorded?.enumOfMember("object-add", "qom-type");
+  const audiodevDrivers =
+    recorded?.enumOfMember("query-audiodevs", "driver", "ret") ?? AUDIODEV_DRIVERS_7_2;
+  for (const n of d.netdevs) {
+    if (!accepts(netdevTypes, n.type))
+      throw new QemuOptionError(n.where, `Parameter 'type' does not accept value '${n.type}'`);
+  }
+  for (const a of d.audiodevs) {
+    if (!accepts(audiodevDrivers, a.driver))
+      throw new QemuOptionError(a.where, `Parameter 'driver' does not accept value '${a.driver}'`);
+  }
+  for (const o of d.objects) {
+    if (!accepts(objectTypes, o.qomType))
+      throw new QemuOptionError(
+        o.where,
+        `Parameter 'qom-type' does not accept value '${o.qomType}'`,
+      );
+  }
+  for (const o of d.objects) {
+    if (o.qomType === "secret" && o.props.file === undefined && o.props.data === undefined)
+      throw new UnlocatedOptionError("Either 'file' or 'data' must be provided");
+  }
+  if (d.smp !== undefined) checkSmp(d.smp, qemuProfile(version).has("smp-modules"));
+  if (
+    d.memoryBackend !== undefined &&
+    !d.objects.some((o) => o.id === d.memoryBackend && o.qomType.startsWith("memory-backend-"))
+  ) {
+    throw new UnlocatedOptionError(`Memory backend '${d.memoryBackend}' not found`);
+  }
+  const backend = d.objects.find((o) => o.id === d.memoryBackend);
+  if (backend !== undefined && line.memoryBytes === undefined) {
+    line.memoryBytes = parseSizeValue(backend.where, "size", backend.props.size);
+  }
+  const profile = recorded;
+  if (profile !== undefined) {
+    const models = profile.answer("query-cpu-definitions", {}) as Array<{ name?: unknown }>;
+    if (!models.some((m) => m.name === d.cpuModel)) {
+      throw new UnlocatedOptionError(`unable to find CPU model '${d.cpuModel}'`);
+    }
+  }
+  const nodeNames = new Set(d.blockNodes.map((n) => n.nodeName));
+  for (const p of d.peripherals) {
+    if (profile !== undefined && !isDeviceType(profile, p.driver)) {
+      throw new QemuOptionError(p.where, `'${p.driver}' is not a valid device model name`);
+    }
+    const drive = p.props.drive;
+    if (typeof drive === "string" && !line.drives.has(drive) && !nodeNames.has(drive)) {
+      const owner = p.driver.startsWith("virtio-blk") ? "virtio-blk-device" : p.driver;
+      throw new QemuOptionError(p.where, `Property '${owner}.drive' can't find value '${drive}'`);
+    }
+  }
+  if (profile !== undefined) {
+    for (const { driver, where } of d.anonymousDevices) {
+      if (!isDeviceType(profile, driver)) {
+        throw new QemuOptionError(where, `'${driver}' is not a valid device model name`);
+      }
+    }
+  }
+}
+
+/**
+ * Checks the chardevs the devices name (`Property 'serial.chardev' can't find value 'x'`):
+ * for a launcher whose line declares chardevs (`-chardev` is a drop-in option of the CLI).
+ */
+export function checkDeviceChardevs(line: SimCommandLine): void {
+  const ids = new Set(line.domain.chardevs.map((c) => c.id));
+  for (const p of line.domain.peripherals) {
+    const chardev = p.props.chardev;
+    if (typeof chardev === "string" && !ids.has(chardev)) {
+      const owner = p.driver === "isa-serial" ? "serial" : p.driver;
+      throw new QemuOptionError(
+        p.where,
+        `Property '${owner}.chardev' can't find value '${chardev}'`,
+      );
+    }
+  }
+}
+
+/** Whether the recorded type tree has `driver` as a device type one can create. */
+function isDeviceType(
+  profile: NonNullable<ReturnType<typeof recordedProfile>>,
+  driver: string,
+): boolean {
+  try {
+    profile.answer("device-list-properties", { typename: driver });
+    return true;
+  } catch (e) {
+    // Not recorded but a device type: the profile cannot list its properties, QEMU could.
+    return /has no recorded answer/.test((e as Error).message);
+  }
 }

@@ -109,6 +109,33 @@ export class ProfileError extends QmpError {
   override name = "ProfileError";
 }
 
+/**
+ * Where the vCPU properties of `version`'s CPU model `model` are recorded (`qom-list` and every
+ * `qom-get` of a vCPU, as libvirt asks them once a domain starts; `scripts/record-vcpu.ts`).
+ */
+export function vcpuProfilePath(version: string, model: string): string {
+  return fileURLToPath(
+    new URL(`../../profiles/qemu-${version}-vcpu-${model}.jsonl`, import.meta.url),
+  );
+}
+
+const loadedVcpu = new Map<string, RecordedProfile | undefined>();
+
+/** The recorded vCPU properties of a release's CPU model, if shipped (read once). */
+export function recordedVcpuProfile(version: string, model: string): RecordedProfile | undefined {
+  const key = `${version}/${model}`;
+  if (loadedVcpu.has(key)) return loadedVcpu.get(key);
+  let profile: RecordedProfile | undefined;
+  try {
+    const { records } = parseProfile(readFileSync(vcpuProfilePath(version, model), "latin1"));
+    profile = new RecordedProfile(version, records);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  loadedVcpu.set(key, profile);
+  return profile;
+}
+
 /** Parses {@link formatProfile}'s text. */
 export function parseProfile(text: string): { header: ProfileHeader; records: ProfileRecord[] } {
   const lines = text.split("\n");
@@ -182,6 +209,27 @@ export class RecordedProfile {
     }
     this.#registrations = out;
     return out;
+  }
+
+  /**
+   * The values of the enum that a member of a command's arguments (or, with `side: "ret"`, of
+   * its return's elements) has in the recorded `query-qmp-schema`: e.g. `netdev_add`'s `type`.
+   * Undefined when the schema has no such command or member.
+   */
+  enumOfMember(command: string, member: string, side: "arg" | "ret" = "arg"): string[] | undefined {
+    const schema = this.reply("query-qmp-schema")?.return;
+    if (!Array.isArray(schema)) return undefined;
+    const byName = new Map<string, JsonObject>();
+    for (const entry of schema) if (isJsonObject(entry)) byName.set(String(entry.name), entry);
+    const c = byName.get(command);
+    let type = byName.get(String(c?.[side === "arg" ? "arg-type" : "ret-type"]));
+    if (type?.["meta-type"] === "array") type = byName.get(String(type["element-type"]));
+    const members = Array.isArray(type?.members) ? type.members : [];
+    const m = members.find((x) => isJsonObject(x) && x.name === member) as JsonObject | undefined;
+    const e = byName.get(String(m?.type));
+    return e?.["meta-type"] === "enum" && Array.isArray(e.values)
+      ? e.values.map(String)
+      : undefined;
   }
 
   /** The recorded reply (parsed) to exactly this request, if any. */
@@ -363,7 +411,7 @@ export function recordedCommands(
 export function recordedVersions(): string[] {
   const dir = new URL("../../profiles/", import.meta.url);
   return readdirSync(dir)
-    .map((f) => /^qemu-(.+)\.jsonl$/.exec(f)?.[1])
+    .map((f) => /^qemu-(\d+\.\d+\.\d+)\.jsonl$/.exec(f)?.[1])
     .filter((v): v is string => v !== undefined);
 }
 

@@ -187,6 +187,22 @@ export const RELEASE_CHANGES = {
     upstream: "migration/options.c migrate_caps_check (observed on 10.0.2)",
     what: "the capabilities `multifd` and `xbzrle` together are refused",
   },
+  "block-node-active": {
+    since: "10.0",
+    upstream:
+      "block/qapi.c bdrv_block_device_info, qapi/block-core.json BlockDeviceInfo (v10.0: `active`)",
+    what: "every block node's info (`query-named-block-nodes`, `query-block`'s `inserted`) says `active: true` (10.0.2 does, 7.2.22 does not)",
+  },
+  "file-node-format-specific": {
+    since: "8.0",
+    upstream: "block/file-posix.c raw_get_specific_info (ImageInfoSpecificFile)",
+    what: "a `file` node's image info has `format-specific: {type: file, data: {}}` (10.0.2 does, 7.2.22 does not; 8.0 by inference)",
+  },
+  "smp-modules": {
+    since: "9.1",
+    upstream: "hw/core/machine-smp.c machine_parse_smp_config (v9.1: the `modules` level)",
+    what: "`-smp` refusals name `modules (1)` in the topology product (10.0.2 does, 7.2.22 does not)",
+  },
 } as const satisfies Record<string, ReleaseChange>;
 
 /** The name of a {@link RELEASE_CHANGES} entry. */

@@ -63,7 +63,7 @@ suite("drop-in QEMU options", () => {
     );
     assert.throws(
       () => resolveDropIn(parse(["-mon", "chardev=nope,mode=control"])),
-      /chardev 'nope' not found/,
+      /chardev "nope" not found/,
     );
   });
 

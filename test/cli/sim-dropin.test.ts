@@ -303,7 +303,7 @@ suite("sim as a drop-in QEMU", () => {
     [
       "a chardev backend it does not simulate",
       ["-chardev", "stdio,id=m", "-mon", "chardev=m,mode=control"],
-      /-chardev: chardev backend 'stdio' is not simulated/,
+      /-mon: chardev "m" \(stdio\): the simulator serves monitors on socket chardevs only/,
     ],
     [
       "a -mon without its chardev",
@@ -313,7 +313,7 @@ suite("sim as a drop-in QEMU", () => {
         "-mon",
         "chardev=nope,mode=control",
       ],
-      /-mon: chardev 'nope' not found/,
+      /-mon chardev=nope,mode=control: chardev "nope" not found/,
     ],
     ["a display", ["-vga", "std"], /-vga: the simulator has no display/],
     ["an unknown option", ["-frobnicate"], /-frobnicate: invalid option/],

@@ -356,3 +356,81 @@ suite("journal: timeline", () => {
     );
   });
 });
+
+suite("journal: live readers", () => {
+  test("should hand each commit's entries to onCommit listeners with their sequence numbers", async () => {
+    const j = Journal.open(fresh());
+    const vm = j.vm({ name: "vm1", address: "unix:/a", host: "h1" });
+    const seen: JournalEntry[][] = [];
+    const stop = j.onCommit((entries) => seen.push([...entries]));
+    j.notice(vm, { kind: "connected", address: "unix:/a", qemu: "7.2.22", state: "running" });
+    j.event(vm, { event: "STOP", timestamp: ts(5) });
+    j.state(vm, { from: "running", to: "paused", cause: "STOP", atMs: 5000 });
+    j.flush();
+    j.event(vm, { event: "RESUME", timestamp: ts(6) });
+    j.flush();
+    stop();
+    j.event(vm, { event: "STOP", timestamp: ts(7) });
+    j.flush();
+    assert.deepEqual(
+      seen.map((batch) => batch.map((e) => e.id)),
+      [[1, 2, 3], [4]],
+    );
+    const stored = await all(j.entries());
+    assert.deepEqual(seen.flat(), stored.slice(0, 4));
+    assert.equal(seen[0]![1]!.host, "h1");
+    assert.equal(j.lastId(), 5);
+    assert.deepEqual(
+      (await all(j.entries({ afterId: 3 }))).map((e) => e.id),
+      [4, 5],
+    );
+    assert.deepEqual(await all(j.entries({ afterId: 5 })), []);
+    await assert.rejects(all(j.entries({ afterId: 1.5 })), { name: "JournalError" });
+    j.close();
+  });
+
+  test("should keep the newest entry when retention empties the table, so ids keep rising", () => {
+    let now = 10_000_000;
+    const j = Journal.open(fresh(), { now: () => now, maxAgeMs: 1000 });
+    const vm = j.vm({ name: "vm1", address: "a" });
+    for (let i = 0; i < 3; i++) j.event(vm, { event: "E", timestamp: ts(i) });
+    j.flush();
+    now += 60_000;
+    j.enforceRetention();
+    assert.equal(j.lastId(), 3);
+    j.event(vm, { event: "E", timestamp: ts(9) });
+    j.flush();
+    assert.equal(j.lastId(), 4);
+    j.close();
+  });
+});
+
+suite("journal: pages of recent rows and seeded timelines", () => {
+  test("should read the newest first between two sequence numbers", async () => {
+    const j = Journal.open(fresh());
+    const vm = j.vm({ name: "vm1", address: "a" });
+    for (let i = 0; i < 7; i++) j.event(vm, { event: "E", data: { i }, timestamp: ts(i) });
+    j.flush();
+    const ids = async (q: Parameters<Journal["entries"]>[0]) =>
+      (await all(j.entries(q))).map((e) => e.id);
+    assert.deepEqual(await ids({ order: "desc", pageSize: 2 }), [7, 6, 5, 4, 3, 2, 1]);
+    assert.deepEqual(await ids({ order: "desc", beforeId: 6, afterId: 2, pageSize: 2 }), [5, 4, 3]);
+    assert.deepEqual(await ids({ beforeId: 4, afterId: 1 }), [2, 3]);
+    j.close();
+  });
+
+  test("should carry a seeded timeline on with what follows", () => {
+    const b = new TimelineBuilder();
+    b.seed([
+      { vm: "h/vm1", state: "paused", fromMs: 0, untilMs: 10, cause: "connected" },
+      { vm: "h/vm1", state: "running", fromMs: 10, untilMs: undefined, cause: "RESUME" },
+    ]);
+    b.add({ vm: "h/vm1", kind: "state", name: "guest-panicked", detail: "STOP", atMs: 25 });
+    assert.deepEqual(b.intervalsOf("h/vm1"), [
+      { vm: "h/vm1", state: "paused", fromMs: 0, untilMs: 10, cause: "connected" },
+      { vm: "h/vm1", state: "running", fromMs: 10, untilMs: 25, cause: "RESUME" },
+      { vm: "h/vm1", state: "guest-panicked", fromMs: 25, untilMs: undefined, cause: "STOP" },
+    ]);
+    assert.deepEqual(b.vms(), ["h/vm1"]);
+  });
+});

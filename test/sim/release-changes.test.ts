@@ -100,6 +100,7 @@ suite("release changes", () => {
       "runstate-finish-migrate-pairs",
       "pc-rtc-in-south-bridge",
       "migrate-pause-names-postcopy-recover",
+      "file-node-format-specific",
     ]);
     assert.deepEqual(has("9.2.0"), [
       "events-before-reply",
@@ -109,6 +110,8 @@ suite("release changes", () => {
       "migrate-pause-names-postcopy-recover",
       "migrate-channels-checks-reworded",
       "multifd-compression-levels-applied",
+      "file-node-format-specific",
+      "smp-modules",
     ]);
     assert.deepEqual(has("10.0.2"), Object.keys(RELEASE_CHANGES));
   });

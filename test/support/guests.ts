@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 export const GUEST_NAMES = [
   "idle",
   "acpi-s5",
+  "acpi-button",
   "acpi-s4",
   "acpi-s3",
   "reset-cf9",

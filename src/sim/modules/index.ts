@@ -8,6 +8,7 @@ import type { SimModule } from "../sim-module.js";
 import { balloon } from "./balloon.js";
 import { block } from "./block.js";
 import { chardevs } from "./chardevs.js";
+import { domain } from "./domain.js";
 import { dump } from "./dump.js";
 import { migration } from "./migration.js";
 import { nics } from "./nics.js";
@@ -21,6 +22,7 @@ export {
   balloon,
   block,
   chardevs,
+  domain,
   dump,
   migration,
   nics,
@@ -44,4 +46,5 @@ export const SIM_MODULES: readonly SimModule<unknown>[] = [
   migration,
   dump,
   chardevs,
+  domain,
 ] as readonly SimModule<unknown>[];
