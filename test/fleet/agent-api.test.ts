@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, suite, test } from "node:test";
 import { Kvm } from "@nats-io/kv";
 import { connect, nkeys } from "@nats-io/transport-node";
+import { QmpClient } from "../../src/client/index.js";
 import { FleetAgent } from "../../src/fleet/index.js";
 import { Journal } from "../../src/journal/index.js";
 import { SimulatedMachine } from "../../src/sim/index.js";
@@ -113,6 +114,37 @@ suite("FleetAgent", natsServerTest(), () => {
     } finally {
       await agent.close();
       journal.close();
+      await nats.dispose();
+    }
+  });
+
+  test("should serve Prometheus metrics with --metrics, fed by the agent", async () => {
+    const nats = await startNatsServer();
+    const dir = temp.dir();
+    const vm = new SimulatedMachine();
+    await vm.listen(`unix:${join(dir, "vms", "vm1.qmp")}`);
+    const ctl = await QmpClient.connect(await vm.listen(`unix:${join(dir, "ctl.qmp")}`));
+    const agent = startAgent(nats.url, dir, "hm", ["--metrics", "127.0.0.1:0"]);
+    try {
+      await agent.waitFor("metrics on http://127.0.0.1:", "watching hm/vm1", "connected to NATS");
+      const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(agent.log())![1]!;
+      await ctl.execute("stop");
+      let text = "";
+      await until("the STOP in the metrics", async () => {
+        text = await (await fetch(url)).text();
+        return text.includes('qmpkit_events_total{host="hm",vm="vm1",event="STOP"} 1');
+      });
+      assert.match(text, /qmpkit_vm_run_state\{host="hm",vm="vm1",state="paused"\} 1/);
+      assert.match(text, /qmpkit_vm_run_state\{host="hm",vm="vm1",state="running"\} 0/);
+      assert.match(text, /qmpkit_vm_connected\{host="hm",vm="vm1"\} 1/);
+      await until("an empty outbox in the metrics", async () =>
+        (await (await fetch(url)).text()).includes('qmpkit_outbox_depth{host="hm"} 0'),
+      );
+    } finally {
+      const result = await agent.stop();
+      assert.equal(result.status, 0, agent.log());
+      await ctl.close();
+      await vm.close();
       await nats.dispose();
     }
   });
