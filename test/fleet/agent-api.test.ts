@@ -4,6 +4,7 @@
  * credentials of the command line, a token and an nkey, with servers that require them.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, suite, test } from "node:test";
@@ -144,6 +145,98 @@ suite("FleetAgent", natsServerTest(), () => {
       const result = await agent.stop();
       assert.equal(result.status, 0, agent.log());
       await ctl.close();
+      await vm.close();
+      await nats.dispose();
+    }
+  });
+
+  test("should connect over TLS with --tls-ca, and refuse a server it cannot verify", async (t) => {
+    const dir = temp.dir();
+    const openssl = (...args: string[]) =>
+      spawnSync("openssl", args, {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+        encoding: "utf8",
+      });
+    if (openssl("version").status !== 0) {
+      if (process.env.CI) assert.fail("openssl is needed to make the test certificates");
+      t.skip("openssl not found: TLS test SKIPPED");
+      return;
+    }
+    // A private CA and a server certificate for 127.0.0.1.
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    for (const step of [
+      [
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=qmpkit test CA",
+      ],
+      ["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+    ])
+      assert.equal(openssl(...step).status, 0, step.join(" "));
+    writeFileSync(join(dir, "ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    const sign = openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.pem",
+      "-days",
+      "1",
+      "-extfile",
+      "ext",
+    );
+    assert.equal(sign.status, 0, sign.stderr);
+    const nats = await startNatsServer({
+      config: `tls { cert_file: "${join(dir, "server.pem")}", key_file: "${join(dir, "server.key")}" }`,
+    });
+    const vm = new SimulatedMachine();
+    await vm.listen(`unix:${join(dir, "vms", "vm1.qmp")}`);
+    const agent = startAgent(nats.url, dir, "htls", ["--tls-ca", join(dir, "ca.pem")]);
+    try {
+      await agent.waitFor("watching htls/vm1", "connected to NATS");
+      await until("the VM in fleet status over TLS", async () => {
+        const r = await runCli(
+          [
+            "fleet",
+            "status",
+            "--json",
+            "--nats",
+            `tls://127.0.0.1:${nats.port}`,
+            "--tls-ca",
+            join(dir, "ca.pem"),
+          ],
+          { timeoutMs: 60_000 },
+        );
+        return r.status === 0 && r.stdout.includes('"host": "htls"');
+      });
+      // Without the CA the server's certificate is not trusted: a clear error, no hang.
+      const untrusted = await runCli(
+        ["fleet", "status", "--nats", `tls://127.0.0.1:${nats.port}`],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(untrusted.status, 1);
+      assert.match(
+        untrusted.stderr,
+        /^qmpkit: cannot connect to NATS at tls:\/\/127\.0\.0\.1:\d+: .*(certificate|self.signed|issuer)/i,
+      );
+    } finally {
+      const result = await agent.stop();
+      assert.equal(result.status, 0, agent.log());
       await vm.close();
       await nats.dispose();
     }
