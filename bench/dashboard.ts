@@ -103,6 +103,16 @@ const server = spawn(
   { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
 );
 children.push(server);
+server.stderr!.on("data", (d: Buffer) => {
+  if (!d.toString().startsWith("qmpkit dashboard: http://")) process.stderr.write(d);
+});
+server.once("exit", (code, signal) => {
+  if (!done) {
+    console.error(`the dashboard exited (${code ?? signal}) before the end`);
+    process.exit(1);
+  }
+});
+let done = false;
 await lines(server, "stderr")((l) => l.startsWith("qmpkit dashboard: http://"), "the dashboard");
 const url = `http://127.0.0.1:${port}`;
 const connected = async () => {
@@ -140,7 +150,8 @@ const busy = async () => {
   };
   return metrics.find((m) => m.name === "TaskDuration")?.value ?? Number.NaN;
 };
-const take = () => page.evaluate("window.qmpkitBench.take()") as Promise<number[]>;
+const take = () =>
+  page.evaluate("window.qmpkitBench.take()") as Promise<{ total: number[]; toServer: number[] }>;
 
 async function run(r: number, s: number) {
   await take();
@@ -158,18 +169,21 @@ async function run(r: number, s: number) {
   await new Promise((res) => setTimeout(res, 2000));
   clearInterval(sampling);
   const cpu = ((await busy()) - busy0) / ((Date.now() - t0) / 1000);
-  const latencies = await take();
-  return { sent, latencies, cpu, peak };
+  const { total: latencies, toServer } = await take();
+  return { sent, latencies, toServer, cpu, peak };
 }
 
 const idle = await run(5, 4);
 const loaded = await run(rate, seconds);
+const ms = (x: number) => `${x.toFixed(0).padStart(4)} ms`;
 const row = (name: string, r: Awaited<ReturnType<typeof run>>) =>
-  `${name.padEnd(22)} events ${String(r.sent).padStart(6)}  on page ${String(r.latencies.length).padStart(6)}  p50 ${quantile(r.latencies, 0.5).toFixed(0).padStart(4)} ms  p99 ${quantile(r.latencies, 0.99).toFixed(0).padStart(4)} ms  max ${Math.max(
-    ...r.latencies,
-  )
-    .toFixed(0)
-    .padStart(5)} ms  page CPU ${(r.cpu * 100).toFixed(0).padStart(3)} %`;
+  [
+    name.padEnd(18),
+    `events ${String(r.sent).padStart(6)}, on page ${String(r.latencies.length).padStart(6)}`,
+    `p50 ${ms(quantile(r.latencies, 0.5))}  p99 ${ms(quantile(r.latencies, 0.99))}  max ${ms(Math.max(...r.latencies))}`,
+    `(VM to server: p50 ${ms(quantile(r.toServer, 0.5))}, p99 ${ms(quantile(r.toServer, 0.99))})`,
+    `page CPU ${(r.cpu * 100).toFixed(0).padStart(3)} %`,
+  ].join("  ");
 console.log(row("idle fleet (5/s)", idle));
 console.log(row(`loaded (${rate}/s)`, loaded));
 console.log(
@@ -179,6 +193,8 @@ console.log(
   `server RSS: ${rssIdle.toFixed(0)} MiB with ${vms} VMs watched, peak ${loaded.peak.toFixed(0)} MiB under load`,
 );
 await browser.close();
-sims.stdin!.write("quit\n");
+done = true;
 server.kill("SIGTERM");
-await new Promise((r) => server.once("exit", r));
+sims.kill("SIGTERM");
+await Promise.all([server, sims].map((c) => new Promise((r) => c.once("exit", r))));
+process.exit(0);

@@ -80,14 +80,14 @@ export async function runDashboard(
   opts: DashboardCommandOptions,
 ): Promise<number> {
   const io = ctx.io;
-  if (opts.nats !== undefined)
-    // The seam is `VmSource` (src/web/source.ts): a fleet source writes the stream's messages
-    // into the journal with their hosts. It comes with the fleet layer.
+  if (opts.nats !== undefined && targets.length > 0)
     throw new UsageError(
-      "--nats: this qmpkit has no fleet layer yet; watch the VMs here (TARGET…), or show an agent's journal with --journal",
+      "--nats shows the fleet's VMs: run a fleet agent for local VMs, or a second dashboard for TARGET…",
     );
-  if (targets.length === 0 && opts.journal === undefined)
-    throw new UsageError("nothing to show: give TARGET… to watch, or --journal FILE to follow");
+  if (targets.length === 0 && opts.journal === undefined && opts.nats === undefined)
+    throw new UsageError(
+      "nothing to show: give TARGET… to watch, --nats URL for the fleet, or --journal FILE to follow",
+    );
   const token = opts.token ?? (io.env.QMPKIT_DASHBOARD_TOKEN || undefined);
   const [{ Journal }, web] = await Promise.all([
     import("../journal/index.js"),
@@ -103,11 +103,14 @@ export async function runDashboard(
     throw new UsageError(
       `--listen ${opts.listen}: not loopback, so a token is needed (--token T or QMPKIT_DASHBOARD_TOKEN)`,
     );
-  const follow = targets.length === 0;
+  const fleet = opts.nats !== undefined;
+  const follow = targets.length === 0 && !fleet;
   const host = hostname();
   const journal = Journal.open(opts.journal ?? ":memory:", {
     readonly: follow,
     host,
+    // The fleet's stream resumes where the journal stopped: no gap to note.
+    restartGaps: !fleet,
     maxAgeMs: opts.maxAge,
     maxSizeBytes: opts.maxSize,
     onError: (error) =>
@@ -119,19 +122,25 @@ export async function runDashboard(
     attach: (vm, client) => actions.attach(vm, client),
     detach: (vm, client) => actions.detach(vm, client),
   };
-  const source = follow
-    ? undefined
-    : {
-        description: `${targets.length} target${targets.length === 1 ? "" : "s"}`,
-        actions,
-        run: (signal: AbortSignal) =>
-          runEvents(
-            { ...ctx, io: { ...io, signal: AbortSignal.any([io.signal, signal]) } },
-            targets,
-            { follow: true, timeout: opts.timeout },
-            sink,
-          ),
-      };
+  const source = fleet
+    ? new web.FleetSource({
+        nats: { servers: opts.nats! },
+        journal,
+        onWarning: (line) => io.stderr.write(`qmpkit dashboard: ${line}\n`),
+      })
+    : follow
+      ? undefined
+      : {
+          description: `${targets.length} target${targets.length === 1 ? "" : "s"}`,
+          actions,
+          run: (signal: AbortSignal) =>
+            runEvents(
+              { ...ctx, io: { ...io, signal: AbortSignal.any([io.signal, signal]) } },
+              targets,
+              { follow: true, timeout: opts.timeout },
+              sink,
+            ),
+        };
   let dashboard: Awaited<ReturnType<typeof web.startDashboard>> | undefined;
   try {
     dashboard = await web.startDashboard({

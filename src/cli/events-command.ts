@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { setMaxListeners } from "node:events";
 import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { QmpClient } from "../client/index.js";
@@ -132,6 +133,10 @@ export function registerEventsCommand(program: Command, ctx: CommandContext): vo
 class Stopper {
   private readonly controller = new AbortController();
   readonly signal = this.controller.signal;
+  constructor() {
+    // Every watch (a thousand VMs, say) listens on it: that is no leak.
+    setMaxListeners(0, this.signal);
+  }
   stop(): void {
     this.controller.abort();
   }
@@ -265,13 +270,22 @@ export async function runEvents(
       runState: opts.state !== false,
       maxQueue: 10_000,
     });
+    // QmpClient.connect resolves only after its first query-status: events QEMU wrote between
+    // the negotiation and then reached the client's history alone, not a stream. Nothing ran
+    // between connect's return and the subscription just above (no await), so the history holds
+    // exactly those events: they come first, in order.
+    const early = client.clearHistory();
+    async function* items() {
+      yield* early;
+      yield* stream;
+    }
     let lastEvent: string | undefined;
     /** Whether the last event was printed: the run-state changes it caused follow it. */
     let shown = false;
     /** `--count` was reached: only the last event's run-state changes are still printed. */
     let counted = false;
     try {
-      for await (const item of stream) {
+      for await (const item of items()) {
         if ("kind" in item) {
           if (item.from !== undefined && (item.cause === "query-status" ? !counted : shown)) {
             printState(label, {

@@ -57,6 +57,12 @@ export interface JournalOptions {
   readonly host?: string | undefined;
   /** A commit that failed (disk full, …): its rows are dropped and counted in `dropped`. */
   readonly onError?: ((error: Error) => void) | undefined;
+  /**
+   * Note a restart gap before a VM's first `connected` of this run when it has older rows (the
+   * recorder was not running). Default true; false for a journal fed from a stream that resumes
+   * where it left off (the dashboard's fleet source), where nothing was missed.
+   */
+  readonly restartGaps?: boolean | undefined;
   /** The wall clock (ms since the epoch); tests pass their own. Default `Date.now`. */
   readonly now?: (() => number) | undefined;
 }
@@ -193,6 +199,8 @@ export class Journal {
   /** Every VM handed out by `vm()`, by row id: the names committed rows are given to listeners. */
   readonly #vms = new Map<number, JournalVm>();
   readonly #listeners = new Set<CommitListener>();
+  /** Marks waiting for the next commit (see `mark`). */
+  readonly #marks = new Map<string, string>();
   readonly #insertEntry: Database.Statement | undefined;
   readonly #insertFrame: Database.Statement | undefined;
   readonly #commit: (() => void) | undefined;
@@ -214,6 +222,7 @@ export class Journal {
     this.#insertFrame = db.prepare(
       "INSERT INTO frames (session, direction, mono_ns, at_us, text) VALUES (?, ?, ?, ?, ?)",
     );
+    const setMark = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
     const lastCommit = db.prepare(
       "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_commit_us', ?)",
     );
@@ -228,6 +237,8 @@ export class Journal {
         insertEntry.run(pending.slice(i, i + ENTRY_COLUMNS));
       for (const row of this.#frames) insertFrame.run(row);
       lastCommit.run(Math.round(this.#now() * MS));
+      for (const [key, value] of this.#marks) setMark.run(key, value);
+      this.#marks.clear();
     });
   }
 
@@ -365,7 +376,12 @@ export class Journal {
   notice(vm: JournalVm, notice: JournalNotice, atMs: number = this.#now()): void {
     this.#writer();
     const atUs = Math.round(atMs * MS);
-    if (notice.kind === "connected" && !this.#seen.has(vm.id)) this.#restartGap(vm, notice, atMs);
+    if (
+      notice.kind === "connected" &&
+      !this.#seen.has(vm.id) &&
+      this.#options.restartGaps !== false
+    )
+      this.#restartGap(vm, notice, atMs);
     this.#seen.add(vm.id);
     if (notice.kind === "connected" || notice.kind === "reconnected") {
       this.#closeConnection(vm, atUs);
@@ -477,7 +493,11 @@ export class Journal {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.readonly || (this.#entries.length === 0 && this.#frames.length === 0)) return;
+    if (
+      this.readonly ||
+      (this.#entries.length === 0 && this.#frames.length === 0 && this.#marks.size === 0)
+    )
+      return;
     let committed: EntryRow[number][] | undefined;
     try {
       this.#commit!();
@@ -544,6 +564,25 @@ export class Journal {
         this.#options.onError?.(error as Error);
       }
     }
+  }
+
+  /**
+   * Sets a mark (a key and a text) that is committed with the rows written before it, in the
+   * same transaction: a consumer of a stream marks the position of what it wrote, and finds it
+   * again after a crash exactly as far as the rows go.
+   */
+  mark(key: string, value: string): void {
+    this.#writer();
+    this.#marks.set(`mark:${key}`, value);
+    this.#scheduled();
+  }
+
+  /** A committed mark (see `mark`), or undefined. */
+  markOf(key: string): string | undefined {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(`mark:${key}`) as
+      | { value: string }
+      | undefined;
+    return row?.value;
   }
 
   /** The sequence number of the last committed entry row (0 when there is none). */

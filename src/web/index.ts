@@ -21,6 +21,7 @@ export {
   TOKEN_COOKIE,
 } from "./app.js";
 export { bundlePage, loadPageAssets, PAGE_DIR, type PageAsset, type PageAssets } from "./assets.js";
+export { FleetSource, type FleetSourceOptions } from "./fleet-source.js";
 export { createEntryFilter, type EntryFilterOptions, globRegExp } from "./entry-filter.js";
 export {
   formatListenAddress,

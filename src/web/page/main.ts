@@ -66,8 +66,10 @@ const params = new URLSearchParams(location.search);
 /** `?bench`: the page keeps each event's latency (its QEMU timestamp to its row on screen). */
 const bench = params.has("bench");
 const latencies: number[] = [];
+/** Of each, the part until the server received the event (the rest is the server and the page). */
+const toServer: number[] = [];
 (window as unknown as { qmpkitBench: unknown }).qmpkitBench = bench
-  ? { latencies, take: () => latencies.splice(0) }
+  ? { take: () => ({ total: latencies.splice(0), toServer: toServer.splice(0) }) }
   : undefined;
 
 const LOG_ROWS = 1000;
@@ -91,10 +93,14 @@ const logEntries: Entry[] = [];
 const pendingLog: Entry[] = [];
 const dirtyRows = new Set<string>();
 let tableStale = true;
+/** The "since" and "last event" cells want a new text (the clock moved). */
+let agesDue = false;
+/** Rows of the VM table on screen (the rest behind "show more"): the page stays light with thousands of VMs. */
+let pageRows = 100;
 let timelineStale = true;
 let frame = 0;
-/** QEMU timestamps (ms) of events received and not yet on screen (`?bench`). */
-const unseen: number[] = [];
+/** QEMU timestamps and receipt times (ms) of events not yet on screen (`?bench`). */
+const unseen: [number, number][] = [];
 
 // ------------------------------------------------------------------------------ helpers
 
@@ -199,7 +205,7 @@ function fillRow(tr: HTMLTableRowElement, r: VmRow, now: number): void {
     el("td", ago(r.stateSinceMs, now), "since"),
     el("td", r.cause ?? ""),
     el("td", r.connection, `conn-${r.connection.replace(" ", "-")}`),
-    el("td", r.lastEvent === undefined ? "" : `${r.lastEvent} ${ago(r.lastEventMs, now)}`),
+    el("td", lastEventText(r, now), "last"),
   ];
   cells[1]!.append(vmLink(r.host, r.name));
   cells[3]!.append(stateBadge(r.state));
@@ -208,21 +214,28 @@ function fillRow(tr: HTMLTableRowElement, r: VmRow, now: number): void {
   tr.replaceChildren(...cells);
 }
 
+function lastEventText(r: VmRow, now: number): string {
+  return r.lastEvent === undefined ? "" : `${r.lastEvent} ${ago(r.lastEventMs, now)}`;
+}
+
 function renderTable(now: number): void {
   const rows = visibleRows();
   const fragment = document.createDocumentFragment();
   rowElements.clear();
-  for (const r of rows) {
+  for (const r of rows.slice(0, pageRows)) {
     const tr = document.createElement("tr");
     fillRow(tr, r, now);
     rowElements.set(r.key, tr);
     fragment.append(tr);
   }
   vmBody.replaceChildren(fragment);
+  const shown = Math.min(rows.length, pageRows);
   $("#vm-count").textContent =
-    rows.length === table.rows.size
+    (rows.length === table.rows.size
       ? `${rows.length} VMs`
-      : `${rows.length} of ${table.rows.size} VMs`;
+      : `${rows.length} of ${table.rows.size} VMs`) +
+    (shown < rows.length ? `, the first ${shown} shown` : "");
+  $("#more").hidden = shown >= rows.length;
   const hosts = new Set(table.list().map((r) => r.host));
   $("#summary").textContent =
     `${table.rows.size} VMs on ${hosts.size} host${hosts.size === 1 ? "" : "s"}`;
@@ -232,14 +245,25 @@ function patchRows(now: number): void {
   for (const key of dirtyRows) {
     const tr = rowElements.get(key);
     const row = table.rows.get(key);
-    if (tr === undefined || row === undefined) {
-      tableStale = true;
-      continue;
-    }
-    fillRow(tr, row, now);
+    // A row not on screen waits for the next full render.
+    if (tr !== undefined && row !== undefined) fillRow(tr, row, now);
   }
   dirtyRows.clear();
+  if (!agesDue) return;
+  agesDue = false;
+  for (const [key, tr] of rowElements) {
+    const row = table.rows.get(key);
+    if (row === undefined) continue;
+    tr.querySelector(".since")!.textContent = ago(row.stateSinceMs, now);
+    tr.querySelector(".last")!.textContent = lastEventText(row, now);
+  }
 }
+
+$("#more").addEventListener("click", () => {
+  pageRows += 100;
+  tableStale = true;
+  schedule();
+});
 
 for (const th of document.querySelectorAll<HTMLElement>("#vms th[data-sort]")) {
   th.addEventListener("click", () => {
@@ -266,7 +290,6 @@ class LaneChart {
   readonly plot: uPlot;
   lanes: string[] = [];
   following = true;
-  #settingScale = false;
 
   constructor(
     readonly container: HTMLElement,
@@ -278,7 +301,9 @@ class LaneChart {
         width: Math.max(300, container.clientWidth - 2),
         height: 80,
         legend: { show: false },
-        cursor: { drag: { x: true, y: false, setScale: true }, y: false, points: { show: false } },
+        // A drag selects a range; the page zooms to it (setSelect below), so that only a
+        // person's drag zooms, never the chart's own scale updates.
+        cursor: { drag: { x: true, y: false, setScale: false }, y: false, points: { show: false } },
         scales: { x: { time: true }, y: { range: () => [0, Math.max(1, this.lanes.length)] } },
         axes: [
           { stroke: "#6b7280", grid: { stroke: "#eef0f3" } },
@@ -296,14 +321,15 @@ class LaneChart {
         series: [{}, { show: false }],
         hooks: {
           draw: [(u) => this.#draw(u)],
-          setScale: [
-            (u, key) => {
-              if (key !== "x" || this.#settingScale) return;
-              const { min, max } = u.scales.x!;
-              if (min !== undefined && max !== undefined) {
-                this.following = false;
-                onZoom({ min, max });
-              }
+          setSelect: [
+            (u) => {
+              const { left, width } = u.select;
+              if (width < 2) return;
+              const min = u.posToVal(left, "x");
+              const max = u.posToVal(left + width, "x");
+              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+              this.following = false;
+              onZoom({ min, max });
             },
           ],
         },
@@ -324,7 +350,6 @@ class LaneChart {
     const resized = lanes.length !== this.lanes.length || width !== this.plot.width;
     this.lanes = lanes;
     if (resized) this.plot.setSize({ width, height });
-    this.#settingScale = true;
     this.plot.setData(
       [
         [range.min, range.max],
@@ -333,7 +358,6 @@ class LaneChart {
       false,
     );
     this.plot.setScale("x", range);
-    this.#settingScale = false;
   }
 
   #draw(u: uPlot): void {
@@ -639,8 +663,9 @@ function apply(batch: readonly Entry[]): void {
   for (const e of batch) {
     if (e.id <= lastId) continue;
     lastId = e.id;
+    const known = table.rows.size;
     const row = table.apply(e);
-    if (!rowElements.has(row.key)) tableStale = true;
+    if (table.rows.size !== known) tableStale = true;
     dirtyRows.add(row.key);
     const input = timelineInput(e as Parameters<typeof timelineInput>[0], row.key);
     if (input !== undefined) {
@@ -649,9 +674,9 @@ function apply(batch: readonly Entry[]): void {
     }
     if (logFilter(e)) pendingLog.push(e);
     if (row.key === currentVm) vmEvents.unshift(e);
-    if (bench && e.kind === "event" && e.event) unseen.push(eventTimeMs(e.event.timestamp));
+    if (bench && e.kind === "event" && e.event)
+      unseen.push([eventTimeMs(e.event.timestamp), e.receivedMs]);
   }
-  document.body.dataset.lastId = String(lastId);
   schedule();
 }
 
@@ -660,9 +685,11 @@ function schedule(): void {
 }
 
 let lastTimeline = 0;
+let timelineTimer = false;
 function render(): void {
   frame = 0;
   const now = Date.now();
+  document.body.dataset.lastId = String(lastId);
   if (!$("#overview").hidden) {
     if (tableStale) renderTable(now);
     else patchRows(now);
@@ -677,18 +704,28 @@ function render(): void {
     renderTimelines();
     timelineStale = false;
     lastTimeline = now;
-  } else if (timelineStale) {
-    setTimeout(schedule, 260);
+  } else if (timelineStale && !timelineTimer) {
+    timelineTimer = true;
+    setTimeout(() => {
+      timelineTimer = false;
+      schedule();
+    }, 260);
   }
   if (bench && unseen.length > 0) {
     const shown = performance.timeOrigin + performance.now();
-    for (const t of unseen.splice(0)) latencies.push(shown - t);
+    for (const [t, received] of unseen.splice(0)) {
+      latencies.push(shown - t);
+      toServer.push(received - t);
+    }
   }
 }
 
 // The "since" columns and a following timeline move on with the clock.
 setInterval(() => {
-  if (!$("#overview").hidden) tableStale = true;
+  // Sorted or filtered by something that changes, the table is laid out again; else only the
+  // ages move.
+  if (vmFilter.trim() !== "" || !["key", "host", "name"].includes(sortKey)) tableStale = true;
+  else agesDue = true;
   timelineStale = true;
   schedule();
 }, 1000);
