@@ -91,9 +91,8 @@ export function registerAgentCommand(program: Command, ctx: CommandContext): voi
     .option("--bucket <name>", "the KV bucket of the VMs' current state", "qmp-vms")
     .option(
       "--reconcile <duration>",
-      "ask each VM query-status this often, and after each reconnection (10s, 5m)",
+      "ask each VM query-status this often (default 30s), and after each reconnection",
       durationOption("--reconcile"),
-      30_000,
     )
     .option(
       "--allow <commands>",
@@ -167,7 +166,7 @@ export async function runAgent(
   try {
     if (metrics !== undefined) {
       server = await metrics.serve(agent);
-      if (!opts.quiet) say(`metrics at ${server.url}/metrics`);
+      if (!opts.quiet) say(`metrics on ${server.url}/metrics`);
     }
   } catch (error) {
     journal.close();

@@ -17,6 +17,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isCommandError } from "../base/errors.js";
 import { isJsonObject, type JsonObject } from "../base/json.js";
+import { wildcardRegExp } from "../base/wildcard.js";
 import type { QmpClient } from "../client/index.js";
 import { describeNatsError, FleetError } from "./connection.js";
 import { DEFAULT_SUBJECT_PREFIX, vmSubjects } from "./subjects.js";
@@ -36,15 +37,7 @@ export function commandPolicy(allow: readonly string[] | undefined = DEFAULT_ALL
     .flatMap((a) => a.split(","))
     .map((a) => a.trim())
     .filter((a) => a !== "");
-  const res = patterns.map(
-    (p) =>
-      new RegExp(
-        `^${p
-          .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-          .replace(/\*/g, ".*")
-          .replace(/\?/g, ".")}$`,
-      ),
-  );
+  const res = patterns.map((p) => wildcardRegExp(p));
   return { patterns, allows: (command) => res.some((re) => re.test(command)) };
 }
 

@@ -65,8 +65,8 @@ suite("qmpkit agent --metrics", natsServerTest(), () => {
     dir = temp.dir();
     await vm.listen(`unix:${join(dir, "vms", "vm1.qmp")}`);
     agent = startAgent(nats.url, dir, "h1", ["--metrics", "127.0.0.1:0", "--reconcile", "1h"]);
-    await agent.waitFor("watching h1/vm1", "connected to NATS", "metrics at ");
-    url = /metrics at (http:\/\/\S+)\/metrics/.exec(agent.log())![1]!;
+    await agent.waitFor("watching h1/vm1", "connected to NATS", "metrics on ");
+    url = /metrics on (http:\/\/\S+)\/metrics/.exec(agent.log())![1]!;
   });
 
   after(async () => {
