@@ -50,7 +50,8 @@ ${natsHelp}
 --metrics ADDR serves Prometheus metrics at http://ADDR/metrics (off by default; a bare PORT
 is loopback): qmpkit_vm_run_state{host,vm,state}, qmpkit_events_total{host,vm,event},
 qmpkit_vm_connected{host,vm}, qmpkit_watch_gaps_total{host,vm}, qmpkit_outbox_depth{host}
-(messages written but not yet acknowledged by the stream), and the process's own (docs/dashboard.md).
+(messages written but not yet acknowledged by the stream), and the process's own
+(docs/dashboard.md, "The agent's metrics").
 Off loopback it needs a token that scrapers send as "Authorization: Bearer TOKEN":
 --metrics-token-file FILE or $QMPKIT_METRICS_TOKEN (never on the command line, never printed).
 
