@@ -7,3 +7,4 @@ export * from "./deferred.js";
 export * from "./errors.js";
 export * from "./json.js";
 export * from "./unreachable.js";
+export * from "./wildcard.js";

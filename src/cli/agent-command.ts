@@ -57,6 +57,7 @@ export interface AgentOptions extends NatsCliOptions {
   readonly outboxMaxAge?: number | undefined;
   readonly timeout?: number | undefined;
   readonly quiet?: boolean | undefined;
+  readonly metrics?: string | undefined;
 }
 
 export function registerAgentCommand(program: Command, ctx: CommandContext): void {
@@ -72,9 +73,8 @@ export function registerAgentCommand(program: Command, ctx: CommandContext): voi
     .option("--bucket <name>", "the KV bucket of the VMs' current state", "qmp-vms")
     .option(
       "--reconcile <duration>",
-      "ask each VM query-status this often, and after each reconnection (10s, 5m)",
+      "ask each VM query-status this often (default 30s), and after each reconnection",
       durationOption("--reconcile"),
-      30_000,
     )
     .option(
       "--allow <commands>",
@@ -93,6 +93,10 @@ export function registerAgentCommand(program: Command, ctx: CommandContext): voi
       durationOption("--outbox-max-age"),
     )
     .option("--timeout <ms>", "time to connect to each VM (ms)", positiveInteger("--timeout"), 5000)
+    .option(
+      "--metrics <addr>",
+      "serve Prometheus metrics on HOST:PORT (GET /metrics; loopback unless said otherwise)",
+    )
     .option("-q, --quiet", "say only what goes wrong on stderr")
     .addHelpText("after", examples)
     .action(async (targets: string[], opts: AgentOptions) => {
@@ -121,6 +125,9 @@ export async function runAgent(
     throw error;
   }
   const say = (line: string) => io.stderr.write(`qmpkit agent: ${line}\n`);
+  // Prometheus metrics (the web layer's collectors), fed by the agent's observer.
+  const web = opts.metrics === undefined ? undefined : await import("../web/index.js");
+  const metrics = web?.createMetrics();
   const journal = Journal.open(opts.journal);
   const agent = new FleetAgent({
     host,
@@ -136,8 +143,27 @@ export async function runAgent(
       maxAgeMs: opts.outboxMaxAge,
     },
     onWarning: say,
+    observer: metrics && {
+      event: (vm, name) => metrics.event(host, vm, name),
+      gap: (vm) => metrics.gap(host, vm),
+      runState: (vm, state) => metrics.runState(host, vm, state),
+      vmConnection: (vm, connected) => metrics.connected(host, vm, connected),
+    },
   });
+  let served: Awaited<ReturnType<NonNullable<typeof web>["serveMetrics"]>> | undefined;
+  let depth: NodeJS.Timeout | undefined;
   try {
+    if (web && metrics) {
+      try {
+        served = await web.serveMetrics(metrics, { listen: opts.metrics });
+      } catch (error) {
+        throw new UsageError(`--metrics: ${(error as Error).message}`);
+      }
+      say(`metrics on ${served.url}/metrics`);
+      depth = setInterval(() => metrics.outboxDepth(host, agent.stats().outboxDepth), 1000);
+      depth.unref();
+      metrics.outboxDepth(host, agent.stats().outboxDepth);
+    }
     agent.start();
     return await runEvents(
       ctx,
@@ -156,6 +182,8 @@ export async function runAgent(
       },
     );
   } finally {
+    if (depth !== undefined) clearInterval(depth);
+    await served?.close();
     await agent.close();
     journal.close();
   }

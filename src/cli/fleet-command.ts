@@ -15,6 +15,7 @@
  */
 import type { Command } from "commander";
 import { isJsonObject, type JsonObject } from "../base/json.js";
+import { wildcardRegExp } from "../base/wildcard.js";
 import { qmpEventNames } from "../generated/index.js";
 import type { CommandContext } from "./context.js";
 import {
@@ -151,13 +152,7 @@ export function registerFleetCommand(program: Command, ctx: CommandContext): voi
 /** A `HOST/VM` pattern as a test on names (`*`, `?`; a bare HOST: all its VMs). */
 function vmMatcher(patterns: readonly string[]): (host: string, vm: string) => boolean {
   if (patterns.length === 0) return () => true;
-  const glob = (p: string) =>
-    new RegExp(
-      `^${p
-        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-        .replace(/\*/g, ".*")
-        .replace(/\?/g, ".")}$`,
-    );
+  const glob = (p: string) => wildcardRegExp(p);
   const tests = patterns.map((p) => {
     const slash = p.indexOf("/");
     const host = glob(slash < 0 ? p : p.slice(0, slash));

@@ -11,6 +11,7 @@
  */
 import { QmpError } from "../base/errors.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../base/json.js";
+import { wildcardRegExp } from "../base/wildcard.js";
 import { writeCompactJson } from "../wire/json-writer.js";
 
 /** Event selection: names to keep or drop, and conditions on the data. */
@@ -43,16 +44,7 @@ function namePatterns(items: readonly string[] | undefined): RegExp[] | undefine
     .flatMap((item) => item.split(","))
     .map((s) => s.trim())
     .filter((s) => s !== "")
-    .map(
-      (s) =>
-        new RegExp(
-          `^${s
-            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-            .replace(/\*/g, ".*")
-            .replace(/\?/g, ".")}$`,
-          "i",
-        ),
-    );
+    .map((s) => wildcardRegExp(s, "i"));
 }
 
 /** Renders a data value the way `where` compares it: strings bare, the rest as JSON. */

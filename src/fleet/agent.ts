@@ -94,6 +94,10 @@ export interface FleetAgentObserver {
   connection?(connected: boolean): void;
   /** The outbox dropped messages of `vm` to keep its bounds. */
   dropped?(vm: string, count: number): void;
+  /** `vm`'s run state is now `state` (from an event, a connection, or `query-status`). */
+  runState?(vm: string, state: string): void;
+  /** `vm`'s monitor connection came up (true) or went down (false). */
+  vmConnection?(vm: string, connected: boolean): void;
 }
 
 /** Per VM numbers of {@link FleetAgentStats}. */
@@ -338,6 +342,7 @@ export class FleetAgent {
     this.#afterConnect();
     const status = (async () => {
       for await (const s of nc.status()) {
+        if (this.#stop.signal.aborted) break;
         if (s.type === "disconnect") {
           this.#setConnected(false);
           this.#warn("lost the NATS connection; messages wait in the outbox, reconnecting");
@@ -596,6 +601,7 @@ export class FleetAgent {
   #addState(vm: VmRecord, change: FleetStateChange): void {
     if (vm.runState !== change.to) vm.since = change.atMs;
     vm.runState = change.to;
+    this.#options.observer?.runState?.(vm.label, change.to);
     const seq = this.#add(vm, vm.subjects.state, {
       host: this.host,
       vm: vm.label,
@@ -680,6 +686,11 @@ export class FleetAgent {
       if (typeof notice.address === "string") vm.address = notice.address;
     }
     this.#touch(vm);
+    if (notice.kind === "connected" || notice.kind === "reconnected")
+      this.#options.observer?.vmConnection?.(label, true);
+    else if (notice.kind === "disconnected") this.#options.observer?.vmConnection?.(label, false);
+    if (notice.kind === "connected" && vm.runState !== undefined)
+      this.#options.observer?.runState?.(label, vm.runState);
     if (notice.kind === "reconnected") this.#gap(vm, notice, atMs);
     else {
       const seq = this.#add(vm, vm.subjects.watch, {

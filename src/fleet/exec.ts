@@ -9,6 +9,7 @@
  */
 import { isCommandError } from "../base/errors.js";
 import { isJsonObject, type JsonObject } from "../base/json.js";
+import { wildcardRegExp } from "../base/wildcard.js";
 import type { QmpClient } from "../client/index.js";
 
 /** The default: read-only commands only. */
@@ -26,15 +27,7 @@ export function commandPolicy(allow: readonly string[] | undefined = DEFAULT_ALL
     .flatMap((a) => a.split(","))
     .map((a) => a.trim())
     .filter((a) => a !== "");
-  const res = patterns.map(
-    (p) =>
-      new RegExp(
-        `^${p
-          .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-          .replace(/\*/g, ".*")
-          .replace(/\?/g, ".")}$`,
-      ),
-  );
+  const res = patterns.map((p) => wildcardRegExp(p));
   return { patterns, allows: (command) => res.some((re) => re.test(command)) };
 }
 

@@ -65,7 +65,7 @@ suite("qmpkit agent", natsServerTest(), () => {
     const agent = startAgent(nats.url, dir);
     try {
       await agent.waitFor("watching h1/vm1", "connected to NATS");
-      const events = flood(vm);
+      const events = flood(vm, 5);
       await until("events in the stream", async () => (await streamCount(nats.url)) > 300);
       await nats.kill();
       // The agent keeps watching; the events wait in its outbox.
@@ -108,7 +108,7 @@ suite("qmpkit agent", natsServerTest(), () => {
     await vm.listen(`unix:${join(dir, "vms", "vm1.qmp")}`);
     let agent: Agent | undefined = startAgent(nats.url, dir);
     await agent.waitFor("connected to NATS", "watching h1/vm1");
-    const events = flood(vm);
+    const events = flood(vm, 5);
     try {
       await until("events in the stream", async () => (await streamCount(nats.url)) > 500);
       // Stop the broker too, so that the outbox holds unpublished messages when the agent dies.
