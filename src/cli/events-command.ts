@@ -76,6 +76,7 @@ changes and notices (connected, lost, reconnected) on lines of their own.
     "reconnected"  "qemu", "gap": {"since","until"}: QEMU's events in between are lost
     "waiting"      "address", "error" (--follow, VM not there yet)
     "overflow"     "dropped": events dropped because the output did not keep up
+                   ("during": "handshake": more came while connecting than the history holds)
     "started"      "address", "qemu" (the demo's simulated VM)
 Only QMP events have an "event" member. Errors go to stderr.`;
 
@@ -273,8 +274,12 @@ export async function runEvents(
     // QmpClient.connect resolves only after its first query-status: events QEMU wrote between
     // the negotiation and then reached the client's history alone, not a stream. Nothing ran
     // between connect's return and the subscription just above (no await), so the history holds
-    // exactly those events: they come first, in order.
+    // exactly those events: they come first, in order. The history is bounded: what it let go
+    // is reported as an overflow, as a stream's own queue reports its drops.
+    const overwritten = client.historyOverwritten;
     const early = client.clearHistory();
+    if (overwritten > 0)
+      notice(label, { kind: "overflow", dropped: overwritten, during: "handshake" });
     async function* items() {
       yield* early;
       yield* stream;

@@ -294,6 +294,14 @@ export class QmpClient<T extends QmpTyping = CatalogueTyping> implements AsyncDi
     return this.#hub.history;
   }
 
+  /**
+   * How many events the history let go (it keeps the newest `historySize`) since it was last
+   * cleared: a caller that takes over from the history says so instead of losing them silently.
+   */
+  get historyOverwritten(): number {
+    return this.#hub.historyOverwritten;
+  }
+
   /** Empties the history; returns what it held. */
   clearHistory(): QmpEvent[] {
     return this.#hub.clearHistory();

@@ -31,8 +31,11 @@ function event(id: string): string {
   });
 }
 
-/** A peer that answers the handshake and writes `early` right before query-status's answer. */
-function peer(path: string): Promise<Server> {
+/**
+ * A peer that answers the handshake and writes `early` events (ids early, or early-0 … when
+ * more than one) right before query-status's answer, and (if `late`) one `late` event after it.
+ */
+function peer(path: string, early = 1, late = true): Promise<Server> {
   const server = createServer((socket) => {
     socket.write(`${JSON.stringify(greeting)}\r\n`);
     let buffered = "";
@@ -45,11 +48,13 @@ function peer(path: string): Promise<Server> {
         const request = JSON.parse(line) as { execute?: string; id?: unknown };
         const id = request.id === undefined ? {} : { id: request.id };
         if (request.execute === "query-status") {
-          socket.write(`${event("early")}\r\n`);
+          for (let i = 0; i < early; i++) {
+            socket.write(`${event(early === 1 ? "early" : `early-${i}`)}\r\n`);
+          }
           socket.write(
             `${JSON.stringify({ return: { status: "running", singlestep: false, running: true }, ...id })}\r\n`,
           );
-          socket.write(`${event("late")}\r\n`);
+          if (late) socket.write(`${event("late")}\r\n`);
         } else if (request.execute === "qmp_capabilities") {
           socket.write(`${JSON.stringify({ return: {}, ...id })}\r\n`);
         } else {
@@ -76,6 +81,44 @@ test("events should print an event written during the handshake, before the late
       .filter((o) => o.event === "DEVICE_TRAY_MOVED")
       .map((o) => o.data?.id);
     assert.deepEqual(ids, ["early", "late"]);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test("events should say how many handshake events the client's bounded history let go", async () => {
+  const path = join(dir, "flood.qmp");
+  // The client keeps the newest 100 events before a stream subscribes (its default historySize).
+  // No `late` event: it may come in the same read as query-status's answer (history) or not.
+  const server = await peer(path, 150, false);
+  try {
+    const result = await runCli(["events", "--json", "--count", "100", `unix:${path}`]);
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            event?: string;
+            watch?: string;
+            dropped?: number;
+            during?: string;
+            data?: { id?: string };
+          },
+      );
+    const overflow = lines.filter((o) => o.watch === "overflow");
+    assert.deepEqual(
+      overflow.map((o) => [o.dropped, o.during]),
+      [[50, "handshake"]],
+    );
+    const ids = lines.filter((o) => o.event === "DEVICE_TRAY_MOVED").map((o) => o.data?.id);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 100 }, (_, i) => `early-${i + 50}`),
+    );
+    // The notice comes where the loss is: before the first event kept.
+    assert.ok(lines.indexOf(overflow[0]!) < lines.findIndex((o) => o.event !== undefined));
   } finally {
     await new Promise((r) => server.close(r));
   }
