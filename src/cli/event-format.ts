@@ -250,15 +250,8 @@ export type WatchNotice =
       /** `"restarted"`: the fleet agent (or recorder) itself was not running in the gap. */
       readonly agent?: string | undefined;
     }
-  /**
-   * The output did not keep up: this many events were dropped at this point. `during:
-   * "handshake"`: more arrived while the client connected than its history holds.
-   */
-  | {
-      readonly kind: "overflow";
-      readonly dropped: number;
-      readonly during?: "handshake" | undefined;
-    }
+  /** The output did not keep up: this many events were dropped at this point. */
+  | { readonly kind: "overflow"; readonly dropped: number }
   | {
       /** The fleet agent's outbox dropped unpublished messages to keep its bounds. */
       readonly kind: "dropped";
@@ -290,7 +283,7 @@ export function watchNoticeText(notice: WatchNotice): string {
     case "reconnected":
       return `reconnected to QEMU ${notice.qemu} after ${gapText(notice.untilMs - notice.sinceMs)}${notice.restarted === true ? ", a new QEMU process" : notice.restarted === false ? ", the same QEMU" : ""}${notice.agent === "restarted" ? " (the agent restarted)" : ""}; events in between are lost`;
     case "overflow":
-      return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: ${notice.during === "handshake" ? "more arrived during the handshake than the client's history holds" : "the output did not keep up"}`;
+      return `${notice.dropped} event${notice.dropped === 1 ? "" : "s"} dropped here: the output did not keep up`;
     case "dropped":
       return `${notice.dropped} message${notice.dropped === 1 ? "" : "s"} (sequence ${notice.firstSequence}..${notice.lastSequence}) dropped by the agent's full outbox (${notice.reason ?? "bound"})`;
   }
@@ -321,7 +314,6 @@ export function formatWatchJson(vm: string, notice: WatchNotice, atMs: number): 
       break;
     case "overflow":
       out.dropped = notice.dropped;
-      if (notice.during !== undefined) out.during = notice.during;
       break;
     case "dropped":
       Object.assign(out, notice);

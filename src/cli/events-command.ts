@@ -76,7 +76,6 @@ changes and notices (connected, lost, reconnected) on lines of their own.
     "reconnected"  "qemu", "gap": {"since","until"}: QEMU's events in between are lost
     "waiting"      "address", "error" (--follow, VM not there yet)
     "overflow"     "dropped": events dropped because the output did not keep up
-                   ("during": "handshake": more came while connecting than the history holds)
     "started"      "address", "qemu" (the demo's simulated VM)
 Only QMP events have an "event" member. Errors go to stderr.`;
 
@@ -160,6 +159,12 @@ export interface WatchSink {
   detach?(vm: string, client: QmpClient): void;
 }
 
+/** A watch's one stream of a VM: its events, the client's notices (gaps, drops), run states. */
+function watchStream(client: QmpClient, signal: AbortSignal, runState: boolean) {
+  return client.events({ signal, notices: true, runState, maxQueue: 10_000 });
+}
+type WatchStream = ReturnType<typeof watchStream>;
+
 /** Runs `events` (or, with a `sink`, the same watch feeding it); resolves with the exit status. */
 export async function runEvents(
   ctx: CommandContext,
@@ -207,17 +212,26 @@ export async function runEvents(
     let announcedWait = false;
     for (let delay = 100; !stopper.signal.aborted; delay = Math.min(delay * 2, 2000)) {
       let client: QmpClient;
+      let stream: WatchStream | undefined;
       try {
-        client = await QmpClient.connect(address, {
-          timeoutMs: opts.timeout ?? 5000,
-          signal: stopper.signal,
-          reconnect: follow ? { initialDelayMs: 100, maxDelayMs: 2000 } : false,
-          onNotice: (n) => {
-            // Reconnections and drops reach the stream in position (gap and overflow notices).
-            if (n.kind === "disconnected" && follow)
-              notice(label, { kind: "disconnected", reconnecting: true, reason: why(n.reason) });
+        client = await QmpClient.connect(
+          address,
+          {
+            timeoutMs: opts.timeout ?? 5000,
+            signal: stopper.signal,
+            reconnect: follow ? { initialDelayMs: 100, maxDelayMs: 2000 } : false,
+            onNotice: (n) => {
+              // Reconnections and drops reach the stream in position (gap and overflow notices).
+              if (n.kind === "disconnected" && follow)
+                notice(label, { kind: "disconnected", reconnecting: true, reason: why(n.reason) });
+            },
           },
-        });
+          // Subscribed before the handshake: QEMU may send events between the negotiation and
+          // the answer to the client's first query-status, and none may be missed.
+          (c) => {
+            stream = watchStream(c, stopper.signal, opts.state !== false);
+          },
+        );
       } catch (error) {
         if (stopper.signal.aborted) return;
         if (!follow) {
@@ -234,7 +248,7 @@ export async function runEvents(
       announcedWait = false;
       sink?.attach?.(label, client);
       try {
-        await follow1(client, label, address, follow);
+        await follow1(client, stream!, label, address, follow);
       } finally {
         sink?.detach?.(label, client);
         await client.close();
@@ -252,6 +266,7 @@ export async function runEvents(
    */
   const follow1 = async (
     client: QmpClient,
+    stream: WatchStream,
     label: string,
     address: string,
     follow: boolean,
@@ -265,32 +280,13 @@ export async function runEvents(
     // Which QEMU process answers: a restarted QEMU binds its socket anew (another file), or
     // greets with another version. Unknown over TCP with the same version.
     let peer = processMark(address, client.greeting.version);
-    const stream = client.events({
-      signal: stopper.signal,
-      notices: true,
-      runState: opts.state !== false,
-      maxQueue: 10_000,
-    });
-    // QmpClient.connect resolves only after its first query-status: events QEMU wrote between
-    // the negotiation and then reached the client's history alone, not a stream. Nothing ran
-    // between connect's return and the subscription just above (no await), so the history holds
-    // exactly those events: they come first, in order. The history is bounded: what it let go
-    // is reported as an overflow, as a stream's own queue reports its drops.
-    const overwritten = client.historyOverwritten;
-    const early = client.clearHistory();
-    if (overwritten > 0)
-      notice(label, { kind: "overflow", dropped: overwritten, during: "handshake" });
-    async function* items() {
-      yield* early;
-      yield* stream;
-    }
     let lastEvent: string | undefined;
     /** Whether the last event was printed: the run-state changes it caused follow it. */
     let shown = false;
     /** `--count` was reached: only the last event's run-state changes are still printed. */
     let counted = false;
     try {
-      for await (const item of items()) {
+      for await (const item of stream) {
         if ("kind" in item) {
           if (item.from !== undefined && (item.cause === "query-status" ? !counted : shown)) {
             printState(label, {

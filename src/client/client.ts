@@ -246,12 +246,19 @@ export class QmpClient<T extends QmpTyping = CatalogueTyping> implements AsyncDi
    *   fails (e.g. `oob` requested but not offered); TimeoutError when a step runs out of time
    *   (`operation`: `connect`, `greeting`, `negotiation` or `query-status`); the signal's reason
    *   when aborted.
+   *
+   * `setup` runs on the new client before it connects: a stream subscribed there
+   * (`client.events(…)`) sees every event from the first, those QEMU sends during the handshake
+   * included (after the negotiation, before the first `query-status` answers), which a stream
+   * subscribed after `connect` returns would find only in the bounded `history`.
    */
   static async connect<T extends QmpTyping = CatalogueTyping>(
     target: QmpTarget,
     options: QmpClientOptions = {},
+    setup?: (client: QmpClient<T>) => void,
   ): Promise<QmpClient<T>> {
     const client = new QmpClient<T>(target, options);
+    setup?.(client);
     try {
       await client.#open(options.signal, options.timeoutMs, true);
     } catch (error) {
@@ -292,14 +299,6 @@ export class QmpClient<T extends QmpTyping = CatalogueTyping> implements AsyncDi
   /** Recent events, oldest first (bounded by `historySize`). */
   get history(): QmpEvent[] {
     return this.#hub.history;
-  }
-
-  /**
-   * How many events the history let go (it keeps the newest `historySize`) since it was last
-   * cleared: a caller that takes over from the history says so instead of losing them silently.
-   */
-  get historyOverwritten(): number {
-    return this.#hub.historyOverwritten;
   }
 
   /** Empties the history; returns what it held. */

@@ -44,8 +44,6 @@ export class EventHub {
   /** Ring buffer of recent events; `#historyNext` is where the next one goes. */
   #history: QmpEvent[] = [];
   #historyNext = 0;
-  /** Events the ring overwrote since the history was last cleared. */
-  #historyOverwritten = 0;
   #ended = false;
 
   constructor(options: EventHubOptions) {
@@ -62,17 +60,11 @@ export class EventHub {
     return this.#history.slice(this.#historyNext).concat(this.#history.slice(0, this.#historyNext));
   }
 
-  /** How many events the bounded history let go since it was last cleared (oldest first). */
-  get historyOverwritten(): number {
-    return this.#historyOverwritten;
-  }
-
   /** Empties the history and returns what it held, oldest first (A3 `EventListener.clear`). */
   clearHistory(): QmpEvent[] {
     const old = this.history;
     this.#history = [];
     this.#historyNext = 0;
-    this.#historyOverwritten = 0;
     return old;
   }
 
@@ -131,10 +123,7 @@ export class EventHub {
   dispatch(event: QmpEvent): void {
     if (this.#historySize > 0) {
       if (this.#history.length < this.#historySize) this.#history.push(event);
-      else {
-        this.#history[this.#historyNext] = event;
-        this.#historyOverwritten++;
-      }
+      else this.#history[this.#historyNext] = event;
       this.#historyNext = (this.#historyNext + 1) % this.#historySize;
     }
     if (this.#waiters.size > 0) {
