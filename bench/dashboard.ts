@@ -24,10 +24,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "../test/web/support.js";
 
 const [vms = 1000, rate = 1000, seconds = 30] = process.argv.slice(2).map(Number);
 const root = fileURLToPath(new URL("../", import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
 if (!existsSync(CHROMIUM)) {
   console.log(`skipped: ${CHROMIUM} is not installed`);
   process.exit(0);
@@ -125,19 +125,7 @@ for (let t = Date.now(); (await connected()) < vms; ) {
 }
 const rssIdle = rssMiB(server.pid!);
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-  ],
-});
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 await page.goto(`${url}/?bench`);
 await page.waitForSelector("#live.on", { timeout: 120_000 });

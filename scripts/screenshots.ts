@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { SimulatedMachine } from "../src/sim/index.js";
+import { CHROMIUM, CHROMIUM_ARGS } from "../test/web/support.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const images = join(root, "docs/images");
@@ -58,19 +59,7 @@ try {
   for await (const line of createInterface({ input: server.stderr! }))
     if (line.startsWith("qmpkit dashboard: http://")) break;
   const url = `http://127.0.0.1:${port}`;
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-quic",
-      "--disable-sync",
-    ],
-  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const page = await browser.newPage({
     viewport: { width: 1280, height: 860 },
     deviceScaleFactor: 1,
