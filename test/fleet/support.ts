@@ -151,12 +151,17 @@ export function startAgent(
   host = "h1",
   extra: readonly string[] = [],
 ): Agent {
-  const child = spawnAgent(url, dir, host, extra);
+  return agentOf(spawnAgent(url, dir, host, extra));
+}
+
+/** An agent process's stderr kept whole, a wait on what it says, and a stop by signal. */
+export function agentOf(child: ChildProcess): Agent {
   let text = "";
   child.stderr!.setEncoding("utf8").on("data", (s: string) => {
     text += s;
   });
   child.stdout!.resume();
+  child.stdin?.end();
   const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (status, signal) => resolve({ status, signal })),
   );
@@ -169,7 +174,7 @@ export function startAgent(
         return texts.every((t) => text.includes(t));
       }),
     async stop(signal = "SIGTERM") {
-      child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
       try {
         return await exited;

@@ -19,6 +19,7 @@ import {
   type FleetVmEntry,
 } from "../../src/fleet/index.js";
 import { spawnCli } from "../cli/support.js";
+import { type Agent, agentOf } from "./support.js";
 import type { TruthRecord, VmHostReply, VmHostRequest, VmStatus } from "./vm-host.js";
 
 const script = fileURLToPath(new URL("./vm-host.ts", import.meta.url));
@@ -92,13 +93,8 @@ export async function startVmHost(dir: string, vms: readonly string[]): Promise<
   return host;
 }
 
-/** A `qmpkit agent` process, its stderr kept whole. */
-export interface AgentProcess {
-  readonly child: ChildProcess;
-  log(): string;
-  /** `kill -9` (or another signal) and the exit. */
-  stop(signal?: NodeJS.Signals): Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
-}
+/** A `qmpkit agent` process, its stderr kept whole (`stop`: `kill -9` or another signal). */
+export type AgentProcess = Agent;
 
 /** Starts `qmpkit agent --nats URL --host HOST --journal DIR/agent.db 'DIR/vms/*.qmp'`. */
 export function startAgentProcess(
@@ -120,28 +116,7 @@ export function startAgentProcess(
     ...extra,
     glob,
   ]);
-  let text = "";
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
-    text += s;
-  });
-  child.stdout!.resume();
-  child.stdin!.end();
-  const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (status, signal) => resolve({ status, signal })),
-  );
-  return {
-    child,
-    log: () => text,
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
+  return agentOf(child);
 }
 
 /** A long-lived connection for looking at the stream while a test runs. */
